@@ -1,0 +1,340 @@
+//! Registry events: every mutation of the registry, in order, with a deterministic encoding.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::{
+    BrandId, BrandRequest, CampaignId, CampaignRequest, ProviderId, ProviderRegistration,
+    RegistryError, TelephoneNumber, VettingOutcome, to_canonical_json,
+};
+
+/// An event's position in the registry's one total order, from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Seq(pub u64);
+
+/// Who caused an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Actor {
+    /// The operator's administrator key.
+    Admin,
+    /// vouch itself (bootstrap, automatic re-vetting).
+    System,
+    /// A provider, through one of its API keys.
+    Provider(ProviderId),
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Admin => f.write_str("admin"),
+            Self::System => f.write_str("system"),
+            Self::Provider(p) => p.fmt(f),
+        }
+    }
+}
+
+impl Serialize for Actor {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Actor {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "admin" => Ok(Self::Admin),
+            "system" => Ok(Self::System),
+            p => p.parse().map(Self::Provider).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// What happened. The `kind` strings are stable: the transparency log hashes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "body", rename_all_fields = "camelCase")]
+#[non_exhaustive]
+pub enum EventBody {
+    /// A provider was registered by the administrator.
+    #[serde(rename = "provider.registered")]
+    ProviderRegistered {
+        /// The new provider.
+        provider_id: ProviderId,
+        /// What was registered.
+        registration: ProviderRegistration,
+    },
+    /// An API key was issued (its secret never appears; `keyId` names it).
+    #[serde(rename = "apikey.issued")]
+    ApiKeyIssued {
+        /// The provider the key acts as; absent for the administrator key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider_id: Option<ProviderId>,
+        /// Public identifier of the key.
+        key_id: String,
+    },
+    /// An API key was revoked.
+    #[serde(rename = "apikey.revoked")]
+    ApiKeyRevoked {
+        /// The provider the key acted as; absent for the administrator key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider_id: Option<ProviderId>,
+        /// Public identifier of the key.
+        key_id: String,
+    },
+    /// A CSP registered a brand.
+    #[serde(rename = "brand.registered")]
+    BrandRegistered {
+        /// The new brand.
+        brand_id: BrandId,
+        /// Its CSP.
+        csp_id: ProviderId,
+        /// The brand's fields.
+        brand: BrandRequest,
+    },
+    /// A CSP changed a brand's fields.
+    #[serde(rename = "brand.updated")]
+    BrandUpdated {
+        /// The brand.
+        brand_id: BrandId,
+        /// All of its fields after the change.
+        brand: BrandRequest,
+    },
+    /// A brand was vetted (on registration, update, request, or a new sanctions list).
+    #[serde(rename = "brand.vetted")]
+    BrandVetted {
+        /// The brand.
+        brand_id: BrandId,
+        /// Score, status and reasons.
+        outcome: VettingOutcome,
+    },
+    /// A CSP created a campaign.
+    #[serde(rename = "campaign.created")]
+    CampaignCreated {
+        /// The new campaign.
+        campaign_id: CampaignId,
+        /// Its CSP.
+        csp_id: ProviderId,
+        /// The campaign's fields.
+        campaign: CampaignRequest,
+    },
+    /// A CSP changed a campaign's mutable fields.
+    #[serde(rename = "campaign.updated")]
+    CampaignUpdated {
+        /// The campaign.
+        campaign_id: CampaignId,
+        /// All of its fields after the change.
+        campaign: CampaignRequest,
+    },
+    /// A CSP shared a campaign with a DCA, which must now accept or decline.
+    #[serde(rename = "campaign.shared")]
+    CampaignShared {
+        /// The campaign.
+        campaign_id: CampaignId,
+        /// The DCA it was shared with.
+        dca_id: ProviderId,
+    },
+    /// The DCA accepted the campaign.
+    #[serde(rename = "campaign.sharing_accepted")]
+    SharingAccepted {
+        /// The campaign.
+        campaign_id: CampaignId,
+        /// The DCA.
+        dca_id: ProviderId,
+    },
+    /// The DCA declined the campaign.
+    #[serde(rename = "campaign.sharing_declined")]
+    SharingDeclined {
+        /// The campaign.
+        campaign_id: CampaignId,
+        /// The DCA.
+        dca_id: ProviderId,
+        /// Why, in the DCA's words.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The DCA or administrator suspended the campaign.
+    #[serde(rename = "campaign.suspended")]
+    CampaignSuspended {
+        /// The campaign.
+        campaign_id: CampaignId,
+        /// Why.
+        reason: String,
+    },
+    /// The DCA or administrator resumed a suspended campaign.
+    #[serde(rename = "campaign.resumed")]
+    CampaignResumed {
+        /// The campaign.
+        campaign_id: CampaignId,
+        /// Why.
+        reason: String,
+    },
+    /// The campaign was deactivated for good (its numbers are released by their own events).
+    #[serde(rename = "campaign.expired")]
+    CampaignExpired {
+        /// The campaign.
+        campaign_id: CampaignId,
+        /// Why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A number was assigned to a campaign.
+    #[serde(rename = "number.assigned")]
+    NumberAssigned {
+        /// The number.
+        number: TelephoneNumber,
+        /// The campaign now holding it.
+        campaign_id: CampaignId,
+        /// The DCA carrying the campaign at the time.
+        dca_id: ProviderId,
+    },
+    /// A number was released from its campaign.
+    #[serde(rename = "number.released")]
+    NumberReleased {
+        /// The number.
+        number: TelephoneNumber,
+        /// The campaign that held it.
+        campaign_id: CampaignId,
+        /// Why, when given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The administrator imported a sanctions list.
+    #[serde(rename = "sanctions.imported")]
+    SanctionsImported {
+        /// Number of listed parties.
+        entries: u64,
+        /// Hex SHA-256 of the imported file.
+        sha256: String,
+    },
+}
+
+impl EventBody {
+    /// The stable kind string, e.g. `brand.registered`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ProviderRegistered { .. } => "provider.registered",
+            Self::ApiKeyIssued { .. } => "apikey.issued",
+            Self::ApiKeyRevoked { .. } => "apikey.revoked",
+            Self::BrandRegistered { .. } => "brand.registered",
+            Self::BrandUpdated { .. } => "brand.updated",
+            Self::BrandVetted { .. } => "brand.vetted",
+            Self::CampaignCreated { .. } => "campaign.created",
+            Self::CampaignUpdated { .. } => "campaign.updated",
+            Self::CampaignShared { .. } => "campaign.shared",
+            Self::SharingAccepted { .. } => "campaign.sharing_accepted",
+            Self::SharingDeclined { .. } => "campaign.sharing_declined",
+            Self::CampaignSuspended { .. } => "campaign.suspended",
+            Self::CampaignResumed { .. } => "campaign.resumed",
+            Self::CampaignExpired { .. } => "campaign.expired",
+            Self::NumberAssigned { .. } => "number.assigned",
+            Self::NumberReleased { .. } => "number.released",
+            Self::SanctionsImported { .. } => "sanctions.imported",
+        }
+    }
+
+    /// The id of the entity the event is about, as text (for indexing the event table).
+    pub fn subject(&self) -> String {
+        match self {
+            Self::ProviderRegistered { provider_id, .. } => provider_id.to_string(),
+            Self::ApiKeyIssued { key_id, .. } | Self::ApiKeyRevoked { key_id, .. } => key_id.clone(),
+            Self::BrandRegistered { brand_id, .. } | Self::BrandUpdated { brand_id, .. } | Self::BrandVetted { brand_id, .. } => brand_id.to_string(),
+            Self::CampaignCreated { campaign_id, .. }
+            | Self::CampaignUpdated { campaign_id, .. }
+            | Self::CampaignShared { campaign_id, .. }
+            | Self::SharingAccepted { campaign_id, .. }
+            | Self::SharingDeclined { campaign_id, .. }
+            | Self::CampaignSuspended { campaign_id, .. }
+            | Self::CampaignResumed { campaign_id, .. }
+            | Self::CampaignExpired { campaign_id, .. } => campaign_id.to_string(),
+            Self::NumberAssigned { number, .. } | Self::NumberReleased { number, .. } => number.to_string(),
+            Self::SanctionsImported { sha256, .. } => sha256.clone(),
+        }
+    }
+}
+
+/// A registry event: one mutation, its place in the order, when, and by whom.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Position in the total order.
+    pub seq: Seq,
+    /// When it was committed (microsecond precision).
+    pub time: Timestamp,
+    /// Who caused it.
+    pub actor: Actor,
+    /// What happened.
+    pub body: EventBody,
+}
+
+/// The version of the canonical event encoding.
+pub const EVENT_ENCODING_VERSION: u64 = 1;
+
+impl Event {
+    /// `time` as the fixed-width RFC 3339 text used in the canonical encoding:
+    /// `2026-11-22T21:58:00.123456Z`.
+    pub fn time_text(time: Timestamp) -> String {
+        format!("{}.{:06}Z", time.strftime("%Y-%m-%dT%H:%M:%S"), time.subsec_microsecond())
+    }
+
+    /// The canonical bytes: `{"actor":…,"body":{…},"kind":…,"seq":…,"time":…,"v":1}` with keys
+    /// sorted and no white space. These bytes are what is stored and what the transparency log
+    /// will hash.
+    pub fn to_canonical(&self) -> Result<Vec<u8>, RegistryError> {
+        let mut value = serde_json::to_value(&self.body).map_err(|e| RegistryError::field("event", e.to_string()))?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("seq".into(), self.seq.0.into());
+            obj.insert("time".into(), Self::time_text(self.time).into());
+            obj.insert("actor".into(), self.actor.to_string().into());
+            obj.insert("v".into(), EVENT_ENCODING_VERSION.into());
+        }
+        Ok(to_canonical_json(&value)?)
+    }
+
+    /// Parses canonical bytes back into an event.
+    pub fn from_canonical(bytes: &[u8]) -> Result<Self, RegistryError> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            seq: Seq,
+            time: String,
+            actor: Actor,
+            v: u64,
+            #[serde(flatten)]
+            body: EventBody,
+        }
+        let env: Envelope = serde_json::from_slice(bytes).map_err(|e| RegistryError::field("event", e.to_string()))?;
+        if env.v != EVENT_ENCODING_VERSION {
+            return Err(RegistryError::field("v", format!("unknown event encoding version {}", env.v)));
+        }
+        let time = env.time.parse::<Timestamp>().map_err(|e| RegistryError::field("time", e.to_string()))?;
+        Ok(Self { seq: env.seq, time, actor: env.actor, body: env.body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_round_trip_is_byte_exact() {
+        let ev = Event {
+            seq: Seq(42),
+            time: Timestamp::from_microsecond(1_790_000_000_123_456).unwrap(),
+            actor: Actor::Provider("PABCDEFG".parse().unwrap()),
+            body: EventBody::NumberAssigned {
+                number: "+12025550123".parse().unwrap(),
+                campaign_id: "C1234567".parse().unwrap(),
+                dca_id: "P7654321".parse().unwrap(),
+            },
+        };
+        let bytes = ev.to_canonical().unwrap();
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"actor":"PABCDEFG","body":{"campaignId":"C1234567","dcaId":"P7654321","number":"+12025550123"},"kind":"number.assigned","seq":42,"time":"2026-09-21T14:13:20.123456Z","v":1}"#
+        );
+        let back = Event::from_canonical(&bytes).unwrap();
+        assert_eq!(back, ev);
+        assert_eq!(back.to_canonical().unwrap(), bytes);
+    }
+}
