@@ -1,1 +1,124 @@
-//! placeholder
+//! vouch's REST adapter: the registry's JSON API under `/v1`, RFC 9457 problems for every
+//! error, an OpenAPI 3.1 document at `/openapi.json`, Prometheus metrics at `/metrics` and
+//! liveness at `/healthz`.
+
+mod handlers;
+mod problem;
+mod views;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use vouch_service::Registry;
+
+pub use problem::{PROBLEM_BASE, Problem};
+
+/// Largest JSON body accepted (brands and campaigns are a few kilobytes).
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+/// Largest CSV upload accepted per request (the CLI sends imports in chunks well below this).
+pub const CSV_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The registry.
+    pub registry: Arc<Registry>,
+    metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    /// State for `registry`, with a Prometheus recorder installed if none is yet.
+    pub fn new(registry: Arc<Registry>) -> Self {
+        let metrics = PrometheusBuilder::new()
+            .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+            .ok()
+            .and_then(|b| b.install_recorder().ok());
+        Self { registry, metrics }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "vouch registry API",
+        description = "Providers, brands, campaigns and numbers with full history. Errors are RFC 9457 problem documents (application/problem+json) whose type is urn:vouch:problem:<slug>.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "providers", description = "Providers and their API keys (the administrator registers providers)"),
+        (name = "brands", description = "Brands with automated vetting"),
+        (name = "campaigns", description = "Campaigns, sharing to a DCA, suspension"),
+        (name = "numbers", description = "Number assignments, public lookup and history"),
+        (name = "operations", description = "Health, metrics, events")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("A vouch API key: vouch_<keyId>_<secret>")).build()),
+        );
+    }
+}
+
+/// The OpenAPI document and the router of every endpoint.
+pub fn router(state: AppState) -> Router {
+    let (api_router, api) = handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi())).split_for_parts();
+    let api = Arc::new(api);
+    api_router
+        .route("/openapi.json", get(move || {
+            let api = api.clone();
+            async move { Json(api.as_ref().clone()) }
+        }))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(record_metrics))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the server failed; the request was not applied").into_response()
+        }))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(h) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
+        None => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "metrics-unavailable", "Metrics unavailable", "another metrics recorder is installed in this process").into_response(),
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    Problem::new(StatusCode::NOT_FOUND, "no-such-endpoint", "No such endpoint", format!("{} is not an endpoint of this API; see /openapi.json", uri.path())).into_response()
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", format!("{method} is not allowed on {}", uri.path())).into_response()
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("vouch_http_requests_total", "method" => method, "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("vouch_http_request_duration_seconds", "route" => route).record(start.elapsed().as_secs_f64());
+    resp
+}

@@ -1,1 +1,238 @@
-//! placeholder
+//! vouch's registry service: who may do what, and the commands and queries of the registry.
+//!
+//! [`Registry`] wraps the event store and the in-memory [`NumberIndex`]. Every command runs
+//! under one writer lock: it checks authorization and input, appends its events in one store
+//! transaction, commits, and only then updates the index, so that the index never shows what
+//! the store does not hold and events, commits and index updates happen in one order.
+//! Adapters (REST, CLI, later SMPP and SIP) call it with an authenticated [`Principal`].
+
+mod auth;
+mod brands;
+mod campaigns;
+mod numbers;
+mod providers;
+
+use std::sync::{Arc, RwLock};
+
+use jiff::Timestamp;
+use tokio::sync::Mutex;
+use vouch_registry::{
+    CampaignSlot, NumberIndex, RegistryError, Role, SanctionsList, ThroughputClass, Violations,
+};
+use vouch_store::{CampaignRow, Store, StoreError};
+
+pub use auth::{ApiKey, Principal};
+pub use numbers::{ImportReport, ImportRejection, ImportRow, NumberAnswer};
+pub use providers::IssuedKey;
+pub use brands::SanctionsImport;
+
+/// A source of the current time, injectable for tests.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// Why a conflict happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConflictKind {
+    /// The caller's `referenceId` is already used by another of its resources.
+    DuplicateReference,
+    /// Another provider already registered this FRN or SPC.
+    DuplicateProvider,
+    /// The number is held by another campaign.
+    NumberHeld,
+    /// The campaign is suspended.
+    CampaignSuspended,
+    /// The campaign is expired.
+    CampaignExpired,
+    /// The campaign has no DCA that accepted it.
+    CampaignNotAccepted,
+    /// The campaign's sharing is not in a state that allows the action.
+    SharingState,
+}
+
+impl ConflictKind {
+    /// Short slug naming the problem type.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::DuplicateReference => "duplicate-reference-id",
+            Self::DuplicateProvider => "duplicate-provider",
+            Self::NumberHeld => "number-held",
+            Self::CampaignSuspended => "campaign-suspended",
+            Self::CampaignExpired => "campaign-expired",
+            Self::CampaignNotAccepted => "campaign-not-accepted",
+            Self::SharingState => "sharing-state",
+        }
+    }
+}
+
+/// Everything a registry command or query can fail with; each maps to one HTTP status and
+/// problem type in the REST adapter.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// No valid credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Valid credentials, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The resource does not exist, or the caller may not see it.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// `brand`, `campaign`, `number`…
+        what: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// The input failed validation; every failing field is named.
+    #[error("{0}")]
+    Invalid(Violations),
+    /// The registry's state does not allow the command.
+    #[error("{detail}")]
+    Conflict {
+        /// What kind of conflict.
+        kind: ConflictKind,
+        /// What, naming the resources involved.
+        detail: String,
+    },
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<RegistryError> for ServiceError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Invalid(v) => Self::Invalid(v),
+            other => Self::Invalid(Violations(vec![vouch_registry::FieldViolation::new("body", other.to_string())])),
+        }
+    }
+}
+
+impl ServiceError {
+    pub(crate) fn conflict(kind: ConflictKind, detail: impl Into<String>) -> Self {
+        Self::Conflict { kind, detail: detail.into() }
+    }
+    pub(crate) fn not_found(what: &'static str, id: impl ToString) -> Self {
+        Self::NotFound { what, id: id.to_string() }
+    }
+    pub(crate) fn invalid(field: &str, detail: impl Into<String>) -> Self {
+        Self::Invalid(Violations(vec![vouch_registry::FieldViolation::new(field, detail)]))
+    }
+}
+
+/// Map a store conflict (a uniqueness rule in a view) to a service conflict.
+pub(crate) fn store_conflict(kind: ConflictKind, detail: &str) -> impl FnOnce(StoreError) -> ServiceError + '_ {
+    move |e| match e {
+        StoreError::Conflict(_) => ServiceError::conflict(kind, detail),
+        other => ServiceError::Store(other),
+    }
+}
+
+/// The registry: store, index, sanctions list and clock.
+#[derive(Debug)]
+pub struct Registry {
+    store: Store,
+    index: Arc<NumberIndex>,
+    writer: Mutex<()>,
+    clock: Arc<dyn Clock>,
+    sanctions: RwLock<Arc<SanctionsList>>,
+}
+
+impl Registry {
+    /// Loads the index and the sanctions list from `store`.
+    pub async fn open(store: Store, clock: Arc<dyn Clock>) -> Result<Self, ServiceError> {
+        let started = std::time::Instant::now();
+        let held = store.count_current_numbers().await?;
+        let index = NumberIndex::with_capacity(held as usize);
+        let brands: std::collections::HashMap<_, _> = store.brands(None).await?.into_iter().map(|b| (b.id, b.score)).collect();
+        for c in store.campaigns(None, None).await? {
+            index.put_campaign(slot_of(&c, brands.get(&c.brand_id).copied().unwrap_or(0)));
+        }
+        store.for_each_current_assignment(|n, c| {
+            index.assign(n, c);
+        })
+        .await?;
+        let sanctions = match store.latest_sanctions_list().await? {
+            Some(bytes) => SanctionsList::from_sdn_csv(&bytes)?,
+            None => SanctionsList::default(),
+        };
+        tracing::info!(numbers = index.len(), sanctions = sanctions.len(), elapsed_ms = started.elapsed().as_millis() as u64, "registry index loaded");
+        Ok(Self { store, index: Arc::new(index), writer: Mutex::new(()), clock, sanctions: RwLock::new(Arc::new(sanctions)) })
+    }
+
+    /// The in-memory number index (the hot path for gateways and signers).
+    pub fn index(&self) -> &Arc<NumberIndex> {
+        &self.index
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Now, by the injected clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub(crate) fn sanctions(&self) -> Arc<SanctionsList> {
+        self.sanctions.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_sanctions(&self, list: SanctionsList) {
+        *self.sanctions.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(list);
+    }
+
+    pub(crate) fn record_events(events: &[vouch_registry::Event]) {
+        for e in events {
+            metrics::counter!("vouch_registry_events_total", "kind" => e.body.kind()).increment(1);
+        }
+    }
+}
+
+/// The index slot of a campaign row.
+pub(crate) fn slot_of(c: &CampaignRow, brand_score: u8) -> CampaignSlot {
+    CampaignSlot {
+        id: c.id,
+        brand: c.brand_id,
+        csp: c.csp_id,
+        dca: c.dca_id,
+        status: c.status,
+        throughput_class: ThroughputClass::for_campaign(c.details.usecase, brand_score),
+    }
+}
+
+/// Requires the principal to be a provider with `role` (the administrator may act for anyone
+/// where the command allows it; here it may not).
+pub(crate) fn require_role(p: &Principal, role: Role) -> Result<vouch_registry::ProviderId, ServiceError> {
+    match p {
+        Principal::Provider { id, roles } if roles.contains(&role) => Ok(*id),
+        Principal::Provider { .. } => Err(ServiceError::Forbidden(format!("this needs a provider with the {} role", role_name(role)))),
+        Principal::Admin => Err(ServiceError::Forbidden(format!(
+            "the administrator cannot do this; use the API key of a provider with the {} role",
+            role_name(role)
+        ))),
+    }
+}
+
+pub(crate) fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Csp => "csp",
+        Role::Dca => "dca",
+        Role::Carrier => "carrier",
+        _ => "voice",
+    }
+}

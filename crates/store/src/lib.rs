@@ -1,1 +1,126 @@
-//! placeholder
+//! vouch's event store.
+//!
+//! Every registry mutation is appended to the `events` table as its canonical encoding, and in
+//! the same transaction the tables that are views of the events (providers, brands, campaigns,
+//! sharing, number assignments) are brought up to date by [`project`]. Replaying the events
+//! through the same function rebuilds those tables ([`Store::rebuild_views`]).
+//!
+//! The embedded store is SQLite through sqlx, in WAL mode with `synchronous=FULL`, so that a
+//! committed transaction survives a crash of the process or the machine.
+
+mod project;
+mod query;
+mod tx;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+pub use project::project;
+pub use query::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow, SharingRow};
+pub use tx::{Tx, encode_number_assigned};
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored value did not parse back (the database was edited by hand or is corrupt).
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What did not parse.
+        detail: String,
+    },
+    /// A uniqueness rule of the registry would be broken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The events cannot be encoded.
+    #[error(transparent)]
+    Registry(#[from] vouch_registry::RegistryError),
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(table: &'static str, detail: impl ToString) -> Self {
+        Self::Corrupt { table, detail: detail.to_string() }
+    }
+}
+
+/// The registry's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the embedded store at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for adapters that need raw access (tests, tools).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts a write transaction. Callers serialise writers themselves (the service holds one
+    /// writer lock), so that event order, commit order and index updates agree.
+    pub async fn begin(&self, now: jiff::Timestamp) -> Result<Tx, StoreError> {
+        Tx::begin(&self.pool, now).await
+    }
+
+    /// Deletes every view table and replays all events into them, in one transaction.
+    pub async fn rebuild_views(&self) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for t in ["providers", "brands", "campaigns", "campaign_sharing", "number_assignments"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {t}"))).execute(&mut *tx).await?;
+        }
+        let mut after = 0i64;
+        let mut n = 0u64;
+        loop {
+            let rows: Vec<(i64, String)> = sqlx::query_as("SELECT seq, canonical FROM events WHERE seq > $1 ORDER BY seq LIMIT 1000")
+                .bind(after)
+                .fetch_all(&mut *tx)
+                .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for (seq, canonical) in rows {
+                let event = vouch_registry::Event::from_canonical(canonical.as_bytes())?;
+                project(&mut tx, &event).await?;
+                after = seq;
+                n += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

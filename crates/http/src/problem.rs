@@ -1,0 +1,217 @@
+//! RFC 9457 problem details, the error type of every handler, and the extractors that turn
+//! bad requests into problems instead of panics or plain-text errors.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use vouch_registry::FieldViolation;
+use vouch_service::{Principal, ServiceError};
+
+use crate::AppState;
+
+/// Prefix of every problem type URI; the slugs are listed in `docs/API.md`.
+pub const PROBLEM_BASE: &str = "urn:vouch:problem:";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:vouch:problem:<slug>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong in this request, naming the field or resource.
+    pub detail: String,
+    /// Every failing field, for validation problems.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldViolation>,
+}
+
+impl Problem {
+    /// A problem of type `slug`.
+    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self { kind: format!("{PROBLEM_BASE}{slug}"), title: title.into(), status: status.as_u16(), detail: detail.into(), errors: Vec::new() }
+    }
+
+    /// With field violations attached.
+    pub fn with_errors(mut self, errors: Vec<FieldViolation>) -> Self {
+        self.errors = errors;
+        self
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut resp = (status, body).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"vouch\""));
+        }
+        resp
+    }
+}
+
+/// The error of every handler.
+#[derive(Debug)]
+pub struct ApiError(pub Problem);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        Self(p)
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let p = match e {
+            ServiceError::Unauthenticated(d) => Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", d),
+            ServiceError::Forbidden(d) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", d),
+            ServiceError::NotFound { what, id } => Problem::new(
+                StatusCode::NOT_FOUND,
+                &format!("{}-not-found", what.replace(' ', "-")),
+                "Not found",
+                format!("{what} {id} does not exist or is not visible to you"),
+            ),
+            ServiceError::Invalid(v) => {
+                let detail = v.to_string();
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed", "The request failed validation", detail).with_errors(v.0)
+            }
+            ServiceError::Conflict { kind, detail } => Problem::new(StatusCode::CONFLICT, kind.slug(), "Conflict with the registry's state", detail),
+            other => {
+                tracing::error!(error = %other, "internal error");
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the server failed; the request was not applied")
+            }
+        };
+        Self(p)
+    }
+}
+
+/// A JSON request body, parsed with the failing field named in the problem.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+fn body_problem(e: axum::extract::rejection::BytesRejection) -> Problem {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Request body too large", "the request body is larger than this endpoint accepts")
+    } else {
+        Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "Unreadable request body", e.body_text())
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the body as JSON with Content-Type: application/json",
+            )
+            .into());
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(body_problem)?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses JSON, naming the failing field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if path == "." { "body".to_owned() } else { path };
+        use serde_json::error::Category;
+        match inner.classify() {
+            Category::Syntax | Category::Eof | Category::Io => ApiError(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "Malformed JSON",
+                format!("the body is not valid JSON: {inner}"),
+            )),
+            Category::Data => {
+                let detail = format!("{field}: {}", strip_position(&inner.to_string()));
+                ApiError(
+                    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "A field has a wrong type or value", detail.clone())
+                        .with_errors(vec![FieldViolation::new(field, strip_position(&inner.to_string()))]),
+                )
+            }
+        }
+    })
+}
+
+fn strip_position(s: &str) -> String {
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_owned(),
+        None => s.to_owned(),
+    }
+}
+
+/// A raw body of a given media type (CSV uploads).
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if !matches!(mime.as_str(), "text/csv" | "text/plain" | "application/octet-stream") {
+            return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type", "send the file with Content-Type: text/csv").into());
+        }
+        Ok(RawBody(Bytes::from_request(req, state).await.map_err(body_problem)?))
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::from(ServiceError::Unauthenticated("send your API key as Authorization: Bearer <key>".into())));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::from(ServiceError::Unauthenticated("the Authorization header must be `Bearer <key>`".into())))?;
+        Ok(Auth(state.registry.authenticate(token).await?))
+    }
+}
+
+/// A path segment parsed as a domain type, with a problem naming it when it does not parse.
+pub fn path_param<T: std::str::FromStr<Err = vouch_registry::RegistryError>>(field: &str, raw: &str) -> Result<T, ApiError> {
+    raw.parse::<T>().map_err(|e| {
+        let detail = match &e {
+            vouch_registry::RegistryError::Invalid(v) => v.0.first().map(|f| f.detail.clone()).unwrap_or_else(|| e.to_string()),
+            other => other.to_string(),
+        };
+        ApiError(
+            Problem::new(StatusCode::BAD_REQUEST, &format!("invalid-{field}"), "Invalid path parameter", format!("{field}: {detail}"))
+                .with_errors(vec![FieldViolation::new(field, detail)]),
+        )
+    })
+}

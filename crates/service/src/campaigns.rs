@@ -1,0 +1,226 @@
+//! Campaigns: creation, updates, sharing to a DCA, suspension, expiry.
+
+use vouch_registry::{
+    CampaignId, CampaignRequest, CampaignStatus, EventBody, ProviderId, Role, SharingStatus,
+    check_brand_eligibility,
+};
+use vouch_store::CampaignRow;
+
+use crate::{ConflictKind, Principal, Registry, ServiceError, require_role, slot_of, store_conflict};
+
+impl Registry {
+    /// Creates a campaign for one of the calling CSP's verified brands.
+    pub async fn create_campaign(&self, p: &Principal, req: CampaignRequest) -> Result<CampaignRow, ServiceError> {
+        let csp = require_role(p, Role::Csp)?;
+        let _w = self.writer.lock().await;
+        let brand = match self.store.brand(req.brand_id).await? {
+            Some(b) if b.csp_id == csp => b,
+            _ => return Err(ServiceError::invalid("brandId", format!("brand {} is not one of your brands", req.brand_id))),
+        };
+        check_brand_eligibility(req.usecase, brand.details.entity_type, brand.identity_status)?;
+        let details = req.validate()?;
+        if let Some(r) = &details.reference_id
+            && let Some(existing) = self.store.campaign_by_reference(csp, r).await?
+        {
+            return Err(ServiceError::conflict(ConflictKind::DuplicateReference, format!("referenceId `{r}` is already used by campaign {existing}")));
+        }
+        let id = loop {
+            let id = CampaignId::from_random(rand::random());
+            if self.store.campaign(id).await?.is_none() {
+                break id;
+            }
+        };
+        let mut tx = self.store.begin(self.now()).await?;
+        tx.append(p.actor(), EventBody::CampaignCreated { campaign_id: id, csp_id: csp, campaign: (*details).clone() })
+            .await
+            .map_err(store_conflict(ConflictKind::DuplicateReference, "referenceId is already used by another campaign"))?;
+        Self::record_events(&tx.commit().await?);
+        let row = self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))?;
+        self.index.put_campaign(slot_of(&row, brand.score));
+        Ok(row)
+    }
+
+    /// Whether `p` may see campaign `c`: its CSP, the administrator, or a DCA it was shared with.
+    fn can_see_campaign(p: &Principal, c: &CampaignRow) -> bool {
+        match p {
+            Principal::Admin => true,
+            Principal::Provider { id, .. } => *id == c.csp_id || c.sharing.iter().any(|s| s.dca_id == *id),
+        }
+    }
+
+    /// A campaign the caller may see.
+    pub async fn campaign(&self, p: &Principal, id: CampaignId) -> Result<CampaignRow, ServiceError> {
+        match self.store.campaign(id).await? {
+            Some(c) if Self::can_see_campaign(p, &c) => Ok(c),
+            _ => Err(ServiceError::not_found("campaign", id)),
+        }
+    }
+
+    /// The campaigns the caller may see: its own (CSP), those shared with it (DCA), or all.
+    pub async fn campaigns(&self, p: &Principal) -> Result<Vec<CampaignRow>, ServiceError> {
+        match p {
+            Principal::Admin => Ok(self.store.campaigns(None, None).await?),
+            Principal::Provider { id, roles } => {
+                let mut out = self.store.campaigns(Some(*id), None).await?;
+                if roles.contains(&Role::Dca) {
+                    for c in self.store.campaigns(None, Some(*id)).await? {
+                        if c.csp_id != *id {
+                            out.push(c);
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn must_be_live(c: &CampaignRow) -> Result<(), ServiceError> {
+        match c.status {
+            CampaignStatus::Suspended => Err(ServiceError::conflict(
+                ConflictKind::CampaignSuspended,
+                format!("campaign {} is suspended ({}); its DCA or the administrator must resume it first", c.id, c.status_reason.as_deref().unwrap_or("no reason given")),
+            )),
+            CampaignStatus::Expired => Err(ServiceError::conflict(ConflictKind::CampaignExpired, format!("campaign {} is expired and cannot change", c.id))),
+            _ => Ok(()),
+        }
+    }
+
+    async fn owned_campaign(&self, p: &Principal, id: CampaignId) -> Result<CampaignRow, ServiceError> {
+        let c = self.campaign(p, id).await?;
+        if p.provider() != Some(c.csp_id) {
+            return Err(ServiceError::Forbidden(format!("only the campaign's CSP ({}) can do this", c.csp_id)));
+        }
+        Ok(c)
+    }
+
+    /// Replaces a campaign's mutable fields (brandId and usecase cannot change).
+    pub async fn update_campaign(&self, p: &Principal, id: CampaignId, req: CampaignRequest) -> Result<CampaignRow, ServiceError> {
+        let _w = self.writer.lock().await;
+        let c = self.owned_campaign(p, id).await?;
+        Self::must_be_live(&c)?;
+        if req.brand_id != c.details.brand_id {
+            return Err(ServiceError::invalid("brandId", format!("a campaign's brand cannot change (it is {})", c.details.brand_id)));
+        }
+        if req.usecase != c.details.usecase {
+            return Err(ServiceError::invalid("usecase", format!("a campaign's use case cannot change (it is {}); create a new campaign", c.details.usecase)));
+        }
+        let details = req.validate()?;
+        if let Some(r) = &details.reference_id
+            && let Some(existing) = self.store.campaign_by_reference(c.csp_id, r).await?
+            && existing != id
+        {
+            return Err(ServiceError::conflict(ConflictKind::DuplicateReference, format!("referenceId `{r}` is already used by campaign {existing}")));
+        }
+        let mut tx = self.store.begin(self.now()).await?;
+        tx.append(p.actor(), EventBody::CampaignUpdated { campaign_id: id, campaign: (*details).clone() }).await?;
+        Self::record_events(&tx.commit().await?);
+        self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))
+    }
+
+    /// Shares a campaign with a DCA (its CSP only); the DCA must then accept or decline.
+    pub async fn share_campaign(&self, p: &Principal, id: CampaignId, dca: ProviderId) -> Result<CampaignRow, ServiceError> {
+        let _w = self.writer.lock().await;
+        let c = self.owned_campaign(p, id).await?;
+        Self::must_be_live(&c)?;
+        let target = self.store.provider(dca).await?.ok_or_else(|| ServiceError::not_found("provider", dca))?;
+        if !target.registration.has_role(Role::Dca) {
+            return Err(ServiceError::invalid("providerId", format!("provider {dca} is not a DCA; campaigns are shared with a provider that has the dca role")));
+        }
+        if let Some(s) = c.sharing.iter().find(|s| s.status != SharingStatus::Declined) {
+            if s.dca_id == dca && s.status == SharingStatus::Pending {
+                return Ok(c); // already shared with this DCA: idempotent
+            }
+            return Err(ServiceError::conflict(
+                ConflictKind::SharingState,
+                format!("campaign {id} is already shared with {} ({}); a campaign has one DCA, and may be shared elsewhere only after a decline", s.dca_id, s.status),
+            ));
+        }
+        let mut tx = self.store.begin(self.now()).await?;
+        tx.append(p.actor(), EventBody::CampaignShared { campaign_id: id, dca_id: dca }).await?;
+        Self::record_events(&tx.commit().await?);
+        self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))
+    }
+
+    /// The DCA accepts (`accept = true`) or declines a campaign shared with it.
+    pub async fn answer_sharing(&self, p: &Principal, id: CampaignId, dca: ProviderId, accept: bool, reason: Option<String>) -> Result<CampaignRow, ServiceError> {
+        let _w = self.writer.lock().await;
+        let c = self.campaign(p, id).await?;
+        if p.provider() != Some(dca) {
+            return Err(ServiceError::Forbidden(format!("only provider {dca} can answer its own sharing request")));
+        }
+        Self::must_be_live(&c)?;
+        let Some(s) = c.sharing.iter().find(|s| s.dca_id == dca) else {
+            return Err(ServiceError::not_found("sharing", format!("{id}/{dca}")));
+        };
+        if s.status != SharingStatus::Pending {
+            return Err(ServiceError::conflict(ConflictKind::SharingState, format!("the sharing of {id} with {dca} is already {}", s.status)));
+        }
+        let body = if accept {
+            EventBody::SharingAccepted { campaign_id: id, dca_id: dca }
+        } else {
+            EventBody::SharingDeclined { campaign_id: id, dca_id: dca, reason: reason.filter(|r| !r.trim().is_empty()) }
+        };
+        let mut tx = self.store.begin(self.now()).await?;
+        tx.append(p.actor(), body).await?;
+        Self::record_events(&tx.commit().await?);
+        if accept {
+            self.index.update_campaign(id, |s| s.dca = Some(dca));
+        }
+        self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))
+    }
+
+    /// Suspends (`suspend = true`) or resumes a campaign: its accepted DCA or the administrator.
+    pub async fn set_campaign_suspended(&self, p: &Principal, id: CampaignId, suspend: bool, reason: String) -> Result<CampaignRow, ServiceError> {
+        let reason = reason.trim().to_owned();
+        if reason.is_empty() || reason.chars().count() > 1024 {
+            return Err(ServiceError::invalid("reason", "give a reason of 1 to 1024 characters; it is recorded in the registry's history"));
+        }
+        let _w = self.writer.lock().await;
+        let c = self.campaign(p, id).await?;
+        let allowed = p.is_admin() || (c.dca_id.is_some() && p.provider() == c.dca_id);
+        if !allowed {
+            return Err(ServiceError::Forbidden(format!("only the DCA that accepted campaign {id} or the administrator can suspend or resume it")));
+        }
+        let (want, body) = if suspend {
+            (CampaignStatus::Active, EventBody::CampaignSuspended { campaign_id: id, reason })
+        } else {
+            (CampaignStatus::Suspended, EventBody::CampaignResumed { campaign_id: id, reason })
+        };
+        if c.status != want {
+            return Err(ServiceError::conflict(
+                if c.status == CampaignStatus::Expired { ConflictKind::CampaignExpired } else { ConflictKind::SharingState },
+                format!("campaign {id} is {}; only {want} campaigns can be {}", c.status, if suspend { "suspended" } else { "resumed" }),
+            ));
+        }
+        let mut tx = self.store.begin(self.now()).await?;
+        tx.append(p.actor(), body).await?;
+        Self::record_events(&tx.commit().await?);
+        let status = if suspend { CampaignStatus::Suspended } else { CampaignStatus::Active };
+        self.index.update_campaign(id, |s| s.status = status);
+        self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))
+    }
+
+    /// Deactivates a campaign for good (its CSP or the administrator) and releases its numbers.
+    pub async fn expire_campaign(&self, p: &Principal, id: CampaignId, reason: Option<String>) -> Result<CampaignRow, ServiceError> {
+        let _w = self.writer.lock().await;
+        let c = self.campaign(p, id).await?;
+        if !p.is_admin() && p.provider() != Some(c.csp_id) {
+            return Err(ServiceError::Forbidden(format!("only the campaign's CSP ({}) or the administrator can deactivate it", c.csp_id)));
+        }
+        if c.status == CampaignStatus::Expired {
+            return Ok(c);
+        }
+        let numbers = self.store.campaign_numbers(id).await?;
+        let mut tx = self.store.begin(self.now()).await?;
+        tx.append(p.actor(), EventBody::CampaignExpired { campaign_id: id, reason: reason.clone() }).await?;
+        for n in &numbers {
+            tx.append(p.actor(), EventBody::NumberReleased { number: *n, campaign_id: id, reason: Some("campaign expired".into()) }).await?;
+        }
+        Self::record_events(&tx.commit().await?);
+        for n in numbers {
+            self.index.release(n);
+        }
+        self.index.update_campaign(id, |s| s.status = CampaignStatus::Expired);
+        self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))
+    }
+}

@@ -1,0 +1,256 @@
+//! Numbers: assignment to campaigns, release, point-in-time lookup, history, bulk import.
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+use vouch_registry::{CampaignId, CampaignSlot, CampaignStatus, EventBody, ProviderId, TelephoneNumber, ThroughputClass};
+use vouch_store::AssignmentRow;
+
+use crate::{ConflictKind, Principal, Registry, ServiceError};
+
+/// The public answer to "who holds this number": nothing confidential about the brand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberAnswer {
+    /// The number.
+    pub number: TelephoneNumber,
+    /// The campaign holding it.
+    pub campaign_id: CampaignId,
+    /// That campaign's status (at `at`, for point-in-time answers).
+    pub campaign_status: CampaignStatus,
+    /// The DCA carrying the campaign.
+    pub dca_id: Option<ProviderId>,
+    /// Message class (current answers only).
+    pub throughput_class: Option<ThroughputClass>,
+    /// Start of the holding interval (point-in-time answers).
+    pub held_since: Option<Timestamp>,
+    /// End of the holding interval, if it ended (point-in-time answers).
+    pub held_until: Option<Timestamp>,
+}
+
+/// One row of a bulk import, as read from the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRow {
+    /// Line in the file (1-based), for the report.
+    pub line: u64,
+    /// The number as written.
+    pub number: String,
+    /// The campaign id as written.
+    pub campaign_id: String,
+    /// The DCA id as written (must be the campaign's DCA).
+    pub dca_id: String,
+}
+
+/// A row that was not imported, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRejection {
+    /// Line in the file.
+    pub line: u64,
+    /// The number as written.
+    pub number: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a bulk import did: every row is accepted, unchanged (already so) or rejected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Rows newly assigned.
+    pub accepted: u64,
+    /// Rows already assigned to that campaign (re-running an import is harmless).
+    pub unchanged: u64,
+    /// Rows refused, with reasons.
+    pub rejected: Vec<ImportRejection>,
+}
+
+/// Most rows one import call takes (the CLI sends files in chunks).
+pub const MAX_IMPORT_ROWS: usize = 100_000;
+
+impl Registry {
+    /// Whether `p` may assign numbers to (or release numbers from) the campaign in `slot`.
+    fn may_manage_numbers(p: &Principal, slot: &CampaignSlot) -> Result<(), ServiceError> {
+        match p {
+            Principal::Admin => Ok(()),
+            Principal::Provider { id, .. } if Some(*id) == slot.dca => Ok(()),
+            Principal::Provider { id, .. } if *id == slot.csp => {
+                if slot.dca.is_some() {
+                    Ok(())
+                } else {
+                    Err(ServiceError::conflict(
+                        ConflictKind::CampaignNotAccepted,
+                        format!("campaign {} has not been accepted by a DCA yet; share it and wait for the DCA to accept", slot.id),
+                    ))
+                }
+            }
+            Principal::Provider { .. } => Err(ServiceError::not_found("campaign", slot.id)),
+        }
+    }
+
+    fn check_assignable(slot: &CampaignSlot) -> Result<ProviderId, ServiceError> {
+        match slot.status {
+            CampaignStatus::Suspended => Err(ServiceError::conflict(ConflictKind::CampaignSuspended, format!("campaign {} is suspended; numbers cannot be assigned to it", slot.id))),
+            CampaignStatus::Expired => Err(ServiceError::conflict(ConflictKind::CampaignExpired, format!("campaign {} is expired", slot.id))),
+            _ => slot.dca.ok_or_else(|| {
+                ServiceError::conflict(ConflictKind::CampaignNotAccepted, format!("campaign {} has not been accepted by a DCA yet", slot.id))
+            }),
+        }
+    }
+
+    /// Assigns `number` to `campaign`. Returns the answer and whether anything changed
+    /// (assigning a number to the campaign that already holds it changes nothing).
+    pub async fn assign_number(&self, p: &Principal, number: TelephoneNumber, campaign: CampaignId) -> Result<(NumberAnswer, bool), ServiceError> {
+        let _w = self.writer.lock().await;
+        let slot = self.index.campaign(campaign).ok_or_else(|| ServiceError::not_found("campaign", campaign))?;
+        Self::may_manage_numbers(p, &slot)?;
+        let dca = Self::check_assignable(&slot)?;
+        if let Some(current) = self.index.lookup(number) {
+            if current.campaign.id == campaign {
+                return Ok((answer_from_slot(number, &slot), false));
+            }
+            return Err(ServiceError::conflict(
+                ConflictKind::NumberHeld,
+                format!("{number} is held by campaign {}; it must be released before it can be assigned to {campaign}", current.campaign.id),
+            ));
+        }
+        let mut tx = self.store.begin(self.now()).await?;
+        tx.append(p.actor(), EventBody::NumberAssigned { number, campaign_id: campaign, dca_id: dca }).await?;
+        Self::record_events(&tx.commit().await?);
+        self.index.assign(number, campaign);
+        Ok((answer_from_slot(number, &slot), true))
+    }
+
+    /// Releases `number` from the campaign holding it.
+    pub async fn release_number(&self, p: &Principal, number: TelephoneNumber, reason: Option<String>) -> Result<(), ServiceError> {
+        let _w = self.writer.lock().await;
+        let current = self.index.lookup(number).ok_or_else(|| ServiceError::not_found("number", number))?;
+        match p {
+            Principal::Admin => {}
+            Principal::Provider { id, .. } if *id == current.campaign.csp || Some(*id) == current.campaign.dca => {}
+            Principal::Provider { .. } => {
+                return Err(ServiceError::Forbidden(format!("only the CSP or DCA of campaign {} can release {number}", current.campaign.id)));
+            }
+        }
+        let mut tx = self.store.begin(self.now()).await?;
+        tx.append(p.actor(), EventBody::NumberReleased { number, campaign_id: current.campaign.id, reason }).await?;
+        Self::record_events(&tx.commit().await?);
+        self.index.release(number);
+        Ok(())
+    }
+
+    /// Who holds `number` now, from memory (public).
+    pub fn lookup_number(&self, number: TelephoneNumber) -> Option<NumberAnswer> {
+        self.index.lookup(number).map(|a| answer_from_slot(number, &a.campaign))
+    }
+
+    /// Who held `number` at instant `at`, from the store's history (public).
+    pub async fn lookup_number_at(&self, number: TelephoneNumber, at: Timestamp) -> Result<Option<NumberAnswer>, ServiceError> {
+        let Some(row) = self.store.assignment_at(number, at).await? else { return Ok(None) };
+        let status = self.store.campaign_status_at(row.campaign_id, at).await?;
+        Ok(Some(NumberAnswer {
+            number,
+            campaign_id: row.campaign_id,
+            campaign_status: status,
+            dca_id: Some(row.dca_id),
+            throughput_class: None,
+            held_since: Some(row.assigned),
+            held_until: row.released,
+        }))
+    }
+
+    /// Every interval `number` was held, oldest first (public).
+    pub async fn number_history(&self, number: TelephoneNumber) -> Result<Vec<AssignmentRow>, ServiceError> {
+        Ok(self.store.number_history(number).await?)
+    }
+
+    /// Imports number assignments in one transaction: every acknowledged row is durable, rows
+    /// already in place are reported unchanged, and bad rows are reported with reasons.
+    pub async fn import_numbers(&self, p: &Principal, rows: Vec<ImportRow>) -> Result<ImportReport, ServiceError> {
+        if rows.len() > MAX_IMPORT_ROWS {
+            return Err(ServiceError::invalid("body", format!("at most {MAX_IMPORT_ROWS} rows per request; send the file in chunks")));
+        }
+        let _w = self.writer.lock().await;
+        let mut report = ImportReport::default();
+        let mut accepted: Vec<(TelephoneNumber, CampaignId, ProviderId)> = Vec::with_capacity(rows.len());
+        let mut seen: HashSet<TelephoneNumber> = HashSet::with_capacity(rows.len());
+        let mut slot_cache: Option<(CampaignId, Result<(CampaignSlot, ProviderId), String>)> = None;
+        for row in rows {
+            let reject = |reason: String| ImportRejection { line: row.line, number: row.number.clone(), reason };
+            let number = match row.number.trim().parse::<TelephoneNumber>() {
+                Ok(n) => n,
+                Err(e) => {
+                    report.rejected.push(reject(e.to_string()));
+                    continue;
+                }
+            };
+            let campaign = match row.campaign_id.trim().parse::<CampaignId>() {
+                Ok(c) => c,
+                Err(e) => {
+                    report.rejected.push(reject(e.to_string()));
+                    continue;
+                }
+            };
+            // Rows of one campaign usually come together: check the campaign once per run.
+            if slot_cache.as_ref().is_none_or(|(c, _)| *c != campaign) {
+                let checked = match self.index.campaign(campaign) {
+                    None => Err(format!("campaign {campaign} not found")),
+                    Some(slot) => Self::may_manage_numbers(p, &slot)
+                        .and_then(|()| Self::check_assignable(&slot))
+                        .map(|dca| (slot, dca))
+                        .map_err(|e| e.to_string()),
+                };
+                slot_cache = Some((campaign, checked));
+            }
+            let (slot, dca) = match slot_cache.as_ref().map(|(_, r)| r) {
+                Some(Ok((slot, dca))) => (*slot, *dca),
+                Some(Err(e)) => {
+                    report.rejected.push(reject(e.clone()));
+                    continue;
+                }
+                None => continue,
+            };
+            let dca_col = row.dca_id.trim();
+            if !dca_col.is_empty() && dca_col != dca.as_str() {
+                report.rejected.push(reject(format!("campaign {campaign} is carried by DCA {dca}, not {dca_col}")));
+                continue;
+            }
+            match self.index.lookup(number) {
+                Some(current) if current.campaign.id == slot.id => {
+                    report.unchanged += 1;
+                    continue;
+                }
+                Some(current) => {
+                    report.rejected.push(reject(format!("{number} is held by campaign {}", current.campaign.id)));
+                    continue;
+                }
+                None => {}
+            }
+            if !seen.insert(number) {
+                report.rejected.push(reject(format!("{number} appears twice in this request")));
+                continue;
+            }
+            accepted.push((number, campaign, dca));
+        }
+        if !accepted.is_empty() {
+            let mut tx = self.store.begin(self.now()).await?;
+            tx.append_number_assignments(p.actor(), &accepted).await?;
+            tx.commit().await?;
+            metrics::counter!("vouch_registry_events_total", "kind" => "number.assigned").increment(accepted.len() as u64);
+            for (n, c, _) in &accepted {
+                self.index.assign(*n, *c);
+            }
+            report.accepted = accepted.len() as u64;
+        }
+        Ok(report)
+    }
+}
+
+fn answer_from_slot(number: TelephoneNumber, slot: &CampaignSlot) -> NumberAnswer {
+    NumberAnswer {
+        number,
+        campaign_id: slot.id,
+        campaign_status: slot.status,
+        dca_id: slot.dca,
+        throughput_class: Some(slot.throughput_class),
+        held_since: None,
+        held_until: None,
+    }
+}

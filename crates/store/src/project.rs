@@ -1,0 +1,176 @@
+//! The projection of events onto the view tables: one function, used when an event is appended
+//! and when views are rebuilt from the event table.
+
+use sqlx::SqliteConnection;
+use vouch_registry::{CampaignStatus, Event, EventBody, SharingStatus};
+
+use crate::StoreError;
+use crate::tx::map_unique;
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::corrupt("events", e))
+}
+
+/// Applies `event` to the view tables.
+pub async fn project(conn: &mut SqliteConnection, event: &Event) -> Result<(), StoreError> {
+    let us = event.time.as_microsecond();
+    let seq = event.seq.0 as i64;
+    match &event.body {
+        EventBody::ProviderRegistered { provider_id, registration } => {
+            sqlx::query("INSERT INTO providers (id, legal_name, registration, frn, spc, created_us) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(provider_id.to_string())
+                .bind(&registration.legal_name)
+                .bind(json(registration)?)
+                .bind(registration.frn.as_ref().map(|f| f.to_string()))
+                .bind(registration.spc.as_ref().map(|s| s.to_string()))
+                .bind(us)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_unique)?;
+        }
+        // Keys live in api_keys, written beside the event (the secret's hash is not an event).
+        EventBody::ApiKeyIssued { .. } | EventBody::ApiKeyRevoked { .. } | EventBody::SanctionsImported { .. } => {}
+        EventBody::BrandRegistered { brand_id, csp_id, brand } => {
+            let ein = brand.clone().validate().ok().and_then(|d| if d.ein_is_us() { d.ein_digits() } else { None });
+            sqlx::query(
+                "INSERT INTO brands (id, csp_id, ein, reference_id, details, version, created_us, updated_us) \
+                 VALUES ($1, $2, $3, $4, $5, 1, $6, $6)",
+            )
+            .bind(brand_id.to_string())
+            .bind(csp_id.to_string())
+            .bind(ein)
+            .bind(&brand.reference_id)
+            .bind(json(brand)?)
+            .bind(us)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_unique)?;
+        }
+        EventBody::BrandUpdated { brand_id, brand } => {
+            let ein = brand.clone().validate().ok().and_then(|d| if d.ein_is_us() { d.ein_digits() } else { None });
+            sqlx::query("UPDATE brands SET ein = $1, reference_id = $2, details = $3, version = version + 1, updated_us = $4 WHERE id = $5")
+                .bind(ein)
+                .bind(&brand.reference_id)
+                .bind(json(brand)?)
+                .bind(us)
+                .bind(brand_id.to_string())
+                .execute(&mut *conn)
+                .await
+                .map_err(map_unique)?;
+        }
+        EventBody::BrandVetted { brand_id, outcome } => {
+            sqlx::query("UPDATE brands SET score = $1, identity_status = $2, vetting = $3, updated_us = $4 WHERE id = $5")
+                .bind(i64::from(outcome.score))
+                .bind(outcome.identity_status.as_str())
+                .bind(json(outcome)?)
+                .bind(us)
+                .bind(brand_id.to_string())
+                .execute(&mut *conn)
+                .await?;
+        }
+        EventBody::CampaignCreated { campaign_id, csp_id, campaign } => {
+            sqlx::query(
+                "INSERT INTO campaigns (id, brand_id, csp_id, reference_id, details, status, version, created_us, updated_us) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
+            )
+            .bind(campaign_id.to_string())
+            .bind(campaign.brand_id.to_string())
+            .bind(csp_id.to_string())
+            .bind(&campaign.reference_id)
+            .bind(json(campaign)?)
+            .bind(CampaignStatus::Active.as_str())
+            .bind(us)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_unique)?;
+        }
+        EventBody::CampaignUpdated { campaign_id, campaign } => {
+            sqlx::query("UPDATE campaigns SET reference_id = $1, details = $2, version = version + 1, updated_us = $3 WHERE id = $4")
+                .bind(&campaign.reference_id)
+                .bind(json(campaign)?)
+                .bind(us)
+                .bind(campaign_id.to_string())
+                .execute(&mut *conn)
+                .await
+                .map_err(map_unique)?;
+        }
+        EventBody::CampaignShared { campaign_id, dca_id } => {
+            sqlx::query(
+                "INSERT INTO campaign_sharing (campaign_id, dca_id, status, shared_us, status_us) VALUES ($1, $2, $3, $4, $4) \
+                 ON CONFLICT (campaign_id, dca_id) DO UPDATE SET status = excluded.status, reason = NULL, \
+                 shared_us = excluded.shared_us, status_us = excluded.status_us",
+            )
+            .bind(campaign_id.to_string())
+            .bind(dca_id.to_string())
+            .bind(SharingStatus::Pending.as_str())
+            .bind(us)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventBody::SharingAccepted { campaign_id, dca_id } | EventBody::SharingDeclined { campaign_id, dca_id, .. } => {
+            let (status, reason) = match &event.body {
+                EventBody::SharingDeclined { reason, .. } => (SharingStatus::Declined, reason.clone()),
+                _ => (SharingStatus::Accepted, None),
+            };
+            sqlx::query("UPDATE campaign_sharing SET status = $1, reason = $2, status_us = $3 WHERE campaign_id = $4 AND dca_id = $5")
+                .bind(status.as_str())
+                .bind(reason)
+                .bind(us)
+                .bind(campaign_id.to_string())
+                .bind(dca_id.to_string())
+                .execute(&mut *conn)
+                .await?;
+            if status == SharingStatus::Accepted {
+                sqlx::query("UPDATE campaigns SET dca_id = $1, updated_us = $2 WHERE id = $3")
+                    .bind(dca_id.to_string())
+                    .bind(us)
+                    .bind(campaign_id.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        EventBody::CampaignSuspended { campaign_id, reason } | EventBody::CampaignResumed { campaign_id, reason } => {
+            let status = if matches!(event.body, EventBody::CampaignSuspended { .. }) { CampaignStatus::Suspended } else { CampaignStatus::Active };
+            set_status(conn, &campaign_id.to_string(), status, Some(reason.as_str()), us).await?;
+        }
+        EventBody::CampaignExpired { campaign_id, reason } => {
+            set_status(conn, &campaign_id.to_string(), CampaignStatus::Expired, reason.as_deref(), us).await?;
+        }
+        EventBody::NumberAssigned { number, campaign_id, dca_id } => {
+            sqlx::query("INSERT INTO number_assignments (assigned_seq, number, campaign_id, dca_id, assigned_us) VALUES ($1, $2, $3, $4, $5)")
+                .bind(seq)
+                .bind(number.digits() as i64)
+                .bind(campaign_id.to_string())
+                .bind(dca_id.to_string())
+                .bind(us)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_unique)?;
+        }
+        EventBody::NumberReleased { number, reason, .. } => {
+            sqlx::query(
+                "UPDATE number_assignments SET released_seq = $1, released_us = $2, release_reason = $3 \
+                 WHERE number = $4 AND released_us IS NULL",
+            )
+            .bind(seq)
+            .bind(us)
+            .bind(reason)
+            .bind(number.digits() as i64)
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn set_status(conn: &mut SqliteConnection, id: &str, status: CampaignStatus, reason: Option<&str>, us: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE campaigns SET status = $1, status_reason = $2, updated_us = $3 WHERE id = $4")
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(us)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
