@@ -31,6 +31,25 @@ macro_rules! registry_id {
                 Self(out)
             }
 
+            /// The id packed into 64 bits (its eight ASCII bytes), for lock-free storage.
+            pub fn to_u64(self) -> u64 {
+                u64::from_le_bytes(self.0)
+            }
+
+            /// The id from [`Self::to_u64`]'s packing; `None` if the bits are not a valid id.
+            pub fn from_u64(bits: u64) -> Option<Self> {
+                let b = bits.to_le_bytes();
+                let ok = b[0] == $prefix as u8 && b[1..].iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase());
+                ok.then_some(Self(b))
+            }
+
+            /// Unpacks bits that [`Self::to_u64`] produced (0 is `None`); for the index, which
+            /// only ever stores packed valid ids.
+            #[allow(dead_code)]
+            pub(crate) fn from_packed(bits: u64) -> Option<Self> {
+                (bits != 0).then(|| Self(bits.to_le_bytes()))
+            }
+
             /// The id as text.
             pub fn as_str(&self) -> &str {
                 // Only ASCII is ever stored (see `from_random` and `from_str`).
@@ -127,6 +146,10 @@ mod tests {
             assert_eq!(id.as_str().parse::<BrandId>().unwrap(), id);
         }
         assert_eq!(ProviderId::from_random(0).as_str(), "P0000000");
+        let p = ProviderId::from_random(12345);
+        assert_eq!(ProviderId::from_u64(p.to_u64()), Some(p));
+        assert_eq!(ProviderId::from_u64(BrandId::from_random(1).to_u64()), None);
+        assert_eq!(ProviderId::from_u64(0), None);
     }
 
     #[test]

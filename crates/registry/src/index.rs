@@ -1,15 +1,17 @@
 //! The hot path: which campaign holds a number *now*, answered from memory.
 //!
-//! Numbers map to a 32-bit campaign ordinal in a sharded hash map (`u64` digits → `u32`, about
-//! 30 bytes per number); the ordinal points into a small table of [`CampaignSlot`]s that carries
-//! what a gateway or signer needs (status, DCA, throughput class). A campaign's suspension
-//! therefore changes one slot, not millions of numbers. Reads take a shard read lock only.
+//! Numbers map to a 32-bit campaign ordinal in a [`NumberMap`] (`u64` digits → `u32`, 12 bytes
+//! a slot, about 20-30 bytes per number); the ordinal points into an append-only, lock-free
+//! table of campaign slots carrying what a gateway or signer needs (status, DCA, throughput
+//! class). A campaign's suspension therefore changes one slot, not millions of numbers. A
+//! lookup takes no lock and does no atomic read-modify-write: readers on different cores do
+//! not contend, and consecutive lookups overlap their cache misses.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
 
+use crate::number_map::NumberMap;
 use crate::{BrandId, CampaignId, CampaignStatus, ProviderId, TelephoneNumber, ThroughputClass};
 
 /// What the index knows of a campaign.
@@ -38,16 +40,52 @@ pub struct IndexedAssignment {
     pub campaign: CampaignSlot,
 }
 
-#[derive(Default)]
-struct CampaignTable {
-    slots: Vec<CampaignSlot>,
-    by_id: HashMap<CampaignId, u32>,
+/// A slot as stored: immutable ids plus the mutable state in atomics.
+struct Cell {
+    id: CampaignId,
+    brand: BrandId,
+    csp: ProviderId,
+    /// Packed ProviderId of the DCA, 0 when none.
+    dca: AtomicU64,
+    /// status ordinal | class ordinal << 8.
+    state: AtomicU64,
+}
+
+fn ordinal<T: PartialEq>(all: &[T], v: &T) -> u64 {
+    all.iter().position(|x| x == v).unwrap_or(0) as u64
+}
+
+fn pack_state(status: CampaignStatus, class: ThroughputClass) -> u64 {
+    ordinal(CampaignStatus::ALL, &status) | ordinal(ThroughputClass::ALL, &class) << 8
+}
+
+impl Cell {
+    fn store(&self, slot: &CampaignSlot) {
+        self.dca.store(slot.dca.map_or(0, ProviderId::to_u64), Ordering::Release);
+        self.state.store(pack_state(slot.status, slot.throughput_class), Ordering::Release);
+    }
+
+    fn load(&self) -> CampaignSlot {
+        let state = self.state.load(Ordering::Acquire);
+        let dca = ProviderId::from_packed(self.dca.load(Ordering::Acquire));
+        CampaignSlot {
+            id: self.id,
+            brand: self.brand,
+            csp: self.csp,
+            dca,
+            status: CampaignStatus::ALL[(state & 0xff) as usize % CampaignStatus::ALL.len()],
+            throughput_class: ThroughputClass::ALL[((state >> 8) & 0xff) as usize % ThroughputClass::ALL.len()],
+        }
+    }
 }
 
 /// The in-memory number → campaign index.
 pub struct NumberIndex {
-    numbers: DashMap<u64, u32, foldhash::fast::RandomState>,
-    campaigns: RwLock<CampaignTable>,
+    numbers: NumberMap,
+    cells: boxcar::Vec<Cell>,
+    by_id: DashMap<CampaignId, u32, foldhash::fast::RandomState>,
+    /// Serialises slot creation so one id never gets two cells.
+    create: std::sync::Mutex<()>,
 }
 
 impl Default for NumberIndex {
@@ -58,7 +96,7 @@ impl Default for NumberIndex {
 
 impl std::fmt::Debug for NumberIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NumberIndex").field("numbers", &self.numbers.len()).finish()
+        f.debug_struct("NumberIndex").field("numbers", &self.numbers.len()).field("campaigns", &self.cells.count()).finish()
     }
 }
 
@@ -66,85 +104,80 @@ impl NumberIndex {
     /// An empty index with room for `numbers` numbers.
     pub fn with_capacity(numbers: usize) -> Self {
         Self {
-            numbers: DashMap::with_capacity_and_hasher(numbers, foldhash::fast::RandomState::default()),
-            campaigns: RwLock::new(CampaignTable::default()),
+            numbers: NumberMap::with_capacity(numbers, {
+                use std::hash::BuildHasher;
+                foldhash::fast::RandomState::default().hash_one(0x766f_7563_68u64)
+            }),
+            cells: boxcar::Vec::new(),
+            by_id: DashMap::with_hasher(foldhash::fast::RandomState::default()),
+            create: std::sync::Mutex::new(()),
         }
     }
 
-    fn table(&self) -> std::sync::RwLockReadGuard<'_, CampaignTable> {
-        // A panic while holding the lock cannot leave the table half-written (every write is a
-        // single assignment), so a poisoned lock is still consistent.
-        self.campaigns.read().unwrap_or_else(|e| e.into_inner())
+    fn ordinal_of(&self, id: CampaignId) -> Option<u32> {
+        self.by_id.get(&id).map(|r| *r)
     }
 
-    fn table_mut(&self) -> std::sync::RwLockWriteGuard<'_, CampaignTable> {
-        self.campaigns.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Adds or replaces a campaign's slot.
+    /// Adds a campaign's slot, or updates its mutable state (DCA, status, class).
     pub fn put_campaign(&self, slot: CampaignSlot) {
-        let mut t = self.table_mut();
-        match t.by_id.get(&slot.id) {
-            Some(&i) => t.slots[i as usize] = slot,
+        let _guard = self.create.lock().unwrap_or_else(|e| e.into_inner());
+        match self.ordinal_of(slot.id) {
+            Some(i) => {
+                if let Some(cell) = self.cells.get(i as usize) {
+                    cell.store(&slot);
+                }
+            }
             None => {
-                let i = u32::try_from(t.slots.len()).unwrap_or(u32::MAX);
-                t.slots.push(slot);
-                t.by_id.insert(slot.id, i);
+                let cell = Cell { id: slot.id, brand: slot.brand, csp: slot.csp, dca: AtomicU64::new(0), state: AtomicU64::new(0) };
+                cell.store(&slot);
+                let i = self.cells.push(cell);
+                self.by_id.insert(slot.id, u32::try_from(i).unwrap_or(u32::MAX));
             }
         }
     }
 
-    /// Changes a campaign's slot in place; `false` if the campaign is unknown.
+    /// Changes a campaign's DCA, status or class; `false` if the campaign is unknown.
     pub fn update_campaign(&self, id: CampaignId, f: impl FnOnce(&mut CampaignSlot)) -> bool {
-        let mut t = self.table_mut();
-        let Some(&i) = t.by_id.get(&id) else { return false };
-        f(&mut t.slots[i as usize]);
+        let _guard = self.create.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(cell) = self.ordinal_of(id).and_then(|i| self.cells.get(i as usize)) else { return false };
+        let mut slot = cell.load();
+        f(&mut slot);
+        cell.store(&slot);
         true
     }
 
     /// A campaign's slot.
     pub fn campaign(&self, id: CampaignId) -> Option<CampaignSlot> {
-        let t = self.table();
-        t.by_id.get(&id).map(|&i| t.slots[i as usize])
+        self.ordinal_of(id).and_then(|i| self.cells.get(i as usize)).map(Cell::load)
     }
 
     /// The campaigns of a brand.
     pub fn campaigns_of_brand(&self, brand: BrandId) -> Vec<CampaignId> {
-        self.table().slots.iter().filter(|s| s.brand == brand).map(|s| s.id).collect()
+        self.cells.iter().filter(|(_, c)| c.brand == brand).map(|(_, c)| c.id).collect()
     }
 
     /// Records that `number` is now held by `campaign`; `false` if the campaign is unknown.
     pub fn assign(&self, number: TelephoneNumber, campaign: CampaignId) -> bool {
-        let Some(&i) = self.table().by_id.get(&campaign) else { return false };
+        let Some(i) = self.ordinal_of(campaign) else { return false };
         self.numbers.insert(number.digits(), i);
-        true
-    }
-
-    /// Records many assignments to one campaign; `false` if the campaign is unknown.
-    pub fn assign_many(&self, numbers: impl IntoIterator<Item = TelephoneNumber>, campaign: CampaignId) -> bool {
-        let Some(&i) = self.table().by_id.get(&campaign) else { return false };
-        for n in numbers {
-            self.numbers.insert(n.digits(), i);
-        }
         true
     }
 
     /// Records that `number` is held by nobody.
     pub fn release(&self, number: TelephoneNumber) {
-        self.numbers.remove(&number.digits());
+        self.numbers.remove(number.digits());
     }
 
     /// The campaign holding `number` now.
     pub fn lookup(&self, number: TelephoneNumber) -> Option<IndexedAssignment> {
-        let ordinal = *self.numbers.get(&number.digits())?;
-        let campaign = *self.table().slots.get(ordinal as usize)?;
+        let ordinal = self.numbers.get(number.digits())?;
+        let campaign = self.cells.get(ordinal as usize)?.load();
         Some(IndexedAssignment { number, campaign })
     }
 
-    /// The campaign holding `number` now, as an ordinal (the cheapest lookup; for benchmarks and
-    /// for callers that resolve many numbers against one snapshot of the campaign table).
+    /// The campaign holding `number` now, as an ordinal (the cheapest lookup, for benchmarks).
     pub fn campaign_ordinal(&self, number: TelephoneNumber) -> Option<u32> {
-        self.numbers.get(&number.digits()).map(|r| *r)
+        self.numbers.get(number.digits())
     }
 
     /// How many numbers are held.
@@ -154,7 +187,12 @@ impl NumberIndex {
 
     /// Whether no number is held.
     pub fn is_empty(&self) -> bool {
-        self.numbers.is_empty()
+        self.numbers.len() == 0
+    }
+
+    /// Bytes of the number table (for memory reports).
+    pub fn number_table_bytes(&self) -> usize {
+        self.numbers.table_bytes()
     }
 }
 
@@ -182,14 +220,36 @@ mod tests {
         idx.put_campaign(c);
         assert!(idx.assign(n, c.id));
         assert_eq!(idx.lookup(n).unwrap().campaign, c);
-        assert!(idx.update_campaign(c.id, |s| s.status = CampaignStatus::Suspended));
-        assert_eq!(idx.lookup(n).unwrap().campaign.status, CampaignStatus::Suspended);
+        assert!(idx.update_campaign(c.id, |s| {
+            s.status = CampaignStatus::Suspended;
+            s.throughput_class = ThroughputClass::T;
+            s.dca = None;
+        }));
+        let got = idx.lookup(n).unwrap().campaign;
+        assert_eq!((got.status, got.throughput_class, got.dca), (CampaignStatus::Suspended, ThroughputClass::T, None));
         let d = slot(8);
+        idx.put_campaign(d);
         idx.put_campaign(d);
         idx.assign(n, d.id);
         assert_eq!(idx.lookup(n).unwrap().campaign.id, d.id);
         idx.release(n);
         assert!(idx.lookup(n).is_none());
         assert_eq!(idx.campaigns_of_brand(c.brand), vec![c.id]);
+        assert_eq!(idx.cells.count(), 2);
+    }
+
+    #[test]
+    fn every_status_and_class_round_trips() {
+        let idx = NumberIndex::default();
+        let mut s = slot(1);
+        idx.put_campaign(s);
+        for status in CampaignStatus::ALL {
+            for class in ThroughputClass::ALL {
+                s.status = *status;
+                s.throughput_class = *class;
+                idx.put_campaign(s);
+                assert_eq!(idx.campaign(s.id), Some(s));
+            }
+        }
     }
 }

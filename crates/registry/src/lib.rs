@@ -16,6 +16,7 @@ mod error;
 mod event;
 mod ids;
 mod index;
+mod number_map;
 mod provider;
 mod sanctions;
 mod tn;
