@@ -24,7 +24,12 @@ impl Client {
             None => {
                 let path = args.data_dir.join("admin.key");
                 std::fs::read_to_string(&path)
-                    .with_context(|| format!("no --api-key given and cannot read {} (set --api-key or VOUCH_API_KEY)", path.display()))?
+                    .with_context(|| {
+                        format!(
+                            "no --api-key given and cannot read {} (set --api-key or VOUCH_API_KEY)",
+                            path.display()
+                        )
+                    })?
                     .trim()
                     .to_owned()
             }
@@ -45,7 +50,8 @@ impl Client {
             .await
             .with_context(|| format!("cannot reach vouch at {}; is `vouch serve` running there?", self.base))?;
         let status = resp.status();
-        let value: serde_json::Value = resp.json().await.with_context(|| format!("{url}: unreadable response ({status})"))?;
+        let value: serde_json::Value =
+            resp.json().await.with_context(|| format!("{url}: unreadable response ({status})"))?;
         if !status.is_success() {
             let detail = value.get("detail").and_then(|d| d.as_str()).unwrap_or("no detail");
             bail!("{url}: {status}: {detail}");
@@ -98,7 +104,9 @@ pub fn import_numbers(args: &ClientArgs, file: &Path, chunk: usize) -> anyhow::R
         let mut rows = 0;
         while rows < chunk {
             line.clear();
-            let n = reader.read_line(&mut line).with_context(|| format!("cannot read {} at line {}", file.display(), line_no + 1))?;
+            let n = reader
+                .read_line(&mut line)
+                .with_context(|| format!("cannot read {} at line {}", file.display(), line_no + 1))?;
             if n == 0 {
                 break;
             }
@@ -111,13 +119,17 @@ pub fn import_numbers(args: &ClientArgs, file: &Path, chunk: usize) -> anyhow::R
         if rows == 0 {
             break;
         }
-        let value = rt.block_on(client.post(&format!("/v1/numbers/import?firstLine={first_line}"), "text/csv", body))?;
+        let value =
+            rt.block_on(client.post(&format!("/v1/numbers/import?firstLine={first_line}"), "text/csv", body))?;
         let report: Report = serde_json::from_value(value).context("unexpected import report")?;
         accepted += report.accepted;
         unchanged += report.unchanged;
         rejected.extend(report.rejected);
         let rate = (accepted + unchanged) as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        bar.set_message(format!("{accepted} new, {unchanged} unchanged, {} rejected, {rate:.0} rows/s", rejected.len()));
+        bar.set_message(format!(
+            "{accepted} new, {unchanged} unchanged, {} rejected, {rate:.0} rows/s",
+            rejected.len()
+        ));
     }
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
@@ -143,7 +155,11 @@ pub fn import_sanctions(args: &ClientArgs, file: &Path) -> anyhow::Result<ExitCo
     let value = runtime()?.block_on(client.post("/v1/sanctions", "text/csv", body))?;
     let entries = value.get("entries").and_then(|v| v.as_u64()).unwrap_or(0);
     let sha = value.get("sha256").and_then(|v| v.as_str()).unwrap_or("");
-    let revetted: Vec<&str> = value.get("revettedBrands").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|b| b.as_str()).collect()).unwrap_or_default();
+    let revetted: Vec<&str> = value
+        .get("revettedBrands")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|b| b.as_str()).collect())
+        .unwrap_or_default();
     println!("imported {} sanctioned parties from {} (sha256 {sha})", entries, file.display());
     if revetted.is_empty() {
         println!("no brand's vetting changed");

@@ -51,7 +51,9 @@ impl ServeArgs {
         let file_name = self.config.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default();
         let http = match (self.http, file.http) {
             (Some(a), _) => a,
-            (None, Some(s)) => s.parse().with_context(|| format!("{file_name}: http = {s:?} is not a socket address such as 127.0.0.1:8080"))?,
+            (None, Some(s)) => s
+                .parse()
+                .with_context(|| format!("{file_name}: http = {s:?} is not a socket address such as 127.0.0.1:8080"))?,
             (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
         let log_format = self.log_format.or(file.log_format).unwrap_or_else(|| "text".into());

@@ -66,7 +66,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
-        Command::Import(ImportCommand::Numbers { file, chunk, client }) => client::import_numbers(&client, &file, chunk as usize),
+        Command::Import(ImportCommand::Numbers { file, chunk, client }) => {
+            client::import_numbers(&client, &file, chunk as usize)
+        }
         Command::Import(ImportCommand::Sanctions { file, client }) => client::import_sanctions(&client, &file),
     };
     match result {

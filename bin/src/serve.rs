@@ -15,20 +15,29 @@ use crate::config::ServeArgs;
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = args.resolve()?;
     init_logging(config.json_logs);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
         restrict_dir(&config.data_dir);
         let db = config.data_dir.join("vouch.db");
         let store = Store::open(&db).await.with_context(|| format!("cannot open the store {}", db.display()))?;
-        let registry = Arc::new(Registry::open(store.clone(), Arc::new(SystemClock)).await.context("cannot load the registry")?);
+        let registry =
+            Arc::new(Registry::open(store.clone(), Arc::new(SystemClock)).await.context("cannot load the registry")?);
         if let Some(key) = registry.bootstrap_admin().await.context("cannot create the administrator key")? {
             let path = config.data_dir.join("admin.key");
             write_secret(&path, &key.secret).with_context(|| format!("cannot write {}", path.display()))?;
-            println!("vouch: created the administrator API key {} (shown once; also in {}):", key.key_id, path.display());
+            println!(
+                "vouch: created the administrator API key {} (shown once; also in {}):",
+                key.key_id,
+                path.display()
+            );
             println!("{}", key.secret);
         }
-        let listener = tokio::net::TcpListener::bind(config.http).await.with_context(|| format!("cannot listen on {} (--http / VOUCH_HTTP)", config.http))?;
+        let listener = tokio::net::TcpListener::bind(config.http)
+            .await
+            .with_context(|| format!("cannot listen on {} (--http / VOUCH_HTTP)", config.http))?;
         let addr = listener.local_addr()?;
         let app = vouch_http::router(vouch_http::AppState::new(registry.clone()));
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "vouch serving");
@@ -58,7 +67,8 @@ async fn shutdown_signal() {
 }
 
 fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();

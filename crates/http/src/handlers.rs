@@ -9,8 +9,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vouch_registry::{BrandId, BrandRequest, CampaignId, CampaignRequest, ProviderId, ProviderRegistration, TelephoneNumber};
-use vouch_service::ImportRow;
+use vouch_registry::{
+    BrandId, BrandRequest, CampaignId, CampaignRequest, ProviderId, ProviderRegistration, TelephoneNumber,
+};
 
 use crate::problem::{ApiError, Auth, JsonBody, Problem, RawBody, parse_json, path_param};
 use crate::views::*;
@@ -47,7 +48,9 @@ pub(crate) fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
 }
 
 fn query<T>(q: std::result::Result<Query<T>, QueryRejection>) -> Result<T> {
-    q.map(|Query(t)| t).map_err(|e| ApiError(Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query string", e.body_text())))
+    q.map(|Query(t)| t).map_err(|e| {
+        ApiError(Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query string", e.body_text()))
+    })
 }
 
 fn class_of(state: &AppState, id: CampaignId) -> Option<vouch_registry::ThroughputClass> {
@@ -57,7 +60,8 @@ fn class_of(state: &AppState, id: CampaignId) -> Option<vouch_registry::Throughp
 /// Liveness: answers as soon as the server accepts connections.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
-    let last_event = state.registry.store().last_seq().await.map_err(|e| ApiError::from(vouch_service::ServiceError::Store(e)))?;
+    let last_event =
+        state.registry.store().last_seq().await.map_err(|e| ApiError::from(vouch_service::ServiceError::Store(e)))?;
     Ok(Json(Health { status: "ok", numbers: state.registry.index().len(), last_event }))
 }
 
@@ -67,9 +71,14 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
 /// Register a provider (administrator). The response carries its first API key, once.
 #[utoipa::path(post, path = "/v1/providers", tag = "providers", request_body = ProviderRegistration, security(("bearer" = [])),
     responses((status = 201, body = ProviderCreated), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn create_provider(State(s): State<AppState>, Auth(p): Auth, JsonBody(reg): JsonBody<ProviderRegistration>) -> Result<Response> {
+async fn create_provider(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    JsonBody(reg): JsonBody<ProviderRegistration>,
+) -> Result<Response> {
     let (row, key) = s.registry.register_provider(&p, reg).await?;
-    Ok((StatusCode::CREATED, Json(ProviderCreated { provider: row.into(), key_id: key.key_id, api_key: key.secret })).into_response())
+    Ok((StatusCode::CREATED, Json(ProviderCreated { provider: row.into(), key_id: key.key_id, api_key: key.secret }))
+        .into_response())
 }
 
 /// The provider directory.
@@ -107,7 +116,11 @@ async fn list_keys(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<Stri
 #[utoipa::path(delete, path = "/v1/providers/{id}/keys/{keyId}", tag = "providers", security(("bearer" = [])),
     params(("id" = String, Path, description = "provider id"), ("keyId" = String, Path, description = "key id")),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn revoke_key(State(s): State<AppState>, Auth(p): Auth, Path((id, key_id)): Path<(String, String)>) -> Result<StatusCode> {
+async fn revoke_key(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
     let id: ProviderId = path_param("providerId", &id)?;
     s.registry.revoke_key(&p, id, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -119,7 +132,11 @@ async fn revoke_key(State(s): State<AppState>, Auth(p): Auth, Path((id, key_id))
 /// Register a brand (CSP). Vetting runs synchronously; the response carries its outcome.
 #[utoipa::path(post, path = "/v1/brands", tag = "brands", request_body = BrandRequest, security(("bearer" = [])),
     responses((status = 201, body = BrandView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn create_brand(State(s): State<AppState>, Auth(p): Auth, JsonBody(req): JsonBody<BrandRequest>) -> Result<Response> {
+async fn create_brand(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    JsonBody(req): JsonBody<BrandRequest>,
+) -> Result<Response> {
     let b = s.registry.register_brand(&p, req).await?;
     Ok((StatusCode::CREATED, Json(BrandView::from(b))).into_response())
 }
@@ -141,7 +158,12 @@ async fn get_brand(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<Stri
 /// Replace a brand's fields (its CSP); the brand is vetted again.
 #[utoipa::path(put, path = "/v1/brands/{id}", tag = "brands", request_body = BrandRequest, security(("bearer" = [])), params(("id" = String, Path, description = "brand id")),
     responses((status = 200, body = BrandView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn update_brand(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>, JsonBody(req): JsonBody<BrandRequest>) -> Result<Json<BrandView>> {
+async fn update_brand(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<BrandRequest>,
+) -> Result<Json<BrandView>> {
     let id: BrandId = path_param("brandId", &id)?;
     Ok(Json(s.registry.update_brand(&p, id, req).await?.into()))
 }
@@ -160,7 +182,11 @@ async fn revet_brand(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<St
 /// Create a campaign (CSP) for one of its VERIFIED brands; validated per use case.
 #[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", request_body = CampaignRequest, security(("bearer" = [])),
     responses((status = 201, body = CampaignView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn create_campaign(State(s): State<AppState>, Auth(p): Auth, JsonBody(req): JsonBody<CampaignRequest>) -> Result<Response> {
+async fn create_campaign(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    JsonBody(req): JsonBody<CampaignRequest>,
+) -> Result<Response> {
     let c = s.registry.create_campaign(&p, req).await?;
     let class = class_of(&s, c.id);
     Ok((StatusCode::CREATED, Json(CampaignView::new(c, class))).into_response())
@@ -170,7 +196,14 @@ async fn create_campaign(State(s): State<AppState>, Auth(p): Auth, JsonBody(req)
 #[utoipa::path(get, path = "/v1/campaigns", tag = "campaigns", security(("bearer" = [])), responses((status = 200, body = Vec<CampaignView>)))]
 async fn list_campaigns(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<Vec<CampaignView>>> {
     let rows = s.registry.campaigns(&p).await?;
-    Ok(Json(rows.into_iter().map(|c| { let class = class_of(&s, c.id); CampaignView::new(c, class) }).collect()))
+    Ok(Json(
+        rows.into_iter()
+            .map(|c| {
+                let class = class_of(&s, c.id);
+                CampaignView::new(c, class)
+            })
+            .collect(),
+    ))
 }
 
 /// One campaign.
@@ -185,7 +218,12 @@ async fn get_campaign(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<S
 /// Replace a campaign's mutable fields (its CSP); brandId and usecase cannot change.
 #[utoipa::path(put, path = "/v1/campaigns/{id}", tag = "campaigns", request_body = CampaignRequest, security(("bearer" = [])), params(("id" = String, Path, description = "campaign id")),
     responses((status = 200, body = CampaignView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn update_campaign(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>, JsonBody(req): JsonBody<CampaignRequest>) -> Result<Json<CampaignView>> {
+async fn update_campaign(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<CampaignRequest>,
+) -> Result<Json<CampaignView>> {
     let id: CampaignId = path_param("campaignId", &id)?;
     let c = s.registry.update_campaign(&p, id, req).await?;
     Ok(Json(CampaignView::new(c, class_of(&s, id))))
@@ -201,7 +239,12 @@ struct ReasonQuery {
 /// Deactivate a campaign for good (its CSP or the administrator); its numbers are released.
 #[utoipa::path(delete, path = "/v1/campaigns/{id}", tag = "campaigns", security(("bearer" = [])), params(("id" = String, Path, description = "campaign id"), ReasonQuery),
     responses((status = 200, body = CampaignView), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn expire_campaign(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>, q: std::result::Result<Query<ReasonQuery>, QueryRejection>) -> Result<Json<CampaignView>> {
+async fn expire_campaign(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    q: std::result::Result<Query<ReasonQuery>, QueryRejection>,
+) -> Result<Json<CampaignView>> {
     let id: CampaignId = path_param("campaignId", &id)?;
     let q = query(q)?;
     let c = s.registry.expire_campaign(&p, id, q.reason).await?;
@@ -212,7 +255,11 @@ async fn expire_campaign(State(s): State<AppState>, Auth(p): Auth, Path(id): Pat
 #[utoipa::path(put, path = "/v1/campaigns/{id}/sharing/{providerId}", tag = "campaigns", security(("bearer" = [])),
     params(("id" = String, Path, description = "campaign id"), ("providerId" = String, Path, description = "the DCA's provider id")),
     responses((status = 200, body = CampaignView), (status = 403, body = Problem), (status = 409, body = Problem)))]
-async fn share_campaign(State(s): State<AppState>, Auth(p): Auth, Path((id, dca)): Path<(String, String)>) -> Result<Json<CampaignView>> {
+async fn share_campaign(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, dca)): Path<(String, String)>,
+) -> Result<Json<CampaignView>> {
     let id: CampaignId = path_param("campaignId", &id)?;
     let dca: ProviderId = path_param("providerId", &dca)?;
     let c = s.registry.share_campaign(&p, id, dca).await?;
@@ -223,7 +270,11 @@ async fn share_campaign(State(s): State<AppState>, Auth(p): Auth, Path((id, dca)
 #[utoipa::path(post, path = "/v1/campaigns/{id}/sharing/{providerId}/accept", tag = "campaigns", security(("bearer" = [])),
     params(("id" = String, Path, description = "campaign id"), ("providerId" = String, Path, description = "your provider id")),
     responses((status = 200, body = CampaignView), (status = 403, body = Problem), (status = 409, body = Problem)))]
-async fn accept_sharing(State(s): State<AppState>, Auth(p): Auth, Path((id, dca)): Path<(String, String)>) -> Result<Json<CampaignView>> {
+async fn accept_sharing(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, dca)): Path<(String, String)>,
+) -> Result<Json<CampaignView>> {
     let id: CampaignId = path_param("campaignId", &id)?;
     let dca: ProviderId = path_param("providerId", &dca)?;
     let c = s.registry.answer_sharing(&p, id, dca, true, None).await?;
@@ -238,7 +289,12 @@ fn optional_reason(bytes: &[u8]) -> Result<ReasonBody> {
 #[utoipa::path(post, path = "/v1/campaigns/{id}/sharing/{providerId}/decline", tag = "campaigns", security(("bearer" = [])), request_body(content = ReasonBody, description = "optional"),
     params(("id" = String, Path, description = "campaign id"), ("providerId" = String, Path, description = "your provider id")),
     responses((status = 200, body = CampaignView), (status = 403, body = Problem), (status = 409, body = Problem)))]
-async fn decline_sharing(State(s): State<AppState>, Auth(p): Auth, Path((id, dca)): Path<(String, String)>, body: bytes::Bytes) -> Result<Json<CampaignView>> {
+async fn decline_sharing(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, dca)): Path<(String, String)>,
+    body: bytes::Bytes,
+) -> Result<Json<CampaignView>> {
     let id: CampaignId = path_param("campaignId", &id)?;
     let dca: ProviderId = path_param("providerId", &dca)?;
     let r = optional_reason(&body)?;
@@ -250,7 +306,12 @@ async fn decline_sharing(State(s): State<AppState>, Auth(p): Auth, Path((id, dca
 #[utoipa::path(post, path = "/v1/campaigns/{id}/suspend", tag = "campaigns", security(("bearer" = [])), request_body = ReasonBody,
     params(("id" = String, Path, description = "campaign id")),
     responses((status = 200, body = CampaignView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn suspend_campaign(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>, JsonBody(r): JsonBody<ReasonBody>) -> Result<Json<CampaignView>> {
+async fn suspend_campaign(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    JsonBody(r): JsonBody<ReasonBody>,
+) -> Result<Json<CampaignView>> {
     let id: CampaignId = path_param("campaignId", &id)?;
     let c = s.registry.set_campaign_suspended(&p, id, true, r.reason.unwrap_or_default()).await?;
     Ok(Json(CampaignView::new(c, class_of(&s, id))))
@@ -260,7 +321,12 @@ async fn suspend_campaign(State(s): State<AppState>, Auth(p): Auth, Path(id): Pa
 #[utoipa::path(post, path = "/v1/campaigns/{id}/resume", tag = "campaigns", security(("bearer" = [])), request_body = ReasonBody,
     params(("id" = String, Path, description = "campaign id")),
     responses((status = 200, body = CampaignView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn resume_campaign(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>, JsonBody(r): JsonBody<ReasonBody>) -> Result<Json<CampaignView>> {
+async fn resume_campaign(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    JsonBody(r): JsonBody<ReasonBody>,
+) -> Result<Json<CampaignView>> {
     let id: CampaignId = path_param("campaignId", &id)?;
     let c = s.registry.set_campaign_suspended(&p, id, false, r.reason.unwrap_or_default()).await?;
     Ok(Json(CampaignView::new(c, class_of(&s, id))))
@@ -279,17 +345,33 @@ struct AtQuery {
 /// Public lookup (no authentication): which campaign holds the number, now or `at` an instant.
 #[utoipa::path(get, path = "/v1/numbers/{number}", tag = "numbers", params(("number" = String, Path, description = "E.164 number, e.g. +12025550123"), AtQuery),
     responses((status = 200, body = NumberView), (status = 400, body = Problem), (status = 404, body = Problem)))]
-async fn get_number(State(s): State<AppState>, Path(number): Path<String>, q: std::result::Result<Query<AtQuery>, QueryRejection>) -> Result<Json<NumberView>> {
+async fn get_number(
+    State(s): State<AppState>,
+    Path(number): Path<String>,
+    q: std::result::Result<Query<AtQuery>, QueryRejection>,
+) -> Result<Json<NumberView>> {
     let number: TelephoneNumber = path_param("number", &number)?;
     let q = query(q)?;
     let not_assigned = |when: &str| {
-        ApiError(Problem::new(StatusCode::NOT_FOUND, "number-not-assigned", "Number not assigned", format!("{number} is not assigned to any campaign{when}")))
+        ApiError(Problem::new(
+            StatusCode::NOT_FOUND,
+            "number-not-assigned",
+            "Number not assigned",
+            format!("{number} is not assigned to any campaign{when}"),
+        ))
     };
     match q.at {
-        None => s.registry.lookup_number(number).map(|a| Json(NumberView::new(a, None))).ok_or_else(|| not_assigned("")),
+        None => {
+            s.registry.lookup_number(number).map(|a| Json(NumberView::new(a, None))).ok_or_else(|| not_assigned(""))
+        }
         Some(at) => {
             let at: jiff::Timestamp = at.parse().map_err(|e| {
-                ApiError(Problem::new(StatusCode::BAD_REQUEST, "invalid-at", "Invalid instant", format!("at: `{at}` is not an RFC 3339 instant such as 2024-05-28T10:00:00Z ({e})")))
+                ApiError(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-at",
+                    "Invalid instant",
+                    format!("at: `{at}` is not an RFC 3339 instant such as 2024-05-28T10:00:00Z ({e})"),
+                ))
             })?;
             let a = s.registry.lookup_number_at(number, at).await?;
             a.map(|a| Json(NumberView::new(a, Some(at)))).ok_or_else(|| not_assigned(&format!(" at {at}")))
@@ -302,7 +384,12 @@ async fn get_number(State(s): State<AppState>, Path(number): Path<String>, q: st
 #[utoipa::path(put, path = "/v1/numbers/{number}", tag = "numbers", request_body = AssignNumber, security(("bearer" = [])),
     params(("number" = String, Path, description = "E.164 number")),
     responses((status = 201, body = NumberView), (status = 200, body = NumberView), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn assign_number(State(s): State<AppState>, Auth(p): Auth, Path(number): Path<String>, JsonBody(body): JsonBody<AssignNumber>) -> Result<Response> {
+async fn assign_number(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(number): Path<String>,
+    JsonBody(body): JsonBody<AssignNumber>,
+) -> Result<Response> {
     let number: TelephoneNumber = path_param("number", &number)?;
     let (a, changed) = s.registry.assign_number(&p, number, body.campaign_id).await?;
     let status = if changed { StatusCode::CREATED } else { StatusCode::OK };
@@ -312,7 +399,12 @@ async fn assign_number(State(s): State<AppState>, Auth(p): Auth, Path(number): P
 /// Release a number from its campaign (the campaign's CSP or DCA, or the administrator).
 #[utoipa::path(delete, path = "/v1/numbers/{number}", tag = "numbers", security(("bearer" = [])), params(("number" = String, Path, description = "E.164 number"), ReasonQuery),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn release_number(State(s): State<AppState>, Auth(p): Auth, Path(number): Path<String>, q: std::result::Result<Query<ReasonQuery>, QueryRejection>) -> Result<StatusCode> {
+async fn release_number(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(number): Path<String>,
+    q: std::result::Result<Query<ReasonQuery>, QueryRejection>,
+) -> Result<StatusCode> {
     let number: TelephoneNumber = path_param("number", &number)?;
     let q = query(q)?;
     s.registry.release_number(&p, number, q.reason).await?;
@@ -340,41 +432,27 @@ struct ImportQuery {
 #[utoipa::path(post, path = "/v1/numbers/import", tag = "numbers", security(("bearer" = [])), params(ImportQuery),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportReportView), (status = 413, body = Problem), (status = 422, body = Problem)))]
-async fn import_numbers(State(s): State<AppState>, Auth(p): Auth, q: std::result::Result<Query<ImportQuery>, QueryRejection>, RawBody(body): RawBody) -> Result<Json<ImportReportView>> {
+async fn import_numbers(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    q: std::result::Result<Query<ImportQuery>, QueryRejection>,
+    RawBody(body): RawBody,
+) -> Result<Json<ImportReportView>> {
     let first_line = query(q)?.first_line.unwrap_or(1);
-    let rows = parse_import_csv(&body, first_line)?;
+    let rows = vouch_registry::parse_import_csv(&body, first_line).map_err(|e| {
+        ApiError(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-csv", "Unreadable CSV", e.to_string()))
+    })?;
     Ok(Json(s.registry.import_numbers(&p, rows).await?.into()))
-}
-
-fn parse_import_csv(body: &[u8], first_line: u64) -> Result<Vec<ImportRow>> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(body);
-    let mut rows = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        let line = first_line + i as u64;
-        let rec = rec.map_err(|e| {
-            ApiError(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-csv", "Unreadable CSV", format!("line {line}: {e}")))
-        })?;
-        let number = rec.get(0).unwrap_or_default();
-        if i == 0 && number.eq_ignore_ascii_case("number") {
-            continue;
-        }
-        if rec.len() == 1 && number.is_empty() {
-            continue;
-        }
-        rows.push(ImportRow {
-            line,
-            number: number.to_owned(),
-            campaign_id: rec.get(1).unwrap_or_default().to_owned(),
-            dca_id: rec.get(2).unwrap_or_default().to_owned(),
-        });
-    }
-    Ok(rows)
 }
 
 /// Import a sanctions list in OFAC SDN CSV layout (administrator); brands are re-screened.
 #[utoipa::path(post, path = "/v1/sanctions", tag = "brands", security(("bearer" = [])), request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = SanctionsImportView), (status = 403, body = Problem), (status = 422, body = Problem)))]
-async fn import_sanctions(State(s): State<AppState>, Auth(p): Auth, RawBody(body): RawBody) -> Result<Json<SanctionsImportView>> {
+async fn import_sanctions(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    RawBody(body): RawBody,
+) -> Result<Json<SanctionsImportView>> {
     let r = s.registry.import_sanctions(&p, &body).await?;
     Ok(Json(SanctionsImportView { entries: r.entries, sha256: r.sha256, revetted_brands: r.revetted }))
 }
@@ -391,11 +469,22 @@ struct EventsQuery {
 /// Registry events in order, in their canonical encoding (administrator).
 #[utoipa::path(get, path = "/v1/events", tag = "operations", security(("bearer" = [])), params(EventsQuery),
     responses((status = 200, body = Vec<Object>), (status = 403, body = Problem)))]
-async fn list_events(State(s): State<AppState>, Auth(p): Auth, q: std::result::Result<Query<EventsQuery>, QueryRejection>) -> Result<Json<Vec<serde_json::Value>>> {
+async fn list_events(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    q: std::result::Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<Vec<serde_json::Value>>> {
     if !p.is_admin() {
-        return Err(vouch_service::ServiceError::Forbidden("only the administrator reads the raw event stream".into()).into());
+        return Err(
+            vouch_service::ServiceError::Forbidden("only the administrator reads the raw event stream".into()).into()
+        );
     }
     let q = query(q)?;
-    let rows = s.registry.store().events_after(q.after.unwrap_or(0), q.limit.unwrap_or(100).clamp(1, 1000)).await.map_err(vouch_service::ServiceError::Store)?;
+    let rows = s
+        .registry
+        .store()
+        .events_after(q.after.unwrap_or(0), q.limit.unwrap_or(100).clamp(1, 1000))
+        .await
+        .map_err(vouch_service::ServiceError::Store)?;
     Ok(Json(rows.into_iter().filter_map(|(_, c)| serde_json::from_str(&c).ok()).collect()))
 }

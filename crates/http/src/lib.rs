@@ -72,7 +72,12 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("A vouch API key: vouch_<keyId>_<secret>")).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A vouch API key: vouch_<keyId>_<secret>"))
+                    .build(),
+            ),
         );
     }
 }
@@ -82,16 +87,25 @@ pub fn router(state: AppState) -> Router {
     let (api_router, api) = handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi())).split_for_parts();
     let api = Arc::new(api);
     api_router
-        .route("/openapi.json", get(move || {
-            let api = api.clone();
-            async move { Json(api.as_ref().clone()) }
-        }))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let api = api.clone();
+                async move { Json(api.as_ref().clone()) }
+            }),
+        )
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(record_metrics))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the server failed; the request was not applied").into_response()
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "the server failed; the request was not applied",
+            )
+            .into_response()
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
@@ -100,25 +114,45 @@ pub fn router(state: AppState) -> Router {
 async fn metrics_text(State(state): State<AppState>) -> Response {
     match &state.metrics {
         Some(h) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
-        None => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "metrics-unavailable", "Metrics unavailable", "another metrics recorder is installed in this process").into_response(),
+        None => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics-unavailable",
+            "Metrics unavailable",
+            "another metrics recorder is installed in this process",
+        )
+        .into_response(),
     }
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
-    Problem::new(StatusCode::NOT_FOUND, "no-such-endpoint", "No such endpoint", format!("{} is not an endpoint of this API; see /openapi.json", uri.path())).into_response()
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "no-such-endpoint",
+        "No such endpoint",
+        format!("{} is not an endpoint of this API; see /openapi.json", uri.path()),
+    )
+    .into_response()
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
-    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", format!("{method} is not allowed on {}", uri.path())).into_response()
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+    .into_response()
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
-    metrics::counter!("vouch_http_requests_total", "method" => method, "route" => route.clone(), "status" => status).increment(1);
+    metrics::counter!("vouch_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
+        .increment(1);
     metrics::histogram!("vouch_http_request_duration_seconds", "route" => route).record(start.elapsed().as_secs_f64());
     resp
 }

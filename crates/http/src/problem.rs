@@ -36,7 +36,13 @@ pub struct Problem {
 impl Problem {
     /// A problem of type `slug`.
     pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
-        Self { kind: format!("{PROBLEM_BASE}{slug}"), title: title.into(), status: status.as_u16(), detail: detail.into(), errors: Vec::new() }
+        Self {
+            kind: format!("{PROBLEM_BASE}{slug}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
     }
 
     /// With field violations attached.
@@ -78,7 +84,9 @@ impl From<Problem> for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         let p = match e {
-            ServiceError::Unauthenticated(d) => Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", d),
+            ServiceError::Unauthenticated(d) => {
+                Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", d)
+            }
             ServiceError::Forbidden(d) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", d),
             ServiceError::NotFound { what, id } => Problem::new(
                 StatusCode::NOT_FOUND,
@@ -88,12 +96,25 @@ impl From<ServiceError> for ApiError {
             ),
             ServiceError::Invalid(v) => {
                 let detail = v.to_string();
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed", "The request failed validation", detail).with_errors(v.0)
+                Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation-failed",
+                    "The request failed validation",
+                    detail,
+                )
+                .with_errors(v.0)
             }
-            ServiceError::Conflict { kind, detail } => Problem::new(StatusCode::CONFLICT, kind.slug(), "Conflict with the registry's state", detail),
+            ServiceError::Conflict { kind, detail } => {
+                Problem::new(StatusCode::CONFLICT, kind.slug(), "Conflict with the registry's state", detail)
+            }
             other => {
                 tracing::error!(error = %other, "internal error");
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the server failed; the request was not applied")
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    "the server failed; the request was not applied",
+                )
             }
         };
         Self(p)
@@ -106,7 +127,12 @@ pub struct JsonBody<T>(pub T);
 
 fn body_problem(e: axum::extract::rejection::BytesRejection) -> Problem {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Request body too large", "the request body is larger than this endpoint accepts")
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Request body too large",
+            "the request body is larger than this endpoint accepts",
+        )
     } else {
         Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "Unreadable request body", e.body_text())
     }
@@ -149,8 +175,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             Category::Data => {
                 let detail = format!("{field}: {}", strip_position(&inner.to_string()));
                 ApiError(
-                    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "A field has a wrong type or value", detail.clone())
-                        .with_errors(vec![FieldViolation::new(field, strip_position(&inner.to_string()))]),
+                    Problem::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid-field",
+                        "A field has a wrong type or value",
+                        detail.clone(),
+                    )
+                    .with_errors(vec![FieldViolation::new(field, strip_position(&inner.to_string()))]),
                 )
             }
         }
@@ -175,7 +206,13 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
         let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if !matches!(mime.as_str(), "text/csv" | "text/plain" | "application/octet-stream") {
-            return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type", "send the file with Content-Type: text/csv").into());
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the file with Content-Type: text/csv",
+            )
+            .into());
         }
         Ok(RawBody(Bytes::from_request(req, state).await.map_err(body_problem)?))
     }
@@ -190,28 +227,42 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::from(ServiceError::Unauthenticated("send your API key as Authorization: Bearer <key>".into())));
+            return Err(ApiError::from(ServiceError::Unauthenticated(
+                "send your API key as Authorization: Bearer <key>".into(),
+            )));
         };
         let token = value
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
-            .ok_or_else(|| ApiError::from(ServiceError::Unauthenticated("the Authorization header must be `Bearer <key>`".into())))?;
+            .ok_or_else(|| {
+                ApiError::from(ServiceError::Unauthenticated("the Authorization header must be `Bearer <key>`".into()))
+            })?;
         Ok(Auth(state.registry.authenticate(token).await?))
     }
 }
 
 /// A path segment parsed as a domain type, with a problem naming it when it does not parse.
-pub fn path_param<T: std::str::FromStr<Err = vouch_registry::RegistryError>>(field: &str, raw: &str) -> Result<T, ApiError> {
+pub fn path_param<T: std::str::FromStr<Err = vouch_registry::RegistryError>>(
+    field: &str,
+    raw: &str,
+) -> Result<T, ApiError> {
     raw.parse::<T>().map_err(|e| {
         let detail = match &e {
-            vouch_registry::RegistryError::Invalid(v) => v.0.first().map(|f| f.detail.clone()).unwrap_or_else(|| e.to_string()),
+            vouch_registry::RegistryError::Invalid(v) => {
+                v.0.first().map(|f| f.detail.clone()).unwrap_or_else(|| e.to_string())
+            }
             other => other.to_string(),
         };
         ApiError(
-            Problem::new(StatusCode::BAD_REQUEST, &format!("invalid-{field}"), "Invalid path parameter", format!("{field}: {detail}"))
-                .with_errors(vec![FieldViolation::new(field, detail)]),
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid-{field}"),
+                "Invalid path parameter",
+                format!("{field}: {detail}"),
+            )
+            .with_errors(vec![FieldViolation::new(field, detail)]),
         )
     })
 }

@@ -4,8 +4,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vouch_registry::{
-    BrandId, BrandRequest, CampaignId, CampaignRequest, CampaignStatus, IdentityStatus, ProviderId,
-    Role, SharingStatus, TelephoneNumber, ThroughputClass, VettingReason,
+    BrandId, BrandRequest, CampaignId, CampaignRequest, CampaignStatus, IdentityStatus, ProviderId, Role,
+    SharingStatus, TelephoneNumber, ThroughputClass, VettingReason,
 };
 use vouch_service::{ImportReport, NumberAnswer};
 use vouch_store::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow};
@@ -346,7 +346,11 @@ impl From<ImportReport> for ImportReportView {
         Self {
             accepted: r.accepted,
             unchanged: r.unchanged,
-            rejected: r.rejected.into_iter().map(|x| RejectedRow { line: x.line, number: x.number, reason: x.reason }).collect(),
+            rejected: r
+                .rejected
+                .into_iter()
+                .map(|x| RejectedRow { line: x.line, number: x.number, reason: x.reason })
+                .collect(),
         }
     }
 }

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
-use vouch_registry::{BrandId, CampaignId, CampaignSlot, CampaignStatus, NumberIndex, ProviderId, TelephoneNumber, ThroughputClass};
+use vouch_registry::{
+    BrandId, CampaignId, CampaignSlot, CampaignStatus, NumberIndex, ProviderId, TelephoneNumber, ThroughputClass,
+};
 
 struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -72,7 +74,11 @@ fn main() {
     let load_secs = started.elapsed().as_secs_f64();
     let bytes = LIVE.load(Ordering::Relaxed) - before;
     println!("numbers loaded:                {n} in {load_secs:.2} s ({:.0} inserts/s)", n as f64 / load_secs);
-    println!("index heap:                    {:.1} MiB = {:.1} bytes per number (target <= 64)", bytes as f64 / 1048576.0, bytes as f64 / n as f64);
+    println!(
+        "index heap:                    {:.1} MiB = {:.1} bytes per number (target <= 64)",
+        bytes as f64 / 1048576.0,
+        bytes as f64 / n as f64
+    );
 
     // 2^20 query numbers drawn from the loaded ones, shuffled, indexed with a mask.
     let mut queries: Vec<TelephoneNumber> = numbers.choose_multiple(&mut rng, (1 << 20).min(n)).copied().collect();
@@ -128,6 +134,10 @@ fn main() {
         reads += 10_000;
     }
     black_box(sum);
-    println!("limit: random 8-byte DRAM reads, 1 core:       {:>12.0} reads/s over {:.0} MiB", reads as f64 / start.elapsed().as_secs_f64(), (words * 8) as f64 / 1048576.0);
+    println!(
+        "limit: random 8-byte DRAM reads, 1 core:       {:>12.0} reads/s over {:.0} MiB",
+        reads as f64 / start.elapsed().as_secs_f64(),
+        (words * 8) as f64 / 1048576.0
+    );
     println!("peak heap during run:          {:.1} MiB", PEAK.load(Ordering::Relaxed) as f64 / 1048576.0);
 }

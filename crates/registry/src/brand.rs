@@ -413,7 +413,10 @@ impl BrandRequest {
             }
         } else {
             if self.company_name.is_none() {
-                v.push("companyName", format!("is required for {} brands: the legal name on the tax registration", self.entity_type));
+                v.push(
+                    "companyName",
+                    format!("is required for {} brands: the legal name on the tax registration", self.entity_type),
+                );
             }
             if self.ein.is_none() {
                 v.push("ein", format!("is required for {} brands: the tax id (EIN in the US)", self.entity_type));
@@ -423,7 +426,9 @@ impl BrandRequest {
             (Some(_), None | Some(AltBusinessIdType::None)) => {
                 v.push("altBusinessIdType", "say which kind of id altBusinessId is: DUNS, GIIN or LEI")
             }
-            (None, Some(t)) if t != AltBusinessIdType::None => v.push("altBusinessId", format!("altBusinessIdType is {t} but no altBusinessId is given")),
+            (None, Some(t)) if t != AltBusinessIdType::None => {
+                v.push("altBusinessId", format!("altBusinessIdType is {t} but no altBusinessId is given"))
+            }
             _ => {}
         }
         v.into_result().map(|()| BrandDetails(self))

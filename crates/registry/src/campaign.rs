@@ -306,7 +306,10 @@ impl Deref for CampaignDetails {
 impl CampaignDetails {
     /// The samples given, in order.
     pub fn samples(&self) -> impl Iterator<Item = &str> {
-        [&self.sample1, &self.sample2, &self.sample3, &self.sample4, &self.sample5].into_iter().flatten().map(String::as_str)
+        [&self.sample1, &self.sample2, &self.sample3, &self.sample4, &self.sample5]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
     }
 
     /// The opt-out keywords (upper case).
@@ -358,7 +361,10 @@ fn check_keywords(v: &mut Violations, field: &str, value: &mut Option<String>, m
         Some(s) => {
             let words: Vec<&str> = s.split(',').collect();
             if words.iter().any(|w| w.is_empty() || w.len() > 20 || !w.bytes().all(|b| b.is_ascii_alphanumeric())) {
-                v.push(field, "write keywords as letters and digits separated by commas, without spaces, e.g. STOP,QUIT,END");
+                v.push(
+                    field,
+                    "write keywords as letters and digits separated by commas, without spaces, e.g. STOP,QUIT,END",
+                );
             } else if let Some(m) = must
                 && !words.contains(&m)
             {
@@ -391,7 +397,10 @@ impl CampaignRequest {
         // Samples: contiguous from sample1, at least the use case's minimum.
         let mut given = 0;
         let mut gap = false;
-        for (i, s) in [&mut self.sample1, &mut self.sample2, &mut self.sample3, &mut self.sample4, &mut self.sample5].into_iter().enumerate() {
+        for (i, s) in [&mut self.sample1, &mut self.sample2, &mut self.sample3, &mut self.sample4, &mut self.sample5]
+            .into_iter()
+            .enumerate()
+        {
             let field = format!("sample{}", i + 1);
             if let Some(text) = s.as_mut() {
                 text_len(&mut v, &field, text, 20, 1024, "a sample message");
@@ -407,7 +416,11 @@ impl CampaignRequest {
         if given < min {
             v.push(
                 if given == 0 { "sample1" } else { "sample2" },
-                format!("{} campaigns need at least {min} sample message{}", self.usecase, if min > 1 { "s" } else { "" }),
+                format!(
+                    "{} campaigns need at least {min} sample message{}",
+                    self.usecase,
+                    if min > 1 { "s" } else { "" }
+                ),
             );
         }
 
@@ -416,7 +429,10 @@ impl CampaignRequest {
         subs.sort();
         subs.dedup();
         if hi == 0 && !self.sub_usecases.is_empty() {
-            v.push("subUsecases", format!("only MIXED and LOW_VOLUME campaigns take subUsecases, not {}", self.usecase));
+            v.push(
+                "subUsecases",
+                format!("only MIXED and LOW_VOLUME campaigns take subUsecases, not {}", self.usecase),
+            );
         } else if hi > 0 {
             if subs.len() != self.sub_usecases.len() {
                 v.push("subUsecases", "a use case is listed twice");
@@ -424,8 +440,15 @@ impl CampaignRequest {
             if self.sub_usecases.len() < lo || self.sub_usecases.len() > hi {
                 v.push("subUsecases", format!("{} campaigns need {lo} to {hi} subUsecases", self.usecase));
             }
-            if let Some(bad) = self.sub_usecases.iter().find(|u| !u.is_standard() || matches!(u, Usecase::Mixed | Usecase::LowVolume)) {
-                v.push("subUsecases", format!("{bad} cannot be a sub-use-case; choose among the standard use cases such as MARKETING or 2FA"));
+            if let Some(bad) =
+                self.sub_usecases.iter().find(|u| !u.is_standard() || matches!(u, Usecase::Mixed | Usecase::LowVolume))
+            {
+                v.push(
+                    "subUsecases",
+                    format!(
+                        "{bad} cannot be a sub-use-case; choose among the standard use cases such as MARKETING or 2FA"
+                    ),
+                );
             }
         }
 
@@ -438,18 +461,45 @@ impl CampaignRequest {
         check_keywords(&mut v, "optoutKeywords", &mut self.optout_keywords, Some("STOP"));
         check_keywords(&mut v, "helpKeywords", &mut self.help_keywords, Some("HELP"));
         check_keywords(&mut v, "optinKeywords", &mut self.optin_keywords, None);
-        reply(&mut v, "optoutMessage", &mut self.optout_message, true, "the confirmation sent when a subscriber opts out");
-        reply(&mut v, "helpMessage", &mut self.help_message, true, "the answer sent to HELP, with the brand's name and contact");
-        reply(&mut v, "optinMessage", &mut self.optin_message, self.optin_keywords.is_some(), "the confirmation sent when a subscriber opts in by keyword");
+        reply(
+            &mut v,
+            "optoutMessage",
+            &mut self.optout_message,
+            true,
+            "the confirmation sent when a subscriber opts out",
+        );
+        reply(
+            &mut v,
+            "helpMessage",
+            &mut self.help_message,
+            true,
+            "the answer sent to HELP, with the brand's name and contact",
+        );
+        reply(
+            &mut v,
+            "optinMessage",
+            &mut self.optin_message,
+            self.optin_keywords.is_some(),
+            "the confirmation sent when a subscriber opts in by keyword",
+        );
 
-        let samples: Vec<(usize, String)> =
-            [&self.sample1, &self.sample2, &self.sample3, &self.sample4, &self.sample5].into_iter().enumerate().filter_map(|(i, s)| s.clone().map(|s| (i + 1, s))).collect();
+        let samples: Vec<(usize, String)> = [&self.sample1, &self.sample2, &self.sample3, &self.sample4, &self.sample5]
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.clone().map(|s| (i + 1, s)))
+            .collect();
         if !self.embedded_link {
             if let Some((i, _)) = samples.iter().find(|(_, s)| has_link(s)) {
-                v.push(format!("sample{i}"), "contains a link but embeddedLink is false: set embeddedLink or remove the link");
+                v.push(
+                    format!("sample{i}"),
+                    "contains a link but embeddedLink is false: set embeddedLink or remove the link",
+                );
             }
         } else if !samples.iter().any(|(_, s)| has_link(s)) {
-            v.push("embeddedLink", "is true but no sample shows a link: add one sample with the link as subscribers will see it");
+            v.push(
+                "embeddedLink",
+                "is true but no sample shows a link: add one sample with the link as subscribers will see it",
+            );
         }
         if !self.embedded_phone
             && let Some((i, _)) = samples.iter().find(|(_, s)| has_phone(s))
@@ -466,7 +516,10 @@ impl CampaignRequest {
                 v.push("sample1", "marketing messages must tell subscribers how to opt out: add e.g. \"Reply STOP to opt out\" to a sample");
             }
         }
-        for (field, link) in [("privacyPolicyLink", &mut self.privacy_policy_link), ("termsAndConditionsLink", &mut self.terms_and_conditions_link)] {
+        for (field, link) in [
+            ("privacyPolicyLink", &mut self.privacy_policy_link),
+            ("termsAndConditionsLink", &mut self.terms_and_conditions_link),
+        ] {
             if let Some(l) = link.as_mut() {
                 *l = l.trim().to_owned();
                 if !(l.starts_with("https://") || l.starts_with("http://")) || l.len() > 255 {
@@ -486,10 +539,18 @@ impl CampaignRequest {
 
 /// Whether a brand of `entity_type` with `status` may run a campaign of `usecase`; the error
 /// names the field to fix.
-pub fn check_brand_eligibility(usecase: Usecase, entity_type: EntityType, status: IdentityStatus) -> Result<(), RegistryError> {
+pub fn check_brand_eligibility(
+    usecase: Usecase,
+    entity_type: EntityType,
+    status: IdentityStatus,
+) -> Result<(), RegistryError> {
     let sole = entity_type == EntityType::SoleProprietor;
     if usecase == Usecase::SoleProprietor {
-        return if sole { Ok(()) } else { Err(RegistryError::field("usecase", "SOLE_PROPRIETOR campaigns are only for SOLE_PROPRIETOR brands")) };
+        return if sole {
+            Ok(())
+        } else {
+            Err(RegistryError::field("usecase", "SOLE_PROPRIETOR campaigns are only for SOLE_PROPRIETOR brands"))
+        };
     }
     if sole {
         return Err(RegistryError::field("usecase", "sole-proprietor brands can only run SOLE_PROPRIETOR campaigns"));
@@ -497,14 +558,19 @@ pub fn check_brand_eligibility(usecase: Usecase, entity_type: EntityType, status
     if !status.is_verified() {
         return Err(RegistryError::field(
             "brandId",
-            format!("the brand is {status}; fix the blocking vetting reasons (GET /v1/brands/{{id}}) before creating campaigns"),
+            format!(
+                "the brand is {status}; fix the blocking vetting reasons (GET /v1/brands/{{id}}) before creating campaigns"
+            ),
         ));
     }
     if usecase == Usecase::Charity && entity_type != EntityType::NonProfit {
         return Err(RegistryError::field("usecase", "CHARITY campaigns are only for NON_PROFIT brands"));
     }
     if !usecase.is_standard() && status != IdentityStatus::VettedVerified {
-        return Err(RegistryError::field("usecase", format!("{usecase} is a special use case and needs a VETTED_VERIFIED brand")));
+        return Err(RegistryError::field(
+            "usecase",
+            format!("{usecase} is a special use case and needs a VETTED_VERIFIED brand"),
+        ));
     }
     Ok(())
 }

@@ -6,8 +6,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
-    BrandId, BrandRequest, CampaignId, CampaignRequest, ProviderId, ProviderRegistration,
-    RegistryError, TelephoneNumber, VettingOutcome, to_canonical_json,
+    BrandId, BrandRequest, CampaignId, CampaignRequest, ProviderId, ProviderRegistration, RegistryError,
+    TelephoneNumber, VettingOutcome, to_canonical_json,
 };
 
 /// An event's position in the registry's one total order, from 1.
@@ -240,7 +240,9 @@ impl EventBody {
         match self {
             Self::ProviderRegistered { provider_id, .. } => provider_id.to_string(),
             Self::ApiKeyIssued { key_id, .. } | Self::ApiKeyRevoked { key_id, .. } => key_id.clone(),
-            Self::BrandRegistered { brand_id, .. } | Self::BrandUpdated { brand_id, .. } | Self::BrandVetted { brand_id, .. } => brand_id.to_string(),
+            Self::BrandRegistered { brand_id, .. }
+            | Self::BrandUpdated { brand_id, .. }
+            | Self::BrandVetted { brand_id, .. } => brand_id.to_string(),
             Self::CampaignCreated { campaign_id, .. }
             | Self::CampaignUpdated { campaign_id, .. }
             | Self::CampaignShared { campaign_id, .. }
@@ -292,8 +294,18 @@ impl Event {
         Ok(to_canonical_json(&value)?)
     }
 
-    /// Parses canonical bytes back into an event.
+    /// Parses canonical bytes back into an event. Bytes that parse but are not exactly the
+    /// canonical encoding of what they parse to (other key order, white space, time precision)
+    /// are refused: an event has one encoding.
     pub fn from_canonical(bytes: &[u8]) -> Result<Self, RegistryError> {
+        let event = Self::parse_envelope(bytes)?;
+        if event.to_canonical()? != bytes {
+            return Err(RegistryError::field("event", "not in canonical form (see docs/EVENTS.md)"));
+        }
+        Ok(event)
+    }
+
+    fn parse_envelope(bytes: &[u8]) -> Result<Self, RegistryError> {
         #[derive(Deserialize)]
         struct Envelope {
             seq: Seq,
@@ -336,5 +348,9 @@ mod tests {
         let back = Event::from_canonical(&bytes).unwrap();
         assert_eq!(back, ev);
         assert_eq!(back.to_canonical().unwrap(), bytes);
+        let spaced = String::from_utf8(bytes.clone()).unwrap().replacen(',', ", ", 1);
+        assert!(Event::from_canonical(spaced.as_bytes()).is_err());
+        let nanos = String::from_utf8(bytes).unwrap().replace(".123456Z", ".123456789Z");
+        assert!(Event::from_canonical(nanos.as_bytes()).is_err());
     }
 }

@@ -11,7 +11,7 @@ const BODY_LEN: usize = 7;
 const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 macro_rules! registry_id {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $byte:literal, $what:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name([u8; 1 + BODY_LEN]);
@@ -23,7 +23,7 @@ macro_rules! registry_id {
             /// A new id from 64 random bits (the caller supplies the randomness).
             pub fn from_random(mut bits: u64) -> Self {
                 let mut out = [0u8; 1 + BODY_LEN];
-                out[0] = $prefix as u8;
+                out[0] = $byte;
                 for slot in out[1..].iter_mut() {
                     *slot = ALPHABET[(bits % 36) as usize];
                     bits /= 36;
@@ -39,7 +39,7 @@ macro_rules! registry_id {
             /// The id from [`Self::to_u64`]'s packing; `None` if the bits are not a valid id.
             pub fn from_u64(bits: u64) -> Option<Self> {
                 let b = bits.to_le_bytes();
-                let ok = b[0] == $prefix as u8 && b[1..].iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase());
+                let ok = b[0] == $byte && b[1..].iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase());
                 ok.then_some(Self(b))
             }
 
@@ -63,7 +63,7 @@ macro_rules! registry_id {
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 let b = s.as_bytes();
                 let ok = b.len() == 1 + BODY_LEN
-                    && b[0] == $prefix as u8
+                    && b[0] == $byte
                     && b[1..].iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase());
                 if !ok {
                     return Err(RegistryError::field(
@@ -123,15 +123,15 @@ macro_rules! registry_id {
 
 registry_id!(
     /// A provider (CSP, DCA, carrier or voice service provider): `P` and seven characters.
-    ProviderId, 'P', "provider"
+    ProviderId, 'P', b'P', "provider"
 );
 registry_id!(
     /// A brand: `B` and seven characters.
-    BrandId, 'B', "brand"
+    BrandId, 'B', b'B', "brand"
 );
 registry_id!(
     /// A campaign: `C` and seven characters.
-    CampaignId, 'C', "campaign"
+    CampaignId, 'C', b'C', "campaign"
 );
 
 #[cfg(test)]

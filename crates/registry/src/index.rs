@@ -96,7 +96,10 @@ impl Default for NumberIndex {
 
 impl std::fmt::Debug for NumberIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NumberIndex").field("numbers", &self.numbers.len()).field("campaigns", &self.cells.count()).finish()
+        f.debug_struct("NumberIndex")
+            .field("numbers", &self.numbers.len())
+            .field("campaigns", &self.cells.count())
+            .finish()
     }
 }
 
@@ -106,7 +109,7 @@ impl NumberIndex {
         Self {
             numbers: NumberMap::with_capacity(numbers, {
                 use std::hash::BuildHasher;
-                foldhash::fast::RandomState::default().hash_one(0x766f_7563_68u64)
+                foldhash::fast::RandomState::default().hash_one(0x0076_6f75_6368_u64)
             }),
             cells: boxcar::Vec::new(),
             by_id: DashMap::with_hasher(foldhash::fast::RandomState::default()),
@@ -128,7 +131,13 @@ impl NumberIndex {
                 }
             }
             None => {
-                let cell = Cell { id: slot.id, brand: slot.brand, csp: slot.csp, dca: AtomicU64::new(0), state: AtomicU64::new(0) };
+                let cell = Cell {
+                    id: slot.id,
+                    brand: slot.brand,
+                    csp: slot.csp,
+                    dca: AtomicU64::new(0),
+                    state: AtomicU64::new(0),
+                };
                 cell.store(&slot);
                 let i = self.cells.push(cell);
                 self.by_id.insert(slot.id, u32::try_from(i).unwrap_or(u32::MAX));

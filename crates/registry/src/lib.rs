@@ -15,6 +15,7 @@ mod canonical;
 mod error;
 mod event;
 mod ids;
+mod import;
 mod index;
 mod number_map;
 mod provider;
@@ -23,17 +24,17 @@ mod tn;
 mod vetting;
 
 pub use brand::{
-    AltBusinessIdType, BrandDetails, BrandRelationship, BrandRequest, EntityType, IdentityStatus,
-    StockExchange, Vertical,
+    AltBusinessIdType, BrandDetails, BrandRelationship, BrandRequest, EntityType, IdentityStatus, StockExchange,
+    Vertical,
 };
 pub use campaign::{
-    CampaignDetails, CampaignRequest, CampaignStatus, SharingStatus, ThroughputClass, Usecase,
-    check_brand_eligibility,
+    CampaignDetails, CampaignRequest, CampaignStatus, SharingStatus, ThroughputClass, Usecase, check_brand_eligibility,
 };
 pub use canonical::{CanonicalJsonError, to_canonical_json};
 pub use error::{FieldViolation, RegistryError, Violations};
 pub use event::{Actor, EVENT_ENCODING_VERSION, Event, EventBody, Seq};
 pub use ids::{BrandId, CampaignId, ProviderId};
+pub use import::{ImportRow, parse_import_csv};
 pub use index::{CampaignSlot, IndexedAssignment, NumberIndex};
 pub use provider::{Frn, Ocn, ProviderRegistration, Role, Spc};
 pub use sanctions::{SanctionsEntry, SanctionsList, SanctionsMatch};

@@ -167,14 +167,19 @@ mod tests {
     fn voice_needs_frn_and_spc() {
         let e = reg(serde_json::json!({"legalName": "Acme", "roles": ["voice"]})).unwrap_err();
         assert!(e.contains("frn") && e.contains("spc"), "{e}");
-        let ok = reg(serde_json::json!({"legalName": " Acme ", "roles": ["voice", "csp"], "frn": "0012345678", "spc": "123A"})).unwrap();
+        let ok = reg(
+            serde_json::json!({"legalName": " Acme ", "roles": ["voice", "csp"], "frn": "0012345678", "spc": "123A"}),
+        )
+        .unwrap();
         assert_eq!(ok.legal_name, "Acme");
         assert_eq!(ok.roles, vec![Role::Csp, Role::Voice]);
     }
 
     #[test]
     fn rejects_unknown_role_and_bad_codes() {
-        assert!(reg(serde_json::json!({"legalName": "A", "roles": ["tower"]})).unwrap_err().contains("unknown variant"));
+        assert!(
+            reg(serde_json::json!({"legalName": "A", "roles": ["tower"]})).unwrap_err().contains("unknown variant")
+        );
         assert!(reg(serde_json::json!({"legalName": "A", "roles": ["csp"], "frn": "12"})).is_err());
         assert!(reg(serde_json::json!({"legalName": "A", "roles": ["csp"], "ocn": "12345"})).is_err());
         assert!(reg(serde_json::json!({"legalName": "A", "roles": []})).is_err());

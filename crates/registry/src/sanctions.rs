@@ -50,21 +50,39 @@ pub const MATCH_THRESHOLD: f64 = 0.93;
 pub const POSSIBLE_MATCH_THRESHOLD: f64 = 0.88;
 
 const STOP_WORDS: &[&str] = &[
-    "THE", "OF", "AND", "INC", "INCORPORATED", "LLC", "L", "C", "LTD", "LIMITED", "CORP", "CORPORATION",
-    "CO", "COMPANY", "SA", "SAS", "SRL", "GMBH", "AG", "PLC", "LLP", "LP", "PC", "PLLC", "DBA", "NV", "BV",
+    "THE",
+    "OF",
+    "AND",
+    "INC",
+    "INCORPORATED",
+    "LLC",
+    "L",
+    "C",
+    "LTD",
+    "LIMITED",
+    "CORP",
+    "CORPORATION",
+    "CO",
+    "COMPANY",
+    "SA",
+    "SAS",
+    "SRL",
+    "GMBH",
+    "AG",
+    "PLC",
+    "LLP",
+    "LP",
+    "PC",
+    "PLLC",
+    "DBA",
+    "NV",
+    "BV",
 ];
 
 /// Upper-cases, drops punctuation and legal-form words, and collapses white space.
 pub fn normalise_name(name: &str) -> String {
-    let mapped: String = name
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c.to_ascii_uppercase() } else { ' ' })
-        .collect();
-    mapped
-        .split_whitespace()
-        .filter(|w| !STOP_WORDS.contains(w))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mapped: String = name.chars().map(|c| if c.is_alphanumeric() { c.to_ascii_uppercase() } else { ' ' }).collect();
+    mapped.split_whitespace().filter(|w| !STOP_WORDS.contains(w)).collect::<Vec<_>>().join(" ")
 }
 
 fn sorted_tokens(normalised: &str) -> String {
@@ -77,10 +95,7 @@ impl SanctionsList {
     /// Parses a list in OFAC SDN CSV layout. Blank lines and the trailing SUB (0x1A) OFAC puts
     /// at the end of the file are skipped; any other malformed row is an error naming its line.
     pub fn from_sdn_csv(bytes: &[u8]) -> Result<Self, RegistryError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(bytes);
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
         let mut entries = Vec::new();
         for record in reader.byte_records() {
             let record = record.map_err(|e| RegistryError::SanctionsList {
@@ -104,7 +119,10 @@ impl SanctionsList {
             if record.len() < 4 {
                 return Err(RegistryError::SanctionsList {
                     line,
-                    detail: format!("expected at least 4 columns (ent_num, SDN_Name, SDN_Type, Program), found {}", record.len()),
+                    detail: format!(
+                        "expected at least 4 columns (ent_num, SDN_Name, SDN_Type, Program), found {}",
+                        record.len()
+                    ),
                 });
             }
             let uid = text(0)?.parse::<u64>().map_err(|_| RegistryError::SanctionsList {

@@ -49,7 +49,10 @@ impl FromStr for TelephoneNumber {
         let bad = |why: &str| {
             RegistryError::field(
                 "number",
-                format!("`{}` is not an E.164 number ({why}); write it as + and 8 to 15 digits, e.g. +12025550123", truncate(s)),
+                format!(
+                    "`{}` is not an E.164 number ({why}); write it as + and 8 to 15 digits, e.g. +12025550123",
+                    truncate(s)
+                ),
             )
         };
         let Some(digits) = s.strip_prefix('+') else {
@@ -125,7 +128,17 @@ mod tests {
 
     #[test]
     fn rejects_non_e164() {
-        for bad in ["", "+", "12025550123", "+1202555012a", "+0123456789", "+1234567", "+1234567890123456", "+1 202 555 0123", "++12025550123"] {
+        for bad in [
+            "",
+            "+",
+            "12025550123",
+            "+1202555012a",
+            "+0123456789",
+            "+1234567",
+            "+1234567890123456",
+            "+1 202 555 0123",
+            "++12025550123",
+        ] {
             assert!(bad.parse::<TelephoneNumber>().is_err(), "{bad} accepted");
         }
         assert_eq!(TelephoneNumber::from_digits(1234567), None);

@@ -80,16 +80,28 @@ pub struct VettingContext<'a> {
 
 /// IRS campus prefixes (first two EIN digits) that have been assigned.
 const VALID_EIN_PREFIXES: &[u8] = &[
-    1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16, 20, 21, 22, 23, 24, 25, 26, 27, 30, 31, 32, 33, 34,
-    35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60,
-    61, 62, 63, 64, 65, 66, 67, 68, 71, 72, 73, 74, 75, 76, 77, 80, 81, 82, 83, 84, 85, 86, 87, 88,
-    90, 91, 92, 93, 94, 95, 98, 99,
+    1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16, 20, 21, 22, 23, 24, 25, 26, 27, 30, 31, 32, 33, 34, 35, 36, 37, 38,
+    39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68,
+    71, 72, 73, 74, 75, 76, 77, 80, 81, 82, 83, 84, 85, 86, 87, 88, 90, 91, 92, 93, 94, 95, 98, 99,
 ];
 
 const FREE_MAIL: &[&str] = &[
-    "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com", "msn.com",
-    "aol.com", "icloud.com", "me.com", "proton.me", "protonmail.com", "gmx.com", "mail.com",
-    "yandex.com", "zoho.com",
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "msn.com",
+    "aol.com",
+    "icloud.com",
+    "me.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.com",
+    "mail.com",
+    "yandex.com",
+    "zoho.com",
 ];
 
 /// Score at or above which a brand with a strong identifier is VETTED_VERIFIED.
@@ -98,8 +110,23 @@ pub const VETTED_SCORE: u8 = 75;
 struct Findings(Vec<VettingReason>);
 
 impl Findings {
-    fn add(&mut self, code: &'static str, severity: Severity, field: Option<&'static str>, points: i32, message: String, fix: Option<&str>) {
-        self.0.push(VettingReason { code: code.to_owned(), severity, field: field.map(str::to_owned), points, message, fix: fix.map(str::to_owned) });
+    fn add(
+        &mut self,
+        code: &'static str,
+        severity: Severity,
+        field: Option<&'static str>,
+        points: i32,
+        message: String,
+        fix: Option<&str>,
+    ) {
+        self.0.push(VettingReason {
+            code: code.to_owned(),
+            severity,
+            field: field.map(str::to_owned),
+            points,
+            message,
+            fix: fix.map(str::to_owned),
+        });
     }
     fn pass(&mut self, code: &'static str, field: &'static str, points: i32, message: impl Into<String>) {
         self.add(code, Severity::Pass, Some(field), points, message.into(), None);
@@ -139,7 +166,7 @@ pub fn vet(brand: &BrandDetails, ctx: &VettingContext<'_>) -> VettingOutcome {
     } else {
         IdentityStatus::Verified
     };
-    reasons.sort_by(|a, b| b.severity.cmp(&a.severity));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.severity));
     VettingOutcome { score: if blocking { 0 } else { score }, identity_status, reasons }
 }
 
@@ -152,10 +179,20 @@ fn check_tax_id(brand: &BrandDetails, ctx: &VettingContext<'_>, f: &mut Findings
     }
     let Some(raw) = brand.ein.as_deref() else { return };
     if !brand.ein_is_us() {
-        f.pass("TAX_ID_NON_US", "ein", 25, format!("tax id issued in {} (format not checked)", brand.ein_issuing_country.as_deref().unwrap_or("?")));
+        f.pass(
+            "TAX_ID_NON_US",
+            "ein",
+            25,
+            format!("tax id issued in {} (format not checked)", brand.ein_issuing_country.as_deref().unwrap_or("?")),
+        );
     } else {
         let Some(digits) = brand.ein_digits() else {
-            f.block("EIN_FORMAT_INVALID", "ein", format!("`{raw}` is not an EIN: an EIN is nine digits, written 12-3456789 or 123456789"), "Enter the nine-digit EIN exactly as on the IRS notice CP 575 or letter 147C.");
+            f.block(
+                "EIN_FORMAT_INVALID",
+                "ein",
+                format!("`{raw}` is not an EIN: an EIN is nine digits, written 12-3456789 or 123456789"),
+                "Enter the nine-digit EIN exactly as on the IRS notice CP 575 or letter 147C.",
+            );
             return;
         };
         let prefix = (digits.as_bytes()[0] - b'0') * 10 + (digits.as_bytes()[1] - b'0');
@@ -192,7 +229,13 @@ fn check_tax_id(brand: &BrandDetails, ctx: &VettingContext<'_>, f: &mut Findings
 /// Returns the website's host when the URL is valid.
 fn check_website(brand: &BrandDetails, f: &mut Findings) -> Option<String> {
     let Some(url) = brand.website.as_deref() else {
-        f.warn("WEBSITE_MISSING", "website", 0, "no website given", "Give the brand's website; it is matched against the e-mail domain.");
+        f.warn(
+            "WEBSITE_MISSING",
+            "website",
+            0,
+            "no website given",
+            "Give the brand's website; it is matched against the e-mail domain.",
+        );
         return None;
     };
     match parse_web_url(url) {
@@ -205,7 +248,13 @@ fn check_website(brand: &BrandDetails, f: &mut Findings) -> Option<String> {
             Some(host)
         }
         None => {
-            f.warn("WEBSITE_INVALID", "website", 0, format!("`{url}` is not a valid web address"), "Write the website as https://example.com.");
+            f.warn(
+                "WEBSITE_INVALID",
+                "website",
+                0,
+                format!("`{url}` is not a valid web address"),
+                "Write the website as https://example.com.",
+            );
             None
         }
     }
@@ -213,19 +262,37 @@ fn check_website(brand: &BrandDetails, f: &mut Findings) -> Option<String> {
 
 fn check_email(brand: &BrandDetails, website_host: Option<&str>, f: &mut Findings) {
     let Some(domain) = email_domain(&brand.email) else {
-        f.warn("EMAIL_INVALID", "email", 0, format!("`{}` is not a valid e-mail address", brand.email), "Give a mailbox the brand reads, e.g. support@example.com.");
+        f.warn(
+            "EMAIL_INVALID",
+            "email",
+            0,
+            format!("`{}` is not a valid e-mail address", brand.email),
+            "Give a mailbox the brand reads, e.g. support@example.com.",
+        );
         return;
     };
     f.pass("EMAIL_VALID", "email", 5, "e-mail address is syntactically valid");
     if FREE_MAIL.contains(&domain.as_str()) && brand.entity_type != EntityType::SoleProprietor {
-        f.warn("EMAIL_FREE_MAIL", "email", 0, format!("{domain} is a free mail service, not the brand's own domain"), "Use an address at the brand's own domain.");
+        f.warn(
+            "EMAIL_FREE_MAIL",
+            "email",
+            0,
+            format!("{domain} is a free mail service, not the brand's own domain"),
+            "Use an address at the brand's own domain.",
+        );
         return;
     }
     if let Some(host) = website_host {
         if base_domain(host) == base_domain(&domain) {
             f.pass("DOMAINS_CONSISTENT", "email", 15, format!("e-mail domain {domain} matches website {host}"));
         } else {
-            f.warn("DOMAINS_INCONSISTENT", "email", 0, format!("e-mail domain {domain} does not match website {host}"), "Use an e-mail address at the website's domain, or correct the website.");
+            f.warn(
+                "DOMAINS_INCONSISTENT",
+                "email",
+                0,
+                format!("e-mail domain {domain} does not match website {host}"),
+                "Use an e-mail address at the website's domain, or correct the website.",
+            );
         }
     }
 }
@@ -234,20 +301,34 @@ fn check_contact(brand: &BrandDetails, f: &mut Findings) {
     if brand.phone.is_some() || brand.mobile_phone.is_some() {
         f.pass("PHONE_GIVEN", "phone", 5, "a contact phone number is given");
     }
-    let complete = brand.street.is_some() && brand.city.is_some() && brand.postal_code.is_some() && brand.state.is_some();
+    let complete =
+        brand.street.is_some() && brand.city.is_some() && brand.postal_code.is_some() && brand.state.is_some();
     if !complete {
-        f.warn("ADDRESS_INCOMPLETE", "street", 0, "street, city, state and postalCode are not all given", "Give the full registered address.");
+        f.warn(
+            "ADDRESS_INCOMPLETE",
+            "street",
+            0,
+            "street, city, state and postalCode are not all given",
+            "Give the full registered address.",
+        );
         return;
     }
     if brand.country == "US" {
-        let state_ok = brand.state.as_deref().is_some_and(|s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()));
+        let state_ok =
+            brand.state.as_deref().is_some_and(|s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()));
         let zip_ok = brand.postal_code.as_deref().is_some_and(|z| {
             let b = z.as_bytes();
             (b.len() == 5 && b.iter().all(u8::is_ascii_digit))
                 || (b.len() == 10 && b[5] == b'-' && b[..5].iter().chain(&b[6..]).all(u8::is_ascii_digit))
         });
         if !state_ok || !zip_ok {
-            f.warn("ADDRESS_INVALID", "postalCode", 0, "a US address needs a two-letter state and a 5-digit ZIP code", "Write state as e.g. CA and postalCode as 94105 or 94105-1234.");
+            f.warn(
+                "ADDRESS_INVALID",
+                "postalCode",
+                0,
+                "a US address needs a two-letter state and a 5-digit ZIP code",
+                "Write state as e.g. CA and postalCode as 94105 or 94105-1234.",
+            );
             return;
         }
     }
@@ -262,17 +343,31 @@ fn check_alt_id(brand: &BrandDetails, f: &mut Findings) -> bool {
                 f.pass("LEI_VALID", "altBusinessId", 15, "LEI check digits (ISO 17442, mod 97-10) are valid");
                 true
             } else {
-                f.warn("LEI_INVALID", "altBusinessId", -10, format!("`{id}` is not a valid LEI: 20 characters whose ISO 17442 check digits verify"), "Copy the LEI from the GLEIF record of the company.");
+                f.warn(
+                    "LEI_INVALID",
+                    "altBusinessId",
+                    -10,
+                    format!("`{id}` is not a valid LEI: 20 characters whose ISO 17442 check digits verify"),
+                    "Copy the LEI from the GLEIF record of the company.",
+                );
                 false
             }
         }
         AltBusinessIdType::Duns => {
             let digits: String = id.chars().filter(|c| *c != '-').collect();
-            let ok = digits.len() == 9 && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.bytes().all(|b| b == digits.as_bytes()[0]);
+            let ok = digits.len() == 9
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && !digits.bytes().all(|b| b == digits.as_bytes()[0]);
             if ok {
                 f.pass("DUNS_VALID", "altBusinessId", 10, "D-U-N-S number has a valid format");
             } else {
-                f.warn("DUNS_INVALID", "altBusinessId", -5, format!("`{id}` is not a D-U-N-S number (nine digits)"), "Copy the nine-digit D-U-N-S number from Dun & Bradstreet.");
+                f.warn(
+                    "DUNS_INVALID",
+                    "altBusinessId",
+                    -5,
+                    format!("`{id}` is not a D-U-N-S number (nine digits)"),
+                    "Copy the nine-digit D-U-N-S number from Dun & Bradstreet.",
+                );
             }
             ok
         }
@@ -281,7 +376,13 @@ fn check_alt_id(brand: &BrandDetails, f: &mut Findings) -> bool {
             if ok {
                 f.pass("GIIN_VALID", "altBusinessId", 10, "GIIN has a valid format");
             } else {
-                f.warn("GIIN_INVALID", "altBusinessId", -5, format!("`{id}` is not a GIIN (XXXXXX.XXXXX.XX.XXX)"), "Copy the GIIN from the IRS FFI list.");
+                f.warn(
+                    "GIIN_INVALID",
+                    "altBusinessId",
+                    -5,
+                    format!("`{id}` is not a GIIN (XXXXXX.XXXXX.XX.XXX)"),
+                    "Copy the GIIN from the IRS FFI list.",
+                );
             }
             ok
         }
@@ -293,10 +394,18 @@ fn check_stock(brand: &BrandDetails, f: &mut Findings) -> bool {
     if brand.entity_type != EntityType::PublicProfit {
         return false;
     }
-    let symbol_ok = brand.stock_symbol.as_deref().is_some_and(|s| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'));
+    let symbol_ok = brand
+        .stock_symbol
+        .as_deref()
+        .is_some_and(|s| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'));
     match (symbol_ok, brand.stock_exchange) {
         (true, Some(ex)) if ex != crate::brand::StockExchange::None => {
-            f.pass("STOCK_LISTED", "stockSymbol", 10, format!("listed as {} on {ex}", brand.stock_symbol.as_deref().unwrap_or_default()));
+            f.pass(
+                "STOCK_LISTED",
+                "stockSymbol",
+                10,
+                format!("listed as {} on {ex}", brand.stock_symbol.as_deref().unwrap_or_default()),
+            );
             true
         }
         _ => {
@@ -343,7 +452,10 @@ fn check_sanctions(brand: &BrandDetails, ctx: &VettingContext<'_>, f: &mut Findi
 /// ISO 17442: 18 alphanumerics and 2 check digits; mod 97 of the digit expansion is 1.
 pub fn lei_valid(lei: &str) -> bool {
     let b = lei.as_bytes();
-    if b.len() != 20 || !b.iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()) || !b[18..].iter().all(u8::is_ascii_digit) {
+    if b.len() != 20
+        || !b.iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        || !b[18..].iter().all(u8::is_ascii_digit)
+    {
         return false;
     }
     let mut rem: u32 = 0;
@@ -371,7 +483,11 @@ fn domain_valid(d: &str) -> bool {
     labels.len() >= 2
         && d.len() <= 253
         && labels.iter().all(|l| {
-            !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
         && labels.last().is_some_and(|t| t.len() >= 2 && t.bytes().all(|b| b.is_ascii_alphabetic()))
 }
@@ -392,11 +508,8 @@ fn email_domain(email: &str) -> Option<String> {
 /// `(is_https, lower-cased host without "www.")` of an `http(s)://host[:port][/…]` URL.
 fn parse_web_url(url: &str) -> Option<(bool, String)> {
     let lower = url.to_ascii_lowercase();
-    let (https, rest) = if let Some(r) = lower.strip_prefix("https://") {
-        (true, r)
-    } else {
-        (false, lower.strip_prefix("http://")?)
-    };
+    let (https, rest) =
+        if let Some(r) = lower.strip_prefix("https://") { (true, r) } else { (false, lower.strip_prefix("http://")?) };
     let authority = rest.split(['/', '?', '#']).next()?;
     if authority.contains('@') {
         return None;
@@ -415,7 +528,14 @@ fn parse_web_url(url: &str) -> Option<(bool, String)> {
 fn base_domain(host: &str) -> String {
     let labels: Vec<&str> = host.split('.').collect();
     let n = labels.len();
-    let take = if n >= 3 && labels[n - 1].len() == 2 && ["co", "com", "net", "org", "gov", "ac", "edu"].contains(&labels[n - 2]) { 3 } else { 2 };
+    let take = if n >= 3
+        && labels[n - 1].len() == 2
+        && ["co", "com", "net", "org", "gov", "ac", "edu"].contains(&labels[n - 2])
+    {
+        3
+    } else {
+        2
+    };
     labels[n.saturating_sub(take)..].join(".")
 }
 
@@ -474,11 +594,19 @@ mod tests {
     #[test]
     fn ein_under_other_name_blocks_and_other_csp_flags() {
         let list = SanctionsList::default();
-        let other = [EinHolder { brand_id: BrandId::from_random(5), csp_id: ProviderId::from_random(9), company_name: "Totally Different Inc".into() }];
+        let other = [EinHolder {
+            brand_id: BrandId::from_random(5),
+            csp_id: ProviderId::from_random(9),
+            company_name: "Totally Different Inc".into(),
+        }];
         let o = vet(&brand(crate::brand::tests::acme()), &ctx(&other, &list));
         assert_eq!(o.identity_status, IdentityStatus::Unverified);
         assert!(codes(&o).contains(&"EIN_REGISTERED_UNDER_OTHER_NAME"));
-        let same = [EinHolder { brand_id: BrandId::from_random(5), csp_id: ProviderId::from_random(9), company_name: "ACME DENTAL GROUP, L.L.C.".into() }];
+        let same = [EinHolder {
+            brand_id: BrandId::from_random(5),
+            csp_id: ProviderId::from_random(9),
+            company_name: "ACME DENTAL GROUP, L.L.C.".into(),
+        }];
         let o = vet(&brand(crate::brand::tests::acme()), &ctx(&same, &list));
         assert_eq!(o.identity_status, IdentityStatus::Verified, "{o:#?}");
         assert!(codes(&o).contains(&"EIN_REGISTERED_BY_OTHER_CSP"));

@@ -64,7 +64,8 @@ impl ApiKey {
     /// A new random key (about 190 bits of secret).
     pub fn generate() -> Self {
         let mut rng = rand::rng();
-        let key_id: String = std::iter::once('K').chain((0..7).map(|_| ALNUM[rng.random_range(0..36)] as char)).collect();
+        let key_id: String =
+            std::iter::once('K').chain((0..7).map(|_| ALNUM[rng.random_range(0..36)] as char)).collect();
         let secret: String = (0..32).map(|_| ALNUM[rng.random_range(0..62)] as char).collect();
         Self { secret: format!("vouch_{key_id}_{secret}"), key_id }
     }
@@ -79,7 +80,8 @@ impl ApiKey {
 impl Registry {
     /// The principal a presented API key stands for.
     pub async fn authenticate(&self, presented: &str) -> Result<Principal, ServiceError> {
-        let unknown = || ServiceError::Unauthenticated("the API key is not valid; check the Authorization: Bearer header".into());
+        let unknown =
+            || ServiceError::Unauthenticated("the API key is not valid; check the Authorization: Bearer header".into());
         if !presented.starts_with("vouch_") || presented.len() > 128 {
             return Err(unknown());
         }

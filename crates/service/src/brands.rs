@@ -2,8 +2,8 @@
 
 use sha2::{Digest, Sha256};
 use vouch_registry::{
-    BrandDetails, BrandId, BrandRequest, EventBody, Role, SanctionsList, ThroughputClass,
-    VettingContext, VettingOutcome, vet,
+    BrandDetails, BrandId, BrandRequest, EventBody, Role, SanctionsList, ThroughputClass, VettingContext,
+    VettingOutcome, vet,
 };
 use vouch_store::{BrandRow, Tx};
 
@@ -21,7 +21,13 @@ pub struct SanctionsImport {
 }
 
 impl Registry {
-    async fn vet_brand(&self, id: Option<BrandId>, csp: vouch_registry::ProviderId, details: &BrandDetails, sanctions: &SanctionsList) -> Result<VettingOutcome, ServiceError> {
+    async fn vet_brand(
+        &self,
+        id: Option<BrandId>,
+        csp: vouch_registry::ProviderId,
+        details: &BrandDetails,
+        sanctions: &SanctionsList,
+    ) -> Result<VettingOutcome, ServiceError> {
         let holders = match details.ein_digits().filter(|_| details.ein_is_us()) {
             Some(ein) => self.store.ein_holders(&ein, id).await?,
             None => Vec::new(),
@@ -37,7 +43,10 @@ impl Registry {
         if let Some(r) = &details.reference_id
             && let Some(existing) = self.store.brand_by_reference(csp, r).await?
         {
-            return Err(ServiceError::conflict(ConflictKind::DuplicateReference, format!("referenceId `{r}` is already used by brand {existing}")));
+            return Err(ServiceError::conflict(
+                ConflictKind::DuplicateReference,
+                format!("referenceId `{r}` is already used by brand {existing}"),
+            ));
         }
         let id = loop {
             let id = BrandId::from_random(rand::random());
@@ -49,7 +58,10 @@ impl Registry {
         let mut tx = self.store.begin(self.now()).await?;
         tx.append(p.actor(), EventBody::BrandRegistered { brand_id: id, csp_id: csp, brand: (*details).clone() })
             .await
-            .map_err(store_conflict(ConflictKind::DuplicateReference, "referenceId is already used by another brand"))?;
+            .map_err(store_conflict(
+                ConflictKind::DuplicateReference,
+                "referenceId is already used by another brand",
+            ))?;
         tx.append(p.actor(), EventBody::BrandVetted { brand_id: id, outcome }).await?;
         Self::record_events(&tx.commit().await?);
         self.store.brand(id).await?.ok_or_else(|| ServiceError::not_found("brand", id))
@@ -81,7 +93,8 @@ impl Registry {
             Principal::Provider { id, roles } => {
                 let mut out = self.store.brands(Some(*id)).await?;
                 if roles.contains(&Role::Dca) {
-                    let shared: std::collections::BTreeSet<BrandId> = self.store.campaigns(None, Some(*id)).await?.iter().map(|c| c.brand_id).collect();
+                    let shared: std::collections::BTreeSet<BrandId> =
+                        self.store.campaigns(None, Some(*id)).await?.iter().map(|c| c.brand_id).collect();
                     for b in shared {
                         if !out.iter().any(|o| o.id == b)
                             && let Some(row) = self.store.brand(b).await?
@@ -113,7 +126,10 @@ impl Registry {
             && let Some(existing) = self.store.brand_by_reference(old.csp_id, r).await?
             && existing != id
         {
-            return Err(ServiceError::conflict(ConflictKind::DuplicateReference, format!("referenceId `{r}` is already used by brand {existing}")));
+            return Err(ServiceError::conflict(
+                ConflictKind::DuplicateReference,
+                format!("referenceId `{r}` is already used by brand {existing}"),
+            ));
         }
         let outcome = self.vet_brand(Some(id), old.csp_id, &details, &self.sanctions()).await?;
         let mut tx = self.store.begin(self.now()).await?;
@@ -130,7 +146,10 @@ impl Registry {
         let _w = self.writer.lock().await;
         let b = self.brand(p, id).await?;
         if !p.is_admin() && p.provider() != Some(b.csp_id) {
-            return Err(ServiceError::Forbidden(format!("only the brand's CSP ({}) or the administrator can re-vet brand {id}", b.csp_id)));
+            return Err(ServiceError::Forbidden(format!(
+                "only the brand's CSP ({}) or the administrator can re-vet brand {id}",
+                b.csp_id
+            )));
         }
         let details = b.details.clone().validate()?;
         let outcome = self.vet_brand(Some(id), b.csp_id, &details, &self.sanctions()).await?;
@@ -146,7 +165,9 @@ impl Registry {
     async fn refresh_brand_campaigns(&self, brand: BrandId, score: u8) -> Result<(), ServiceError> {
         for cid in self.index.campaigns_of_brand(brand) {
             if let Some(c) = self.store.campaign(cid).await? {
-                self.index.update_campaign(cid, |s| s.throughput_class = ThroughputClass::for_campaign(c.details.usecase, score));
+                self.index.update_campaign(cid, |s| {
+                    s.throughput_class = ThroughputClass::for_campaign(c.details.usecase, score)
+                });
             }
         }
         Ok(())
@@ -171,7 +192,8 @@ impl Registry {
         }
         let mut tx: Tx = self.store.begin(self.now()).await?;
         tx.insert_sanctions_list(&sha256, list.len() as u64, bytes).await?;
-        tx.append(p.actor(), EventBody::SanctionsImported { entries: list.len() as u64, sha256: sha256.clone() }).await?;
+        tx.append(p.actor(), EventBody::SanctionsImported { entries: list.len() as u64, sha256: sha256.clone() })
+            .await?;
         let mut scores = Vec::new();
         for (id, outcome) in changed {
             scores.push((id, outcome.score));

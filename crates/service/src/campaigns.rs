@@ -1,8 +1,7 @@
 //! Campaigns: creation, updates, sharing to a DCA, suspension, expiry.
 
 use vouch_registry::{
-    CampaignId, CampaignRequest, CampaignStatus, EventBody, ProviderId, Role, SharingStatus,
-    check_brand_eligibility,
+    CampaignId, CampaignRequest, CampaignStatus, EventBody, ProviderId, Role, SharingStatus, check_brand_eligibility,
 };
 use vouch_store::CampaignRow;
 
@@ -15,14 +14,22 @@ impl Registry {
         let _w = self.writer.lock().await;
         let brand = match self.store.brand(req.brand_id).await? {
             Some(b) if b.csp_id == csp => b,
-            _ => return Err(ServiceError::invalid("brandId", format!("brand {} is not one of your brands", req.brand_id))),
+            _ => {
+                return Err(ServiceError::invalid(
+                    "brandId",
+                    format!("brand {} is not one of your brands", req.brand_id),
+                ));
+            }
         };
         check_brand_eligibility(req.usecase, brand.details.entity_type, brand.identity_status)?;
         let details = req.validate()?;
         if let Some(r) = &details.reference_id
             && let Some(existing) = self.store.campaign_by_reference(csp, r).await?
         {
-            return Err(ServiceError::conflict(ConflictKind::DuplicateReference, format!("referenceId `{r}` is already used by campaign {existing}")));
+            return Err(ServiceError::conflict(
+                ConflictKind::DuplicateReference,
+                format!("referenceId `{r}` is already used by campaign {existing}"),
+            ));
         }
         let id = loop {
             let id = CampaignId::from_random(rand::random());
@@ -33,7 +40,10 @@ impl Registry {
         let mut tx = self.store.begin(self.now()).await?;
         tx.append(p.actor(), EventBody::CampaignCreated { campaign_id: id, csp_id: csp, campaign: (*details).clone() })
             .await
-            .map_err(store_conflict(ConflictKind::DuplicateReference, "referenceId is already used by another campaign"))?;
+            .map_err(store_conflict(
+                ConflictKind::DuplicateReference,
+                "referenceId is already used by another campaign",
+            ))?;
         Self::record_events(&tx.commit().await?);
         let row = self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))?;
         self.index.put_campaign(slot_of(&row, brand.score));
@@ -78,9 +88,16 @@ impl Registry {
         match c.status {
             CampaignStatus::Suspended => Err(ServiceError::conflict(
                 ConflictKind::CampaignSuspended,
-                format!("campaign {} is suspended ({}); its DCA or the administrator must resume it first", c.id, c.status_reason.as_deref().unwrap_or("no reason given")),
+                format!(
+                    "campaign {} is suspended ({}); its DCA or the administrator must resume it first",
+                    c.id,
+                    c.status_reason.as_deref().unwrap_or("no reason given")
+                ),
             )),
-            CampaignStatus::Expired => Err(ServiceError::conflict(ConflictKind::CampaignExpired, format!("campaign {} is expired and cannot change", c.id))),
+            CampaignStatus::Expired => Err(ServiceError::conflict(
+                ConflictKind::CampaignExpired,
+                format!("campaign {} is expired and cannot change", c.id),
+            )),
             _ => Ok(()),
         }
     }
@@ -94,22 +111,36 @@ impl Registry {
     }
 
     /// Replaces a campaign's mutable fields (brandId and usecase cannot change).
-    pub async fn update_campaign(&self, p: &Principal, id: CampaignId, req: CampaignRequest) -> Result<CampaignRow, ServiceError> {
+    pub async fn update_campaign(
+        &self,
+        p: &Principal,
+        id: CampaignId,
+        req: CampaignRequest,
+    ) -> Result<CampaignRow, ServiceError> {
         let _w = self.writer.lock().await;
         let c = self.owned_campaign(p, id).await?;
         Self::must_be_live(&c)?;
         if req.brand_id != c.details.brand_id {
-            return Err(ServiceError::invalid("brandId", format!("a campaign's brand cannot change (it is {})", c.details.brand_id)));
+            return Err(ServiceError::invalid(
+                "brandId",
+                format!("a campaign's brand cannot change (it is {})", c.details.brand_id),
+            ));
         }
         if req.usecase != c.details.usecase {
-            return Err(ServiceError::invalid("usecase", format!("a campaign's use case cannot change (it is {}); create a new campaign", c.details.usecase)));
+            return Err(ServiceError::invalid(
+                "usecase",
+                format!("a campaign's use case cannot change (it is {}); create a new campaign", c.details.usecase),
+            ));
         }
         let details = req.validate()?;
         if let Some(r) = &details.reference_id
             && let Some(existing) = self.store.campaign_by_reference(c.csp_id, r).await?
             && existing != id
         {
-            return Err(ServiceError::conflict(ConflictKind::DuplicateReference, format!("referenceId `{r}` is already used by campaign {existing}")));
+            return Err(ServiceError::conflict(
+                ConflictKind::DuplicateReference,
+                format!("referenceId `{r}` is already used by campaign {existing}"),
+            ));
         }
         let mut tx = self.store.begin(self.now()).await?;
         tx.append(p.actor(), EventBody::CampaignUpdated { campaign_id: id, campaign: (*details).clone() }).await?;
@@ -118,13 +149,21 @@ impl Registry {
     }
 
     /// Shares a campaign with a DCA (its CSP only); the DCA must then accept or decline.
-    pub async fn share_campaign(&self, p: &Principal, id: CampaignId, dca: ProviderId) -> Result<CampaignRow, ServiceError> {
+    pub async fn share_campaign(
+        &self,
+        p: &Principal,
+        id: CampaignId,
+        dca: ProviderId,
+    ) -> Result<CampaignRow, ServiceError> {
         let _w = self.writer.lock().await;
         let c = self.owned_campaign(p, id).await?;
         Self::must_be_live(&c)?;
         let target = self.store.provider(dca).await?.ok_or_else(|| ServiceError::not_found("provider", dca))?;
         if !target.registration.has_role(Role::Dca) {
-            return Err(ServiceError::invalid("providerId", format!("provider {dca} is not a DCA; campaigns are shared with a provider that has the dca role")));
+            return Err(ServiceError::invalid(
+                "providerId",
+                format!("provider {dca} is not a DCA; campaigns are shared with a provider that has the dca role"),
+            ));
         }
         if let Some(s) = c.sharing.iter().find(|s| s.status != SharingStatus::Declined) {
             if s.dca_id == dca && s.status == SharingStatus::Pending {
@@ -132,7 +171,10 @@ impl Registry {
             }
             return Err(ServiceError::conflict(
                 ConflictKind::SharingState,
-                format!("campaign {id} is already shared with {} ({}); a campaign has one DCA, and may be shared elsewhere only after a decline", s.dca_id, s.status),
+                format!(
+                    "campaign {id} is already shared with {} ({}); a campaign has one DCA, and may be shared elsewhere only after a decline",
+                    s.dca_id, s.status
+                ),
             ));
         }
         let mut tx = self.store.begin(self.now()).await?;
@@ -142,7 +184,14 @@ impl Registry {
     }
 
     /// The DCA accepts (`accept = true`) or declines a campaign shared with it.
-    pub async fn answer_sharing(&self, p: &Principal, id: CampaignId, dca: ProviderId, accept: bool, reason: Option<String>) -> Result<CampaignRow, ServiceError> {
+    pub async fn answer_sharing(
+        &self,
+        p: &Principal,
+        id: CampaignId,
+        dca: ProviderId,
+        accept: bool,
+        reason: Option<String>,
+    ) -> Result<CampaignRow, ServiceError> {
         let _w = self.writer.lock().await;
         let c = self.campaign(p, id).await?;
         if p.provider() != Some(dca) {
@@ -153,7 +202,10 @@ impl Registry {
             return Err(ServiceError::not_found("sharing", format!("{id}/{dca}")));
         };
         if s.status != SharingStatus::Pending {
-            return Err(ServiceError::conflict(ConflictKind::SharingState, format!("the sharing of {id} with {dca} is already {}", s.status)));
+            return Err(ServiceError::conflict(
+                ConflictKind::SharingState,
+                format!("the sharing of {id} with {dca} is already {}", s.status),
+            ));
         }
         let body = if accept {
             EventBody::SharingAccepted { campaign_id: id, dca_id: dca }
@@ -170,16 +222,27 @@ impl Registry {
     }
 
     /// Suspends (`suspend = true`) or resumes a campaign: its accepted DCA or the administrator.
-    pub async fn set_campaign_suspended(&self, p: &Principal, id: CampaignId, suspend: bool, reason: String) -> Result<CampaignRow, ServiceError> {
+    pub async fn set_campaign_suspended(
+        &self,
+        p: &Principal,
+        id: CampaignId,
+        suspend: bool,
+        reason: String,
+    ) -> Result<CampaignRow, ServiceError> {
         let reason = reason.trim().to_owned();
         if reason.is_empty() || reason.chars().count() > 1024 {
-            return Err(ServiceError::invalid("reason", "give a reason of 1 to 1024 characters; it is recorded in the registry's history"));
+            return Err(ServiceError::invalid(
+                "reason",
+                "give a reason of 1 to 1024 characters; it is recorded in the registry's history",
+            ));
         }
         let _w = self.writer.lock().await;
         let c = self.campaign(p, id).await?;
         let allowed = p.is_admin() || (c.dca_id.is_some() && p.provider() == c.dca_id);
         if !allowed {
-            return Err(ServiceError::Forbidden(format!("only the DCA that accepted campaign {id} or the administrator can suspend or resume it")));
+            return Err(ServiceError::Forbidden(format!(
+                "only the DCA that accepted campaign {id} or the administrator can suspend or resume it"
+            )));
         }
         let (want, body) = if suspend {
             (CampaignStatus::Active, EventBody::CampaignSuspended { campaign_id: id, reason })
@@ -188,8 +251,16 @@ impl Registry {
         };
         if c.status != want {
             return Err(ServiceError::conflict(
-                if c.status == CampaignStatus::Expired { ConflictKind::CampaignExpired } else { ConflictKind::SharingState },
-                format!("campaign {id} is {}; only {want} campaigns can be {}", c.status, if suspend { "suspended" } else { "resumed" }),
+                if c.status == CampaignStatus::Expired {
+                    ConflictKind::CampaignExpired
+                } else {
+                    ConflictKind::SharingState
+                },
+                format!(
+                    "campaign {id} is {}; only {want} campaigns can be {}",
+                    c.status,
+                    if suspend { "suspended" } else { "resumed" }
+                ),
             ));
         }
         let mut tx = self.store.begin(self.now()).await?;
@@ -201,11 +272,19 @@ impl Registry {
     }
 
     /// Deactivates a campaign for good (its CSP or the administrator) and releases its numbers.
-    pub async fn expire_campaign(&self, p: &Principal, id: CampaignId, reason: Option<String>) -> Result<CampaignRow, ServiceError> {
+    pub async fn expire_campaign(
+        &self,
+        p: &Principal,
+        id: CampaignId,
+        reason: Option<String>,
+    ) -> Result<CampaignRow, ServiceError> {
         let _w = self.writer.lock().await;
         let c = self.campaign(p, id).await?;
         if !p.is_admin() && p.provider() != Some(c.csp_id) {
-            return Err(ServiceError::Forbidden(format!("only the campaign's CSP ({}) or the administrator can deactivate it", c.csp_id)));
+            return Err(ServiceError::Forbidden(format!(
+                "only the campaign's CSP ({}) or the administrator can deactivate it",
+                c.csp_id
+            )));
         }
         if c.status == CampaignStatus::Expired {
             return Ok(c);
@@ -214,7 +293,11 @@ impl Registry {
         let mut tx = self.store.begin(self.now()).await?;
         tx.append(p.actor(), EventBody::CampaignExpired { campaign_id: id, reason: reason.clone() }).await?;
         for n in &numbers {
-            tx.append(p.actor(), EventBody::NumberReleased { number: *n, campaign_id: id, reason: Some("campaign expired".into()) }).await?;
+            tx.append(
+                p.actor(),
+                EventBody::NumberReleased { number: *n, campaign_id: id, reason: Some("campaign expired".into()) },
+            )
+            .await?;
         }
         Self::record_events(&tx.commit().await?);
         for n in numbers {

@@ -16,15 +16,13 @@ use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
 use tokio::sync::Mutex;
-use vouch_registry::{
-    CampaignSlot, NumberIndex, RegistryError, Role, SanctionsList, ThroughputClass, Violations,
-};
+use vouch_registry::{CampaignSlot, NumberIndex, RegistryError, Role, SanctionsList, ThroughputClass, Violations};
 use vouch_store::{CampaignRow, Store, StoreError};
 
 pub use auth::{ApiKey, Principal};
-pub use numbers::{ImportReport, ImportRejection, ImportRow, NumberAnswer};
-pub use providers::IssuedKey;
 pub use brands::SanctionsImport;
+pub use numbers::{ImportRejection, ImportReport, NumberAnswer};
+pub use providers::IssuedKey;
 
 /// A source of the current time, injectable for tests.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -157,20 +155,33 @@ impl Registry {
         let started = std::time::Instant::now();
         let held = store.count_current_numbers().await?;
         let index = NumberIndex::with_capacity(held as usize);
-        let brands: std::collections::HashMap<_, _> = store.brands(None).await?.into_iter().map(|b| (b.id, b.score)).collect();
+        let brands: std::collections::HashMap<_, _> =
+            store.brands(None).await?.into_iter().map(|b| (b.id, b.score)).collect();
         for c in store.campaigns(None, None).await? {
             index.put_campaign(slot_of(&c, brands.get(&c.brand_id).copied().unwrap_or(0)));
         }
-        store.for_each_current_assignment(|n, c| {
-            index.assign(n, c);
-        })
-        .await?;
+        store
+            .for_each_current_assignment(|n, c| {
+                index.assign(n, c);
+            })
+            .await?;
         let sanctions = match store.latest_sanctions_list().await? {
             Some(bytes) => SanctionsList::from_sdn_csv(&bytes)?,
             None => SanctionsList::default(),
         };
-        tracing::info!(numbers = index.len(), sanctions = sanctions.len(), elapsed_ms = started.elapsed().as_millis() as u64, "registry index loaded");
-        Ok(Self { store, index: Arc::new(index), writer: Mutex::new(()), clock, sanctions: RwLock::new(Arc::new(sanctions)) })
+        tracing::info!(
+            numbers = index.len(),
+            sanctions = sanctions.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "registry index loaded"
+        );
+        Ok(Self {
+            store,
+            index: Arc::new(index),
+            writer: Mutex::new(()),
+            clock,
+            sanctions: RwLock::new(Arc::new(sanctions)),
+        })
     }
 
     /// The in-memory number index (the hot path for gateways and signers).
@@ -220,7 +231,9 @@ pub(crate) fn slot_of(c: &CampaignRow, brand_score: u8) -> CampaignSlot {
 pub(crate) fn require_role(p: &Principal, role: Role) -> Result<vouch_registry::ProviderId, ServiceError> {
     match p {
         Principal::Provider { id, roles } if roles.contains(&role) => Ok(*id),
-        Principal::Provider { .. } => Err(ServiceError::Forbidden(format!("this needs a provider with the {} role", role_name(role)))),
+        Principal::Provider { .. } => {
+            Err(ServiceError::Forbidden(format!("this needs a provider with the {} role", role_name(role))))
+        }
         Principal::Admin => Err(ServiceError::Forbidden(format!(
             "the administrator cannot do this; use the API key of a provider with the {} role",
             role_name(role)

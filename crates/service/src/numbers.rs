@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 
 use jiff::Timestamp;
-use vouch_registry::{CampaignId, CampaignSlot, CampaignStatus, EventBody, ProviderId, TelephoneNumber, ThroughputClass};
+use vouch_registry::{
+    CampaignId, CampaignSlot, CampaignStatus, EventBody, ImportRow, ProviderId, TelephoneNumber, ThroughputClass,
+};
 use vouch_store::AssignmentRow;
 
 use crate::{ConflictKind, Principal, Registry, ServiceError};
@@ -25,19 +27,6 @@ pub struct NumberAnswer {
     pub held_since: Option<Timestamp>,
     /// End of the holding interval, if it ended (point-in-time answers).
     pub held_until: Option<Timestamp>,
-}
-
-/// One row of a bulk import, as read from the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportRow {
-    /// Line in the file (1-based), for the report.
-    pub line: u64,
-    /// The number as written.
-    pub number: String,
-    /// The campaign id as written.
-    pub campaign_id: String,
-    /// The DCA id as written (must be the campaign's DCA).
-    pub dca_id: String,
 }
 
 /// A row that was not imported, and why.
@@ -62,6 +51,9 @@ pub struct ImportReport {
     pub rejected: Vec<ImportRejection>,
 }
 
+/// A campaign checked for an import: its slot and DCA, or why its rows are refused.
+type CheckedCampaign = Result<(CampaignSlot, ProviderId), String>;
+
 /// Most rows one import call takes (the CLI sends files in chunks).
 pub const MAX_IMPORT_ROWS: usize = 100_000;
 
@@ -77,7 +69,10 @@ impl Registry {
                 } else {
                     Err(ServiceError::conflict(
                         ConflictKind::CampaignNotAccepted,
-                        format!("campaign {} has not been accepted by a DCA yet; share it and wait for the DCA to accept", slot.id),
+                        format!(
+                            "campaign {} has not been accepted by a DCA yet; share it and wait for the DCA to accept",
+                            slot.id
+                        ),
                     ))
                 }
             }
@@ -87,17 +82,30 @@ impl Registry {
 
     fn check_assignable(slot: &CampaignSlot) -> Result<ProviderId, ServiceError> {
         match slot.status {
-            CampaignStatus::Suspended => Err(ServiceError::conflict(ConflictKind::CampaignSuspended, format!("campaign {} is suspended; numbers cannot be assigned to it", slot.id))),
-            CampaignStatus::Expired => Err(ServiceError::conflict(ConflictKind::CampaignExpired, format!("campaign {} is expired", slot.id))),
+            CampaignStatus::Suspended => Err(ServiceError::conflict(
+                ConflictKind::CampaignSuspended,
+                format!("campaign {} is suspended; numbers cannot be assigned to it", slot.id),
+            )),
+            CampaignStatus::Expired => {
+                Err(ServiceError::conflict(ConflictKind::CampaignExpired, format!("campaign {} is expired", slot.id)))
+            }
             _ => slot.dca.ok_or_else(|| {
-                ServiceError::conflict(ConflictKind::CampaignNotAccepted, format!("campaign {} has not been accepted by a DCA yet", slot.id))
+                ServiceError::conflict(
+                    ConflictKind::CampaignNotAccepted,
+                    format!("campaign {} has not been accepted by a DCA yet", slot.id),
+                )
             }),
         }
     }
 
     /// Assigns `number` to `campaign`. Returns the answer and whether anything changed
     /// (assigning a number to the campaign that already holds it changes nothing).
-    pub async fn assign_number(&self, p: &Principal, number: TelephoneNumber, campaign: CampaignId) -> Result<(NumberAnswer, bool), ServiceError> {
+    pub async fn assign_number(
+        &self,
+        p: &Principal,
+        number: TelephoneNumber,
+        campaign: CampaignId,
+    ) -> Result<(NumberAnswer, bool), ServiceError> {
         let _w = self.writer.lock().await;
         let slot = self.index.campaign(campaign).ok_or_else(|| ServiceError::not_found("campaign", campaign))?;
         Self::may_manage_numbers(p, &slot)?;
@@ -108,7 +116,10 @@ impl Registry {
             }
             return Err(ServiceError::conflict(
                 ConflictKind::NumberHeld,
-                format!("{number} is held by campaign {}; it must be released before it can be assigned to {campaign}", current.campaign.id),
+                format!(
+                    "{number} is held by campaign {}; it must be released before it can be assigned to {campaign}",
+                    current.campaign.id
+                ),
             ));
         }
         let mut tx = self.store.begin(self.now()).await?;
@@ -119,14 +130,22 @@ impl Registry {
     }
 
     /// Releases `number` from the campaign holding it.
-    pub async fn release_number(&self, p: &Principal, number: TelephoneNumber, reason: Option<String>) -> Result<(), ServiceError> {
+    pub async fn release_number(
+        &self,
+        p: &Principal,
+        number: TelephoneNumber,
+        reason: Option<String>,
+    ) -> Result<(), ServiceError> {
         let _w = self.writer.lock().await;
         let current = self.index.lookup(number).ok_or_else(|| ServiceError::not_found("number", number))?;
         match p {
             Principal::Admin => {}
             Principal::Provider { id, .. } if *id == current.campaign.csp || Some(*id) == current.campaign.dca => {}
             Principal::Provider { .. } => {
-                return Err(ServiceError::Forbidden(format!("only the CSP or DCA of campaign {} can release {number}", current.campaign.id)));
+                return Err(ServiceError::Forbidden(format!(
+                    "only the CSP or DCA of campaign {} can release {number}",
+                    current.campaign.id
+                )));
             }
         }
         let mut tx = self.store.begin(self.now()).await?;
@@ -142,7 +161,11 @@ impl Registry {
     }
 
     /// Who held `number` at instant `at`, from the store's history (public).
-    pub async fn lookup_number_at(&self, number: TelephoneNumber, at: Timestamp) -> Result<Option<NumberAnswer>, ServiceError> {
+    pub async fn lookup_number_at(
+        &self,
+        number: TelephoneNumber,
+        at: Timestamp,
+    ) -> Result<Option<NumberAnswer>, ServiceError> {
         let Some(row) = self.store.assignment_at(number, at).await? else { return Ok(None) };
         let status = self.store.campaign_status_at(row.campaign_id, at).await?;
         Ok(Some(NumberAnswer {
@@ -165,13 +188,16 @@ impl Registry {
     /// already in place are reported unchanged, and bad rows are reported with reasons.
     pub async fn import_numbers(&self, p: &Principal, rows: Vec<ImportRow>) -> Result<ImportReport, ServiceError> {
         if rows.len() > MAX_IMPORT_ROWS {
-            return Err(ServiceError::invalid("body", format!("at most {MAX_IMPORT_ROWS} rows per request; send the file in chunks")));
+            return Err(ServiceError::invalid(
+                "body",
+                format!("at most {MAX_IMPORT_ROWS} rows per request; send the file in chunks"),
+            ));
         }
         let _w = self.writer.lock().await;
         let mut report = ImportReport::default();
         let mut accepted: Vec<(TelephoneNumber, CampaignId, ProviderId)> = Vec::with_capacity(rows.len());
         let mut seen: HashSet<TelephoneNumber> = HashSet::with_capacity(rows.len());
-        let mut slot_cache: Option<(CampaignId, Result<(CampaignSlot, ProviderId), String>)> = None;
+        let mut slot_cache: Option<(CampaignId, CheckedCampaign)> = None;
         for row in rows {
             let reject = |reason: String| ImportRejection { line: row.line, number: row.number.clone(), reason };
             let number = match row.number.trim().parse::<TelephoneNumber>() {
@@ -233,7 +259,8 @@ impl Registry {
             let mut tx = self.store.begin(self.now()).await?;
             tx.append_number_assignments(p.actor(), &accepted).await?;
             tx.commit().await?;
-            metrics::counter!("vouch_registry_events_total", "kind" => "number.assigned").increment(accepted.len() as u64);
+            metrics::counter!("vouch_registry_events_total", "kind" => "number.assigned")
+                .increment(accepted.len() as u64);
             for (n, c, _) in &accepted {
                 self.index.assign(*n, *c);
             }

@@ -24,13 +24,21 @@ impl Registry {
         let key = ApiKey::generate();
         let mut tx = self.store.begin(self.now()).await?;
         tx.insert_api_key(&ApiKey::hash(&key.secret), &key.key_id, None).await?;
-        tx.append(vouch_registry::Actor::System, EventBody::ApiKeyIssued { provider_id: None, key_id: key.key_id.clone() }).await?;
+        tx.append(
+            vouch_registry::Actor::System,
+            EventBody::ApiKeyIssued { provider_id: None, key_id: key.key_id.clone() },
+        )
+        .await?;
         Self::record_events(&tx.commit().await?);
         Ok(Some(key))
     }
 
     /// Registers a provider (administrator only) and issues its first API key.
-    pub async fn register_provider(&self, p: &Principal, reg: ProviderRegistration) -> Result<(ProviderRow, ApiKey), ServiceError> {
+    pub async fn register_provider(
+        &self,
+        p: &Principal,
+        reg: ProviderRegistration,
+    ) -> Result<(ProviderRow, ApiKey), ServiceError> {
         if !p.is_admin() {
             return Err(ServiceError::Forbidden("only the administrator registers providers".into()));
         }
@@ -44,9 +52,9 @@ impl Registry {
         };
         let key = ApiKey::generate();
         let mut tx = self.store.begin(self.now()).await?;
-        tx.append(p.actor(), EventBody::ProviderRegistered { provider_id: id, registration: reg })
-            .await
-            .map_err(store_conflict(ConflictKind::DuplicateProvider, "a provider with this FRN or SPC is already registered"))?;
+        tx.append(p.actor(), EventBody::ProviderRegistered { provider_id: id, registration: reg }).await.map_err(
+            store_conflict(ConflictKind::DuplicateProvider, "a provider with this FRN or SPC is already registered"),
+        )?;
         tx.insert_api_key(&ApiKey::hash(&key.secret), &key.key_id, Some(id)).await?;
         tx.append(p.actor(), EventBody::ApiKeyIssued { provider_id: Some(id), key_id: key.key_id.clone() }).await?;
         Self::record_events(&tx.commit().await?);
@@ -68,7 +76,9 @@ impl Registry {
         match p {
             Principal::Admin => Ok(()),
             Principal::Provider { id: me, .. } if *me == id => Ok(()),
-            _ => Err(ServiceError::Forbidden("only the administrator and the provider itself see or change its API keys".into())),
+            _ => Err(ServiceError::Forbidden(
+                "only the administrator and the provider itself see or change its API keys".into(),
+            )),
         }
     }
 

@@ -16,8 +16,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use project::project;
 pub use query::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow, SharingRow};
@@ -72,11 +72,7 @@ impl Store {
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .connect_with(options)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
@@ -101,10 +97,11 @@ impl Store {
         let mut after = 0i64;
         let mut n = 0u64;
         loop {
-            let rows: Vec<(i64, String)> = sqlx::query_as("SELECT seq, canonical FROM events WHERE seq > $1 ORDER BY seq LIMIT 1000")
-                .bind(after)
-                .fetch_all(&mut *tx)
-                .await?;
+            let rows: Vec<(i64, String)> =
+                sqlx::query_as("SELECT seq, canonical FROM events WHERE seq > $1 ORDER BY seq LIMIT 1000")
+                    .bind(after)
+                    .fetch_all(&mut *tx)
+                    .await?;
             if rows.is_empty() {
                 break;
             }

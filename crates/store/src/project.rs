@@ -59,14 +59,16 @@ pub async fn project(conn: &mut SqliteConnection, event: &Event) -> Result<(), S
                 .map_err(map_unique)?;
         }
         EventBody::BrandVetted { brand_id, outcome } => {
-            sqlx::query("UPDATE brands SET score = $1, identity_status = $2, vetting = $3, updated_us = $4 WHERE id = $5")
-                .bind(i64::from(outcome.score))
-                .bind(outcome.identity_status.as_str())
-                .bind(json(outcome)?)
-                .bind(us)
-                .bind(brand_id.to_string())
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "UPDATE brands SET score = $1, identity_status = $2, vetting = $3, updated_us = $4 WHERE id = $5",
+            )
+            .bind(i64::from(outcome.score))
+            .bind(outcome.identity_status.as_str())
+            .bind(json(outcome)?)
+            .bind(us)
+            .bind(brand_id.to_string())
+            .execute(&mut *conn)
+            .await?;
         }
         EventBody::CampaignCreated { campaign_id, csp_id, campaign } => {
             sqlx::query(
@@ -130,7 +132,11 @@ pub async fn project(conn: &mut SqliteConnection, event: &Event) -> Result<(), S
             }
         }
         EventBody::CampaignSuspended { campaign_id, reason } | EventBody::CampaignResumed { campaign_id, reason } => {
-            let status = if matches!(event.body, EventBody::CampaignSuspended { .. }) { CampaignStatus::Suspended } else { CampaignStatus::Active };
+            let status = if matches!(event.body, EventBody::CampaignSuspended { .. }) {
+                CampaignStatus::Suspended
+            } else {
+                CampaignStatus::Active
+            };
             set_status(conn, &campaign_id.to_string(), status, Some(reason.as_str()), us).await?;
         }
         EventBody::CampaignExpired { campaign_id, reason } => {
@@ -164,7 +170,13 @@ pub async fn project(conn: &mut SqliteConnection, event: &Event) -> Result<(), S
     Ok(())
 }
 
-async fn set_status(conn: &mut SqliteConnection, id: &str, status: CampaignStatus, reason: Option<&str>, us: i64) -> Result<(), StoreError> {
+async fn set_status(
+    conn: &mut SqliteConnection,
+    id: &str,
+    status: CampaignStatus,
+    reason: Option<&str>,
+    us: i64,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE campaigns SET status = $1, status_reason = $2, updated_us = $3 WHERE id = $4")
         .bind(status.as_str())
         .bind(reason)

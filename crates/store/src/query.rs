@@ -5,8 +5,8 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use vouch_registry::{
-    BrandId, BrandRequest, CampaignId, CampaignRequest, CampaignStatus, EinHolder, IdentityStatus,
-    ProviderId, ProviderRegistration, SharingStatus, TelephoneNumber, VettingOutcome,
+    BrandId, BrandRequest, CampaignId, CampaignRequest, CampaignStatus, EinHolder, IdentityStatus, ProviderId,
+    ProviderRegistration, SharingStatus, TelephoneNumber, VettingOutcome,
 };
 
 use crate::{Store, StoreError};
@@ -154,7 +154,8 @@ fn brand_row(r: &SqliteRow) -> Result<BrandRow, StoreError> {
 
 fn assignment_row(r: &SqliteRow) -> Result<AssignmentRow, StoreError> {
     const T: &str = "number_assignments";
-    let number = TelephoneNumber::from_digits(r.try_get::<i64, _>("number")? as u64).ok_or_else(|| StoreError::corrupt(T, "number"))?;
+    let number = TelephoneNumber::from_digits(r.try_get::<i64, _>("number")? as u64)
+        .ok_or_else(|| StoreError::corrupt(T, "number"))?;
     let released: Option<i64> = r.try_get("released_us")?;
     Ok(AssignmentRow {
         number,
@@ -168,7 +169,8 @@ fn assignment_row(r: &SqliteRow) -> Result<AssignmentRow, StoreError> {
     })
 }
 
-const ASSIGNMENT_COLUMNS: &str = "number, campaign_id, dca_id, assigned_us, assigned_seq, released_us, released_seq, release_reason";
+const ASSIGNMENT_COLUMNS: &str =
+    "number, campaign_id, dca_id, assigned_us, assigned_seq, released_us, released_seq, release_reason";
 
 impl Store {
     /// The key with this hash.
@@ -193,7 +195,8 @@ impl Store {
 
     /// Whether any administrator key exists.
     pub async fn has_admin_key(&self) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE provider_id IS NULL").fetch_one(&self.pool).await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE provider_id IS NULL").fetch_one(&self.pool).await?;
         Ok(n > 0)
     }
 
@@ -208,13 +211,16 @@ impl Store {
 
     /// Every provider, oldest first.
     pub async fn providers(&self) -> Result<Vec<ProviderRow>, StoreError> {
-        let rows = sqlx::query("SELECT id, registration, created_us FROM providers ORDER BY created_us, id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT id, registration, created_us FROM providers ORDER BY created_us, id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(provider_row).collect()
     }
 
     /// A brand.
     pub async fn brand(&self, id: BrandId) -> Result<Option<BrandRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM brands WHERE id = $1").bind(id.to_string()).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT * FROM brands WHERE id = $1").bind(id.to_string()).fetch_optional(&self.pool).await?;
         row.map(|r| brand_row(&r)).transpose()
     }
 
@@ -239,11 +245,12 @@ impl Store {
 
     /// Other brands registered with this US EIN.
     pub async fn ein_holders(&self, ein: &str, except: Option<BrandId>) -> Result<Vec<EinHolder>, StoreError> {
-        let rows = sqlx::query("SELECT id, csp_id, details FROM brands WHERE ein = $1 AND id IS NOT $2 ORDER BY created_us")
-            .bind(ein)
-            .bind(except.map(|b| b.to_string()))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, csp_id, details FROM brands WHERE ein = $1 AND id IS NOT $2 ORDER BY created_us")
+                .bind(ein)
+                .bind(except.map(|b| b.to_string()))
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 let details: BrandRequest = from_json("brands", r.try_get("details")?)?;
@@ -258,7 +265,10 @@ impl Store {
 
     /// A campaign with its sharing.
     pub async fn campaign(&self, id: CampaignId) -> Result<Option<CampaignRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM campaigns WHERE id = $1").bind(id.to_string()).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM campaigns WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         match row {
             Some(r) => Ok(Some(self.campaign_row(&r).await?)),
             None => Ok(None),
@@ -266,7 +276,11 @@ impl Store {
     }
 
     /// Campaigns of a CSP (`csp`), shared with a DCA (`dca`, in any sharing status), or all.
-    pub async fn campaigns(&self, csp: Option<ProviderId>, dca: Option<ProviderId>) -> Result<Vec<CampaignRow>, StoreError> {
+    pub async fn campaigns(
+        &self,
+        csp: Option<ProviderId>,
+        dca: Option<ProviderId>,
+    ) -> Result<Vec<CampaignRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM campaigns WHERE ($1 IS NULL OR csp_id = $1) AND ($2 IS NULL OR id IN \
              (SELECT campaign_id FROM campaign_sharing WHERE dca_id = $2)) ORDER BY created_us, id",
@@ -283,7 +297,11 @@ impl Store {
     }
 
     /// The campaign a CSP created under `reference_id`.
-    pub async fn campaign_by_reference(&self, csp: ProviderId, reference_id: &str) -> Result<Option<CampaignId>, StoreError> {
+    pub async fn campaign_by_reference(
+        &self,
+        csp: ProviderId,
+        reference_id: &str,
+    ) -> Result<Option<CampaignId>, StoreError> {
         let id: Option<String> = sqlx::query_scalar("SELECT id FROM campaigns WHERE csp_id = $1 AND reference_id = $2")
             .bind(csp.to_string())
             .bind(reference_id)
@@ -338,7 +356,11 @@ impl Store {
     }
 
     /// The holder of `number` at instant `at`: the interval with `assigned <= at < released`.
-    pub async fn assignment_at(&self, number: TelephoneNumber, at: Timestamp) -> Result<Option<AssignmentRow>, StoreError> {
+    pub async fn assignment_at(
+        &self,
+        number: TelephoneNumber,
+        at: Timestamp,
+    ) -> Result<Option<AssignmentRow>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ASSIGNMENT_COLUMNS} FROM number_assignments WHERE number = $1 AND assigned_us <= $2 \
              AND (released_us IS NULL OR released_us > $2) ORDER BY assigned_us DESC, assigned_seq DESC LIMIT 1"
@@ -380,29 +402,41 @@ impl Store {
 
     /// Numbers a campaign holds now.
     pub async fn campaign_numbers(&self, campaign: CampaignId) -> Result<Vec<TelephoneNumber>, StoreError> {
-        let rows: Vec<i64> = sqlx::query_scalar("SELECT number FROM number_assignments WHERE campaign_id = $1 AND released_us IS NULL ORDER BY number")
-            .bind(campaign.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<i64> = sqlx::query_scalar(
+            "SELECT number FROM number_assignments WHERE campaign_id = $1 AND released_us IS NULL ORDER BY number",
+        )
+        .bind(campaign.to_string())
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter()
-            .map(|d| TelephoneNumber::from_digits(d as u64).ok_or_else(|| StoreError::corrupt("number_assignments", "number")))
+            .map(|d| {
+                TelephoneNumber::from_digits(d as u64)
+                    .ok_or_else(|| StoreError::corrupt("number_assignments", "number"))
+            })
             .collect()
     }
 
     /// How many numbers are held now.
     pub async fn count_current_numbers(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM number_assignments WHERE released_us IS NULL").fetch_one(&self.pool).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM number_assignments WHERE released_us IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n as u64)
     }
 
     /// Streams every current assignment as `(number digits, campaign id)`, for building the
     /// in-memory index at start.
-    pub async fn for_each_current_assignment(&self, mut f: impl FnMut(TelephoneNumber, CampaignId)) -> Result<u64, StoreError> {
-        let mut rows = sqlx::query("SELECT number, campaign_id FROM number_assignments WHERE released_us IS NULL").fetch(&self.pool);
+    pub async fn for_each_current_assignment(
+        &self,
+        mut f: impl FnMut(TelephoneNumber, CampaignId),
+    ) -> Result<u64, StoreError> {
+        let mut rows = sqlx::query("SELECT number, campaign_id FROM number_assignments WHERE released_us IS NULL")
+            .fetch(&self.pool);
         let mut n = 0;
         while let Some(r) = rows.try_next().await? {
             let digits: i64 = r.try_get(0)?;
-            let number = TelephoneNumber::from_digits(digits as u64).ok_or_else(|| StoreError::corrupt("number_assignments", "number"))?;
+            let number = TelephoneNumber::from_digits(digits as u64)
+                .ok_or_else(|| StoreError::corrupt("number_assignments", "number"))?;
             let campaign: &str = r.try_get(1)?;
             f(number, parse("number_assignments", campaign)?);
             n += 1;
@@ -412,22 +446,26 @@ impl Store {
 
     /// The most recently imported sanctions list, as imported.
     pub async fn latest_sanctions_list(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT content FROM sanctions_lists ORDER BY imported_us DESC LIMIT 1").fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT content FROM sanctions_lists ORDER BY imported_us DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// The sequence number of the last event (0 when there is none).
     pub async fn last_seq(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT next_seq FROM registry_state WHERE id = 1").fetch_one(&self.pool).await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT next_seq FROM registry_state WHERE id = 1").fetch_one(&self.pool).await?;
         Ok((n - 1) as u64)
     }
 
     /// Canonical events with `seq > after`, at most `limit`, in order.
     pub async fn events_after(&self, after: u64, limit: u32) -> Result<Vec<(u64, String)>, StoreError> {
-        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT seq, canonical FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(after as i64)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT seq, canonical FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after as i64)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows.into_iter().map(|(s, c)| (s as u64, c)).collect())
     }
 }

@@ -86,7 +86,8 @@ impl Tx {
         let us = self.now.as_microsecond();
         for chunk in rows.chunks(BULK_CHUNK) {
             let first = self.next_seq;
-            let mut events = QueryBuilder::<Sqlite>::new("INSERT INTO events (seq, ts_us, actor, kind, subject, canonical) ");
+            let mut events =
+                QueryBuilder::<Sqlite>::new("INSERT INTO events (seq, ts_us, actor, kind, subject, canonical) ");
             events.push_values(chunk.iter().enumerate(), |mut b, (i, (number, campaign, dca))| {
                 let seq = first + i as u64;
                 b.push_bind(seq as i64)
@@ -97,8 +98,9 @@ impl Tx {
                     .push_bind(encode_number_assigned(Seq(seq), &time, actor, *number, *campaign, *dca));
             });
             events.build().execute(&mut *self.tx).await?;
-            let mut assignments =
-                QueryBuilder::<Sqlite>::new("INSERT INTO number_assignments (assigned_seq, number, campaign_id, dca_id, assigned_us) ");
+            let mut assignments = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO number_assignments (assigned_seq, number, campaign_id, dca_id, assigned_us) ",
+            );
             assignments.push_values(chunk.iter().enumerate(), |mut b, (i, (number, campaign, dca))| {
                 b.push_bind((first + i as u64) as i64)
                     .push_bind(number.digits() as i64)
@@ -114,7 +116,12 @@ impl Tx {
 
     /// Stores a new API key's hash (secrets are not events; the `apikey.issued` event names
     /// the key by its id only).
-    pub async fn insert_api_key(&mut self, key_hash: &str, key_id: &str, provider: Option<ProviderId>) -> Result<(), StoreError> {
+    pub async fn insert_api_key(
+        &mut self,
+        key_hash: &str,
+        key_id: &str,
+        provider: Option<ProviderId>,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO api_keys (key_hash, key_id, provider_id, created_us) VALUES ($1, $2, $3, $4)")
             .bind(key_hash)
             .bind(key_id)
@@ -137,7 +144,12 @@ impl Tx {
     }
 
     /// Stores an imported sanctions list (the `sanctions.imported` event carries its hash).
-    pub async fn insert_sanctions_list(&mut self, sha256: &str, entries: u64, content: &[u8]) -> Result<(), StoreError> {
+    pub async fn insert_sanctions_list(
+        &mut self,
+        sha256: &str,
+        entries: u64,
+        content: &[u8],
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sanctions_lists (sha256, imported_us, entries, content) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (sha256) DO UPDATE SET imported_us = excluded.imported_us",
@@ -165,7 +177,14 @@ impl Tx {
 
 /// The canonical encoding of a `number.assigned` event, written directly (the bulk path);
 /// byte-identical to [`Event::to_canonical`].
-pub fn encode_number_assigned(seq: Seq, time_text: &str, actor: Actor, number: TelephoneNumber, campaign: CampaignId, dca: ProviderId) -> String {
+pub fn encode_number_assigned(
+    seq: Seq,
+    time_text: &str,
+    actor: Actor,
+    number: TelephoneNumber,
+    campaign: CampaignId,
+    dca: ProviderId,
+) -> String {
     // Every part is ASCII without characters JSON escapes, so no escaping is needed.
     format!(
         r#"{{"actor":"{actor}","body":{{"campaignId":"{campaign}","dcaId":"{dca}","number":"{number}"}},"kind":"number.assigned","seq":{},"time":"{time_text}","v":1}}"#,
@@ -184,10 +203,18 @@ mod tests {
         let campaign = CampaignId::from_random(99);
         let dca = ProviderId::from_random(7);
         for actor in [Actor::Admin, Actor::System, Actor::Provider(ProviderId::from_random(3))] {
-            let generic = Event { seq: Seq(9), time, actor, body: EventBody::NumberAssigned { number, campaign_id: campaign, dca_id: dca } }
-                .to_canonical()
-                .unwrap();
-            assert_eq!(encode_number_assigned(Seq(9), &Event::time_text(time), actor, number, campaign, dca).as_bytes(), &generic[..]);
+            let generic = Event {
+                seq: Seq(9),
+                time,
+                actor,
+                body: EventBody::NumberAssigned { number, campaign_id: campaign, dca_id: dca },
+            }
+            .to_canonical()
+            .unwrap();
+            assert_eq!(
+                encode_number_assigned(Seq(9), &Event::time_text(time), actor, number, campaign, dca).as_bytes(),
+                &generic[..]
+            );
         }
     }
 }

@@ -1,4 +1,5 @@
 //! The view tables are views of the events: replaying the event table rebuilds them exactly.
+#![allow(clippy::unwrap_used)]
 
 use jiff::Timestamp;
 use vouch_registry::{Actor, BrandRequest, CampaignRequest, EventBody, ProviderRegistration};
@@ -14,15 +15,17 @@ async fn dump(store: &Store) -> Vec<String> {
         ("campaign_sharing", "campaign_id, dca_id"),
         ("number_assignments", "assigned_seq"),
     ] {
-        let cols: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
+        let cols: Vec<(String,)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
         let expr = cols.iter().map(|(c,)| format!("quote({c})")).collect::<Vec<_>>().join(" || '|' || ");
-        let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {expr} FROM {table} ORDER BY {order}")))
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
+        let rows: Vec<(String,)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {expr} FROM {table} ORDER BY {order}")))
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
         out.extend(rows.into_iter().map(|(r,)| format!("{table}: {r}")));
     }
     out
@@ -64,10 +67,15 @@ async fn replaying_events_rebuilds_every_view() {
     tx.commit().await.unwrap();
     let mut tx = store.begin(Timestamp::from_second(1_790_000_100).unwrap()).await.unwrap();
     tx.append(Actor::Provider(dca), EventBody::CampaignSuspended { campaign_id, reason: "spam".into() }).await.unwrap();
-    tx.append(Actor::Provider(dca), EventBody::NumberReleased { number: "+12025550123".parse().unwrap(), campaign_id, reason: None })
+    tx.append(
+        Actor::Provider(dca),
+        EventBody::NumberReleased { number: "+12025550123".parse().unwrap(), campaign_id, reason: None },
+    )
+    .await
+    .unwrap();
+    tx.append_number_assignments(Actor::Provider(dca), &[("+12025550199".parse().unwrap(), campaign_id, dca)])
         .await
         .unwrap();
-    tx.append_number_assignments(Actor::Provider(dca), &[("+12025550199".parse().unwrap(), campaign_id, dca)]).await.unwrap();
     tx.commit().await.unwrap();
 
     let before = dump(&store).await;
