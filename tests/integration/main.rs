@@ -1,1 +1,16 @@
-//! t
+//! Integration tests of `vouch`: every test starts the real `vouch serve` binary on a fresh
+//! temporary data directory and a loopback port, and talks to it over HTTP or through the
+//! `vouch import` client.
+//!
+//! Run with `cargo test -p vouch --test integration`.
+
+mod harness;
+
+mod authorization;
+mod bad_input;
+mod campaigns;
+mod import;
+mod lifecycle;
+mod numbers;
+mod registry_flow;
+mod vetting;

@@ -163,7 +163,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = if path == "." { "body".to_owned() } else { path };
+        // serde reports a missing field at its parent's path; name the field itself.
+        let missing =
+            inner.to_string().strip_prefix("missing field `").and_then(|m| m.split('`').next()).map(str::to_owned);
+        let field = match (path.as_str(), missing) {
+            (".", Some(m)) => m,
+            (".", None) => "body".to_owned(),
+            (p, Some(m)) => format!("{p}.{m}"),
+            (p, None) => p.to_owned(),
+        };
         use serde_json::error::Category;
         match inner.classify() {
             Category::Syntax | Category::Eof | Category::Io => ApiError(Problem::new(

@@ -251,10 +251,10 @@ impl Registry {
         };
         if c.status != want {
             return Err(ServiceError::conflict(
-                if c.status == CampaignStatus::Expired {
-                    ConflictKind::CampaignExpired
-                } else {
-                    ConflictKind::SharingState
+                match c.status {
+                    CampaignStatus::Expired => ConflictKind::CampaignExpired,
+                    CampaignStatus::Suspended => ConflictKind::CampaignSuspended,
+                    _ => ConflictKind::CampaignState,
                 },
                 format!(
                     "campaign {id} is {}; only {want} campaigns can be {}",

@@ -58,6 +58,8 @@ pub enum ConflictKind {
     CampaignNotAccepted,
     /// The campaign's sharing is not in a state that allows the action.
     SharingState,
+    /// The campaign's status does not allow the action (e.g. resuming an active campaign).
+    CampaignState,
 }
 
 impl ConflictKind {
@@ -71,6 +73,7 @@ impl ConflictKind {
             Self::CampaignExpired => "campaign-expired",
             Self::CampaignNotAccepted => "campaign-not-accepted",
             Self::SharingState => "sharing-state",
+            Self::CampaignState => "campaign-state",
         }
     }
 }

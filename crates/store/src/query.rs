@@ -243,14 +243,18 @@ impl Store {
         id.map(|i| parse("brands", &i)).transpose()
     }
 
-    /// Other brands registered with this US EIN.
+    /// Other *verified* brands registered with this US EIN. A brand that failed vetting holds
+    /// nothing: otherwise anyone could squat a company's EIN under a made-up name and block the
+    /// company's own registration.
     pub async fn ein_holders(&self, ein: &str, except: Option<BrandId>) -> Result<Vec<EinHolder>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, csp_id, details FROM brands WHERE ein = $1 AND id IS NOT $2 ORDER BY created_us")
-                .bind(ein)
-                .bind(except.map(|b| b.to_string()))
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT id, csp_id, details FROM brands WHERE ein = $1 AND id IS NOT $2 \
+             AND identity_status IN ('VERIFIED', 'VETTED_VERIFIED') ORDER BY created_us",
+        )
+        .bind(ein)
+        .bind(except.map(|b| b.to_string()))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 let details: BrandRequest = from_json("brands", r.try_get("details")?)?;

@@ -1,0 +1,103 @@
+//! Bad requests get RFC 9457 problems, never plain text or a dead server.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_bodies_get_problems() {
+    let s = Server::start();
+    let csp = s.csp("Acme Messaging Inc").await;
+    let json_ct = Some("application/json");
+
+    // Malformed JSON.
+    for body in [&b"{\"entityType\":"[..], b"{", b"not json", b"{\"displayName\": }"] {
+        s.raw(Method::POST, "/v1/brands", Some(&csp.key), json_ct, Some(body.to_vec()))
+            .await
+            .problem(400, "malformed-json");
+    }
+    s.raw(Method::POST, "/v1/providers", Some(&s.admin), json_ct, Some(Vec::new()))
+        .await
+        .problem(400, "malformed-json");
+
+    // Unknown field: named.
+    let mut b = brand_json();
+    b["favouriteColour"] = json!("blue");
+    let r = s.post("/v1/brands", &csp.key, &b).await;
+    r.problem_naming(422, "invalid-field", "favouriteColour");
+    assert!(r.json["detail"].as_str().is_some_and(|d| d.contains("favouriteColour")), "{}", r.text);
+    let r = s.post("/v1/providers", &s.admin, &json!({"legalName": "X", "roles": ["csp"], "colour": "blue"})).await;
+    r.problem_naming(422, "invalid-field", "colour");
+
+    // Wrong type or value: named.
+    let mut b = brand_json();
+    b["entityType"] = json!("NOPE");
+    s.post("/v1/brands", &csp.key, &b).await.problem_naming(422, "invalid-field", "entityType");
+    let mut b = brand_json();
+    b["phone"] = json!("4155550100");
+    s.post("/v1/brands", &csp.key, &b).await.problem_naming(422, "invalid-field", "phone");
+    let mut b = brand_json();
+    b.as_object_mut().expect("object").remove("displayName");
+    s.post("/v1/brands", &csp.key, &b).await.problem(422, "invalid-field");
+    let mut b = brand_json();
+    b["country"] = json!("USA");
+    s.post("/v1/brands", &csp.key, &b).await.problem_naming(422, "validation-failed", "country");
+
+    // Wrong content type.
+    let body = serde_json::to_vec(&brand_json()).expect("json");
+    for ct in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
+        let r = s.raw(Method::POST, "/v1/brands", Some(&csp.key), ct, Some(body.clone())).await;
+        r.problem(415, "unsupported-media-type");
+    }
+    s.raw(Method::POST, "/v1/brands", Some(&csp.key), Some("application/json; charset=utf-8"), Some(body))
+        .await
+        .ok(201);
+    // The CSV endpoints want CSV.
+    s.raw(Method::POST, "/v1/numbers/import", Some(&s.admin), json_ct, Some(b"[]".to_vec()))
+        .await
+        .problem(415, "unsupported-media-type");
+
+    // Over 64 KiB on a JSON endpoint.
+    let mut big = brand_json();
+    big["displayName"] = json!("x".repeat(70 * 1024));
+    let r = s.post("/v1/brands", &csp.key, &big).await;
+    r.problem(413, "body-too-large");
+    let big = json!({"legalName": "y".repeat(65 * 1024), "roles": ["csp"]});
+    s.post("/v1/providers", &s.admin, &big).await.problem(413, "body-too-large");
+    // Just under the limit is parsed (and then refused for its content).
+    let mut near = brand_json();
+    near["displayName"] = json!("z".repeat(60 * 1024));
+    s.post("/v1/brands", &csp.key, &near).await.problem_naming(422, "validation-failed", "displayName");
+
+    assert_eq!(s.health().await["status"], "ok");
+    // Nothing refused was stored.
+    assert_eq!(s.get("/v1/brands", Some(&csp.key)).await.ok(200).as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_paths_and_queries_get_problems() {
+    let s = Server::start();
+    let csp = s.csp("Acme Messaging Inc").await;
+
+    for n in ["12345", "+1", "+1202555012x", "+0123456789", "%2B1234567890123456"] {
+        let r = s.get(&format!("/v1/numbers/{n}"), None).await;
+        r.problem_naming(400, "invalid-number", "number");
+    }
+    s.get("/v1/numbers/12345/history", None).await.problem(400, "invalid-number");
+    s.put("/v1/numbers/12345", &s.admin, &json!({"campaignId": "C0000000"})).await.problem(400, "invalid-number");
+    s.get("/v1/brands/not-a-brand", Some(&csp.key)).await.problem_naming(400, "invalid-brandId", "brandId");
+    s.get("/v1/campaigns/B1234567", Some(&csp.key)).await.problem_naming(400, "invalid-campaignId", "campaignId");
+    s.get("/v1/providers/xyz", Some(&csp.key)).await.problem_naming(400, "invalid-providerId", "providerId");
+    s.get("/v1/brands/B0000000", Some(&csp.key)).await.problem(404, "brand-not-found");
+
+    // Unknown endpoints and methods.
+    for path in ["/v1/nope", "/v2/brands", "/", "/v1/numbers/+12025550123/owner"] {
+        s.get(path, None).await.problem(404, "no-such-endpoint");
+    }
+    let r = s.call(Method::PATCH, "/v1/brands", Some(&csp.key), None).await;
+    r.problem(405, "method-not-allowed");
+
+    assert_eq!(s.health().await["status"], "ok");
+    s.get("/v1/providers", Some(&csp.key)).await.ok(200);
+}

@@ -1,0 +1,249 @@
+//! Campaign rules, sharing to a DCA, suspension, resumption and expiry.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_rules_name_the_failing_fields() {
+    let s = Server::start();
+    let csp = s.csp("Acme Messaging Inc").await;
+    let brand = s.verified_brand(&csp).await;
+
+    // MIXED needs 2 to 5 sub-use-cases.
+    let mut mixed = campaign_json(&brand);
+    mixed["usecase"] = json!("MIXED");
+    mixed["subUsecases"] = json!(["MARKETING"]);
+    let r = s.post("/v1/campaigns", &csp.key, &mixed).await;
+    r.problem_naming(422, "validation-failed", "subUsecases");
+    assert_eq!(r.error_fields(), vec!["subUsecases".to_owned()], "{}", r.text);
+    mixed["subUsecases"] = json!(["MARKETING", "2FA"]);
+    let ok = s.post("/v1/campaigns", &csp.key, &mixed).await;
+    assert_eq!(ok.ok(201)["subUsecases"], json!(["MARKETING", "2FA"]));
+
+    // Opt-out keywords must include STOP.
+    let mut c = campaign_json(&brand);
+    c["optoutKeywords"] = json!("QUIT,END");
+    s.post("/v1/campaigns", &csp.key, &c).await.problem_naming(422, "validation-failed", "optoutKeywords");
+    c.as_object_mut().expect("object").remove("optoutKeywords");
+    s.post("/v1/campaigns", &csp.key, &c).await.problem_naming(422, "validation-failed", "optoutKeywords");
+
+    // Every failing field is named at once.
+    let mut bad = campaign_json(&brand);
+    bad["description"] = json!("too short");
+    bad["subscriberOptout"] = json!(false);
+    bad["helpKeywords"] = json!("INFO");
+    let r = s.post("/v1/campaigns", &csp.key, &bad).await;
+    r.problem(422, "validation-failed");
+    let fields = r.error_fields();
+    for f in ["description", "subscriberOptout", "helpKeywords"] {
+        assert!(fields.iter().any(|x| x == f), "{f} not in {fields:?}");
+    }
+
+    // Nothing of the refused requests was created.
+    let list = s.get("/v1/campaigns", Some(&csp.key)).await;
+    assert_eq!(list.ok(200).as_array().map(Vec::len), Some(1), "{}", list.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_ids_are_unique_per_csp() {
+    let s = Server::start();
+    let a = s.csp("Acme Messaging Inc").await;
+    let b = s.csp("Bravo Texting LLC").await;
+    let brand_a = s.verified_brand(&a).await;
+    let mut other = other_brand_json();
+    other["referenceId"] = json!("crm-7");
+    let brand_b = s.verified_brand_with(&b, &other).await;
+
+    let mut c = campaign_json(&brand_a);
+    c["referenceId"] = json!("crm-7");
+    let first = s.post("/v1/campaigns", &a.key, &c).await.ok(201).clone();
+    let again = s.post("/v1/campaigns", &a.key, &c).await;
+    again.problem(409, "duplicate-reference-id");
+    assert!(
+        again.json["detail"].as_str().is_some_and(|d| d.contains(first["campaignId"].as_str().unwrap_or("?"))),
+        "{}",
+        again.text
+    );
+
+    // Another CSP may use the same reference.
+    let mut c = campaign_json(&brand_b);
+    c["referenceId"] = json!("crm-7");
+    s.post("/v1/campaigns", &b.key, &c).await.ok(201);
+
+    // Brands too.
+    let mut dup = other_brand_json();
+    dup["referenceId"] = json!("crm-7");
+    s.post("/v1/brands", &b.key, &dup).await.problem(409, "duplicate-reference-id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_keep_brand_and_usecase() {
+    let s = Server::start();
+    let csp = s.csp("Acme Messaging Inc").await;
+    let brand = s.verified_brand(&csp).await;
+    let other_brand = s.verified_brand_with(&csp, &other_brand_json()).await;
+    let id = s.marketing_campaign(&csp, &brand).await;
+    let path = format!("/v1/campaigns/{id}");
+
+    let mut c = campaign_json(&brand);
+    c["usecase"] = json!("MIXED");
+    c["subUsecases"] = json!(["MARKETING", "2FA"]);
+    s.put(&path, &csp.key, &c).await.problem_naming(422, "validation-failed", "usecase");
+
+    let mut c = campaign_json(&other_brand);
+    s.put(&path, &csp.key, &c).await.problem_naming(422, "validation-failed", "brandId");
+
+    c = campaign_json(&brand);
+    c["description"] = json!("Appointment reminders, recall notices and monthly offers for Acme Dental patients.");
+    let updated = s.put(&path, &csp.key, &c).await;
+    let updated = updated.ok(200);
+    assert_eq!(updated["version"], 2);
+    assert_eq!(updated["usecase"], "MARKETING");
+    assert!(updated["description"].as_str().is_some_and(|d| d.contains("recall notices")));
+    let fetched = s.get(&path, Some(&csp.key)).await;
+    assert_eq!(fetched.ok(200)["description"], updated["description"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharing_goes_to_one_dca_at_a_time() {
+    let s = Server::start();
+    let csp = s.csp("Acme Messaging Inc").await;
+    let other_csp = s.csp("Bravo Texting LLC").await;
+    let d1 = s.dca("Carrier Connect LLC").await;
+    let d2 = s.dca("Relay Partners Inc").await;
+    let brand = s.verified_brand(&csp).await;
+    let id = s.marketing_campaign(&csp, &brand).await;
+    let share = |dca: &str| format!("/v1/campaigns/{id}/sharing/{dca}");
+
+    // Only to a DCA.
+    s.put_empty(&share(&other_csp.id), &csp.key).await.problem_naming(422, "validation-failed", "providerId");
+    s.put_empty(&share("P0000000"), &csp.key).await.problem(404, "provider-not-found");
+    // Only by its CSP.
+    s.put_empty(&share(&d1.id), &d1.key).await.problem(404, "campaign-not-found");
+
+    let c = s.share(&csp, &id, &d1).await;
+    assert_eq!(c["sharing"][0]["sharingStatus"], "PENDING");
+    // Sharing again with the same DCA changes nothing; with another, it conflicts.
+    let again = s.share(&csp, &id, &d1).await;
+    assert_eq!(again["sharing"].as_array().map(Vec::len), Some(1), "{again:#}");
+    s.put_empty(&share(&d2.id), &csp.key).await.problem(409, "sharing-state");
+
+    // Only the named DCA answers.
+    let accept2 = format!("/v1/campaigns/{id}/sharing/{}/accept", d2.id);
+    s.call(Method::POST, &accept2, Some(&d2.key), None).await.problem(404, "campaign-not-found");
+    let accept1_by_d2 = format!("/v1/campaigns/{id}/sharing/{}/accept", d1.id);
+    s.call(Method::POST, &accept1_by_d2, Some(&d2.key), None).await.problem(404, "campaign-not-found");
+    s.call(Method::POST, &accept1_by_d2, Some(&csp.key), None).await.problem(403, "forbidden");
+
+    // Decline with a reason frees the campaign for another DCA.
+    let decline = format!("/v1/campaigns/{id}/sharing/{}/decline", d1.id);
+    let declined = s.post(&decline, &d1.key, &json!({"reason": "not our vertical"})).await;
+    let declined = declined.ok(200);
+    assert_eq!(declined["sharing"][0]["sharingStatus"], "DECLINED");
+    assert_eq!(declined["sharing"][0]["reason"], "not our vertical");
+    s.call(Method::POST, &accept1_by_d2, Some(&d1.key), None).await.problem(409, "sharing-state");
+    // It may be shared with the same DCA again, which may decline again (without a body).
+    let again = s.share(&csp, &id, &d1).await;
+    assert_eq!(again["sharing"].as_array().map(Vec::len), Some(1), "{again:#}");
+    assert_eq!(again["sharing"][0]["sharingStatus"], "PENDING");
+    assert!(again["sharing"][0].get("reason").is_none(), "{again:#}");
+    let declined = s.call(Method::POST, &decline, Some(&d1.key), None).await;
+    assert_eq!(declined.ok(200)["sharing"][0]["sharingStatus"], "DECLINED");
+
+    let c = s.share(&csp, &id, &d2).await;
+    assert_eq!(c["sharing"].as_array().map(Vec::len), Some(2), "{c:#}");
+    let c = s.accept(&d2, &id).await;
+    let sharing = c["sharing"].as_array().expect("sharing");
+    assert!(sharing.iter().any(|x| x["upstreamCnpId"] == d2.id.as_str() && x["sharingStatus"] == "ACCEPTED"), "{c:#}");
+
+    // Accepted: no more sharing, not even back to the first DCA.
+    s.put_empty(&share(&d1.id), &csp.key).await.problem(409, "sharing-state");
+    s.call(Method::POST, &format!("/v1/campaigns/{id}/sharing/{}/accept", d2.id), Some(&d2.key), None)
+        .await
+        .problem(409, "sharing-state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspension_needs_a_reason_and_the_accepted_dca() {
+    let s = Server::start();
+    let st = s.accepted_campaign().await;
+    let stranger = s.dca("Relay Partners Inc").await;
+    let n = "+13125550100";
+    s.assign(&st.dca.key, n, &st.campaign).await.ok(201);
+    let suspend = format!("/v1/campaigns/{}/suspend", st.campaign);
+    let resume = format!("/v1/campaigns/{}/resume", st.campaign);
+
+    s.post(&suspend, &st.dca.key, &json!({})).await.problem_naming(422, "validation-failed", "reason");
+    s.post(&suspend, &st.dca.key, &json!({"reason": "   "})).await.problem_naming(422, "validation-failed", "reason");
+    s.post(&suspend, &st.csp.key, &json!({"reason": "we want to pause"})).await.problem(403, "forbidden");
+    s.post(&suspend, &stranger.key, &json!({"reason": "spam"})).await.problem(404, "campaign-not-found");
+
+    let c = s.post(&suspend, &st.dca.key, &json!({"reason": "spam complaints"})).await;
+    let c = c.ok(200);
+    assert_eq!(c["status"], "SUSPENDED");
+    assert_eq!(c["statusReason"], "spam complaints");
+    s.post(&suspend, &st.dca.key, &json!({"reason": "again"})).await.problem(409, "campaign-suspended");
+
+    // Suspended: no assignments, no updates; the public sees the status.
+    s.assign(&st.dca.key, "+13125550101", &st.campaign).await.problem(409, "campaign-suspended");
+    s.assign(&s.admin, "+13125550101", &st.campaign).await.problem(409, "campaign-suspended");
+    let mut upd = campaign_json(&st.brand);
+    upd["description"] = json!("Appointment reminders, recall notices and monthly offers for Acme Dental patients.");
+    s.put(&format!("/v1/campaigns/{}", st.campaign), &st.csp.key, &upd).await.problem(409, "campaign-suspended");
+    assert_eq!(s.get(&format!("/v1/numbers/{n}"), None).await.ok(200)["campaignStatus"], "SUSPENDED");
+
+    // Resume: the CSP may not, the administrator may.
+    s.post(&resume, &st.csp.key, &json!({"reason": "fixed"})).await.problem(403, "forbidden");
+    s.post(&resume, &s.admin, &json!({})).await.problem_naming(422, "validation-failed", "reason");
+    let c = s.post(&resume, &s.admin, &json!({"reason": "complaints resolved"})).await;
+    assert_eq!(c.ok(200)["status"], "ACTIVE");
+    assert_eq!(s.get(&format!("/v1/numbers/{n}"), None).await.ok(200)["campaignStatus"], "ACTIVE");
+    s.assign(&st.dca.key, "+13125550101", &st.campaign).await.ok(201);
+    s.put(&format!("/v1/campaigns/{}", st.campaign), &st.csp.key, &upd).await.ok(200);
+
+    // The administrator may suspend too.
+    let c = s.post(&suspend, &s.admin, &json!({"reason": "operator review"})).await;
+    assert_eq!(c.ok(200)["status"], "SUSPENDED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_campaign_expires_it_and_releases_its_numbers() {
+    let s = Server::start();
+    let st = s.accepted_campaign().await;
+    let keep = s.second_campaign(&st).await;
+    let numbers = ["+14045550100", "+14045550101"];
+    for n in numbers {
+        s.assign(&st.dca.key, n, &st.campaign).await.ok(201);
+    }
+    s.assign(&st.dca.key, "+14045550199", &keep).await.ok(201);
+    assert_eq!(s.held_numbers().await, 3);
+    let path = format!("/v1/campaigns/{}", st.campaign);
+
+    s.delete(&path, &st.dca.key).await.problem(403, "forbidden");
+    let c = s.call(Method::DELETE, &format!("{path}?reason=brand%20closed"), Some(&st.csp.key), None).await;
+    let c = c.ok(200);
+    assert_eq!(c["status"], "EXPIRED", "{c:#}");
+
+    assert_eq!(s.held_numbers().await, 1);
+    for n in numbers {
+        s.get(&format!("/v1/numbers/{n}"), None).await.problem(404, "number-not-assigned");
+        let h = s.history(n).await;
+        let iv = &h["intervals"][0];
+        assert!(iv["until"].is_string(), "the interval was not closed: {h:#}");
+        assert_eq!(iv["releaseReason"], "campaign expired", "{h:#}");
+        assert!(iv["releasedEvent"].is_u64(), "{h:#}");
+    }
+    assert_eq!(s.get("/v1/numbers/+14045550199", None).await.ok(200)["campaignId"], keep.as_str());
+
+    // Expired is final.
+    s.assign(&st.dca.key, "+14045550100", &st.campaign).await.problem(409, "campaign-expired");
+    s.post(&format!("{path}/suspend"), &st.dca.key, &json!({"reason": "x"})).await.problem(409, "campaign-expired");
+    s.put(&path, &st.csp.key, &campaign_json(&st.brand)).await.problem(409, "campaign-expired");
+    assert_eq!(s.delete(&path, &st.csp.key).await.ok(200)["status"], "EXPIRED");
+    // Its numbers are free for other campaigns.
+    s.assign(&st.dca.key, "+14045550100", &keep).await.ok(201);
+    let h = s.history("+14045550100").await;
+    assert_eq!(h["intervals"].as_array().map(Vec::len), Some(2), "{h:#}");
+}

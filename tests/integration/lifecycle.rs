@@ -1,0 +1,169 @@
+//! Bootstrap of the administrator key, restarts, SIGTERM, and configuration sources.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_key_is_private_and_printed_only_on_first_start() {
+    let mut s = Server::start();
+    let key_file = s.data_dir.join("admin.key");
+    let mode = std::fs::metadata(&key_file).expect("admin.key").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "admin.key has mode {mode:o}");
+    let dir_mode = std::fs::metadata(&s.data_dir).expect("data dir").permissions().mode() & 0o777;
+    assert_eq!(dir_mode & 0o077, 0, "the data directory is open to others: {dir_mode:o}");
+
+    let first = s.stdout.text();
+    assert_eq!(first.matches(&s.admin).count(), 1, "the key should be printed exactly once on first start:\n{first}");
+    assert!(first.contains("created the administrator API key"), "{first}");
+    s.get("/v1/events?limit=1", Some(&s.admin)).await.ok(200);
+
+    let stopped = s.sigterm();
+    assert!(stopped.status.success(), "{stopped:?}");
+    s.restart();
+    let second = s.stdout.text();
+    assert!(second.contains(LISTENING), "{second}");
+    assert!(!second.contains(&s.admin), "the admin key was printed again on restart:\n{second}");
+    assert!(!second.contains("created the administrator API key"), "{second}");
+    assert!(!s.stderr.text().contains(&s.admin), "the admin key leaked to stderr: {}", s.stderr.text());
+    assert_eq!(std::fs::metadata(&key_file).expect("admin.key").permissions().mode() & 0o777, 0o600);
+    // The same key still works, and only one administrator key exists.
+    s.get("/v1/events?limit=1", Some(&s.admin)).await.ok(200);
+    let ev = s.get("/v1/events?limit=1000", Some(&s.admin)).await;
+    let issued = ev.ok(200).as_array().expect("events").iter().filter(|e| e["kind"] == "apikey.issued").count();
+    assert_eq!(issued, 1, "a restart must not issue another administrator key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_a_restart_and_the_index_is_rebuilt() {
+    let mut s = Server::start();
+    let st = s.accepted_campaign().await;
+    let numbers = ["+12025550100", "+12025550101", "+12025550102"];
+    for n in numbers {
+        s.assign(&st.dca.key, n, &st.campaign).await.ok(201);
+    }
+    s.call(reqwest::Method::DELETE, "/v1/numbers/+12025550102?reason=ported", Some(&st.dca.key), None).await.ok(204);
+    let other = s.second_campaign(&st).await;
+    let unshared = s.marketing_campaign(&st.csp, &st.brand).await;
+    let paused = s.second_campaign(&st).await;
+    s.assign(&st.dca.key, "+12025550150", &paused).await.ok(201);
+    s.post(&format!("/v1/campaigns/{paused}/suspend"), &st.dca.key, &json!({"reason": "audit"})).await.ok(200);
+    let brand_before = s.get(&format!("/v1/brands/{}", st.brand), Some(&st.csp.key)).await.ok(200).clone();
+    let history_before = s.history("+12025550102").await;
+    let health_before = s.health().await;
+    assert_eq!(health_before["numbers"], 3);
+
+    let out = s.sigterm();
+    assert!(out.status.success(), "{out:?}");
+    s.restart();
+
+    let health = s.health().await;
+    assert_eq!(health["numbers"], 3, "index rebuilt from the store: {health}");
+    assert_eq!(health["lastEvent"], health_before["lastEvent"]);
+    let brand_after = s.get(&format!("/v1/brands/{}", st.brand), Some(&st.csp.key)).await.ok(200).clone();
+    assert_eq!(brand_after, brand_before);
+    let l = s.get("/v1/numbers/+12025550100", None).await;
+    let l = l.ok(200);
+    assert_eq!(l["campaignId"], st.campaign.as_str());
+    assert_eq!(l["dcaId"], st.dca.id.as_str());
+    assert_eq!(l["throughputClass"], "B", "the brand's score was reloaded: {l}");
+    s.get("/v1/numbers/+12025550102", None).await.problem(404, "number-not-assigned");
+    assert_eq!(s.history("+12025550102").await, history_before);
+
+    // The rebuilt index knows who holds what and who carries which campaign.
+    s.assign(&st.dca.key, "+12025550100", &st.campaign).await.ok(200);
+    s.assign(&st.dca.key, "+12025550101", &other).await.problem(409, "number-held");
+    s.assign(&st.csp.key, "+12025550103", &st.campaign).await.ok(201);
+    s.assign(&st.csp.key, "+12025550104", &unshared).await.problem(409, "campaign-not-accepted");
+    s.assign(&st.dca.key, "+12025550104", &unshared).await.problem(404, "campaign-not-found");
+    assert_eq!(s.get("/v1/numbers/+12025550150", None).await.ok(200)["campaignStatus"], "SUSPENDED");
+    s.assign(&st.dca.key, "+12025550151", &paused).await.problem(409, "campaign-suspended");
+    let c = s.get(&format!("/v1/campaigns/{}", st.campaign), Some(&st.dca.key)).await;
+    assert_eq!(c.ok(200)["sharing"][0]["sharingStatus"], "ACCEPTED");
+    assert_eq!(s.held_numbers().await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_cleanly() {
+    let mut s = Server::start();
+    s.health().await; // leaves an idle keep-alive connection open
+    let t = std::time::Instant::now();
+    let out = s.sigterm();
+    assert!(t.elapsed() < Duration::from_secs(5), "SIGTERM took {:?} to stop the server", t.elapsed());
+    assert_eq!(out.status.code(), Some(0), "exit status after SIGTERM: {out:?}");
+    assert!(out.stdout.lines().any(|l| l == "vouch: stopped"), "no `vouch: stopped` in:\n{}", out.stdout);
+}
+
+/// Waits for a server started with `cmd`, checks that it serves and uses `data_dir`, and
+/// stops it.
+async fn serves_on(cmd: std::process::Command, data_dir: &std::path::Path, scratch: &std::path::Path) {
+    let mut s = Server::launch(cmd, data_dir.to_path_buf(), scratch.to_path_buf());
+    assert!(data_dir.join("admin.key").is_file(), "no admin.key in {}", data_dir.display());
+    assert_eq!(s.health().await["status"], "ok");
+    let p = s.post("/v1/providers", &s.admin, &json!({"legalName": "Config Check Co", "roles": ["csp"]})).await;
+    p.ok(201);
+    let out = s.sigterm();
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_from_environment_variables() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("env-data");
+    let mut cmd = vouch(tmp.path());
+    cmd.arg("serve").env("VOUCH_HTTP", "127.0.0.1:0").env("VOUCH_DATA_DIR", &data);
+    serves_on(cmd, &data, tmp.path()).await;
+    assert!(!tmp.path().join("vouch-data").exists(), "the default data dir was used instead of VOUCH_DATA_DIR");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_from_a_toml_file_with_flags_winning() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file_data = tmp.path().join("toml-data");
+    let config = tmp.path().join("vouch.toml");
+    std::fs::write(
+        &config,
+        format!("http = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nlog_format = \"json\"\n", file_data.display()),
+    )
+    .expect("write config");
+    let mut cmd = vouch(tmp.path());
+    cmd.arg("serve").arg("--config").arg(&config);
+    serves_on(cmd, &file_data, tmp.path()).await;
+
+    // A flag beats the file; VOUCH_CONFIG names the file too.
+    let flag_data = tmp.path().join("flag-data");
+    let mut cmd = vouch(tmp.path());
+    cmd.arg("serve").arg("--data-dir").arg(&flag_data).env("VOUCH_CONFIG", &config);
+    serves_on(cmd, &flag_data, tmp.path()).await;
+}
+
+#[test]
+fn bad_configuration_exits_non_zero_naming_the_key() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("never");
+    let cases = [
+        ("http = \"localhost\"\n", "http"),
+        ("http = \"127.0.0.1:0\"\nlog_format = \"xml\"\n", "log_format"),
+        ("http = \"127.0.0.1:0\"\nhtp = \"127.0.0.1:0\"\n", "htp"),
+        ("http = 8080\n", "http"),
+    ];
+    for (i, (text, key)) in cases.iter().enumerate() {
+        let config = tmp.path().join(format!("bad{i}.toml"));
+        std::fs::write(&config, format!("data_dir = \"{}\"\n{text}", data.display())).expect("write config");
+        let mut cmd = vouch(tmp.path());
+        cmd.arg("serve").arg("--config").arg(&config);
+        let out = run(cmd, Duration::from_secs(20));
+        assert!(!out.status.success(), "{text:?} was accepted: {out:?}");
+        assert!(!out.stdout.contains(LISTENING), "{text:?}: the server started: {out:?}");
+        assert!(out.stderr.contains(key), "{text:?}: the error does not name `{key}`: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&*config.to_string_lossy()),
+            "{text:?}: the error does not name the file: {}",
+            out.stderr
+        );
+    }
+    assert!(!data.exists(), "a bad configuration must not create the data directory");
+}

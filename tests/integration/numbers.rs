@@ -1,0 +1,200 @@
+//! Number assignment, the public lookup (now and at an instant) and history.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assignment_is_idempotent_and_exclusive() {
+    let s = Server::start();
+    let st = s.accepted_campaign().await;
+    let second = s.second_campaign(&st).await;
+    let n = "+16175550100";
+
+    let first = s.assign(&st.dca.key, n, &st.campaign).await.ok(201).clone();
+    let again = s.assign(&st.dca.key, n, &st.campaign).await;
+    assert_eq!(again.ok(200), &first, "assigning again must answer the same, unchanged");
+    let h = s.history(n).await;
+    assert_eq!(
+        h["intervals"].as_array().map(Vec::len),
+        Some(1),
+        "a repeated assignment must not open an interval: {h:#}"
+    );
+
+    let r = s.assign(&st.dca.key, n, &second).await;
+    r.problem(409, "number-held");
+    assert!(r.json["detail"].as_str().is_some_and(|d| d.contains(&st.campaign)), "{}", r.text);
+    assert_eq!(s.get(&format!("/v1/numbers/{n}"), None).await.ok(200)["campaignId"], st.campaign.as_str());
+    assert_eq!(s.held_numbers().await, 1);
+
+    // The administrator may assign as well; unknown campaigns are 404.
+    s.assign(&s.admin, "+16175550101", &second).await.ok(201);
+    s.assign(&st.dca.key, "+16175550102", "C0000000").await.problem(404, "campaign-not-found");
+    // The body must name a campaign.
+    let r = s.put(&format!("/v1/numbers/{n}"), &st.dca.key, &json!({})).await;
+    r.problem_naming(422, "invalid-field", "campaignId");
+    assert!(
+        r.json["detail"].as_str().is_some_and(|d| d.contains("campaignId")),
+        "the problem should name campaignId: {}",
+        r.text
+    );
+    s.put(&format!("/v1/numbers/{n}"), &st.dca.key, &json!({"campaignId": "nope"})).await.problem_naming(
+        422,
+        "invalid-field",
+        "campaignId",
+    );
+
+    // Release: only the campaign's CSP, DCA or the administrator; unknown numbers are 404.
+    let other = s.csp("Bravo Texting LLC").await;
+    s.delete(&format!("/v1/numbers/{n}"), &other.key).await.problem(403, "forbidden");
+    s.delete("/v1/numbers/+16175550199", &st.dca.key).await.problem(404, "number-not-found");
+    s.delete(&format!("/v1/numbers/{n}"), &st.csp.key).await.ok(204);
+    s.assign(&st.dca.key, n, &second).await.ok(201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csp_assigns_only_after_the_dca_accepted() {
+    let s = Server::start();
+    let csp = s.csp("Acme Messaging Inc").await;
+    let dca = s.dca("Carrier Connect LLC").await;
+    let brand = s.verified_brand(&csp).await;
+    let id = s.marketing_campaign(&csp, &brand).await;
+    let n = "+17185550100";
+
+    s.assign(&csp.key, n, &id).await.problem(409, "campaign-not-accepted");
+    s.share(&csp, &id, &dca).await;
+    s.assign(&csp.key, n, &id).await.problem(409, "campaign-not-accepted");
+    // A DCA that has not accepted does not carry the campaign.
+    s.assign(&dca.key, n, &id).await.problem(404, "campaign-not-found");
+    s.get(&format!("/v1/numbers/{n}"), None).await.problem(404, "number-not-assigned");
+
+    s.accept(&dca, &id).await;
+    let a = s.assign(&csp.key, n, &id).await;
+    assert_eq!(a.ok(201)["dcaId"], dca.id.as_str());
+    // Another CSP cannot use the campaign.
+    let other = s.csp("Bravo Texting LLC").await;
+    s.assign(&other.key, "+17185550101", &id).await.problem(404, "campaign-not-found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_lookup_needs_no_key_and_shows_nothing_of_the_brand() {
+    let s = Server::start();
+    let st = s.accepted_campaign().await;
+    let n = "+12125550100";
+    s.assign(&st.dca.key, n, &st.campaign).await.ok(201);
+    let from = s.history(n).await["intervals"][0]["from"].as_str().expect("from").to_owned();
+
+    let brand = brand_json();
+    for path in [format!("/v1/numbers/{n}"), format!("/v1/numbers/{n}?at={from}"), format!("/v1/numbers/{n}/history")] {
+        let r = s.get(&path, None).await;
+        let body = r.ok(200);
+        for key in ["ein", "companyName", "email", "brandId", "phone", "street", "website", "displayName"] {
+            assert!(!has_key(body, key), "{path} shows the brand's `{key}`: {}", r.text);
+        }
+        for value in ["ein", "companyName", "email", "street", "phone"] {
+            let v = brand[value].as_str().expect("string");
+            assert!(!r.text.contains(v), "{path} leaks the brand's {value} `{v}`: {}", r.text);
+        }
+        assert!(!r.text.contains(&st.brand), "{path} names the brand: {}", r.text);
+    }
+    let body = s.get(&format!("/v1/numbers/{n}"), None).await.ok(200).clone();
+    let keys: Vec<&str> = body.as_object().expect("object").keys().map(String::as_str).collect();
+    for k in &keys {
+        assert!(
+            ["number", "campaignId", "campaignStatus", "dcaId", "throughputClass", "smsPerMinute"].contains(k),
+            "unexpected field {k} in {body}"
+        );
+    }
+    // A key is not needed, and a bad one is not looked at.
+    s.get(&format!("/v1/numbers/{n}"), Some("vouch_KXXXXXXX_nonsense")).await.ok(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_at_an_instant() {
+    let s = Server::start();
+    let st = s.accepted_campaign().await;
+    let n = "+13035550100";
+    let before = s.get(&format!("/v1/campaigns/{}", st.campaign), Some(&st.csp.key)).await.ok(200)["updateDate"]
+        .as_str()
+        .expect("updateDate")
+        .to_owned();
+    s.assign(&st.dca.key, n, &st.campaign).await.ok(201);
+    let from = s.history(n).await["intervals"][0]["from"].as_str().expect("from").to_owned();
+    assert!(before < from, "{before} should be before {from}");
+
+    let at = |t: &str| format!("/v1/numbers/{n}?at={t}");
+    s.get(&at(&before), None).await.problem(404, "number-not-assigned");
+    s.get(&at("2001-01-01T00:00:00Z"), None).await.problem(404, "number-not-assigned");
+
+    // While held.
+    let during = s.get(&at(&from), None).await;
+    let during = during.ok(200);
+    assert_eq!(during["campaignId"], st.campaign.as_str());
+    assert_eq!(during["heldSince"], from.as_str());
+    assert_eq!(during["at"], from.as_str());
+    assert_eq!(during["campaignStatus"], "ACTIVE");
+    assert!(during.get("heldUntil").is_none(), "still held: {during}");
+
+    // After the release, the interval is closed.
+    s.call(Method::DELETE, &format!("/v1/numbers/{n}?reason=ported%20out"), Some(&st.dca.key), None).await.ok(204);
+    let until = s.history(n).await["intervals"][0]["until"].as_str().expect("until").to_owned();
+    let closed = s.get(&at(&from), None).await;
+    let closed = closed.ok(200);
+    assert_eq!(closed["heldSince"], from.as_str());
+    assert_eq!(closed["heldUntil"], until.as_str());
+    // The end is exclusive, and later instants find nothing.
+    s.get(&at(&until), None).await.problem(404, "number-not-assigned");
+    s.get(&at("2999-01-01T00:00:00Z"), None).await.problem(404, "number-not-assigned");
+
+    s.get(&at("garbage"), None).await.problem(400, "invalid-at");
+    s.get(&at("2024-13-45T99:00:00Z"), None).await.problem(400, "invalid-at");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_lists_intervals_in_order_across_reassignment() {
+    let s = Server::start();
+    let a = s.accepted_campaign().await;
+    // A second CSP, DCA and campaign.
+    let csp2 = s.csp("Bravo Texting LLC").await;
+    let dca2 = s.dca("Relay Partners Inc").await;
+    let brand2 = s.verified_brand_with(&csp2, &other_brand_json()).await;
+    let c2 = s.marketing_campaign(&csp2, &brand2).await;
+    s.share_and_accept(&csp2, &c2, &dca2).await;
+    let n = "+14155550111";
+
+    assert_eq!(s.history(n).await["intervals"], json!([]), "no history yet");
+    s.assign(&a.dca.key, n, &a.campaign).await.ok(201);
+    s.assign(&dca2.key, n, &c2).await.problem(409, "number-held");
+    s.call(Method::DELETE, &format!("/v1/numbers/{n}?reason=ported"), Some(&a.dca.key), None).await.ok(204);
+    s.assign(&dca2.key, n, &c2).await.ok(201);
+    s.call(Method::DELETE, &format!("/v1/numbers/{n}"), Some(&csp2.key), None).await.ok(204);
+    s.assign(&a.dca.key, n, &a.campaign).await.ok(201);
+
+    let h = s.history(n).await;
+    let iv = h["intervals"].as_array().expect("intervals");
+    assert_eq!(iv.len(), 3, "{h:#}");
+    let campaigns: Vec<&str> = iv.iter().map(|i| i["campaignId"].as_str().unwrap_or("?")).collect();
+    assert_eq!(campaigns, [a.campaign.as_str(), c2.as_str(), a.campaign.as_str()]);
+    let dcas: Vec<&str> = iv.iter().map(|i| i["dcaId"].as_str().unwrap_or("?")).collect();
+    assert_eq!(dcas, [a.dca.id.as_str(), dca2.id.as_str(), a.dca.id.as_str()]);
+    assert_eq!(iv[0]["releaseReason"], "ported");
+    assert!(iv[1].get("releaseReason").is_none(), "{h:#}");
+    assert!(iv[2].get("until").is_none() && iv[2].get("releasedEvent").is_none(), "the last interval is open: {h:#}");
+    for w in iv.windows(2) {
+        let (prev, next) = (&w[0], &w[1]);
+        let until = prev["until"].as_str().expect("closed interval");
+        let from = next["from"].as_str().expect("from");
+        assert!(prev["from"].as_str() <= Some(until) && until <= from, "intervals overlap or are out of order: {h:#}");
+        assert!(prev["releasedEvent"].as_u64() < next["assignedEvent"].as_u64(), "{h:#}");
+    }
+
+    // The point-in-time answer follows the history.
+    let mid = iv[1]["from"].as_str().expect("from");
+    let r = s.get(&format!("/v1/numbers/{n}?at={mid}"), None).await;
+    let r = r.ok(200);
+    assert_eq!(r["campaignId"], c2.as_str());
+    assert_eq!(r["dcaId"], dca2.id.as_str());
+    assert_eq!(r["heldUntil"], iv[1]["until"]);
+    assert_eq!(s.get(&format!("/v1/numbers/{n}"), None).await.ok(200)["campaignId"], a.campaign.as_str());
+}
