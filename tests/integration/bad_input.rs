@@ -86,9 +86,9 @@ async fn bad_paths_and_queries_get_problems() {
     }
     s.get("/v1/numbers/12345/history", None).await.problem(400, "invalid-number");
     s.put("/v1/numbers/12345", &s.admin, &json!({"campaignId": "C0000000"})).await.problem(400, "invalid-number");
-    s.get("/v1/brands/not-a-brand", Some(&csp.key)).await.problem_naming(400, "invalid-brandId", "brandId");
-    s.get("/v1/campaigns/B1234567", Some(&csp.key)).await.problem_naming(400, "invalid-campaignId", "campaignId");
-    s.get("/v1/providers/xyz", Some(&csp.key)).await.problem_naming(400, "invalid-providerId", "providerId");
+    s.get("/v1/brands/not-a-brand", Some(&csp.key)).await.problem_naming(400, "invalid-brand-id", "brandId");
+    s.get("/v1/campaigns/B1234567", Some(&csp.key)).await.problem_naming(400, "invalid-campaign-id", "campaignId");
+    s.get("/v1/providers/xyz", Some(&csp.key)).await.problem_naming(400, "invalid-provider-id", "providerId");
     s.get("/v1/brands/B0000000", Some(&csp.key)).await.problem(404, "brand-not-found");
 
     // Unknown endpoints and methods.

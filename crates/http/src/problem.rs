@@ -266,11 +266,25 @@ pub fn path_param<T: std::str::FromStr<Err = vouch_registry::RegistryError>>(
         ApiError(
             Problem::new(
                 StatusCode::BAD_REQUEST,
-                &format!("invalid-{field}"),
+                &format!("invalid-{}", kebab(field)),
                 "Invalid path parameter",
                 format!("{field}: {detail}"),
             )
             .with_errors(vec![FieldViolation::new(field, detail)]),
         )
     })
+}
+
+/// `providerId` → `provider-id`, for problem slugs.
+fn kebab(field: &str) -> String {
+    let mut out = String::with_capacity(field.len() + 2);
+    for c in field.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('-');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
