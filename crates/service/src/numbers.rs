@@ -1,6 +1,6 @@
 //! Numbers: assignment to campaigns, release, point-in-time lookup, history, bulk import.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 use vouch_registry::{
@@ -197,7 +197,9 @@ impl Registry {
         let mut report = ImportReport::default();
         let mut accepted: Vec<(TelephoneNumber, CampaignId, ProviderId)> = Vec::with_capacity(rows.len());
         let mut seen: HashSet<TelephoneNumber> = HashSet::with_capacity(rows.len());
-        let mut slot_cache: Option<(CampaignId, CheckedCampaign)> = None;
+        // Each campaign is checked once per request (rows of many campaigns may interleave).
+        let mut checked: HashMap<CampaignId, CheckedCampaign> = HashMap::new();
+        let mut last: Option<(CampaignId, CheckedCampaign)> = None;
         for row in rows {
             let reject = |reason: String| ImportRejection { line: row.line, number: row.number.clone(), reason };
             let number = match row.number.trim().parse::<TelephoneNumber>() {
@@ -214,18 +216,20 @@ impl Registry {
                     continue;
                 }
             };
-            // Rows of one campaign usually come together: check the campaign once per run.
-            if slot_cache.as_ref().is_none_or(|(c, _)| *c != campaign) {
-                let checked = match self.index.campaign(campaign) {
-                    None => Err(format!("campaign {campaign} not found")),
-                    Some(slot) => Self::may_manage_numbers(p, &slot)
-                        .and_then(|()| Self::check_assignable(&slot))
-                        .map(|dca| (slot, dca))
-                        .map_err(|e| e.to_string()),
-                };
-                slot_cache = Some((campaign, checked));
+            if last.as_ref().is_none_or(|(c, _)| *c != campaign) {
+                let result = checked
+                    .entry(campaign)
+                    .or_insert_with(|| match self.index.campaign(campaign) {
+                        None => Err(format!("campaign {campaign} not found")),
+                        Some(slot) => Self::may_manage_numbers(p, &slot)
+                            .and_then(|()| Self::check_assignable(&slot))
+                            .map(|dca| (slot, dca))
+                            .map_err(|e| e.to_string()),
+                    })
+                    .clone();
+                last = Some((campaign, result));
             }
-            let (slot, dca) = match slot_cache.as_ref().map(|(_, r)| r) {
+            let (slot, dca) = match last.as_ref().map(|(_, r)| r) {
                 Some(Ok((slot, dca))) => (*slot, *dca),
                 Some(Err(e)) => {
                     report.rejected.push(reject(e.clone()));
@@ -259,6 +263,14 @@ impl Registry {
             let mut tx = self.store.begin(self.now()).await?;
             tx.append_number_assignments(p.actor(), &accepted).await?;
             tx.commit().await?;
+            // The commit left the WAL as it is: copy it into the database on another thread
+            // while the next chunk is written.
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.checkpoint().await {
+                    tracing::warn!(error = %e, "WAL checkpoint after an import failed");
+                }
+            });
             metrics::counter!("vouch_registry_events_total", "kind" => "number.assigned")
                 .increment(accepted.len() as u64);
             for (n, c, _) in &accepted {

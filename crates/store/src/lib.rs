@@ -14,6 +14,8 @@ mod tx;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::SqlitePool;
@@ -55,10 +57,20 @@ impl StoreError {
     }
 }
 
+/// Page cache of the writing connection (negative: KiB; readers keep 64 MiB each): a bulk
+/// import touches the same index pages again and again from one transaction to the next.
+const WRITER_CACHE_KIB: &str = "-262144";
+
 /// The registry's database.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Readers.
     pool: SqlitePool,
+    /// The one connection that writes: its page cache stays valid from one write transaction
+    /// to the next (no other connection writes), and it is sized for bulk imports.
+    writer: SqlitePool,
+    /// Whether a [`Store::checkpoint`] is under way.
+    checkpointing: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -71,10 +83,17 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(options).await?;
+            .pragma("temp_store", "memory")
+            // After a checkpoint has emptied a large WAL (a bulk import), give the space back.
+            .pragma("journal_size_limit", "67108864");
+        let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(options.pragma("cache_size", WRITER_CACHE_KIB))
+            .await?;
+        Ok(Self { pool, writer, checkpointing: Arc::new(AtomicBool::new(false)) })
     }
 
     /// The connection pool, for adapters that need raw access (tests, tools).
@@ -85,12 +104,32 @@ impl Store {
     /// Starts a write transaction. Callers serialise writers themselves (the service holds one
     /// writer lock), so that event order, commit order and index updates agree.
     pub async fn begin(&self, now: jiff::Timestamp) -> Result<Tx, StoreError> {
-        Tx::begin(&self.pool, now).await
+        Tx::begin(&self.writer, now).await
+    }
+
+    /// Copies committed pages from the WAL into the database file, on a reader connection, so
+    /// that the writer does not; returns at once if a checkpoint is already under way. Bulk
+    /// imports call it (in the background) after each commit. A passive checkpoint: it never
+    /// waits for readers or the writer, and copies what no reader still needs.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        /// Clears the flag however the checkpoint ends (also if its future is dropped).
+        struct Running<'a>(&'a AtomicBool);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        if self.checkpointing.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let _running = Running(&self.checkpointing);
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Deletes every view table and replays all events into them, in one transaction.
     pub async fn rebuild_views(&self) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for t in ["providers", "brands", "campaigns", "campaign_sharing", "number_assignments"] {
             sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {t}"))).execute(&mut *tx).await?;
         }
@@ -118,6 +157,7 @@ impl Store {
 
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
