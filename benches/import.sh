@@ -7,8 +7,9 @@
 #
 # Environment: CAMPAIGNS (default 100; rows go round robin over them), CHUNK (rows per import
 # request, default: the client's default), PEER_TXN (rows per sqlite3 transaction, default
-# 1,000,000), PEER_SORTED (1: also time the sqlite3 shell on the rows sorted as vouch's client
-# sends them; 0: skip; default 1), SEED (CSV generator seed, default 1).
+# 1,000,000), PEER (0: skip the sqlite3 peer; default 1), PEER_SORTED (1: also time the sqlite3
+# shell on the rows sorted as vouch's client sends them; 0: skip; default 1), SEED (CSV
+# generator seed, default 1).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -16,12 +17,14 @@ ROWS=${1:-10000000}
 CAMPAIGNS=${CAMPAIGNS:-100}
 CHUNK=${CHUNK:-}
 PEER_TXN=${PEER_TXN:-1000000}
+PEER=${PEER:-1}
 PEER_SORTED=${PEER_SORTED:-1}
 SEED=${SEED:-1}
 [[ "$ROWS" =~ ^[1-9][0-9]*$ ]] || die "ROWS must be a positive integer"
 [ "$ROWS" -le 100000000 ] || die "at most 100,000,000 rows"
 [[ "$CAMPAIGNS" =~ ^[1-9][0-9]*$ ]] || die "CAMPAIGNS must be a positive integer"
 [[ "$PEER_TXN" =~ ^[1-9][0-9]*$ ]] || die "PEER_TXN must be a positive integer"
+[ -z "$CHUNK" ] || [[ "$CHUNK" =~ ^[1-9][0-9]*$ ]] || die "CHUNK must be a positive integer"
 
 bench_init
 need sqlite3 sqlite3
@@ -58,6 +61,15 @@ live_wal=$(stat -c %s "$DATA_DIR/vouch.db-wal" 2>/dev/null || echo 0)
 stop_server
 final_files=$(find "$DATA_DIR" -maxdepth 1 -name 'vouch.db*' -printf '%f=%s ' | sed 's/ $//')
 final_bytes=$(find "$DATA_DIR" -maxdepth 1 -name 'vouch.db*' -printf '%s\n' | awk '{ s += $1 } END { print s }')
+# A restart on the imported data: the in-memory index is rebuilt before the server listens.
+say "restarting on the imported data"
+t0=$(now)
+start_server
+restart_secs=$(calc %.2f "$(now) - $t0")
+held=$(curl -sS --max-time 10 "$SERVER_URL/healthz" | grep -o '"numbers":[0-9]*' | cut -d: -f2)
+[ "$held" = "$ROWS" ] || die "after a restart the server holds $held numbers, expected $ROWS"
+restart_hwm=$(vm_hwm "$SERVER_PID")
+stop_server
 rm -rf "$DATA_DIR"
 
 # --- peer: the sqlite3 shell, same rows, same table shapes, large transactions ------------------
@@ -70,20 +82,12 @@ peer() {
     {
         cat <<SQL
 .bail on
+PRAGMA page_size = 16384;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
-PRAGMA cache_size = -65536;
+PRAGMA cache_size = -262144;
 PRAGMA temp_store = MEMORY;
-CREATE TABLE events (seq INTEGER PRIMARY KEY, ts_us BIGINT NOT NULL, actor TEXT NOT NULL,
-    kind TEXT NOT NULL, subject TEXT NOT NULL, canonical TEXT NOT NULL);
-CREATE INDEX events_campaign_status ON events (subject, seq)
-    WHERE kind IN ('campaign.suspended', 'campaign.resumed', 'campaign.expired');
-CREATE TABLE number_assignments (assigned_seq INTEGER PRIMARY KEY, number BIGINT NOT NULL,
-    campaign_id TEXT NOT NULL, dca_id TEXT NOT NULL, assigned_us BIGINT NOT NULL,
-    released_seq BIGINT, released_us BIGINT, release_reason TEXT);
-CREATE UNIQUE INDEX number_assignments_current ON number_assignments (number) WHERE released_us IS NULL;
-CREATE INDEX number_assignments_history ON number_assignments (number, assigned_us);
-CREATE INDEX number_assignments_campaign ON number_assignments (campaign_id) WHERE released_us IS NULL;
+.read '$ROOT/crates/store/migrations/sqlite/0001_registry.sql'
 CREATE TEMP TABLE staging (number TEXT, campaign TEXT, dca TEXT);
 .import --csv --schema temp '$csv' staging
 SQL
@@ -112,13 +116,19 @@ SQL
     PEER_BYTES=$(find "$BENCH_TMP" -maxdepth 1 -name 'peer.db*' -printf '%s\n' | awk '{ s += $1 } END { print s }')
     rm -f "$db" "$db-wal" "$db-shm"
 }
-say "sqlite3 shell: the same rows in file order, $PEER_TXN rows per transaction"
-peer "$CSV"
-peer_secs=$PEER_SECS peer_bytes=$PEER_BYTES
-if [ "$PEER_SORTED" = 1 ]; then
-    # The order vouch's client sends rows in: sorted by number within windows of 2^21 lines.
-    say "sqlite3 shell: the same rows sorted by number in windows of 2097152 lines"
-    split -l 2097152 --filter='LC_ALL=C sort -t, -k1,1' "$CSV" >"$CSV.sorted"
+if [ "$PEER" = 1 ]; then
+    sync # the server's last writes are not the peer's
+    say "sqlite3 shell: the same rows in file order, $PEER_TXN rows per transaction"
+    peer "$CSV"
+    peer_secs=$PEER_SECS peer_bytes=$PEER_BYTES
+fi
+if [ "$PEER" = 1 ] && [ "$PEER_SORTED" = 1 ]; then
+    # The order vouch's client sends rows in: sorted by number within windows of 2^20 lines
+    # rounded up to whole chunks (bin/src/client.rs, WINDOW_LINES).
+    c=${CHUNK:-10000}
+    window=$(((1048576 + c - 1) / c * c))
+    say "sqlite3 shell: the same rows sorted by number in windows of $window lines"
+    split -l "$window" --filter='LC_ALL=C sort -t, -k1,1' "$CSV" >"$CSV.sorted"
     peer "$CSV.sorted"
     rm -f "$CSV.sorted"
     sorted_secs=$PEER_SECS sorted_bytes=$PEER_BYTES
@@ -126,7 +136,6 @@ fi
 
 # --- report --------------------------------------------------------------------------------------
 rate=$(calc %.0f "$ROWS / $secs")
-peer_rate=$(calc %.0f "$ROWS / $peer_secs")
 verdict=$(awk -v r="$rate" 'BEGIN { print (r >= 200000 ? "met" : "NOT met") }')
 cat <<EOF
 
@@ -140,14 +149,22 @@ client peak RSS:      $(calc %.1f "$client_rss / 1024") MiB (/usr/bin/time -v)
 SQLite files, live:   vouch.db=$live_db vouch.db-wal=$live_wal (right after the import)
 SQLite files, final:  $final_files (after a clean stop)
 on disk:              $(calc %.1f "$final_bytes / 1048576") MiB, $(calc %.1f "$final_bytes / $ROWS") bytes/row
-== peer in the same run: sqlite3 $(sqlite3 --version | cut -d' ' -f1) shell, same tables and indexes, WAL, synchronous=FULL, 64 MiB cache ==
+restart:              listening with all $ROWS numbers indexed in $restart_secs s, peak RSS $(calc %.1f "$restart_hwm / 1024") MiB
+EOF
+if [ "$PEER" != 1 ]; then
+    echo "peer:                 skipped (PEER=$PEER)"
+    exit 0
+fi
+peer_rate=$(calc %.0f "$ROWS / $peer_secs")
+cat <<EOF
+== peer in the same run: sqlite3 $(sqlite3 --version | cut -d' ' -f1) shell, same tables and indexes, WAL, synchronous=FULL, 16 KiB pages, 256 MiB cache (as vouch's writer) ==
 transactions:         $PEER_TXN rows each; the CSV .import into a TEMP table is part of the time
 file order:           $peer_secs s, $peer_rate rows/s, $(calc %.1f "$peer_bytes / $ROWS") bytes/row on disk
 EOF
 if [ "$PEER_SORTED" = 1 ]; then
     sorted_rate=$(calc %.0f "$ROWS / $sorted_secs")
     cat <<EOF
-sorted as vouch sends: $sorted_secs s, $sorted_rate rows/s, $(calc %.1f "$sorted_bytes / $ROWS") bytes/row on disk
+sorted like vouch:    $sorted_secs s, $sorted_rate rows/s, $(calc %.1f "$sorted_bytes / $ROWS") bytes/row on disk
 vouch / sqlite3:      $(calc %.2f "$rate / $peer_rate") (file order), $(calc %.2f "$rate / $sorted_rate") (sorted)
 EOF
 else

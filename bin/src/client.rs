@@ -85,7 +85,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// another in those indexes, so each transaction changes (and writes to disk) a few pages of
 /// them instead of one page per row. Sorting a window of a million lines makes a random file
 /// nearly as cheap to import as a sorted one, with bounded memory.
-const WINDOW_LINES: usize = 1 << 21;
+const WINDOW_LINES: usize = 1 << 20;
 
 /// A data line kept for sending (24 bytes: a window of lines costs little beyond its text).
 #[derive(Debug)]
@@ -201,12 +201,14 @@ struct Request {
 /// number stay together when they were in the same chunk of the file (the server reports the
 /// repeat as such) and go to separate requests, in file order, when they were not (the later
 /// one finds the number assigned).
-fn requests(w: &Window, chunk: usize) -> Vec<Request> {
-    let chunk_of = |l: &Line| (l.line - 1) / chunk as u64;
+fn requests(w: &Window, chunk: usize) -> impl Iterator<Item = Request> + '_ {
+    let chunk_of = move |l: &Line| (l.line - 1) / chunk as u64;
     let lines = &w.lines;
-    let mut out = Vec::new();
     let mut i = 0;
-    while i < lines.len() {
+    std::iter::from_fn(move || {
+        if i == lines.len() {
+            return None;
+        }
         // A leading empty line: the server then never takes a data line for a header.
         let mut r = Request { body: Vec::with_capacity(chunk * 40 + 1), lines: Vec::with_capacity(chunk) };
         r.body.push(b'\n');
@@ -229,9 +231,8 @@ fn requests(w: &Window, chunk: usize) -> Vec<Request> {
             }
             i = end;
         }
-        out.push(r);
-    }
-    out
+        Some(r)
+    })
 }
 
 /// `vouch import numbers FILE`.
@@ -338,7 +339,7 @@ mod tests {
         rx.into_iter()
             .flat_map(|w| {
                 assert!(w.error.is_none());
-                requests(&w, chunk)
+                requests(&w, chunk).collect::<Vec<_>>()
             })
             .map(|r| (r.lines, String::from_utf8(r.body).unwrap()))
             .collect()

@@ -172,6 +172,28 @@ impl NumberIndex {
         true
     }
 
+    /// Records many assignments at once (one lock for all); rows naming an unknown campaign
+    /// are skipped and counted in the result.
+    pub fn assign_many(&self, rows: &[(TelephoneNumber, CampaignId)]) -> usize {
+        let mut last: Option<(CampaignId, Option<u32>)> = None;
+        let mut unknown = 0;
+        self.numbers.insert_many(rows.iter().filter_map(|(number, campaign)| {
+            let ordinal = match last {
+                Some((c, o)) if c == *campaign => o,
+                _ => {
+                    let o = self.ordinal_of(*campaign);
+                    last = Some((*campaign, o));
+                    o
+                }
+            };
+            if ordinal.is_none() {
+                unknown += 1;
+            }
+            ordinal.map(|o| (number.digits(), o))
+        }));
+        unknown
+    }
+
     /// Records that `number` is held by nobody.
     pub fn release(&self, number: TelephoneNumber) {
         self.numbers.remove(number.digits());
@@ -182,6 +204,16 @@ impl NumberIndex {
         let ordinal = self.numbers.get(number.digits())?;
         let campaign = self.cells.get(ordinal as usize)?.load();
         Some(IndexedAssignment { number, campaign })
+    }
+
+    /// Every number `campaign` holds now, ascending (a scan of the whole number table: for
+    /// rare operations such as deactivating a campaign, not for the traffic path).
+    pub fn numbers_of_campaign(&self, campaign: CampaignId) -> Vec<TelephoneNumber> {
+        let Some(i) = self.ordinal_of(campaign) else { return Vec::new() };
+        let mut numbers: Vec<TelephoneNumber> =
+            self.numbers.keys_with_value(i).into_iter().filter_map(TelephoneNumber::from_digits).collect();
+        numbers.sort_unstable();
+        numbers
     }
 
     /// The campaign holding `number` now, as an ordinal (the cheapest lookup, for benchmarks).
@@ -260,5 +292,25 @@ mod tests {
                 assert_eq!(idx.campaign(s.id), Some(s));
             }
         }
+    }
+
+    #[test]
+    fn batches_and_campaign_scans_agree_with_single_assignments() {
+        let idx = NumberIndex::default();
+        let (c, d) = (slot(1), slot(2));
+        idx.put_campaign(c);
+        idx.put_campaign(d);
+        let tn = |i: u64| TelephoneNumber::from_digits(12_025_550_000 + i).unwrap();
+        let rows: Vec<_> = (0..100).map(|i| (tn(i), if i % 3 == 0 { d.id } else { c.id })).collect();
+        let mut with_unknown = rows.clone();
+        with_unknown.push((tn(500), slot(9).id));
+        assert_eq!(idx.assign_many(&with_unknown), 1, "the unknown campaign's row is skipped and counted");
+        assert_eq!(idx.len(), 100);
+        assert!(idx.lookup(tn(500)).is_none());
+        idx.release(tn(3));
+        let want_d: Vec<_> = (0..100).filter(|i| i % 3 == 0 && *i != 3).map(tn).collect();
+        assert_eq!(idx.numbers_of_campaign(d.id), want_d);
+        assert_eq!(idx.numbers_of_campaign(c.id).len(), 100 - 34);
+        assert!(idx.numbers_of_campaign(slot(9).id).is_empty());
     }
 }

@@ -11,7 +11,6 @@
 
 mod brand;
 mod campaign;
-mod canonical;
 mod error;
 mod event;
 mod ids;
@@ -30,7 +29,6 @@ pub use brand::{
 pub use campaign::{
     CampaignDetails, CampaignRequest, CampaignStatus, SharingStatus, ThroughputClass, Usecase, check_brand_eligibility,
 };
-pub use canonical::{CanonicalJsonError, to_canonical_json};
 pub use error::{FieldViolation, RegistryError, Violations};
 pub use event::{Actor, EVENT_ENCODING_VERSION, Event, EventBody, Seq};
 pub use ids::{BrandId, CampaignId, ProviderId};
@@ -40,3 +38,4 @@ pub use provider::{Frn, Ocn, ProviderRegistration, Role, Spc};
 pub use sanctions::{SanctionsEntry, SanctionsList, SanctionsMatch};
 pub use tn::TelephoneNumber;
 pub use vetting::{EinHolder, Severity, VETTED_SCORE, VettingContext, VettingOutcome, VettingReason, lei_valid, vet};
+pub use vouch_canonical_json::{CanonicalJsonError, to_canonical_json};

@@ -138,8 +138,20 @@ impl NumberMap {
 
     /// Sets `key` to `value` (`key` must not be 0, `value` not `u32::MAX`).
     pub(crate) fn insert(&self, key: u64, value: u32) {
-        debug_assert!(key != EMPTY && value != DEAD);
         let mut w = self.lock();
+        self.insert_locked(&mut w, key, value);
+    }
+
+    /// Sets each key to its value, taking the writer's lock once.
+    pub(crate) fn insert_many(&self, entries: impl IntoIterator<Item = (u64, u32)>) {
+        let mut w = self.lock();
+        for (key, value) in entries {
+            self.insert_locked(&mut w, key, value);
+        }
+    }
+
+    fn insert_locked(&self, w: &mut Writer, key: u64, value: u32) {
+        debug_assert!(key != EMPTY && value != DEAD);
         let (i, found) = w.table.find(key);
         if found {
             if w.table.values[i].swap(value, Ordering::AcqRel) == DEAD {
@@ -148,8 +160,8 @@ impl NumberMap {
             return;
         }
         if (w.used + 1) * 8 > w.table.keys.len() * MAX_LOAD_EIGHTHS {
-            self.grow(&mut w);
-            return self.insert_new(&mut w, key, value);
+            self.grow(w);
+            return self.insert_new(w, key, value);
         }
         w.table.values[i].store(value, Ordering::Release);
         w.table.keys[i].store(key, Ordering::Release);
@@ -195,6 +207,19 @@ impl NumberMap {
         *w = Writer { table: next, used: live, live };
     }
 
+    /// Every live key whose value is `value`, in table order (a scan of the whole table, under
+    /// the writer's lock: no write lands halfway through it).
+    pub(crate) fn keys_with_value(&self, value: u32) -> Vec<u64> {
+        let w = self.lock();
+        w.table
+            .keys
+            .iter()
+            .zip(w.table.values.iter())
+            .filter(|(k, v)| v.load(Ordering::Acquire) == value && k.load(Ordering::Acquire) != EMPTY)
+            .map(|(k, _)| k.load(Ordering::Acquire))
+            .collect()
+    }
+
     /// Live entries.
     pub(crate) fn len(&self) -> usize {
         self.lock().live
@@ -214,7 +239,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn behaves_like_a_hash_map(ops in proptest::collection::vec((0u8..3, 1u64..64, 0u32..1000), 0..400)) {
+        fn behaves_like_a_hash_map(ops in proptest::collection::vec((0u8..3, 1u64..64, proptest::prop_oneof![0u32..3, 0u32..1000]), 0..400)) {
             let map = NumberMap::with_capacity(0, 7);
             let mut model = HashMap::new();
             for (op, k, v) in ops {
@@ -226,6 +251,13 @@ mod tests {
             }
             for k in 1..64 {
                 proptest::prop_assert_eq!(map.get(k), model.get(&k).copied());
+            }
+            for v in [0u32, 1, 500, 999] {
+                let mut keys = map.keys_with_value(v);
+                keys.sort_unstable();
+                let mut want: Vec<u64> = model.iter().filter(|e| *e.1 == v).map(|e| *e.0).collect();
+                want.sort_unstable();
+                proptest::prop_assert_eq!(keys, want);
             }
         }
     }

@@ -289,7 +289,8 @@ impl Registry {
         if c.status == CampaignStatus::Expired {
             return Ok(c);
         }
-        let numbers = self.store.campaign_numbers(id).await?;
+        // The index is the store's current view while the writer lock is held.
+        let numbers = self.index.numbers_of_campaign(id);
         let mut tx = self.store.begin(self.now()).await?;
         tx.append(p.actor(), EventBody::CampaignExpired { campaign_id: id, reason: reason.clone() }).await?;
         for n in &numbers {

@@ -164,8 +164,8 @@ impl Registry {
             index.put_campaign(slot_of(&c, brands.get(&c.brand_id).copied().unwrap_or(0)));
         }
         store
-            .for_each_current_assignment(|n, c| {
-                index.assign(n, c);
+            .for_each_current_assignment(|batch| {
+                index.assign_many(batch);
             })
             .await?;
         let sanctions = match store.latest_sanctions_list().await? {

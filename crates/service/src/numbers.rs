@@ -273,9 +273,8 @@ impl Registry {
             });
             metrics::counter!("vouch_registry_events_total", "kind" => "number.assigned")
                 .increment(accepted.len() as u64);
-            for (n, c, _) in &accepted {
-                self.index.assign(*n, *c);
-            }
+            let rows: Vec<_> = accepted.iter().map(|(n, c, _)| (*n, *c)).collect();
+            self.index.assign_many(&rows);
             report.accepted = accepted.len() as u64;
         }
         Ok(report)

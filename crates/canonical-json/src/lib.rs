@@ -1,6 +1,8 @@
-//! The canonical JSON encoding of registry events.
+//! Canonical JSON: the deterministic encoding of registry events (`docs/EVENTS.md`) and of
+//! PASSporT headers and claims (RFC 8225 section 9: keys in code-point order, no white space,
+//! integers).
 //!
-//! Rules (documented in `docs/EVENTS.md`): object keys sorted by their UTF-8 bytes (which is
+//! Rules: object keys sorted by their UTF-8 bytes (which is
 //! code-point order), no white space, integers only (no fractions or exponents), strings escaped
 //! as `"`, `\\` and control characters only (`\n`, `\t`… or `\u00XX`), everything else as raw
 //! UTF-8. The same value always encodes to the same bytes, whatever serde_json's features.
@@ -11,8 +13,8 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CanonicalJsonError {
-    /// Non-integer numbers are not allowed in events.
-    #[error("number {0} is not an integer; events carry integers only")]
+    /// Non-integer numbers have no canonical form here.
+    #[error("number {0} is not an integer; only integers have a canonical form")]
     NonInteger(String),
 }
 
