@@ -289,7 +289,7 @@ pub fn import_numbers(args: &ClientArgs, file: &Path, chunk: usize) -> anyhow::R
     rejected.sort_by_key(|r| r.line);
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    crate::out!(
         "imported {}: {accepted} assigned, {unchanged} already assigned, {} rejected, {line_no} lines in {secs:.1} s ({:.0} rows/s)",
         file.display(),
         rejected.len(),
@@ -316,11 +316,11 @@ pub fn import_sanctions(args: &ClientArgs, file: &Path) -> anyhow::Result<ExitCo
         .and_then(|v| v.as_array())
         .map(|a| a.iter().filter_map(|b| b.as_str()).collect())
         .unwrap_or_default();
-    println!("imported {} sanctioned parties from {} (sha256 {sha})", entries, file.display());
+    crate::out!("imported {} sanctioned parties from {} (sha256 {sha})", entries, file.display());
     if revetted.is_empty() {
-        println!("no brand's vetting changed");
+        crate::out!("no brand's vetting changed");
     } else {
-        println!("re-vetted {} brand(s) whose outcome changed: {}", revetted.len(), revetted.join(", "));
+        crate::out!("re-vetted {} brand(s) whose outcome changed: {}", revetted.len(), revetted.join(", "));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 mod client;
 mod config;
 mod serve;
+mod shaken_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +25,15 @@ enum Command {
     /// Import data into a running server.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Sign a SHAKEN PASSporT and print the Identity header.
+    Sign(shaken_cli::SignArgs),
+    /// Verify an Identity header (ATIS-1000074): prints verstat and the SIP reason; exit 1 on failure.
+    Verify(shaken_cli::VerifyArgs),
+    /// Check certificates against the SHAKEN profile (ATIS-1000080, US SHAKEN CP); exit 1 on failure.
+    Lint(shaken_cli::LintArgs),
+    /// A development SHAKEN PKI (root, STI-CA, CRL signer) for tests and demos only.
+    #[command(subcommand)]
+    Ca(shaken_cli::CaCommand),
 }
 
 /// Where a client verb finds the server and its credentials.
@@ -62,7 +72,30 @@ enum ImportCommand {
     },
 }
 
+/// Writes one line to standard output. A closed pipe (`vouch … | head -1`) ends the process
+/// quietly with status 141, as for SIGPIPE, instead of a panic.
+pub fn stdout_line(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("vouch: error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` through [`stdout_line`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::stdout_line(&format!($($arg)*)) };
+}
+
 fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process (aws-lc-rs, as everywhere in vouch): HTTP
+    // clients built anywhere in it find it instead of having to name it.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
@@ -70,6 +103,10 @@ fn main() -> ExitCode {
             client::import_numbers(&client, &file, chunk as usize)
         }
         Command::Import(ImportCommand::Sanctions { file, client }) => client::import_sanctions(&client, &file),
+        Command::Sign(a) => shaken_cli::sign(a),
+        Command::Verify(a) => shaken_cli::verify(a),
+        Command::Lint(a) => shaken_cli::lint(a),
+        Command::Ca(c) => shaken_cli::ca(c),
     };
     match result {
         Ok(code) => code,

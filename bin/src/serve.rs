@@ -28,12 +28,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some(key) = registry.bootstrap_admin().await.context("cannot create the administrator key")? {
             let path = config.data_dir.join("admin.key");
             write_secret(&path, &key.secret).with_context(|| format!("cannot write {}", path.display()))?;
-            println!(
+            crate::out!(
                 "vouch: created the administrator API key {} (shown once; also in {}):",
                 key.key_id,
                 path.display()
             );
-            println!("{}", key.secret);
+            crate::out!("{}", key.secret);
         }
         let listener = tokio::net::TcpListener::bind(config.http)
             .await
@@ -41,12 +41,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         let app = vouch_http::router(vouch_http::AppState::new(registry.clone()));
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "vouch serving");
-        println!("vouch: listening on http://{addr}");
+        crate::out!("vouch: listening on http://{addr}");
         let _ = std::io::stdout().flush();
         axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
         tracing::info!("shutting down");
         store.close().await;
-        println!("vouch: stopped");
+        crate::out!("vouch: stopped");
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -198,6 +198,7 @@ impl Server {
     pub fn launch(cmd: Command, data_dir: PathBuf, scratch: PathBuf) -> Self {
         let (proc, base) = Self::spawn_and_wait(cmd);
         let admin = read_admin_key(&data_dir);
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(60))

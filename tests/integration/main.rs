@@ -13,4 +13,5 @@ mod import;
 mod lifecycle;
 mod numbers;
 mod registry_flow;
+mod shaken;
 mod vetting;

@@ -1,0 +1,77 @@
+//! What a [`crate::CertFetcher`] may fetch, and how much.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+/// Limits and exceptions for fetching x5u certificate chains.
+///
+/// [`FetchPolicy::default`] is the production policy: no allow-list, 8 KiB, 2 s connect, 5 s
+/// total, 24 h minimum cache (ATIS-1000074), 30 s negative cache, 10 000 entries, 64 MiB.
+#[derive(Clone, Debug)]
+pub struct FetchPolicy {
+    /// Networks exempt from the SSRF guard, for test networks (e.g. `127.0.0.0/8` in tests, a lab
+    /// `10.20.0.0/16`). An address inside one of these may be fetched from even though it is
+    /// special-purpose, and on any port. Empty in production.
+    pub allow: Vec<IpNet>,
+    /// Largest accepted response body, in bytes; enforced on `Content-Length` and while
+    /// streaming. Default 8 KiB (Asterisk's limit; a 3-certificate P-256 chain is about 2.5 KiB).
+    pub max_bytes: usize,
+    /// Limit for establishing the TCP connection to one address. Default 2 s.
+    pub connect_timeout: Duration,
+    /// Limit for the whole fetch: resolution, connection, TLS, request, body. Default 5 s.
+    pub total_timeout: Duration,
+    /// Shortest time a fetched chain is cached, whatever `Cache-Control` says (ATIS-1000074: 24 h).
+    /// The earliest `notAfter` of the chain still caps the lifetime.
+    pub min_cache: Duration,
+    /// How long a failure is remembered and returned without fetching again. Default 30 s;
+    /// zero disables the negative cache.
+    pub negative_cache: Duration,
+    /// Most entries (chains and remembered failures) kept in the cache. Default 10 000.
+    pub max_entries: usize,
+    /// Most bytes (URLs, DER certificates, bookkeeping) kept in the cache. Default 64 MiB.
+    pub max_cached_bytes: usize,
+    /// Extra DER trust anchors for the TLS connection, added to the Mozilla roots (webpki-roots),
+    /// e.g. a test CA or a private CA of a lab certificate repository.
+    pub extra_roots: Vec<Vec<u8>>,
+}
+
+/// Default [`FetchPolicy::max_bytes`]: 8 KiB.
+pub const DEFAULT_MAX_BYTES: usize = 8 * 1024;
+/// Default [`FetchPolicy::connect_timeout`]: 2 s.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default [`FetchPolicy::total_timeout`]: 5 s.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default [`FetchPolicy::min_cache`]: 24 h (ATIS-1000074).
+pub const DEFAULT_MIN_CACHE: Duration = Duration::from_secs(24 * 3600);
+/// Default [`FetchPolicy::negative_cache`]: 30 s.
+pub const DEFAULT_NEGATIVE_CACHE: Duration = Duration::from_secs(30);
+
+impl Default for FetchPolicy {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            max_bytes: DEFAULT_MAX_BYTES,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            total_timeout: DEFAULT_TOTAL_TIMEOUT,
+            min_cache: DEFAULT_MIN_CACHE,
+            negative_cache: DEFAULT_NEGATIVE_CACHE,
+            max_entries: 10_000,
+            max_cached_bytes: 64 * 1024 * 1024,
+            extra_roots: Vec::new(),
+        }
+    }
+}
+
+impl FetchPolicy {
+    /// Whether `addr` is inside an allow-listed network. IPv4-mapped IPv6 addresses
+    /// (`::ffff:a.b.c.d`) also match IPv4 networks, and vice versa.
+    pub fn is_allowed(&self, addr: IpAddr) -> bool {
+        let alternate = match addr {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+            IpAddr::V4(v4) => Some(IpAddr::V6(v4.to_ipv6_mapped())),
+        };
+        self.allow.iter().any(|net| net.contains(&addr) || alternate.is_some_and(|a| net.contains(&a)))
+    }
+}

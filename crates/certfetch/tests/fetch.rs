@@ -1,0 +1,358 @@
+//! The fetcher against a real HTTPS server on 127.0.0.1 (the only address these tests touch).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod server;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use server::{Route, Server, TestClock, chain_pem, hours, pem_route};
+use vouch_certfetch::{FetchError, FetchPolicy, FetchWarning, check_x5u_url};
+
+const T0: &str = "2030-01-01T00:00:00Z";
+const FAR: (i32, u8, u8) = (2031, 1, 1);
+
+#[tokio::test]
+async fn success_then_cache_hit() {
+    let srv = Server::start().await;
+    let (pem, ders) = chain_pem(FAR);
+    srv.route("/sp.pem", pem_route(&pem, Some("max-age=86400")));
+    let clock = TestClock::at(T0);
+    let f = clock.fetcher(srv.policy());
+    let a = f.fetch(&srv.url("/sp.pem")).await.unwrap();
+    assert_eq!(a.certificates, ders, "DER chain in response order");
+    assert_eq!(a.content_type.as_deref(), Some("application/pem-certificate-chain"));
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+    assert_eq!(a.fetched_at, clock.now());
+    assert_eq!(a.expires_at, clock.now() + jiff::SignedDuration::from_hours(24));
+    let b = f.fetch(&srv.url("/sp.pem")).await.unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+    assert_eq!(srv.count("/sp.pem"), 1);
+    let s = f.stats();
+    assert_eq!((s.misses, s.hits, s.network_fetches, s.errors, s.cached_entries), (1, 1, 1, 0, 1));
+}
+
+#[tokio::test]
+async fn fifty_concurrent_fetches_make_one_request() {
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    srv.route("/slow.pem", Route::Sleep { delay: Duration::from_millis(150), then: Box::new(pem_route(&pem, None)) });
+    let f = TestClock::at(T0).fetcher(srv.policy());
+    let url = srv.url("/slow.pem");
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (f, url) = (f.clone(), url.clone());
+        set.spawn(async move { f.fetch(&url).await });
+    }
+    let results: Vec<_> = set.join_all().await;
+    let first = results[0].as_ref().unwrap().clone();
+    for r in &results {
+        assert!(Arc::ptr_eq(r.as_ref().unwrap(), &first));
+    }
+    assert_eq!(srv.count("/slow.pem"), 1);
+    let s = f.stats();
+    assert_eq!((s.misses, s.collapsed, s.network_fetches), (1, 49, 1));
+}
+
+#[tokio::test]
+async fn concurrent_callers_share_one_error() {
+    let srv = Server::start().await;
+    srv.route("/gone.pem", Route::Sleep { delay: Duration::from_millis(150), then: Box::new(Route::Status(404)) });
+    let f = TestClock::at(T0).fetcher(srv.policy());
+    let url = srv.url("/gone.pem");
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (f, url) = (f.clone(), url.clone());
+        set.spawn(async move { f.fetch(&url).await });
+    }
+    for r in set.join_all().await {
+        assert_eq!(r.unwrap_err(), FetchError::Status(404));
+    }
+    assert_eq!(srv.count("/gone.pem"), 1);
+    assert_eq!(f.stats().errors, 1);
+}
+
+#[tokio::test]
+async fn short_max_age_is_raised_to_24_hours() {
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    srv.route("/a.pem", pem_route(&pem, Some("max-age=60")));
+    let clock = TestClock::at(T0);
+    let f = clock.fetcher(srv.policy());
+    f.fetch(&srv.url("/a.pem")).await.unwrap();
+    clock.advance(hours(23));
+    f.fetch(&srv.url("/a.pem")).await.unwrap();
+    assert_eq!(srv.count("/a.pem"), 1, "hit at 23 h");
+    clock.advance(hours(2));
+    f.fetch(&srv.url("/a.pem")).await.unwrap();
+    assert_eq!(srv.count("/a.pem"), 2, "refetched at 25 h");
+}
+
+#[tokio::test]
+async fn long_max_age_is_honoured() {
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    srv.route("/a.pem", pem_route(&pem, Some("public, max-age=172800")));
+    let clock = TestClock::at(T0);
+    let f = clock.fetcher(srv.policy());
+    let c = f.fetch(&srv.url("/a.pem")).await.unwrap();
+    assert_eq!(c.expires_at, clock.now() + jiff::SignedDuration::from_hours(48));
+    clock.advance(hours(47));
+    f.fetch(&srv.url("/a.pem")).await.unwrap();
+    assert_eq!(srv.count("/a.pem"), 1, "hit at 47 h");
+    clock.advance(hours(2));
+    f.fetch(&srv.url("/a.pem")).await.unwrap();
+    assert_eq!(srv.count("/a.pem"), 2, "refetched at 49 h");
+}
+
+#[tokio::test]
+async fn not_after_caps_the_cache_lifetime() {
+    let srv = Server::start().await;
+    // notAfter is 2030-01-02T00:00:00Z; the clock starts 6 hours before it.
+    let (pem, _) = chain_pem((2030, 1, 2));
+    srv.route("/short.pem", pem_route(&pem, Some("max-age=172800")));
+    let clock = TestClock::at("2030-01-01T18:00:00Z");
+    let f = clock.fetcher(srv.policy());
+    let c = f.fetch(&srv.url("/short.pem")).await.unwrap();
+    let not_after: jiff::Timestamp = "2030-01-02T00:00:00Z".parse().unwrap();
+    assert_eq!((c.earliest_not_after, c.expires_at), (not_after, not_after));
+    clock.advance(hours(5));
+    f.fetch(&srv.url("/short.pem")).await.unwrap();
+    assert_eq!(srv.count("/short.pem"), 1);
+    clock.advance(hours(2));
+    f.fetch(&srv.url("/short.pem")).await.unwrap();
+    assert_eq!(srv.count("/short.pem"), 2);
+}
+
+#[tokio::test]
+async fn no_store_and_missing_directives_cache_for_the_minimum() {
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    srv.route("/ns.pem", pem_route(&pem, Some("no-store")));
+    srv.route("/none.pem", Route::Ok { body: pem.clone().into_bytes(), headers: vec![] });
+    let clock = TestClock::at(T0);
+    let f = clock.fetcher(srv.policy());
+    let ns = f.fetch(&srv.url("/ns.pem")).await.unwrap();
+    assert!(ns.warnings.is_empty(), "{:?}", ns.warnings);
+    let none = f.fetch(&srv.url("/none.pem")).await.unwrap();
+    assert_eq!(none.warnings, vec![FetchWarning::UnexpectedContentType(None), FetchWarning::NoCacheDirective]);
+    assert_eq!(ns.expires_at, clock.now() + jiff::SignedDuration::from_hours(24));
+    assert_eq!(none.expires_at, ns.expires_at);
+    clock.advance(hours(23));
+    f.fetch(&srv.url("/ns.pem")).await.unwrap();
+    f.fetch(&srv.url("/none.pem")).await.unwrap();
+    assert_eq!((srv.count("/ns.pem"), srv.count("/none.pem")), (1, 1));
+    clock.advance(hours(2));
+    f.fetch(&srv.url("/ns.pem")).await.unwrap();
+    assert_eq!(srv.count("/ns.pem"), 2);
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_only_a_warning() {
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    let headers = vec![("Content-Type".to_owned(), "text/plain".to_owned())];
+    srv.route("/txt.pem", Route::Ok { body: pem.into_bytes(), headers });
+    let f = TestClock::at(T0).fetcher(srv.policy());
+    let c = f.fetch(&srv.url("/txt.pem")).await.unwrap();
+    assert!(c.warnings.contains(&FetchWarning::UnexpectedContentType(Some("text/plain".into()))));
+}
+
+#[tokio::test]
+async fn redirect_is_refused_and_not_followed() {
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    let target = srv.url("/target.pem");
+    srv.route("/target.pem", pem_route(&pem, None));
+    srv.route("/moved.pem", Route::Redirect { status: 302, location: target.clone() });
+    let f = TestClock::at(T0).fetcher(srv.policy());
+    let err = f.fetch(&srv.url("/moved.pem")).await.unwrap_err();
+    assert_eq!(err, FetchError::Redirect { status: 302, location: Some(target.clone()) });
+    assert!(err.to_string().contains("302") && err.to_string().contains(&target), "{err}");
+    assert_eq!(srv.count("/target.pem"), 0);
+}
+
+#[tokio::test]
+async fn oversize_body_is_refused_while_streaming() {
+    let srv = Server::start().await;
+    srv.route("/announced.pem", Route::Flood { announce: true, bytes: 1 << 20 });
+    srv.route("/streamed.pem", Route::Flood { announce: false, bytes: 1 << 20 });
+    let policy = FetchPolicy { total_timeout: Duration::from_secs(5), ..srv.policy() };
+    let f = TestClock::at(T0).fetcher(policy);
+    for path in ["/announced.pem", "/streamed.pem"] {
+        let started = Instant::now();
+        let err = f.fetch(&srv.url(path)).await.unwrap_err();
+        assert_eq!(err, FetchError::TooLarge { limit: 8192 }, "{path}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{path} took {:?}", started.elapsed());
+    }
+}
+
+#[tokio::test]
+async fn slow_server_times_out_within_the_limit() {
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    srv.route("/slow-head.pem", Route::Sleep { delay: Duration::from_secs(3), then: Box::new(pem_route(&pem, None)) });
+    srv.route("/slow-body.pem", Route::SlowBody { delay: Duration::from_secs(3), body: pem.into_bytes() });
+    let f = TestClock::at(T0).fetcher(srv.policy());
+    for path in ["/slow-head.pem", "/slow-body.pem"] {
+        let started = Instant::now();
+        let err = f.fetch(&srv.url(path)).await.unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(err, FetchError::Timeout { limit_ms: 300, .. }), "{path}: {err:?}");
+        assert!(took >= Duration::from_millis(250) && took < Duration::from_millis(1500), "{path} took {took:?}");
+    }
+}
+
+#[tokio::test]
+async fn not_found_and_non_pem_are_refused() {
+    let srv = Server::start().await;
+    srv.route("/html.pem", Route::Ok { body: b"<html>hello</html>".to_vec(), headers: vec![] });
+    srv.route(
+        "/broken.pem",
+        Route::Ok { body: b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec(), headers: vec![] },
+    );
+    let f = TestClock::at(T0).fetcher(srv.policy());
+    assert_eq!(f.fetch(&srv.url("/missing.pem")).await.unwrap_err(), FetchError::Status(404));
+    assert_eq!(f.fetch(&srv.url("/html.pem")).await.unwrap_err(), FetchError::NoCertificate);
+    assert!(matches!(f.fetch(&srv.url("/broken.pem")).await.unwrap_err(), FetchError::BadCertificate { index: 0, .. }));
+}
+
+#[tokio::test]
+async fn failures_are_negatively_cached() {
+    let srv = Server::start().await;
+    let clock = TestClock::at(T0);
+    let f = clock.fetcher(srv.policy());
+    let url = srv.url("/missing.pem");
+    assert_eq!(f.fetch(&url).await.unwrap_err(), FetchError::Status(404));
+    assert_eq!(f.fetch(&url).await.unwrap_err(), FetchError::Status(404));
+    assert_eq!(srv.count("/missing.pem"), 1);
+    assert_eq!(f.stats().negative_hits, 1);
+    clock.advance(Duration::from_secs(31));
+    let (pem, _) = chain_pem(FAR);
+    srv.route("/missing.pem", pem_route(&pem, None));
+    f.fetch(&url).await.unwrap();
+    assert_eq!(srv.count("/missing.pem"), 2);
+}
+
+#[tokio::test]
+async fn eviction_keeps_the_cache_within_max_entries_lru() {
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    for p in ["/a", "/b", "/c", "/d"] {
+        srv.route(p, pem_route(&pem, None));
+    }
+    let f = TestClock::at(T0).fetcher(FetchPolicy { max_entries: 2, ..srv.policy() });
+    f.fetch(&srv.url("/a")).await.unwrap();
+    f.fetch(&srv.url("/b")).await.unwrap();
+    f.fetch(&srv.url("/a")).await.unwrap(); // /a is now more recently used than /b
+    f.fetch(&srv.url("/c")).await.unwrap(); // evicts /b
+    assert_eq!(f.stats().cached_entries, 2);
+    f.fetch(&srv.url("/a")).await.unwrap();
+    assert_eq!(srv.count("/a"), 1, "/a stayed");
+    f.fetch(&srv.url("/b")).await.unwrap();
+    assert_eq!(srv.count("/b"), 2, "/b was evicted");
+    f.fetch(&srv.url("/d")).await.unwrap();
+    assert!(f.stats().cached_entries <= 2);
+}
+
+#[tokio::test]
+async fn eviction_keeps_the_cache_within_max_bytes() {
+    let srv = Server::start().await;
+    let (pem, ders) = chain_pem(FAR);
+    let chain_bytes: usize = ders.iter().map(Vec::len).sum();
+    for i in 0..6 {
+        srv.route(&format!("/{i}"), pem_route(&pem, None));
+    }
+    let limit = 2 * chain_bytes + 600;
+    let f = TestClock::at(T0).fetcher(FetchPolicy { max_cached_bytes: limit, ..srv.policy() });
+    for i in 0..6 {
+        f.fetch(&srv.url(&format!("/{i}"))).await.unwrap();
+        let s = f.stats();
+        assert!(s.cached_bytes as usize <= limit, "{s:?}");
+        assert!(s.cached_entries >= 1 && s.cached_entries <= 2, "{s:?}");
+    }
+    // A chain larger than the whole cache is returned but not kept.
+    let f = TestClock::at(T0).fetcher(FetchPolicy { max_cached_bytes: 100, ..srv.policy() });
+    f.fetch(&srv.url("/0")).await.unwrap();
+    assert_eq!(f.stats().cached_entries, 0);
+}
+
+#[tokio::test]
+async fn untrusted_server_certificate_is_a_tls_error() {
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    srv.route("/a.pem", pem_route(&pem, None));
+    let f = TestClock::at(T0).fetcher(FetchPolicy { extra_roots: vec![], ..srv.policy() });
+    let err = f.fetch(&srv.url("/a.pem")).await.unwrap_err();
+    assert!(matches!(err, FetchError::Tls(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn special_addresses_are_refused_before_any_connection_without_allow_list() {
+    let srv = Server::start().await;
+    let f = TestClock::at(T0).fetcher(FetchPolicy { allow: vec![], ..srv.policy() });
+    for url in [
+        srv.url("/a.pem"),
+        "https://127.0.0.1/a.pem".to_owned(),
+        "https://[::1]/a.pem".to_owned(),
+        "https://10.0.0.1/a.pem".to_owned(),
+        "https://169.254.169.254/latest/meta-data/".to_owned(),
+        "https://[::ffff:127.0.0.1]/a.pem".to_owned(),
+        "https://[64:ff9b::a9fe:a9fe]/a.pem".to_owned(),
+    ] {
+        let err = f.fetch(&url).await.unwrap_err();
+        assert!(matches!(err, FetchError::ForbiddenAddress { .. }), "{url}: {err:?}");
+    }
+    assert_eq!(f.stats().network_fetches, 0);
+    assert_eq!(srv.total(), 0);
+}
+
+#[tokio::test]
+async fn hostname_resolving_to_loopback_is_refused() {
+    let srv = Server::start().await;
+    // Without an allow-list, on the default port.
+    let f = TestClock::at(T0).fetcher(FetchPolicy { allow: vec![], ..srv.policy() });
+    let err = f.fetch("https://localhost/a.pem").await.unwrap_err();
+    assert!(
+        matches!(&err, FetchError::ForbiddenAddress { host, addr, .. } if host == "localhost" && addr.is_loopback()),
+        "{err:?}"
+    );
+    // With an allow-list that does not cover loopback: the live server is never contacted.
+    let other = FetchPolicy { allow: vec!["192.0.2.0/24".parse().unwrap()], ..srv.policy() };
+    let f = TestClock::at(T0).fetcher(other);
+    let url = format!("https://localhost:{}/a.pem", srv.addr.port());
+    assert!(matches!(f.fetch(&url).await.unwrap_err(), FetchError::ForbiddenAddress { .. }));
+    assert_eq!(f.stats().network_fetches, 0);
+    assert_eq!(srv.total(), 0);
+}
+
+#[tokio::test]
+async fn allow_listed_hostname_connects_to_the_checked_address() {
+    let srv = Server::start().await;
+    let resolved: Vec<_> = tokio::net::lookup_host(("localhost", 443)).await.unwrap().collect();
+    if !resolved.iter().all(|a| matches!(a.ip(), std::net::IpAddr::V4(v4) if v4.is_loopback())) {
+        eprintln!("skipping: localhost resolves to {resolved:?}, not only 127.0.0.0/8");
+        return;
+    }
+    let (pem, _) = chain_pem(FAR);
+    srv.route("/a.pem", pem_route(&pem, None));
+    let f = TestClock::at(T0).fetcher(srv.policy());
+    let c = f.fetch(&format!("https://localhost:{}/a.pem", srv.addr.port())).await.unwrap();
+    assert_eq!(c.certificates.len(), 2);
+    assert_eq!(srv.count("/a.pem"), 1);
+}
+
+#[test]
+fn syntax_rules() {
+    let p = FetchPolicy::default();
+    let refused = |url: &str| check_x5u_url(url, &p).unwrap_err();
+    assert!(matches!(refused("http://cert.example.org/a.pem"), FetchError::NotHttps { .. }));
+    assert_eq!(refused("https://cert.example.org:8080/a.pem"), FetchError::ForbiddenPort { port: 8080 });
+    assert_eq!(refused("https://u:p@cert.example.org/a.pem"), FetchError::Userinfo);
+    assert_eq!(refused("https://cert.example.org/a.pem?v=1"), FetchError::Query);
+    assert_eq!(refused("https://cert.example.org/a.pem#frag"), FetchError::Fragment);
+    assert_eq!(check_x5u_url("https://cert.example.org:443/a.pem", &p).unwrap().port(), 443);
+    assert_eq!(check_x5u_url("https://cert.example.org:8443/a.pem", &p).unwrap().port(), 8443);
+    assert_eq!(FetchError::SIP_STATUS, (436, "Bad Identity Info"));
+}

@@ -1,0 +1,125 @@
+//! The SHAKEN verification procedure (ATIS-1000074 section 5.3, RFC 8224 section 6.2) over one
+//! Identity header, given the signer's certificate chain: what an STI-VS does once it has
+//! fetched `x5u`.
+
+use crate::passport::Origin;
+use crate::{Attestation, Certificate, IdentityHeader, Passport, ShakenError, Tn, TrustStore};
+
+/// The verstat value a terminating network attaches (3GPP TS 24.229).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Verstat {
+    /// The PASSporT verified.
+    #[serde(rename = "TN-Validation-Passed")]
+    Passed,
+    /// The credential or the signature failed.
+    #[serde(rename = "TN-Validation-Failed")]
+    Failed,
+    /// Verification was not possible (malformed, stale, unsupported).
+    #[serde(rename = "No-TN-Validation")]
+    NoValidation,
+}
+
+impl Verstat {
+    /// The value as written in SIP.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passed => "TN-Validation-Passed",
+            Self::Failed => "TN-Validation-Failed",
+            Self::NoValidation => "No-TN-Validation",
+        }
+    }
+}
+
+impl ShakenError {
+    /// The verstat for this failure: TN-Validation-Failed when the credential or the signature
+    /// was checked and failed (ATIS-1000082 E17, E18), No-TN-Validation otherwise.
+    pub fn verstat(&self) -> Verstat {
+        match self {
+            Self::BadSignature | Self::Chain(_) | Self::Revoked { .. } => Verstat::Failed,
+            _ => Verstat::NoValidation,
+        }
+    }
+}
+
+/// What the verifier knows about the call, and its policy.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The verifier's time, Unix seconds.
+    pub now: i64,
+    /// How far `iat` may be from `now`, seconds (60 recommended).
+    pub freshness: i64,
+    /// Require a CRL covering every certificate below the anchor.
+    pub require_crl: bool,
+    /// The call's calling number (From / P-Asserted-Identity), when known.
+    pub orig: Option<Tn>,
+    /// The call's called number (To / Request-URI), when known.
+    pub dest: Option<Tn>,
+}
+
+impl VerifyOptions {
+    /// Defaults at `now`: 60 s freshness, CRLs used when held, numbers not compared.
+    pub fn at(now: i64) -> Self {
+        Self { now, freshness: 60, require_crl: false, orig: None, dest: None }
+    }
+}
+
+/// A verified SHAKEN PASSporT.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The PASSporT.
+    pub passport: Passport,
+    /// Its attestation.
+    pub attest: Attestation,
+    /// The signer's SPC (from the certificate's TNAuthList).
+    pub spc: String,
+    /// The signing certificate's subject.
+    pub signer: String,
+    /// The trust anchor reached.
+    pub anchor: String,
+}
+
+/// Parses the Identity header value and verifies it against `chain` (the certificates at its
+/// `info`/`x5u`, leaf first). Steps, each failing with its own reason: header syntax and
+/// `ppt=shaken` (438/436), PASSporT decoding (438/437/436), `info` = `x5u` (436), SHAKEN claims
+/// (438), freshness (403), chain to the trust list at `iat` with CRLs (437), TNAuthList SPC
+/// (437), signature over the received bytes (438), calling and called numbers (438).
+pub fn verify_identity(
+    identity: &str,
+    chain: &[Certificate],
+    trust: &TrustStore,
+    opts: &VerifyOptions,
+) -> Result<Verified, ShakenError> {
+    let header = IdentityHeader::parse(identity)?;
+    header.require_shaken()?;
+    let passport = Passport::decode(&header.passport)?;
+    if passport.header().x5u != header.info {
+        return Err(ShakenError::InfoMismatch { info: header.info, x5u: passport.header().x5u.clone() });
+    }
+    passport.require_shaken()?;
+    passport.check_freshness(opts.now, opts.freshness)?;
+    let validated = trust.validate(chain, passport.claims().iat, opts.require_crl)?;
+    let leaf = validated.leaf();
+    let spc = leaf.spc()?.to_owned();
+    passport.verify_signature(&leaf.verifying_key()?)?;
+    let claims = passport.claims();
+    if let (Some(want), Origin::Tn(got)) = (&opts.orig, &claims.orig)
+        && want != got
+    {
+        return Err(ShakenError::NumberMismatch {
+            claim: "orig.tn",
+            passport: got.to_string(),
+            call: want.to_string(),
+        });
+    }
+    if let Some(want) = &opts.dest
+        && !claims.dest.tn.contains(want)
+    {
+        return Err(ShakenError::NumberMismatch {
+            claim: "dest.tn",
+            passport: claims.dest.tn.iter().map(Tn::as_str).collect::<Vec<_>>().join(","),
+            call: want.to_string(),
+        });
+    }
+    let attest = claims.attest.ok_or_else(|| ShakenError::Claim { claim: "attest", problem: "is missing".into() })?;
+    Ok(Verified { attest, spc, signer: leaf.subject.clone(), anchor: validated.anchor.subject.clone(), passport })
+}

@@ -1,0 +1,189 @@
+//! Chain and CRL validation against the development PKI and the libstirshaken vectors.
+#![allow(clippy::unwrap_used)]
+
+use vouch_shaken::devca::DevCa;
+use vouch_shaken::passport::{Claims, Destination, Origin, PPT_SHAKEN, PassportHeader};
+use vouch_shaken::{Attestation, Certificate, IdentityHeader, Passport, ShakenError, SigningKey, Tn, TrustStore};
+
+const NOW: i64 = 1_790_000_000; // 2026-09-21
+const CRL_URL: &str = "http://127.0.0.1:8080/crl";
+
+fn vectors(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/../../tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn pem(s: &str) -> Vec<Certificate> {
+    Certificate::chain_from_pem(s.as_bytes()).unwrap()
+}
+
+fn trust(ca: &DevCa) -> TrustStore {
+    let mut t = TrustStore::new();
+    t.add_anchor(pem(&ca.root_pem).remove(0)).unwrap();
+    t.add_crl_signer(pem(&ca.crl_signer_pem).remove(0)).unwrap();
+    t
+}
+
+#[test]
+fn an_issued_certificate_validates_and_signs_verifiable_passports() {
+    let ca = DevCa::init(NOW, CRL_URL).unwrap();
+    let issued = ca.issue("1234", NOW, 365, CRL_URL).unwrap();
+    let chain = pem(&issued.chain_pem);
+    assert_eq!(chain.len(), 2);
+    let v = trust(&ca).validate(&chain, NOW, false).unwrap();
+    assert_eq!(v.leaf().spc().unwrap(), "1234");
+    assert_eq!(v.leaf().subject, chain[0].subject);
+    assert!(v.leaf().subject.contains("CN=SHAKEN 1234"), "{}", v.leaf().subject);
+
+    let key = SigningKey::from_pem(issued.key_pem.as_bytes()).unwrap();
+    let x5u = "https://cert.example.org/1234.pem";
+    let claims = Claims {
+        attest: Some(Attestation::A),
+        dest: Destination { tn: vec![Tn::canonicalize("+1 212 555 1213").unwrap()], uri: vec![] },
+        iat: NOW,
+        orig: Origin::Tn(Tn::canonicalize("+12155551212").unwrap()),
+        origid: Some("123e4567-e89b-12d3-a456-426655440000".into()),
+        rcd: None,
+        crn: None,
+        div: None,
+    };
+    let token = key.sign(&PassportHeader { ppt: Some(PPT_SHAKEN.into()), x5u: x5u.into() }, &claims).unwrap();
+    let header = IdentityHeader::parse(&IdentityHeader::shaken(token, x5u).to_string()).unwrap();
+    let p = Passport::decode(&header.passport).unwrap();
+    p.verify_signature(&v.leaf().verifying_key().unwrap()).unwrap();
+}
+
+#[test]
+fn validity_trust_and_issuer_failures_are_unsupported_credential() {
+    let ca = DevCa::init(NOW, CRL_URL).unwrap();
+    let chain = pem(&ca.issue("1234", NOW, 30, CRL_URL).unwrap().chain_pem);
+    let t = trust(&ca);
+    for at in [NOW - 2 * 3600, NOW + 31 * 86400] {
+        let e = t.validate(&chain, at, false).unwrap_err();
+        assert_eq!(e.sip_reason().code, 437, "{e}");
+    }
+    // Another PKI's root does not anchor it.
+    let other = DevCa::init(NOW, CRL_URL).unwrap();
+    let e = trust(&other).validate(&chain, NOW, false).unwrap_err();
+    assert!(matches!(e, ShakenError::Chain(_)), "{e}");
+    // Without the intermediate the path stops.
+    assert!(t.validate(&chain[..1], NOW, false).is_err());
+    // A leaf claiming our intermediate's name but signed by another one's key.
+    let forged = pem(&other.issue("1234", NOW, 30, CRL_URL).unwrap().chain_pem);
+    assert!(t.validate(&[forged[0].clone(), chain[1].clone()], NOW, false).is_err());
+    // A CA certificate is not an end-entity.
+    assert!(t.validate(&chain[1..], NOW, false).is_err());
+}
+
+#[test]
+fn indirect_crls_from_the_crl_signer_revoke() {
+    let ca = DevCa::init(NOW, CRL_URL).unwrap();
+    let good = ca.issue("1111", NOW, 365, CRL_URL).unwrap();
+    let bad = ca.issue("2222", NOW, 365, CRL_URL).unwrap();
+    let mut t = trust(&ca);
+    // Required but absent.
+    assert!(t.validate(&pem(&good.chain_pem), NOW, true).is_err());
+    let crl = ca.crl(std::slice::from_ref(&bad.serial_hex), NOW, 7, 1).unwrap();
+    assert_eq!(t.add_crl_der(&crl, NOW).unwrap().len(), 1);
+    t.validate(&pem(&good.chain_pem), NOW, true).unwrap();
+    let e = t.validate(&pem(&bad.chain_pem), NOW, true).unwrap_err();
+    assert!(matches!(e, ShakenError::Revoked { .. }), "{e}");
+    assert_eq!(e.sip_reason().code, 437);
+    // A CRL past its nextUpdate, or signed by someone else, is refused.
+    assert!(trust(&ca).add_crl_der(&crl, NOW + 8 * 86400).is_err());
+    let other = DevCa::init(NOW, CRL_URL).unwrap();
+    assert!(trust(&ca).add_crl_der(&other.crl(&[], NOW, 7, 1).unwrap(), NOW).is_err());
+    assert!(trust(&ca).add_crl_der(b"not a crl", NOW).is_err());
+}
+
+#[test]
+fn libstirshaken_tokens_verify_with_its_certificate_but_its_tnauthlist_is_not_rfc_8226() {
+    let sp = Certificate::chain_from_pem(&vectors("libstirshaken/sp.pem")).unwrap();
+    let ca = Certificate::chain_from_pem(&vectors("libstirshaken/ca.pem")).unwrap();
+    let tokens: serde_json::Value = serde_json::from_slice(&vectors("libstirshaken/tokens.json")).unwrap();
+    let iat = tokens["iat"].as_i64().unwrap();
+    let mut t = TrustStore::new();
+    t.add_anchor(ca[0].clone()).unwrap();
+    let v = t.validate(&sp, iat + 1, false).unwrap();
+    assert!(v.leaf().spc().is_err(), "sp.pem's TNAuthList holds a URL string, not RFC 8226 DER");
+    let key = sp[0].verifying_key().unwrap();
+    let headers = tokens["identity_headers"].as_array().unwrap();
+    for h in headers {
+        let h = IdentityHeader::parse(h.as_str().unwrap()).unwrap();
+        h.require_shaken().unwrap();
+        let p = Passport::decode(&h.passport).unwrap();
+        p.require_shaken().unwrap();
+        assert_eq!(p.header().x5u, h.info);
+        p.verify_signature(&key).unwrap();
+        p.check_freshness(iat + 1, 60).unwrap();
+        assert_eq!(p.check_freshness(iat + 3600, 60).unwrap_err().sip_reason().code, 403);
+        // Tampering with any part breaks it.
+        let mut tampered = h.passport.clone().into_bytes();
+        let i = tampered.len() / 2;
+        tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        match Passport::decode(&tampered) {
+            Ok(p) => assert_eq!(p.verify_signature(&key), Err(ShakenError::BadSignature)),
+            Err(e) => assert_eq!(e.sip_reason().code, 438),
+        }
+    }
+    for p in tokens["passports"].as_array().unwrap() {
+        Passport::decode(p.as_str().unwrap()).unwrap().verify_signature(&key).unwrap();
+    }
+    let wrong = Certificate::chain_from_pem(&vectors("libstirshaken/wrongsp.pem")).unwrap();
+    assert!(t.validate(&wrong, iat + 1, false).is_err());
+    // passport.txt: validly signed, but its claims are strings.
+    let text = String::from_utf8(vectors("libstirshaken/passport.txt")).unwrap();
+    let e = Passport::decode(text.trim()).unwrap_err();
+    assert_eq!(e.sip_reason().code, 438, "{e}");
+}
+
+#[test]
+fn the_verification_procedure_gives_each_failure_its_reason() {
+    use vouch_shaken::{VerifyOptions, Verstat, verify_identity};
+    let ca = DevCa::init(NOW, CRL_URL).unwrap();
+    let issued = ca.issue("1234", NOW, 365, CRL_URL).unwrap();
+    let chain = pem(&issued.chain_pem);
+    let t = trust(&ca);
+    let key = SigningKey::from_pem(issued.key_pem.as_bytes()).unwrap();
+    let x5u = "https://cert.example.org/1234.pem";
+    let claims = Claims {
+        attest: Some(Attestation::B),
+        dest: Destination { tn: vec![Tn::canonicalize("12125551213").unwrap()], uri: vec![] },
+        iat: NOW,
+        orig: Origin::Tn(Tn::canonicalize("12155551212").unwrap()),
+        origid: Some("123e4567-e89b-12d3-a456-426655440000".into()),
+        rcd: None,
+        crn: None,
+        div: None,
+    };
+    let token = key.sign(&PassportHeader { ppt: Some(PPT_SHAKEN.into()), x5u: x5u.into() }, &claims).unwrap();
+    let good = IdentityHeader::shaken(token.clone(), x5u).to_string();
+    let mut opts = VerifyOptions::at(NOW + 5);
+    opts.orig = Some(Tn::canonicalize("+1 215 555 1212").unwrap());
+    opts.dest = Some(Tn::canonicalize("+1 212 555 1213").unwrap());
+    let v = verify_identity(&good, &chain, &t, &opts).unwrap();
+    assert_eq!((v.attest, v.spc.as_str()), (Attestation::B, "1234"));
+
+    let code = |identity: &str, chain: &[Certificate], opts: &VerifyOptions| {
+        let e = verify_identity(identity, chain, &t, opts).unwrap_err();
+        (e.sip_reason().code, e.verstat())
+    };
+    let other_key = SigningKey::generate().unwrap();
+    let forged = other_key.sign(&PassportHeader { ppt: Some(PPT_SHAKEN.into()), x5u: x5u.into() }, &claims).unwrap();
+    assert_eq!(code(&IdentityHeader::shaken(forged, x5u).to_string(), &chain, &opts), (438, Verstat::Failed));
+    assert_eq!(
+        code(&IdentityHeader::shaken(token.clone(), "https://elsewhere.example/c.pem").to_string(), &chain, &opts).0,
+        436
+    );
+    assert_eq!(code(&format!("{token};info=<{x5u}>;alg=ES256;ppt=div"), &chain, &opts).0, 438);
+    assert_eq!(code(&token, &chain, &opts).0, 436);
+    let late = VerifyOptions { now: NOW + 61, ..opts.clone() };
+    assert_eq!(code(&good, &chain, &late), (403, Verstat::NoValidation));
+    let wrong_caller = VerifyOptions { orig: Some(Tn::canonicalize("12155550000").unwrap()), ..opts.clone() };
+    assert_eq!(code(&good, &chain, &wrong_caller).0, 438);
+    let wrong_callee = VerifyOptions { dest: Some(Tn::canonicalize("12125550000").unwrap()), ..opts.clone() };
+    assert_eq!(code(&good, &chain, &wrong_callee).0, 438);
+    let other_ca = DevCa::init(NOW, CRL_URL).unwrap();
+    let untrusted = pem(&other_ca.issue("1234", NOW, 365, CRL_URL).unwrap().chain_pem);
+    assert_eq!(code(&good, &untrusted, &opts), (437, Verstat::Failed));
+}
