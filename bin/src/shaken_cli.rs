@@ -281,7 +281,7 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                     serde_json::json!({
                         "verstat": "TN-Validation-Passed", "attest": v.attest.as_str(), "orig": orig, "dest": dest,
                         "origid": c.origid, "iat": c.iat, "spc": v.spc, "signer": v.signer, "anchor": v.anchor,
-                        "callerName": c.rcd.as_ref().map(|r| &r.nam),
+                        "callerName": c.rcd.as_ref().map(|r| &r.nam), "profileWarnings": v.profile_warnings,
                     })
                 );
             } else {
@@ -291,6 +291,9 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                 out!("signer: {} (SPC {}), anchored at {}", v.signer, v.spc, v.anchor);
                 if let Some(r) = &c.rcd {
                     out!("caller name (rcd): {}", r.nam);
+                }
+                for w in &v.profile_warnings {
+                    out!("profile warning: {w}");
                 }
             }
             Ok(ExitCode::SUCCESS)

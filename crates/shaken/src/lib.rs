@@ -27,7 +27,7 @@ pub use passport::{
     Attestation, Claims, Destination, Origin, Passport, PassportHeader, RichCallData, SigningKey, Tn, VerifyingKey,
 };
 pub use tnauth::{TN_AUTH_LIST_OID, TnAuthList, TnEntry};
-pub use verify::{Verified, VerifyOptions, Verstat, verify_identity};
+pub use verify::{Verified, VerifyOptions, Verstat, lint_path, verify_identity};
 
 /// Everything that can go wrong in this crate. Each failure of a received Identity header or
 /// PASSporT maps to the SIP response a verifier gives ([`ShakenError::sip_reason`], RFC 8224

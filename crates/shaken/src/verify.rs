@@ -76,13 +76,36 @@ pub struct Verified {
     pub signer: String,
     /// The trust anchor reached.
     pub anchor: String,
+    /// Cosmetic SHAKEN profile findings on the chain (lenient lint): `rule: subject`.
+    pub profile_warnings: Vec<String>,
+}
+
+/// Lints the validated path in lenient mode: a security rule's failure is a credential failure
+/// (437); cosmetic findings come back as warnings.
+pub fn lint_path(path: &[Certificate]) -> Result<Vec<String>, ShakenError> {
+    let mut warnings = Vec::new();
+    for c in path {
+        let report = crate::lint::lint_der(c.der(), crate::lint::LintMode::Lenient)?;
+        if let Some(f) = report.failures().next() {
+            return Err(ShakenError::Chain(format!(
+                "{} fails the SHAKEN profile rule {} ({}): {}{}",
+                c.subject,
+                f.rule,
+                f.source,
+                f.requirement,
+                f.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+            )));
+        }
+        warnings.extend(report.warnings().map(|w| format!("{}: {}", w.rule, c.subject)));
+    }
+    Ok(warnings)
 }
 
 /// Parses the Identity header value and verifies it against `chain` (the certificates at its
 /// `info`/`x5u`, leaf first). Steps, each failing with its own reason: header syntax and
 /// `ppt=shaken` (438/436), PASSporT decoding (438/437/436), `info` = `x5u` (436), SHAKEN claims
-/// (438), freshness (403), chain to the trust list at `iat` with CRLs (437), TNAuthList SPC
-/// (437), signature over the received bytes (438), calling and called numbers (438).
+/// (438), freshness (403), chain to the trust list at `iat` with CRLs (437), the SHAKEN
+/// profile's security rules on the path (lenient lint, 437), TNAuthList SPC (437), signature over the received bytes (438), calling and called numbers (438).
 pub fn verify_identity(
     identity: &str,
     chain: &[Certificate],
@@ -98,6 +121,7 @@ pub fn verify_identity(
     passport.require_shaken()?;
     passport.check_freshness(opts.now, opts.freshness)?;
     let validated = trust.validate(chain, passport.claims().iat, opts.require_crl)?;
+    let profile_warnings = lint_path(&validated.certificates)?;
     let leaf = validated.leaf();
     let spc = leaf.spc()?.to_owned();
     passport.verify_signature(&leaf.verifying_key()?)?;
@@ -121,5 +145,12 @@ pub fn verify_identity(
         });
     }
     let attest = claims.attest.ok_or_else(|| ShakenError::Claim { claim: "attest", problem: "is missing".into() })?;
-    Ok(Verified { attest, spc, signer: leaf.subject.clone(), anchor: validated.anchor.subject.clone(), passport })
+    Ok(Verified {
+        attest,
+        spc,
+        signer: leaf.subject.clone(),
+        anchor: validated.anchor.subject.clone(),
+        profile_warnings,
+        passport,
+    })
 }

@@ -187,3 +187,31 @@ fn the_verification_procedure_gives_each_failure_its_reason() {
     let untrusted = pem(&other_ca.issue("1234", NOW, 365, CRL_URL).unwrap().chain_pem);
     assert_eq!(code(&good, &untrusted, &opts), (437, Verstat::Failed));
 }
+
+#[test]
+fn verification_fails_security_profile_rules_and_reports_cosmetic_ones() {
+    let cert = |name: &str| Certificate::chain_from_pem(&vectors(&format!("shaken-certs/{name}"))).unwrap();
+    // A P-384 leaf key (and its key usage) are security failures even in lenient mode.
+    let e = vouch_shaken::lint_path(&cert("shakenKeyAlgP384.pem")).unwrap_err();
+    assert_eq!(e.sip_reason().code, 437, "{e}");
+    assert!(e.to_string().contains("SHAKEN profile rule e_atis_"), "{e}");
+    let lenient = vouch_shaken::lint::LintMode::Lenient;
+    let r = vouch_shaken::lint::lint_der(cert("shakenKeyAlgP384.pem")[0].der(), lenient).unwrap();
+    assert!(r.failures().any(|f| f.rule == "e_atis_subject_public_key"));
+    // A cosmetic failure (no serialNumber attribute) is only a warning when verifying.
+    let strict = vouch_shaken::lint::LintMode::Strict;
+    let no_sn = cert("shakenSubjectWithoutSerialNumber.pem");
+    let r = vouch_shaken::lint::lint_der(no_sn[0].der(), strict).unwrap();
+    assert!(r.failures().any(|f| f.rule == "e_us_cp_subject_sn"));
+    let r = vouch_shaken::lint::lint_der(no_sn[0].der(), lenient).unwrap();
+    assert!(r.failures().all(|f| f.rule != "e_us_cp_subject_sn"));
+    assert!(r.warnings().any(|f| f.rule == "e_us_cp_subject_sn"));
+    // Development certificates pass the strict profile outright.
+    let ca = DevCa::init(NOW, CRL_URL).unwrap();
+    let chain = pem(&ca.issue("1234", NOW, 365, CRL_URL).unwrap().chain_pem);
+    for c in chain.iter().chain(&pem(&ca.root_pem)) {
+        let r = vouch_shaken::lint::lint_der(c.der(), vouch_shaken::lint::LintMode::Strict).unwrap();
+        assert!(r.passed(), "{}: {:?}", c.subject, r.failures().collect::<Vec<_>>());
+    }
+    assert!(vouch_shaken::lint_path(&chain).unwrap().is_empty());
+}
