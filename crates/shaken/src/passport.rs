@@ -738,6 +738,16 @@ mod tests {
         let (input, _) = t.rsplit_once('.').unwrap();
         let der_len = format!("{input}.{}", URL_SAFE_NO_PAD.encode([1u8; 71]));
         assert!(matches!(Passport::decode(&der_len), Err(ShakenError::Malformed { part: "signature", .. })));
+        // The last character of a 64-byte signature carries 2 bits; 4 unused bits set make a
+        // non-canonical encoding of the same bytes, which some verifiers accept. vouch does not.
+        let real = SigningKey::generate().unwrap().sign(&shaken_header(), &shaken_claims()).unwrap();
+        let (input, sig) = real.rsplit_once('.').unwrap();
+        let last = sig.as_bytes()[sig.len() - 1];
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let v = alphabet.iter().position(|c| *c == last).unwrap();
+        let sibling = alphabet[(v & !0x0f) | ((v + 1) & 0x0f)] as char;
+        let loose = format!("{input}.{}{sibling}", &sig[..sig.len() - 1]);
+        assert!(matches!(Passport::decode(&loose), Err(ShakenError::Malformed { part: "signature", .. })), "{loose}");
         for bad in ["", ".", "a.b", "a.b.c.d", "eyJ9.eyJ9.", "!!!.???.***"] {
             assert!(Passport::decode(bad).is_err(), "{bad:?}");
         }
