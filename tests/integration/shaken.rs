@@ -83,6 +83,9 @@ impl Pki {
 #[test]
 fn sign_verify_and_each_failure_reason_through_the_cli() {
     let p = pki();
+    // The development CA's certificates pass the strict SHAKEN profile.
+    let lint = run(vouch(p.dir.path()).arg("lint").arg(&p.chain).arg("ca/root.pem").take(), LIMIT);
+    assert_eq!(ok(lint).matches(": pass").count(), 3);
     let h = p.sign(&["--rcd-name", "Acme Pharmacy", "--origid", "123e4567-e89b-12d3-a456-426655440000"]);
     assert!(h.ends_with(&format!(";info=<{X5U}>;alg=ES256;ppt=shaken")), "{h}");
     let (passed, v) = p.verify(&h, &["--orig", "12155551212", "--dest", "+1 212 555 1213"]);
