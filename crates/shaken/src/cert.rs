@@ -4,6 +4,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY};
 use x509_parser::prelude::FromDer;
+use x509_parser::x509::X509Name;
 
 use crate::passport::VerifyingKey;
 use crate::{ShakenError, TnAuthList};
@@ -17,8 +18,50 @@ pub const MAX_CHAIN: usize = 8;
 pub struct CrlDistributionPoint {
     /// URIs of the CRL.
     pub uris: Vec<String>,
-    /// The `cRLIssuer` names (DER of each Name), empty for a direct CRL.
-    pub crl_issuers: Vec<Vec<u8>>,
+    /// The `cRLIssuer` names, as [`name_key`]s; empty for a direct CRL.
+    pub crl_issuers: Vec<String>,
+}
+
+/// A Name in comparable form (RFC 5280 section 7.1, simplified from RFC 4518): each attribute
+/// as `OID=value`, the value's string type ignored, white space trimmed and collapsed, case
+/// folded; values that are not strings as hex. Two encodings of the same name compare equal.
+pub fn name_key(name: &X509Name<'_>) -> String {
+    let mut out = String::new();
+    for rdn in name.iter() {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        let mut attrs: Vec<String> = rdn
+            .iter()
+            .map(|a| {
+                let value = match a.as_str() {
+                    Ok(s) => s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase(),
+                    Err(_) => format!("#{}", crate::devca::hex(a.attr_value().data)),
+                };
+                format!("{}={value}", a.attr_type().to_id_string())
+            })
+            .collect();
+        attrs.sort();
+        out.push_str(&attrs.join("+"));
+    }
+    out
+}
+
+/// The [`name_key`] of a DER Name, if it parses.
+pub fn name_key_of_der(der: &[u8]) -> Option<String> {
+    match X509Name::from_der(der) {
+        Ok((&[], name)) => Some(name_key(&name)),
+        _ => None,
+    }
+}
+
+/// A serial number without redundant leading zero bytes (CRLs may encode it non-minimally).
+pub fn serial_key(serial: &[u8]) -> &[u8] {
+    let mut s = serial;
+    while s.len() > 1 && s[0] == 0 {
+        s = &s[1..];
+    }
+    s
 }
 
 /// A parsed certificate. Keeps its DER; everything else is read from it once.
@@ -33,6 +76,10 @@ pub struct Certificate {
     pub subject_der: Vec<u8>,
     /// Issuer Name, DER (for chaining).
     pub issuer_der: Vec<u8>,
+    /// Issuer Name, comparable ([`name_key`]), for revocation scope.
+    pub issuer_key: String,
+    /// Subject Name, comparable ([`name_key`]).
+    pub subject_key: String,
     /// Serial number, big-endian bytes as encoded.
     pub serial: Vec<u8>,
     /// Validity start, Unix seconds.
@@ -98,6 +145,8 @@ impl Certificate {
             issuer: tbs.issuer.to_string(),
             subject_der: tbs.subject.as_raw().to_vec(),
             issuer_der: tbs.issuer.as_raw().to_vec(),
+            issuer_key: name_key(&tbs.issuer),
+            subject_key: name_key(&tbs.subject),
             serial: tbs.raw_serial().to_vec(),
             not_before: tbs.validity.not_before.timestamp(),
             not_after: tbs.validity.not_after.timestamp(),
@@ -134,7 +183,7 @@ impl Certificate {
                             .iter()
                             .flatten()
                             .filter_map(|n| match n {
-                                GeneralName::DirectoryName(name) => Some(name.as_raw().to_vec()),
+                                GeneralName::DirectoryName(name) => Some(name_key(name)),
                                 _ => None,
                             })
                             .collect();

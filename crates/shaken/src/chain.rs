@@ -12,7 +12,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
 use crate::ShakenError;
-use crate::cert::{Certificate, ECDSA_WITH_SHA256, ECDSA_WITH_SHA384};
+use crate::cert::{Certificate, ECDSA_WITH_SHA256, ECDSA_WITH_SHA384, name_key, name_key_of_der, serial_key};
 
 /// Longest path accepted (leaf, intermediates, anchor).
 const MAX_DEPTH: usize = 5;
@@ -25,19 +25,19 @@ fn chain_err(detail: impl Into<String>) -> ShakenError {
     ShakenError::Chain(detail.into())
 }
 
-/// A revoked certificate: its serial and, when the CRL says (certificateIssuer), its issuer's
-/// Name (DER).
+/// A revoked certificate: its serial (minimal form) and, when the CRL says (certificateIssuer),
+/// its issuer's [`name_key`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Revoked {
     serial: Vec<u8>,
-    issuer: Option<Vec<u8>>,
+    issuer: Option<String>,
 }
 
 /// A CRL whose signature has been checked against a trusted certificate.
 #[derive(Debug, Clone)]
 pub struct Crl {
-    /// The CRL issuer's Name, DER.
-    issuer_der: Vec<u8>,
+    /// The CRL issuer's [`name_key`].
+    issuer_key: String,
     /// The CRL issuer, as text.
     pub issuer: String,
     /// thisUpdate, Unix seconds.
@@ -46,6 +46,12 @@ pub struct Crl {
     pub next_update: Option<i64>,
     /// Whether the issuing distribution point says indirect.
     pub indirect: bool,
+    /// The issuing distribution point limits it to end-entity certificates.
+    user_certs_only: bool,
+    /// The issuing distribution point limits it to CA certificates.
+    ca_certs_only: bool,
+    /// The issuing distribution point limits it to some revocation reasons.
+    some_reasons_only: bool,
     revoked: Vec<Revoked>,
 }
 
@@ -59,14 +65,43 @@ impl Crl {
     pub fn is_empty(&self) -> bool {
         self.revoked.is_empty()
     }
+
+    /// Whether the CRL speaks for every revocation of `cert` at `at`: in effect, and not
+    /// limited by its issuing distribution point to other certificates or some reasons.
+    fn complete_for(&self, cert: &Certificate, at: i64) -> bool {
+        let is_ca = cert.is_ca == Some(true);
+        let expired = self.next_update.is_some_and(|n| at > n);
+        let out_of_scope = (self.user_certs_only && is_ca) || (self.ca_certs_only && !is_ca);
+        !expired && !self.some_reasons_only && !out_of_scope
+    }
 }
 
-/// Reads the directoryName out of a certificateIssuer value (GeneralNames).
-fn directory_name(value: &[u8]) -> Option<Vec<u8>> {
+/// CRL extensions understood here (a critical one outside this list refuses the CRL).
+const KNOWN_CRL_EXTENSIONS: [&str; 5] = [
+    "2.5.29.20", // cRLNumber
+    "2.5.29.35", // authorityKeyIdentifier
+    "2.5.29.28", // issuingDistributionPoint
+    "2.5.29.18", // issuerAltName
+    "2.5.29.46", // freshestCRL
+];
+/// The deltaCRLIndicator: delta CRLs are not supported and are refused.
+const DELTA_CRL_INDICATOR: &str = "2.5.29.27";
+/// CRL entry extensions understood here.
+const KNOWN_ENTRY_EXTENSIONS: [&str; 4] = [
+    "2.5.29.21", // reasonCode
+    "2.5.29.24", // invalidityDate
+    "2.5.29.23", // holdInstructionCode
+    CERTIFICATE_ISSUER_OID,
+];
+
+/// Reads the directoryName out of a certificateIssuer value (GeneralNames), as a name key.
+fn directory_name(value: &[u8]) -> Option<String> {
     use der::{Decode, Tag, TagNumber, Tagged};
     let names: Vec<der::Any> = <Vec<der::Any> as Decode>::from_der(value).ok()?;
     names.into_iter().find_map(|n| {
-        (n.tag() == Tag::ContextSpecific { constructed: true, number: TagNumber(4) }).then(|| n.value().to_vec())
+        (n.tag() == Tag::ContextSpecific { constructed: true, number: TagNumber(4) })
+            .then(|| name_key_of_der(n.value()))
+            .flatten()
     })
 }
 
@@ -93,11 +128,13 @@ impl TrustStore {
         Ok(())
     }
 
-    /// Adds a certificate that signs CRLs (the STI-PA CRL signer); it must itself be a trust
-    /// anchor or be signed by one.
+    /// Adds a certificate that signs CRLs (the STI-PA CRL signer): it must allow cRLSign and be
+    /// signed by a trust anchor.
     pub fn add_crl_signer(&mut self, cert: Certificate) -> Result<(), ShakenError> {
-        let trusted = self.anchors.iter().any(|a| a.der() == cert.der())
-            || self.anchors.iter().any(|a| a.subject_der == cert.issuer_der && cert.is_signed_by(a));
+        if !cert.key_usage.is_some_and(|(_, _, crl_sign)| crl_sign) {
+            return Err(chain_err(format!("CRL signer {} has no keyUsage cRLSign", cert.subject)));
+        }
+        let trusted = self.anchors.iter().any(|a| a.subject_der == cert.issuer_der && cert.is_signed_by(a));
         if !trusted {
             return Err(chain_err(format!("CRL signer {} is not signed by a trust anchor", cert.subject)));
         }
@@ -116,23 +153,32 @@ impl TrustStore {
     }
 
     /// Adds a CRL (DER) after checking its signature with a trusted certificate whose subject
-    /// is the CRL's issuer (an anchor or a CRL signer), and that it is in effect at `at`.
+    /// is the CRL's issuer (a CRL signer, or an anchor whose keyUsage allows cRLSign), valid
+    /// at `at`; the CRL must be in effect at `at`. Delta CRLs and unknown critical extensions
+    /// are refused. A held CRL of the same issuer and scope with an earlier or equal thisUpdate is
+    /// replaced.
     pub fn add_crl_der(&mut self, der: &[u8], at: i64) -> Result<&Crl, ShakenError> {
         let (rest, crl) = CertificateRevocationList::from_der(der).map_err(|e| chain_err(format!("not a CRL: {e}")))?;
         if !rest.is_empty() {
             return Err(chain_err("trailing bytes after the CRL"));
         }
-        let issuer_der = crl.issuer().as_raw().to_vec();
-        let signer = self
-            .anchors
+        let issuer_key = name_key(crl.issuer());
+        let candidates: Vec<&Certificate> = self
+            .crl_signers
             .iter()
-            .chain(&self.crl_signers)
-            .find(|c| c.subject_der == issuer_der)
-            .ok_or_else(|| chain_err(format!("no trusted certificate for CRL issuer {}", crl.issuer())))?;
-        let (_, signer_x) = x509_parser::certificate::X509Certificate::from_der(signer.der())
-            .map_err(|e| chain_err(format!("CRL signer: {e}")))?;
-        crl.verify_signature(signer_x.public_key())
-            .map_err(|e| chain_err(format!("the CRL's signature does not verify with {}: {e}", signer.subject)))?;
+            .chain(self.anchors.iter().filter(|a| a.key_usage.is_none_or(|(_, _, crl_sign)| crl_sign)))
+            .filter(|c| c.subject_key == issuer_key && c.valid_at(at))
+            .collect();
+        if candidates.is_empty() {
+            return Err(chain_err(format!("no trusted CRL signer valid now for CRL issuer {}", crl.issuer())));
+        }
+        let verified = candidates.iter().any(|signer| {
+            x509_parser::certificate::X509Certificate::from_der(signer.der())
+                .is_ok_and(|(_, x)| crl.verify_signature(x.public_key()).is_ok())
+        });
+        if !verified {
+            return Err(chain_err(format!("the CRL's signature does not verify with any key of {}", crl.issuer())));
+        }
         let this_update = crl.last_update().timestamp();
         let next_update = crl.next_update().map(|t| t.timestamp());
         if let Some(next) = next_update
@@ -140,62 +186,93 @@ impl TrustStore {
         {
             return Err(chain_err(format!("the CRL from {} expired at {next} (now {at})", crl.issuer())));
         }
-        let indirect = crl.extensions().iter().any(|e| match e.parsed_extension() {
-            ParsedExtension::IssuingDistributionPoint(idp) => idp.indirect_crl,
-            _ => false,
-        });
+        let (mut indirect, mut user_certs_only, mut ca_certs_only, mut some_reasons_only) =
+            (false, false, false, false);
+        for e in crl.extensions() {
+            let oid = e.oid.to_id_string();
+            if oid == DELTA_CRL_INDICATOR {
+                return Err(chain_err("delta CRLs are not supported"));
+            }
+            if e.critical && !KNOWN_CRL_EXTENSIONS.contains(&oid.as_str()) {
+                return Err(chain_err(format!("the CRL has an unknown critical extension {oid}")));
+            }
+            if let ParsedExtension::IssuingDistributionPoint(idp) = e.parsed_extension() {
+                indirect = idp.indirect_crl;
+                user_certs_only = idp.only_contains_user_certs;
+                ca_certs_only = idp.only_contains_ca_certs || idp.only_contains_attribute_certs;
+                some_reasons_only = idp.only_some_reasons.is_some();
+            }
+        }
         let mut revoked = Vec::new();
         // RFC 5280 5.3.3: an entry without certificateIssuer belongs to the issuer of the entry
         // before it. Before any certificateIssuer the entries name no issuer: the STI-PA's CRL
         // lists serials of certificates from many STI-CAs that way, and a verifier matches
         // them by serial (serials are at least 64 random bits, ATIS-1000080).
-        let mut current_issuer: Option<Vec<u8>> = None;
+        let mut current_issuer: Option<String> = None;
         for entry in crl.iter_revoked_certificates() {
             if revoked.len() == MAX_CRL_ENTRIES {
                 return Err(chain_err(format!("more than {MAX_CRL_ENTRIES} entries")));
             }
-            if let Some(ext) = entry.extensions().iter().find(|e| e.oid.to_id_string() == CERTIFICATE_ISSUER_OID) {
-                current_issuer = Some(
-                    directory_name(ext.value)
-                        .ok_or_else(|| chain_err("a certificateIssuer without a directoryName"))?,
-                );
+            for ext in entry.extensions() {
+                let oid = ext.oid.to_id_string();
+                if ext.critical && !KNOWN_ENTRY_EXTENSIONS.contains(&oid.as_str()) {
+                    return Err(chain_err(format!("a CRL entry has an unknown critical extension {oid}")));
+                }
+                if oid == CERTIFICATE_ISSUER_OID {
+                    current_issuer = Some(
+                        directory_name(ext.value)
+                            .ok_or_else(|| chain_err("a certificateIssuer without a directoryName"))?,
+                    );
+                }
             }
-            revoked.push(Revoked { serial: entry.raw_serial().to_vec(), issuer: current_issuer.clone() });
+            revoked.push(Revoked { serial: serial_key(entry.raw_serial()).to_vec(), issuer: current_issuer.clone() });
         }
-        self.crls.push(Crl {
-            issuer_der,
+        let new = Crl {
+            issuer_key,
             issuer: crl.issuer().to_string(),
             this_update,
             next_update,
             indirect,
+            user_certs_only,
+            ca_certs_only,
+            some_reasons_only,
             revoked,
+        };
+        // A newer CRL of the same issuer and scope replaces the one held.
+        self.crls.retain(|c| {
+            !(c.issuer_key == new.issuer_key
+                && c.user_certs_only == new.user_certs_only
+                && c.ca_certs_only == new.ca_certs_only
+                && c.some_reasons_only == new.some_reasons_only
+                && c.this_update <= new.this_update)
         });
+        self.crls.push(new);
         self.crls.last().ok_or_else(|| chain_err("unreachable"))
     }
 
-    /// Whether a CRL the store holds covers `cert` (it is signed by the certificate's issuer or
-    /// by a `cRLIssuer` of its distribution points).
-    fn covering_crls<'a>(&'a self, cert: &'a Certificate) -> impl Iterator<Item = &'a Crl> + 'a {
+    /// The CRLs a store holds whose issuer may revoke `cert`: its issuer (a direct CRL) or a
+    /// `cRLIssuer` of its distribution points (an indirect CRL), names compared as RFC 5280
+    /// section 7.1 says.
+    fn crls_for<'a>(&'a self, cert: &'a Certificate) -> impl Iterator<Item = &'a Crl> + 'a {
         self.crls.iter().filter(move |crl| {
-            crl.issuer_der == cert.issuer_der
-                || cert.crl_distribution_points.iter().any(|dp| dp.crl_issuers.contains(&crl.issuer_der))
+            crl.issuer_key == cert.issuer_key
+                || cert.crl_distribution_points.iter().any(|dp| dp.crl_issuers.contains(&crl.issuer_key))
         })
     }
 
-    fn check_revocation(&self, cert: &Certificate, require_crl: bool) -> Result<(), ShakenError> {
+    fn check_revocation(&self, cert: &Certificate, at: i64, require_crl: bool) -> Result<(), ShakenError> {
         let mut covered = false;
-        for crl in self.covering_crls(cert) {
-            covered = true;
-            if crl
-                .revoked
-                .iter()
-                .any(|r| r.serial == cert.serial && r.issuer.as_ref().is_none_or(|i| *i == cert.issuer_der))
+        let serial = serial_key(&cert.serial);
+        for crl in self.crls_for(cert) {
+            // An entry revokes even from a CRL that is partial or past its nextUpdate.
+            if crl.revoked.iter().any(|r| r.serial == serial && r.issuer.as_ref().is_none_or(|i| *i == cert.issuer_key))
             {
                 return Err(ShakenError::Revoked { subject: cert.subject.clone(), crl_issuer: crl.issuer.clone() });
             }
+            covered |= crl.complete_for(cert, at);
         }
         if require_crl && !covered {
-            return Err(chain_err(format!("no CRL covers {} (issuer {})", cert.subject, cert.issuer)));
+            return Err(chain_err(format!("no CRL in effect covers {} (issuer {})", cert.subject, cert.issuer)));
         }
         Ok(())
     }
@@ -217,32 +294,34 @@ impl TrustStore {
         loop {
             let current = path[path.len() - 1];
             check_cert(current, at)?;
-            self.check_revocation(current, require_crl)?;
-            if let Some(anchor) =
-                self.anchors.iter().find(|a| a.subject_der == current.issuer_der && current.is_signed_by(a))
-            {
-                if !anchor.valid_at(at) {
-                    return Err(chain_err(format!(
-                        "trust anchor {} is not valid at {at} ({}..{})",
-                        anchor.subject, anchor.not_before, anchor.not_after
-                    )));
-                }
+            self.check_revocation(current, at, require_crl)?;
+            // Among several anchors of the same name (a re-issued root), one valid at `at`.
+            let signed_by = |a: &&Certificate| a.subject_der == current.issuer_der && current.is_signed_by(a);
+            let matching: Vec<&Certificate> = self.anchors.iter().filter(signed_by).collect();
+            if let Some(anchor) = matching.iter().find(|a| a.valid_at(at)) {
                 check_issuer(anchor, path.len() - 1)?;
                 return Ok(ValidatedChain {
                     certificates: path.into_iter().cloned().collect(),
-                    anchor: anchor.clone(),
+                    anchor: (*anchor).clone(),
                 });
+            }
+            if let Some(anchor) = matching.first() {
+                return Err(chain_err(format!(
+                    "trust anchor {} is not valid at {at} ({}..{})",
+                    anchor.subject, anchor.not_before, anchor.not_after
+                )));
             }
             if path.len() == MAX_DEPTH {
                 return Err(chain_err(format!("no trust anchor within {MAX_DEPTH} certificates")));
             }
             let next = chain[1..]
                 .iter()
-                .find(|c| {
+                .filter(|c| {
                     c.subject_der == current.issuer_der
                         && !path.iter().any(|p| p.der() == c.der())
                         && current.is_signed_by(c)
                 })
+                .min_by_key(|c| !c.valid_at(at))
                 .ok_or_else(|| {
                     chain_err(format!(
                         "no issuer for {} (issuer {}) in the chain or the trust list",

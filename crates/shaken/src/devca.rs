@@ -250,7 +250,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 fn unhex(s: &str) -> Result<Vec<u8>, ShakenError> {
     let s = s.trim();
-    if s.is_empty() || !s.len().is_multiple_of(2) || s.len() > 40 {
+    if s.is_empty() || !s.len().is_multiple_of(2) || s.len() > 40 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ca_err(format!("serial {s:?} is not 1-20 bytes of hex")));
     }
     (0..s.len())

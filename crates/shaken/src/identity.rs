@@ -16,6 +16,8 @@ use crate::ShakenError;
 const MAX_HEADER: usize = 16 * 1024;
 /// Most Identity headers accepted in one message.
 const MAX_IDENTITIES: usize = 16;
+/// Most parameters accepted in one Identity header (SHAKEN uses three).
+const MAX_PARAMS: usize = 32;
 
 /// One Identity header value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +111,9 @@ impl IdentityHeader {
         }
         if parts.len() == 1 {
             return Err(ShakenError::BadInfo("no info parameter (nothing after the PASSporT)".into()));
+        }
+        if parts.len() > MAX_PARAMS + 1 {
+            return Err(bad(format!("more than {MAX_PARAMS} parameters")));
         }
         let mut header =
             Self { passport: passport.to_owned(), info: String::new(), alg: None, ppt: None, other: vec![] };

@@ -527,11 +527,11 @@ impl Passport {
     /// Requires a SHAKEN PASSporT (RFC 8588): `ppt` `shaken`, `attest`, `origid`, an
     /// `orig.tn` and at least one `dest.tn`.
     pub fn require_shaken(&self) -> Result<(), ShakenError> {
-        if self.header.ppt.as_deref() != Some(PPT_SHAKEN) {
-            return Err(ShakenError::WrongPpt {
-                expected: PPT_SHAKEN,
-                found: self.header.ppt.clone().unwrap_or_default(),
-            });
+        match self.header.ppt.as_deref() {
+            Some(PPT_SHAKEN) => {}
+            // ATIS-1000082 E9: a header parameter missing is 436; E13: a wrong ppt is 438.
+            None => return Err(ShakenError::MissingHeaderParameter("ppt")),
+            Some(other) => return Err(ShakenError::WrongPpt { expected: PPT_SHAKEN, found: other.to_owned() }),
         }
         if self.claims.attest.is_none() {
             return Err(claim("attest", "is missing"));
@@ -608,7 +608,7 @@ mod tests {
         assert_eq!(p.header(), &header);
         assert_eq!(p.claims(), &claims);
         assert_eq!(p.signing_input(), input);
-        assert!(matches!(p.require_shaken(), Err(ShakenError::WrongPpt { .. })));
+        assert_eq!(p.require_shaken(), Err(ShakenError::MissingHeaderParameter("ppt")));
     }
 
     #[test]

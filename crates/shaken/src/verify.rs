@@ -31,11 +31,17 @@ impl Verstat {
 }
 
 impl ShakenError {
-    /// The verstat for this failure: TN-Validation-Failed when the credential or the signature
-    /// was checked and failed (ATIS-1000082 E17, E18), No-TN-Validation otherwise.
+    /// The verstat for this failure: TN-Validation-Failed when the credential (chain,
+    /// revocation, profile, TNAuthList, key) or the signature was checked and failed
+    /// (ATIS-1000082 E17, E18), No-TN-Validation otherwise.
     pub fn verstat(&self) -> Verstat {
         match self {
-            Self::BadSignature | Self::Chain(_) | Self::Revoked { .. } => Verstat::Failed,
+            Self::BadSignature
+            | Self::Chain(_)
+            | Self::Revoked { .. }
+            | Self::TnAuthList(_)
+            | Self::Certificate(_)
+            | Self::Key(_) => Verstat::Failed,
             _ => Verstat::NoValidation,
         }
     }

@@ -215,3 +215,41 @@ fn verification_fails_security_profile_rules_and_reports_cosmetic_ones() {
     }
     assert!(vouch_shaken::lint_path(&chain).unwrap().is_empty());
 }
+
+#[test]
+fn crls_count_only_while_in_effect_and_newer_ones_replace_older() {
+    let ca = DevCa::init(NOW, CRL_URL).unwrap();
+    let bad = ca.issue("2222", NOW, 365, CRL_URL).unwrap();
+    let chain = pem(&bad.chain_pem);
+    let mut t = trust(&ca);
+    t.add_crl_der(&ca.crl(std::slice::from_ref(&bad.serial_hex), NOW, 7, 1).unwrap(), NOW).unwrap();
+    // Past the CRL's nextUpdate the revocation still stands…
+    assert!(matches!(t.validate(&chain, NOW + 8 * 86400, true), Err(ShakenError::Revoked { .. })));
+    let good = pem(&ca.issue("1111", NOW, 365, CRL_URL).unwrap().chain_pem);
+    // …but it no longer proves that other certificates are not revoked.
+    t.validate(&good, NOW + 86400, true).unwrap();
+    assert!(t.validate(&good, NOW + 8 * 86400, true).is_err());
+    // A newer CRL from the same signer replaces the older one.
+    t.add_crl_der(&ca.crl(&[], NOW + 600, 7, 2).unwrap(), NOW + 600).unwrap();
+    assert_eq!(t.crls().len(), 1);
+    t.validate(&chain, NOW + 700, true).unwrap();
+}
+
+#[test]
+fn names_compare_as_rfc_5280_says() {
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag, content.len() as u8];
+        v.extend_from_slice(content);
+        v
+    }
+    let name = |string_tag: u8, text: &str| {
+        let atv = tlv(0x30, &[tlv(0x06, &[0x55, 0x04, 0x03]), tlv(string_tag, text.as_bytes())].concat());
+        tlv(0x30, &tlv(0x31, &atv))
+    };
+    let printable = vouch_shaken::cert::name_key_of_der(&name(0x13, "STI-PA CRL")).unwrap();
+    let utf8 = vouch_shaken::cert::name_key_of_der(&name(0x0c, "  sti-pa   crl ")).unwrap();
+    assert_eq!(printable, utf8);
+    assert_ne!(printable, vouch_shaken::cert::name_key_of_der(&name(0x13, "STI-PA CRL 2")).unwrap());
+    assert_eq!(vouch_shaken::cert::serial_key(&[0, 0, 0x80, 1]), &[0x80, 1]);
+    assert_eq!(vouch_shaken::cert::serial_key(&[0]), &[0]);
+}
