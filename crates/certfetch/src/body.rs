@@ -44,10 +44,8 @@ pub fn parse_pem_chain(body: &[u8]) -> Result<ParsedChain, FetchError> {
         earliest = Some(earliest.map_or(not_after, |e| e.min(not_after)));
         certificates.push(block.contents);
     }
-    match earliest {
-        Some(earliest_not_after) if !certificates.is_empty() => Ok(ParsedChain { certificates, earliest_not_after }),
-        _ => Err(FetchError::NoCertificate),
-    }
+    // `earliest` is set exactly when a certificate was kept.
+    earliest.map(|earliest_not_after| ParsedChain { certificates, earliest_not_after }).ok_or(FetchError::NoCertificate)
 }
 
 /// What the `Cache-Control` header(s) of a response ask for.

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -23,7 +23,6 @@ use tokio::sync::watch;
 use crate::body::{self, CacheDirective};
 use crate::error::{ConfigError, FetchError};
 use crate::policy::FetchPolicy;
-use crate::ranges;
 use crate::x5u::{X5uHost, X5uUrl, check_x5u_url};
 
 /// The media type ATIS-1000080 expects for an x5u response.
@@ -428,14 +427,7 @@ async fn resolve_checked(policy: &FetchPolicy, x5u: &X5uUrl) -> Result<Vec<Socke
     // Every address must pass: refusing the host if any fails keeps a name that mixes public and
     // internal addresses from reaching the internal one on a retry or a happy-eyeballs race.
     for addr in &addrs {
-        let ip: IpAddr = addr.ip();
-        let allowed = policy.is_allowed(ip);
-        if !allowed && let Some(range) = ranges::classify(ip) {
-            return Err(FetchError::ForbiddenAddress { host: host.clone(), addr: ip, range });
-        }
-        if !x5u.standard_port() && !allowed {
-            return Err(FetchError::ForbiddenPort { port });
-        }
+        policy.check_addr(host, addr.ip(), port)?;
     }
     Ok(addrs)
 }

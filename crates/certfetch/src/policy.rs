@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::{FetchError, STANDARD_PORTS, ranges};
+
 /// Limits and exceptions for fetching x5u certificate chains.
 ///
 /// [`FetchPolicy::default`] is the production policy: no allow-list, 8 KiB, 2 s connect, 5 s
@@ -73,5 +75,19 @@ impl FetchPolicy {
             IpAddr::V4(v4) => Some(IpAddr::V6(v4.to_ipv6_mapped())),
         };
         self.allow.iter().any(|net| net.contains(&addr) || alternate.is_some_and(|a| net.contains(&a)))
+    }
+
+    /// The SSRF rule for one address of `host` (an IP literal or a resolved address) and the
+    /// URL's port: a special-purpose address is refused unless allow-listed, and a port other
+    /// than 443/8443 is allowed only towards an allow-listed address.
+    pub fn check_addr(&self, host: &str, addr: IpAddr, port: u16) -> Result<(), FetchError> {
+        let allowed = self.is_allowed(addr);
+        if !allowed && let Some(range) = ranges::classify(addr) {
+            return Err(FetchError::ForbiddenAddress { host: host.to_owned(), addr, range });
+        }
+        if !allowed && !STANDARD_PORTS.contains(&port) {
+            return Err(FetchError::ForbiddenPort { port });
+        }
+        Ok(())
     }
 }

@@ -7,7 +7,6 @@ use url::{Host, Url};
 
 use crate::error::FetchError;
 use crate::policy::FetchPolicy;
-use crate::ranges;
 
 /// Longest accepted x5u URL, in bytes. Real x5u URLs are well under 200 bytes; the cap bounds the
 /// memory a hostile PASSporT can make the cache and logs hold.
@@ -115,19 +114,10 @@ pub fn check_x5u_url(url: &str, policy: &FetchPolicy) -> Result<X5uUrl, FetchErr
         _ => return Err(FetchError::BadUrl("no host".to_owned())),
     };
     let port = parsed.port_or_known_default().unwrap_or(443);
-    let standard = STANDARD_PORTS.contains(&port);
     match &host {
-        X5uHost::Ip(addr) => {
-            let allowed = policy.is_allowed(*addr);
-            if !allowed && let Some(range) = ranges::classify(*addr) {
-                return Err(FetchError::ForbiddenAddress { host: host.to_string(), addr: *addr, range });
-            }
-            if !standard && !allowed {
-                return Err(FetchError::ForbiddenPort { port });
-            }
-        }
+        X5uHost::Ip(addr) => policy.check_addr(&host.to_string(), *addr, port)?,
         X5uHost::Domain(_) => {
-            if !standard && policy.allow.is_empty() {
+            if !STANDARD_PORTS.contains(&port) && policy.allow.is_empty() {
                 return Err(FetchError::ForbiddenPort { port });
             }
         }

@@ -4,7 +4,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY};
 use x509_parser::prelude::FromDer;
-use x509_parser::x509::X509Name;
+use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
 
 use crate::passport::VerifyingKey;
 use crate::{ShakenError, TnAuthList};
@@ -36,7 +36,7 @@ pub fn name_key(name: &X509Name<'_>) -> String {
             .map(|a| {
                 let value = match a.as_str() {
                     Ok(s) => s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase(),
-                    Err(_) => format!("#{}", crate::devca::hex(a.attr_value().data)),
+                    Err(_) => format!("#{}", crate::hex(a.attr_value().data)),
                 };
                 format!("{}={value}", a.attr_type().to_id_string())
             })
@@ -103,6 +103,8 @@ pub struct Certificate {
     pub unknown_critical: Vec<String>,
     /// The signature algorithm's OID, as text.
     pub signature_algorithm: String,
+    /// The lenient profile lint, computed on first use (it depends on the DER only).
+    lenient_lint: std::sync::OnceLock<Result<crate::lint::LintReport, ShakenError>>,
 }
 
 /// ecdsa-with-SHA256.
@@ -115,10 +117,42 @@ impl std::fmt::Debug for Certificate {
         f.debug_struct("Certificate")
             .field("subject", &self.subject)
             .field("issuer", &self.issuer)
-            .field("serial", &crate::devca::hex(&self.serial))
+            .field("serial", &crate::hex(&self.serial))
             .field("not_before", &self.not_before)
             .field("not_after", &self.not_after)
             .finish_non_exhaustive()
+    }
+}
+
+/// The DER of every CERTIFICATE block of a PEM text, in order: at most [`MAX_CHAIN`], at
+/// least one.
+pub fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, ShakenError> {
+    let mut out = Vec::new();
+    for block in x509_parser::pem::Pem::iter_from_buffer(pem) {
+        let block = block.map_err(|e| cert_err(format!("bad PEM: {e}")))?;
+        if block.label != "CERTIFICATE" {
+            continue;
+        }
+        if out.len() == MAX_CHAIN {
+            return Err(cert_err(format!("more than {MAX_CHAIN} certificates")));
+        }
+        out.push(block.contents);
+    }
+    if out.is_empty() {
+        return Err(cert_err("no CERTIFICATE block in the PEM"));
+    }
+    Ok(out)
+}
+
+/// The public key point when the key is EC on P-256, or why it is not (ATIS-1000080 6.4.1).
+pub fn p256_point<'s>(spki: &'s SubjectPublicKeyInfo<'_>) -> Result<&'s [u8], String> {
+    if spki.algorithm.algorithm != OID_KEY_TYPE_EC_PUBLIC_KEY {
+        return Err(format!("public key algorithm {} is not id-ecPublicKey", spki.algorithm.algorithm));
+    }
+    match spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()) {
+        Some(curve) if curve == OID_EC_P256 => Ok(&spki.subject_public_key.data),
+        Some(curve) => Err(format!("curve {curve} is not P-256")),
+        None => Err("the EC key names no curve".into()),
     }
 }
 
@@ -136,9 +170,7 @@ impl Certificate {
         }
         let tbs = &x.tbs_certificate;
         let spki = &tbs.subject_pki;
-        let p256_point = (spki.algorithm.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY
-            && spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).as_ref() == Some(&OID_EC_P256))
-        .then(|| spki.subject_public_key.data.to_vec());
+        let p256_point = p256_point(spki).ok().map(<[u8]>::to_vec);
         let mut c = Self {
             der: der.to_vec(),
             subject: tbs.subject.to_string(),
@@ -158,6 +190,7 @@ impl Certificate {
             crl_distribution_points: Vec::new(),
             unknown_critical: Vec::new(),
             signature_algorithm: x.signature_algorithm.algorithm.to_id_string(),
+            lenient_lint: std::sync::OnceLock::new(),
         };
         for ext in tbs.extensions() {
             match ext.parsed_extension() {
@@ -205,21 +238,7 @@ impl Certificate {
 
     /// Every CERTIFICATE block of a PEM file, in order (at most [`MAX_CHAIN`]).
     pub fn chain_from_pem(pem: &[u8]) -> Result<Vec<Self>, ShakenError> {
-        let mut out = Vec::new();
-        for block in x509_parser::pem::Pem::iter_from_buffer(pem) {
-            let block = block.map_err(|e| cert_err(format!("bad PEM: {e}")))?;
-            if block.label != "CERTIFICATE" {
-                continue;
-            }
-            if out.len() == MAX_CHAIN {
-                return Err(cert_err(format!("more than {MAX_CHAIN} certificates")));
-            }
-            out.push(Self::from_der(&block.contents)?);
-        }
-        if out.is_empty() {
-            return Err(cert_err("no CERTIFICATE block in the PEM"));
-        }
-        Ok(out)
+        pem_certificates(pem)?.iter().map(|der| Self::from_der(der)).collect()
     }
 
     /// The DER.
@@ -227,17 +246,13 @@ impl Certificate {
         &self.der
     }
 
-    /// The certificate as PEM.
-    pub fn to_pem(&self) -> String {
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.der);
-        let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-        for line in b64.as_bytes().chunks(64) {
-            out.push_str(&String::from_utf8_lossy(line));
-            out.push('\n');
-        }
-        out.push_str("-----END CERTIFICATE-----\n");
-        out
+    /// The SHAKEN profile lint in lenient mode (for verifying calls), computed once per
+    /// certificate however many calls it signs.
+    pub fn lenient_lint(&self) -> Result<&crate::lint::LintReport, ShakenError> {
+        self.lenient_lint
+            .get_or_init(|| crate::lint::lint_der(&self.der, crate::lint::LintMode::Lenient))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The key PASSporTs signed by this certificate's holder verify with.
@@ -268,11 +283,6 @@ impl Certificate {
             return false;
         };
         me.verify_signature(Some(them.public_key())).is_ok()
-    }
-
-    /// Whether this is a CA certificate whose own key made its signature (a root).
-    pub fn is_self_signed(&self) -> bool {
-        self.subject_der == self.issuer_der && self.is_signed_by(self)
     }
 
     /// SHA-256 of the DER (the certificate's fingerprint).

@@ -16,7 +16,7 @@ use rcgen::{
 };
 use time::OffsetDateTime;
 
-use crate::{ShakenError, TnAuthList};
+use crate::{ShakenError, TnAuthList, hex};
 
 /// The US SHAKEN CP 1.3 policy OID.
 pub const CP_1_3: &str = "2.16.840.1.114569.1.1.3";
@@ -241,11 +241,6 @@ fn check_crl_url(url: &str) -> Result<(), ShakenError> {
     } else {
         Err(ca_err(format!("CRL URL {url:?} must be an http(s) URL")))
     }
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, ShakenError> {

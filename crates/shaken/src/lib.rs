@@ -132,6 +132,11 @@ pub enum ShakenError {
     },
 }
 
+/// Lower-case hex (serial numbers, fingerprints).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A SIP response code and reason phrase for a verification failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SipReason {

@@ -21,11 +21,11 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::error::X509Error;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension, X509Extension};
 use x509_parser::oid_registry::{
-    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS9_EMAIL_ADDRESS, OID_SIG_ECDSA_WITH_SHA256,
-    OID_SIG_ECDSA_WITH_SHA384, OID_X509_COMMON_NAME, OID_X509_COUNTRY_NAME, OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER,
-    OID_X509_EXT_BASIC_CONSTRAINTS, OID_X509_EXT_CERTIFICATE_POLICIES, OID_X509_EXT_CRL_DISTRIBUTION_POINTS,
-    OID_X509_EXT_KEY_USAGE, OID_X509_EXT_SUBJECT_KEY_IDENTIFIER, OID_X509_LOCALITY_NAME, OID_X509_ORGANIZATION_NAME,
-    OID_X509_SERIALNUMBER, OID_X509_STATE_OR_PROVINCE_NAME,
+    OID_PKCS9_EMAIL_ADDRESS, OID_SIG_ECDSA_WITH_SHA256, OID_SIG_ECDSA_WITH_SHA384, OID_X509_COMMON_NAME,
+    OID_X509_COUNTRY_NAME, OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_BASIC_CONSTRAINTS,
+    OID_X509_EXT_CERTIFICATE_POLICIES, OID_X509_EXT_CRL_DISTRIBUTION_POINTS, OID_X509_EXT_KEY_USAGE,
+    OID_X509_EXT_SUBJECT_KEY_IDENTIFIER, OID_X509_LOCALITY_NAME, OID_X509_ORGANIZATION_NAME, OID_X509_SERIALNUMBER,
+    OID_X509_STATE_OR_PROVINCE_NAME,
 };
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
@@ -214,17 +214,7 @@ pub fn lint_der(der: &[u8], mode: LintMode) -> Result<LintReport, ShakenError> {
 /// Lints every `CERTIFICATE` block of a PEM text, in order. Fails when there is none, or when a
 /// block is not valid PEM or not a certificate.
 pub fn lint_pem(pem: &[u8], mode: LintMode) -> Result<Vec<LintReport>, ShakenError> {
-    let mut reports = Vec::new();
-    for block in x509_parser::pem::Pem::iter_from_buffer(pem) {
-        let block = block.map_err(|e| ShakenError::Certificate(format!("bad PEM: {e}")))?;
-        if block.label == "CERTIFICATE" {
-            reports.push(lint_der(&block.contents, mode)?);
-        }
-    }
-    if reports.is_empty() {
-        return Err(ShakenError::Certificate("no CERTIFICATE block in the PEM text".into()));
-    }
-    Ok(reports)
+    crate::cert::pem_certificates(pem)?.iter().map(|der| lint_der(der, mode)).collect()
 }
 
 /// Every rule, in report order.
@@ -989,14 +979,9 @@ fn sig_alg_is(c: &Ctx<'_, '_>, allowed: &[&x509_parser::der_parser::oid::Oid<'_>
 }
 
 fn public_key_p256(c: &Ctx<'_, '_>) -> Outcome {
-    let spki = c.cert.public_key();
-    if spki.algorithm.algorithm != OID_KEY_TYPE_EC_PUBLIC_KEY {
-        return fail(format!("public key algorithm {} is not id-ecPublicKey", spki.algorithm.algorithm));
-    }
-    match spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()) {
-        Some(curve) if curve == OID_EC_P256 => Outcome::Pass,
-        Some(curve) => fail(format!("curve {curve} is not P-256")),
-        None => fail("the EC key names no curve"),
+    match crate::cert::p256_point(c.cert.public_key()) {
+        Ok(_) => Outcome::Pass,
+        Err(why) => fail(why),
     }
 }
 

@@ -52,8 +52,9 @@ struct RangeDer<'a> {
 /// At most this many entries are decoded (a certificate is bounded, but a fuzzer is not).
 const MAX_ENTRIES: usize = 4096;
 
+/// RFC 8226's TelephoneNumber: the PASSporT canonical form (1-15 of `0-9 * #`).
 fn tn_ok(tn: &str) -> bool {
-    (1..=15).contains(&tn.len()) && tn.bytes().all(|b| b.is_ascii_digit() || b == b'#' || b == b'*')
+    crate::Tn::from_canonical(tn).is_ok()
 }
 
 impl TnAuthList {

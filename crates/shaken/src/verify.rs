@@ -88,10 +88,10 @@ pub struct Verified {
 
 /// Lints the validated path in lenient mode: a security rule's failure is a credential failure
 /// (437); cosmetic findings come back as warnings.
-pub fn lint_path(path: &[Certificate]) -> Result<Vec<String>, ShakenError> {
+pub fn lint_path<'a>(path: impl IntoIterator<Item = &'a Certificate>) -> Result<Vec<String>, ShakenError> {
     let mut warnings = Vec::new();
     for c in path {
-        let report = crate::lint::lint_der(c.der(), crate::lint::LintMode::Lenient)?;
+        let report = c.lenient_lint()?;
         if let Some(f) = report.failures().next() {
             return Err(ShakenError::Chain(format!(
                 "{} fails the SHAKEN profile rule {} ({}): {}{}",
@@ -127,7 +127,10 @@ pub fn verify_identity(
     passport.require_shaken()?;
     passport.check_freshness(opts.now, opts.freshness)?;
     let validated = trust.validate(chain, passport.claims().iat, opts.require_crl)?;
-    let profile_warnings = lint_path(&validated.certificates)?;
+    // Lint the caller's certificates (those on the path), whose lint results persist in them.
+    let on_path: Vec<&Certificate> =
+        chain.iter().filter(|c| validated.certificates.iter().any(|v| v.der() == c.der())).collect();
+    let profile_warnings = lint_path(on_path)?;
     let leaf = validated.leaf();
     let spc = leaf.spc()?.to_owned();
     passport.verify_signature(&leaf.verifying_key()?)?;

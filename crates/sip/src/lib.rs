@@ -109,6 +109,23 @@ fn head_end(bytes: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
+/// The Content-Length among `(name, value)` header pairs: `None` when absent; an error when
+/// not a number or given twice (framing and parsing must agree on one value).
+fn content_length<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>) -> Result<Option<usize>, SipError> {
+    let mut length = None;
+    for (name, value) in headers {
+        if canonical_name(name.trim()) != "Content-Length" {
+            continue;
+        }
+        let v = value.trim();
+        let n = v.parse::<usize>().map_err(|_| SipError::ContentLength(v.to_owned()))?;
+        if length.replace(n).is_some() {
+            return Err(SipError::ContentLength("given twice".into()));
+        }
+    }
+    Ok(length)
+}
+
 /// For a stream (TCP): the length of the first complete message in `bytes`, `Ok(None)` when
 /// more bytes are needed, or an error when what is there can never become a message (the
 /// connection should then be answered 400 where possible and closed). Leading CRLF keep-alives
@@ -122,14 +139,7 @@ pub fn frame_len(bytes: &[u8]) -> Result<Option<usize>, SipError> {
         return if bytes.len() > MAX_MESSAGE { Err(SipError::TooLarge(bytes.len())) } else { Ok(None) };
     };
     let text = std::str::from_utf8(&bytes[..head]).map_err(|_| SipError::NotText)?;
-    let mut length = None;
-    for line in text.split('\n').skip(1) {
-        if let Some((name, value)) = line.split_once(':')
-            && canonical_name(name.trim()) == "Content-Length"
-        {
-            length = Some(value.trim().parse::<usize>().map_err(|_| SipError::ContentLength(value.trim().to_owned()))?);
-        }
-    }
+    let length = content_length(text.split('\n').skip(1).filter_map(|l| l.split_once(':')))?;
     // RFC 3261 18.3: over a stream Content-Length is mandatory.
     let length = length.ok_or(SipError::Missing("Content-Length"))?;
     let total = body_start.saturating_add(length);
@@ -178,15 +188,12 @@ impl SipMessage {
             headers.push((canonical_name(name), value.trim().to_owned()));
         }
         let rest = &bytes[body_start.min(bytes.len())..];
-        let body = match headers.iter().find(|(n, _)| n == "Content-Length") {
+        let body = match content_length(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))? {
             None => rest.to_vec(),
-            Some((_, v)) => {
-                let n: usize = v.parse().map_err(|_| SipError::ContentLength(v.clone()))?;
-                if n > rest.len() {
-                    return Err(SipError::ContentLength(format!("{n}, but only {} body bytes", rest.len())));
-                }
-                rest[..n].to_vec()
+            Some(n) if n > rest.len() => {
+                return Err(SipError::ContentLength(format!("{n}, but only {} body bytes", rest.len())));
             }
+            Some(n) => rest[..n].to_vec(),
         };
         Ok(Self { start, headers, body })
     }
@@ -217,12 +224,7 @@ impl SipMessage {
         let Some(method) = self.method() else { return Err(SipError::StartLine("not a request".into())) };
         for h in ["Via", "From", "To", "Call-ID"] {
             if self.header(h).is_none_or(str::is_empty) {
-                return Err(SipError::Missing(match h {
-                    "Via" => "Via",
-                    "From" => "From",
-                    "To" => "To",
-                    _ => "Call-ID",
-                }));
+                return Err(SipError::Missing(h));
             }
         }
         let cseq = self.header("CSeq").ok_or(SipError::Missing("CSeq"))?;
