@@ -75,7 +75,7 @@ struct Report {
     rejected: Vec<Rejected>,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
 }
 
@@ -112,11 +112,9 @@ struct Window {
     error: Option<anyhow::Error>,
 }
 
-/// The number field of a CSV line as the server reads it (`vouch_registry::parse_import_csv`:
-/// the first comma-separated field, trimmed, quotes stripped, trimmed again).
+/// The number field of a CSV line as the server reads it (`vouch_registry::parse_import_csv`).
 fn first_field(text: &str) -> &str {
-    let f = text.trim().split(',').next().unwrap_or_default().trim();
-    f.strip_prefix('"').and_then(|f| f.strip_suffix('"')).unwrap_or(f).trim()
+    vouch_registry::import_field(text.trim().split(',').next().unwrap_or_default())
 }
 
 /// Reads the file in windows of whole chunks and sends each, sorted, to `out`.
@@ -158,7 +156,7 @@ fn read_windows(
                         continue;
                     }
                     let field = first_field(text);
-                    if (line_no - 1).is_multiple_of(chunk) && field.eq_ignore_ascii_case("number") {
+                    if (line_no - 1).is_multiple_of(chunk) && vouch_registry::is_import_header(field) {
                         continue;
                     }
                     let key = field.parse::<TelephoneNumber>().map_or(0, TelephoneNumber::digits);

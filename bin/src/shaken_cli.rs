@@ -6,10 +6,12 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use crate::out;
-use vouch_shaken::devca::{DevCa, hex};
+use vouch_shaken::devca::DevCa;
 use vouch_shaken::lint::{LintMode, lint_pem};
 use vouch_shaken::passport::{Claims, Destination, Origin, PPT_SHAKEN, PassportHeader, RichCallData};
-use vouch_shaken::{Attestation, Certificate, IdentityHeader, SigningKey, Tn, TrustStore, VerifyOptions};
+use vouch_shaken::{
+    Attestation, Certificate, IdentityHeader, SigningKey, SipReason, Tn, TrustStore, VerifyOptions, Verstat, hex,
+};
 
 /// `vouch sign`.
 #[derive(Debug, clap::Args)]
@@ -197,12 +199,13 @@ pub fn load_trust(dir: &Path, now: i64) -> anyhow::Result<TrustStore> {
         .collect();
     entries.sort();
     let ext = |p: &Path| p.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let is_crl = |p: &Path| ext(p) == "crl" || p.to_string_lossy().to_ascii_lowercase().ends_with(".crl.pem");
     let mut trust = TrustStore::new();
     let mut signers = Vec::new();
-    for p in entries.iter().filter(|p| matches!(ext(p).as_str(), "pem" | "crt" | "cer")) {
+    for p in entries.iter().filter(|p| !is_crl(p) && matches!(ext(p).as_str(), "pem" | "crt" | "cer")) {
         let bytes = read(p)?;
-        if !bytes.windows(11).any(|w| w == b"CERTIFICATE") || bytes.windows(7).any(|w| w == b"X509 CR") {
-            continue;
+        if !bytes.windows(11).any(|w| w == b"CERTIFICATE") {
+            continue; // a key or something else
         }
         for c in Certificate::chain_from_pem(&bytes).with_context(|| format!("{}", p.display()))? {
             if c.is_ca == Some(true) {
@@ -215,7 +218,7 @@ pub fn load_trust(dir: &Path, now: i64) -> anyhow::Result<TrustStore> {
     for (p, c) in signers {
         trust.add_crl_signer(c).with_context(|| format!("{}", p.display()))?;
     }
-    for p in entries.iter().filter(|p| ext(p) == "crl" || p.to_string_lossy().ends_with(".crl.pem")) {
+    for p in entries.iter().filter(|p| is_crl(p)) {
         let bytes = read(p)?;
         let der = match x509_parser::pem::parse_x509_pem(&bytes) {
             Ok((_, pem)) if pem.label == "X509 CRL" => pem.contents,
@@ -242,19 +245,7 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
             Ok(chain) => chain,
             Err(e) => {
                 // Nothing to verify against: 436 Bad Identity Info (ATIS-1000082 E8).
-                let detail = format!("{e:#}");
-                if a.json {
-                    out!(
-                        "{}",
-                        serde_json::json!({
-                            "verstat": "No-TN-Validation", "reasoncode": 436, "reasontext": "Bad Identity Info",
-                            "reasondesc": detail,
-                        })
-                    );
-                } else {
-                    out!("verstat: No-TN-Validation");
-                    out!("reason: 436 Bad Identity Info: {detail}");
-                }
+                print_failure(a.json, Verstat::NoValidation, SipReason::BAD_IDENTITY_INFO, &format!("{e:#}"));
                 return Ok(ExitCode::FAILURE);
             }
         },
@@ -299,21 +290,25 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            let r = e.sip_reason();
-            if a.json {
-                out!(
-                    "{}",
-                    serde_json::json!({
-                        "verstat": e.verstat().as_str(), "reasoncode": r.code, "reasontext": r.phrase,
-                        "reasondesc": e.to_string(),
-                    })
-                );
-            } else {
-                out!("verstat: {}", e.verstat().as_str());
-                out!("reason: {} {}: {e}", r.code, r.phrase);
-            }
+            print_failure(a.json, e.verstat(), e.sip_reason(), &e.to_string());
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// Prints a failed verification: text, or the ATIS-1000082 response fields as JSON.
+fn print_failure(json: bool, verstat: Verstat, reason: SipReason, desc: &str) {
+    if json {
+        out!(
+            "{}",
+            serde_json::json!({
+                "verstat": verstat.as_str(), "reasoncode": reason.code, "reasontext": reason.phrase,
+                "reasondesc": desc,
+            })
+        );
+    } else {
+        out!("verstat: {}", verstat.as_str());
+        out!("reason: {} {}: {desc}", reason.code, reason.phrase);
     }
 }
 
@@ -327,7 +322,7 @@ fn fetch_chain(a: &VerifyArgs) -> anyhow::Result<Vec<Certificate>> {
         }
     }
     let fetcher = vouch_certfetch::CertFetcher::with_system_clock(policy)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = crate::client::runtime()?;
     let fetched = rt.block_on(fetcher.fetch(&header.info)).with_context(|| format!("x5u <{}>", header.info))?;
     fetched
         .certificates
@@ -373,15 +368,18 @@ pub fn lint(a: LintArgs) -> anyhow::Result<ExitCode> {
 
 const DEV_WARNING: &str = "vouch: DEVELOPMENT PKI - for tests and demonstrations only; never trust it for real traffic";
 
-fn ca_files(dir: &Path) -> [(PathBuf, bool); 6] {
-    [
-        (dir.join("root.pem"), false),
-        (dir.join("root.key"), true),
-        (dir.join("ca.pem"), false),
-        (dir.join("ca.key"), true),
-        (dir.join("crl-signer.pem"), false),
-        (dir.join("crl-signer.key"), true),
-    ]
+/// The development CA's files, in the order of [`ca_parts`]; `true` for a private key (0600).
+const CA_FILES: [(&str, bool); 6] = [
+    ("root.pem", false),
+    ("root.key", true),
+    ("ca.pem", false),
+    ("ca.key", true),
+    ("crl-signer.pem", false),
+    ("crl-signer.key", true),
+];
+
+fn ca_parts(ca: &DevCa) -> [&String; 6] {
+    [&ca.root_pem, &ca.root_key_pem, &ca.ca_pem, &ca.ca_key_pem, &ca.crl_signer_pem, &ca.crl_signer_key_pem]
 }
 
 fn write_file(path: &Path, bytes: &[u8], secret: bool) -> anyhow::Result<()> {
@@ -399,17 +397,17 @@ fn write_file(path: &Path, bytes: &[u8], secret: bool) -> anyhow::Result<()> {
 }
 
 fn load_ca(dir: &Path) -> anyhow::Result<DevCa> {
-    let text = |name: &str| {
+    let [root_pem, root_key_pem, ca_pem, ca_key_pem, crl_signer_pem, crl_signer_key_pem] = CA_FILES.map(|(name, _)| {
         std::fs::read_to_string(dir.join(name))
             .with_context(|| format!("cannot read {} (run `vouch ca init --dir {}` first)", name, dir.display()))
-    };
+    });
     Ok(DevCa {
-        root_pem: text("root.pem")?,
-        root_key_pem: text("root.key")?,
-        ca_pem: text("ca.pem")?,
-        ca_key_pem: text("ca.key")?,
-        crl_signer_pem: text("crl-signer.pem")?,
-        crl_signer_key_pem: text("crl-signer.key")?,
+        root_pem: root_pem?,
+        root_key_pem: root_key_pem?,
+        ca_pem: ca_pem?,
+        ca_key_pem: ca_key_pem?,
+        crl_signer_pem: crl_signer_pem?,
+        crl_signer_key_pem: crl_signer_key_pem?,
     })
 }
 
@@ -423,16 +421,8 @@ pub fn ca(cmd: CaCommand) -> anyhow::Result<ExitCode> {
             }
             std::fs::create_dir_all(dir.join("issued")).with_context(|| format!("cannot create {}", dir.display()))?;
             let ca = DevCa::init(unix_now(), &crl_url)?;
-            let contents = [
-                &ca.root_pem,
-                &ca.root_key_pem,
-                &ca.ca_pem,
-                &ca.ca_key_pem,
-                &ca.crl_signer_pem,
-                &ca.crl_signer_key_pem,
-            ];
-            for ((path, secret), text) in ca_files(&dir).iter().zip(contents) {
-                write_file(path, text.as_bytes(), *secret)?;
+            for ((name, secret), text) in CA_FILES.iter().zip(ca_parts(&ca)) {
+                write_file(&dir.join(name), text.as_bytes(), *secret)?;
             }
             write_file(&dir.join("crl-url"), crl_url.as_bytes(), false)?;
             out!("development CA in {}", dir.display());

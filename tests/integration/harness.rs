@@ -1,6 +1,7 @@
 //! The harness: a real `vouch serve` child process per test, on a fresh temporary data
 //! directory and an ephemeral loopback port, plus an HTTP client and registry fixtures.
 
+use std::borrow::BorrowMut;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -98,8 +99,9 @@ pub struct Spawned {
 }
 
 impl Spawned {
-    /// Starts `cmd` with both output streams captured.
-    pub fn start(mut cmd: Command) -> Self {
+    /// Starts `cmd` (owned, or borrowed from a builder chain) with both output streams captured.
+    pub fn start(mut cmd: impl BorrowMut<Command>) -> Self {
+        let cmd = cmd.borrow_mut();
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
         let (stdout, stderr) = (Captured::default(), Captured::default());
@@ -151,7 +153,7 @@ pub struct Finished {
 }
 
 /// Runs `cmd` to completion, failing the test if it takes longer than `limit`.
-pub fn run(cmd: Command, limit: Duration) -> Finished {
+pub fn run(cmd: impl BorrowMut<Command>, limit: Duration) -> Finished {
     Spawned::start(cmd).finish(limit)
 }
 

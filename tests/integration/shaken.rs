@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Finished, run, vouch};
+use crate::harness::{Finished, Spawned, run, vouch};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const X5U: &str = "https://cert.example.org/1234.pem";
@@ -35,10 +35,10 @@ struct Pki {
 fn pki() -> Pki {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let init = run(vouch(d).args(["ca", "init", "--dir", "ca"]).take(), LIMIT);
+    let init = run(vouch(d).args(["ca", "init", "--dir", "ca"]), LIMIT);
     assert!(init.stderr.contains("DEVELOPMENT PKI"), "{}", init.stderr);
     ok(init);
-    let out = ok(run(vouch(d).args(["ca", "issue", "--dir", "ca", "--spc", "1234"]).take(), LIMIT));
+    let out = ok(run(vouch(d).args(["ca", "issue", "--dir", "ca", "--spc", "1234"]), LIMIT));
     let field = |name: &str| {
         d.join(out.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).unwrap_or_else(|| panic!("{out}")))
     };
@@ -51,16 +51,6 @@ fn pki() -> Pki {
     Pki { dir, chain, key, trust }
 }
 
-trait Take {
-    fn take(&mut self) -> Command;
-}
-
-impl Take for Command {
-    fn take(&mut self) -> Command {
-        std::mem::replace(self, Command::new("true"))
-    }
-}
-
 impl Pki {
     fn sign(&self, extra: &[&str]) -> String {
         let mut c = vouch(self.dir.path());
@@ -70,9 +60,16 @@ impl Pki {
     }
 
     fn verify(&self, identity: &str, extra: &[&str]) -> (bool, Value) {
+        self.verify_with(identity, Some(&self.chain), extra)
+    }
+
+    /// `vouch verify --json`, with the chain from `cert`, or fetched from x5u when `None`.
+    fn verify_with(&self, identity: &str, cert: Option<&Path>, extra: &[&str]) -> (bool, Value) {
         let mut c = vouch(self.dir.path());
-        c.args(["verify", "--json", "--identity", identity, "--cert"]).arg(&self.chain).arg("--trust").arg(&self.trust);
-        c.args(extra);
+        c.args(["verify", "--json", "--identity", identity, "--trust"]).arg(&self.trust).args(extra);
+        if let Some(cert) = cert {
+            c.arg("--cert").arg(cert);
+        }
         let f = run(c, LIMIT);
         let v: Value =
             serde_json::from_str(f.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}{}", f.stdout, f.stderr));
@@ -84,7 +81,7 @@ impl Pki {
 fn sign_verify_and_each_failure_reason_through_the_cli() {
     let p = pki();
     // The development CA's certificates pass the strict SHAKEN profile.
-    let lint = run(vouch(p.dir.path()).arg("lint").arg(&p.chain).arg("ca/root.pem").take(), LIMIT);
+    let lint = run(vouch(p.dir.path()).arg("lint").arg(&p.chain).arg("ca/root.pem"), LIMIT);
     assert_eq!(ok(lint).matches(": pass").count(), 3);
     let h = p.sign(&["--rcd-name", "Acme Pharmacy", "--origid", "123e4567-e89b-12d3-a456-426655440000"]);
     assert!(h.ends_with(&format!(";info=<{X5U}>;alg=ES256;ppt=shaken")), "{h}");
@@ -128,8 +125,8 @@ fn sign_verify_and_each_failure_reason_through_the_cli() {
 
     // Revocation through the CRL signer's (indirect) CRL.
     let d = p.dir.path();
-    ok(run(vouch(d).args(["ca", "revoke", "--dir", "ca"]).arg(&p.chain).take(), LIMIT));
-    ok(run(vouch(d).args(["ca", "crl", "--dir", "ca"]).take(), LIMIT));
+    ok(run(vouch(d).args(["ca", "revoke", "--dir", "ca"]).arg(&p.chain), LIMIT));
+    ok(run(vouch(d).args(["ca", "crl", "--dir", "ca"]), LIMIT));
     std::fs::copy(d.join("ca/crl.der"), p.trust.join("dev.crl")).unwrap();
     assert_eq!(reason(&h, &[]), (437, "TN-Validation-Failed".into()));
 }
@@ -148,7 +145,7 @@ fn bad_cli_input_is_a_message_and_a_non_zero_exit() {
         vec!["lint", "ca/root.key"],
         vec!["verify", "--identity", "x;info=<https://a/b>", "--cert", "ca/root.pem", "--trust", "nowhere"],
     ] {
-        let f = run(vouch(d).args(&args).take(), LIMIT);
+        let f = run(vouch(d).args(&args), LIMIT);
         assert!(!f.status.success(), "{args:?} succeeded");
         assert!(f.stderr.contains("error"), "{args:?}: no message: {}", f.stderr);
         assert!(!f.stderr.contains("panicked"), "{args:?}: {}", f.stderr);
@@ -310,43 +307,23 @@ fn verify_fetches_x5u_over_https_and_refuses_special_addresses() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     std::fs::create_dir(d.join("www")).unwrap();
     std::fs::copy(&p.chain, d.join("www/1234.pem")).unwrap();
-    let mut server = Command::new("openssl")
-        .args(["s_server", "-quiet", "-WWW", "-accept", &format!("127.0.0.1:{port}")])
-        .args(["-cert", "../tls.pem", "-key", "../tls.key"])
-        .current_dir(d.join("www"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
+    let mut server = Spawned::start(
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-WWW", "-accept", &format!("127.0.0.1:{port}")])
+            .args(["-cert", "../tls.pem", "-key", "../tls.key"])
+            .current_dir(d.join("www")),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "openssl s_server did not start");
+        assert!(server.child.try_wait().unwrap().is_none(), "openssl s_server exited: {}", server.stderr.text());
+        std::thread::sleep(Duration::from_millis(50));
     }
-    let _server = {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "openssl s_server did not start");
-            assert!(server.try_wait().unwrap().is_none(), "openssl s_server exited");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Kill(server)
-    };
     let x5u = format!("https://127.0.0.1:{port}/1234.pem");
     let mut c = vouch(d);
     c.args(["sign", "--key"]).arg(&p.key).args(["--x5u", &x5u, "--orig", "12155551212", "--dest", "12125551213"]);
-    let h = ok(run(c.args(["--attest", "A"]).take(), LIMIT)).trim().to_owned();
-    let fetch = |extra: &[&str]| {
-        let mut c = vouch(d);
-        c.args(["verify", "--json", "--identity", &h, "--trust"]).arg(&p.trust).args(extra);
-        let f = run(c, LIMIT);
-        let v: Value =
-            serde_json::from_str(f.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}{}", f.stdout, f.stderr));
-        (f.status.success(), v)
-    };
+    let h = ok(run(c.args(["--attest", "A"]), LIMIT)).trim().to_owned();
+    let fetch = |extra: &[&str]| p.verify_with(&h, None, extra);
     let (passed, v) = fetch(&["--allow-net", "127.0.0.0/8", "--tls-root", "tls.pem"]);
     assert!(passed, "{v}");
     assert_eq!(v["spc"], "1234");

@@ -16,6 +16,18 @@ pub struct ImportRow {
     pub dca_id: String,
 }
 
+/// One field of an import line as the server reads it: trimmed, then unwrapped from double
+/// quotes, then trimmed again.
+pub fn import_field(field: &str) -> &str {
+    let f = field.trim();
+    f.strip_prefix('"').and_then(|f| f.strip_suffix('"')).unwrap_or(f).trim()
+}
+
+/// Whether a first field makes its line a header (only on a request's first line).
+pub fn is_import_header(first_field: &str) -> bool {
+    first_field.eq_ignore_ascii_case("number")
+}
+
 /// Parses CSV rows; `first_line` is the line number of the first byte in the caller's file.
 /// A first row whose first field is `number` is a header and skipped; blank lines are skipped.
 /// Fields are trimmed and may be wrapped in double quotes (none of the three contains a comma).
@@ -29,12 +41,9 @@ pub fn parse_import_csv(body: &[u8], first_line: u64) -> Result<Vec<ImportRow>, 
         if text.is_empty() {
             continue;
         }
-        let mut fields = text.split(',').map(|f| {
-            let f = f.trim();
-            f.strip_prefix('"').and_then(|f| f.strip_suffix('"')).unwrap_or(f).trim()
-        });
+        let mut fields = text.split(',').map(import_field);
         let number = fields.next().unwrap_or_default();
-        if i == 0 && number.eq_ignore_ascii_case("number") {
+        if i == 0 && is_import_header(number) {
             continue;
         }
         rows.push(ImportRow {

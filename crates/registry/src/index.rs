@@ -230,11 +230,6 @@ impl NumberIndex {
     pub fn is_empty(&self) -> bool {
         self.numbers.len() == 0
     }
-
-    /// Bytes of the number table (for memory reports).
-    pub fn number_table_bytes(&self) -> usize {
-        self.numbers.table_bytes()
-    }
 }
 
 #[cfg(test)]

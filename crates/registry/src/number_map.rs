@@ -152,7 +152,7 @@ impl NumberMap {
 
     fn insert_locked(&self, w: &mut Writer, key: u64, value: u32) {
         debug_assert!(key != EMPTY && value != DEAD);
-        let (i, found) = w.table.find(key);
+        let (mut i, found) = w.table.find(key);
         if found {
             if w.table.values[i].swap(value, Ordering::AcqRel) == DEAD {
                 w.live += 1;
@@ -161,16 +161,8 @@ impl NumberMap {
         }
         if (w.used + 1) * 8 > w.table.keys.len() * MAX_LOAD_EIGHTHS {
             self.grow(w);
-            return self.insert_new(w, key, value);
+            i = w.table.find(key).0;
         }
-        w.table.values[i].store(value, Ordering::Release);
-        w.table.keys[i].store(key, Ordering::Release);
-        w.used += 1;
-        w.live += 1;
-    }
-
-    fn insert_new(&self, w: &mut Writer, key: u64, value: u32) {
-        let (i, _) = w.table.find(key);
         w.table.values[i].store(value, Ordering::Release);
         w.table.keys[i].store(key, Ordering::Release);
         w.used += 1;
@@ -223,11 +215,6 @@ impl NumberMap {
     /// Live entries.
     pub(crate) fn len(&self) -> usize {
         self.lock().live
-    }
-
-    /// Bytes of the table's arrays.
-    pub(crate) fn table_bytes(&self) -> usize {
-        self.lock().table.keys.len() * 12
     }
 }
 

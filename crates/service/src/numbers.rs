@@ -199,7 +199,6 @@ impl Registry {
         let mut seen: HashSet<TelephoneNumber> = HashSet::with_capacity(rows.len());
         // Each campaign is checked once per request (rows of many campaigns may interleave).
         let mut checked: HashMap<CampaignId, CheckedCampaign> = HashMap::new();
-        let mut last: Option<(CampaignId, CheckedCampaign)> = None;
         for row in rows {
             let reject = |reason: String| ImportRejection { line: row.line, number: row.number.clone(), reason };
             let number = match row.number.trim().parse::<TelephoneNumber>() {
@@ -216,26 +215,19 @@ impl Registry {
                     continue;
                 }
             };
-            if last.as_ref().is_none_or(|(c, _)| *c != campaign) {
-                let result = checked
-                    .entry(campaign)
-                    .or_insert_with(|| match self.index.campaign(campaign) {
-                        None => Err(format!("campaign {campaign} not found")),
-                        Some(slot) => Self::may_manage_numbers(p, &slot)
-                            .and_then(|()| Self::check_assignable(&slot))
-                            .map(|dca| (slot, dca))
-                            .map_err(|e| e.to_string()),
-                    })
-                    .clone();
-                last = Some((campaign, result));
-            }
-            let (slot, dca) = match last.as_ref().map(|(_, r)| r) {
-                Some(Ok((slot, dca))) => (*slot, *dca),
-                Some(Err(e)) => {
+            let checked = checked.entry(campaign).or_insert_with(|| match self.index.campaign(campaign) {
+                None => Err(format!("campaign {campaign} not found")),
+                Some(slot) => Self::may_manage_numbers(p, &slot)
+                    .and_then(|()| Self::check_assignable(&slot))
+                    .map(|dca| (slot, dca))
+                    .map_err(|e| e.to_string()),
+            });
+            let (slot, dca) = match checked {
+                Ok((slot, dca)) => (*slot, *dca),
+                Err(e) => {
                     report.rejected.push(reject(e.clone()));
                     continue;
                 }
-                None => continue,
             };
             let dca_col = row.dca_id.trim();
             if !dca_col.is_empty() && dca_col != dca.as_str() {
