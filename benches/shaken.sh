@@ -40,5 +40,5 @@ cat <<OUT
                       vouch/s    openssl speed/s   ratio   target
 sign (Identity)       $sign      $ossl_sign        $sign_ratio    0.80 ($(verdict "$sign_ratio" 0.80))
 verify, cached chain  $verify      $ossl_verify        $verify_ratio    0.85 ($(verdict "$verify_ratio" 0.85))
-verify, chain each time $uncached  (3 ECDSA verifications and the lenient lint of each certificate)
+verify, chain each time $uncached  (3 ECDSA verifications; the lenient lint is kept per certificate)
 OUT
