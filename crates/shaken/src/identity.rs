@@ -185,10 +185,10 @@ impl IdentityHeader {
         match self.ppt.as_deref() {
             Some(crate::passport::PPT_SHAKEN) => {}
             other => {
-                return Err(ShakenError::WrongPpt {
-                    expected: crate::passport::PPT_SHAKEN,
-                    found: other.unwrap_or_default().to_owned(),
-                });
+                return Err(ShakenError::IdentityHeader(format!(
+                    "the ppt parameter is {:?}, not \"shaken\" (ATIS-1000082 E5)",
+                    other.unwrap_or_default()
+                )));
             }
         }
         match self.alg.as_deref() {

@@ -1,0 +1,566 @@
+//! ATIS-1000082 (the STI-AS / STI-VS HTTP interface): request and response shapes, the service
+//! and policy exception table, and the E1-E19 verification outcomes.
+//!
+//! Requests are parsed from the received bytes into typed values; every failure is a
+//! [`ServiceException`] naming the standard's message id, HTTP status and the parameter at
+//! fault. Members the standard does not define are ignored, as other implementations of the
+//! interface do (some clients send `ppt` inside `signingRequest`); vouch's own additions are
+//! documented on each field.
+
+use serde_json::{Map, Value, json};
+use vouch_shaken::{Attestation, ShakenError, Tn, Verstat};
+
+/// Largest request body the interface accepts (one Identity header is a few hundred bytes).
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// How far the request's `time` may be from the verifier's clock by default (E3), seconds.
+pub const DEFAULT_FRESHNESS: i64 = 60;
+
+/// Most destination numbers in one request.
+const MAX_DEST: usize = 64;
+
+/// A request the interface refuses before any signing or verification: the standard's
+/// `serviceException` / `policyException` (ATIS-1000082, after the OMA REST conventions).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceException {
+    /// SVC4000: the body is empty.
+    #[error("SVC4000 the request has no body")]
+    MissingBody,
+    /// SVC4001: a mandatory parameter is missing.
+    #[error("SVC4001 missing mandatory parameter {0}")]
+    MissingParameter(String),
+    /// SVC4002: the `Accept` header does not allow `application/json`.
+    #[error("SVC4002 unsupported Accept header {0:?}")]
+    UnsupportedAccept(String),
+    /// SVC4003: no such resource.
+    #[error("SVC4003 no resource at {0}")]
+    NotFound(String),
+    /// SVC4004: the body is not `application/json`.
+    #[error("SVC4004 unsupported Content-Type {0:?}")]
+    UnsupportedContentType(String),
+    /// SVC4005: a parameter has a value the interface cannot use.
+    #[error("SVC4005 invalid value for {name}: {detail}")]
+    InvalidParameter {
+        /// The parameter, e.g. `orig.tn`.
+        name: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// SVC4006: the body is not JSON (or not the expected object).
+    #[error("SVC4006 the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// SVC4007: no `Content-Length` (and no chunked body), or a body over [`MAX_BODY`].
+    #[error("SVC4007 {0}")]
+    ContentLength(String),
+    /// POL4050: the method is not allowed on the resource.
+    #[error("POL4050 method {0} is not allowed")]
+    MethodNotAllowed(String),
+    /// POL5000: the server failed.
+    #[error("POL5000 internal error: {0}")]
+    Internal(String),
+    /// VOUCH4010 (vouch's addition; the standard leaves authentication to deployments):
+    /// no valid API key, or the key's provider may not use this interface.
+    #[error("VOUCH4010 {0}")]
+    Unauthorized(String),
+}
+
+impl ServiceException {
+    /// The message id of the standard's table (`SVC4001`, `POL4050`…).
+    pub fn message_id(&self) -> &'static str {
+        match self {
+            Self::MissingBody => "SVC4000",
+            Self::MissingParameter(_) => "SVC4001",
+            Self::UnsupportedAccept(_) => "SVC4002",
+            Self::NotFound(_) => "SVC4003",
+            Self::UnsupportedContentType(_) => "SVC4004",
+            Self::InvalidParameter { .. } => "SVC4005",
+            Self::MalformedJson(_) => "SVC4006",
+            Self::ContentLength(_) => "SVC4007",
+            Self::MethodNotAllowed(_) => "POL4050",
+            Self::Internal(_) => "POL5000",
+            Self::Unauthorized(_) => "VOUCH4010",
+        }
+    }
+
+    /// The HTTP status the table gives the exception.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::MissingBody
+            | Self::MissingParameter(_)
+            | Self::InvalidParameter { .. }
+            | Self::MalformedJson(_) => 400,
+            Self::UnsupportedAccept(_) => 406,
+            Self::NotFound(_) => 404,
+            Self::UnsupportedContentType(_) => 415,
+            Self::ContentLength(_) => 411,
+            Self::MethodNotAllowed(_) => 405,
+            Self::Internal(_) => 500,
+            Self::Unauthorized(_) => 401,
+        }
+    }
+
+    /// The table's text, with `%1` standing for the variable.
+    pub fn text(&self) -> &'static str {
+        match self {
+            Self::MissingBody => "Missing request body.",
+            Self::MissingParameter(_) => "Error: Missing mandatory parameter '%1'.",
+            Self::UnsupportedAccept(_) => "Error: Requested response body type '%1' is not supported.",
+            Self::NotFound(_) => "Error: Requested resource '%1' was not found.",
+            Self::UnsupportedContentType(_) => "Error: Unsupported request body type, expected '%1'.",
+            Self::InvalidParameter { .. } => "Error: Invalid '%1' parameter value: %2.",
+            Self::MalformedJson(_) => "Error: Failed to parse message body: %1.",
+            Self::ContentLength(_) => "Error: %1.",
+            Self::MethodNotAllowed(_) => "Method not allowed: %1.",
+            Self::Internal(_) => "Internal server error: %1.",
+            Self::Unauthorized(_) => "Unauthorized: %1.",
+        }
+    }
+
+    /// The values of `%1`, `%2`.
+    pub fn variables(&self) -> Vec<String> {
+        match self {
+            Self::MissingBody => Vec::new(),
+            Self::UnsupportedContentType(_) => vec!["application/json".into()],
+            Self::InvalidParameter { name, detail } => vec![name.clone(), detail.clone()],
+            Self::MissingParameter(v)
+            | Self::UnsupportedAccept(v)
+            | Self::NotFound(v)
+            | Self::MalformedJson(v)
+            | Self::ContentLength(v)
+            | Self::MethodNotAllowed(v)
+            | Self::Internal(v)
+            | Self::Unauthorized(v) => vec![v.clone()],
+        }
+    }
+
+    /// The response body:
+    /// `{"requestError":{"serviceException":{"messageId":…,"text":…,"variables":[…]}}}`
+    /// (`policyException` for POL codes).
+    pub fn to_json(&self) -> Value {
+        let kind = if self.message_id().starts_with("POL") { "policyException" } else { "serviceException" };
+        json!({ "requestError": { kind: {
+            "messageId": self.message_id(),
+            "text": self.text(),
+            "variables": self.variables(),
+        }}})
+    }
+
+    fn invalid(name: &str, detail: impl Into<String>) -> Self {
+        Self::InvalidParameter { name: name.to_owned(), detail: detail.into() }
+    }
+}
+
+/// Checks the `Content-Type` of a request: `application/json`, parameters allowed.
+pub fn check_content_type(value: Option<&str>) -> Result<(), ServiceException> {
+    let v = value.unwrap_or_default();
+    let media = v.split(';').next().unwrap_or_default().trim();
+    if media.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ServiceException::UnsupportedContentType(v.to_owned()))
+    }
+}
+
+/// Checks the `Accept` header: absent, `*/*`, `application/*` or `application/json`.
+pub fn check_accept(value: Option<&str>) -> Result<(), ServiceException> {
+    let Some(v) = value else { return Ok(()) };
+    let ok = v.split(',').any(|range| {
+        let media = range.split(';').next().unwrap_or_default().trim();
+        ["*/*", "application/*", "application/json"].iter().any(|m| media.eq_ignore_ascii_case(m))
+    });
+    if ok { Ok(()) } else { Err(ServiceException::UnsupportedAccept(v.to_owned())) }
+}
+
+/// Whether `s` is a UUID in its 8-4-4-4-12 hexadecimal form.
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Formats 16 random bytes as a version 4 UUID.
+pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let h: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+fn body_object(body: &[u8], root: &str) -> Result<Map<String, Value>, ServiceException> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ServiceException::MissingBody);
+    }
+    if body.len() > MAX_BODY {
+        return Err(ServiceException::ContentLength(format!("the body is over {MAX_BODY} bytes")));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| ServiceException::MalformedJson(e.to_string()))?;
+    let Value::Object(mut top) = value else {
+        return Err(ServiceException::MalformedJson("the body is not a JSON object".into()));
+    };
+    match top.remove(root) {
+        Some(Value::Object(o)) => Ok(o),
+        Some(_) => Err(ServiceException::invalid(root, "must be an object")),
+        None => Err(ServiceException::MissingParameter(root.to_owned())),
+    }
+}
+
+fn required<'a>(o: &'a Map<String, Value>, name: &str) -> Result<&'a Value, ServiceException> {
+    match o.get(name) {
+        None | Some(Value::Null) => Err(ServiceException::MissingParameter(name.to_owned())),
+        Some(v) => Ok(v),
+    }
+}
+
+fn tn_value(v: &Value, name: &str) -> Result<Tn, ServiceException> {
+    let s = v.as_str().ok_or_else(|| ServiceException::invalid(name, "must be a string of digits"))?;
+    Tn::canonicalize(s).map_err(|_| ServiceException::invalid(name, format!("{s:?} is not a telephone number")))
+}
+
+/// `{"tn": "…"}` (a string; a one-element array is accepted, as some clients send it).
+fn orig_tn(o: &Map<String, Value>, field: &str) -> Result<Tn, ServiceException> {
+    let v = required(o, field)?;
+    let name = format!("{field}.tn");
+    let tn = v.as_object().ok_or_else(|| ServiceException::invalid(field, "must be an object {\"tn\": …}"))?;
+    match required(tn, "tn").map_err(|_| ServiceException::MissingParameter(name.clone()))? {
+        Value::Array(a) if a.len() == 1 => tn_value(&a[0], &name),
+        other => tn_value(other, &name),
+    }
+}
+
+/// `{"tn": ["…", …]}` (an array; a single string is accepted).
+fn dest_tns(o: &Map<String, Value>, field: &str) -> Result<Vec<Tn>, ServiceException> {
+    let v = required(o, field)?;
+    let name = format!("{field}.tn");
+    let tn = v.as_object().ok_or_else(|| ServiceException::invalid(field, "must be an object {\"tn\": [ … ]}"))?;
+    let list = match required(tn, "tn").map_err(|_| ServiceException::MissingParameter(name.clone()))? {
+        Value::Array(a) => a.iter().map(|x| tn_value(x, &name)).collect::<Result<Vec<_>, _>>()?,
+        other => vec![tn_value(other, &name)?],
+    };
+    if list.is_empty() || list.len() > MAX_DEST {
+        return Err(ServiceException::invalid(&name, format!("must list 1 to {MAX_DEST} numbers")));
+    }
+    Ok(list)
+}
+
+fn int(o: &Map<String, Value>, name: &str) -> Result<i64, ServiceException> {
+    required(o, name)?.as_i64().ok_or_else(|| ServiceException::invalid(name, "must be an integer (Unix seconds)"))
+}
+
+fn opt_str<'a>(o: &'a Map<String, Value>, name: &str, max: usize) -> Result<Option<&'a str>, ServiceException> {
+    match o.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= max => Ok(Some(s)),
+        Some(_) => Err(ServiceException::invalid(name, format!("must be a string of 1 to {max} characters"))),
+    }
+}
+
+/// `POST /stir/v1/signing`: `{"signingRequest":{"attest","orig":{"tn"},"dest":{"tn":[…]},"iat","origid"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningRequest {
+    /// The attestation the caller asks for; vouch never signs higher than the registry supports.
+    pub attest: Attestation,
+    /// The calling number.
+    pub orig: Tn,
+    /// The called numbers.
+    pub dest: Vec<Tn>,
+    /// Issued-at, Unix seconds.
+    pub iat: i64,
+    /// The caller's origination identifier; vouch chooses one when absent.
+    pub origid: Option<String>,
+    /// vouch's addition, `customer`: the brand (a vouch brand id) the caller has authenticated
+    /// as the calling party, which allows B attestation for numbers that are not the brand's.
+    pub customer: Option<String>,
+}
+
+impl SigningRequest {
+    /// Parses a request body.
+    pub fn parse(body: &[u8]) -> Result<Self, ServiceException> {
+        let o = body_object(body, "signingRequest")?;
+        let attest = match required(&o, "attest")? {
+            Value::String(s) => s.parse().map_err(|_| ServiceException::invalid("attest", "must be \"A\", \"B\" or \"C\""))?,
+            _ => return Err(ServiceException::invalid("attest", "must be \"A\", \"B\" or \"C\"")),
+        };
+        let orig = orig_tn(&o, "orig")?;
+        let dest = dest_tns(&o, "dest")?;
+        let iat = int(&o, "iat")?;
+        let origid = opt_str(&o, "origid", 36)?;
+        if let Some(id) = origid
+            && !is_uuid(id)
+        {
+            return Err(ServiceException::invalid("origid", "must be a UUID"));
+        }
+        if let Some(ppt) = opt_str(&o, "ppt", 16)?
+            && ppt != vouch_shaken::passport::PPT_SHAKEN
+        {
+            return Err(ServiceException::invalid("ppt", "only \"shaken\" is signed"));
+        }
+        let customer = opt_str(&o, "customer", 64)?.map(str::to_owned);
+        Ok(Self { attest, orig, dest, iat, origid: origid.map(str::to_owned), customer })
+    }
+}
+
+/// The signing response: the Identity header, and (vouch's additions) what was signed and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningResponse {
+    /// The Identity header value.
+    pub identity: String,
+    /// The attestation signed.
+    pub attest: Attestation,
+    /// The attestation asked for.
+    pub requested: Attestation,
+    /// Why the registry supports `attest` (and not more).
+    pub reason: String,
+    /// The `origid` signed.
+    pub origid: String,
+}
+
+impl SigningResponse {
+    /// `{"signingResponse":{"identity":…, "vouch":{…}}}`.
+    pub fn to_json(&self) -> Value {
+        json!({ "signingResponse": {
+            "identity": self.identity,
+            "vouch": {
+                "attest": self.attest.as_str(),
+                "requestedAttest": self.requested.as_str(),
+                "downgraded": self.attest > self.requested,
+                "reason": self.reason,
+                "origid": self.origid,
+            }
+        }})
+    }
+}
+
+/// `POST /stir/v1/verification`:
+/// `{"verificationRequest":{"from":{"tn"},"to":{"tn":[…]},"time","identity"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationRequest {
+    /// The call's calling number (SIP From / P-Asserted-Identity).
+    pub from: Tn,
+    /// The call's called numbers.
+    pub to: Vec<Tn>,
+    /// When the call arrived, Unix seconds.
+    pub time: i64,
+    /// The Identity header value.
+    pub identity: String,
+    /// vouch's addition, `callId`: the call's SIP Call-ID. The same PASSporT presented with
+    /// two different call ids (or twice without one) within its lifetime is a replay.
+    pub call_id: Option<String>,
+    /// vouch's addition, `upstream`: the provider that handed the call over (its FRN or vouch
+    /// provider id), checked against the Robocall Mitigation Database.
+    pub upstream: Option<String>,
+}
+
+impl VerificationRequest {
+    /// Parses a request body (E1: a missing parameter is SVC4001; E2: a bad value SVC4005).
+    pub fn parse(body: &[u8]) -> Result<Self, ServiceException> {
+        let o = body_object(body, "verificationRequest")?;
+        let from = orig_tn(&o, "from")?;
+        let to = dest_tns(&o, "to")?;
+        let time = int(&o, "time")?;
+        let identity = match required(&o, "identity")? {
+            Value::String(s) if !s.trim().is_empty() && s.len() <= MAX_BODY => s.clone(),
+            _ => return Err(ServiceException::invalid("identity", "must be the Identity header value, a string")),
+        };
+        let call_id = opt_str(&o, "callId", 256)?.map(str::to_owned);
+        let upstream = opt_str(&o, "upstream", 64)?.map(str::to_owned);
+        Ok(Self { from, to, time, identity, call_id, upstream })
+    }
+}
+
+/// Why a verification did not pass, in the standard's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The ATIS-1000082 case (`E3`…`E19`), or vouch's own (`RMD`, `REPLAY`).
+    pub case: &'static str,
+    /// The SIP response code (`reasoncode`).
+    pub code: u16,
+    /// The SIP reason phrase (`reasontext`).
+    pub text: &'static str,
+    /// What exactly failed (`reasondesc`).
+    pub desc: String,
+}
+
+/// The ATIS-1000082 case of a verification failure (E4-E19). E1 and E2 are service exceptions;
+/// E3 is the request's own `time` ([`stale_request`]).
+pub fn atis_case(e: &ShakenError) -> &'static str {
+    match e {
+        ShakenError::CompactForm => "E4",
+        ShakenError::WrongPpt { .. } => "E13",
+        ShakenError::IdentityHeader(_) => "E5",
+        ShakenError::BadInfo(_) => "E6",
+        ShakenError::MissingHeaderParameter(_) => "E9",
+        ShakenError::InfoMismatch { .. } => "E10",
+        ShakenError::UnsupportedType(_) => "E11",
+        ShakenError::UnsupportedAlgorithm(_) => "E12",
+        ShakenError::Claim { claim: "attest", .. } => "E19",
+        ShakenError::Malformed { .. } | ShakenError::Claim { .. } => "E14",
+        ShakenError::Stale { .. } => "E15",
+        ShakenError::NumberMismatch { .. } => "E16",
+        ShakenError::Chain(_)
+        | ShakenError::Revoked { .. }
+        | ShakenError::Certificate(_)
+        | ShakenError::TnAuthList(_)
+        | ShakenError::Key(_) => "E17",
+        ShakenError::BadSignature => "E18",
+        _ => "E14",
+    }
+}
+
+impl Failure {
+    /// The failure for a verification error.
+    pub fn from_shaken(e: &ShakenError) -> Self {
+        let r = e.sip_reason();
+        Self { case: atis_case(e), code: r.code, text: r.phrase, desc: e.to_string() }
+    }
+
+    /// E8: the certificate at `info` could not be fetched.
+    pub fn unreachable_certificate(detail: impl Into<String>) -> Self {
+        Self { case: "E8", code: 436, text: "Bad Identity Info", desc: detail.into() }
+    }
+}
+
+/// E3: the request's `time` is outside the window around the verifier's clock.
+pub fn stale_request(time: i64, now: i64, window: i64) -> Option<Failure> {
+    ((now - time).abs() > window).then(|| Failure {
+        case: "E3",
+        code: 403,
+        text: "Stale Date",
+        desc: format!("the request time {time} is {} s from the verifier's clock; the window is {window} s", now - time),
+    })
+}
+
+/// The verification response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerificationResponse {
+    /// The verstat to attach to the call.
+    pub verstat: Verstat,
+    /// Why the call should be refused or marked, when it should.
+    pub failure: Option<Failure>,
+    /// vouch's additions: what was verified (attest, origid, signer SPC and provider, RMD
+    /// standing, replay, profile warnings), as a JSON object.
+    pub details: Map<String, Value>,
+}
+
+impl VerificationResponse {
+    /// `{"verificationResponse":{"verstat":…}}`, with `reasoncode`, `reasontext` and
+    /// `reasondesc` on failure, and vouch's additions under `vouch`.
+    pub fn to_json(&self) -> Value {
+        let mut r = Map::new();
+        if let Some(f) = &self.failure {
+            r.insert("reasoncode".into(), f.code.into());
+            r.insert("reasontext".into(), f.text.into());
+            r.insert("reasondesc".into(), f.desc.clone().into());
+        }
+        r.insert("verstat".into(), self.verstat.as_str().into());
+        let mut details = self.details.clone();
+        if let Some(f) = &self.failure {
+            details.insert("case".into(), f.case.into());
+        }
+        if !details.is_empty() {
+            r.insert("vouch".into(), Value::Object(details));
+        }
+        json!({ "verificationResponse": r })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signing_request_parses_and_names_what_is_wrong() {
+        let r = SigningRequest::parse(
+            br#"{"signingRequest":{"attest":"A","dest":{"tn":["12355551212"]},"iat":1632412033,
+                "orig":{"tn":"12155551212"},"origid":"de305d54-75b4-431b-adb2-eb6b9e546014","ppt":"shaken"}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.attest, Attestation::A);
+        assert_eq!(r.orig.as_str(), "12155551212");
+        assert_eq!(r.dest[0].as_str(), "12355551212");
+        assert_eq!(r.origid.as_deref(), Some("de305d54-75b4-431b-adb2-eb6b9e546014"));
+        let cases: [(&[u8], &str, &str); 8] = [
+            (b"", "SVC4000", ""),
+            (b"{", "SVC4006", ""),
+            (b"[]", "SVC4006", ""),
+            (br#"{"other":{}}"#, "SVC4001", "signingRequest"),
+            (br#"{"signingRequest":{"orig":{"tn":"1"},"dest":{"tn":["2"]},"iat":1}}"#, "SVC4001", "attest"),
+            (br#"{"signingRequest":{"attest":"D","orig":{"tn":"1"},"dest":{"tn":["2"]},"iat":1}}"#, "SVC4005", "attest"),
+            (br#"{"signingRequest":{"attest":"A","orig":{"tn":"x"},"dest":{"tn":["2"]},"iat":1}}"#, "SVC4005", "orig.tn"),
+            (br#"{"signingRequest":{"attest":"A","orig":{"tn":"1"},"dest":{"tn":["2"]},"iat":"1"}}"#, "SVC4005", "iat"),
+        ];
+        for (body, id, var) in cases {
+            let e = SigningRequest::parse(body).unwrap_err();
+            assert_eq!(e.message_id(), id, "{}", String::from_utf8_lossy(body));
+            if !var.is_empty() {
+                assert_eq!(e.variables()[0], var);
+            }
+        }
+    }
+
+    #[test]
+    fn verification_request_and_exception_json() {
+        let r = VerificationRequest::parse(
+            br#"{"verificationRequest":{"from":{"tn":"12355551212"},"to":{"tn":["12155551212"]},"time":1632413071,"identity":"a.b.c;info=<https://x/>"}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.time, 1632413071);
+        let e = VerificationRequest::parse(br#"{"verificationRequest":{"from":{"tn":"1"},"to":{"tn":["2"]},"time":1}}"#)
+            .unwrap_err();
+        assert_eq!(
+            e.to_json(),
+            json!({"requestError":{"serviceException":{"messageId":"SVC4001","text":"Error: Missing mandatory parameter '%1'.","variables":["identity"]}}})
+        );
+        assert_eq!(e.http_status(), 400);
+        let p = ServiceException::MethodNotAllowed("GET".into());
+        assert_eq!(p.http_status(), 405);
+        assert!(p.to_json()["requestError"]["policyException"].is_object());
+    }
+
+    #[test]
+    fn media_types() {
+        assert!(check_content_type(Some("application/json; charset=utf-8")).is_ok());
+        assert_eq!(check_content_type(Some("text/plain")).unwrap_err().http_status(), 415);
+        assert_eq!(check_content_type(None).unwrap_err().http_status(), 415);
+        assert!(check_accept(None).is_ok());
+        assert!(check_accept(Some("text/html, application/json;q=0.9")).is_ok());
+        assert_eq!(check_accept(Some("application/xml")).unwrap_err().http_status(), 406);
+    }
+
+    #[test]
+    fn uuids() {
+        let u = uuid_v4([0xff; 16]);
+        assert!(is_uuid(&u));
+        assert_eq!(&u[14..15], "4");
+        assert!(!is_uuid("de305d54-75b4-431b-adb2-eb6b9e54601"));
+    }
+
+    #[test]
+    fn every_verification_error_has_its_case() {
+        let cases = [
+            (ShakenError::CompactForm, "E4", 438),
+            (ShakenError::IdentityHeader("ppt".into()), "E5", 438),
+            (ShakenError::BadInfo("x".into()), "E6", 436),
+            (ShakenError::MissingHeaderParameter("x5u"), "E9", 436),
+            (ShakenError::InfoMismatch { info: "a".into(), x5u: "b".into() }, "E10", 436),
+            (ShakenError::UnsupportedType("jwt".into()), "E11", 437),
+            (ShakenError::UnsupportedAlgorithm("RS256".into()), "E12", 437),
+            (ShakenError::WrongPpt { expected: "shaken", found: "div".into() }, "E13", 438),
+            (ShakenError::Malformed { part: "payload", detail: "x".into() }, "E14", 438),
+            (ShakenError::Stale { iat: 0, now: 100, age: 100, window: 60 }, "E15", 403),
+            (ShakenError::NumberMismatch { claim: "orig.tn", passport: "1".into(), call: "2".into() }, "E16", 438),
+            (ShakenError::Chain("x".into()), "E17", 437),
+            (ShakenError::BadSignature, "E18", 438),
+            (ShakenError::Claim { claim: "attest", problem: "x".into() }, "E19", 438),
+        ];
+        for (e, case, code) in cases {
+            let f = Failure::from_shaken(&e);
+            assert_eq!((f.case, f.code), (case, code), "{e}");
+        }
+        assert_eq!(stale_request(0, 61, 60).map(|f| f.code), Some(403));
+        assert!(stale_request(0, 60, 60).is_none());
+    }
+}
