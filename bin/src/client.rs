@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Deserialize;
 use vouch_registry::TelephoneNumber;
@@ -40,12 +41,24 @@ impl Client {
     }
 
     async fn post(&self, path: &str, content_type: &str, body: Vec<u8>) -> anyhow::Result<serde_json::Value> {
+        let len = body.len();
+        self.post_stream(path, content_type, reqwest::Body::from(body), len).await
+    }
+
+    async fn post_stream(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: reqwest::Body,
+        len: usize,
+    ) -> anyhow::Result<serde_json::Value> {
         let url = format!("{}{path}", self.base);
         let resp = self
             .http
             .post(&url)
             .bearer_auth(&self.key)
             .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header(reqwest::header::CONTENT_LENGTH, len)
             .body(body)
             .send()
             .await
@@ -234,11 +247,8 @@ fn requests(w: &Window, chunk: usize) -> impl Iterator<Item = Request> + '_ {
 }
 
 /// `vouch import numbers FILE`.
-pub fn import_numbers(args: &ClientArgs, file: &Path, chunk: usize) -> anyhow::Result<ExitCode> {
-    let client = Client::new(args)?;
-    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let total = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let reader = BufReader::with_capacity(1 << 20, f);
+/// A byte progress bar on a terminal's standard error; hidden otherwise.
+fn byte_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
     if std::io::stderr().is_terminal() {
         bar.set_style(
@@ -248,6 +258,15 @@ pub fn import_numbers(args: &ClientArgs, file: &Path, chunk: usize) -> anyhow::R
     } else {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
+    bar
+}
+
+pub fn import_numbers(args: &ClientArgs, file: &Path, chunk: usize) -> anyhow::Result<ExitCode> {
+    let client = Client::new(args)?;
+    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let reader = BufReader::with_capacity(1 << 20, f);
+    let bar = byte_bar(total);
     let started = Instant::now();
     let (mut accepted, mut unchanged, mut rejected) = (0u64, 0u64, Vec::<Rejected>::new());
     let rt = runtime()?;
@@ -321,6 +340,51 @@ pub fn import_sanctions(args: &ClientArgs, file: &Path) -> anyhow::Result<ExitCo
         crate::out!("re-vetted {} brand(s) whose outcome changed: {}", revetted.len(), revetted.join(", "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `vouch import rmd FILE`: uploads the Robocall Mitigation Database export with a progress
+/// bar; the server replaces its snapshot and reports what changed.
+pub fn import_rmd(args: &ClientArgs, file: &Path) -> anyhow::Result<ExitCode> {
+    let client = Client::new(args)?;
+    let body = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let bar = byte_bar(body.len() as u64);
+    bar.set_message("uploading");
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
+        body.chunks(64 * 1024).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+    let progress = bar.clone();
+    let stream = futures_util::stream::iter(chunks).inspect(move |c| {
+        if let Ok(c) = c {
+            progress.inc(c.len() as u64);
+        }
+    });
+    let len = body.len();
+    drop(body);
+    let value = runtime()?.block_on(async {
+        bar.set_message("uploading");
+        let v = client.post_stream("/v1/rmd", "text/csv", reqwest::Body::wrap_stream(stream), len).await;
+        bar.set_message("the server is applying the snapshot");
+        v
+    })?;
+    bar.finish_and_clear();
+    let n = |k: &str| value.get(k).and_then(|v| v.as_array()).map(|a| a.len()).unwrap_or(0);
+    crate::out!(
+        "imported {} RMD filings from {}: {} added, {} removed, {} changed, {} rows rejected",
+        value.get("filings").and_then(|v| v.as_u64()).unwrap_or(0),
+        file.display(),
+        n("added"),
+        n("removed"),
+        n("changed"),
+        n("rejected")
+    );
+    let rejected = value.get("rejected").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+    for r in rejected.iter().take(100) {
+        eprintln!(
+            "line {}: {}",
+            r.get("line").and_then(|v| v.as_u64()).unwrap_or(0),
+            r.get("reason").and_then(|v| v.as_str()).unwrap_or("")
+        );
+    }
+    Ok(if rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
 #[cfg(test)]

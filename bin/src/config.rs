@@ -19,9 +19,43 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text]
     #[arg(long, env = "VOUCH_LOG_FORMAT", value_parser = ["text", "json"])]
     pub log_format: Option<String>,
-    /// TOML file with the same settings (data_dir, http, log_format); flags and environment win.
+    /// TOML file with the same settings (data_dir, http, log_format, and the call
+    /// authentication ones); flags and environment win.
     #[arg(long, env = "VOUCH_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Address of the SIP redirect server, UDP and TCP on the same port (off by default)
+    #[arg(long, env = "VOUCH_SIP")]
+    pub sip: Option<SocketAddr>,
+    /// Base URL verifiers reach this server at, for the x5u of certificates vouch serves
+    /// [default: http://<--http address>]
+    #[arg(long, env = "VOUCH_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Directory of STI-PA trust anchors, CRL signers and CRLs (PEM; *.crl) for verification
+    #[arg(long, env = "VOUCH_TRUST_DIR")]
+    pub trust_dir: Option<PathBuf>,
+    /// Directory of private key files providers may name [default: <data-dir>/keys]
+    #[arg(long, env = "VOUCH_KEY_DIR")]
+    pub key_dir: Option<PathBuf>,
+    /// A network x5u fetches may reach although special-purpose (loopback, private); repeatable
+    #[arg(long = "x5u-allow-net", env = "VOUCH_X5U_ALLOW_NET", value_delimiter = ',')]
+    pub x5u_allow_net: Vec<ipnet::IpNet>,
+    /// Calls from providers absent from the Robocall Mitigation Database: block or flag [default: block]
+    #[arg(long, env = "VOUCH_RMD_POLICY", value_parser = ["block", "flag"])]
+    pub rmd_policy: Option<String>,
+    /// SIP calls whose PASSporT fails: reject (RFC 8224 code) or continue (302 with
+    /// Reason: STIR, RFC 9410) [default: reject]
+    #[arg(long, env = "VOUCH_VERIFY_FAILURE", value_parser = ["reject", "continue"])]
+    pub verify_failure: Option<String>,
+    /// A PASSporT replayed for another call: block or flag [default: block]
+    #[arg(long, env = "VOUCH_REPLAY_POLICY", value_parser = ["block", "flag"])]
+    pub replay_policy: Option<String>,
+    /// How far a PASSporT's iat may be from the clock, seconds [default: 60]
+    #[arg(long, env = "VOUCH_FRESHNESS", value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub freshness: Option<u32>,
+    /// Answer 428 to an unsigned INVITE from a peer vouch cannot sign for (else 302 with
+    /// verstat=No-TN-Validation)
+    #[arg(long, env = "VOUCH_REQUIRE_IDENTITY")]
+    pub require_identity: bool,
 }
 
 /// The TOML file's settings.
@@ -31,6 +65,16 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     http: Option<String>,
     log_format: Option<String>,
+    sip: Option<String>,
+    public_url: Option<String>,
+    trust_dir: Option<PathBuf>,
+    key_dir: Option<PathBuf>,
+    x5u_allow_net: Option<Vec<String>>,
+    rmd_policy: Option<String>,
+    verify_failure: Option<String>,
+    replay_policy: Option<String>,
+    freshness: Option<u32>,
+    require_identity: Option<bool>,
 }
 
 /// The resolved settings.
@@ -39,6 +83,31 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub http: SocketAddr,
     pub json_logs: bool,
+    pub voice: VoiceSettings,
+}
+
+/// Call authentication settings.
+#[derive(Debug, Clone)]
+pub struct VoiceSettings {
+    pub sip: Option<SocketAddr>,
+    pub public_url: String,
+    pub trust_dir: Option<PathBuf>,
+    pub key_dir: PathBuf,
+    pub x5u_allow_net: Vec<ipnet::IpNet>,
+    pub rmd_block: bool,
+    pub continue_on_failure: bool,
+    pub replay_block: bool,
+    pub freshness: u32,
+    pub require_identity: bool,
+}
+
+fn choice(name: &str, file_name: &str, v: Option<String>, allowed: [&str; 2]) -> anyhow::Result<bool> {
+    match v {
+        None => Ok(true),
+        Some(v) if v == allowed[0] => Ok(true),
+        Some(v) if v == allowed[1] => Ok(false),
+        Some(v) => bail!("{file_name}: {name} = {v:?} must be \"{}\" or \"{}\"", allowed[0], allowed[1]),
+    }
 }
 
 impl ServeArgs {
@@ -60,11 +129,50 @@ impl ServeArgs {
         if !matches!(log_format.as_str(), "text" | "json") {
             bail!("{file_name}: log_format = {log_format:?} must be \"text\" or \"json\"");
         }
-        Ok(ServeConfig {
-            data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./vouch-data")),
-            http,
-            json_logs: log_format == "json",
-        })
+        let sip =
+            match (self.sip, file.sip) {
+                (Some(a), _) => Some(a),
+                (None, Some(s)) => Some(s.parse().with_context(|| {
+                    format!("{file_name}: sip = {s:?} is not a socket address such as 127.0.0.1:5060")
+                })?),
+                (None, None) => None,
+            };
+        let mut allow = self.x5u_allow_net;
+        if allow.is_empty() {
+            for n in file.x5u_allow_net.unwrap_or_default() {
+                allow.push(
+                    n.parse().with_context(|| format!("{file_name}: x5u_allow_net {n:?} is not a CIDR network"))?,
+                );
+            }
+        }
+        let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./vouch-data"));
+        let public_url = self.public_url.or(file.public_url).unwrap_or_else(|| format!("http://{http}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            bail!("public_url {public_url:?} must be an http:// or https:// URL");
+        }
+        let voice = VoiceSettings {
+            sip,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            trust_dir: self.trust_dir.or(file.trust_dir),
+            key_dir: self.key_dir.or(file.key_dir).unwrap_or_else(|| data_dir.join("keys")),
+            x5u_allow_net: allow,
+            rmd_block: choice("rmd_policy", &file_name, self.rmd_policy.or(file.rmd_policy), ["block", "flag"])?,
+            continue_on_failure: !choice(
+                "verify_failure",
+                &file_name,
+                self.verify_failure.or(file.verify_failure),
+                ["reject", "continue"],
+            )?,
+            replay_block: choice(
+                "replay_policy",
+                &file_name,
+                self.replay_policy.or(file.replay_policy),
+                ["block", "flag"],
+            )?,
+            freshness: self.freshness.or(file.freshness).unwrap_or(60),
+            require_identity: self.require_identity || file.require_identity.unwrap_or(false),
+        };
+        Ok(ServeConfig { data_dir, http, json_logs: log_format == "json", voice })
     }
 }
 
@@ -78,7 +186,22 @@ mod tests {
     use super::*;
 
     fn args() -> ServeArgs {
-        ServeArgs { data_dir: None, http: None, log_format: None, config: None }
+        ServeArgs {
+            data_dir: None,
+            http: None,
+            log_format: None,
+            config: None,
+            sip: None,
+            public_url: None,
+            trust_dir: None,
+            key_dir: None,
+            x5u_allow_net: Vec::new(),
+            rmd_policy: None,
+            verify_failure: None,
+            replay_policy: None,
+            freshness: None,
+            require_identity: false,
+        }
     }
 
     #[test]

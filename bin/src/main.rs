@@ -4,6 +4,7 @@ mod client;
 mod config;
 mod serve;
 mod shaken_cli;
+mod sip;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +71,14 @@ enum ImportCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Import the FCC Robocall Mitigation Database CSV export (administrator); it replaces the
+    /// server's snapshot, and calls from providers absent from it are refused.
+    Rmd {
+        /// The export (columns number, frn, business_name, implementation, …, last_updated).
+        file: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 /// Writes one line to standard output. A closed pipe (`vouch … | head -1`) ends the process
@@ -103,6 +112,7 @@ fn main() -> ExitCode {
             client::import_numbers(&client, &file, chunk as usize)
         }
         Command::Import(ImportCommand::Sanctions { file, client }) => client::import_sanctions(&client, &file),
+        Command::Import(ImportCommand::Rmd { file, client }) => client::import_rmd(&client, &file),
         Command::Sign(a) => shaken_cli::sign(a),
         Command::Verify(a) => shaken_cli::verify(a),
         Command::Lint(a) => shaken_cli::lint(a),

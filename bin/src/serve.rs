@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
-use vouch_service::{Registry, SystemClock};
+use vouch_service::{CallAuth, Enforcement, FailurePolicy, Registry, SystemClock, VoiceConfig};
 use vouch_store::Store;
 
 use crate::config::ServeArgs;
@@ -39,16 +39,64 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {} (--http / VOUCH_HTTP)", config.http))?;
         let addr = listener.local_addr()?;
-        let app = vouch_http::router(vouch_http::AppState::new(registry.clone()));
+        let callauth = start_callauth(&config, registry.clone(), addr).await?;
+        let sip = match config.voice.sip {
+            Some(a) => Some(crate::sip::SipServer::bind(a).await?),
+            None => None,
+        };
+        let app = vouch_http::router(vouch_http::AppState::new(registry.clone()).with_callauth(callauth.clone()));
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "vouch serving");
         crate::out!("vouch: listening on http://{addr}");
+        let sip_task = match sip {
+            Some(server) => {
+                let sip_addr = server.local_addr()?;
+                crate::out!("vouch: SIP redirect server on sip:{sip_addr} (UDP and TCP)");
+                Some(tokio::spawn(server.run(callauth.clone())))
+            }
+            None => None,
+        };
         let _ = std::io::stdout().flush();
         axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
         tracing::info!("shutting down");
+        if let Some(t) = sip_task {
+            t.abort();
+        }
+        callauth.flush().await;
         store.close().await;
         crate::out!("vouch: stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Call authentication: trust list, key directory, policies.
+async fn start_callauth(
+    config: &crate::config::ServeConfig,
+    registry: Arc<Registry>,
+    http: std::net::SocketAddr,
+) -> anyhow::Result<Arc<CallAuth>> {
+    let v = &config.voice;
+    let now = jiff::Timestamp::now().as_second();
+    let trust = match &v.trust_dir {
+        Some(dir) => crate::shaken_cli::load_trust(dir, now).context("--trust-dir")?,
+        None => {
+            tracing::warn!("no --trust-dir: no STI-PA trust anchor, so no PASSporT verifies (437)");
+            vouch_shaken::TrustStore::new()
+        }
+    };
+    let public_url = if v.public_url.is_empty() { format!("http://{http}") } else { v.public_url.clone() };
+    let voice = VoiceConfig {
+        public_url,
+        key_dir: v.key_dir.clone(),
+        trust,
+        fetch: vouch_certfetch::FetchPolicy { allow: v.x5u_allow_net.clone(), ..Default::default() },
+        freshness: i64::from(v.freshness),
+        rmd: if v.rmd_block { Enforcement::Block } else { Enforcement::Flag },
+        replay: if v.replay_block { Enforcement::Block } else { Enforcement::Flag },
+        on_failure: if v.continue_on_failure { FailurePolicy::Continue } else { FailurePolicy::Reject },
+        require_identity: v.require_identity,
+        ..VoiceConfig::default()
+    };
+    CallAuth::open(registry, voice).await.context("cannot start call authentication")
 }
 
 async fn shutdown_signal() {

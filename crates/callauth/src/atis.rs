@@ -63,6 +63,10 @@ pub enum ServiceException {
     /// no valid API key, or the key's provider may not use this interface.
     #[error("VOUCH4010 {0}")]
     Unauthorized(String),
+    /// VOUCH4030 (vouch's addition): the caller is known but may not do this (no voice role,
+    /// no signing certificate registered).
+    #[error("VOUCH4030 {0}")]
+    Forbidden(String),
 }
 
 impl ServiceException {
@@ -80,16 +84,16 @@ impl ServiceException {
             Self::MethodNotAllowed(_) => "POL4050",
             Self::Internal(_) => "POL5000",
             Self::Unauthorized(_) => "VOUCH4010",
+            Self::Forbidden(_) => "VOUCH4030",
         }
     }
 
     /// The HTTP status the table gives the exception.
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::MissingBody
-            | Self::MissingParameter(_)
-            | Self::InvalidParameter { .. }
-            | Self::MalformedJson(_) => 400,
+            Self::MissingBody | Self::MissingParameter(_) | Self::InvalidParameter { .. } | Self::MalformedJson(_) => {
+                400
+            }
             Self::UnsupportedAccept(_) => 406,
             Self::NotFound(_) => 404,
             Self::UnsupportedContentType(_) => 415,
@@ -97,6 +101,7 @@ impl ServiceException {
             Self::MethodNotAllowed(_) => 405,
             Self::Internal(_) => 500,
             Self::Unauthorized(_) => 401,
+            Self::Forbidden(_) => 403,
         }
     }
 
@@ -114,6 +119,7 @@ impl ServiceException {
             Self::MethodNotAllowed(_) => "Method not allowed: %1.",
             Self::Internal(_) => "Internal server error: %1.",
             Self::Unauthorized(_) => "Unauthorized: %1.",
+            Self::Forbidden(_) => "Forbidden: %1.",
         }
     }
 
@@ -130,7 +136,8 @@ impl ServiceException {
             | Self::ContentLength(v)
             | Self::MethodNotAllowed(v)
             | Self::Internal(v)
-            | Self::Unauthorized(v) => vec![v.clone()],
+            | Self::Unauthorized(v)
+            | Self::Forbidden(v) => vec![v.clone()],
         }
     }
 
@@ -146,7 +153,8 @@ impl ServiceException {
         }}})
     }
 
-    fn invalid(name: &str, detail: impl Into<String>) -> Self {
+    /// SVC4005 for `name`.
+    pub fn invalid(name: &str, detail: impl Into<String>) -> Self {
         Self::InvalidParameter { name: name.to_owned(), detail: detail.into() }
     }
 }
@@ -281,7 +289,9 @@ impl SigningRequest {
     pub fn parse(body: &[u8]) -> Result<Self, ServiceException> {
         let o = body_object(body, "signingRequest")?;
         let attest = match required(&o, "attest")? {
-            Value::String(s) => s.parse().map_err(|_| ServiceException::invalid("attest", "must be \"A\", \"B\" or \"C\""))?,
+            Value::String(s) => {
+                s.parse().map_err(|_| ServiceException::invalid("attest", "must be \"A\", \"B\" or \"C\""))?
+            }
             _ => return Err(ServiceException::invalid("attest", "must be \"A\", \"B\" or \"C\"")),
         };
         let orig = orig_tn(&o, "orig")?;
@@ -429,7 +439,10 @@ pub fn stale_request(time: i64, now: i64, window: i64) -> Option<Failure> {
         case: "E3",
         code: 403,
         text: "Stale Date",
-        desc: format!("the request time {time} is {} s from the verifier's clock; the window is {window} s", now - time),
+        desc: format!(
+            "the request time {time} is {} s from the verifier's clock; the window is {window} s",
+            now - time
+        ),
     })
 }
 
@@ -488,8 +501,16 @@ mod tests {
             (b"[]", "SVC4006", ""),
             (br#"{"other":{}}"#, "SVC4001", "signingRequest"),
             (br#"{"signingRequest":{"orig":{"tn":"1"},"dest":{"tn":["2"]},"iat":1}}"#, "SVC4001", "attest"),
-            (br#"{"signingRequest":{"attest":"D","orig":{"tn":"1"},"dest":{"tn":["2"]},"iat":1}}"#, "SVC4005", "attest"),
-            (br#"{"signingRequest":{"attest":"A","orig":{"tn":"x"},"dest":{"tn":["2"]},"iat":1}}"#, "SVC4005", "orig.tn"),
+            (
+                br#"{"signingRequest":{"attest":"D","orig":{"tn":"1"},"dest":{"tn":["2"]},"iat":1}}"#,
+                "SVC4005",
+                "attest",
+            ),
+            (
+                br#"{"signingRequest":{"attest":"A","orig":{"tn":"x"},"dest":{"tn":["2"]},"iat":1}}"#,
+                "SVC4005",
+                "orig.tn",
+            ),
             (br#"{"signingRequest":{"attest":"A","orig":{"tn":"1"},"dest":{"tn":["2"]},"iat":"1"}}"#, "SVC4005", "iat"),
         ];
         for (body, id, var) in cases {
@@ -508,8 +529,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.time, 1632413071);
-        let e = VerificationRequest::parse(br#"{"verificationRequest":{"from":{"tn":"1"},"to":{"tn":["2"]},"time":1}}"#)
-            .unwrap_err();
+        let e =
+            VerificationRequest::parse(br#"{"verificationRequest":{"from":{"tn":"1"},"to":{"tn":["2"]},"time":1}}"#)
+                .unwrap_err();
         assert_eq!(
             e.to_json(),
             json!({"requestError":{"serviceException":{"messageId":"SVC4001","text":"Error: Missing mandatory parameter '%1'.","variables":["identity"]}}})

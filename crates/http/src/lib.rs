@@ -4,7 +4,9 @@
 
 mod handlers;
 mod problem;
+mod stir;
 mod views;
+mod voice;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +20,7 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use vouch_service::Registry;
+use vouch_service::{CallAuth, Registry};
 
 pub use problem::{PROBLEM_BASE, Problem};
 
@@ -32,6 +34,8 @@ pub const CSV_BODY_LIMIT: usize = 32 * 1024 * 1024;
 pub struct AppState {
     /// The registry.
     pub registry: Arc<Registry>,
+    /// Call authentication, when running.
+    pub callauth: Option<Arc<CallAuth>>,
     metrics: Option<PrometheusHandle>,
 }
 
@@ -42,7 +46,13 @@ impl AppState {
             .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
             .ok()
             .and_then(|b| b.install_recorder().ok());
-        Self { registry, metrics }
+        Self { registry, callauth: None, metrics }
+    }
+
+    /// With call authentication (the `/stir/v1` interface and its REST resources).
+    pub fn with_callauth(mut self, callauth: Arc<CallAuth>) -> Self {
+        self.callauth = Some(callauth);
+        self
     }
 }
 
@@ -59,6 +69,7 @@ impl AppState {
         (name = "brands", description = "Brands with automated vetting"),
         (name = "campaigns", description = "Campaigns, sharing to a DCA, suspension"),
         (name = "numbers", description = "Number assignments, public lookup and history"),
+        (name = "call authentication", description = "STIR/SHAKEN signing credentials, SIP peers, number blocks, the Robocall Mitigation Database; the ATIS-1000082 interface itself is at /stir/v1 (see docs/STIR-API.md)"),
         (name = "operations", description = "Health, metrics, events")
     )
 )]
@@ -84,7 +95,8 @@ impl utoipa::Modify for BearerAuth {
 
 /// The OpenAPI document and the router of every endpoint.
 pub fn router(state: AppState) -> Router {
-    let (api_router, api) = handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi())).split_for_parts();
+    let (api_router, api) =
+        voice::routes(handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi()))).split_for_parts();
     let api = Arc::new(api);
     api_router
         .route(
@@ -95,6 +107,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/metrics", get(metrics_text))
+        .merge(stir::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(record_metrics))

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
-    BrandId, BrandRequest, CampaignId, CampaignRequest, ProviderId, ProviderRegistration, RegistryError,
+    BrandId, BrandRequest, CampaignId, CampaignRequest, Frn, ProviderId, ProviderRegistration, RegistryError, Spc,
     TelephoneNumber, VettingOutcome, to_canonical_json,
 };
 
@@ -209,6 +209,75 @@ pub enum EventBody {
         /// Hex SHA-256 of the imported file.
         sha256: String,
     },
+    /// A voice provider registered a SHAKEN certificate chain to sign with (its private key is
+    /// never in an event).
+    #[serde(rename = "certificate.registered")]
+    CertificateRegistered {
+        /// The provider.
+        provider_id: ProviderId,
+        /// Hex SHA-256 of the end-entity certificate's DER.
+        fingerprint: String,
+        /// The SPC in its TNAuthList.
+        spc: Spc,
+        /// The whole chain, PEM, end-entity first.
+        chain_pem: String,
+        /// Where verifiers fetch the chain (the PASSporT's `x5u`).
+        x5u: String,
+    },
+    /// A provider registered a SIP peering source address (or network).
+    #[serde(rename = "sippeer.added")]
+    SipPeerAdded {
+        /// The provider.
+        provider_id: ProviderId,
+        /// The address or CIDR network, e.g. `192.0.2.10/32`.
+        address: String,
+        /// The customer (brand) whose traffic the peer carries, when it is a customer trunk.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        brand_id: Option<BrandId>,
+    },
+    /// A provider removed a SIP peering source address.
+    #[serde(rename = "sippeer.removed")]
+    SipPeerRemoved {
+        /// The provider.
+        provider_id: ProviderId,
+        /// The address or network.
+        address: String,
+    },
+    /// A voice provider registered a block of numbers as its own or a customer's.
+    #[serde(rename = "numberblock.registered")]
+    NumberBlockRegistered {
+        /// The provider.
+        provider_id: ProviderId,
+        /// First number of the block.
+        first: TelephoneNumber,
+        /// Last number of the block (inclusive).
+        last: TelephoneNumber,
+        /// The customer (brand) the block is for; absent for the provider's own numbers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        brand_id: Option<BrandId>,
+    },
+    /// A voice provider removed a number block.
+    #[serde(rename = "numberblock.removed")]
+    NumberBlockRemoved {
+        /// The provider.
+        provider_id: ProviderId,
+        /// First number of the block.
+        first: TelephoneNumber,
+    },
+    /// The administrator imported a Robocall Mitigation Database snapshot, replacing the last.
+    #[serde(rename = "rmd.imported")]
+    RmdImported {
+        /// Filings in the snapshot.
+        filings: u64,
+        /// Hex SHA-256 of the imported file.
+        sha256: String,
+        /// FRNs newly listed.
+        added: Vec<Frn>,
+        /// FRNs no longer listed.
+        removed: Vec<Frn>,
+        /// FRNs whose filing changed.
+        changed: Vec<Frn>,
+    },
 }
 
 impl EventBody {
@@ -232,6 +301,12 @@ impl EventBody {
             Self::NumberAssigned { .. } => "number.assigned",
             Self::NumberReleased { .. } => "number.released",
             Self::SanctionsImported { .. } => "sanctions.imported",
+            Self::CertificateRegistered { .. } => "certificate.registered",
+            Self::SipPeerAdded { .. } => "sippeer.added",
+            Self::SipPeerRemoved { .. } => "sippeer.removed",
+            Self::NumberBlockRegistered { .. } => "numberblock.registered",
+            Self::NumberBlockRemoved { .. } => "numberblock.removed",
+            Self::RmdImported { .. } => "rmd.imported",
         }
     }
 
@@ -252,7 +327,10 @@ impl EventBody {
             | Self::CampaignResumed { campaign_id, .. }
             | Self::CampaignExpired { campaign_id, .. } => campaign_id.to_string(),
             Self::NumberAssigned { number, .. } | Self::NumberReleased { number, .. } => number.to_string(),
-            Self::SanctionsImported { sha256, .. } => sha256.clone(),
+            Self::SanctionsImported { sha256, .. } | Self::RmdImported { sha256, .. } => sha256.clone(),
+            Self::CertificateRegistered { fingerprint, .. } => fingerprint.clone(),
+            Self::SipPeerAdded { address, .. } | Self::SipPeerRemoved { address, .. } => address.clone(),
+            Self::NumberBlockRegistered { first, .. } | Self::NumberBlockRemoved { first, .. } => first.to_string(),
         }
     }
 }

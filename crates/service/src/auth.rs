@@ -85,19 +85,25 @@ impl Registry {
         if !presented.starts_with("vouch_") || presented.len() > 128 {
             return Err(unknown());
         }
-        let Some(row) = self.store.api_key_by_hash(&ApiKey::hash(presented)).await? else {
+        let hash = ApiKey::hash(presented);
+        if let Some(p) = self.cached_principal(&hash) {
+            return Ok(p);
+        }
+        let Some(row) = self.store.api_key_by_hash(&hash).await? else {
             return Err(unknown());
         };
         if row.revoked.is_some() {
             return Err(ServiceError::Unauthenticated(format!("API key {} was revoked", row.key_id)));
         }
-        match row.provider_id {
-            None => Ok(Principal::Admin),
+        let principal = match row.provider_id {
+            None => Principal::Admin,
             Some(id) => {
                 let provider = self.store.provider(id).await?.ok_or_else(unknown)?;
-                Ok(Principal::Provider { id, roles: provider.registration.roles })
+                Principal::Provider { id, roles: provider.registration.roles }
             }
-        }
+        };
+        self.cache_principal(hash, principal.clone());
+        Ok(principal)
     }
 }
 

@@ -63,7 +63,7 @@ impl Registry {
                 "referenceId is already used by another brand",
             ))?;
         tx.append(p.actor(), EventBody::BrandVetted { brand_id: id, outcome }).await?;
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         self.store.brand(id).await?.ok_or_else(|| ServiceError::not_found("brand", id))
     }
 
@@ -136,7 +136,7 @@ impl Registry {
         tx.append(p.actor(), EventBody::BrandUpdated { brand_id: id, brand: (*details).clone() }).await?;
         let score = outcome.score;
         tx.append(p.actor(), EventBody::BrandVetted { brand_id: id, outcome }).await?;
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         self.refresh_brand_campaigns(id, score).await?;
         self.store.brand(id).await?.ok_or_else(|| ServiceError::not_found("brand", id))
     }
@@ -156,7 +156,7 @@ impl Registry {
         let score = outcome.score;
         let mut tx = self.store.begin(self.now()).await?;
         tx.append(p.actor(), EventBody::BrandVetted { brand_id: id, outcome }).await?;
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         self.refresh_brand_campaigns(id, score).await?;
         self.store.brand(id).await?.ok_or_else(|| ServiceError::not_found("brand", id))
     }
@@ -199,7 +199,7 @@ impl Registry {
             scores.push((id, outcome.score));
             tx.append(vouch_registry::Actor::System, EventBody::BrandVetted { brand_id: id, outcome }).await?;
         }
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         let entries = list.len() as u64;
         self.set_sanctions(list);
         for (id, score) in &scores {

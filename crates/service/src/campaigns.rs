@@ -44,7 +44,7 @@ impl Registry {
                 ConflictKind::DuplicateReference,
                 "referenceId is already used by another campaign",
             ))?;
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         let row = self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))?;
         self.index.put_campaign(slot_of(&row, brand.score));
         Ok(row)
@@ -144,7 +144,7 @@ impl Registry {
         }
         let mut tx = self.store.begin(self.now()).await?;
         tx.append(p.actor(), EventBody::CampaignUpdated { campaign_id: id, campaign: (*details).clone() }).await?;
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))
     }
 
@@ -179,7 +179,7 @@ impl Registry {
         }
         let mut tx = self.store.begin(self.now()).await?;
         tx.append(p.actor(), EventBody::CampaignShared { campaign_id: id, dca_id: dca }).await?;
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))
     }
 
@@ -214,7 +214,7 @@ impl Registry {
         };
         let mut tx = self.store.begin(self.now()).await?;
         tx.append(p.actor(), body).await?;
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         if accept {
             self.index.update_campaign(id, |s| s.dca = Some(dca));
         }
@@ -265,7 +265,7 @@ impl Registry {
         }
         let mut tx = self.store.begin(self.now()).await?;
         tx.append(p.actor(), body).await?;
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         let status = if suspend { CampaignStatus::Suspended } else { CampaignStatus::Active };
         self.index.update_campaign(id, |s| s.status = status);
         self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))
@@ -300,7 +300,7 @@ impl Registry {
             )
             .await?;
         }
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         for n in numbers {
             self.index.release(n);
         }

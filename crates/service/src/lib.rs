@@ -11,18 +11,28 @@ mod brands;
 mod campaigns;
 mod numbers;
 mod providers;
+mod voice;
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
 use tokio::sync::Mutex;
-use vouch_registry::{CampaignSlot, NumberIndex, RegistryError, Role, SanctionsList, ThroughputClass, Violations};
-use vouch_store::{CampaignRow, Store, StoreError};
+use vouch_callauth::BrandFacts;
+use vouch_registry::{
+    BrandId, CampaignSlot, EventBody, NumberIndex, ProviderId, RegistryError, Role, SanctionsList, ThroughputClass,
+    Violations,
+};
+use vouch_store::{BrandRow, CampaignRow, ProviderRow, Store, StoreError};
 
 pub use auth::{ApiKey, Principal};
 pub use brands::SanctionsImport;
 pub use numbers::{ImportRejection, ImportReport, NumberAnswer};
 pub use providers::IssuedKey;
+pub use voice::{
+    CallAuth, CallToVerify, Enforcement, FailurePolicy, KeySource, RegisteredCertificate, RmdImport, Upstream,
+    VerifyOutcome, VoiceConfig,
+};
 
 /// A source of the current time, injectable for tests.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -60,6 +70,8 @@ pub enum ConflictKind {
     SharingState,
     /// The campaign's status does not allow the action (e.g. resuming an active campaign).
     CampaignState,
+    /// The provider has no usable signing certificate.
+    NoSigningCredential,
 }
 
 impl ConflictKind {
@@ -74,6 +86,7 @@ impl ConflictKind {
             Self::CampaignNotAccepted => "campaign-not-accepted",
             Self::SharingState => "sharing-state",
             Self::CampaignState => "campaign-state",
+            Self::NoSigningCredential => "no-signing-credential",
         }
     }
 }
@@ -150,6 +163,24 @@ pub struct Registry {
     writer: Mutex<()>,
     clock: Arc<dyn Clock>,
     sanctions: RwLock<Arc<SanctionsList>>,
+    /// Brands and providers as the traffic path needs them (kept current after each commit).
+    facts: RwLock<Facts>,
+    /// Principals of API keys seen, by key hash (cleared when a key is revoked).
+    principals: RwLock<HashMap<String, Principal>>,
+}
+
+/// Most API keys whose principal is remembered.
+const MAX_CACHED_PRINCIPALS: usize = 10_000;
+
+/// What the traffic path reads about brands and providers, in memory.
+#[derive(Debug, Default)]
+pub(crate) struct Facts {
+    pub(crate) brands: HashMap<BrandId, BrandFacts>,
+    pub(crate) providers: HashMap<ProviderId, ProviderRow>,
+}
+
+fn brand_facts(b: &BrandRow) -> BrandFacts {
+    BrandFacts { id: b.id, csp: b.csp_id, status: b.identity_status, display_name: b.details.display_name.clone() }
 }
 
 impl Registry {
@@ -158,8 +189,12 @@ impl Registry {
         let started = std::time::Instant::now();
         let held = store.count_current_numbers().await?;
         let index = NumberIndex::with_capacity(held as usize);
-        let brands: std::collections::HashMap<_, _> =
-            store.brands(None).await?.into_iter().map(|b| (b.id, b.score)).collect();
+        let brand_rows = store.brands(None).await?;
+        let brands: HashMap<_, _> = brand_rows.iter().map(|b| (b.id, b.score)).collect();
+        let facts = Facts {
+            brands: brand_rows.iter().map(|b| (b.id, brand_facts(b))).collect(),
+            providers: store.providers().await?.into_iter().map(|p| (p.id, p)).collect(),
+        };
         for c in store.campaigns(None, None).await? {
             index.put_campaign(slot_of(&c, brands.get(&c.brand_id).copied().unwrap_or(0)));
         }
@@ -184,6 +219,8 @@ impl Registry {
             writer: Mutex::new(()),
             clock,
             sanctions: RwLock::new(Arc::new(sanctions)),
+            facts: RwLock::new(facts),
+            principals: RwLock::new(HashMap::new()),
         })
     }
 
@@ -210,10 +247,60 @@ impl Registry {
         *self.sanctions.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(list);
     }
 
-    pub(crate) fn record_events(events: &[vouch_registry::Event]) {
+    /// After a commit: counts the events and brings the in-memory facts up to date.
+    pub(crate) async fn committed(&self, events: &[vouch_registry::Event]) -> Result<(), ServiceError> {
         for e in events {
             metrics::counter!("vouch_registry_events_total", "kind" => e.body.kind()).increment(1);
+            match &e.body {
+                EventBody::BrandRegistered { brand_id, .. }
+                | EventBody::BrandUpdated { brand_id, .. }
+                | EventBody::BrandVetted { brand_id, .. } => {
+                    if let Some(b) = self.store.brand(*brand_id).await? {
+                        self.facts_mut().brands.insert(b.id, brand_facts(&b));
+                    }
+                }
+                EventBody::ProviderRegistered { provider_id, .. } => {
+                    if let Some(p) = self.store.provider(*provider_id).await? {
+                        self.facts_mut().providers.insert(p.id, p);
+                    }
+                }
+                EventBody::ApiKeyRevoked { .. } => {
+                    self.principals.write().unwrap_or_else(|e| e.into_inner()).clear();
+                }
+                _ => {}
+            }
         }
+        Ok(())
+    }
+
+    fn facts_mut(&self) -> std::sync::RwLockWriteGuard<'_, Facts> {
+        self.facts.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn facts(&self) -> std::sync::RwLockReadGuard<'_, Facts> {
+        self.facts.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the traffic path knows of a brand.
+    pub fn brand_facts(&self, id: BrandId) -> Option<BrandFacts> {
+        self.facts().brands.get(&id).cloned()
+    }
+
+    /// A provider's registration, from memory.
+    pub fn provider_row(&self, id: ProviderId) -> Option<ProviderRow> {
+        self.facts().providers.get(&id).cloned()
+    }
+
+    pub(crate) fn cached_principal(&self, hash: &str) -> Option<Principal> {
+        self.principals.read().unwrap_or_else(|e| e.into_inner()).get(hash).cloned()
+    }
+
+    pub(crate) fn cache_principal(&self, hash: String, p: Principal) {
+        let mut m = self.principals.write().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= MAX_CACHED_PRINCIPALS {
+            m.clear();
+        }
+        m.insert(hash, p);
     }
 }
 

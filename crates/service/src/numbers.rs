@@ -124,7 +124,7 @@ impl Registry {
         }
         let mut tx = self.store.begin(self.now()).await?;
         tx.append(p.actor(), EventBody::NumberAssigned { number, campaign_id: campaign, dca_id: dca }).await?;
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         self.index.assign(number, campaign);
         Ok((answer_from_slot(number, &slot), true))
     }
@@ -150,7 +150,7 @@ impl Registry {
         }
         let mut tx = self.store.begin(self.now()).await?;
         tx.append(p.actor(), EventBody::NumberReleased { number, campaign_id: current.campaign.id, reason }).await?;
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         self.index.release(number);
         Ok(())
     }

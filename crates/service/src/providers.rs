@@ -29,7 +29,7 @@ impl Registry {
             EventBody::ApiKeyIssued { provider_id: None, key_id: key.key_id.clone() },
         )
         .await?;
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         Ok(Some(key))
     }
 
@@ -57,7 +57,7 @@ impl Registry {
         )?;
         tx.insert_api_key(&ApiKey::hash(&key.secret), &key.key_id, Some(id)).await?;
         tx.append(p.actor(), EventBody::ApiKeyIssued { provider_id: Some(id), key_id: key.key_id.clone() }).await?;
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         let row = self.store.provider(id).await?.ok_or_else(|| ServiceError::not_found("provider", id))?;
         Ok((row, key))
     }
@@ -91,7 +91,7 @@ impl Registry {
         let mut tx = self.store.begin(self.now()).await?;
         tx.insert_api_key(&ApiKey::hash(&key.secret), &key.key_id, Some(id)).await?;
         tx.append(p.actor(), EventBody::ApiKeyIssued { provider_id: Some(id), key_id: key.key_id.clone() }).await?;
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         Ok(key)
     }
 
@@ -112,7 +112,7 @@ impl Registry {
         let mut tx = self.store.begin(self.now()).await?;
         tx.revoke_api_key(key_id).await?;
         tx.append(p.actor(), EventBody::ApiKeyRevoked { provider_id: Some(id), key_id: key_id.to_owned() }).await?;
-        Self::record_events(&tx.commit().await?);
+        self.committed(&tx.commit().await?).await?;
         Ok(())
     }
 }

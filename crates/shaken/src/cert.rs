@@ -105,7 +105,18 @@ pub struct Certificate {
     pub signature_algorithm: String,
     /// The lenient profile lint, computed on first use (it depends on the DER only).
     lenient_lint: std::sync::OnceLock<Result<crate::lint::LintReport, ShakenError>>,
+    /// SHA-256 of the DER, computed on first use.
+    fingerprint: std::sync::OnceLock<[u8; 32]>,
+    /// Issuers (by fingerprint) whose key was checked against this certificate's signature,
+    /// and the answer: a verifier validates the same chain for every call.
+    signature_checks: std::sync::Arc<std::sync::Mutex<SignatureChecks>>,
 }
+
+/// (issuer fingerprint, whether its key made the signature).
+type SignatureChecks = Vec<([u8; 32], bool)>;
+
+/// Most issuers remembered per certificate.
+const MAX_SIGNATURE_CHECKS: usize = 8;
 
 /// ecdsa-with-SHA256.
 pub const ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
@@ -191,6 +202,8 @@ impl Certificate {
             unknown_critical: Vec::new(),
             signature_algorithm: x.signature_algorithm.algorithm.to_id_string(),
             lenient_lint: std::sync::OnceLock::new(),
+            fingerprint: std::sync::OnceLock::new(),
+            signature_checks: Default::default(),
         };
         for ext in tbs.extensions() {
             match ext.parsed_extension() {
@@ -275,21 +288,31 @@ impl Certificate {
         self.not_before <= t && t <= self.not_after
     }
 
-    /// Whether `issuer`'s key made this certificate's signature.
+    /// Whether `issuer`'s key made this certificate's signature (remembered per issuer).
     pub fn is_signed_by(&self, issuer: &Self) -> bool {
-        let (Ok((_, me)), Ok((_, them))) =
-            (X509Certificate::from_der(&self.der), X509Certificate::from_der(&issuer.der))
-        else {
-            return false;
+        let key = issuer.fingerprint();
+        let mut checks = self.signature_checks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, ok)) = checks.iter().find(|(k, _)| *k == key) {
+            return *ok;
+        }
+        let ok = match (X509Certificate::from_der(&self.der), X509Certificate::from_der(&issuer.der)) {
+            (Ok((_, me)), Ok((_, them))) => me.verify_signature(Some(them.public_key())).is_ok(),
+            _ => false,
         };
-        me.verify_signature(Some(them.public_key())).is_ok()
+        if checks.len() == MAX_SIGNATURE_CHECKS {
+            checks.remove(0);
+        }
+        checks.push((key, ok));
+        ok
     }
 
     /// SHA-256 of the DER (the certificate's fingerprint).
     pub fn fingerprint(&self) -> [u8; 32] {
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.der);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(d.as_ref());
-        out
+        *self.fingerprint.get_or_init(|| {
+            let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.der);
+            let mut out = [0u8; 32];
+            out.copy_from_slice(d.as_ref());
+            out
+        })
     }
 }

@@ -239,6 +239,35 @@ impl SipMessage {
     }
 }
 
+/// For bytes [`SipMessage::parse`] refused: the headers a stateless `400 Bad Request` needs
+/// (every Via, From, To, Call-ID, CSeq), found leniently line by line, when the bytes start
+/// like a request and all five are there. `None` otherwise (the bytes are then dropped).
+pub fn salvage_request(bytes: &[u8]) -> Option<SipMessage> {
+    let bytes = &bytes[..bytes.len().min(MAX_MESSAGE)];
+    let end = head_end(bytes).map_or(bytes.len(), |(h, _)| h);
+    let text = String::from_utf8_lossy(&bytes[..end]);
+    let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
+    let first = lines.next()?;
+    let method = first.split(' ').next().filter(|m| is_token(m) && !m.starts_with("SIP/"))?;
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for line in lines.take(MAX_HEADERS) {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let name = canonical_name(name.trim());
+        if ["Via", "From", "To", "Call-ID", "CSeq"].contains(&name.as_str())
+            && value.len() <= MAX_HEADER_LEN
+            && !value.contains(['\r', '\n'])
+        {
+            headers.push((name, value.trim().to_owned()));
+        }
+    }
+    let m = SipMessage {
+        start: StartLine::Request { method: method.to_owned(), uri: "sip:invalid".into() },
+        headers,
+        body: Vec::new(),
+    };
+    ["Via", "From", "To", "Call-ID", "CSeq"].iter().all(|h| m.header(h).is_some()).then_some(m)
+}
+
 fn parse_start(line: &str) -> Result<StartLine, SipError> {
     let bad = || SipError::StartLine(line.chars().take(200).collect());
     if let Some(rest) = line.strip_prefix("SIP/2.0 ") {
@@ -363,6 +392,18 @@ mod tests {
         assert_eq!(m.body, b"v=0\r");
         assert_eq!(frame_len(INVITE.as_bytes()).unwrap(), Some(INVITE.len()));
         assert_eq!(frame_len(&INVITE.as_bytes()[..INVITE.len() - 1]).unwrap(), None);
+    }
+
+    #[test]
+    fn salvages_what_a_400_needs() {
+        let bad = INVITE.replace("Max-Forwards: 70", "Max Forwards 70");
+        assert!(SipMessage::parse(bad.as_bytes()).is_err());
+        let m = salvage_request(bad.as_bytes()).unwrap();
+        assert_eq!(m.headers_named("Via").count(), 2);
+        let bytes = Response::new(400, "Bad Request").to_request(&m, "x");
+        assert!(SipMessage::parse(&bytes).is_ok());
+        assert!(salvage_request(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n").is_none());
+        assert!(salvage_request(b"\x00\x01garbage").is_none());
     }
 
     #[test]

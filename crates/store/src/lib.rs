@@ -11,6 +11,7 @@
 mod project;
 mod query;
 mod tx;
+mod voice;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -24,6 +25,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use project::project;
 pub use query::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow, SharingRow};
 pub use tx::{Tx, encode_number_assigned};
+pub use voice::{CertificateRow, NumberBlockRow, SignedCall, SigningKeyRow, SipPeerRow};
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +104,12 @@ impl Store {
         &self.pool
     }
 
+    /// The writing connection's pool (for writes outside the event order, such as the signer's
+    /// call records).
+    pub(crate) fn writer_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     /// Starts a write transaction. Callers serialise writers themselves (the service holds one
     /// writer lock), so that event order, commit order and index updates agree.
     pub async fn begin(&self, now: jiff::Timestamp) -> Result<Tx, StoreError> {
@@ -131,7 +139,16 @@ impl Store {
     /// Deletes every view table and replays all events into them, in one transaction.
     pub async fn rebuild_views(&self) -> Result<u64, StoreError> {
         let mut tx = self.writer.begin().await?;
-        for t in ["providers", "brands", "campaigns", "campaign_sharing", "number_assignments"] {
+        for t in [
+            "providers",
+            "brands",
+            "campaigns",
+            "campaign_sharing",
+            "number_assignments",
+            "certificates",
+            "sip_peers",
+            "number_blocks",
+        ] {
             sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {t}"))).execute(&mut *tx).await?;
         }
         let mut after = 0i64;

@@ -165,6 +165,56 @@ pub async fn project(conn: &mut SqliteConnection, event: &Event) -> Result<(), S
             .execute(&mut *conn)
             .await?;
         }
+        EventBody::CertificateRegistered { provider_id, fingerprint, spc, chain_pem, x5u } => {
+            sqlx::query(
+                "INSERT INTO certificates (fingerprint, provider_id, spc, chain_pem, x5u, created_us) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(fingerprint)
+            .bind(provider_id.to_string())
+            .bind(spc.as_str())
+            .bind(chain_pem)
+            .bind(x5u)
+            .bind(us)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_unique)?;
+        }
+        EventBody::SipPeerAdded { provider_id, address, brand_id } => {
+            sqlx::query("INSERT INTO sip_peers (address, provider_id, brand_id, created_us) VALUES ($1, $2, $3, $4)")
+                .bind(address)
+                .bind(provider_id.to_string())
+                .bind(brand_id.map(|b| b.to_string()))
+                .bind(us)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_unique)?;
+        }
+        EventBody::SipPeerRemoved { address, .. } => {
+            sqlx::query("DELETE FROM sip_peers WHERE address = $1").bind(address).execute(&mut *conn).await?;
+        }
+        EventBody::NumberBlockRegistered { provider_id, first, last, brand_id } => {
+            sqlx::query(
+                "INSERT INTO number_blocks (first_number, last_number, provider_id, brand_id, created_us) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(first.digits() as i64)
+            .bind(last.digits() as i64)
+            .bind(provider_id.to_string())
+            .bind(brand_id.map(|b| b.to_string()))
+            .bind(us)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_unique)?;
+        }
+        EventBody::NumberBlockRemoved { first, .. } => {
+            sqlx::query("DELETE FROM number_blocks WHERE first_number = $1")
+                .bind(first.digits() as i64)
+                .execute(&mut *conn)
+                .await?;
+        }
+        // The snapshot's rows are written beside the event (reference data, like sanctions).
+        EventBody::RmdImported { .. } => {}
         _ => {}
     }
     Ok(())

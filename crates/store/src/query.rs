@@ -120,14 +120,14 @@ pub struct AssignmentRow {
     pub release_reason: Option<String>,
 }
 
-fn ts(table: &'static str, us: i64) -> Result<Timestamp, StoreError> {
+pub(crate) fn ts(table: &'static str, us: i64) -> Result<Timestamp, StoreError> {
     Timestamp::from_microsecond(us).map_err(|e| StoreError::corrupt(table, e))
 }
 
 /// Current assignments per batch of [`Store::for_each_current_assignment`].
 pub const LOAD_BATCH: usize = 65_536;
 
-fn parse<T: std::str::FromStr>(table: &'static str, s: &str) -> Result<T, StoreError>
+pub(crate) fn parse<T: std::str::FromStr>(table: &'static str, s: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Debug,
 {

@@ -1,0 +1,1254 @@
+//! Call authentication: voice providers' signing credentials, SIP peers and number blocks, the
+//! Robocall Mitigation Database snapshot, and the signing (STI-AS) and verification (STI-VS)
+//! services the HTTP and SIP adapters call.
+//!
+//! The registry decides the attestation ([`vouch_callauth::decide`]); the signer records every
+//! `origid` it signs (batched, off the request path) for traceback; the verifier checks the
+//! PASSporT (ATIS-1000074), the immediate upstream provider and the signer against the RMD,
+//! and replays.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot};
+use vouch_callauth::atis::{Failure, uuid_v4};
+use vouch_callauth::{
+    BrandFacts, NumberHolder, ReplayCache, RmdChanges, RmdFiling, RmdSnapshot, Seen, SigningResponse,
+    VerificationResponse, decide, redirect,
+};
+use vouch_certfetch::{CertFetcher, FetchPolicy, FetchedChain};
+use vouch_registry::{BrandId, EventBody, Frn, ProviderId, Role, TelephoneNumber};
+use vouch_shaken::passport::{Claims, Destination, Origin, PPT_SHAKEN, PassportHeader, RichCallData};
+use vouch_shaken::{
+    Attestation, Certificate, IdentityHeader, LintMode, SigningKey, Tn, TrustStore, VerifyOptions, Verstat,
+};
+use vouch_sip::{Response, SipMessage, StartLine};
+use vouch_store::{CertificateRow, NumberBlockRow, SignedCall, SigningKeyRow, SipPeerRow};
+
+use crate::{ConflictKind, Principal, Registry, ServiceError, store_conflict};
+
+/// Block or only mark what a rule catches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Enforcement {
+    /// Refuse the call.
+    #[default]
+    Block,
+    /// Let it through, marked.
+    Flag,
+}
+
+/// What the SIP interface does with a call whose PASSporT fails verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// Refuse with the RFC 8224 code (436/437/438/403).
+    #[default]
+    Reject,
+    /// Redirect with `verstat` and `Reason: STIR` (RFC 9410).
+    Continue,
+}
+
+/// How call authentication is set up.
+#[derive(Debug, Clone)]
+pub struct VoiceConfig {
+    /// Base URL of this server as verifiers reach it; certificates vouch serves have their
+    /// `x5u` at `<public_url>/certs/<fingerprint>.pem`.
+    pub public_url: String,
+    /// Directory of private key files providers may name instead of uploading a key.
+    pub key_dir: PathBuf,
+    /// STI-PA trust anchors, CRL signers and CRLs. Empty: nothing verifies (437), and
+    /// certificates are registered without a chain check.
+    pub trust: TrustStore,
+    /// How `x5u` URLs are fetched.
+    pub fetch: FetchPolicy,
+    /// `iat` window, seconds.
+    pub freshness: i64,
+    /// Upstream or signer absent from the Robocall Mitigation Database.
+    pub rmd: Enforcement,
+    /// A PASSporT replayed for another call.
+    pub replay: Enforcement,
+    /// A PASSporT that fails (SIP interface).
+    pub on_failure: FailurePolicy,
+    /// Answer 428 to an INVITE without Identity from a peer that cannot sign for it (otherwise
+    /// 302 with `verstat=No-TN-Validation`).
+    pub require_identity: bool,
+    /// PASSporTs remembered for replay detection.
+    pub replay_capacity: usize,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            key_dir: PathBuf::from("keys"),
+            trust: TrustStore::new(),
+            fetch: FetchPolicy::default(),
+            freshness: 60,
+            rmd: Enforcement::Block,
+            replay: Enforcement::Block,
+            on_failure: FailurePolicy::Reject,
+            require_identity: false,
+            replay_capacity: 1 << 20,
+        }
+    }
+}
+
+/// Where a certificate's private key comes from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// A PKCS#8 or SEC1 PEM uploaded with the certificate.
+    Pem(String),
+    /// A file name in the server's key directory.
+    File(String),
+}
+
+/// A signing credential ready to use.
+struct Credential {
+    fingerprint: String,
+    x5u: String,
+    key: SigningKey,
+    not_after: i64,
+}
+
+/// A registered certificate as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredCertificate {
+    /// The row.
+    pub row: CertificateRow,
+    /// Validity end of the end-entity certificate, Unix seconds.
+    pub not_after: i64,
+    /// Whether vouch holds its key and signs with it.
+    pub signing: bool,
+}
+
+/// What an RMD import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RmdImport {
+    /// Filings in the new snapshot.
+    pub filings: u64,
+    /// Rows refused: (line, reason).
+    pub rejected: Vec<(u64, String)>,
+    /// What changed.
+    pub changes: RmdChanges,
+}
+
+#[derive(Debug, Clone)]
+struct Peer {
+    net: IpNet,
+    provider: ProviderId,
+    brand: Option<BrandId>,
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    last: u64,
+    provider: ProviderId,
+    brand: Option<BrandId>,
+}
+
+#[derive(Default)]
+struct VoiceState {
+    /// The newest usable credential of each provider.
+    credentials: HashMap<ProviderId, Arc<Credential>>,
+    /// Certificates vouch serves, by fingerprint: (chain PEM, notAfter).
+    served: HashMap<String, (Arc<str>, i64)>,
+    /// Chains known without fetching, by `x5u`.
+    local: HashMap<String, Arc<Vec<Certificate>>>,
+    /// Peers, most specific network first.
+    peers: Vec<Peer>,
+    /// Number blocks by first number.
+    blocks: BTreeMap<u64, Block>,
+    /// The RMD snapshot (`None` until one is imported: the rule is then not enforced).
+    rmd: Option<Arc<BTreeMap<Frn, RmdFiling>>>,
+}
+
+enum Recorder {
+    Call(Box<SignedCall>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// A fetched chain and its certificates, parsed once.
+type ParsedChain = (Arc<FetchedChain>, Arc<Vec<Certificate>>);
+
+/// The call authentication service.
+pub struct CallAuth {
+    registry: Arc<Registry>,
+    config: VoiceConfig,
+    fetcher: CertFetcher,
+    state: RwLock<VoiceState>,
+    /// Fetched chains, parsed once: the fetcher's entry and its certificates.
+    parsed: RwLock<HashMap<String, ParsedChain>>,
+    replay: ReplayCache,
+    recorder: mpsc::Sender<Recorder>,
+}
+
+impl std::fmt::Debug for CallAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallAuth").field("public_url", &self.config.public_url).finish_non_exhaustive()
+    }
+}
+
+/// How many signed calls are written per transaction, at most, and how long one waits.
+const RECORD_BATCH: usize = 2048;
+const RECORD_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The caller's number on a signing or verifying request as a registry number, when it is one.
+fn registry_number(tn: &Tn) -> Option<TelephoneNumber> {
+    format!("+{}", tn.as_str()).parse().ok()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    vouch_shaken::hex(bytes)
+}
+
+fn invalid(field: &str, detail: impl Into<String>) -> ServiceError {
+    ServiceError::invalid(field, detail)
+}
+
+/// Only the provider itself (with the voice role) or the administrator.
+fn require_self_voice(p: &Principal, provider: ProviderId) -> Result<(), ServiceError> {
+    match p {
+        Principal::Admin => Ok(()),
+        Principal::Provider { id, roles } if *id == provider && roles.contains(&Role::Voice) => Ok(()),
+        Principal::Provider { id, .. } if *id == provider => {
+            Err(ServiceError::Forbidden("this needs a provider with the voice role".into()))
+        }
+        Principal::Provider { .. } => {
+            Err(ServiceError::Forbidden(format!("only provider {provider} or the administrator can do this")))
+        }
+    }
+}
+
+impl CallAuth {
+    /// Loads credentials, peers, blocks and the RMD snapshot, and starts the signed-call recorder.
+    pub async fn open(registry: Arc<Registry>, config: VoiceConfig) -> Result<Arc<Self>, ServiceError> {
+        let fetcher = CertFetcher::with_system_clock(config.fetch.clone())
+            .map_err(|e| invalid("fetch", format!("x5u fetch policy: {e}")))?;
+        let (tx, rx) = mpsc::channel(RECORD_BATCH * 8);
+        let me = Arc::new(Self {
+            replay: ReplayCache::new(config.replay_capacity),
+            registry,
+            config,
+            fetcher,
+            state: RwLock::new(VoiceState::default()),
+            parsed: RwLock::new(HashMap::new()),
+            recorder: tx,
+        });
+        let store = me.registry.store().clone();
+        tokio::spawn(record_signed_calls(store, rx));
+        me.reload().await?;
+        Ok(me)
+    }
+
+    fn state(&self) -> std::sync::RwLockReadGuard<'_, VoiceState> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn state_mut(&self) -> std::sync::RwLockWriteGuard<'_, VoiceState> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Rebuilds the in-memory state from the store.
+    pub async fn reload(&self) -> Result<(), ServiceError> {
+        let store = self.registry.store();
+        let mut st = VoiceState::default();
+        for row in store.certificates().await? {
+            let key = store.signing_key(&row.fingerprint).await?;
+            self.install(&mut st, &row, key.as_ref());
+        }
+        for p in store.sip_peers().await? {
+            install_peer(&mut st, &p);
+        }
+        for b in store.number_blocks().await? {
+            st.blocks
+                .insert(b.first.digits(), Block { last: b.last.digits(), provider: b.provider_id, brand: b.brand_id });
+        }
+        let filings = store.rmd_filings().await?;
+        // An import never leaves an empty snapshot: no rows means none was imported.
+        if !filings.is_empty() {
+            let mut map = BTreeMap::new();
+            for (frn, json) in filings {
+                let f: RmdFiling = serde_json::from_str(&json).map_err(|e| {
+                    ServiceError::Store(vouch_store::StoreError::Corrupt {
+                        table: "rmd_filings",
+                        detail: e.to_string(),
+                    })
+                })?;
+                if let Ok(frn) = frn.parse() {
+                    map.insert(frn, f);
+                }
+            }
+            st.rmd = Some(Arc::new(map));
+        }
+        *self.state_mut() = st;
+        Ok(())
+    }
+
+    /// Adds a certificate row (and its key, when usable) to `st`.
+    fn install(&self, st: &mut VoiceState, row: &CertificateRow, key: Option<&SigningKeyRow>) {
+        let chain = match Certificate::chain_from_pem(row.chain_pem.as_bytes()) {
+            Ok(c) if !c.is_empty() => c,
+            _ => {
+                tracing::warn!(fingerprint = %row.fingerprint, "a stored certificate chain does not parse; skipped");
+                return;
+            }
+        };
+        let not_after = chain[0].not_after;
+        if row.x5u.starts_with(&self.served_prefix()) {
+            st.served.insert(row.fingerprint.clone(), (Arc::from(row.chain_pem.as_str()), not_after));
+        }
+        st.local.insert(row.x5u.clone(), Arc::new(chain));
+        let key = match key.map(|k| self.load_key(k)) {
+            Some(Ok(k)) => k,
+            Some(Err(e)) => {
+                tracing::warn!(fingerprint = %row.fingerprint, error = %e, "the certificate's key cannot be used");
+                return;
+            }
+            None => return,
+        };
+        let cred = Credential { fingerprint: row.fingerprint.clone(), x5u: row.x5u.clone(), key, not_after };
+        // The newest certificate of a provider is the one it signs with.
+        st.credentials.insert(row.provider_id, Arc::new(cred));
+    }
+
+    fn load_key(&self, k: &SigningKeyRow) -> Result<SigningKey, String> {
+        match k {
+            SigningKeyRow::Pkcs8(der) => SigningKey::from_der(der).map_err(|e| e.to_string()),
+            SigningKeyRow::File(name) => {
+                let path = self.config.key_dir.join(name);
+                let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                SigningKey::from_pem(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+            }
+        }
+    }
+
+    fn served_prefix(&self) -> String {
+        format!("{}/certs/", self.config.public_url.trim_end_matches('/'))
+    }
+
+    /// Now, Unix seconds, by the registry's clock.
+    pub fn now_secs(&self) -> i64 {
+        self.registry.now().as_second()
+    }
+
+    /// The `iat` (and request `time`) window, seconds.
+    pub fn freshness(&self) -> i64 {
+        self.config.freshness
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    // ---- credentials ---------------------------------------------------------------------
+
+    /// Registers a provider's SHAKEN certificate chain and the key it signs with. The chain
+    /// must pass the strict SHAKEN lint, its SPC must be the provider's, it must chain to the
+    /// trust list (when one is configured) and be valid now, and the key must be the
+    /// certificate's. Without `x5u`, vouch serves the chain itself.
+    pub async fn register_certificate(
+        &self,
+        p: &Principal,
+        provider: ProviderId,
+        chain_pem: &str,
+        key: KeySource,
+        x5u: Option<String>,
+    ) -> Result<RegisteredCertificate, ServiceError> {
+        require_self_voice(p, provider)?;
+        let row = self.registry.provider_row(provider).ok_or_else(|| ServiceError::not_found("provider", provider))?;
+        let Some(spc) = row.registration.spc.clone() else {
+            return Err(invalid(
+                "chain",
+                format!("provider {provider} has no SPC registered; only voice providers sign"),
+            ));
+        };
+        let chain = Certificate::chain_from_pem(chain_pem.as_bytes()).map_err(|e| invalid("chain", e.to_string()))?;
+        let leaf = chain.first().ok_or_else(|| invalid("chain", "no certificate in the PEM"))?;
+        let mut findings = Vec::new();
+        for c in &chain {
+            let report =
+                vouch_shaken::lint_der(c.der(), LintMode::Strict).map_err(|e| invalid("chain", e.to_string()))?;
+            findings.extend(
+                report.failures().map(|f| format!("{}: {} ({}) on {}", f.rule, f.requirement, f.source, c.subject)),
+            );
+        }
+        if !findings.is_empty() {
+            return Err(ServiceError::Invalid(vouch_registry::Violations(
+                findings.into_iter().map(|f| vouch_registry::FieldViolation::new("chain", f)).collect(),
+            )));
+        }
+        let cert_spc = leaf.spc().map_err(|e| invalid("chain", e.to_string()))?;
+        if cert_spc != spc.as_str() {
+            return Err(invalid(
+                "chain",
+                format!("the certificate's SPC is {cert_spc}, but provider {provider} registered SPC {spc}"),
+            ));
+        }
+        let now = self.now_secs();
+        if !leaf.valid_at(now) {
+            return Err(invalid(
+                "chain",
+                format!("{} is not valid now ({}..{})", leaf.subject, leaf.not_before, leaf.not_after),
+            ));
+        }
+        if !self.config.trust.anchors().is_empty() {
+            self.config
+                .trust
+                .validate(&chain, now, false)
+                .map_err(|e| invalid("chain", format!("does not chain to the STI-PA trust list: {e}")))?;
+        }
+        let key_row = match &key {
+            KeySource::Pem(pem) => {
+                let k = SigningKey::from_pem(pem.as_bytes()).map_err(|e| invalid("privateKey", e.to_string()))?;
+                SigningKeyRow::Pkcs8(k.to_pkcs8_der().map_err(|e| invalid("privateKey", e.to_string()))?)
+            }
+            KeySource::File(name) => {
+                let ok = !name.is_empty()
+                    && name.len() <= 128
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                    && !name.starts_with('.');
+                if !ok {
+                    return Err(invalid(
+                        "keyFile",
+                        "must be a file name (letters, digits, . _ -) in the server's key directory",
+                    ));
+                }
+                SigningKeyRow::File(name.clone())
+            }
+        };
+        let signing_key = self
+            .load_key(&key_row)
+            .map_err(|e| invalid(if matches!(key, KeySource::File(_)) { "keyFile" } else { "privateKey" }, e))?;
+        if Some(signing_key.public_key_point()) != leaf.p256_point.as_deref() {
+            return Err(invalid("privateKey", "the key is not the certificate's (the public keys differ)"));
+        }
+        let fingerprint = hex(&leaf.fingerprint());
+        let x5u = match x5u {
+            Some(u) => {
+                let ok = (u.starts_with("https://") || u.starts_with("http://"))
+                    && u.len() <= 2048
+                    && !u.contains(char::is_whitespace);
+                if !ok {
+                    return Err(invalid("x5u", "must be an http(s) URL of at most 2048 characters"));
+                }
+                u
+            }
+            None => format!("{}{fingerprint}.pem", self.served_prefix()),
+        };
+        // The PEM as vouch serves it: exactly the parsed certificates, re-encoded.
+        let pem: String = chain.iter().map(|c| pem_block(c.der())).collect();
+        let _w = self.registry.writer.lock().await;
+        let mut tx = self.registry.store().begin(self.registry.now()).await?;
+        tx.append(
+            p.actor(),
+            EventBody::CertificateRegistered {
+                provider_id: provider,
+                fingerprint: fingerprint.clone(),
+                spc: spc.clone(),
+                chain_pem: pem.clone(),
+                x5u: x5u.clone(),
+            },
+        )
+        .await
+        .map_err(store_conflict(ConflictKind::DuplicateReference, "this certificate is already registered"))?;
+        tx.insert_signing_key(&fingerprint, &key_row).await?;
+        let events = tx.commit().await?;
+        self.registry.committed(&events).await?;
+        let created = events.first().map(|e| e.time).unwrap_or_else(|| self.registry.now());
+        let row =
+            CertificateRow { fingerprint, provider_id: provider, spc: spc.to_string(), chain_pem: pem, x5u, created };
+        {
+            let mut st = self.state_mut();
+            self.install(&mut st, &row, Some(&key_row));
+        }
+        Ok(RegisteredCertificate { not_after: leaf.not_after, signing: true, row })
+    }
+
+    /// A provider's certificates.
+    pub async fn certificates(
+        &self,
+        p: &Principal,
+        provider: ProviderId,
+    ) -> Result<Vec<RegisteredCertificate>, ServiceError> {
+        require_self_voice(p, provider)?;
+        let active = self.state().credentials.get(&provider).map(|c| c.fingerprint.clone());
+        Ok(self
+            .registry
+            .store()
+            .certificates()
+            .await?
+            .into_iter()
+            .filter(|r| r.provider_id == provider)
+            .map(|row| {
+                let not_after = Certificate::chain_from_pem(row.chain_pem.as_bytes())
+                    .ok()
+                    .and_then(|c| c.first().map(|l| l.not_after))
+                    .unwrap_or_default();
+                RegisteredCertificate { signing: active.as_deref() == Some(row.fingerprint.as_str()), not_after, row }
+            })
+            .collect())
+    }
+
+    /// A chain vouch serves at its `x5u`: (PEM, seconds it stays valid).
+    pub fn served_chain(&self, fingerprint: &str) -> Option<(Arc<str>, i64)> {
+        let st = self.state();
+        let (pem, not_after) = st.served.get(fingerprint)?;
+        Some((pem.clone(), (*not_after - self.now_secs()).max(0)))
+    }
+
+    // ---- peers and blocks ----------------------------------------------------------------
+
+    /// Registers a SIP peering source (an address or CIDR network) of a provider.
+    pub async fn add_sip_peer(
+        &self,
+        p: &Principal,
+        provider: ProviderId,
+        address: &str,
+        brand: Option<BrandId>,
+    ) -> Result<SipPeerRow, ServiceError> {
+        require_self_voice(p, provider)?;
+        let net: IpNet = match address.parse::<IpNet>() {
+            Ok(n) => n.trunc(),
+            Err(_) => address
+                .parse::<IpAddr>()
+                .map(IpNet::from)
+                .map_err(|_| invalid("address", format!("{address:?} is not an IP address or CIDR network")))?,
+        };
+        if net.prefix_len() == 0 {
+            return Err(invalid("address", "a peer cannot be every address"));
+        }
+        if let Some(b) = brand {
+            self.customer(provider, b)?;
+        }
+        let address = net.to_string();
+        let _w = self.registry.writer.lock().await;
+        if let Some(other) = self.state().peers.iter().find(|x| x.net == net) {
+            return Err(ServiceError::conflict(
+                ConflictKind::DuplicateReference,
+                format!("{address} is already a SIP peer of provider {}", other.provider),
+            ));
+        }
+        let mut tx = self.registry.store().begin(self.registry.now()).await?;
+        tx.append(
+            p.actor(),
+            EventBody::SipPeerAdded { provider_id: provider, address: address.clone(), brand_id: brand },
+        )
+        .await
+        .map_err(store_conflict(ConflictKind::DuplicateReference, "the address is already a SIP peer"))?;
+        let events = tx.commit().await?;
+        self.registry.committed(&events).await?;
+        let row = SipPeerRow {
+            address,
+            provider_id: provider,
+            brand_id: brand,
+            created: events.first().map(|e| e.time).unwrap_or_else(|| self.registry.now()),
+        };
+        install_peer(&mut self.state_mut(), &row);
+        Ok(row)
+    }
+
+    /// Removes a SIP peer.
+    pub async fn remove_sip_peer(
+        &self,
+        p: &Principal,
+        provider: ProviderId,
+        address: &str,
+    ) -> Result<(), ServiceError> {
+        require_self_voice(p, provider)?;
+        let net: IpNet = address
+            .parse::<IpNet>()
+            .map(|n| n.trunc())
+            .or_else(|_| address.parse::<IpAddr>().map(IpNet::from))
+            .map_err(|_| invalid("address", format!("{address:?} is not an IP address or CIDR network")))?;
+        let _w = self.registry.writer.lock().await;
+        if !self.state().peers.iter().any(|x| x.net == net && x.provider == provider) {
+            return Err(ServiceError::not_found("SIP peer", net));
+        }
+        let mut tx = self.registry.store().begin(self.registry.now()).await?;
+        tx.append(p.actor(), EventBody::SipPeerRemoved { provider_id: provider, address: net.to_string() }).await?;
+        self.registry.committed(&tx.commit().await?).await?;
+        self.state_mut().peers.retain(|x| x.net != net);
+        Ok(())
+    }
+
+    /// A provider's SIP peers.
+    pub async fn sip_peers(&self, p: &Principal, provider: ProviderId) -> Result<Vec<SipPeerRow>, ServiceError> {
+        require_self_voice(p, provider)?;
+        Ok(self.registry.store().sip_peers().await?.into_iter().filter(|r| r.provider_id == provider).collect())
+    }
+
+    fn customer(&self, provider: ProviderId, brand: BrandId) -> Result<BrandFacts, ServiceError> {
+        match self.registry.brand_facts(brand) {
+            Some(b) if b.csp == provider => Ok(b),
+            _ => Err(invalid("brandId", format!("{brand} is not a brand of provider {provider}"))),
+        }
+    }
+
+    /// Registers a block of numbers as the provider's own (`brand` absent) or a customer's.
+    pub async fn add_number_block(
+        &self,
+        p: &Principal,
+        provider: ProviderId,
+        first: TelephoneNumber,
+        last: TelephoneNumber,
+        brand: Option<BrandId>,
+    ) -> Result<NumberBlockRow, ServiceError> {
+        require_self_voice(p, provider)?;
+        if last < first {
+            return Err(invalid("last", "must not be before first"));
+        }
+        if last.digits() - first.digits() >= 10_000_000 {
+            return Err(invalid("last", "a block holds at most 10,000,000 numbers"));
+        }
+        if let Some(b) = brand {
+            self.customer(provider, b)?;
+        }
+        let _w = self.registry.writer.lock().await;
+        if let Some(overlap) = self.block_overlapping(first.digits(), last.digits()) {
+            return Err(ServiceError::conflict(
+                ConflictKind::NumberHeld,
+                format!("the block overlaps the block from +{overlap} of another registration"),
+            ));
+        }
+        let mut tx = self.registry.store().begin(self.registry.now()).await?;
+        tx.append(p.actor(), EventBody::NumberBlockRegistered { provider_id: provider, first, last, brand_id: brand })
+            .await
+            .map_err(store_conflict(ConflictKind::NumberHeld, "a block already starts at this number"))?;
+        let events = tx.commit().await?;
+        self.registry.committed(&events).await?;
+        self.state_mut().blocks.insert(first.digits(), Block { last: last.digits(), provider, brand });
+        Ok(NumberBlockRow {
+            first,
+            last,
+            provider_id: provider,
+            brand_id: brand,
+            created: events.first().map(|e| e.time).unwrap_or_else(|| self.registry.now()),
+        })
+    }
+
+    fn block_overlapping(&self, first: u64, last: u64) -> Option<u64> {
+        let st = self.state();
+        st.blocks.range(..=last).next_back().filter(|(_, b)| b.last >= first).map(|(f, _)| *f)
+    }
+
+    /// Removes a number block.
+    pub async fn remove_number_block(
+        &self,
+        p: &Principal,
+        provider: ProviderId,
+        first: TelephoneNumber,
+    ) -> Result<(), ServiceError> {
+        require_self_voice(p, provider)?;
+        let _w = self.registry.writer.lock().await;
+        if self.state().blocks.get(&first.digits()).is_none_or(|b| b.provider != provider) {
+            return Err(ServiceError::not_found("number block", first));
+        }
+        let mut tx = self.registry.store().begin(self.registry.now()).await?;
+        tx.append(p.actor(), EventBody::NumberBlockRemoved { provider_id: provider, first }).await?;
+        self.registry.committed(&tx.commit().await?).await?;
+        self.state_mut().blocks.remove(&first.digits());
+        Ok(())
+    }
+
+    /// A provider's number blocks.
+    pub async fn number_blocks(
+        &self,
+        p: &Principal,
+        provider: ProviderId,
+    ) -> Result<Vec<NumberBlockRow>, ServiceError> {
+        require_self_voice(p, provider)?;
+        Ok(self.registry.store().number_blocks().await?.into_iter().filter(|r| r.provider_id == provider).collect())
+    }
+
+    // ---- Robocall Mitigation Database ----------------------------------------------------
+
+    /// Imports an RMD export (administrator only), replacing the snapshot, with one
+    /// `rmd.imported` event naming what changed.
+    pub async fn import_rmd(&self, p: &Principal, bytes: &[u8]) -> Result<RmdImport, ServiceError> {
+        if !p.is_admin() {
+            return Err(ServiceError::Forbidden(
+                "only the administrator imports the Robocall Mitigation Database".into(),
+            ));
+        }
+        let snapshot = RmdSnapshot::parse(bytes).map_err(|e| invalid("file", e.to_string()))?;
+        if snapshot.filings.is_empty() {
+            return Err(invalid("file", "the export has no usable filing; the current snapshot is kept"));
+        }
+        let sha256 = {
+            use sha2::Digest;
+            hex(&sha2::Sha256::digest(bytes))
+        };
+        let rows: Vec<(String, String)> = snapshot
+            .filings
+            .iter()
+            .map(|(frn, f)| {
+                Ok((frn.to_string(), serde_json::to_string(f).map_err(|e| invalid("file", e.to_string()))?))
+            })
+            .collect::<Result<_, ServiceError>>()?;
+        let _w = self.registry.writer.lock().await;
+        let old = self.state().rmd.clone().unwrap_or_default();
+        let changes = RmdChanges::between(&old, &snapshot.filings);
+        let mut tx = self.registry.store().begin(self.registry.now()).await?;
+        tx.replace_rmd_filings(&rows).await?;
+        tx.append(
+            p.actor(),
+            EventBody::RmdImported {
+                filings: snapshot.filings.len() as u64,
+                sha256,
+                added: changes.added.clone(),
+                removed: changes.removed.clone(),
+                changed: changes.changed.clone(),
+            },
+        )
+        .await?;
+        self.registry.committed(&tx.commit().await?).await?;
+        let filings = snapshot.filings.len() as u64;
+        self.state_mut().rmd = Some(Arc::new(snapshot.filings));
+        Ok(RmdImport {
+            filings,
+            rejected: snapshot.rejected.into_iter().map(|r| (r.line, r.reason)).collect(),
+            changes,
+        })
+    }
+
+    /// Whether `frn` is in the RMD snapshot; `None` when no snapshot was imported.
+    pub fn rmd_listed(&self, frn: &Frn) -> Option<bool> {
+        self.state().rmd.as_ref().map(|m| m.contains_key(frn))
+    }
+
+    /// Filings in the snapshot, when one was imported.
+    pub fn rmd_size(&self) -> Option<usize> {
+        self.state().rmd.as_ref().map(|m| m.len())
+    }
+
+    // ---- signing -------------------------------------------------------------------------
+
+    /// Who holds `tn` in the registry: a campaign's brand, or a number block.
+    fn holder(&self, tn: &Tn) -> Option<NumberHolder> {
+        let n = registry_number(tn)?;
+        if let Some(a) = self.registry.index().lookup(n) {
+            let slot = a.campaign;
+            if let Some(brand) = self.registry.brand_facts(slot.brand) {
+                return Some(NumberHolder::Campaign { campaign: slot.id, status: slot.status, brand });
+            }
+        }
+        let st = self.state();
+        let (_, b) = st.blocks.range(..=n.digits()).next_back().filter(|(_, b)| b.last >= n.digits())?;
+        Some(NumberHolder::Block { provider: b.provider, brand: b.brand.and_then(|id| self.registry.brand_facts(id)) })
+    }
+
+    /// Signs a call for `provider`: the attestation the registry supports (never more than
+    /// `requested`), `rcd.nam` for VETTED_VERIFIED brands, and a record of the `origid`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn sign(
+        &self,
+        provider: ProviderId,
+        requested: Attestation,
+        orig: Tn,
+        dest: Vec<Tn>,
+        iat: i64,
+        origid: Option<String>,
+        customer: Option<BrandId>,
+    ) -> Result<SigningResponse, ServiceError> {
+        let now = self.now_secs();
+        let cred = self.state().credentials.get(&provider).cloned().ok_or_else(|| {
+            ServiceError::conflict(
+                ConflictKind::NoSigningCredential,
+                format!("provider {provider} has no signing certificate registered with vouch"),
+            )
+        })?;
+        if cred.not_after < now {
+            return Err(ServiceError::conflict(
+                ConflictKind::NoSigningCredential,
+                format!("the signing certificate {} of provider {provider} has expired", cred.fingerprint),
+            ));
+        }
+        if (iat - now).abs() > self.config.freshness {
+            return Err(invalid(
+                "iat",
+                format!("{iat} is more than {} s from the signer's clock ({now})", self.config.freshness),
+            ));
+        }
+        let customer = match customer {
+            Some(b) => Some(
+                self.customer(provider, b)
+                    .map_err(|_| invalid("customer", format!("{b} is not a brand of provider {provider}")))?,
+            ),
+            None => None,
+        };
+        let decision = decide(provider, customer.as_ref(), self.holder(&orig).as_ref()).capped_by(requested);
+        let origid = origid.unwrap_or_else(|| uuid_v4(rand::random()));
+        let claims = Claims {
+            attest: Some(decision.attest),
+            dest: Destination { tn: dest.clone(), uri: Vec::new() },
+            iat,
+            orig: Origin::Tn(orig.clone()),
+            origid: Some(origid.clone()),
+            rcd: decision.caller_name.clone().map(|nam| RichCallData { nam, other: Map::new() }),
+            crn: None,
+            div: None,
+        };
+        let header = PassportHeader { ppt: Some(PPT_SHAKEN.into()), x5u: cred.x5u.clone() };
+        let token =
+            cred.key.sign(&header, &claims).map_err(|e| ServiceError::invalid("signingRequest", e.to_string()))?;
+        let identity = IdentityHeader::shaken(token, cred.x5u.clone()).to_string();
+        let record = SignedCall {
+            origid: origid.clone(),
+            provider_id: provider,
+            brand_id: decision.brand,
+            campaign_id: decision.campaign,
+            orig: orig.as_str().to_owned(),
+            dest: dest.iter().map(Tn::as_str).collect::<Vec<_>>().join(","),
+            attest: decision.attest.as_str().to_owned(),
+            iat,
+            created: self.registry.now(),
+        };
+        if self.recorder.send(Recorder::Call(Box::new(record))).await.is_err() {
+            tracing::error!(%origid, "the signed-call recorder has stopped; this call is not recorded");
+        }
+        metrics::counter!("vouch_stir_signed_total", "attest" => decision.attest.as_str()).increment(1);
+        Ok(SigningResponse { identity, attest: decision.attest, requested, reason: decision.reason, origid })
+    }
+
+    /// Writes every signed call sent so far (before shutting down, and in tests).
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.recorder.send(Recorder::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The record of a signed call: the signing provider sees its own; the administrator all.
+    pub async fn signed_call(&self, p: &Principal, origid: &str) -> Result<SignedCall, ServiceError> {
+        let call = self
+            .registry
+            .store()
+            .signed_call(origid)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("signed call", origid))?;
+        match p {
+            Principal::Admin => Ok(call),
+            Principal::Provider { id, .. } if *id == call.provider_id => Ok(call),
+            Principal::Provider { .. } => Err(ServiceError::not_found("signed call", origid)),
+        }
+    }
+
+    // ---- verification --------------------------------------------------------------------
+
+    /// The chain at `info`: one vouch holds, or fetched (and parsed once per fetch).
+    async fn chain(&self, info: &str) -> Result<Arc<Vec<Certificate>>, Failure> {
+        if let Some(c) = self.state().local.get(info) {
+            return Ok(c.clone());
+        }
+        let fetched = self
+            .fetcher
+            .fetch(info)
+            .await
+            .map_err(|e| Failure::unreachable_certificate(format!("x5u <{info}>: {e}")))?;
+        if let Some((f, parsed)) = self.parsed.read().unwrap_or_else(|e| e.into_inner()).get(info)
+            && Arc::ptr_eq(f, &fetched)
+        {
+            return Ok(parsed.clone());
+        }
+        let certs: Vec<Certificate> = fetched
+            .certificates
+            .iter()
+            .map(|der| Certificate::from_der(der))
+            .collect::<Result<_, _>>()
+            .map_err(|e| Failure::from_shaken(&e))?;
+        let certs = Arc::new(certs);
+        let mut parsed = self.parsed.write().unwrap_or_else(|e| e.into_inner());
+        if parsed.len() >= 10_000 {
+            parsed.clear();
+        }
+        parsed.insert(info.to_owned(), (fetched, certs.clone()));
+        Ok(certs)
+    }
+
+    /// Verifies one Identity header for a call from `from` to `to`. The upstream provider (who
+    /// handed the call over) and the signer are checked against the RMD; a PASSporT seen for
+    /// another call is a replay.
+    pub async fn verify(&self, call: &CallToVerify<'_>) -> VerifyOutcome {
+        let now = self.now_secs();
+        let mut details = Map::new();
+        let mut out = VerifyOutcome {
+            response: VerificationResponse { verstat: Verstat::NoValidation, failure: None, details: Map::new() },
+            caller_name: None,
+            refuse: false,
+        };
+        // Upstream first: traffic handed over by a provider absent from the RMD is refused
+        // whatever it carries.
+        if let Some(f) = self.rmd_rule(&call.upstream, "upstream", &mut details) {
+            out.refuse = true;
+            out.response.failure = Some(f);
+            out.response.details = details;
+            return out;
+        }
+        let info = match IdentityHeader::parse(call.identity) {
+            Ok(h) => h.info,
+            Err(e) => {
+                out.response.failure = Some(Failure::from_shaken(&e));
+                out.response.details = details;
+                return out;
+            }
+        };
+        let chain = match self.chain(&info).await {
+            Ok(c) => c,
+            Err(f) => {
+                out.response.failure = Some(f);
+                out.response.details = details;
+                return out;
+            }
+        };
+        let opts = VerifyOptions {
+            now,
+            freshness: self.config.freshness,
+            require_crl: false,
+            orig: call.from.clone(),
+            dest: call.to.clone(),
+        };
+        match vouch_shaken::verify_identity(call.identity, &chain, &self.config.trust, &opts) {
+            Err(e) => {
+                out.response.verstat = e.verstat();
+                out.response.failure = Some(Failure::from_shaken(&e));
+            }
+            Ok(v) => {
+                out.response.verstat = Verstat::Passed;
+                let claims = v.passport.claims();
+                details.insert("attest".into(), v.attest.as_str().into());
+                if let Some(o) = &claims.origid {
+                    details.insert("origid".into(), o.clone().into());
+                }
+                details.insert("spc".into(), v.spc.clone().into());
+                let signer = self
+                    .registry
+                    .facts()
+                    .providers
+                    .values()
+                    .find(|r| r.registration.spc.as_ref().is_some_and(|s| s.as_str() == v.spc))
+                    .map(|r| (r.id, r.registration.frn.clone()));
+                match &signer {
+                    Some((id, _)) => {
+                        details.insert("signer".into(), id.to_string().into());
+                    }
+                    None => {
+                        details.insert("signerRmd".into(), "unknown-spc".into());
+                    }
+                }
+                if !v.profile_warnings.is_empty() {
+                    details.insert("profileWarnings".into(), v.profile_warnings.clone().into());
+                }
+                if let Some(rcd) = &claims.rcd {
+                    details.insert("callerName".into(), rcd.nam.clone().into());
+                    out.caller_name = Some(rcd.nam.clone());
+                }
+                let signature = v.passport.as_str().rsplit('.').next().unwrap_or_default();
+                match self.replay.check(signature.as_bytes(), call.call_id, claims.iat + self.config.freshness, now) {
+                    Seen::Replay => {
+                        metrics::counter!("vouch_stir_replays_total").increment(1);
+                        details.insert("replay".into(), true.into());
+                        if self.config.replay == Enforcement::Block {
+                            out.response.verstat = Verstat::Failed;
+                            out.response.failure = Some(Failure {
+                                case: "REPLAY",
+                                code: 438,
+                                text: "Invalid Identity Header",
+                                desc: "this PASSporT was already presented for another call".into(),
+                            });
+                            out.caller_name = None;
+                        }
+                    }
+                    Seen::Full => {
+                        metrics::counter!("vouch_stir_replay_cache_full_total").increment(1);
+                    }
+                    Seen::First | Seen::SameCall => {}
+                }
+                if out.response.failure.is_none()
+                    && let Some((id, _)) = signer
+                    && let Some(f) = self.rmd_rule(&Upstream::Provider(id), "signer", &mut details)
+                {
+                    out.refuse = true;
+                    out.response.failure = Some(f);
+                    out.caller_name = None;
+                }
+            }
+        }
+        metrics::counter!("vouch_stir_verified_total", "verstat" => out.response.verstat.as_str()).increment(1);
+        out.response.details = details;
+        out
+    }
+
+    /// Applies the RMD rule to a provider: the failure to refuse with (policy block), or
+    /// `None` (listed, flagged, or no snapshot). Notes the standing in `details`.
+    fn rmd_rule(&self, who: &Upstream, role: &str, details: &mut Map<String, Value>) -> Option<Failure> {
+        let (label, frn) = match who {
+            Upstream::None => return None,
+            Upstream::Frn(f) => (format!("FRN {f}"), Some(f.clone())),
+            Upstream::Provider(id) => {
+                let frn = self.registry.provider_row(*id).and_then(|r| r.registration.frn);
+                (format!("provider {id}"), frn)
+            }
+        };
+        let listed = match &frn {
+            Some(f) => self.rmd_listed(f)?,
+            None => self.state().rmd.as_ref().map(|_| false)?,
+        };
+        details.insert(format!("{role}Rmd"), if listed { "listed" } else { "absent" }.into());
+        if listed {
+            return None;
+        }
+        metrics::counter!("vouch_stir_rmd_absent_total", "role" => role.to_owned()).increment(1);
+        let desc = format!(
+            "the {role} ({label}{}) is not in the Robocall Mitigation Database; 47 CFR 64.6305(g) requires refusing its traffic",
+            frn.as_ref().map(|_| String::new()).unwrap_or_else(|| ", no FRN registered".into())
+        );
+        match self.config.rmd {
+            Enforcement::Block => Some(Failure { case: "RMD", code: 603, text: "Decline", desc }),
+            Enforcement::Flag => {
+                details.insert("rmdFlag".into(), desc.into());
+                None
+            }
+        }
+    }
+
+    // ---- SIP -----------------------------------------------------------------------------
+
+    /// The peer a source address belongs to: (provider, customer brand).
+    fn peer_of(&self, addr: IpAddr) -> Option<(ProviderId, Option<BrandId>)> {
+        let addr = match addr {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        self.state().peers.iter().find(|p| p.net.contains(&addr)).map(|p| (p.provider, p.brand))
+    }
+
+    /// Answers one SIP message from `source` (stateless): `None` when nothing is to be sent
+    /// (responses, ACK, bytes that cannot be answered).
+    pub async fn handle_sip(&self, source: IpAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+        let tag = format!("vouch{:08x}", rand::random::<u32>());
+        let req = match SipMessage::parse(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                metrics::counter!("vouch_sip_malformed_total").increment(1);
+                let m = vouch_sip::salvage_request(bytes)?;
+                return Some(bad_request(&e.to_string()).to_request(&m, &tag));
+            }
+        };
+        let method = match &req.start {
+            StartLine::Request { method, .. } => method.clone(),
+            StartLine::Response { .. } => return None,
+        };
+        if let Err(e) = req.check_request() {
+            metrics::counter!("vouch_sip_malformed_total").increment(1);
+            return vouch_sip::salvage_request(bytes).map(|m| bad_request(&e.to_string()).to_request(&m, &tag));
+        }
+        metrics::counter!("vouch_sip_requests_total", "method" => sip_method_label(&method)).increment(1);
+        let resp = match method.as_str() {
+            "ACK" => return None,
+            "OPTIONS" => {
+                Response::new(200, "OK").with("Allow", "INVITE, ACK, OPTIONS, CANCEL").with("Accept", "application/sdp")
+            }
+            "CANCEL" => Response::new(200, "OK"),
+            "INVITE" => self.invite(source, &req).await,
+            _ => Response::new(405, "Method Not Allowed").with("Allow", "INVITE, ACK, OPTIONS, CANCEL"),
+        };
+        metrics::counter!("vouch_sip_responses_total", "code" => resp.code.to_string()).increment(1);
+        Some(resp.to_request(&req, &tag))
+    }
+
+    async fn invite(&self, source: IpAddr, req: &SipMessage) -> Response {
+        let Some((provider, brand)) = self.peer_of(source) else {
+            return Response::new(403, "Forbidden").with(
+                "Reason",
+                format!("SIP;cause=403;text={}", redirect::quoted(&format!("{source} is not a registered SIP peer"))),
+            );
+        };
+        let from =
+            req.header("P-Asserted-Identity").or_else(|| req.header("From")).and_then(vouch_sip::telephone_number);
+        let to = req.header("To").and_then(vouch_sip::telephone_number).or_else(|| match &req.start {
+            StartLine::Request { uri, .. } => vouch_sip::telephone_number(uri),
+            StartLine::Response { .. } => None,
+        });
+        let from = from.and_then(|d| Tn::from_canonical(&d).ok());
+        let to = to.and_then(|d| Tn::from_canonical(&d).ok());
+        let identities: Vec<&str> = req.headers_named("Identity").collect();
+        if identities.is_empty() {
+            return self.sign_invite(provider, brand, req, from, to).await;
+        }
+        // The SHAKEN one among several (div, rcd…); else the first, to report why it fails.
+        let identity = identities
+            .iter()
+            .find(|v| IdentityHeader::parse(v).is_ok_and(|h| h.ppt.as_deref() == Some(PPT_SHAKEN)))
+            .unwrap_or(&identities[0]);
+        let Some(from_tn) = from else {
+            return bad_request("the calling party (P-Asserted-Identity or From) is not a telephone number");
+        };
+        let call = CallToVerify {
+            identity,
+            from: Some(from_tn),
+            to,
+            call_id: req.header("Call-ID"),
+            upstream: Upstream::Provider(provider),
+        };
+        let outcome = self.verify(&call).await;
+        let failure = outcome.response.failure.as_ref();
+        match failure {
+            Some(f) if outcome.refuse || self.config.on_failure == FailurePolicy::Reject => redirect::refused(f),
+            _ => redirect::verified(req, outcome.response.verstat, outcome.caller_name.as_deref(), failure),
+        }
+    }
+
+    async fn sign_invite(
+        &self,
+        provider: ProviderId,
+        brand: Option<BrandId>,
+        req: &SipMessage,
+        from: Option<Tn>,
+        to: Option<Tn>,
+    ) -> Response {
+        let can_sign = self.state().credentials.contains_key(&provider);
+        if !can_sign {
+            return if self.config.require_identity {
+                Response::new(428, "Use Identity Header")
+            } else {
+                redirect::verified(req, Verstat::NoValidation, None, None)
+            };
+        }
+        let (Some(orig), Some(dest)) = (from, to) else {
+            return bad_request(
+                "the calling (P-Asserted-Identity or From) and called (To) parties must be telephone numbers to sign",
+            );
+        };
+        match self.sign(provider, Attestation::A, orig, vec![dest], self.now_secs(), None, brand).await {
+            Ok(s) => redirect::signed(req, &s.identity),
+            Err(e) => {
+                tracing::warn!(error = %e, %provider, "cannot sign an INVITE");
+                Response::new(500, "Server Internal Error")
+                    .with("Reason", format!("SIP;cause=500;text={}", redirect::quoted(&e.to_string())))
+            }
+        }
+    }
+}
+
+/// Who handed a call over to the verifying provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// Not known.
+    None,
+    /// A provider registered with vouch.
+    Provider(ProviderId),
+    /// A provider named by FRN only.
+    Frn(Frn),
+}
+
+/// A call whose Identity header is to be verified.
+#[derive(Debug, Clone)]
+pub struct CallToVerify<'a> {
+    /// The Identity header value.
+    pub identity: &'a str,
+    /// The call's calling number.
+    pub from: Option<Tn>,
+    /// The call's called number.
+    pub to: Option<Tn>,
+    /// The call's id (SIP Call-ID), for replay detection.
+    pub call_id: Option<&'a str>,
+    /// Who handed the call over.
+    pub upstream: Upstream,
+}
+
+/// What verification concluded.
+#[derive(Debug, Clone)]
+pub struct VerifyOutcome {
+    /// The ATIS-1000082 verification response.
+    pub response: VerificationResponse,
+    /// The verified caller name (`rcd.nam`) to display.
+    pub caller_name: Option<String>,
+    /// The call must be refused whatever the failure policy (the RMD rule).
+    pub refuse: bool,
+}
+
+fn install_peer(st: &mut VoiceState, p: &SipPeerRow) {
+    let Ok(net) = p.address.parse::<IpNet>() else {
+        tracing::warn!(address = %p.address, "a stored SIP peer does not parse; skipped");
+        return;
+    };
+    st.peers.retain(|x| x.net != net);
+    st.peers.push(Peer { net, provider: p.provider_id, brand: p.brand_id });
+    st.peers.sort_by_key(|x| std::cmp::Reverse(x.net.prefix_len()));
+}
+
+fn bad_request(why: &str) -> Response {
+    Response::new(400, "Bad Request").with("Warning", format!("399 vouch {}", redirect::quoted(why)))
+}
+
+fn sip_method_label(m: &str) -> &'static str {
+    match m {
+        "INVITE" => "INVITE",
+        "OPTIONS" => "OPTIONS",
+        "ACK" => "ACK",
+        "CANCEL" => "CANCEL",
+        "BYE" => "BYE",
+        _ => "other",
+    }
+}
+
+/// PEM of one certificate.
+fn pem_block(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// Writes signed calls in batches until every sender is gone.
+async fn record_signed_calls(store: vouch_store::Store, mut rx: mpsc::Receiver<Recorder>) {
+    let mut batch: Vec<SignedCall> = Vec::new();
+    let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+    loop {
+        // None: every sender is gone; Some(None): the batch waited long enough.
+        let msg = if batch.is_empty() {
+            rx.recv().await.map(Some)
+        } else {
+            match tokio::time::timeout(RECORD_INTERVAL, rx.recv()).await {
+                Ok(m) => m.map(Some),
+                Err(_) => Some(None),
+            }
+        };
+        let closed = msg.is_none();
+        let mut write = closed;
+        match msg {
+            Some(Some(Recorder::Call(c))) => batch.push(*c),
+            Some(Some(Recorder::Flush(done))) => {
+                waiting.push(done);
+                write = true;
+            }
+            Some(None) => write = true,
+            None => {}
+        }
+        if write || batch.len() >= RECORD_BATCH {
+            if !batch.is_empty() {
+                if let Err(e) = store.insert_signed_calls(&batch).await {
+                    tracing::error!(error = %e, calls = batch.len(), "cannot record signed calls");
+                }
+                metrics::counter!("vouch_stir_signed_recorded_total").increment(batch.len() as u64);
+                batch.clear();
+            }
+            for w in waiting.drain(..) {
+                let _ = w.send(());
+            }
+        }
+        if closed {
+            return;
+        }
+    }
+}
