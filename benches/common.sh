@@ -4,6 +4,7 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VOUCH="$ROOT/target/release/vouch"
 BENCH_PIDS=()
+SERVER_ARGS=()
 BENCH_TMP=""
 BENCH_DIRS=()
 SERVER_PID=""
@@ -85,7 +86,8 @@ build_release() {
 start_server() {
     local dir="$BENCH_TMP/data" log="$BENCH_TMP/server.log"
     mkdir -p "$dir"
-    RUST_LOG=warn "$VOUCH" serve --data-dir "$dir" --http 127.0.0.1:0 >"$log" 2>&1 &
+    # SERVER_ARGS (an array, optional): more flags for `vouch serve`.
+    RUST_LOG=warn "$VOUCH" serve --data-dir "$dir" --http "${SERVER_HTTP:-127.0.0.1:0}" "${SERVER_ARGS[@]}" >"$log" 2>&1 &
     SERVER_PID=$!
     BENCH_PIDS+=("$SERVER_PID")
     for _ in $(seq 300); do

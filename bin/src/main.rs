@@ -1,5 +1,9 @@
 //! `vouch`: the registry server and its command-line tools.
 
+/// mimalloc: the server allocates many small, short-lived buffers per request on every core.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod client;
 mod config;
 mod serve;

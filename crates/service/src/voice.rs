@@ -25,7 +25,8 @@ use vouch_certfetch::{CertFetcher, FetchPolicy, FetchedChain};
 use vouch_registry::{BrandId, EventBody, Frn, ProviderId, Role, TelephoneNumber};
 use vouch_shaken::passport::{Claims, Destination, Origin, PPT_SHAKEN, PassportHeader, RichCallData};
 use vouch_shaken::{
-    Attestation, Certificate, IdentityHeader, LintMode, SigningKey, Tn, TrustStore, VerifyOptions, Verstat,
+    Attestation, Certificate, IdentityHeader, LintMode, SigningKey, Tn, TrustStore, TrustedSigner, VerifyOptions,
+    Verstat,
 };
 use vouch_sip::{Response, SipMessage, StartLine};
 use vouch_store::{CertificateRow, NumberBlockRow, SignedCall, SigningKeyRow, SipPeerRow};
@@ -182,9 +183,17 @@ pub struct CallAuth {
     state: RwLock<VoiceState>,
     /// Fetched chains, parsed once: the fetcher's entry and its certificates.
     parsed: RwLock<HashMap<String, ParsedChain>>,
+    /// Validated signers by `x5u`: (the chain validated, when, the result).
+    signers: RwLock<HashMap<String, CachedSigner>>,
     replay: ReplayCache,
     recorder: mpsc::Sender<Recorder>,
 }
+
+/// A chain's validation, kept: the chain it was made for, when, and the signer.
+type CachedSigner = (Arc<Vec<Certificate>>, i64, Arc<TrustedSigner>);
+
+/// How long a chain's validation is reused (CRLs and the trust list are re-read by then).
+const SIGNER_TTL: i64 = 300;
 
 impl std::fmt::Debug for CallAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -236,6 +245,7 @@ impl CallAuth {
             fetcher,
             state: RwLock::new(VoiceState::default()),
             parsed: RwLock::new(HashMap::new()),
+            signers: RwLock::new(HashMap::new()),
             recorder: tx,
         });
         let store = me.registry.store().clone();
@@ -870,6 +880,31 @@ impl CallAuth {
         Ok(certs)
     }
 
+    /// The chain at `x5u` validated for a PASSporT issued at `iat`: from the cache when the same
+    /// chain validated recently for that time, else validated now (failures are not kept).
+    fn trusted_signer(
+        &self,
+        x5u: &str,
+        chain: &Arc<Vec<Certificate>>,
+        iat: i64,
+        now: i64,
+    ) -> Result<Arc<TrustedSigner>, vouch_shaken::ShakenError> {
+        if let Some((c, at, s)) = self.signers.read().unwrap_or_else(|e| e.into_inner()).get(x5u)
+            && Arc::ptr_eq(c, chain)
+            && now - at < SIGNER_TTL
+            && s.covers(iat)
+        {
+            return Ok(s.clone());
+        }
+        let signer = Arc::new(TrustedSigner::validate(chain, &self.config.trust, iat, false)?);
+        let mut cache = self.signers.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= 10_000 {
+            cache.clear();
+        }
+        cache.insert(x5u.to_owned(), (chain.clone(), now, signer.clone()));
+        Ok(signer)
+    }
+
     /// Verifies one Identity header for a call from `from` to `to`. The upstream provider (who
     /// handed the call over) and the signer are checked against the RMD; a PASSporT seen for
     /// another call is a replay.
@@ -889,22 +924,6 @@ impl CallAuth {
             out.response.details = details;
             return out;
         }
-        let info = match IdentityHeader::parse(call.identity) {
-            Ok(h) => h.info,
-            Err(e) => {
-                out.response.failure = Some(Failure::from_shaken(&e));
-                out.response.details = details;
-                return out;
-            }
-        };
-        let chain = match self.chain(&info).await {
-            Ok(c) => c,
-            Err(f) => {
-                out.response.failure = Some(f);
-                out.response.details = details;
-                return out;
-            }
-        };
         let opts = VerifyOptions {
             now,
             freshness: self.config.freshness,
@@ -912,7 +931,24 @@ impl CallAuth {
             orig: call.from.clone(),
             dest: call.to.clone(),
         };
-        match vouch_shaken::verify_identity(call.identity, &chain, &self.config.trust, &opts) {
+        let (header, passport) = match vouch_shaken::decode_identity(call.identity, &opts) {
+            Ok(x) => x,
+            Err(e) => {
+                out.response.verstat = e.verstat();
+                out.response.failure = Some(Failure::from_shaken(&e));
+                out.response.details = details;
+                return out;
+            }
+        };
+        let signer = match self.chain(&header.info).await {
+            Ok(chain) => self.trusted_signer(&header.info, &chain, passport.claims().iat, now),
+            Err(f) => {
+                out.response.failure = Some(f);
+                out.response.details = details;
+                return out;
+            }
+        };
+        match signer.and_then(|s| vouch_shaken::verify_with_signer(passport, &s, &opts)) {
             Err(e) => {
                 out.response.verstat = e.verstat();
                 out.response.failure = Some(Failure::from_shaken(&e));

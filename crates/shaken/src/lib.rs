@@ -27,7 +27,9 @@ pub use passport::{
     Attestation, Claims, Destination, Origin, Passport, PassportHeader, RichCallData, SigningKey, Tn, VerifyingKey,
 };
 pub use tnauth::{TN_AUTH_LIST_OID, TnAuthList, TnEntry};
-pub use verify::{Verified, VerifyOptions, Verstat, lint_path, verify_identity};
+pub use verify::{
+    TrustedSigner, Verified, VerifyOptions, Verstat, decode_identity, lint_path, verify_identity, verify_with_signer,
+};
 
 /// Everything that can go wrong in this crate. Each failure of a received Identity header or
 /// PASSporT maps to the SIP response a verifier gives ([`ShakenError::sip_reason`], RFC 8224

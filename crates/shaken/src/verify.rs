@@ -3,6 +3,7 @@
 //! fetched `x5u`.
 
 use crate::passport::Origin;
+use crate::passport::VerifyingKey;
 use crate::{Attestation, Certificate, IdentityHeader, Passport, ShakenError, Tn, TrustStore};
 
 /// The verstat value a terminating network attaches (3GPP TS 24.229).
@@ -107,17 +108,66 @@ pub fn lint_path<'a>(path: impl IntoIterator<Item = &'a Certificate>) -> Result<
     Ok(warnings)
 }
 
-/// Parses the Identity header value and verifies it against `chain` (the certificates at its
-/// `info`/`x5u`, leaf first). Steps, each failing with its own reason: header syntax and
-/// `ppt=shaken` (438/436), PASSporT decoding (438/437/436), `info` = `x5u` (436), SHAKEN claims
-/// (438), freshness (403), chain to the trust list at `iat` with CRLs (437), the SHAKEN
-/// profile's security rules on the path (lenient lint, 437), TNAuthList SPC (437), signature over the received bytes (438), calling and called numbers (438).
-pub fn verify_identity(
-    identity: &str,
-    chain: &[Certificate],
-    trust: &TrustStore,
-    opts: &VerifyOptions,
-) -> Result<Verified, ShakenError> {
+/// A signer whose certificate chain validated to the trust list: what verification needs of
+/// the chain, kept so that a verifier that sees the same `x5u` again does not validate it again.
+#[derive(Debug, Clone)]
+pub struct TrustedSigner {
+    /// The SPC of the end-entity certificate's TNAuthList.
+    pub spc: String,
+    /// The end-entity certificate's subject.
+    pub signer: String,
+    /// The trust anchor reached.
+    pub anchor: String,
+    /// Cosmetic profile findings on the path (lenient lint).
+    pub profile_warnings: Vec<String>,
+    /// PASSporTs with an `iat` in `[valid_from, valid_until]` may use this validation: every
+    /// certificate on the path, the anchor included, is valid throughout.
+    pub valid_from: i64,
+    /// See `valid_from`.
+    pub valid_until: i64,
+    key: VerifyingKey,
+}
+
+impl TrustedSigner {
+    /// Validates `chain` (leaf first) to `trust` at `at`, lints the path's security rules and
+    /// reads the leaf's SPC and key: ATIS-1000074 steps 5 and 6, once per chain.
+    pub fn validate(
+        chain: &[Certificate],
+        trust: &TrustStore,
+        at: i64,
+        require_crl: bool,
+    ) -> Result<Self, ShakenError> {
+        let validated = trust.validate(chain, at, require_crl)?;
+        let profile_warnings = lint_path(&validated.certificates)?;
+        let leaf = validated.leaf();
+        let spc = leaf.spc()?.to_owned();
+        let key = leaf.verifying_key()?;
+        let all = validated.certificates.iter().chain(std::iter::once(&validated.anchor));
+        let valid_from = all.clone().map(|c| c.not_before).max().unwrap_or(at);
+        let valid_until = all.map(|c| c.not_after).min().unwrap_or(at);
+        // CRLs held can change what a later validation says: a caller keeping this should
+        // validate again from time to time.
+        Ok(Self {
+            spc,
+            signer: leaf.subject.clone(),
+            anchor: validated.anchor.subject.clone(),
+            profile_warnings,
+            valid_from,
+            valid_until,
+            key,
+        })
+    }
+
+    /// Whether this validation holds for a PASSporT issued at `iat`.
+    pub fn covers(&self, iat: i64) -> bool {
+        self.valid_from <= iat && iat <= self.valid_until
+    }
+}
+
+/// The received Identity header and its PASSporT, decoded and checked up to (not including)
+/// the credential: header syntax and `ppt` (E4, E5), decoding (E9, E11-E14, E19), `info` =
+/// `x5u` (E10), SHAKEN claims, freshness (E15).
+pub fn decode_identity(identity: &str, opts: &VerifyOptions) -> Result<(IdentityHeader, Passport), ShakenError> {
     let header = IdentityHeader::parse(identity)?;
     header.require_shaken()?;
     let passport = Passport::decode(&header.passport)?;
@@ -126,14 +176,17 @@ pub fn verify_identity(
     }
     passport.require_shaken()?;
     passport.check_freshness(opts.now, opts.freshness)?;
-    let validated = trust.validate(chain, passport.claims().iat, opts.require_crl)?;
-    // Lint the caller's certificates (those on the path), whose lint results persist in them.
-    let on_path: Vec<&Certificate> =
-        chain.iter().filter(|c| validated.certificates.iter().any(|v| v.der() == c.der())).collect();
-    let profile_warnings = lint_path(on_path)?;
-    let leaf = validated.leaf();
-    let spc = leaf.spc()?.to_owned();
-    passport.verify_signature(&leaf.verifying_key()?)?;
+    Ok((header, passport))
+}
+
+/// The steps after the credential: signature over the received bytes (E18), then the calling
+/// and called numbers (E16).
+pub fn verify_with_signer(
+    passport: Passport,
+    signer: &TrustedSigner,
+    opts: &VerifyOptions,
+) -> Result<Verified, ShakenError> {
+    passport.verify_signature(&signer.key)?;
     let claims = passport.claims();
     if let (Some(want), Origin::Tn(got)) = (&opts.orig, &claims.orig)
         && want != got
@@ -156,10 +209,27 @@ pub fn verify_identity(
     let attest = claims.attest.ok_or_else(|| ShakenError::Claim { claim: "attest", problem: "is missing".into() })?;
     Ok(Verified {
         attest,
-        spc,
-        signer: leaf.subject.clone(),
-        anchor: validated.anchor.subject.clone(),
-        profile_warnings,
+        spc: signer.spc.clone(),
+        signer: signer.signer.clone(),
+        anchor: signer.anchor.clone(),
+        profile_warnings: signer.profile_warnings.clone(),
         passport,
     })
+}
+
+/// Parses the Identity header value and verifies it against `chain` (the certificates at its
+/// `info`/`x5u`, leaf first). Steps, each failing with its own reason: header syntax and
+/// `ppt=shaken` (438/436), PASSporT decoding (438/437/436), `info` = `x5u` (436), SHAKEN claims
+/// (438), freshness (403), chain to the trust list at `iat` with CRLs (437), the SHAKEN
+/// profile's security rules on the path (lenient lint, 437), TNAuthList SPC (437), signature
+/// over the received bytes (438), calling and called numbers (438).
+pub fn verify_identity(
+    identity: &str,
+    chain: &[Certificate],
+    trust: &TrustStore,
+    opts: &VerifyOptions,
+) -> Result<Verified, ShakenError> {
+    let (_, passport) = decode_identity(identity, opts)?;
+    let signer = TrustedSigner::validate(chain, trust, passport.claims().iat, opts.require_crl)?;
+    verify_with_signer(passport, &signer, opts)
 }
