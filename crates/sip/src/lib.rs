@@ -163,6 +163,10 @@ impl SipMessage {
         let start = parse_start(first)?;
         let mut headers: Vec<(String, String)> = Vec::new();
         for line in lines {
+            // RFC 3261 section 25.1: CR and LF only as CRLF, no other control character than HTAB.
+            if line.chars().any(|c| c.is_control() && c != '\t') {
+                return Err(SipError::Header("a control character (bare CR, NUL…) in a header line".into()));
+            }
             if line.starts_with([' ', '\t']) {
                 // A folded continuation of the previous header (RFC 3261 7.3.1).
                 let (_, value) =
@@ -255,7 +259,7 @@ pub fn salvage_request(bytes: &[u8]) -> Option<SipMessage> {
         let name = canonical_name(name.trim());
         if ["Via", "From", "To", "Call-ID", "CSeq"].contains(&name.as_str())
             && value.len() <= MAX_HEADER_LEN
-            && !value.contains(['\r', '\n'])
+            && !value.chars().any(|c| c.is_control() && c != '\t')
         {
             headers.push((name, value.trim().to_owned()));
         }
@@ -404,6 +408,9 @@ mod tests {
         assert!(SipMessage::parse(&bytes).is_ok());
         assert!(salvage_request(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n").is_none());
         assert!(salvage_request(b"\x00\x01garbage").is_none());
+        // A bare CR inside a header is refused, and not salvaged into a response either.
+        let cr = INVITE.replace("CSeq: 1 INVITE", "CSeq: 1 INVITE\rX: y");
+        assert!(SipMessage::parse(cr.as_bytes()).is_err());
     }
 
     #[test]
