@@ -192,10 +192,18 @@ pub fn is_uuid(s: &str) -> bool {
 
 /// Formats 16 random bytes as a version 4 UUID.
 pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let h: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0x0f)] as char);
+    }
+    out
 }
 
 fn body_object(body: &[u8], root: &str) -> Result<Map<String, Value>, ServiceException> {
@@ -557,6 +565,7 @@ mod tests {
         let u = uuid_v4([0xff; 16]);
         assert!(is_uuid(&u));
         assert_eq!(&u[14..15], "4");
+        assert_eq!(uuid_v4([0; 16]), "00000000-0000-4000-8000-000000000000");
         assert!(!is_uuid("de305d54-75b4-431b-adb2-eb6b9e54601"));
     }
 

@@ -177,6 +177,17 @@ const MAX_CACHED_PRINCIPALS: usize = 10_000;
 pub(crate) struct Facts {
     pub(crate) brands: HashMap<BrandId, BrandFacts>,
     pub(crate) providers: HashMap<ProviderId, ProviderRow>,
+    /// Providers by SHAKEN SPC (unique among providers).
+    pub(crate) by_spc: HashMap<String, ProviderId>,
+}
+
+impl Facts {
+    fn add_provider(&mut self, p: ProviderRow) {
+        if let Some(spc) = &p.registration.spc {
+            self.by_spc.insert(spc.to_string(), p.id);
+        }
+        self.providers.insert(p.id, p);
+    }
 }
 
 fn brand_facts(b: &BrandRow) -> BrandFacts {
@@ -191,10 +202,11 @@ impl Registry {
         let index = NumberIndex::with_capacity(held as usize);
         let brand_rows = store.brands(None).await?;
         let brands: HashMap<_, _> = brand_rows.iter().map(|b| (b.id, b.score)).collect();
-        let facts = Facts {
-            brands: brand_rows.iter().map(|b| (b.id, brand_facts(b))).collect(),
-            providers: store.providers().await?.into_iter().map(|p| (p.id, p)).collect(),
-        };
+        let mut facts =
+            Facts { brands: brand_rows.iter().map(|b| (b.id, brand_facts(b))).collect(), ..Facts::default() };
+        for p in store.providers().await? {
+            facts.add_provider(p);
+        }
         for c in store.campaigns(None, None).await? {
             index.put_campaign(slot_of(&c, brands.get(&c.brand_id).copied().unwrap_or(0)));
         }
@@ -261,7 +273,7 @@ impl Registry {
                 }
                 EventBody::ProviderRegistered { provider_id, .. } => {
                     if let Some(p) = self.store.provider(*provider_id).await? {
-                        self.facts_mut().providers.insert(p.id, p);
+                        self.facts_mut().add_provider(p);
                     }
                 }
                 EventBody::ApiKeyRevoked { .. } => {
@@ -284,6 +296,12 @@ impl Registry {
     /// What the traffic path knows of a brand.
     pub fn brand_facts(&self, id: BrandId) -> Option<BrandFacts> {
         self.facts().brands.get(&id).cloned()
+    }
+
+    /// The provider registered with a SHAKEN SPC, from memory.
+    pub fn provider_by_spc(&self, spc: &str) -> Option<ProviderRow> {
+        let f = self.facts();
+        f.by_spc.get(spc).and_then(|id| f.providers.get(id)).cloned()
     }
 
     /// A provider's registration, from memory.

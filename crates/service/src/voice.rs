@@ -961,13 +961,7 @@ impl CallAuth {
                     details.insert("origid".into(), o.clone().into());
                 }
                 details.insert("spc".into(), v.spc.clone().into());
-                let signer = self
-                    .registry
-                    .facts()
-                    .providers
-                    .values()
-                    .find(|r| r.registration.spc.as_ref().is_some_and(|s| s.as_str() == v.spc))
-                    .map(|r| (r.id, r.registration.frn.clone()));
+                let signer = self.registry.provider_by_spc(&v.spc).map(|r| (r.id, r.registration.frn));
                 match &signer {
                     Some((id, _)) => {
                         details.insert("signer".into(), id.to_string().into());
