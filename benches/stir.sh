@@ -149,7 +149,9 @@ say "SIPp: $SIP_CALLS signed INVITEs over UDP, at most 200 at once"
 # Every INVITE carries the same PASSporT under a new Call-ID: replay detection would refuse all
 # but the first, so this server flags replays (a measured cost) instead of blocking them.
 sip_start=$(date +%s.%N)
-( cd "$BENCH_TMP" && timeout 300 sipp "127.0.0.1:$SIP_PORT" -sf invite.xml -inf identity.csv -i 127.0.0.1 -p 0 -t u1 \
+# Every SIPp socket on loopback: signalling (-i, -bind_local), control (-ci/-cp), media (-mi/-mp).
+( cd "$BENCH_TMP" && timeout 300 sipp "127.0.0.1:$SIP_PORT" -sf invite.xml -inf identity.csv -t u1 \
+    -i 127.0.0.1 -bind_local -p $((SIP_PORT + 1)) -ci 127.0.0.1 -cp $((SIP_PORT + 2)) -mi 127.0.0.1 -mp $((SIP_PORT + 3)) \
     -m "$SIP_CALLS" -r 100000 -l 200 -nostdin -timeout 240s -timeout_error -max_recv_loops 10000 \
     -trace_stat -stf "$BENCH_TMP/sipp-stat.csv" >"$BENCH_TMP/sipp.out" 2>&1 ) || true
 sip_end=$(date +%s.%N)

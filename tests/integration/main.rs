@@ -14,4 +14,6 @@ mod lifecycle;
 mod numbers;
 mod registry_flow;
 mod shaken;
+mod stir_http;
+mod stir_sip;
 mod vetting;

@@ -50,7 +50,7 @@ pub enum ServiceException {
     /// SVC4006: the body is not JSON (or not the expected object).
     #[error("SVC4006 the body is not valid JSON: {0}")]
     MalformedJson(String),
-    /// SVC4007: no `Content-Length` (and no chunked body), or a body over [`MAX_BODY`].
+    /// SVC4007: no `Content-Length` (and no chunked body).
     #[error("SVC4007 {0}")]
     ContentLength(String),
     /// POL4050: the method is not allowed on the resource.
@@ -211,7 +211,7 @@ fn body_object(body: &[u8], root: &str) -> Result<Map<String, Value>, ServiceExc
         return Err(ServiceException::MissingBody);
     }
     if body.len() > MAX_BODY {
-        return Err(ServiceException::ContentLength(format!("the body is over {MAX_BODY} bytes")));
+        return Err(ServiceException::invalid("body", format!("the body is over {MAX_BODY} bytes")));
     }
     let value: Value = serde_json::from_slice(body).map_err(|e| ServiceException::MalformedJson(e.to_string()))?;
     let Value::Object(mut top) = value else {

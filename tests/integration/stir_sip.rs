@@ -1,0 +1,646 @@
+//! The SIP redirect server (STI-AS and STI-VS over SIP) driven by SIPp, a real SIP user agent,
+//! with the scenarios in `tests/sipp`: signing an unsigned INVITE (the Identity then verified
+//! independently by secsipidx, which fetches the x5u from vouch, and by `vouch verify`),
+//! verifying signed INVITEs with each refusal code, the RFC 9410 "continue" policy, the
+//! Robocall Mitigation Database rule for the upstream peer, OPTIONS, TCP, and malformed
+//! datagrams and streams written by hand.
+//!
+//! Everything binds to and targets 127.0.0.0/8; every SIPp run is bounded (`-m 1`,
+//! `-timeout 15s -timeout_error`).
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::{Provider, run, vouch};
+use crate::stir_http::{
+    DevCa, Issued, LIMIT, Voice, add_block, add_peer, cli_sign, decode, free_tcp_port, free_udp_port,
+    free_udp_tcp_port, identity, now, ok, provider, signer, split_identity, tamper_payload, tamper_signature,
+};
+
+/// The SIPp scenarios.
+fn scenarios() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/sipp")
+}
+
+/// What one SIPp run left: its exit status and output, and its `<log>` lines.
+#[derive(Debug)]
+struct Sipp {
+    success: bool,
+    stdout: String,
+    stderr: String,
+    errors: String,
+    log: String,
+}
+
+impl Sipp {
+    /// The value of the `<log message="NAME …">` line, trimmed.
+    fn logged(&self, name: &str) -> String {
+        self.log
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} line in the SIPp log:\n{}", self.log))
+            .trim()
+            .to_owned()
+    }
+
+    #[track_caller]
+    fn assert_ok(&self, what: &str) {
+        assert!(
+            self.success,
+            "{what}: SIPp failed\nlog:\n{}\nerrors:\n{}\nstdout:\n{}\nstderr:\n{}",
+            self.log, self.errors, self.stdout, self.stderr
+        );
+    }
+}
+
+/// One call of `scenario` from `local_ip` to `target` over `transport` (`u1`, `t1`), with one
+/// injection line (`fields` joined by ';') when given.
+fn sipp(
+    dir: &Path,
+    scenario: &str,
+    transport: &str,
+    local_ip: &str,
+    target: SocketAddr,
+    fields: Option<&[&str]>,
+) -> Sipp {
+    static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = dir.join(format!("sipp-{n}.log"));
+    let errors = dir.join(format!("sipp-{n}-errors.log"));
+    let mut c = Command::new("sipp");
+    c.current_dir(dir).arg("-sf").arg(scenarios().join(scenario));
+    if let Some(f) = fields {
+        let inf = dir.join(format!("sipp-{n}.csv"));
+        assert!(f.iter().all(|x| !x.contains([';', '\n'])), "SIPp injection fields cannot hold ';': {f:?}");
+        std::fs::write(&inf, format!("SEQUENTIAL\n{}\n", f.join(";"))).unwrap();
+        c.arg("-inf").arg(inf);
+    }
+    c.args(["-t", transport, "-i", local_ip, "-bind_local", "-p", &free_udp_tcp_port().to_string()]);
+    // The control and media sockets on loopback too, on ports of our choosing.
+    c.args([
+        "-ci",
+        local_ip,
+        "-cp",
+        &free_udp_port().to_string(),
+        "-mi",
+        local_ip,
+        "-mp",
+        &free_udp_port().to_string(),
+    ]);
+    c.args(["-m", "1", "-l", "1", "-timeout", "15s", "-timeout_error", "-nostdin", "-max_socket", "16"]);
+    c.arg("-trace_logs").arg("-log_file").arg(&log).arg("-trace_err").arg("-error_file").arg(&errors);
+    c.arg(target.to_string());
+    let f = run(c, Duration::from_secs(30));
+    Sipp {
+        success: f.status.success(),
+        stdout: f.stdout,
+        stderr: f.stderr,
+        errors: std::fs::read_to_string(&errors).unwrap_or_default(),
+        log: std::fs::read_to_string(&log).unwrap_or_default(),
+    }
+}
+
+/// Percent-decoding (RFC 3986).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// A server with a signing provider (SPC 123A, FRN 0055500001) whose SIP peer is 127.0.0.1
+/// and who owns +12025550100..199.
+async fn signing_setup(flags: &[&str]) -> (Voice, Provider, Issued, String) {
+    let v = Voice::start(flags);
+    let (p, cert, reg) = signer(&v.s, &v.ca, "Acme Voice LLC", "0055500001", "123A").await;
+    add_peer(&v.s, &p, "127.0.0.1").await;
+    add_block(&v.s, &p, "+12025550100", "+12025550199").await;
+    let x5u = reg["x5u"].as_str().unwrap().to_owned();
+    (v, p, cert, x5u)
+}
+
+const ORIG: &str = "12025550100";
+const DEST: &str = "12025550199";
+
+/// The injection fields of a signed INVITE from `orig` to `dest` carrying `identity`.
+fn fields<'a>(orig: &'a str, dest: &'a str, identity: &'a str) -> [&'a str; 4] {
+    let (token, info) = split_identity(identity);
+    assert!(identity.ends_with(";alg=ES256;ppt=shaken"), "the scenarios add ;alg=ES256;ppt=shaken: {identity}");
+    [orig, dest, token, info]
+}
+
+fn which(cmd: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(cmd)).find(|p| p.is_file())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_sip_unsigned_invite_is_redirected_with_an_identity_that_verifies_independently() {
+    let secsipidx = which("secsipidx").expect("secsipidx is not installed (apt-get install secsipidx)");
+    let (v, p, _, x5u) = signing_setup(&[]).await;
+    let s = &v.s;
+    for transport in ["u1", "t1"] {
+        let r = sipp(&v.dir, "uac_unsigned.xml", transport, "127.0.0.1", v.sip, Some(&[ORIG, DEST]));
+        r.assert_ok(transport);
+        let identity = r.logged("IDENTITY");
+        // The Contact carries the same header for the re-sent INVITE.
+        let contact = r.logged("CONTACT");
+        assert!(contact.starts_with(&format!("<sip:+{DEST}@{};user=phone?Identity=", v.sip)), "{contact}");
+        assert_eq!(unescape(r.logged("CONTACT_IDENTITY").strip_prefix("?Identity=").unwrap()), identity);
+        let (token, info) = split_identity(&identity);
+        assert_eq!(info, x5u, "{identity}");
+        assert!(identity.ends_with(";alg=ES256;ppt=shaken"), "{identity}");
+        let (header, claims) = decode(token);
+        assert_eq!(header["x5u"], x5u.as_str());
+        assert_eq!((claims["attest"].as_str(), claims["orig"]["tn"].as_str()), (Some("A"), Some(ORIG)), "{claims}");
+        assert_eq!(claims["dest"]["tn"][0], DEST, "{claims}");
+        assert!((claims["iat"].as_i64().unwrap() - now()).abs() <= 5, "{claims}");
+
+        // secsipidx fetches the chain from vouch's x5u over HTTP and checks the signature, the
+        // expiry and the chain to the development root.
+        let check = |id: &str| {
+            Command::new(&secsipidx)
+                .args(["-check", "-expire", "60", "-identity", id, "-fpubkey", &x5u, "-cert-verify", "5", "-ca-file"])
+                .arg(v.ca.root())
+                .output()
+                .unwrap()
+        };
+        let o = check(&identity);
+        assert!(
+            o.status.success(),
+            "{transport}: secsipidx refused {identity}: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        assert!(!check(&tamper_signature(&identity)).status.success(), "secsipidx accepted a tampered signature");
+        let other = DevCa::init(&v.dir, &format!("other-{transport}"));
+        let o = Command::new(&secsipidx)
+            .args([
+                "-check",
+                "-expire",
+                "60",
+                "-identity",
+                &identity,
+                "-fpubkey",
+                &x5u,
+                "-cert-verify",
+                "5",
+                "-ca-file",
+            ])
+            .arg(other.root())
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "secsipidx accepted a chain to another root");
+
+        // vouch verify, with the chain as served at x5u.
+        let pem = s.get(x5u.strip_prefix(&s.base).unwrap(), None).await;
+        assert_eq!(pem.status.as_u16(), 200);
+        let chain = v.file(&format!("x5u-{transport}.pem"));
+        std::fs::write(&chain, &pem.text).unwrap();
+        let mut c = vouch(&v.dir);
+        c.args(["verify", "--json", "--identity", &identity, "--cert"]).arg(&chain).arg("--trust").arg(&v.trust);
+        let out: Value = serde_json::from_str(&ok(run(c.args(["--orig", ORIG, "--dest", DEST]), LIMIT))).unwrap();
+        assert_eq!(out["verstat"], "TN-Validation-Passed", "{out}");
+        assert_eq!((out["attest"].as_str(), out["spc"].as_str()), (Some("A"), Some("123A")), "{out}");
+
+        // The call is on record under its origid.
+        let path = format!("/v1/signed-calls/{}", claims["origid"].as_str().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let r = s.get(&path, Some(&p.key)).await;
+            if r.status.as_u16() == 200 {
+                assert_eq!((r.json["attest"].as_str(), r.json["orig"].as_str()), (Some("A"), Some(ORIG)), "{}", r.text);
+                break;
+            }
+            assert!(Instant::now() < deadline, "{path} never recorded");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_sip_signed_invites_are_verified_or_refused_with_the_rfc_8224_code() {
+    let (v, p, cert, x5u) = signing_setup(&["--x5u-allow-net", "127.0.0.0/8"]).await;
+    let s = &v.s;
+    let dir = &v.dir;
+    let call = |scenario: &str, transport: &str, local: &str, f: &[&str]| {
+        sipp(dir, scenario, transport, local, v.sip, Some(f))
+    };
+
+    // Valid: 302 with verstat=TN-Validation-Passed, over UDP and over TCP.
+    for transport in ["u1", "t1"] {
+        let id = identity(s, &p, ORIG, DEST).await;
+        let r = call("uac_signed.xml", transport, "127.0.0.1", &fields(ORIG, DEST, &id));
+        r.assert_ok(&format!("valid over {transport}"));
+        let pai = r.logged("PAI");
+        assert!(
+            pai.contains(&format!("<sip:+{ORIG}@127.0.0.1")) && pai.ends_with(";verstat=TN-Validation-Passed>"),
+            "{pai}"
+        );
+    }
+    // Tampered payload: 438.
+    let id = tamper_payload(&identity(s, &p, ORIG, DEST).await);
+    let r = call("uac_expect_438.xml", "u1", "127.0.0.1", &fields(ORIG, DEST, &id));
+    r.assert_ok("tampered payload");
+    // Tampered signature: 438, and the reason says so.
+    let id = tamper_signature(&identity(s, &p, ORIG, DEST).await);
+    let r = call("uac_expect_438.xml", "u1", "127.0.0.1", &fields(ORIG, DEST, &id));
+    r.assert_ok("tampered signature");
+    assert!(r.logged("REASON").to_lowercase().contains("signature"), "{}", r.log);
+    // Signed for another calling number: 438.
+    let id = identity(s, &p, "12025550101", DEST).await;
+    let r = call("uac_expect_438.xml", "u1", "127.0.0.1", &fields(ORIG, DEST, &id));
+    r.assert_ok("wrong calling number");
+    assert!(r.logged("REASON").contains("orig"), "{}", r.log);
+    // Signed by the provider's own key ten minutes ago: 403 Stale Date.
+    let old = (now() - 600).to_string();
+    let id = cli_sign(dir, &cert, &x5u, ORIG, DEST, &["--iat", &old]);
+    let r = call("uac_expect_403.xml", "u1", "127.0.0.1", &fields(ORIG, DEST, &id));
+    r.assert_ok("stale iat");
+    // x5u nobody serves (a loopback port that is not listening, allowed for the test): 436.
+    let gone = format!("https://127.0.0.1:{}/cert.pem", free_tcp_port());
+    let id = cli_sign(dir, &cert, &gone, ORIG, DEST, &[]);
+    let r = call("uac_expect_436.xml", "u1", "127.0.0.1", &fields(ORIG, DEST, &id));
+    r.assert_ok("unreachable x5u");
+    // From a source that is no registered peer: 403 whatever it carries.
+    let id = identity(s, &p, ORIG, DEST).await;
+    let r = call("uac_expect_403.xml", "u1", "127.0.0.2", &fields(ORIG, DEST, &id));
+    r.assert_ok("unknown source");
+    assert!(r.logged("REASON").contains("127.0.0.2 is not a registered SIP peer"), "{}", r.log);
+
+    // The Robocall Mitigation Database: a second provider peers from 127.0.0.2. Before any
+    // import its calls are verified; after an import that lists only the first provider,
+    // calls it hands over are declined (603) while the first provider's still pass.
+    let q = provider(s, "Bravo Voice LLC", &["voice"], Some("0055500002"), Some("456B")).await;
+    add_peer(s, &q, "127.0.0.2").await;
+    let id = identity(s, &p, ORIG, DEST).await;
+    call("uac_signed.xml", "u1", "127.0.0.2", &fields(ORIG, DEST, &id)).assert_ok("second peer before the RMD import");
+    let csv = "number,frn,business_name,implementation,voice_service_provider_choice,gateway_provider_choice,intermediate_provider_choice,last_updated\n\
+        RMD0000001,0055500001,Acme Voice LLC,Complete STIR/SHAKEN Implementation,Yes,No,No,2025-01-15\n";
+    let file = v.file("rmd.csv");
+    std::fs::write(&file, csv).unwrap();
+    let mut c = vouch(dir);
+    c.args(["import", "rmd"]).arg(&file).args(["--server", &s.base, "--api-key", &s.admin]);
+    assert!(ok(run(c, LIMIT)).contains("imported 1 RMD filings"));
+    let id = identity(s, &p, ORIG, DEST).await;
+    let r = call("uac_expect_603.xml", "u1", "127.0.0.2", &fields(ORIG, DEST, &id));
+    r.assert_ok("upstream absent from the RMD");
+    assert!(r.logged("REASON").contains("Robocall Mitigation Database"), "{}", r.log);
+    let r = call("uac_expect_603.xml", "t1", "127.0.0.2", &fields(ORIG, DEST, &id));
+    r.assert_ok("upstream absent from the RMD, over TCP");
+    // The 603s did not consume the PASSporT: its first real presentation passes.
+    call("uac_signed.xml", "u1", "127.0.0.1", &fields(ORIG, DEST, &id)).assert_ok("listed upstream after the import");
+    // Presented again for another call (a new Call-ID): a replay, 438.
+    let r = call("uac_expect_438.xml", "u1", "127.0.0.1", &fields(ORIG, DEST, &id));
+    r.assert_ok("replayed PASSporT");
+    assert!(r.logged("REASON").contains("already presented"), "{}", r.log);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_sip_a_chain_to_an_untrusted_root_is_437() {
+    let (mut v, p, _, _) = signing_setup(&[]).await;
+    // A second provider whose certificate comes from a second development CA, trusted while
+    // it registers, then no longer (the trust directory is read at start).
+    let ca2 = DevCa::init(&v.dir, "ca2");
+    ca2.trust_into(&v.trust, "second");
+    v.restart();
+    let (q, cert2, reg2) = signer(&v.s, &ca2, "Bravo Voice LLC", "0055500002", "456B").await;
+    let x5u2 = reg2["x5u"].as_str().unwrap().to_owned();
+    let id = identity(&v.s, &q, ORIG, DEST).await;
+    sipp(&v.dir, "uac_signed.xml", "u1", "127.0.0.1", v.sip, Some(&fields(ORIG, DEST, &id))).assert_ok("trusted");
+    for f in ["root.pem", "crl-signer.pem"] {
+        std::fs::remove_file(v.trust.join(format!("second-{f}"))).unwrap();
+    }
+    v.restart();
+    let id = cli_sign(&v.dir, &cert2, &x5u2, ORIG, DEST, &[]);
+    let r = sipp(&v.dir, "uac_expect_437.xml", "u1", "127.0.0.1", v.sip, Some(&fields(ORIG, DEST, &id)));
+    r.assert_ok("untrusted root");
+    // The first provider's calls still verify.
+    let id = identity(&v.s, &p, ORIG, DEST).await;
+    sipp(&v.dir, "uac_signed.xml", "u1", "127.0.0.1", v.sip, Some(&fields(ORIG, DEST, &id))).assert_ok("trusted root");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_sip_with_verify_failure_continue_a_failure_is_a_302_marked_failed() {
+    let (v, p, cert, x5u) = signing_setup(&["--verify-failure", "continue", "--require-identity"]).await;
+    let id = tamper_signature(&identity(&v.s, &p, ORIG, DEST).await);
+    let r = sipp(&v.dir, "uac_expect_302_failed.xml", "u1", "127.0.0.1", v.sip, Some(&fields(ORIG, DEST, &id)));
+    r.assert_ok("continue policy");
+    assert!(r.logged("REASON").starts_with("STIR;cause=438;text=\""), "{}", r.log);
+    // A valid one is unaffected.
+    let id = identity(&v.s, &p, ORIG, DEST).await;
+    sipp(&v.dir, "uac_signed.xml", "u1", "127.0.0.1", v.sip, Some(&fields(ORIG, DEST, &id))).assert_ok("valid");
+    // With --require-identity, an unsigned INVITE from a peer whose provider cannot be signed
+    // for is refused 428 (RFC 8224) instead of marked.
+    let q = provider(&v.s, "Bravo Voice LLC", &["voice"], Some("0055500002"), Some("456B")).await;
+    add_peer(&v.s, &q, "127.0.0.2").await;
+    let m = invite("needs-identity", &format!("<sip:+{ORIG}@127.0.0.1;user=phone>"), &[]);
+    let a = datagram_from("127.0.0.2", v.sip, m.as_bytes(), Duration::from_secs(5)).expect("no answer");
+    assert!(a.starts_with("SIP/2.0 428 "), "{a}");
+    // The provider that has a certificate is still signed for.
+    let a = datagram(
+        v.sip,
+        invite("signed-anyway", &format!("<sip:+{ORIG}@127.0.0.1;user=phone>"), &[]).as_bytes(),
+        Duration::from_secs(5),
+    )
+    .expect("no answer");
+    assert!(a.starts_with("SIP/2.0 302 ") && sip_header(&a, "Identity").is_some(), "{a}");
+    // A stale PASSporT continues marked No-TN-Validation, with the 403 as the STIR reason, in
+    // the 302 and in its Contact.
+    let from = format!("<sip:+{ORIG}@127.0.0.1;user=phone>");
+    let stale = cli_sign(&v.dir, &cert, &x5u, ORIG, DEST, &["--iat", &(now() - 600).to_string()]);
+    let a = datagram(v.sip, invite("stale", &from, &[format!("Identity: {stale}")]).as_bytes(), Duration::from_secs(5))
+        .expect("no answer");
+    assert!(a.starts_with("SIP/2.0 302 "), "{a}");
+    assert!(sip_header(&a, "P-Asserted-Identity").unwrap().ends_with(";verstat=No-TN-Validation>"), "{a}");
+    assert!(sip_header(&a, "Reason").unwrap().starts_with("STIR;cause=403;text=\""), "{a}");
+    let contact = unescape(sip_header(&a, "Contact").unwrap());
+    assert!(contact.contains("?P-Asserted-Identity=") && contact.contains("&Reason=STIR;cause=403;"), "{contact}");
+    // The RMD rule is not a verification failure: it refuses even under "continue".
+    let csv = "number,frn,business_name,implementation,voice_service_provider_choice,gateway_provider_choice,intermediate_provider_choice,last_updated\n\
+        RMD0000001,0055500001,Acme Voice LLC,Complete STIR/SHAKEN Implementation,Yes,No,No,2025-01-15\n";
+    let r = v.s.raw(reqwest::Method::POST, "/v1/rmd", Some(&v.s.admin), Some("text/csv"), Some(csv.into())).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    let id = identity(&v.s, &p, ORIG, DEST).await;
+    let m = invite("rmd-continue", &from, &[format!("Identity: {id}")]);
+    let a = datagram_from("127.0.0.2", v.sip, m.as_bytes(), Duration::from_secs(5)).expect("no answer");
+    assert!(a.starts_with("SIP/2.0 603 ") && sip_header(&a, "Reason").unwrap().starts_with("SIP;cause=603;"), "{a}");
+}
+
+/// Sends one datagram from 127.0.0.1 and waits up to `wait` for an answer.
+fn datagram(to: SocketAddr, bytes: &[u8], wait: Duration) -> Option<String> {
+    datagram_from("127.0.0.1", to, bytes, wait)
+}
+
+/// Sends one datagram from `source` (a loopback address) and waits up to `wait` for an answer.
+fn datagram_from(source: &str, to: SocketAddr, bytes: &[u8], wait: Duration) -> Option<String> {
+    let sock = UdpSocket::bind((source, 0)).unwrap();
+    sock.send_to(bytes, to).unwrap();
+    sock.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = vec![0u8; 65_536];
+    match sock.recv_from(&mut buf) {
+        Ok((n, _)) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+        Err(_) => None,
+    }
+}
+
+/// The five headers a stateless 400 needs, for Call-ID `id`.
+fn head(method: &str, id: &str) -> String {
+    format!(
+        "{method} sip:+{DEST}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-{id}\r\n\
+         From: <sip:+{ORIG}@127.0.0.1>;tag=t-{id}\r\nTo: <sip:+{DEST}@127.0.0.1>\r\nCall-ID: {id}@127.0.0.1\r\n\
+         CSeq: 1 {method}\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_sip_options_malformed_messages_and_oversized_streams_leave_the_server_serving() {
+    let (v, _, _, _) = signing_setup(&[]).await;
+    let options = |what: &str| {
+        let r = sipp(&v.dir, "uac_options.xml", "u1", "127.0.0.1", v.sip, None);
+        r.assert_ok(what);
+        assert!(r.logged("ALLOW").contains("INVITE"), "{}", r.log);
+    };
+    options("OPTIONS");
+    let wait = Duration::from_millis(1500);
+    let bad_request = |what: &str, bytes: &[u8], id: &str| {
+        let answer = datagram(v.sip, bytes, wait).unwrap_or_else(|| panic!("{what}: no answer"));
+        assert!(answer.starts_with("SIP/2.0 400 "), "{what}: {answer}");
+        assert!(answer.contains(&format!("Call-ID: {id}@127.0.0.1\r\n")), "{what}: {answer}");
+        assert!(answer.contains(&format!("branch=z9hG4bK-{id}")), "{what}: {answer}");
+    };
+    // A header line without a colon.
+    bad_request(
+        "header without ':'",
+        format!("{}Garbage line\r\nContent-Length: 0\r\n\r\n", head("INVITE", "nocolon")).as_bytes(),
+        "nocolon",
+    );
+    // A folded line before any header.
+    let folded_first = head("INVITE", "fold1").replacen("\r\nVia:", "\r\n continued\r\nVia:", 1);
+    bad_request("continuation line first", format!("{folded_first}Content-Length: 0\r\n\r\n").as_bytes(), "fold1");
+    // One header over 16 KiB (the datagram itself under 64 KiB).
+    let big = format!("{}X-Big: {}\r\nContent-Length: 0\r\n\r\n", head("INVITE", "bighdr"), "a".repeat(60_000));
+    bad_request("a 60 KB header", big.as_bytes(), "bighdr");
+    // Thousands of Identity headers (more than the 256 headers a message may have).
+    let many = format!(
+        "{}{}Content-Length: 0\r\n\r\n",
+        head("INVITE", "manyid"),
+        "Identity: a.b.c;info=<https://x.example/a.pem>\r\n".repeat(1200)
+    );
+    assert!(many.len() < 65_000);
+    bad_request("1200 Identity headers", many.as_bytes(), "manyid");
+    // Content-Length larger than the body.
+    bad_request(
+        "short body",
+        format!("{}Content-Length: 500\r\n\r\nv=0\r\n", head("INVITE", "short")).as_bytes(),
+        "short",
+    );
+    // A CSeq that does not name the method.
+    let cseq = head("INVITE", "cseq").replace("CSeq: 1 INVITE", "CSeq: 1 OPTIONS");
+    bad_request("CSeq of another method", format!("{cseq}Content-Length: 0\r\n\r\n").as_bytes(), "cseq");
+
+    // Folded header lines are legal SIP: an OPTIONS with one is answered 200.
+    let folded = format!("{}Subject: a folded\r\n  header line\r\nContent-Length: 0\r\n\r\n", head("OPTIONS", "fold2"));
+    let answer = datagram(v.sip, folded.as_bytes(), wait).expect("no answer to a folded OPTIONS");
+    assert!(answer.starts_with("SIP/2.0 200 "), "{answer}");
+    // Compact header names too.
+    let compact = "OPTIONS sip:127.0.0.1 SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-compact\r\n\
+         f: <sip:a@127.0.0.1>;tag=1\r\nt: <sip:b@127.0.0.1>\r\ni: compact@127.0.0.1\r\nCSeq: 7 OPTIONS\r\nl: 0\r\n\r\n";
+    let answer = datagram(v.sip, compact.as_bytes(), wait).expect("no answer to a compact OPTIONS");
+    assert!(answer.starts_with("SIP/2.0 200 ") && answer.contains("Call-ID: compact@127.0.0.1"), "{answer}");
+
+    // Nothing a stateless 400 could be addressed with: no answer (and no crash).
+    let no_call_id = head("INVITE", "nocid").replace("Call-ID: nocid@127.0.0.1\r\n", "");
+    for (what, bytes) in [
+        ("no Call-ID", format!("{no_call_id}Content-Length: 0\r\n\r\n").into_bytes()),
+        ("binary noise", (0..2000u32).map(|i| (i * 7919 % 251) as u8).collect()),
+        ("a response", b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5999\r\nContent-Length: 0\r\n\r\n".to_vec()),
+        ("an ACK", format!("{}Content-Length: 0\r\n\r\n", head("ACK", "ack")).into_bytes()),
+        ("empty", Vec::new()),
+    ] {
+        let answer = datagram(v.sip, &bytes, Duration::from_millis(500));
+        assert!(answer.is_none(), "{what}: {answer:?}");
+    }
+    // A head that is not UTF-8, but whose five headers are: 400.
+    bad_request("not UTF-8", &[head("INVITE", "utf").as_bytes(), b"X-Bad: \xff\xfe\r\n\r\n"].concat(), "utf");
+
+    // Over TCP: a stream that never ends a head, one byte over the 65,535-byte limit (exactly
+    // that many, so that the server has read everything when it gives up and closes with a
+    // FIN rather than a reset): answered 400, as its head allows, and closed. (70 KB cannot
+    // be one UDP datagram over IPv4; the 60 KB-header datagram above is the UDP case.)
+    let mut stream = TcpStream::connect(v.sip).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut flood = format!("{}X-Flood: ", head("INVITE", "flood")).into_bytes();
+    flood.resize(65_536, b'b');
+    stream.write_all(&flood).unwrap();
+    let mut got = Vec::new();
+    let _ = stream.read_to_end(&mut got);
+    let got = String::from_utf8_lossy(&got);
+    assert!(
+        got.starts_with("SIP/2.0 400 ") && got.contains("Call-ID: flood@127.0.0.1"),
+        "an unframeable stream whose head has the five headers should get its 400: {got:?}"
+    );
+    // Two messages in one segment over TCP are both answered, in order.
+    let mut stream = TcpStream::connect(v.sip).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let two = format!(
+        "{}Content-Length: 0\r\n\r\n{}Content-Length: 0\r\n\r\n",
+        head("OPTIONS", "tcp1"),
+        head("OPTIONS", "tcp2")
+    );
+    stream.write_all(two.as_bytes()).unwrap();
+    let mut got = String::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 4096];
+    while got.matches("SIP/2.0 200 ").count() < 2 && Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    let (a, b) = (got.find("Call-ID: tcp1@"), got.find("Call-ID: tcp2@"));
+    assert!(a.is_some() && b.is_some() && a < b, "{got}");
+
+    // Still serving, over UDP (SIPp) and HTTP.
+    options("OPTIONS after the malformed messages");
+    v.s.health().await;
+}
+
+/// An INVITE with Call-ID `id`, `from` as From, and `extra` header lines.
+fn invite(id: &str, from: &str, extra: &[String]) -> String {
+    let mut m = format!(
+        "INVITE sip:+{DEST}@127.0.0.1;user=phone SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-{id}\r\n\
+         From: {from};tag=t-{id}\r\nTo: <sip:+{DEST}@127.0.0.1;user=phone>\r\nCall-ID: {id}@127.0.0.1\r\n\
+         CSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+    );
+    for e in extra {
+        m.push_str(e);
+        m.push_str("\r\n");
+    }
+    m.push_str("Content-Length: 0\r\n\r\n");
+    m
+}
+
+/// The value of the first header `name` of a SIP message.
+fn sip_header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.split("\r\n").find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_sip_retransmissions_compact_and_several_identity_headers_pai_and_customer_trunks() {
+    let (v, p, _, _) = signing_setup(&[]).await;
+    let s = &v.s;
+    let from = format!("<sip:+{ORIG}@127.0.0.1;user=phone>");
+    let send = |source: &str, msg: &str| {
+        datagram_from(source, v.sip, msg.as_bytes(), Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("no answer to\n{msg}"))
+    };
+    let passed = |answer: &str| {
+        assert!(answer.starts_with("SIP/2.0 302 "), "{answer}");
+        let pai = sip_header(answer, "P-Asserted-Identity").unwrap_or_else(|| panic!("no PAI: {answer}"));
+        assert!(pai.ends_with(";verstat=TN-Validation-Passed>"), "{answer}");
+        pai.to_owned()
+    };
+
+    // A UDP retransmission (same Call-ID) is the same call, verified again; the same PASSporT
+    // under another Call-ID is a replay.
+    let id = identity(s, &p, ORIG, DEST).await;
+    let m = invite("retx", &from, &[format!("Identity: {id}")]);
+    for _ in 0..2 {
+        passed(&send("127.0.0.1", &m));
+    }
+    let a = send("127.0.0.1", &invite("retx-other-call", &from, &[format!("Identity: {id}")]));
+    assert!(a.starts_with("SIP/2.0 438 "), "{a}");
+    assert!(sip_header(&a, "Reason").unwrap().contains("already presented"), "{a}");
+    // The compact form of the header name (RFC 8224: y).
+    let id = identity(s, &p, ORIG, DEST).await;
+    passed(&send("127.0.0.1", &invite("compact-y", &from, &[format!("y: {id}")])));
+    // Several Identity headers: the SHAKEN one is verified, whatever comes first.
+    let id = identity(s, &p, ORIG, DEST).await;
+    let div = "eyJhbGciOiJFUzI1NiJ9.e30.c2ln;info=<https://cert.example.org/div.pem>;alg=ES256;ppt=div".to_owned();
+    passed(&send("127.0.0.1", &invite("two-ids", &from, &[format!("Identity: {div}"), format!("Identity: {id}")])));
+    // The calling number from P-Asserted-Identity, before an anonymous From; the answer marks
+    // the PAI (display name kept).
+    let id = identity(s, &p, ORIG, DEST).await;
+    let pai = format!("P-Asserted-Identity: \"Front Desk\" <sip:+{ORIG}@127.0.0.1;user=phone>");
+    let m = invite("pai", "\"Anonymous\" <sip:anonymous@anonymous.invalid>", &[pai, format!("Identity: {id}")]);
+    let marked = passed(&send("127.0.0.1", &m));
+    assert_eq!(marked, format!("\"Front Desk\" <sip:+{ORIG}@127.0.0.1;user=phone;verstat=TN-Validation-Passed>"));
+    // No telephone number to verify against, or to sign for: 400 with a Warning.
+    let id = identity(s, &p, ORIG, DEST).await;
+    let a = send("127.0.0.1", &invite("alice", "<sip:alice@example.com>", &[format!("Identity: {id}")]));
+    assert!(a.starts_with("SIP/2.0 400 ") && sip_header(&a, "Warning").is_some(), "{a}");
+    let a = send("127.0.0.1", &invite("alice-unsigned", "<sip:alice@example.com>", &[]));
+    assert!(a.starts_with("SIP/2.0 400 "), "{a}");
+    // CANCEL is answered 200; other methods 405 with Allow.
+    let a = send("127.0.0.1", &format!("{}Content-Length: 0\r\n\r\n", head("CANCEL", "cancel")));
+    assert!(a.starts_with("SIP/2.0 200 "), "{a}");
+    let a = send("127.0.0.1", &format!("{}Content-Length: 0\r\n\r\n", head("REGISTER", "register")));
+    assert!(a.starts_with("SIP/2.0 405 ") && sip_header(&a, "Allow").is_some_and(|v| v.contains("INVITE")), "{a}");
+
+    // A number of a VETTED_VERIFIED brand's campaign: signed with rcd.nam, and the verified
+    // caller name becomes the display name of the marked identity.
+    let dca = s.dca("Carrier Connect LLC").await;
+    let mut listed = crate::harness::other_brand_json();
+    listed["entityType"] = serde_json::json!("PUBLIC_PROFIT");
+    listed["stockSymbol"] = serde_json::json!("INIT");
+    listed["stockExchange"] = serde_json::json!("NASDAQ");
+    let vv = s.brand_with(&p, &listed).await;
+    assert_eq!(vv["identityStatus"], "VETTED_VERIFIED", "{vv:#}");
+    let c = s.post("/v1/campaigns", &p.key, &crate::harness::campaign_json(vv["brandId"].as_str().unwrap())).await;
+    let campaign = c.ok(201)["campaignId"].as_str().unwrap().to_owned();
+    s.share_and_accept(&p, &campaign, &dca).await;
+    s.assign(&dca.key, "+15125550177", &campaign).await.ok(201);
+    let id = identity(s, &p, "15125550177", DEST).await;
+    let (_, claims) = decode(split_identity(&id).0);
+    assert_eq!(claims["rcd"]["nam"], vv["displayName"], "{claims}");
+    let m = invite("caller-name", "\"Whoever\" <sip:+15125550177@127.0.0.1;user=phone>", &[format!("Identity: {id}")]);
+    let marked = passed(&send("127.0.0.1", &m));
+    assert_eq!(
+        marked,
+        format!(
+            "\"{}\" <sip:+15125550177@127.0.0.1;user=phone;verstat=TN-Validation-Passed>",
+            vv["displayName"].as_str().unwrap()
+        )
+    );
+
+    // A customer trunk (a peer registered with one of the provider's brands): a number that is
+    // not the brand's is signed B; from the provider's own peer, C.
+    let brand = s.verified_brand(&p).await;
+    let body = serde_json::json!({ "address": "127.0.0.3", "brandId": brand });
+    s.post(&format!("/v1/providers/{}/sip-peers", p.id), &p.key, &body).await.ok(201);
+    let stranger = "<sip:+13105550111@127.0.0.1;user=phone>";
+    for (source, attest) in [("127.0.0.3", "B"), ("127.0.0.1", "C")] {
+        let a = send(source, &invite(&format!("trunk-{attest}"), stranger, &[]));
+        assert!(a.starts_with("SIP/2.0 302 "), "{a}");
+        let id = sip_header(&a, "Identity").unwrap_or_else(|| panic!("no Identity: {a}"));
+        let (_, claims) = decode(split_identity(id).0);
+        assert_eq!(claims["attest"], attest, "from {source}: {claims}");
+        assert_eq!(claims["orig"]["tn"], "13105550111", "{claims}");
+    }
+    // A peer whose provider has no certificate: nothing to sign with, so the call goes on
+    // marked No-TN-Validation (without --require-identity).
+    let q = provider(s, "Bravo Voice LLC", &["voice"], Some("0055500002"), Some("456B")).await;
+    add_peer(s, &q, "127.0.0.2").await;
+    let a = send("127.0.0.2", &invite("uncertified", &from, &[]));
+    assert!(a.starts_with("SIP/2.0 302 ") && sip_header(&a, "Identity").is_none(), "{a}");
+    assert!(sip_header(&a, "P-Asserted-Identity").unwrap().ends_with(";verstat=No-TN-Validation>"), "{a}");
+}
