@@ -66,7 +66,7 @@ print(json.dumps({"chain": open(glob.glob(d + "*.pem")[0]).read(), "privateKey":
 EOF
 post "/v1/providers/$PID/certificates" "$KEY" "@$BENCH_TMP/cert.json" | grep -q '"signing":true' || die "certificate registration failed"
 post "/v1/providers/$PID/sip-peers" "$KEY" '{"address":"127.0.0.1"}' | grep -q '"address"' || die "SIP peer registration failed"
-post "/v1/providers/$PID/number-blocks" "$KEY" '{"first":"+12025550100","last":"+12025550199"}' >/dev/null
+post "/v1/providers/$PID/number-blocks" "$ADMIN_KEY" '{"first":"+12025550100","last":"+12025550199"}' >/dev/null
 
 NOW=$(date +%s)
 SIGN_BODY="{\"signingRequest\":{\"attest\":\"A\",\"orig\":{\"tn\":\"12025550100\"},\"dest\":{\"tn\":[\"12025550199\"]},\"iat\":$NOW}}"

@@ -51,15 +51,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Some(server) => {
                 let sip_addr = server.local_addr()?;
                 crate::out!("vouch: SIP redirect server on sip:{sip_addr} (UDP and TCP)");
-                Some(tokio::spawn(server.run(callauth.clone())))
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let task = tokio::spawn(server.run(callauth.clone(), async move {
+                    let _ = stopped.await;
+                }));
+                Some((stop, task))
             }
             None => None,
         };
         let _ = std::io::stdout().flush();
         axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
         tracing::info!("shutting down");
-        if let Some(t) = sip_task {
-            t.abort();
+        if let Some((stop, task)) = sip_task {
+            let _ = stop.send(());
+            let _ = task.await;
         }
         callauth.flush().await;
         store.close().await;
@@ -96,7 +101,27 @@ async fn start_callauth(
         require_identity: v.require_identity,
         ..VoiceConfig::default()
     };
-    CallAuth::open(registry, voice).await.context("cannot start call authentication")
+    let callauth = CallAuth::open(registry, voice).await.context("cannot start call authentication")?;
+    // The trust directory is read again every 5 minutes: new CRLs (and anchors) take effect
+    // without a restart; a directory that no longer reads keeps the last good list.
+    if let Some(dir) = v.trust_dir.clone() {
+        let ca = callauth.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let now = jiff::Timestamp::now().as_second();
+                match crate::shaken_cli::load_trust(&dir, now) {
+                    Ok(t) => ca.set_trust(t),
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "cannot re-read --trust-dir; keeping the last trust list")
+                    }
+                }
+            }
+        });
+    }
+    Ok(callauth)
 }
 
 async fn shutdown_signal() {

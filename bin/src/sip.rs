@@ -19,6 +19,10 @@ const MAX_IN_FLIGHT: usize = 4096;
 const MAX_CONNECTIONS: usize = 1024;
 /// A TCP connection idle this long is closed.
 const IDLE: Duration = Duration::from_secs(120);
+/// A message must arrive whole within this long of its first byte.
+const MESSAGE_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a shutdown waits for messages in progress.
+const DRAIN: Duration = Duration::from_secs(5);
 
 /// The bound sockets.
 pub struct SipServer {
@@ -40,16 +44,23 @@ impl SipServer {
         Ok(self.udp.local_addr()?)
     }
 
-    /// Serves until the future is dropped.
-    pub async fn run(self, auth: Arc<CallAuth>) {
-        let udp = tokio::spawn(serve_udp(self.udp, auth.clone()));
-        let tcp = tokio::spawn(serve_tcp(self.tcp, auth));
-        let _ = tokio::join!(udp, tcp);
+    /// Serves until `shutdown` completes, then stops reading and waits (at most 5 s) for the
+    /// messages in progress, so that every call answered is also recorded.
+    pub async fn run(self, auth: Arc<CallAuth>, shutdown: impl std::future::Future<Output = ()>) {
+        let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        tokio::select! {
+            _ = serve_udp(self.udp, auth.clone(), limit.clone()) => {}
+            _ = serve_tcp(self.tcp, auth, limit.clone()) => {}
+            _ = shutdown => {}
+        }
+        let all = u32::try_from(MAX_IN_FLIGHT).unwrap_or(u32::MAX);
+        if tokio::time::timeout(DRAIN, limit.acquire_many(all)).await.is_err() {
+            tracing::warn!("SIP messages still in progress after {DRAIN:?}; stopping anyway");
+        }
     }
 }
 
-async fn serve_udp(socket: Arc<UdpSocket>, auth: Arc<CallAuth>) {
-    let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+async fn serve_udp(socket: Arc<UdpSocket>, auth: Arc<CallAuth>, limit: Arc<Semaphore>) {
     // One byte more than the largest message, to tell an oversized datagram from a full one.
     let mut buf = vec![0u8; MAX_MESSAGE + 1];
     loop {
@@ -78,7 +89,7 @@ async fn serve_udp(socket: Arc<UdpSocket>, auth: Arc<CallAuth>) {
     }
 }
 
-async fn serve_tcp(listener: TcpListener, auth: Arc<CallAuth>) {
+async fn serve_tcp(listener: TcpListener, auth: Arc<CallAuth>, in_flight: Arc<Semaphore>) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, from) = match listener.accept().await {
@@ -89,13 +100,18 @@ async fn serve_tcp(listener: TcpListener, auth: Arc<CallAuth>) {
                 continue;
             }
         };
+        // Connections are for registered peers only (UDP strangers get a stateless 403).
+        if !auth.is_peer(from.ip()) {
+            metrics::counter!("vouch_sip_dropped_total", "why" => "not a peer").increment(1);
+            continue;
+        }
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             metrics::counter!("vouch_sip_dropped_total", "why" => "connections").increment(1);
             continue;
         };
-        let auth = auth.clone();
+        let (auth, in_flight) = (auth.clone(), in_flight.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, from, &auth).await {
+            if let Err(e) = connection(stream, from, &auth, &in_flight).await {
                 tracing::debug!(error = %e, %from, "SIP TCP connection ended");
             }
             drop(permit);
@@ -103,24 +119,50 @@ async fn serve_tcp(listener: TcpListener, auth: Arc<CallAuth>) {
     }
 }
 
+/// Whether `buf` may hold a message head's end at or after `from` (a blank line), so that
+/// framing is tried only when it can succeed: bytes trickling in are not rescanned each time.
+fn blank_line_from(buf: &[u8], from: usize) -> bool {
+    let start = from.saturating_sub(3);
+    buf.get(start..).is_some_and(|b| b.windows(2).any(|w| w == b"\n\n") || b.windows(4).any(|w| w == b"\r\n\r\n"))
+}
+
 /// Reads framed messages from one connection and answers each in order.
-async fn connection(mut stream: TcpStream, from: SocketAddr, auth: &CallAuth) -> anyhow::Result<()> {
+async fn connection(
+    mut stream: TcpStream,
+    from: SocketAddr,
+    auth: &CallAuth,
+    in_flight: &Semaphore,
+) -> anyhow::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16 * 1024];
+    // Bytes already searched for a head's end without success, and when the pending message began.
+    let mut searched = 0usize;
+    let mut started: Option<tokio::time::Instant> = None;
     loop {
         // Answer every whole message already buffered.
         loop {
+            let keepalive = buf.first().is_some_and(|b| *b == b'\r' || *b == b'\n');
+            if !keepalive && !blank_line_from(&buf, searched) && buf.len() <= MAX_MESSAGE {
+                searched = buf.len();
+                break;
+            }
             match frame_len(&buf) {
                 Ok(Some(n)) => {
                     let msg: Vec<u8> = buf.drain(..n).collect();
+                    searched = 0;
+                    started = None;
                     if msg.iter().all(|b| *b == b'\r' || *b == b'\n') {
                         continue; // keep-alive
                     }
+                    let _permit = in_flight.acquire().await?;
                     if let Some(resp) = auth.handle_sip(from.ip(), &msg).await {
                         stream.write_all(&resp).await?;
                     }
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    searched = buf.len();
+                    break;
+                }
                 Err(e) => {
                     // The stream can no longer be framed: answer 400 if the head allows, close.
                     metrics::counter!("vouch_sip_malformed_total").increment(1);
@@ -132,12 +174,22 @@ async fn connection(mut stream: TcpStream, from: SocketAddr, auth: &CallAuth) ->
                 }
             }
         }
-        let n = match tokio::time::timeout(IDLE, stream.read(&mut chunk)).await {
+        if buf.is_empty() {
+            started = None;
+        }
+        let wait = match started {
+            Some(t) => MESSAGE_DEADLINE.saturating_sub(t.elapsed()),
+            None => IDLE,
+        };
+        let n = match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
         if n == 0 {
             return Ok(());
+        }
+        if started.is_none() {
+            started = Some(tokio::time::Instant::now());
         }
         buf.extend_from_slice(&chunk[..n]);
     }

@@ -252,10 +252,13 @@ pub(crate) async fn add_peer(s: &Server, p: &Provider, address: &str) {
     s.post(&format!("/v1/providers/{}/sip-peers", p.id), &p.key, &json!({ "address": address })).await.ok(201);
 }
 
-/// `POST /v1/providers/{id}/number-blocks` for the provider's own numbers.
+/// `POST /v1/providers/{id}/number-blocks` for the provider's own numbers: the administrator
+/// registers blocks (they earn A attestation); the provider itself may not.
 pub(crate) async fn add_block(s: &Server, p: &Provider, first: &str, last: &str) {
     let body = json!({ "first": first, "last": last });
-    s.post(&format!("/v1/providers/{}/number-blocks", p.id), &p.key, &body).await.ok(201);
+    let path = format!("/v1/providers/{}/number-blocks", p.id);
+    s.post(&path, &p.key, &body).await.problem(403, "forbidden");
+    s.post(&path, &s.admin, &body).await.ok(201);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1081,6 +1084,20 @@ async fn stir_http_certificate_registration_is_checked_and_vouch_serves_the_chai
     let max_age: i64 = cache.strip_prefix("public, max-age=").unwrap().parse().unwrap();
     let left = not_after.as_second() - now();
     assert!(max_age < 86_400 && (max_age - left).abs() <= 2, "{cache}, but {left} s left");
+    // Key files live in the provider's own directory, <data-dir>/keys/<provider id>/: a file
+    // of another provider's directory is not found, and the error does not reveal the path.
+    let kf = v.ca.issue("123A");
+    let other_dir = s.data_dir.join("keys").join("POTHER01");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    std::fs::write(other_dir.join("kf.pem"), kf.key_pem()).unwrap();
+    let e = post(json!({ "chain": kf.chain_pem(), "keyFile": "kf.pem" })).await;
+    let e = e.problem_naming(422, "validation-failed", "keyFile");
+    assert!(!e["detail"].as_str().unwrap().contains(s.data_dir.to_str().unwrap()), "{e:#}");
+    let own_dir = s.data_dir.join("keys").join(&p.id);
+    std::fs::create_dir_all(&own_dir).unwrap();
+    std::fs::write(own_dir.join("kf.pem"), kf.key_pem()).unwrap();
+    let r = post(json!({ "chain": kf.chain_pem(), "keyFile": "kf.pem" })).await;
+    assert_eq!(r.ok(201)["signing"], true, "{}", r.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

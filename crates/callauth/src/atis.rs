@@ -443,14 +443,12 @@ impl Failure {
 
 /// E3: the request's `time` is outside the window around the verifier's clock.
 pub fn stale_request(time: i64, now: i64, window: i64) -> Option<Failure> {
-    ((now - time).abs() > window).then(|| Failure {
+    let age = now.saturating_sub(time);
+    (age.saturating_abs() > window).then(|| Failure {
         case: "E3",
         code: 403,
         text: "Stale Date",
-        desc: format!(
-            "the request time {time} is {} s from the verifier's clock; the window is {window} s",
-            now - time
-        ),
+        desc: format!("the request time {time} is {age} s from the verifier's clock; the window is {window} s"),
     })
 }
 
@@ -593,5 +591,7 @@ mod tests {
         }
         assert_eq!(stale_request(0, 61, 60).map(|f| f.code), Some(403));
         assert!(stale_request(0, 60, 60).is_none());
+        assert!(stale_request(i64::MIN, 100, 60).is_some());
+        assert!(stale_request(i64::MAX, -100, 60).is_some());
     }
 }

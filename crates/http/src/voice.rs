@@ -425,11 +425,15 @@ pub struct SignedCallView {
     pub iat: i64,
     /// When vouch signed it.
     pub signed: String,
+    /// How many calls (visible to the caller) were signed under this origid; this record is
+    /// the newest. An origid names the origination point, so callers may reuse it.
+    pub calls: usize,
 }
 
-impl From<SignedCall> for SignedCallView {
-    fn from(c: SignedCall) -> Self {
+impl SignedCallView {
+    fn new(c: SignedCall, calls: usize) -> Self {
         Self {
+            calls,
             origid: c.origid,
             provider_id: c.provider_id,
             brand_id: c.brand_id,
@@ -452,5 +456,8 @@ async fn signed_call(
     Auth(p): Auth,
     Path(origid): Path<String>,
 ) -> Result<Json<SignedCallView>> {
-    Ok(Json(callauth(&s)?.signed_call(&p, &origid).await?.into()))
+    let mut calls = callauth(&s)?.signed_calls(&p, &origid).await?;
+    let n = calls.len();
+    let newest = calls.swap_remove(0);
+    Ok(Json(SignedCallView::new(newest, n)))
 }

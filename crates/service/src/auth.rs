@@ -89,6 +89,7 @@ impl Registry {
         if let Some(p) = self.cached_principal(&hash) {
             return Ok(p);
         }
+        let generation = self.principals_generation();
         let Some(row) = self.store.api_key_by_hash(&hash).await? else {
             return Err(unknown());
         };
@@ -102,7 +103,7 @@ impl Registry {
                 Principal::Provider { id, roles: provider.registration.roles }
             }
         };
-        self.cache_principal(hash, principal.clone());
+        self.cache_principal(hash, principal.clone(), generation);
         Ok(principal)
     }
 }

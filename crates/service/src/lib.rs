@@ -167,6 +167,9 @@ pub struct Registry {
     facts: RwLock<Facts>,
     /// Principals of API keys seen, by key hash (cleared when a key is revoked).
     principals: RwLock<HashMap<String, Principal>>,
+    /// Bumped by every revocation: a principal read from the store before a revocation is not
+    /// cached after it.
+    principals_generation: std::sync::atomic::AtomicU64,
 }
 
 /// Most API keys whose principal is remembered.
@@ -233,6 +236,7 @@ impl Registry {
             sanctions: RwLock::new(Arc::new(sanctions)),
             facts: RwLock::new(facts),
             principals: RwLock::new(HashMap::new()),
+            principals_generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -277,7 +281,9 @@ impl Registry {
                     }
                 }
                 EventBody::ApiKeyRevoked { .. } => {
-                    self.principals.write().unwrap_or_else(|e| e.into_inner()).clear();
+                    let mut m = self.principals.write().unwrap_or_else(|e| e.into_inner());
+                    self.principals_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    m.clear();
                 }
                 _ => {}
             }
@@ -313,8 +319,16 @@ impl Registry {
         self.principals.read().unwrap_or_else(|e| e.into_inner()).get(hash).cloned()
     }
 
-    pub(crate) fn cache_principal(&self, hash: String, p: Principal) {
+    /// The generation to pass to [`Registry::cache_principal`], read before the store is.
+    pub(crate) fn principals_generation(&self) -> u64 {
+        self.principals_generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub(crate) fn cache_principal(&self, hash: String, p: Principal, generation: u64) {
         let mut m = self.principals.write().unwrap_or_else(|e| e.into_inner());
+        if self.principals_generation() != generation {
+            return; // a key was revoked since the store was read
+        }
         if m.len() >= MAX_CACHED_PRINCIPALS {
             m.clear();
         }

@@ -61,8 +61,8 @@ pub struct VoiceConfig {
     pub public_url: String,
     /// Directory of private key files providers may name instead of uploading a key.
     pub key_dir: PathBuf,
-    /// STI-PA trust anchors, CRL signers and CRLs. Empty: nothing verifies (437), and
-    /// certificates are registered without a chain check.
+    /// STI-PA trust anchors, CRL signers and CRLs at start ([`CallAuth::set_trust`] replaces
+    /// them). Empty: nothing verifies (437), and certificates are registered without a chain check.
     pub trust: TrustStore,
     /// How `x5u` URLs are fetched.
     pub fetch: FetchPolicy,
@@ -185,6 +185,8 @@ pub struct CallAuth {
     parsed: RwLock<HashMap<String, ParsedChain>>,
     /// Validated signers by `x5u`: (the chain validated, when, the result).
     signers: RwLock<HashMap<String, CachedSigner>>,
+    /// The STI-PA trust list (anchors, CRL signers, CRLs), replaced by [`CallAuth::set_trust`].
+    trust: RwLock<Arc<TrustStore>>,
     replay: ReplayCache,
     recorder: mpsc::Sender<Recorder>,
 }
@@ -204,6 +206,8 @@ impl std::fmt::Debug for CallAuth {
 /// How many signed calls are written per transaction, at most, and how long one waits.
 const RECORD_BATCH: usize = 2048;
 const RECORD_INTERVAL: Duration = Duration::from_millis(50);
+/// Most signed calls held while the store refuses writes.
+const MAX_PENDING: usize = 1 << 20;
 
 /// The caller's number on a signing or verifying request as a registry number, when it is one.
 fn registry_number(tn: &Tn) -> Option<TelephoneNumber> {
@@ -234,10 +238,11 @@ fn require_self_voice(p: &Principal, provider: ProviderId) -> Result<(), Service
 
 impl CallAuth {
     /// Loads credentials, peers, blocks and the RMD snapshot, and starts the signed-call recorder.
-    pub async fn open(registry: Arc<Registry>, config: VoiceConfig) -> Result<Arc<Self>, ServiceError> {
+    pub async fn open(registry: Arc<Registry>, mut config: VoiceConfig) -> Result<Arc<Self>, ServiceError> {
         let fetcher = CertFetcher::with_system_clock(config.fetch.clone())
             .map_err(|e| invalid("fetch", format!("x5u fetch policy: {e}")))?;
         let (tx, rx) = mpsc::channel(RECORD_BATCH * 8);
+        let trust = std::mem::take(&mut config.trust);
         let me = Arc::new(Self {
             replay: ReplayCache::new(config.replay_capacity),
             registry,
@@ -246,6 +251,7 @@ impl CallAuth {
             state: RwLock::new(VoiceState::default()),
             parsed: RwLock::new(HashMap::new()),
             signers: RwLock::new(HashMap::new()),
+            trust: RwLock::new(Arc::new(trust)),
             recorder: tx,
         });
         let store = me.registry.store().clone();
@@ -267,8 +273,17 @@ impl CallAuth {
         let store = self.registry.store();
         let mut st = VoiceState::default();
         for row in store.certificates().await? {
-            let key = store.signing_key(&row.fingerprint).await?;
-            self.install(&mut st, &row, key.as_ref());
+            let key = match store.signing_key(&row.fingerprint).await? {
+                Some(k) => match self.load_key(&k) {
+                    Ok(k) => Some(k),
+                    Err(e) => {
+                        tracing::warn!(fingerprint = %row.fingerprint, error = %e, "the certificate's key cannot be used");
+                        None
+                    }
+                },
+                None => None,
+            };
+            self.install(&mut st, &row, key);
         }
         for p in store.sip_peers().await? {
             install_peer(&mut st, &p);
@@ -299,7 +314,7 @@ impl CallAuth {
     }
 
     /// Adds a certificate row (and its key, when usable) to `st`.
-    fn install(&self, st: &mut VoiceState, row: &CertificateRow, key: Option<&SigningKeyRow>) {
+    fn install(&self, st: &mut VoiceState, row: &CertificateRow, key: Option<SigningKey>) {
         let chain = match Certificate::chain_from_pem(row.chain_pem.as_bytes()) {
             Ok(c) if !c.is_empty() => c,
             _ => {
@@ -308,18 +323,16 @@ impl CallAuth {
             }
         };
         let not_after = chain[0].not_after;
-        if row.x5u.starts_with(&self.served_prefix()) {
-            st.served.insert(row.fingerprint.clone(), (Arc::from(row.chain_pem.as_str()), not_after));
-        }
-        st.local.insert(row.x5u.clone(), Arc::new(chain));
-        let key = match key.map(|k| self.load_key(k)) {
-            Some(Ok(k)) => k,
-            Some(Err(e)) => {
-                tracing::warn!(fingerprint = %row.fingerprint, error = %e, "the certificate's key cannot be used");
-                return;
+        // vouch serves a chain (and knows it without fetching) only at its own fingerprint's
+        // URL: no provider can make another provider's x5u resolve to its chain.
+        if row.x5u.ends_with(&format!("/certs/{}.pem", row.fingerprint)) {
+            if !row.x5u.starts_with(&self.served_prefix()) {
+                tracing::warn!(x5u = %row.x5u, public_url = %self.config.public_url, "a served certificate's x5u is not under the public URL; verifiers may not reach it");
             }
-            None => return,
-        };
+            st.served.insert(row.fingerprint.clone(), (Arc::from(row.chain_pem.as_str()), not_after));
+            st.local.insert(row.x5u.clone(), Arc::new(chain));
+        }
+        let Some(key) = key else { return };
         let cred = Credential { fingerprint: row.fingerprint.clone(), x5u: row.x5u.clone(), key, not_after };
         // The newest certificate of a provider is the one it signs with.
         st.credentials.insert(row.provider_id, Arc::new(cred));
@@ -328,16 +341,28 @@ impl CallAuth {
     fn load_key(&self, k: &SigningKeyRow) -> Result<SigningKey, String> {
         match k {
             SigningKeyRow::Pkcs8(der) => SigningKey::from_der(der).map_err(|e| e.to_string()),
+            // `<provider>/<name>` in the key directory; errors do not say where the directory is.
             SigningKeyRow::File(name) => {
-                let path = self.config.key_dir.join(name);
-                let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                SigningKey::from_pem(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+                let bytes = std::fs::read(self.config.key_dir.join(name))
+                    .map_err(|_| format!("cannot read the key file {name} in the server's key directory"))?;
+                SigningKey::from_pem(&bytes).map_err(|e| format!("the key file {name}: {e}"))
             }
         }
     }
 
     fn served_prefix(&self) -> String {
         format!("{}/certs/", self.config.public_url.trim_end_matches('/'))
+    }
+
+    fn trust(&self) -> Arc<TrustStore> {
+        self.trust.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the trust list (a re-read trust directory with new CRLs); chains are validated
+    /// again from the next call.
+    pub fn set_trust(&self, trust: TrustStore) {
+        *self.trust.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(trust);
+        self.signers.write().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// Now, Unix seconds, by the registry's clock.
@@ -406,9 +431,9 @@ impl CallAuth {
                 format!("{} is not valid now ({}..{})", leaf.subject, leaf.not_before, leaf.not_after),
             ));
         }
-        if !self.config.trust.anchors().is_empty() {
-            self.config
-                .trust
+        let trust = self.trust();
+        if !trust.anchors().is_empty() {
+            trust
                 .validate(&chain, now, false)
                 .map_err(|e| invalid("chain", format!("does not chain to the STI-PA trust list: {e}")))?;
         }
@@ -425,10 +450,11 @@ impl CallAuth {
                 if !ok {
                     return Err(invalid(
                         "keyFile",
-                        "must be a file name (letters, digits, . _ -) in the server's key directory",
+                        "must be a file name (letters, digits, . _ -) in the provider's key directory (<key dir>/<provider id>/)",
                     ));
                 }
-                SigningKeyRow::File(name.clone())
+                // Each provider's key files are in its own subdirectory.
+                SigningKeyRow::File(format!("{provider}/{name}"))
             }
         };
         let signing_key = self
@@ -450,6 +476,9 @@ impl CallAuth {
             }
             None => format!("{}{fingerprint}.pem", self.served_prefix()),
         };
+        if x5u.starts_with(&self.served_prefix()) && !x5u.ends_with(&format!("/certs/{fingerprint}.pem")) {
+            return Err(invalid("x5u", "a URL under this server's /certs/ must be the certificate's own"));
+        }
         // The PEM as vouch serves it: exactly the parsed certificates, re-encoded.
         let pem: String = chain.iter().map(|c| pem_block(c.der())).collect();
         let _w = self.registry.writer.lock().await;
@@ -472,10 +501,7 @@ impl CallAuth {
         let created = events.first().map(|e| e.time).unwrap_or_else(|| self.registry.now());
         let row =
             CertificateRow { fingerprint, provider_id: provider, spc: spc.to_string(), chain_pem: pem, x5u, created };
-        {
-            let mut st = self.state_mut();
-            self.install(&mut st, &row, Some(&key_row));
-        }
+        self.install(&mut self.state_mut(), &row, Some(signing_key));
         Ok(RegisteredCertificate { not_after: leaf.not_after, signing: true, row })
     }
 
@@ -529,18 +555,26 @@ impl CallAuth {
                 .map(IpNet::from)
                 .map_err(|_| invalid("address", format!("{address:?} is not an IP address or CIDR network")))?,
         };
-        if net.prefix_len() == 0 {
-            return Err(invalid("address", "a peer cannot be every address"));
+        let widest = if net.addr().is_ipv4() { 16 } else { 48 };
+        if net.prefix_len() < widest {
+            return Err(invalid(
+                "address",
+                format!("a peer network may be at most /{widest}; register the SBCs' addresses, not whole networks"),
+            ));
         }
         if let Some(b) = brand {
             self.customer(provider, b)?;
         }
         let address = net.to_string();
         let _w = self.registry.writer.lock().await;
-        if let Some(other) = self.state().peers.iter().find(|x| x.net == net) {
+        // The source address says which provider a call comes from: networks of different
+        // providers must not overlap, and the same network is registered once.
+        let overlaps = |x: &Peer| x.net.contains(&net) || net.contains(&x.net);
+        if let Some(other) = self.state().peers.iter().find(|x| overlaps(x) && (x.provider != provider || x.net == net))
+        {
             return Err(ServiceError::conflict(
                 ConflictKind::DuplicateReference,
-                format!("{address} is already a SIP peer of provider {}", other.provider),
+                format!("{address} overlaps {}, a SIP peer of provider {}", other.net, other.provider),
             ));
         }
         let mut tx = self.registry.store().begin(self.registry.now()).await?;
@@ -600,6 +634,8 @@ impl CallAuth {
     }
 
     /// Registers a block of numbers as the provider's own (`brand` absent) or a customer's.
+    /// Administrator only: a block earns A attestation, so the operator checks the holding
+    /// (number assignment records) before registering it.
     pub async fn add_number_block(
         &self,
         p: &Principal,
@@ -608,7 +644,16 @@ impl CallAuth {
         last: TelephoneNumber,
         brand: Option<BrandId>,
     ) -> Result<NumberBlockRow, ServiceError> {
-        require_self_voice(p, provider)?;
+        if !p.is_admin() {
+            return Err(ServiceError::Forbidden(
+                "number blocks give A attestation: only the administrator registers them, after checking who holds the numbers"
+                    .into(),
+            ));
+        }
+        let row = self.registry.provider_row(provider).ok_or_else(|| ServiceError::not_found("provider", provider))?;
+        if !row.registration.roles.contains(&Role::Voice) {
+            return Err(invalid("providerId", format!("provider {provider} is not a voice provider")));
+        }
         if last < first {
             return Err(invalid("last", "must not be before first"));
         }
@@ -778,7 +823,7 @@ impl CallAuth {
                 format!("the signing certificate {} of provider {provider} has expired", cred.fingerprint),
             ));
         }
-        if (iat - now).abs() > self.config.freshness {
+        if iat.saturating_sub(now).saturating_abs() > self.config.freshness {
             return Err(invalid(
                 "iat",
                 format!("{iat} is more than {} s from the signer's clock ({now})", self.config.freshness),
@@ -833,19 +878,21 @@ impl CallAuth {
         }
     }
 
-    /// The record of a signed call: the signing provider sees its own; the administrator all.
-    pub async fn signed_call(&self, p: &Principal, origid: &str) -> Result<SignedCall, ServiceError> {
-        let call = self
+    /// The calls signed under `origid` that the caller may see (the signing provider its own;
+    /// the administrator all), newest first.
+    pub async fn signed_calls(&self, p: &Principal, origid: &str) -> Result<Vec<SignedCall>, ServiceError> {
+        let calls: Vec<SignedCall> = self
             .registry
             .store()
-            .signed_call(origid)
+            .signed_calls(origid)
             .await?
-            .ok_or_else(|| ServiceError::not_found("signed call", origid))?;
-        match p {
-            Principal::Admin => Ok(call),
-            Principal::Provider { id, .. } if *id == call.provider_id => Ok(call),
-            Principal::Provider { .. } => Err(ServiceError::not_found("signed call", origid)),
+            .into_iter()
+            .filter(|c| p.is_admin() || p.provider() == Some(c.provider_id))
+            .collect();
+        if calls.is_empty() {
+            return Err(ServiceError::not_found("signed call", origid));
         }
+        Ok(calls)
     }
 
     // ---- verification --------------------------------------------------------------------
@@ -896,7 +943,7 @@ impl CallAuth {
         {
             return Ok(s.clone());
         }
-        let signer = Arc::new(TrustedSigner::validate(chain, &self.config.trust, iat, false)?);
+        let signer = Arc::new(TrustedSigner::validate(chain, &self.trust(), iat, false)?);
         let mut cache = self.signers.write().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= 10_000 {
             cache.clear();
@@ -977,8 +1024,14 @@ impl CallAuth {
                     details.insert("callerName".into(), rcd.nam.clone().into());
                     out.caller_name = Some(rcd.nam.clone());
                 }
-                let signature = v.passport.as_str().rsplit('.').next().unwrap_or_default();
-                match self.replay.check(signature.as_bytes(), call.call_id, claims.iat + self.config.freshness, now) {
+                // Keyed by what was signed: an ECDSA signature has two valid forms (s and n - s).
+                let signed = v.passport.signing_input();
+                match self.replay.check(
+                    signed.as_bytes(),
+                    call.call_id,
+                    claims.iat.saturating_add(self.config.freshness),
+                    now,
+                ) {
                     Seen::Replay => {
                         metrics::counter!("vouch_stir_replays_total").increment(1);
                         details.insert("replay".into(), true.into());
@@ -1049,6 +1102,11 @@ impl CallAuth {
     // ---- SIP -----------------------------------------------------------------------------
 
     /// The peer a source address belongs to: (provider, customer brand).
+    /// Whether `addr` is a registered SIP peer (the TCP listener serves only peers).
+    pub fn is_peer(&self, addr: IpAddr) -> bool {
+        self.peer_of(addr).is_some()
+    }
+
     fn peer_of(&self, addr: IpAddr) -> Option<(ProviderId, Option<BrandId>)> {
         let addr = match addr {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
@@ -1141,7 +1199,8 @@ impl CallAuth {
         from: Option<Tn>,
         to: Option<Tn>,
     ) -> Response {
-        let can_sign = self.state().credentials.contains_key(&provider);
+        let now = self.now_secs();
+        let can_sign = self.state().credentials.get(&provider).is_some_and(|c| c.not_after >= now);
         if !can_sign {
             return if self.config.require_identity {
                 Response::new(428, "Use Identity Header")
@@ -1240,24 +1299,32 @@ fn pem_block(der: &[u8]) -> String {
     out
 }
 
-/// Writes signed calls in batches until every sender is gone.
+/// Writes signed calls in batches until every sender is gone: a batch is written when it is full,
+/// when its first call has waited [`RECORD_INTERVAL`], or on a flush. A failed write is retried
+/// every second (at most [`MAX_PENDING`] calls are held; beyond that the oldest are dropped and
+/// counted).
 async fn record_signed_calls(store: vouch_store::Store, mut rx: mpsc::Receiver<Recorder>) {
     let mut batch: Vec<SignedCall> = Vec::new();
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut deadline: Option<tokio::time::Instant> = None;
     loop {
-        // None: every sender is gone; Some(None): the batch waited long enough.
-        let msg = if batch.is_empty() {
-            rx.recv().await.map(Some)
-        } else {
-            match tokio::time::timeout(RECORD_INTERVAL, rx.recv()).await {
+        // None: every sender is gone; Some(None): the batch's deadline passed.
+        let msg = match deadline {
+            None => rx.recv().await.map(Some),
+            Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
                 Ok(m) => m.map(Some),
                 Err(_) => Some(None),
-            }
+            },
         };
         let closed = msg.is_none();
         let mut write = closed;
         match msg {
-            Some(Some(Recorder::Call(c))) => batch.push(*c),
+            Some(Some(Recorder::Call(c))) => {
+                if batch.is_empty() {
+                    deadline = Some(tokio::time::Instant::now() + RECORD_INTERVAL);
+                }
+                batch.push(*c);
+            }
             Some(Some(Recorder::Flush(done))) => {
                 waiting.push(done);
                 write = true;
@@ -1266,18 +1333,32 @@ async fn record_signed_calls(store: vouch_store::Store, mut rx: mpsc::Receiver<R
             None => {}
         }
         if write || batch.len() >= RECORD_BATCH {
+            deadline = None;
             if !batch.is_empty() {
-                if let Err(e) = store.insert_signed_calls(&batch).await {
-                    tracing::error!(error = %e, calls = batch.len(), "cannot record signed calls");
+                match store.insert_signed_calls(&batch).await {
+                    Ok(()) => {
+                        metrics::counter!("vouch_stir_signed_recorded_total").increment(batch.len() as u64);
+                        batch.clear();
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, calls = batch.len(), "cannot record signed calls; retrying");
+                        if batch.len() > MAX_PENDING {
+                            let lost = batch.len() - MAX_PENDING;
+                            batch.drain(..lost);
+                            metrics::counter!("vouch_stir_signed_unrecorded_total").increment(lost as u64);
+                        }
+                        deadline = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+                    }
                 }
-                metrics::counter!("vouch_stir_signed_recorded_total").increment(batch.len() as u64);
-                batch.clear();
             }
             for w in waiting.drain(..) {
                 let _ = w.send(());
             }
         }
         if closed {
+            if !batch.is_empty() {
+                tracing::error!(calls = batch.len(), "signed calls not recorded at shutdown");
+            }
             return;
         }
     }

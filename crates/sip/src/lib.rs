@@ -287,7 +287,13 @@ fn parse_start(line: &str) -> Result<StartLine, SipError> {
     else {
         return Err(bad());
     };
-    if !is_token(method) || uri.is_empty() || !uri.contains(':') {
+    // The Request-URI is copied into Contact headers: no control characters, no characters
+    // that would end or split a name-addr.
+    if !is_token(method)
+        || uri.is_empty()
+        || !uri.contains(':')
+        || uri.chars().any(|c| c.is_control() || matches!(c, '<' | '>' | '"' | ','))
+    {
         return Err(bad());
     }
     Ok(StartLine::Request { method: method.to_owned(), uri: uri.to_owned() })
@@ -411,6 +417,10 @@ mod tests {
         // A bare CR inside a header is refused, and not salvaged into a response either.
         let cr = INVITE.replace("CSeq: 1 INVITE", "CSeq: 1 INVITE\rX: y");
         assert!(SipMessage::parse(cr.as_bytes()).is_err());
+        // Nor in the Request-URI, which responses copy into Contact.
+        let uri = INVITE.replace("vouch.example;user=phone SIP", "h\rRoute:<sip:evil> SIP");
+        assert!(SipMessage::parse(uri.as_bytes()).is_err());
+        assert!(SipMessage::parse(INVITE.replace("@vouch.example", "@h>x").as_bytes()).is_err());
     }
 
     #[test]

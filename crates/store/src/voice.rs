@@ -219,10 +219,11 @@ impl Store {
         let mut tx = self.writer_pool().begin().await?;
         for chunk in calls.chunks(100) {
             let mut q = sqlx::QueryBuilder::new(
-                "INSERT OR IGNORE INTO signed_calls (origid, provider_id, brand_id, campaign_id, orig, dest, attest, iat, created_us) ",
+                "INSERT INTO signed_calls (call_key, origid, provider_id, brand_id, campaign_id, orig, dest, attest, iat, created_us) ",
             );
             q.push_values(chunk, |mut b, c| {
-                b.push_bind(&c.origid)
+                b.push_bind(rand::random::<i64>())
+                    .push_bind(&c.origid)
                     .push_bind(c.provider_id.to_string())
                     .push_bind(c.brand_id.map(|x| x.to_string()))
                     .push_bind(c.campaign_id.map(|x| x.to_string()))
@@ -238,28 +239,30 @@ impl Store {
         Ok(())
     }
 
-    /// The signed call with `origid`.
-    pub async fn signed_call(&self, origid: &str) -> Result<Option<SignedCall>, StoreError> {
+    /// The calls signed under `origid` (the latest 100), newest first.
+    pub async fn signed_calls(&self, origid: &str) -> Result<Vec<SignedCall>, StoreError> {
         const T: &str = "signed_calls";
-        let row = sqlx::query(
-            "SELECT origid, provider_id, brand_id, campaign_id, orig, dest, attest, iat, created_us FROM signed_calls WHERE origid = $1",
+        let rows = sqlx::query(
+            "SELECT origid, provider_id, brand_id, campaign_id, orig, dest, attest, iat, created_us FROM signed_calls \
+             WHERE origid = $1 ORDER BY created_us DESC LIMIT 100",
         )
         .bind(origid)
-        .fetch_optional(self.pool())
+        .fetch_all(self.pool())
         .await?;
-        row.map(|r| {
-            Ok(SignedCall {
-                origid: r.try_get("origid")?,
-                provider_id: parse(T, r.try_get::<&str, _>("provider_id")?)?,
-                brand_id: opt_id(T, r.try_get("brand_id")?)?,
-                campaign_id: opt_id(T, r.try_get("campaign_id")?)?,
-                orig: r.try_get("orig")?,
-                dest: r.try_get("dest")?,
-                attest: r.try_get("attest")?,
-                iat: r.try_get("iat")?,
-                created: ts(T, r.try_get("created_us")?)?,
+        rows.iter()
+            .map(|r| {
+                Ok(SignedCall {
+                    origid: r.try_get("origid")?,
+                    provider_id: parse(T, r.try_get::<&str, _>("provider_id")?)?,
+                    brand_id: opt_id(T, r.try_get("brand_id")?)?,
+                    campaign_id: opt_id(T, r.try_get("campaign_id")?)?,
+                    orig: r.try_get("orig")?,
+                    dest: r.try_get("dest")?,
+                    attest: r.try_get("attest")?,
+                    iat: r.try_get("iat")?,
+                    created: ts(T, r.try_get("created_us")?)?,
+                })
             })
-        })
-        .transpose()
+            .collect()
     }
 }

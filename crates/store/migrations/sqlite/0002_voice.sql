@@ -45,8 +45,11 @@ CREATE TABLE rmd_filings (
 
 -- What the signer signed, by origid, for the originating side's traceback. Call metadata:
 -- never an event, never in the transparency log.
+-- origid identifies the origination point (ATIS-1000074): callers may reuse it, so each call
+-- has its own random key.
 CREATE TABLE signed_calls (
-    origid      TEXT PRIMARY KEY,
+    call_key    BIGINT PRIMARY KEY,
+    origid      TEXT NOT NULL,
     provider_id TEXT NOT NULL,
     brand_id    TEXT,
     campaign_id TEXT,
@@ -56,4 +59,5 @@ CREATE TABLE signed_calls (
     iat         BIGINT NOT NULL,
     created_us  BIGINT NOT NULL
 );
+CREATE INDEX signed_calls_origid ON signed_calls (origid, created_us);
 CREATE INDEX signed_calls_orig ON signed_calls (orig, iat);
