@@ -159,10 +159,7 @@ fn random_uuid() -> anyhow::Result<String> {
     use aws_lc_rs::rand::SecureRandom;
     let mut b = [0u8; 16];
     aws_lc_rs::rand::SystemRandom::new().fill(&mut b).map_err(|_| anyhow::anyhow!("no randomness"))?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex(&b);
-    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+    Ok(vouch_callauth::atis::uuid_v4(b))
 }
 
 /// `vouch sign`: prints the Identity header.

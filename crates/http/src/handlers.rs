@@ -47,7 +47,8 @@ pub(crate) fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     json.merge(csv)
 }
 
-fn query<T>(q: std::result::Result<Query<T>, QueryRejection>) -> Result<T> {
+/// A query string parsed, or a problem naming what is wrong with it.
+pub(crate) fn query<T>(q: std::result::Result<Query<T>, QueryRejection>) -> Result<T> {
     q.map(|Query(t)| t).map_err(|e| {
         ApiError(Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query string", e.body_text()))
     })

@@ -239,16 +239,16 @@ impl FromRequestParts<AppState> for Auth {
                 "send your API key as Authorization: Bearer <key>".into(),
             )));
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::from(ServiceError::Unauthenticated("the Authorization header must be `Bearer <key>`".into()))
-            })?;
+        let token = value.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+            ApiError::from(ServiceError::Unauthenticated("the Authorization header must be `Bearer <key>`".into()))
+        })?;
         Ok(Auth(state.registry.authenticate(token).await?))
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value.
+pub(crate) fn bearer_token(value: &str) -> Option<&str> {
+    value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim)
 }
 
 /// A path segment parsed as a domain type, with a problem naming it when it does not parse.

@@ -100,19 +100,16 @@ async fn admit(
     if headers.get(header::CONTENT_LENGTH).is_none() && headers.get(header::TRANSFER_ENCODING).is_none() {
         return Err(ServiceException::ContentLength("Content-Length is required".into()));
     }
-    let token = h(header::AUTHORIZATION)
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .ok_or_else(|| {
-            ServiceException::Unauthorized("send a provider API key as Authorization: Bearer <key>".into())
-        })?;
+    let token = h(header::AUTHORIZATION).and_then(crate::problem::bearer_token).ok_or_else(|| {
+        ServiceException::Unauthorized("send a provider API key as Authorization: Bearer <key>".into())
+    })?;
     let p = s.registry.authenticate(token).await.map_err(from_service)?;
     match &p {
         Principal::Provider { roles: have, .. } if roles.iter().any(|r| have.contains(r)) => Ok(p),
         Principal::Admin if roles.contains(&Role::Carrier) => Ok(p),
         _ => Err(ServiceException::Forbidden(format!(
             "this needs the API key of a provider with the {} role",
-            roles.iter().map(|r| format!("{r:?}").to_lowercase()).collect::<Vec<_>>().join(" or ")
+            roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ")
         ))),
     }
 }

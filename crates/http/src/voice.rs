@@ -17,6 +17,7 @@ use vouch_registry::{BrandId, CampaignId, Frn, ProviderId, TelephoneNumber};
 use vouch_service::{CallAuth, KeySource, RegisteredCertificate};
 use vouch_store::{NumberBlockRow, SignedCall, SipPeerRow};
 
+use crate::handlers::query;
 use crate::problem::{ApiError, Auth, JsonBody, Problem, RawBody, path_param};
 use crate::{AppState, CSV_BODY_LIMIT, JSON_BODY_LIMIT};
 
@@ -43,12 +44,6 @@ pub(crate) fn callauth(s: &AppState) -> Result<&Arc<CallAuth>> {
             "Call authentication is not running",
             "this server was started without call authentication",
         ))
-    })
-}
-
-fn query<T>(q: std::result::Result<Query<T>, QueryRejection>) -> Result<T> {
-    q.map(|Query(t)| t).map_err(|e| {
-        ApiError(Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query string", e.body_text()))
     })
 }
 

@@ -23,6 +23,18 @@ pub enum Role {
     Voice,
 }
 
+impl Role {
+    /// The role's name, as in JSON (`csp`, `dca`, `carrier`, `voice`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Csp => "csp",
+            Self::Dca => "dca",
+            Self::Carrier => "carrier",
+            Self::Voice => "voice",
+        }
+    }
+}
+
 macro_rules! code_newtype {
     ($(#[$doc:meta])* $name:ident, $field:literal, $check:expr, $expect:literal, $pattern:literal) => {
         $(#[$doc])*
@@ -156,6 +168,13 @@ impl ProviderRegistration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_names_are_the_json_names() {
+        for r in [Role::Csp, Role::Dca, Role::Carrier, Role::Voice] {
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{}\"", r.as_str()));
+        }
+    }
 
     fn reg(json: serde_json::Value) -> Result<ProviderRegistration, String> {
         serde_json::from_value::<ProviderRegistration>(json)

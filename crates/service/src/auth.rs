@@ -1,7 +1,6 @@
 //! API keys and the principals they authenticate.
 
 use rand::Rng;
-use sha2::{Digest, Sha256};
 use vouch_registry::{ProviderId, Role};
 
 use crate::{Registry, ServiceError};
@@ -72,8 +71,7 @@ impl ApiKey {
 
     /// Hex SHA-256 of a presented key, the form keys are stored in.
     pub fn hash(presented: &str) -> String {
-        let digest = Sha256::digest(presented.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        crate::sha256_hex(presented.as_bytes())
     }
 }
 

@@ -1,6 +1,5 @@
 //! Brands: registration with synchronous vetting, updates, re-vetting, sanctions imports.
 
-use sha2::{Digest, Sha256};
 use vouch_registry::{
     BrandDetails, BrandId, BrandRequest, EventBody, Role, SanctionsList, ThroughputClass, VettingContext,
     VettingOutcome, vet,
@@ -180,7 +179,7 @@ impl Registry {
             return Err(ServiceError::Forbidden("only the administrator imports sanctions lists".into()));
         }
         let list = SanctionsList::from_sdn_csv(bytes)?;
-        let sha256: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let sha256 = crate::sha256_hex(bytes);
         let _w = self.writer.lock().await;
         let mut changed = Vec::new();
         for b in self.store.brands(None).await? {

@@ -265,15 +265,17 @@ impl Registry {
 
     /// After a commit: counts the events and brings the in-memory facts up to date.
     pub(crate) async fn committed(&self, events: &[vouch_registry::Event]) -> Result<(), ServiceError> {
+        // A brand registered and vetted in one commit is read back once.
+        let mut brands: Vec<BrandId> = Vec::new();
         for e in events {
             metrics::counter!("vouch_registry_events_total", "kind" => e.body.kind()).increment(1);
             match &e.body {
                 EventBody::BrandRegistered { brand_id, .. }
                 | EventBody::BrandUpdated { brand_id, .. }
-                | EventBody::BrandVetted { brand_id, .. } => {
-                    if let Some(b) = self.store.brand(*brand_id).await? {
-                        self.facts_mut().brands.insert(b.id, brand_facts(&b));
-                    }
+                | EventBody::BrandVetted { brand_id, .. }
+                    if !brands.contains(brand_id) =>
+                {
+                    brands.push(*brand_id);
                 }
                 EventBody::ProviderRegistered { provider_id, .. } => {
                     if let Some(p) = self.store.provider(*provider_id).await? {
@@ -286,6 +288,11 @@ impl Registry {
                     m.clear();
                 }
                 _ => {}
+            }
+        }
+        for id in brands {
+            if let Some(b) = self.store.brand(id).await? {
+                self.facts_mut().brands.insert(b.id, brand_facts(&b));
             }
         }
         Ok(())
@@ -304,10 +311,16 @@ impl Registry {
         self.facts().brands.get(&id).cloned()
     }
 
-    /// The provider registered with a SHAKEN SPC, from memory.
-    pub fn provider_by_spc(&self, spc: &str) -> Option<ProviderRow> {
+    /// The provider registered with a SHAKEN SPC, and its FRN, from memory.
+    pub fn provider_by_spc(&self, spc: &str) -> Option<(ProviderId, Option<vouch_registry::Frn>)> {
         let f = self.facts();
-        f.by_spc.get(spc).and_then(|id| f.providers.get(id)).cloned()
+        let id = *f.by_spc.get(spc)?;
+        Some((id, f.providers.get(&id).and_then(|p| p.registration.frn.clone())))
+    }
+
+    /// A provider's FRN, from memory (`None` for an unknown provider or one without an FRN).
+    pub fn provider_frn(&self, id: ProviderId) -> Option<vouch_registry::Frn> {
+        self.facts().providers.get(&id).and_then(|p| p.registration.frn.clone())
     }
 
     /// A provider's registration, from memory.
@@ -336,6 +349,12 @@ impl Registry {
     }
 }
 
+/// Lower-case hex SHA-256 (API key hashes, imported files' fingerprints).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    vouch_shaken::hex(&sha2::Sha256::digest(bytes))
+}
+
 /// The index slot of a campaign row.
 pub(crate) fn slot_of(c: &CampaignRow, brand_score: u8) -> CampaignSlot {
     CampaignSlot {
@@ -354,20 +373,11 @@ pub(crate) fn require_role(p: &Principal, role: Role) -> Result<vouch_registry::
     match p {
         Principal::Provider { id, roles } if roles.contains(&role) => Ok(*id),
         Principal::Provider { .. } => {
-            Err(ServiceError::Forbidden(format!("this needs a provider with the {} role", role_name(role))))
+            Err(ServiceError::Forbidden(format!("this needs a provider with the {} role", role.as_str())))
         }
         Principal::Admin => Err(ServiceError::Forbidden(format!(
             "the administrator cannot do this; use the API key of a provider with the {} role",
-            role_name(role)
+            role.as_str()
         ))),
-    }
-}
-
-pub(crate) fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Csp => "csp",
-        Role::Dca => "dca",
-        Role::Carrier => "carrier",
-        _ => "voice",
     }
 }

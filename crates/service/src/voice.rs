@@ -211,7 +211,21 @@ const MAX_PENDING: usize = 1 << 20;
 
 /// The caller's number on a signing or verifying request as a registry number, when it is one.
 fn registry_number(tn: &Tn) -> Option<TelephoneNumber> {
-    format!("+{}", tn.as_str()).parse().ok()
+    // E.164 digits never start with 0; `*` and `#` do not parse.
+    let digits = tn.as_str();
+    if digits.starts_with('0') {
+        return None;
+    }
+    digits.parse().ok().and_then(TelephoneNumber::from_digits)
+}
+
+/// A SIP peer's network: an address (a /32 or /128) or a CIDR network, host bits cleared.
+fn peer_net(address: &str) -> Result<IpNet, ServiceError> {
+    address
+        .parse::<IpNet>()
+        .map(|n| n.trunc())
+        .or_else(|_| address.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| invalid("address", format!("{address:?} is not an IP address or CIDR network")))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -480,7 +494,7 @@ impl CallAuth {
             return Err(invalid("x5u", "a URL under this server's /certs/ must be the certificate's own"));
         }
         // The PEM as vouch serves it: exactly the parsed certificates, re-encoded.
-        let pem: String = chain.iter().map(|c| pem_block(c.der())).collect();
+        let pem: String = chain.iter().map(Certificate::to_pem).collect();
         let _w = self.registry.writer.lock().await;
         let mut tx = self.registry.store().begin(self.registry.now()).await?;
         tx.append(
@@ -548,13 +562,7 @@ impl CallAuth {
         brand: Option<BrandId>,
     ) -> Result<SipPeerRow, ServiceError> {
         require_self_voice(p, provider)?;
-        let net: IpNet = match address.parse::<IpNet>() {
-            Ok(n) => n.trunc(),
-            Err(_) => address
-                .parse::<IpAddr>()
-                .map(IpNet::from)
-                .map_err(|_| invalid("address", format!("{address:?} is not an IP address or CIDR network")))?,
-        };
+        let net = peer_net(address)?;
         let widest = if net.addr().is_ipv4() { 16 } else { 48 };
         if net.prefix_len() < widest {
             return Err(invalid(
@@ -604,11 +612,7 @@ impl CallAuth {
         address: &str,
     ) -> Result<(), ServiceError> {
         require_self_voice(p, provider)?;
-        let net: IpNet = address
-            .parse::<IpNet>()
-            .map(|n| n.trunc())
-            .or_else(|_| address.parse::<IpAddr>().map(IpNet::from))
-            .map_err(|_| invalid("address", format!("{address:?} is not an IP address or CIDR network")))?;
+        let net = peer_net(address)?;
         let _w = self.registry.writer.lock().await;
         if !self.state().peers.iter().any(|x| x.net == net && x.provider == provider) {
             return Err(ServiceError::not_found("SIP peer", net));
@@ -734,10 +738,7 @@ impl CallAuth {
         if snapshot.filings.is_empty() {
             return Err(invalid("file", "the export has no usable filing; the current snapshot is kept"));
         }
-        let sha256 = {
-            use sha2::Digest;
-            hex(&sha2::Sha256::digest(bytes))
-        };
+        let sha256 = crate::sha256_hex(bytes);
         let rows: Vec<(String, String)> = snapshot
             .filings
             .iter()
@@ -956,20 +957,27 @@ impl CallAuth {
     /// handed the call over) and the signer are checked against the RMD; a PASSporT seen for
     /// another call is a replay.
     pub async fn verify(&self, call: &CallToVerify<'_>) -> VerifyOutcome {
-        let now = self.now_secs();
         let mut details = Map::new();
         let mut out = VerifyOutcome {
             response: VerificationResponse { verstat: Verstat::NoValidation, failure: None, details: Map::new() },
             caller_name: None,
             refuse: false,
         };
+        self.verify_into(call, &mut out, &mut details).await;
+        metrics::counter!("vouch_stir_verified_total", "verstat" => out.response.verstat.as_str()).increment(1);
+        out.response.details = details;
+        out
+    }
+
+    /// The steps of [`CallAuth::verify`], stopping at the first that decides the outcome.
+    async fn verify_into(&self, call: &CallToVerify<'_>, out: &mut VerifyOutcome, details: &mut Map<String, Value>) {
+        let now = self.now_secs();
         // Upstream first: traffic handed over by a provider absent from the RMD is refused
         // whatever it carries.
-        if let Some(f) = self.rmd_rule(&call.upstream, "upstream", &mut details) {
+        if let Some(f) = self.rmd_rule(&call.upstream, "upstream", details) {
             out.refuse = true;
             out.response.failure = Some(f);
-            out.response.details = details;
-            return out;
+            return;
         }
         let opts = VerifyOptions {
             now,
@@ -983,16 +991,14 @@ impl CallAuth {
             Err(e) => {
                 out.response.verstat = e.verstat();
                 out.response.failure = Some(Failure::from_shaken(&e));
-                out.response.details = details;
-                return out;
+                return;
             }
         };
         let signer = match self.chain(&header.info).await {
             Ok(chain) => self.trusted_signer(&header.info, &chain, passport.claims().iat, now),
             Err(f) => {
                 out.response.failure = Some(f);
-                out.response.details = details;
-                return out;
+                return;
             }
         };
         match signer.and_then(|s| vouch_shaken::verify_with_signer(passport, &s, &opts)) {
@@ -1008,7 +1014,7 @@ impl CallAuth {
                     details.insert("origid".into(), o.clone().into());
                 }
                 details.insert("spc".into(), v.spc.clone().into());
-                let signer = self.registry.provider_by_spc(&v.spc).map(|r| (r.id, r.registration.frn));
+                let signer = self.registry.provider_by_spc(&v.spc);
                 match &signer {
                     Some((id, _)) => {
                         details.insert("signer".into(), id.to_string().into());
@@ -1053,7 +1059,7 @@ impl CallAuth {
                 }
                 if out.response.failure.is_none()
                     && let Some((id, _)) = signer
-                    && let Some(f) = self.rmd_rule(&Upstream::Provider(id), "signer", &mut details)
+                    && let Some(f) = self.rmd_rule(&Upstream::Provider(id), "signer", details)
                 {
                     out.refuse = true;
                     out.response.failure = Some(f);
@@ -1061,9 +1067,6 @@ impl CallAuth {
                 }
             }
         }
-        metrics::counter!("vouch_stir_verified_total", "verstat" => out.response.verstat.as_str()).increment(1);
-        out.response.details = details;
-        out
     }
 
     /// Applies the RMD rule to a provider: the failure to refuse with (policy block), or
@@ -1073,7 +1076,7 @@ impl CallAuth {
             Upstream::None => return None,
             Upstream::Frn(f) => (format!("FRN {f}"), Some(f.clone())),
             Upstream::Provider(id) => {
-                let frn = self.registry.provider_row(*id).and_then(|r| r.registration.frn);
+                let frn = self.registry.provider_frn(*id);
                 (format!("provider {id}"), frn)
             }
         };
@@ -1284,19 +1287,6 @@ fn sip_method_label(m: &str) -> &'static str {
         "BYE" => "BYE",
         _ => "other",
     }
-}
-
-/// PEM of one certificate.
-fn pem_block(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
 }
 
 /// Writes signed calls in batches until every sender is gone: a batch is written when it is full,

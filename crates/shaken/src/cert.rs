@@ -306,6 +306,20 @@ impl Certificate {
         ok
     }
 
+    /// The certificate as one PEM block (`-----BEGIN CERTIFICATE-----`, 64-column base64).
+    pub fn to_pem(&self) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.der);
+        let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 60);
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(line));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+        out
+    }
+
     /// SHA-256 of the DER (the certificate's fingerprint).
     pub fn fingerprint(&self) -> [u8; 32] {
         *self.fingerprint.get_or_init(|| {

@@ -253,3 +253,18 @@ fn names_compare_as_rfc_5280_says() {
     assert_eq!(vouch_shaken::cert::serial_key(&[0, 0, 0x80, 1]), &[0x80, 1]);
     assert_eq!(vouch_shaken::cert::serial_key(&[0]), &[0]);
 }
+
+#[test]
+fn certificates_write_back_to_the_pem_they_came_from() {
+    let ca = DevCa::init(NOW, CRL_URL).unwrap();
+    let issued = ca.issue("1234", NOW, 365, CRL_URL).unwrap();
+    let chain = pem(&issued.chain_pem);
+    let written: String = chain.iter().map(Certificate::to_pem).collect();
+    let normalise = |s: &str| s.replace("\r\n", "\n");
+    assert_eq!(normalise(&written), normalise(&issued.chain_pem));
+    let back = pem(&written);
+    assert_eq!(
+        back.iter().map(|c| c.der().to_vec()).collect::<Vec<_>>(),
+        chain.iter().map(|c| c.der().to_vec()).collect::<Vec<_>>()
+    );
+}
