@@ -56,6 +56,14 @@ pub struct ServeArgs {
     /// verstat=No-TN-Validation)
     #[arg(long, env = "VOUCH_REQUIRE_IDENTITY")]
     pub require_identity: bool,
+    /// The transparency log's origin line and key name, fixed when the log is created
+    /// [default: <public URL without scheme>/log]
+    #[arg(long, env = "VOUCH_LOG_ORIGIN")]
+    pub log_origin: Option<String>,
+    /// Most milliseconds between transparency-log batches (events are integrated and a
+    /// checkpoint signed at least this often while there are new events) [default: 500]
+    #[arg(long, env = "VOUCH_LOG_INTERVAL", value_parser = clap::value_parser!(u32).range(10..=60_000))]
+    pub log_interval: Option<u32>,
 }
 
 /// The TOML file's settings.
@@ -75,6 +83,8 @@ struct FileConfig {
     replay_policy: Option<String>,
     freshness: Option<u32>,
     require_identity: Option<bool>,
+    log_origin: Option<String>,
+    log_interval: Option<u32>,
 }
 
 /// The resolved settings.
@@ -84,6 +94,10 @@ pub struct ServeConfig {
     pub http: SocketAddr,
     pub json_logs: bool,
     pub voice: VoiceSettings,
+    /// The transparency log's origin.
+    pub log_origin: String,
+    /// Milliseconds between log batches.
+    pub log_interval: u32,
 }
 
 /// Call authentication settings.
@@ -172,7 +186,21 @@ impl ServeArgs {
             freshness: self.freshness.or(file.freshness).unwrap_or(60),
             require_identity: self.require_identity || file.require_identity.unwrap_or(false),
         };
-        Ok(ServeConfig { data_dir, http, json_logs: log_format == "json", voice })
+        let log_origin = match self.log_origin.or(file.log_origin) {
+            Some(o) => o,
+            None => {
+                let host = voice.public_url.split_once("://").map_or(voice.public_url.as_str(), |(_, h)| h);
+                format!("{host}/log")
+            }
+        };
+        if !vouch_tlog::note::is_key_name(&log_origin) {
+            bail!("log_origin {log_origin:?} must be non-empty with no white space or '+'");
+        }
+        let log_interval = self.log_interval.or(file.log_interval).unwrap_or(500);
+        if !(10..=60_000).contains(&log_interval) {
+            bail!("{file_name}: log_interval = {log_interval} must be 10 to 60000 (milliseconds)");
+        }
+        Ok(ServeConfig { data_dir, http, json_logs: log_format == "json", voice, log_origin, log_interval })
     }
 }
 
@@ -201,6 +229,8 @@ mod tests {
             replay_policy: None,
             freshness: None,
             require_identity: false,
+            log_origin: None,
+            log_interval: None,
         }
     }
 

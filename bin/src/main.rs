@@ -6,6 +6,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod client;
 mod config;
+mod log_cli;
 mod serve;
 mod shaken_cli;
 mod sip;
@@ -36,6 +37,9 @@ enum Command {
     Verify(shaken_cli::VerifyArgs),
     /// Check certificates against the SHAKEN profile (ATIS-1000080, US SHAKEN CP); exit 1 on failure.
     Lint(shaken_cli::LintArgs),
+    /// Audit the transparency log, or prove that an event is in it.
+    #[command(subcommand)]
+    Log(log_cli::LogCommand),
     /// A development SHAKEN PKI (root, STI-CA, CRL signer) for tests and demos only.
     #[command(subcommand)]
     Ca(shaken_cli::CaCommand),
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => shaken_cli::verify(a),
         Command::Lint(a) => shaken_cli::lint(a),
         Command::Ca(c) => shaken_cli::ca(c),
+        Command::Log(c) => log_cli::run(c),
     };
     match result {
         Ok(code) => code,

@@ -44,7 +44,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Some(a) => Some(crate::sip::SipServer::bind(a).await?),
             None => None,
         };
-        let app = vouch_http::router(vouch_http::AppState::new(registry.clone()).with_callauth(callauth.clone()));
+        let log = vouch_service::TransparencyLog::open(registry.clone(), &config.log_origin)
+            .await
+            .context("cannot open the transparency log")?;
+        crate::out!("vouch: transparency log {}; checkpoints verify with the key", log.origin());
+        crate::out!("{}", log.verifier().to_key_string());
+        let (log_stop, log_task) = start_sequencer(log.clone(), config.log_interval);
+        let app = vouch_http::router(
+            vouch_http::AppState::new(registry.clone()).with_callauth(callauth.clone()).with_log(log.clone()),
+        );
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "vouch serving");
         crate::out!("vouch: listening on http://{addr}");
         let sip_task = match sip {
@@ -67,10 +75,42 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let _ = task.await;
         }
         callauth.flush().await;
+        let _ = log_stop.send(());
+        let _ = log_task.await;
         store.close().await;
         crate::out!("vouch: stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The log's sequencer: integrates new events every `interval_ms` (and once more at shutdown).
+fn start_sequencer(
+    log: Arc<vouch_service::TransparencyLog>,
+    interval_ms: u32,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let every = std::time::Duration::from_millis(u64::from(interval_ms));
+    let task = tokio::spawn(async move {
+        let mut failing = false;
+        loop {
+            match log.integrate().await {
+                Ok(_) => failing = false,
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::error!(error = %e, "transparency log: cannot integrate new events; will retry");
+                }
+                Err(_) => {}
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = &mut stopped => break,
+            }
+        }
+        if let Err(e) = log.integrate().await {
+            tracing::warn!(error = %e, "transparency log: last integration at shutdown failed");
+        }
+    });
+    (stop, task)
 }
 
 /// Call authentication: trust list, key directory, policies.

@@ -3,6 +3,7 @@
 //! liveness at `/healthz`.
 
 mod handlers;
+mod log;
 mod problem;
 mod stir;
 mod views;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Call authentication, when running.
     pub callauth: Option<Arc<CallAuth>>,
+    /// The transparency log, when running.
+    pub log: Option<Arc<vouch_service::TransparencyLog>>,
     metrics: Option<PrometheusHandle>,
 }
 
@@ -46,7 +49,13 @@ impl AppState {
             .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
             .ok()
             .and_then(|b| b.install_recorder().ok());
-        Self { registry, callauth: None, metrics }
+        Self { registry, callauth: None, log: None, metrics }
+    }
+
+    /// With the transparency log (`/log/` and `/v1/log/`).
+    pub fn with_log(mut self, log: Arc<vouch_service::TransparencyLog>) -> Self {
+        self.log = Some(log);
+        self
     }
 
     /// With call authentication (the `/stir/v1` interface and its REST resources).
@@ -64,12 +73,14 @@ impl AppState {
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth),
+    paths(log::tile),
     tags(
         (name = "providers", description = "Providers and their API keys (the administrator registers providers)"),
         (name = "brands", description = "Brands with automated vetting"),
         (name = "campaigns", description = "Campaigns, sharing to a DCA, suspension"),
         (name = "numbers", description = "Number assignments, public lookup and history"),
         (name = "call authentication", description = "STIR/SHAKEN signing credentials, SIP peers, number blocks, the Robocall Mitigation Database; the ATIS-1000082 interface itself is at /stir/v1 (see docs/STIR-API.md)"),
+        (name = "transparency log", description = "The append-only log of every registry event and certificate: C2SP tiles and checkpoints under /log/, proofs under /v1/log/ (see docs/TRANSPARENCY-LOG.md)"),
         (name = "operations", description = "Health, metrics, events")
     )
 )]
@@ -96,7 +107,7 @@ impl utoipa::Modify for BearerAuth {
 /// The OpenAPI document and the router of every endpoint.
 pub fn router(state: AppState) -> Router {
     let (api_router, api) =
-        voice::routes(handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi()))).split_for_parts();
+        log::routes(voice::routes(handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi())))).split_for_parts();
     let api = Arc::new(api);
     api_router
         .route(

@@ -9,6 +9,7 @@
 mod auth;
 mod brands;
 mod campaigns;
+mod log;
 mod numbers;
 mod providers;
 mod voice;
@@ -27,6 +28,7 @@ use vouch_store::{BrandRow, CampaignRow, ProviderRow, Store, StoreError};
 
 pub use auth::{ApiKey, Principal};
 pub use brands::SanctionsImport;
+pub use log::{InclusionProof, Integrated, Opening, SEALED_BRAND_FIELDS, TransparencyLog, commit, salt_base64};
 pub use numbers::{ImportRejection, ImportReport, NumberAnswer};
 pub use providers::IssuedKey;
 pub use voice::{
@@ -72,6 +74,8 @@ pub enum ConflictKind {
     CampaignState,
     /// The provider has no usable signing certificate.
     NoSigningCredential,
+    /// The transparency log does not (yet) hold what was asked for, or has stopped growing.
+    LogState,
 }
 
 impl ConflictKind {
@@ -87,6 +91,7 @@ impl ConflictKind {
             Self::SharingState => "sharing-state",
             Self::CampaignState => "campaign-state",
             Self::NoSigningCredential => "no-signing-credential",
+            Self::LogState => "log-state",
         }
     }
 }

@@ -8,6 +8,7 @@
 //! The embedded store is SQLite through sqlx, in WAL mode with `synchronous=FULL`, so that a
 //! committed transaction survives a crash of the process or the machine.
 
+mod log;
 mod project;
 mod query;
 mod tx;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+pub use log::{CheckpointRow, LogKeys, TileRow};
 pub use project::project;
 pub use query::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow, SharingRow};
 pub use tx::{Tx, encode_number_assigned};

@@ -56,6 +56,9 @@ pub(crate) fn map_unique(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// The longest canonical event the store accepts.
+pub const MAX_EVENT_BYTES: usize = 60_000;
+
 impl Tx {
     pub(crate) async fn begin(pool: &sqlx::SqlitePool, now: Timestamp) -> Result<Self, StoreError> {
         let mut tx = pool.begin().await?;
@@ -84,6 +87,14 @@ impl Tx {
         let event = Event { seq: Seq(self.next_seq), time: self.now, actor, body };
         let canonical = event.to_canonical()?;
         let canonical = String::from_utf8(canonical).map_err(|e| StoreError::corrupt("events", e))?;
+        // Every event is a transparency-log entry, and a C2SP entry bundle carries at most
+        // 65,535 bytes per entry (the log form of a brand event is at most ~2 KiB longer).
+        if canonical.len() > MAX_EVENT_BYTES {
+            return Err(StoreError::Conflict(format!(
+                "the change is too large to record ({} bytes; at most {MAX_EVENT_BYTES})",
+                canonical.len()
+            )));
+        }
         sqlx::query("INSERT INTO events (seq, ts_us, actor, kind, subject, canonical) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(event.seq.0 as i64)
             .bind(self.now.as_microsecond())

@@ -66,7 +66,13 @@ mod tests {
         let t = c.to_text();
         assert_eq!(t, "vouch.example/log\n42\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n");
         assert_eq!(Checkpoint::parse(&t), Ok(c));
-        for bad in ["o\n42\n", "o\n042\nAAAA\n", "\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n", "o\n-1\nx\n", "o\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="] {
+        for bad in [
+            "o\n42\n",
+            "o\n042\nAAAA\n",
+            "\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
+            "o\n-1\nx\n",
+            "o\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+        ] {
             assert!(Checkpoint::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -212,7 +212,8 @@ impl SignedNote {
         }
         let mut signatures = Vec::new();
         for line in sigs[..sigs.len() - 1].split('\n') {
-            let rest = line.strip_prefix(SIG_PREFIX).ok_or(TlogError::BadNote("a signature line does not start with '— '"))?;
+            let rest =
+                line.strip_prefix(SIG_PREFIX).ok_or(TlogError::BadNote("a signature line does not start with '— '"))?;
             let (name, b64) = rest.split_once(' ').ok_or(TlogError::BadNote("a signature line has no signature"))?;
             if !is_key_name(name) {
                 return Err(TlogError::BadNote("a signature's key name is malformed"));
@@ -253,7 +254,8 @@ mod tests {
     // The example of Go's golang.org/x/mod/sumdb/note documentation.
     const SKEY: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
     const VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
-    const TEXT: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+    const TEXT: &str =
+        "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
     const SIGNED: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
 
     #[test]

@@ -185,11 +185,8 @@ pub fn verify_consistency<P: AsRef<[u8]>>(
         return Err(TlogError::ProofInvalid("the proof is empty"));
     };
     // When the old tree is a complete subtree, its head is the proof's implicit first element.
-    let (seed, rest): (Hash, &[P]) = if size1.is_power_of_two() {
-        (element(root1)?, proof)
-    } else {
-        (element(first.as_ref())?, rest)
-    };
+    let (seed, rest): (Hash, &[P]) =
+        if size1.is_power_of_two() { (element(root1)?, proof) } else { (element(first.as_ref())?, rest) };
     let (mut f, mut s) = (size1 - 1, size2 - 1);
     while f & 1 == 1 {
         f >>= 1;

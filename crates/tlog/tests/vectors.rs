@@ -8,9 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use proptest::prelude::*;
 use serde_json::Value;
-use vouch_tlog::proof::{
-    Leaves, consistency_proof, inclusion_proof, tree_root, verify_consistency, verify_inclusion,
-};
+use vouch_tlog::proof::{Leaves, consistency_proof, inclusion_proof, tree_root, verify_consistency, verify_inclusion};
 use vouch_tlog::tile::MemoryTiles;
 use vouch_tlog::{Hash, TreeEdge, leaf_hash};
 
@@ -46,10 +44,18 @@ fn hex(s: &str) -> Vec<u8> {
 fn reference_tree() -> (Vec<Vec<u8>>, Vec<Hash>, Vec<Hash>) {
     let v: Value = serde_json::from_slice(&std::fs::read(dir().join("rfc6962-roots.json")).unwrap()).unwrap();
     let inputs: Vec<Vec<u8>> = v["leaf_inputs"].as_array().unwrap().iter().map(|s| hex(s.as_str().unwrap())).collect();
-    let leaf_hashes: Vec<Hash> =
-        v["leaf_hashes"].as_array().unwrap().iter().map(|s| Hash::from_slice(&hex(s.as_str().unwrap())).unwrap()).collect();
-    let roots: Vec<Hash> =
-        v["roots_by_size"].as_array().unwrap().iter().map(|s| Hash::from_slice(&hex(s.as_str().unwrap())).unwrap()).collect();
+    let leaf_hashes: Vec<Hash> = v["leaf_hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| Hash::from_slice(&hex(s.as_str().unwrap())).unwrap())
+        .collect();
+    let roots: Vec<Hash> = v["roots_by_size"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| Hash::from_slice(&hex(s.as_str().unwrap())).unwrap())
+        .collect();
     (inputs, leaf_hashes, roots)
 }
 

@@ -1,0 +1,360 @@
+//! `vouch log verify` (the auditor) and `vouch log prove`.
+//!
+//! The auditor trusts one key (given, or the one it saw first, kept in its state file) and the
+//! last checkpoint it accepted. Each run checks the new checkpoint's signature and its
+//! consistency with that last one; `--full` also rebuilds the whole tree from the entry
+//! bundles and compares every hash tile the log serves.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use vouch_tlog::proof::{verify_consistency, verify_inclusion};
+use vouch_tlog::tile::{TILE_WIDTH, TileId, parse_bundle, parse_hash_tile};
+use vouch_tlog::{Checkpoint, Hash, NoteVerifier, SignedNote, TilePath, TreeEdge, leaf_hash};
+
+/// `vouch log` verbs.
+#[derive(Debug, clap::Subcommand)]
+pub enum LogCommand {
+    /// Audit a vouch log: checkpoint signature, consistency with the last checkpoint seen
+    /// (kept in --state), and with --full the whole tree rebuilt from its entries. Exit 1 on
+    /// any split view, rewrite or bad signature.
+    Verify(VerifyArgs),
+    /// Fetch and check the inclusion proof of an event (or of a certificate's registration)
+    /// against the log's signed checkpoint.
+    Prove(ProveArgs),
+}
+
+/// Where the log is and which key to trust.
+#[derive(Debug, clap::Args)]
+pub struct LogTarget {
+    /// Base URL of the vouch server (the log is under /log/).
+    #[arg(long, env = "VOUCH_SERVER", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The log's note verifier key (name+id+key). Default: the one in --state, else the one
+    /// the server publishes at /log/key (trusted on first use and kept in --state).
+    #[arg(long)]
+    key: Option<String>,
+    /// File keeping the trusted key and the last verified checkpoint.
+    #[arg(long)]
+    state: Option<PathBuf>,
+}
+
+/// `vouch log verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    target: LogTarget,
+    /// Also rebuild the tree from every entry bundle and compare every hash tile.
+    #[arg(long)]
+    full: bool,
+}
+
+/// `vouch log prove`.
+#[derive(Debug, clap::Args)]
+pub struct ProveArgs {
+    #[command(flatten)]
+    target: LogTarget,
+    /// The event's sequence number.
+    #[arg(long, conflicts_with = "fingerprint", required_unless_present = "fingerprint")]
+    event: Option<u64>,
+    /// Or: a registered certificate's SHA-256 fingerprint (hex).
+    #[arg(long)]
+    fingerprint: Option<String>,
+    /// How long to wait for a new event to be integrated, seconds.
+    #[arg(long, default_value_t = 10)]
+    wait: u64,
+}
+
+/// What the auditor remembers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AuditState {
+    key: String,
+    size: u64,
+    root: String,
+    checkpoint: String,
+}
+
+/// A misbehaving log (as opposed to one that cannot be reached).
+#[derive(Debug)]
+struct Misbehaviour(String);
+
+impl std::fmt::Display for Misbehaviour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Misbehaviour {}
+
+fn misbehaved(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Misbehaviour(msg.into()))
+}
+
+pub fn run(cmd: LogCommand) -> anyhow::Result<ExitCode> {
+    let rt = crate::client::runtime()?;
+    let result = match cmd {
+        LogCommand::Verify(a) => rt.block_on(verify(a)),
+        LogCommand::Prove(a) => rt.block_on(prove(a)),
+    };
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.downcast_ref::<Misbehaviour>().is_some() => {
+            eprintln!("vouch log: LOG CHECK FAILED: {e:#}");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+struct Fetcher {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Fetcher {
+    fn new(url: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Self { http, base: url.trim_end_matches('/').to_owned() })
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<(reqwest::StatusCode, Vec<u8>)> {
+        let url = format!("{}{path}", self.base);
+        let resp = self.http.get(&url).send().await.with_context(|| format!("cannot reach {url}"))?;
+        let status = resp.status();
+        let body = resp.bytes().await.with_context(|| format!("reading {url}"))?.to_vec();
+        Ok((status, body))
+    }
+
+    async fn get_ok(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let (status, body) = self.get(path).await?;
+        if !status.is_success() {
+            bail!("GET {path}: {status}: {}", String::from_utf8_lossy(&body).chars().take(300).collect::<String>());
+        }
+        Ok(body)
+    }
+
+    async fn json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let body = self.get_ok(path).await?;
+        serde_json::from_slice(&body).with_context(|| format!("GET {path}: not JSON"))
+    }
+}
+
+fn load_state(path: Option<&Path>) -> anyhow::Result<Option<AuditState>> {
+    let Some(path) = path else { return Ok(None) };
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(
+            serde_json::from_slice(&b).with_context(|| format!("{} is not an audit state file", path.display()))?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn save_state(path: &Path, s: &AuditState) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(s)?).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The key to trust: --key, else the state's, else the server's (first use).
+async fn trusted_key(f: &Fetcher, t: &LogTarget, state: Option<&AuditState>) -> anyhow::Result<NoteVerifier> {
+    let server = async {
+        let body = f.get_ok("/log/key").await?;
+        NoteVerifier::parse(&String::from_utf8_lossy(&body)).map_err(|e| misbehaved(format!("/log/key: {e}")))
+    };
+    let key = match (&t.key, state) {
+        (Some(k), _) => NoteVerifier::parse(k).context("--key")?,
+        (None, Some(s)) => NoteVerifier::parse(&s.key).context("the state file's key")?,
+        (None, None) => server.await?,
+    };
+    if let (Some(k), Some(s)) = (&t.key, state)
+        && NoteVerifier::parse(&s.key).ok().as_ref() != Some(&NoteVerifier::parse(k)?)
+    {
+        bail!("--key differs from the key in the state file; use a new state file for a new log");
+    }
+    Ok(key)
+}
+
+/// Fetches and checks the newest checkpoint.
+async fn fetch_checkpoint(f: &Fetcher, key: &NoteVerifier) -> anyhow::Result<(Checkpoint, String)> {
+    let body = f.get_ok("/log/checkpoint").await?;
+    let note = SignedNote::parse(&body).map_err(|e| misbehaved(format!("the checkpoint is not a signed note: {e}")))?;
+    let text = note.verify(key).map_err(|e| misbehaved(format!("the checkpoint's signature: {e}")))?;
+    let cp = Checkpoint::parse(text).map_err(|e| misbehaved(format!("the checkpoint: {e}")))?;
+    if cp.origin != key.name() {
+        return Err(misbehaved(format!(
+            "the checkpoint's origin {:?} is not the key's name {:?}",
+            cp.origin,
+            key.name()
+        )));
+    }
+    Ok((cp, String::from_utf8_lossy(&body).into_owned()))
+}
+
+fn hashes(v: &serde_json::Value, field: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    v[field]
+        .as_array()
+        .with_context(|| format!("no {field} in the answer"))?
+        .iter()
+        .map(|h| STANDARD.decode(h.as_str().unwrap_or("")).map_err(|_| misbehaved(format!("{field}: not base64"))))
+        .collect()
+}
+
+async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
+    let f = Fetcher::new(&a.target.url)?;
+    let state = load_state(a.target.state.as_deref())?;
+    let key = trusted_key(&f, &a.target, state.as_ref()).await?;
+    let (cp, note) = fetch_checkpoint(&f, &key).await?;
+    crate::out!(
+        "checkpoint: {} size {} root {} (signature by {} verified)",
+        cp.origin,
+        cp.size,
+        cp.root.to_base64(),
+        key.name()
+    );
+    if let Some(old) = &state {
+        let old_root = Hash::from_base64(&old.root).context("the state file's root")?;
+        if cp.size < old.size {
+            return Err(misbehaved(format!(
+                "ROLLBACK: the log's tree has {} entries, fewer than the {} of the checkpoint seen before",
+                cp.size, old.size
+            )));
+        }
+        if cp.size == old.size && cp.root != old_root {
+            return Err(misbehaved(format!(
+                "SPLIT VIEW: two different signed trees of size {}: {} before, {} now",
+                cp.size,
+                old.root,
+                cp.root.to_base64()
+            )));
+        }
+        if cp.size > old.size {
+            let v = f.json(&format!("/v1/log/proofs/consistency?from={}&to={}", old.size, cp.size)).await?;
+            let proof = hashes(&v, "proof")?;
+            verify_consistency(old.size, cp.size, &proof, &old_root.0, &cp.root.0).map_err(|e| {
+                misbehaved(format!(
+                    "SPLIT VIEW OR REWRITE: the tree of size {} does not extend the one of size {} seen before: {e}",
+                    cp.size, old.size
+                ))
+            })?;
+            crate::out!("consistent with the checkpoint seen before (size {})", old.size);
+        } else {
+            crate::out!("same tree as the checkpoint seen before");
+        }
+    } else {
+        crate::out!("no earlier checkpoint to compare with; trusting key {}", key.to_key_string());
+    }
+    if a.full {
+        let started = std::time::Instant::now();
+        full_audit(&f, &cp).await?;
+        let secs = started.elapsed().as_secs_f64();
+        crate::out!(
+            "full audit: {} entries and every tile match the root ({:.2} s, {:.0} entries/s)",
+            cp.size,
+            secs,
+            cp.size as f64 / secs.max(1e-9)
+        );
+    }
+    if let Some(path) = &a.target.state {
+        let s = AuditState { key: key.to_key_string(), size: cp.size, root: cp.root.to_base64(), checkpoint: note };
+        save_state(path, &s)?;
+    }
+    crate::out!("OK");
+    Ok(())
+}
+
+/// Rebuilds the tree from the entry bundles, comparing each leaf hash with the served level-0
+/// tiles and every tile the rebuild produces with the served one, then the root.
+async fn full_audit(f: &Fetcher, cp: &Checkpoint) -> anyhow::Result<()> {
+    let mut edge = TreeEdge::new();
+    let bundles = cp.size.div_ceil(TILE_WIDTH as u64);
+    for n in 0..bundles {
+        let width = (cp.size - n * TILE_WIDTH as u64).min(TILE_WIDTH as u64) as u16;
+        let entries_path = TilePath::Entries { index: n, width }.format();
+        let bundle = f.get_ok(&format!("/log/{entries_path}")).await?;
+        let entries = parse_bundle(&bundle).map_err(|e| misbehaved(format!("{entries_path}: {e}")))?;
+        if entries.len() != usize::from(width) {
+            return Err(misbehaved(format!("{entries_path}: {} entries, not {width}", entries.len())));
+        }
+        let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+        let updates = edge.append(leaves.iter().copied());
+        for t in updates {
+            // Level-0 tiles first compare with the entries themselves (the first mismatch is
+            // named); every tile is then compared with what the rebuild computed.
+            let path = TilePath::Hashes { id: t.id, width: t.hashes.len() as u16 }.format();
+            let served = f.get_ok(&format!("/log/{path}")).await?;
+            let served = parse_hash_tile(&served).map_err(|e| misbehaved(format!("{path}: {e}")))?;
+            if served != t.hashes {
+                let at =
+                    served.iter().zip(&t.hashes).position(|(a, b)| a != b).unwrap_or(served.len().min(t.hashes.len()));
+                let what = if t.id.level == 0 {
+                    format!("entry {} (event {}) does not hash to", leaf_number(t.id, at), leaf_number(t.id, at) + 1)
+                } else {
+                    format!("hash {at} is not the hash of its subtree in")
+                };
+                return Err(misbehaved(format!("REWRITE: {what} the served tile {path}")));
+            }
+        }
+    }
+    if edge.root() != cp.root {
+        return Err(misbehaved(format!(
+            "REWRITE: the entries give root {}, the checkpoint says {}",
+            edge.root().to_base64(),
+            cp.root.to_base64()
+        )));
+    }
+    Ok(())
+}
+
+fn leaf_number(tile: TileId, at: usize) -> u64 {
+    tile.index * TILE_WIDTH as u64 + at as u64
+}
+
+async fn prove(a: ProveArgs) -> anyhow::Result<()> {
+    let f = Fetcher::new(&a.target.url)?;
+    let state = load_state(a.target.state.as_deref())?;
+    let key = trusted_key(&f, &a.target, state.as_ref()).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(a.wait);
+    let (cp, v) = loop {
+        let (cp, _) = fetch_checkpoint(&f, &key).await?;
+        let q = match (&a.event, &a.fingerprint) {
+            (Some(e), _) => format!("event={e}"),
+            (None, Some(fp)) => format!("fingerprint={fp}"),
+            (None, None) => bail!("give --event or --fingerprint"),
+        };
+        let (status, body) = f.get(&format!("/v1/log/proofs/inclusion?{q}&size={}", cp.size)).await?;
+        if status == reqwest::StatusCode::CONFLICT && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            continue;
+        }
+        if !status.is_success() {
+            bail!("{status}: {}", String::from_utf8_lossy(&body));
+        }
+        break (cp, serde_json::from_slice::<serde_json::Value>(&body).context("the proof is not JSON")?);
+    };
+    let entry = STANDARD.decode(v["entry"].as_str().unwrap_or("")).map_err(|_| misbehaved("entry: not base64"))?;
+    let index = v["leafIndex"].as_u64().context("no leafIndex")?;
+    let proof = hashes(&v, "proof")?;
+    let leaf = leaf_hash(&entry);
+    verify_inclusion(&leaf.0, index, cp.size, &proof, &cp.root.0)
+        .map_err(|e| misbehaved(format!("the inclusion proof of leaf {index} does not verify: {e}")))?;
+    crate::out!("entry {} (event {}): {}", index, index + 1, String::from_utf8_lossy(&entry));
+    crate::out!("leaf hash {}", leaf.to_base64());
+    for (i, p) in proof.iter().enumerate() {
+        crate::out!("proof[{i}] {}", STANDARD.encode(p));
+    }
+    crate::out!(
+        "included in the tree of size {} with root {}, checkpoint signed by {}: OK",
+        cp.size,
+        cp.root.to_base64(),
+        key.name()
+    );
+    Ok(())
+}

@@ -1,0 +1,499 @@
+//! The transparency log: registry events integrated into an RFC 6962 tree in batches, kept as
+//! C2SP tiles, with a signed checkpoint after each batch (docs/TRANSPARENCY-LOG.md).
+//!
+//! Leaf `i` is the event with sequence number `i + 1`, in its *log form*: its canonical bytes,
+//! except that a brand's confidential fields are replaced by salted SHA-256 commitments. The
+//! log form is a pure function of the event and the log's sealing secret, so integrating the
+//! same events again always gives the same tree: a crash between a write and its integration
+//! loses nothing (the events are durable; integration resumes from the last checkpoint) and
+//! can never produce two trees of one size.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::{digest, hmac};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Map, Value};
+use vouch_registry::BrandId;
+use vouch_store::{CheckpointRow, LogKeys, TileRow};
+use vouch_tlog::proof::{NodeId, NodeSource, consistency_proof, inclusion_proof};
+use vouch_tlog::tile::{TILE_WIDTH, TileId, encode_bundle, locate, parse_hash_tile};
+use vouch_tlog::{Checkpoint, Hash, NoteSigner, NoteVerifier, TlogError, TreeEdge, expand_tile, leaf_hash};
+
+use crate::{Principal, Registry, ServiceError};
+
+/// Brand fields that never appear in the clear in the log: the tax id and everything that
+/// identifies or reaches a person.
+pub const SEALED_BRAND_FIELDS: &[&str] = &[
+    "ein",
+    "firstName",
+    "lastName",
+    "phone",
+    "mobilePhone",
+    "street",
+    "city",
+    "postalCode",
+    "email",
+    "businessContactEmail",
+    "ipAddress",
+    "altBusinessId",
+    "referenceId",
+];
+
+/// Events integrated per transaction (and per checkpoint) when catching up.
+const BATCH: u64 = 65_536;
+/// Expanded tiles kept in memory (16 KiB each at most).
+const TILE_CACHE: usize = 8_192;
+
+/// A batch's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Integrated {
+    /// Leaves added.
+    pub added: u64,
+    /// The tree size now.
+    pub size: u64,
+}
+
+/// An inclusion proof as the API returns it.
+#[derive(Debug, Clone)]
+pub struct InclusionProof {
+    /// The event's sequence number.
+    pub seq: u64,
+    /// Its leaf index (`seq - 1`).
+    pub index: u64,
+    /// The tree size the proof is for.
+    pub size: u64,
+    /// The entry (the event's log form).
+    pub entry: Vec<u8>,
+    /// Its leaf hash.
+    pub leaf: Hash,
+    /// The proof, leaf side first.
+    pub proof: Vec<Hash>,
+    /// The tree head at `size`.
+    pub root: Hash,
+}
+
+/// One sealed field's opening.
+#[derive(Debug, Clone)]
+pub struct Opening {
+    /// The field.
+    pub field: String,
+    /// The salt (16 bytes).
+    pub salt: Vec<u8>,
+    /// The value, as JSON.
+    pub value: Value,
+    /// The commitment in the entry: SHA-256(salt || canonical JSON of the value).
+    pub commitment: Hash,
+}
+
+struct Head {
+    edge: TreeEdge,
+    checkpoint: Option<CheckpointRow>,
+}
+
+/// The log: the signer, the tree's right edge and a cache of tiles.
+pub struct TransparencyLog {
+    registry: Arc<Registry>,
+    origin: String,
+    signer: NoteSigner,
+    sealing: hmac::Key,
+    head: RwLock<Head>,
+    tiles: RwLock<HashMap<TileId, Arc<Vec<Vec<Hash>>>>>,
+    sequencer: tokio::sync::Mutex<()>,
+    /// Why integration stopped, if it did (stored tiles that do not match the checkpoint).
+    halted: RwLock<Option<String>>,
+}
+
+impl std::fmt::Debug for TransparencyLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransparencyLog").field("origin", &self.origin).finish_non_exhaustive()
+    }
+}
+
+fn log_error(e: TlogError) -> ServiceError {
+    ServiceError::Store(vouch_store::StoreError::Corrupt { table: "log_tiles", detail: e.to_string() })
+}
+
+impl TransparencyLog {
+    /// Opens the log: its keys (created with `origin` at first start), the newest checkpoint and
+    /// the tree's right edge, checked against that checkpoint.
+    pub async fn open(registry: Arc<Registry>, origin: &str) -> Result<Arc<Self>, ServiceError> {
+        let store = &registry.store;
+        let (_, pkcs8) = NoteSigner::generate(origin).map_err(|e| ServiceError::invalid("origin", e.to_string()))?;
+        let mut sealing = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut sealing).map_err(|_| ServiceError::invalid("origin", "no randomness"))?;
+        let fresh = LogKeys { origin: origin.to_string(), signing: pkcs8, sealing: sealing.to_vec() };
+        let keys = store.log_keys(fresh, registry.clock.now().as_microsecond()).await?;
+        let signer = NoteSigner::from_pkcs8(&keys.origin, &keys.signing).map_err(log_error)?;
+        let log = Arc::new(Self {
+            origin: keys.origin.clone(),
+            signer,
+            sealing: hmac::Key::new(hmac::HMAC_SHA256, &keys.sealing),
+            head: RwLock::new(Head { edge: TreeEdge::new(), checkpoint: None }),
+            tiles: RwLock::new(HashMap::new()),
+            sequencer: tokio::sync::Mutex::new(()),
+            halted: RwLock::new(None),
+            registry,
+        });
+        let checkpoint = log.registry.store.log_head().await?;
+        if let Some(cp) = checkpoint {
+            let mut rows = Vec::new();
+            for level in 0..TreeEdge::levels_for(cp.size) {
+                let shift = 8 * level as u32;
+                let width = ((cp.size >> shift) % TILE_WIDTH as u64) as usize;
+                if width == 0 {
+                    rows.push(Vec::new());
+                    continue;
+                }
+                let index = cp.size >> (shift + 8);
+                let bytes = log.registry.store.log_tile(level as u8, index).await?.unwrap_or_default();
+                let hashes = parse_hash_tile(&bytes).unwrap_or_default();
+                rows.push(hashes.into_iter().take(width).collect());
+            }
+            match TreeEdge::from_rows(cp.size, rows) {
+                Ok(edge) if edge.root().0.as_slice() == cp.root.as_slice() => {
+                    log.head_mut().edge = edge;
+                }
+                Ok(_) | Err(_) => {
+                    let why = format!(
+                        "the stored tiles at the tree's right edge do not give the root of checkpoint {}; \
+                         the log will not grow until this is investigated",
+                        cp.size
+                    );
+                    tracing::error!("{why}");
+                    metrics::gauge!("vouch_log_halted").set(1.0);
+                    *log.halted.write().unwrap_or_else(|e| e.into_inner()) = Some(why);
+                }
+            }
+            log.head_mut().checkpoint = Some(cp);
+        }
+        Ok(log)
+    }
+
+    fn head_mut(&self) -> std::sync::RwLockWriteGuard<'_, Head> {
+        self.head.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn head(&self) -> std::sync::RwLockReadGuard<'_, Head> {
+        self.head.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The log's origin line (and key name).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The note verifier key that checks checkpoints.
+    pub fn verifier(&self) -> NoteVerifier {
+        self.signer.verifier()
+    }
+
+    /// The newest signed checkpoint.
+    pub fn checkpoint(&self) -> Option<CheckpointRow> {
+        self.head().checkpoint.clone()
+    }
+
+    /// The tree size of the newest checkpoint.
+    pub fn size(&self) -> u64 {
+        self.head().checkpoint.as_ref().map_or(0, |c| c.size)
+    }
+
+    /// Why the log stopped growing, if it did.
+    pub fn halted(&self) -> Option<String> {
+        self.halted.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Integrates every event not yet in the tree, in batches, each committed with its signed
+    /// checkpoint. With nothing new and a checkpoint already signed, does nothing.
+    pub async fn integrate(&self) -> Result<Integrated, ServiceError> {
+        let _one = self.sequencer.lock().await;
+        let store = &self.registry.store;
+        let mut added = 0;
+        loop {
+            if let Some(why) = self.halted() {
+                return Err(ServiceError::Conflict { kind: crate::ConflictKind::LogState, detail: why });
+            }
+            let (mut edge, has_checkpoint) = {
+                let h = self.head();
+                (h.edge.clone(), h.checkpoint.is_some())
+            };
+            let size = edge.size();
+            let last = store.last_seq().await?;
+            if last <= size && has_checkpoint {
+                return Ok(Integrated { added, size });
+            }
+            let upto = last.min(size + BATCH);
+            let events = store.events_between(size + 1, upto).await?;
+            let mut leaves = Vec::with_capacity(events.len());
+            for (i, (seq, kind, canonical)) in events.iter().enumerate() {
+                if *seq != size + 1 + i as u64 {
+                    return Err(log_error(TlogError::OutOfRange(format!("event {} is missing", size + 1 + i as u64))));
+                }
+                leaves.push(leaf_hash(&self.log_form(*seq, kind, canonical)?));
+            }
+            let updates = edge.append(leaves);
+            let root = edge.root();
+            let cp = Checkpoint { origin: self.origin.clone(), size: edge.size(), root, extensions: Vec::new() };
+            let note = self.signer.sign(&cp.to_text()).map_err(log_error)?;
+            let row = CheckpointRow {
+                size: edge.size(),
+                root: root.0.to_vec(),
+                note,
+                ts_us: self.registry.clock.now().as_microsecond(),
+            };
+            let tiles: Vec<TileRow> = updates
+                .iter()
+                .map(|t| TileRow { level: t.id.level, index: t.id.index, hashes: t.to_bytes() })
+                .collect();
+            store.log_commit(&tiles, &row).await?;
+            {
+                let mut cache = self.tiles.write().unwrap_or_else(|e| e.into_inner());
+                for t in &updates {
+                    cache.insert(t.id, Arc::new(expand_tile(&t.hashes)));
+                }
+            }
+            added += edge.size() - size;
+            metrics::counter!("vouch_log_leaves_total").increment(edge.size() - size);
+            metrics::gauge!("vouch_log_tree_size").set(edge.size() as f64);
+            let mut h = self.head_mut();
+            h.edge = edge;
+            h.checkpoint = Some(row);
+        }
+    }
+
+    /// The log form of an event: its canonical bytes, with a brand's confidential fields
+    /// replaced by commitments (`body.sealed`).
+    pub fn log_form(&self, seq: u64, kind: &str, canonical: &str) -> Result<Vec<u8>, ServiceError> {
+        if kind != "brand.registered" && kind != "brand.updated" {
+            return Ok(canonical.as_bytes().to_vec());
+        }
+        let mut v: Value = serde_json::from_str(canonical)
+            .map_err(|e| log_error(TlogError::OutOfRange(format!("event {seq} does not parse: {e}"))))?;
+        let mut sealed = Map::new();
+        if let Some(brand) = v.pointer_mut("/body/brand").and_then(Value::as_object_mut) {
+            for field in SEALED_BRAND_FIELDS {
+                if let Some(value) = brand.remove(*field) {
+                    let salt = self.salt(seq, field);
+                    sealed.insert((*field).to_string(), Value::String(commit(&salt, &value).to_base64()));
+                }
+            }
+        }
+        if !sealed.is_empty()
+            && let Some(body) = v.get_mut("body").and_then(Value::as_object_mut)
+        {
+            body.insert("sealed".into(), Value::Object(sealed));
+        }
+        vouch_canonical_json::to_canonical_json(&v)
+            .map_err(|e| log_error(TlogError::OutOfRange(format!("event {seq} does not encode: {e}"))))
+    }
+
+    /// The salt of one sealed field of one event: HMAC-SHA256(sealing secret, "vouch log seal" ||
+    /// seq || field), first 16 bytes.
+    fn salt(&self, seq: u64, field: &str) -> Vec<u8> {
+        let mut ctx = hmac::Context::with_key(&self.sealing);
+        ctx.update(b"vouch log seal\0");
+        ctx.update(&seq.to_be_bytes());
+        ctx.update(field.as_bytes());
+        ctx.sign().as_ref()[..16].to_vec()
+    }
+
+    /// The openings of an event's sealed fields, for a caller who may see the brand.
+    pub async fn openings(&self, p: &Principal, seq: u64) -> Result<Vec<Opening>, ServiceError> {
+        let not_found = || ServiceError::not_found("event", seq);
+        let events = self.registry.store.events_between(seq, seq).await?;
+        let (_, kind, canonical) = events.into_iter().next().ok_or_else(not_found)?;
+        if seq > self.size() {
+            return Err(not_found());
+        }
+        if kind != "brand.registered" && kind != "brand.updated" {
+            return Ok(Vec::new());
+        }
+        let v: Value = serde_json::from_str(&canonical).map_err(|_| not_found())?;
+        let brand_id: BrandId =
+            v.pointer("/body/brandId").and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(not_found)?;
+        // Whoever may read the brand through the API may open its commitments.
+        self.registry.brand(p, brand_id).await.map_err(|_| not_found())?;
+        let mut out = Vec::new();
+        if let Some(brand) = v.pointer("/body/brand").and_then(Value::as_object) {
+            for field in SEALED_BRAND_FIELDS {
+                if let Some(value) = brand.get(*field) {
+                    let salt = self.salt(seq, field);
+                    let commitment = commit(&salt, value);
+                    out.push(Opening { field: (*field).to_string(), salt, value: value.clone(), commitment });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The entry (log form) of event `seq`, if it is in the tree.
+    pub async fn entry(&self, seq: u64) -> Result<Vec<u8>, ServiceError> {
+        if seq == 0 || seq > self.size() {
+            return Err(ServiceError::not_found("log entry", seq));
+        }
+        let events = self.registry.store.events_between(seq, seq).await?;
+        let (_, kind, canonical) =
+            events.into_iter().next().ok_or_else(|| ServiceError::not_found("log entry", seq))?;
+        self.log_form(seq, &kind, &canonical)
+    }
+
+    /// An entry bundle: entries `256·index ..` (`width` of them), all inside the tree.
+    pub async fn entry_bundle(&self, index: u64, width: u16) -> Result<Option<Vec<u8>>, ServiceError> {
+        let size = self.size();
+        let Some(first) = index.checked_mul(TILE_WIDTH as u64) else { return Ok(None) };
+        let Some(end) = first.checked_add(u64::from(width)) else { return Ok(None) };
+        if end > size {
+            return Ok(None);
+        }
+        let events = self.registry.store.events_between(first + 1, end).await?;
+        if events.len() as u64 != end - first {
+            return Err(log_error(TlogError::OutOfRange(format!("events {} to {end} are missing", first + 1))));
+        }
+        let mut entries = Vec::with_capacity(events.len());
+        for (seq, kind, canonical) in &events {
+            entries.push(self.log_form(*seq, kind, canonical)?);
+        }
+        Ok(Some(encode_bundle(&entries).map_err(log_error)?))
+    }
+
+    /// A hash tile's bytes: the full tile, or the first `width` hashes of one (which the tree
+    /// must have).
+    pub async fn hash_tile(&self, id: TileId, width: u16) -> Result<Option<Vec<u8>>, ServiceError> {
+        let Some(tile) = self.tile(id).await? else { return Ok(None) };
+        let row = &tile[0];
+        let w = usize::from(width);
+        if row.len() < w {
+            return Ok(None);
+        }
+        Ok(Some(row[..w].iter().flat_map(|h| h.0).collect()))
+    }
+
+    /// An expanded tile, from the cache or the store.
+    async fn tile(&self, id: TileId) -> Result<Option<Arc<Vec<Vec<Hash>>>>, ServiceError> {
+        if let Some(t) = self.tiles.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return Ok(Some(t.clone()));
+        }
+        let Some(bytes) = self.registry.store.log_tile(id.level, id.index).await? else { return Ok(None) };
+        let hashes = parse_hash_tile(&bytes).map_err(log_error)?;
+        let expanded = Arc::new(expand_tile(&hashes));
+        let mut cache = self.tiles.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= TILE_CACHE {
+            cache.clear();
+        }
+        cache.insert(id, expanded.clone());
+        Ok(Some(expanded))
+    }
+
+    /// Runs a proof generator, loading the tiles it misses.
+    async fn with_nodes<T>(&self, f: impl Fn(&CachedNodes<'_>) -> Result<T, TlogError>) -> Result<T, ServiceError> {
+        for _ in 0..128 {
+            let missing = {
+                let cache = self.tiles.read().unwrap_or_else(|e| e.into_inner());
+                match f(&CachedNodes(&cache)) {
+                    Ok(v) => return Ok(v),
+                    Err(TlogError::MissingNode(id)) => id,
+                    Err(e) => return Err(log_error(e)),
+                }
+            };
+            let (tile, _, _) = locate(missing);
+            if self.tile(tile).await?.is_none() {
+                return Err(log_error(TlogError::MissingNode(missing)));
+            }
+        }
+        Err(log_error(TlogError::OutOfRange("too many tiles for one proof".into())))
+    }
+
+    fn check_size(&self, size: Option<u64>) -> Result<u64, ServiceError> {
+        let current = self.size();
+        match size {
+            None => Ok(current),
+            Some(s) if s <= current => Ok(s),
+            Some(s) => Err(ServiceError::invalid("size", format!("the tree has {current} entries, not {s}"))),
+        }
+    }
+
+    /// The inclusion proof of event `seq` in the tree of `size` (default: the newest).
+    pub async fn prove_event(&self, seq: u64, size: Option<u64>) -> Result<InclusionProof, ServiceError> {
+        let size = self.check_size(size)?;
+        if seq == 0 || seq > size {
+            return Err(ServiceError::Conflict {
+                kind: crate::ConflictKind::LogState,
+                detail: format!("event {seq} is not in the tree of size {size} (yet)"),
+            });
+        }
+        let entry = self.entry(seq).await?;
+        let index = seq - 1;
+        let proof = self.with_nodes(|n| inclusion_proof(n, index, size)).await?;
+        let root = self.with_nodes(|n| vouch_tlog::proof::tree_root(n, size)).await?;
+        Ok(InclusionProof { seq, index, size, leaf: leaf_hash(&entry), entry, proof, root })
+    }
+
+    /// The inclusion proof of the event that registered a certificate (hex SHA-256 of its DER).
+    pub async fn prove_certificate(
+        &self,
+        fingerprint: &str,
+        size: Option<u64>,
+    ) -> Result<InclusionProof, ServiceError> {
+        let seq = self
+            .registry
+            .store
+            .certificate_event(&fingerprint.to_ascii_lowercase())
+            .await?
+            .ok_or_else(|| ServiceError::not_found("certificate", fingerprint))?;
+        self.prove_event(seq, size).await
+    }
+
+    /// The consistency proof from `from` to `to` (default: the newest), with both heads.
+    pub async fn prove_consistency(
+        &self,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<(u64, Vec<Hash>, Hash, Hash), ServiceError> {
+        let to = self.check_size(to)?;
+        if from == 0 || from > to {
+            return Err(ServiceError::invalid("from", format!("a consistency proof needs 0 < from <= to ({to})")));
+        }
+        let proof = self.with_nodes(|n| consistency_proof(n, from, to)).await?;
+        let old = self.with_nodes(|n| vouch_tlog::proof::tree_root(n, from)).await?;
+        let new = self.with_nodes(|n| vouch_tlog::proof::tree_root(n, to)).await?;
+        Ok((to, proof, old, new))
+    }
+
+    /// Proof generation alone, from tiles already in memory (the benchmark's figure).
+    pub fn inclusion_in_memory(&self, index: u64, size: u64) -> Result<Vec<Hash>, TlogError> {
+        let cache = self.tiles.read().unwrap_or_else(|e| e.into_inner());
+        inclusion_proof(&CachedNodes(&cache), index, size)
+    }
+}
+
+impl Registry {
+    /// Signed checkpoints, newest first.
+    pub async fn log_checkpoints(&self, before: Option<u64>, limit: u32) -> Result<Vec<CheckpointRow>, ServiceError> {
+        Ok(self.store.log_checkpoints(before, limit).await?)
+    }
+}
+
+/// The commitment to a sealed value: SHA-256(salt || canonical JSON).
+pub fn commit(salt: &[u8], value: &Value) -> Hash {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(salt);
+    ctx.update(&vouch_canonical_json::to_canonical_json(value).unwrap_or_default());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    Hash(out)
+}
+
+/// Base64 of a salt (for the API).
+pub fn salt_base64(salt: &[u8]) -> String {
+    STANDARD.encode(salt)
+}
+
+struct CachedNodes<'a>(&'a HashMap<TileId, Arc<Vec<Vec<Hash>>>>);
+
+impl NodeSource for CachedNodes<'_> {
+    fn node(&self, id: NodeId) -> Option<Hash> {
+        let (tile, row, pos) = locate(id);
+        self.0.get(&tile)?.get(row)?.get(pos).copied()
+    }
+}
