@@ -16,4 +16,5 @@ mod registry_flow;
 mod shaken;
 mod stir_http;
 mod stir_sip;
+mod tlog;
 mod vetting;
