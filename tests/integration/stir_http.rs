@@ -1024,6 +1024,15 @@ async fn stir_http_certificate_registration_is_checked_and_vouch_serves_the_chai
     post(body).await.problem(409, "duplicate-reference-id");
     let list = s.get(&path, Some(&p.key)).await;
     assert_eq!(crate::harness::ids(list.ok(200), "fingerprint"), vec![fp.to_owned()]);
+    // The registration, with the whole chain and never the key, is in the transparency log:
+    // `vouch log prove --fingerprint` checks its inclusion against the signed checkpoint.
+    let mut prove = crate::harness::vouch(&s.scratch);
+    prove.args(["log", "prove", "--url", &s.base, "--fingerprint", fp]);
+    let out = crate::harness::run(prove, std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.contains("certificate.registered") && out.stdout.contains(": OK"), "{}", out.stdout);
+    assert!(out.stdout.matches("BEGIN CERTIFICATE").count() >= 2, "the whole chain is logged: {}", out.stdout);
+    assert!(!out.stdout.contains("PRIVATE KEY"), "{}", out.stdout);
 
     // The chain at x5u: the PEM content type of ATIS-1000080, cacheable for a day (never past
     // notAfter), the same certificates as registered.

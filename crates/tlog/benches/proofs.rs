@@ -65,5 +65,8 @@ fn main() {
     let depth = 64 - (n - 1).leading_zeros();
     println!("inclusion proofs:   {inclusion:.0}/s on one core (tree depth {depth})");
     println!("consistency proofs: {consistency:.0}/s on one core");
-    println!("peer: SHA-256 node hashes {hashes:.0}/s on one core ({:.0} proofs/s if each proof cost {depth} hashes)", hashes / f64::from(depth));
+    println!(
+        "peer: SHA-256 node hashes {hashes:.0}/s on one core ({:.0} proofs/s if each proof cost {depth} hashes)",
+        hashes / f64::from(depth)
+    );
 }
