@@ -19,17 +19,23 @@ fn log_cmd(s: &Server, args: &[&str]) -> Command {
     c
 }
 
-/// The newest event's sequence number.
-async fn last_seq(s: &Server) -> u64 {
-    let mut after = 0;
+/// Every event, in order (the administrator's paged stream).
+async fn all_events(s: &Server) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
     loop {
+        let after = out.last().map_or(0, |e| e["seq"].as_u64().expect("seq"));
         let page = s.get(&format!("/v1/events?after={after}&limit=1000"), Some(&s.admin)).await;
         let events = page.ok(200).as_array().expect("events").clone();
-        match events.last() {
-            Some(e) => after = e["seq"].as_u64().expect("seq"),
-            None => return after,
+        if events.is_empty() {
+            return out;
         }
+        out.extend(events);
     }
+}
+
+/// The newest event's sequence number.
+async fn last_seq(s: &Server) -> u64 {
+    all_events(s).await.last().map_or(0, |e| e["seq"].as_u64().expect("seq"))
 }
 
 /// Waits until the signed checkpoint covers every event; returns its size.
@@ -50,15 +56,7 @@ async fn wait_integrated(s: &Server) -> u64 {
 }
 
 async fn events_of_kind(s: &Server, kind: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = s.get(&format!("/v1/events?after={after}&limit=1000"), Some(&s.admin)).await;
-        let events = page.ok(200).as_array().expect("events").clone();
-        let Some(last) = events.last() else { return out };
-        after = last["seq"].as_u64().expect("seq");
-        out.extend(events.into_iter().filter(|e| e["kind"] == kind));
-    }
+    all_events(s).await.into_iter().filter(|e| e["kind"] == kind).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

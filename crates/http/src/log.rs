@@ -308,8 +308,7 @@ async fn checkpoints(
     q: std::result::Result<Query<CheckpointsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<CheckpointView>>> {
     let q = query(q)?;
-    log(&s)?;
-    let rows = s.registry.log_checkpoints(q.before, q.limit.unwrap_or(100).clamp(1, 1000)).await?;
+    let rows = log(&s)?.checkpoints(q.before, q.limit.unwrap_or(100).clamp(1, 1000)).await?;
     Ok(Json(
         rows.into_iter()
             .map(|c| CheckpointView {

@@ -8,7 +8,6 @@
 //! loses nothing (the events are durable; integration resumes from the last checkpoint) and
 //! can never produce two trees of one size.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::{digest, hmac};
@@ -17,9 +16,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 use vouch_registry::BrandId;
 use vouch_store::{CheckpointRow, LogKeys, TileRow};
-use vouch_tlog::proof::{NodeId, NodeSource, consistency_proof, inclusion_proof};
-use vouch_tlog::tile::{TILE_WIDTH, TileId, encode_bundle, locate, parse_hash_tile};
-use vouch_tlog::{Checkpoint, Hash, NoteSigner, NoteVerifier, TlogError, TreeEdge, expand_tile, leaf_hash};
+use vouch_tlog::proof::{consistency_proof, inclusion_proof, tree_root};
+use vouch_tlog::tile::{ExpandedTile, MemoryTiles, TILE_WIDTH, TileId, encode_bundle, locate, parse_hash_tile};
+use vouch_tlog::{Checkpoint, Hash, NoteSigner, NoteVerifier, TlogError, TreeEdge, leaf_hash};
 
 use crate::{Principal, Registry, ServiceError};
 
@@ -99,7 +98,8 @@ pub struct TransparencyLog {
     signer: NoteSigner,
     sealing: hmac::Key,
     head: RwLock<Head>,
-    tiles: RwLock<HashMap<TileId, Arc<Vec<Vec<Hash>>>>>,
+    /// Expanded tiles read or written so far (at most [`TILE_CACHE`]).
+    tiles: RwLock<MemoryTiles>,
     sequencer: tokio::sync::Mutex<()>,
     /// Why integration stopped, if it did (stored tiles that do not match the checkpoint).
     halted: RwLock<Option<String>>,
@@ -120,18 +120,24 @@ impl TransparencyLog {
     /// the tree's right edge, checked against that checkpoint.
     pub async fn open(registry: Arc<Registry>, origin: &str) -> Result<Arc<Self>, ServiceError> {
         let store = &registry.store;
-        let (_, pkcs8) = NoteSigner::generate(origin).map_err(|e| ServiceError::invalid("origin", e.to_string()))?;
-        let mut sealing = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut sealing).map_err(|_| ServiceError::invalid("origin", "no randomness"))?;
-        let fresh = LogKeys { origin: origin.to_string(), signing: pkcs8, sealing: sealing.to_vec() };
-        let keys = store.log_keys(fresh, registry.clock.now().as_microsecond()).await?;
+        let keys = match store.log_keys().await? {
+            Some(k) => k,
+            None => {
+                let (_, pkcs8) =
+                    NoteSigner::generate(origin).map_err(|e| ServiceError::invalid("origin", e.to_string()))?;
+                let mut sealing = [0u8; 32];
+                aws_lc_rs::rand::fill(&mut sealing).map_err(|_| ServiceError::invalid("origin", "no randomness"))?;
+                let fresh = LogKeys { origin: origin.to_string(), signing: pkcs8, sealing: sealing.to_vec() };
+                store.create_log_keys(fresh, registry.clock.now().as_microsecond()).await?
+            }
+        };
         let signer = NoteSigner::from_pkcs8(&keys.origin, &keys.signing).map_err(log_error)?;
         let log = Arc::new(Self {
             origin: keys.origin.clone(),
             signer,
             sealing: hmac::Key::new(hmac::HMAC_SHA256, &keys.sealing),
             head: RwLock::new(Head { edge: TreeEdge::new(), checkpoint: None }),
-            tiles: RwLock::new(HashMap::new()),
+            tiles: RwLock::new(MemoryTiles::default()),
             sequencer: tokio::sync::Mutex::new(()),
             halted: RwLock::new(None),
             registry,
@@ -139,16 +145,18 @@ impl TransparencyLog {
         let checkpoint = log.registry.store.log_head().await?;
         if let Some(cp) = checkpoint {
             let mut rows = Vec::new();
-            for level in 0..TreeEdge::levels_for(cp.size) {
-                let shift = 8 * level as u32;
-                let width = ((cp.size >> shift) % TILE_WIDTH as u64) as usize;
+            for (id, width) in TreeEdge::edge_tiles(cp.size) {
+                // A tile that is missing or does not parse leaves a short row: the check below
+                // then halts the log instead of growing a wrong tree.
                 if width == 0 {
                     rows.push(Vec::new());
                     continue;
                 }
-                let index = cp.size >> (shift + 8);
-                let bytes = log.registry.store.log_tile(level as u8, index).await?.unwrap_or_default();
-                let hashes = parse_hash_tile(&bytes).unwrap_or_default();
+                let hashes = match log.tile(id).await {
+                    Ok(t) => t.and_then(|t| t.first().cloned()).unwrap_or_default(),
+                    Err(ServiceError::Store(vouch_store::StoreError::Corrupt { .. })) => Vec::new(),
+                    Err(e) => return Err(e),
+                };
                 rows.push(hashes.into_iter().take(width).collect());
             }
             match TreeEdge::from_rows(cp.size, rows) {
@@ -197,6 +205,11 @@ impl TransparencyLog {
     /// The tree size of the newest checkpoint.
     pub fn size(&self) -> u64 {
         self.head().checkpoint.as_ref().map_or(0, |c| c.size)
+    }
+
+    /// Signed checkpoints, newest first: at most `limit`, sizes below `before` when given.
+    pub async fn checkpoints(&self, before: Option<u64>, limit: u32) -> Result<Vec<CheckpointRow>, ServiceError> {
+        Ok(self.registry.store.log_checkpoints(before, limit).await?)
     }
 
     /// Why the log stopped growing, if it did.
@@ -250,7 +263,7 @@ impl TransparencyLog {
             {
                 let mut cache = self.tiles.write().unwrap_or_else(|e| e.into_inner());
                 for t in &updates {
-                    cache.insert(t.id, Arc::new(expand_tile(&t.hashes)));
+                    cache.put(t.id, &t.hashes);
                 }
             }
             added += edge.size() - size;
@@ -270,15 +283,8 @@ impl TransparencyLog {
         }
         let mut v: Value = serde_json::from_str(canonical)
             .map_err(|e| log_error(TlogError::OutOfRange(format!("event {seq} does not parse: {e}"))))?;
-        let mut sealed = Map::new();
-        if let Some(brand) = v.pointer_mut("/body/brand").and_then(Value::as_object_mut) {
-            for field in SEALED_BRAND_FIELDS {
-                if let Some(value) = brand.remove(*field) {
-                    let salt = self.salt(seq, field);
-                    sealed.insert((*field).to_string(), Value::String(commit(&salt, &value).to_base64()));
-                }
-            }
-        }
+        let sealed: Map<String, Value> =
+            self.seal(seq, &mut v).into_iter().map(|o| (o.field, Value::String(o.commitment.to_base64()))).collect();
         if !sealed.is_empty()
             && let Some(body) = v.get_mut("body").and_then(Value::as_object_mut)
         {
@@ -286,6 +292,26 @@ impl TransparencyLog {
         }
         vouch_canonical_json::to_canonical_json(&v)
             .map_err(|e| log_error(TlogError::OutOfRange(format!("event {seq} does not encode: {e}"))))
+    }
+
+    /// Takes a brand event's confidential fields out of `event` and returns their openings.
+    fn seal(&self, seq: u64, event: &mut Value) -> Vec<Opening> {
+        let Some(brand) = event.pointer_mut("/body/brand").and_then(Value::as_object_mut) else { return Vec::new() };
+        SEALED_BRAND_FIELDS
+            .iter()
+            .filter_map(|field| {
+                let value = brand.remove(*field)?;
+                let salt = self.salt(seq, field);
+                let commitment = commit(&salt, &value);
+                Some(Opening { field: (*field).to_string(), salt, value, commitment })
+            })
+            .collect()
+    }
+
+    /// The stored event `seq`: its kind and canonical text.
+    async fn stored_event(&self, seq: u64) -> Result<Option<(String, String)>, ServiceError> {
+        let events = self.registry.store.events_between(seq, seq).await?;
+        Ok(events.into_iter().next().map(|(_, kind, canonical)| (kind, canonical)))
     }
 
     /// The salt of one sealed field of one event: HMAC-SHA256(sealing secret, "vouch log seal" ||
@@ -301,30 +327,19 @@ impl TransparencyLog {
     /// The openings of an event's sealed fields, for a caller who may see the brand.
     pub async fn openings(&self, p: &Principal, seq: u64) -> Result<Vec<Opening>, ServiceError> {
         let not_found = || ServiceError::not_found("event", seq);
-        let events = self.registry.store.events_between(seq, seq).await?;
-        let (_, kind, canonical) = events.into_iter().next().ok_or_else(not_found)?;
         if seq > self.size() {
             return Err(not_found());
         }
+        let (kind, canonical) = self.stored_event(seq).await?.ok_or_else(not_found)?;
         if kind != "brand.registered" && kind != "brand.updated" {
             return Ok(Vec::new());
         }
-        let v: Value = serde_json::from_str(&canonical).map_err(|_| not_found())?;
+        let mut v: Value = serde_json::from_str(&canonical).map_err(|_| not_found())?;
         let brand_id: BrandId =
             v.pointer("/body/brandId").and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(not_found)?;
         // Whoever may read the brand through the API may open its commitments.
         self.registry.brand(p, brand_id).await.map_err(|_| not_found())?;
-        let mut out = Vec::new();
-        if let Some(brand) = v.pointer("/body/brand").and_then(Value::as_object) {
-            for field in SEALED_BRAND_FIELDS {
-                if let Some(value) = brand.get(*field) {
-                    let salt = self.salt(seq, field);
-                    let commitment = commit(&salt, value);
-                    out.push(Opening { field: (*field).to_string(), salt, value: value.clone(), commitment });
-                }
-            }
-        }
-        Ok(out)
+        Ok(self.seal(seq, &mut v))
     }
 
     /// The entry (log form) of event `seq`, if it is in the tree.
@@ -332,9 +347,8 @@ impl TransparencyLog {
         if seq == 0 || seq > self.size() {
             return Err(ServiceError::not_found("log entry", seq));
         }
-        let events = self.registry.store.events_between(seq, seq).await?;
-        let (_, kind, canonical) =
-            events.into_iter().next().ok_or_else(|| ServiceError::not_found("log entry", seq))?;
+        let (kind, canonical) =
+            self.stored_event(seq).await?.ok_or_else(|| ServiceError::not_found("log entry", seq))?;
         self.log_form(seq, &kind, &canonical)
     }
 
@@ -370,27 +384,25 @@ impl TransparencyLog {
     }
 
     /// An expanded tile, from the cache or the store.
-    async fn tile(&self, id: TileId) -> Result<Option<Arc<Vec<Vec<Hash>>>>, ServiceError> {
-        if let Some(t) = self.tiles.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
-            return Ok(Some(t.clone()));
+    async fn tile(&self, id: TileId) -> Result<Option<ExpandedTile>, ServiceError> {
+        if let Some(t) = self.tiles.read().unwrap_or_else(|e| e.into_inner()).get(id) {
+            return Ok(Some(t));
         }
         let Some(bytes) = self.registry.store.log_tile(id.level, id.index).await? else { return Ok(None) };
         let hashes = parse_hash_tile(&bytes).map_err(log_error)?;
-        let expanded = Arc::new(expand_tile(&hashes));
         let mut cache = self.tiles.write().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= TILE_CACHE {
-            cache.clear();
+        if cache.0.len() >= TILE_CACHE {
+            cache.0.clear();
         }
-        cache.insert(id, expanded.clone());
-        Ok(Some(expanded))
+        Ok(Some(cache.put(id, &hashes)))
     }
 
     /// Runs a proof generator, loading the tiles it misses.
-    async fn with_nodes<T>(&self, f: impl Fn(&CachedNodes<'_>) -> Result<T, TlogError>) -> Result<T, ServiceError> {
+    async fn with_nodes<T>(&self, f: impl Fn(&MemoryTiles) -> Result<T, TlogError>) -> Result<T, ServiceError> {
         for _ in 0..128 {
             let missing = {
                 let cache = self.tiles.read().unwrap_or_else(|e| e.into_inner());
-                match f(&CachedNodes(&cache)) {
+                match f(&cache) {
                     Ok(v) => return Ok(v),
                     Err(TlogError::MissingNode(id)) => id,
                     Err(e) => return Err(log_error(e)),
@@ -424,8 +436,7 @@ impl TransparencyLog {
         }
         let entry = self.entry(seq).await?;
         let index = seq - 1;
-        let proof = self.with_nodes(|n| inclusion_proof(n, index, size)).await?;
-        let root = self.with_nodes(|n| vouch_tlog::proof::tree_root(n, size)).await?;
+        let (proof, root) = self.with_nodes(|n| Ok((inclusion_proof(n, index, size)?, tree_root(n, size)?))).await?;
         Ok(InclusionProof { seq, index, size, leaf: leaf_hash(&entry), entry, proof, root })
     }
 
@@ -454,23 +465,14 @@ impl TransparencyLog {
         if from == 0 || from > to {
             return Err(ServiceError::invalid("from", format!("a consistency proof needs 0 < from <= to ({to})")));
         }
-        let proof = self.with_nodes(|n| consistency_proof(n, from, to)).await?;
-        let old = self.with_nodes(|n| vouch_tlog::proof::tree_root(n, from)).await?;
-        let new = self.with_nodes(|n| vouch_tlog::proof::tree_root(n, to)).await?;
+        let (proof, old, new) =
+            self.with_nodes(|n| Ok((consistency_proof(n, from, to)?, tree_root(n, from)?, tree_root(n, to)?))).await?;
         Ok((to, proof, old, new))
     }
 
     /// Proof generation alone, from tiles already in memory (the benchmark's figure).
     pub fn inclusion_in_memory(&self, index: u64, size: u64) -> Result<Vec<Hash>, TlogError> {
-        let cache = self.tiles.read().unwrap_or_else(|e| e.into_inner());
-        inclusion_proof(&CachedNodes(&cache), index, size)
-    }
-}
-
-impl Registry {
-    /// Signed checkpoints, newest first.
-    pub async fn log_checkpoints(&self, before: Option<u64>, limit: u32) -> Result<Vec<CheckpointRow>, ServiceError> {
-        Ok(self.store.log_checkpoints(before, limit).await?)
+        inclusion_proof(&*self.tiles.read().unwrap_or_else(|e| e.into_inner()), index, size)
     }
 }
 
@@ -487,13 +489,4 @@ pub fn commit(salt: &[u8], value: &Value) -> Hash {
 /// Base64 of a salt (for the API).
 pub fn salt_base64(salt: &[u8]) -> String {
     STANDARD.encode(salt)
-}
-
-struct CachedNodes<'a>(&'a HashMap<TileId, Arc<Vec<Vec<Hash>>>>);
-
-impl NodeSource for CachedNodes<'_> {
-    fn node(&self, id: NodeId) -> Option<Hash> {
-        let (tile, row, pos) = locate(id);
-        self.0.get(&tile)?.get(row)?.get(pos).copied()
-    }
 }

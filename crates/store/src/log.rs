@@ -46,9 +46,20 @@ pub struct TileRow {
 }
 
 impl Store {
-    /// The log's keys; `fresh` (origin, keys) is stored if there are none yet, and whatever is
-    /// stored is returned (so every node of one database agrees).
-    pub async fn log_keys(&self, fresh: LogKeys, now_us: i64) -> Result<LogKeys, StoreError> {
+    /// The log's keys, if it has been created.
+    pub async fn log_keys(&self) -> Result<Option<LogKeys>, StoreError> {
+        let r = sqlx::query("SELECT origin, signing, sealing FROM log_keys WHERE id = 1")
+            .fetch_optional(self.writer_pool())
+            .await?;
+        r.map(|r| {
+            Ok(LogKeys { origin: r.try_get("origin")?, signing: r.try_get("signing")?, sealing: r.try_get("sealing")? })
+        })
+        .transpose()
+    }
+
+    /// Stores `fresh` as the log's keys unless there are keys already, and returns what is
+    /// stored (so every node of one database agrees).
+    pub async fn create_log_keys(&self, fresh: LogKeys, now_us: i64) -> Result<LogKeys, StoreError> {
         sqlx::query(
             "INSERT INTO log_keys (id, origin, signing, sealing, created_us) VALUES (1, $1, $2, $3, $4) \
              ON CONFLICT (id) DO NOTHING",
@@ -59,10 +70,7 @@ impl Store {
         .bind(now_us)
         .execute(self.writer_pool())
         .await?;
-        let r = sqlx::query("SELECT origin, signing, sealing FROM log_keys WHERE id = 1")
-            .fetch_one(self.writer_pool())
-            .await?;
-        Ok(LogKeys { origin: r.try_get("origin")?, signing: r.try_get("signing")?, sealing: r.try_get("sealing")? })
+        self.log_keys().await?.ok_or_else(|| StoreError::corrupt("log_keys", "the keys just stored are missing"))
     }
 
     /// The newest checkpoint.

@@ -106,6 +106,15 @@ fn subproof(
     Ok(())
 }
 
+/// RFC 9162's "right-shift fn and sn equally until LSB(fn) is set or fn is 0": the levels
+/// where the node is a left child on the tree's right edge, which take no proof hash.
+fn skip_left_edges(f: &mut u64, s: &mut u64) {
+    while *f & 1 == 0 && *f != 0 {
+        *f >>= 1;
+        *s >>= 1;
+    }
+}
+
 fn element(bytes: &[u8]) -> Result<Hash, TlogError> {
     Hash::from_slice(bytes).ok_or(TlogError::ProofInvalid("a proof hash is not 32 bytes"))
 }
@@ -140,10 +149,7 @@ pub fn root_from_inclusion<P: AsRef<[u8]>>(leaf: &[u8], index: u64, size: u64, p
         }
         if f & 1 == 1 || f == s {
             r = node_hash(&p, &r);
-            while f & 1 == 0 && f != 0 {
-                f >>= 1;
-                s >>= 1;
-            }
+            skip_left_edges(&mut f, &mut s);
         } else {
             r = node_hash(&r, &p);
         }
@@ -201,10 +207,7 @@ pub fn verify_consistency<P: AsRef<[u8]>>(
         if f & 1 == 1 || f == s {
             fr = node_hash(&c, &fr);
             sr = node_hash(&c, &sr);
-            while f & 1 == 0 && f != 0 {
-                f >>= 1;
-                s >>= 1;
-            }
+            skip_left_edges(&mut f, &mut s);
         } else {
             sr = node_hash(&sr, &c);
         }

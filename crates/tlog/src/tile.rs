@@ -6,6 +6,7 @@
 //! behind a big-endian 16-bit length.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::proof::{NodeId, NodeSource};
 use crate::{Hash, TlogError};
@@ -82,12 +83,11 @@ impl TilePath {
 }
 
 fn parse_width(w: &str) -> Result<u16, TlogError> {
-    let ok = !w.is_empty() && w.len() <= 3 && w.bytes().all(|b| b.is_ascii_digit()) && !w.starts_with('0');
-    let n: u16 = if ok { w.parse().map_err(|_| TlogError::BadTilePath("bad width"))? } else { 0 };
-    if !(1..=255).contains(&n) {
-        return Err(TlogError::BadTilePath("a partial width is a number from 1 to 255"));
+    // Digits only (no sign, no leading zero), 1 to 255.
+    match w.parse::<u16>() {
+        Ok(n @ 1..=255) if w.bytes().all(|b| b.is_ascii_digit()) && !w.starts_with('0') => Ok(n),
+        _ => Err(TlogError::BadTilePath("a partial width is a number from 1 to 255")),
     }
-    Ok(n)
 }
 
 /// `x001/x234/067` → 1234067: 3-digit groups, all but the last prefixed with `x`, no leading
@@ -144,14 +144,24 @@ pub fn locate(id: NodeId) -> (TileId, usize, usize) {
     (TileId { level, index }, r as usize, pos)
 }
 
-/// Expanded tiles in memory, as a [`NodeSource`] (tests, and callers that hold a whole tree).
+/// A tile with every complete node inside it ([`crate::expand_tile`]), shared.
+pub type ExpandedTile = Arc<Vec<Vec<Hash>>>;
+
+/// Expanded tiles in memory, as a [`NodeSource`]: a server's tile cache, a test's whole tree.
 #[derive(Debug, Clone, Default)]
-pub struct MemoryTiles(pub HashMap<TileId, Vec<Vec<Hash>>>);
+pub struct MemoryTiles(pub HashMap<TileId, ExpandedTile>);
 
 impl MemoryTiles {
-    /// Stores (replacing) a tile from its bottom row.
-    pub fn put(&mut self, id: TileId, hashes: &[Hash]) {
-        self.0.insert(id, crate::expand_tile(hashes));
+    /// Stores (replacing) a tile from its bottom row; returns it expanded.
+    pub fn put(&mut self, id: TileId, hashes: &[Hash]) -> ExpandedTile {
+        let t = Arc::new(crate::expand_tile(hashes));
+        self.0.insert(id, t.clone());
+        t
+    }
+
+    /// A stored tile.
+    pub fn get(&self, id: TileId) -> Option<ExpandedTile> {
+        self.0.get(&id).cloned()
     }
 }
 

@@ -66,8 +66,19 @@ impl TreeEdge {
         Ok(Self { size, rows })
     }
 
+    /// The rightmost, partial tile of each level of a tree of `size` leaves, with its width
+    /// (0: that level has no partial tile): what [`TreeEdge::from_rows`] needs read back.
+    pub fn edge_tiles(size: u64) -> Vec<(TileId, usize)> {
+        (0..Self::levels_for(size))
+            .map(|level| {
+                let index = size >> (TILE_HEIGHT as usize * (level + 1));
+                (TileId { level: level as u8, index }, partial_width(size, level))
+            })
+            .collect()
+    }
+
     /// How many tile levels a tree of `size` leaves has.
-    pub fn levels_for(size: u64) -> usize {
+    fn levels_for(size: u64) -> usize {
         let mut levels = 1;
         while levels * (TILE_HEIGHT as usize) < 64 && (size >> (TILE_HEIGHT as usize * levels)) > 0 {
             levels += 1;
@@ -82,14 +93,11 @@ impl TreeEdge {
 
     /// The partial tiles (non-empty rightmost tiles) of every level.
     pub fn partial_tiles(&self) -> Vec<TileUpdate> {
-        self.rows
-            .iter()
-            .enumerate()
+        Self::edge_tiles(self.size)
+            .into_iter()
+            .zip(&self.rows)
             .filter(|(_, r)| !r.is_empty())
-            .map(|(level, r)| TileUpdate {
-                id: TileId { level: level as u8, index: self.size >> (TILE_HEIGHT as usize * (level + 1)) },
-                hashes: r.clone(),
-            })
+            .map(|((id, _), r)| TileUpdate { id, hashes: r.clone() })
             .collect()
     }
 
@@ -142,13 +150,18 @@ impl TreeEdge {
     }
 }
 
+/// The nodes one level above `row`: its complete pairs hashed.
+fn parents(row: &[Hash]) -> Vec<Hash> {
+    row.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect()
+}
+
 /// The hash of a complete subtree from its bottom row (length a power of two).
 fn subtree_root(row: &[Hash]) -> Hash {
-    let mut level: Vec<Hash> = row.to_vec();
+    let mut level = parents(row);
     while level.len() > 1 {
-        level = level.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+        level = parents(&level);
     }
-    level[0]
+    level.first().copied().unwrap_or(row[0])
 }
 
 /// Every complete node inside a tile: row 0 is the tile itself, row r holds the nodes r levels
@@ -156,8 +169,7 @@ fn subtree_root(row: &[Hash]) -> Hash {
 pub fn expand_tile(row: &[Hash]) -> Vec<Vec<Hash>> {
     let mut rows = vec![row.to_vec()];
     while let Some(last) = rows.last().filter(|r| r.len() >= 2) {
-        let next: Vec<Hash> = last.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
-        rows.push(next);
+        rows.push(parents(last));
     }
     rows
 }
