@@ -64,6 +64,58 @@ pub struct ServeArgs {
     /// checkpoint signed at least this often while there are new events) [default: 500]
     #[arg(long, env = "VOUCH_LOG_INTERVAL", value_parser = clap::value_parser!(u32).range(10..=60_000))]
     pub log_interval: Option<u32>,
+    /// Address of the SMPP 3.4 gateway listener (off by default)
+    #[arg(long, env = "VOUCH_SMPP")]
+    pub smpp: Option<SocketAddr>,
+    /// Upstream SMSC: smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?prefixes=1202,1310&window=512];
+    /// repeatable (the longest matching destination prefix routes, else the one without prefixes)
+    #[arg(long, env = "VOUCH_SMSC", value_delimiter = ' ')]
+    pub smsc: Vec<String>,
+    /// The DCA (provider id) this gateway carries campaigns for
+    #[arg(long, env = "VOUCH_GATEWAY_DCA")]
+    pub gateway_dca: Option<String>,
+    /// Messages failing a check: block (refuse) or flag (forward and record) [default: block]
+    #[arg(long, env = "VOUCH_GATEWAY_POLICY", value_parser = ["block", "flag"])]
+    pub gateway_policy: Option<String>,
+    /// Outstanding submits an ESME may have [default: 256]
+    #[arg(long, env = "VOUCH_SMPP_WINDOW", value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub smpp_window: Option<u32>,
+    /// Days gateway decision records are kept [default: 90]
+    #[arg(long, env = "VOUCH_GATEWAY_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub gateway_retention_days: Option<u32>,
+    /// File of content terms the gateway refuses (one per line, optionally `label<TAB>term`)
+    #[arg(long, env = "VOUCH_CONTENT_RULES")]
+    pub content_rules: Option<PathBuf>,
+}
+
+/// The `[gateway]` table of the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGateway {
+    smpp: Option<String>,
+    smsc: Option<Vec<String>>,
+    dca: Option<String>,
+    policy: Option<String>,
+    window: Option<u32>,
+    retention_days: Option<u32>,
+    content_rules: Option<PathBuf>,
+    /// Multiplies every class's messages per minute.
+    minute_scale: Option<f64>,
+    /// Daily caps by tier: top, upper_mid, lower_mid, low, sole_proprietor.
+    daily_caps: Option<[u64; 5]>,
+}
+
+/// The SMPP gateway's settings.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub listen: SocketAddr,
+    pub smscs: Vec<crate::smpp::SmscConfig>,
+    pub dca: vouch_registry::ProviderId,
+    pub policy: vouch_gateway::Policy,
+    pub window: usize,
+    pub retention_days: u32,
+    pub content_rules: Option<PathBuf>,
+    pub throughput: vouch_gateway::ThroughputConfig,
 }
 
 /// The TOML file's settings.
@@ -85,6 +137,8 @@ struct FileConfig {
     require_identity: Option<bool>,
     log_origin: Option<String>,
     log_interval: Option<u32>,
+    #[serde(default)]
+    gateway: FileGateway,
 }
 
 /// The resolved settings.
@@ -98,6 +152,8 @@ pub struct ServeConfig {
     pub log_origin: String,
     /// Milliseconds between log batches.
     pub log_interval: u32,
+    /// The SMPP gateway, when `--smpp` is given.
+    pub gateway: Option<GatewaySettings>,
 }
 
 /// Call authentication settings.
@@ -200,7 +256,53 @@ impl ServeArgs {
         if !(10..=60_000).contains(&log_interval) {
             bail!("{file_name}: log_interval = {log_interval} must be 10 to 60000 (milliseconds)");
         }
-        Ok(ServeConfig { data_dir, http, json_logs: log_format == "json", voice, log_origin, log_interval })
+        let g = file.gateway;
+        let smpp = match (self.smpp, g.smpp) {
+            (Some(a), _) => Some(a),
+            (None, Some(s)) => Some(s.parse().with_context(|| {
+                format!("{file_name}: [gateway] smpp = {s:?} is not a socket address such as 127.0.0.1:2775")
+            })?),
+            (None, None) => None,
+        };
+        let gateway = match smpp {
+            None => None,
+            Some(listen) => {
+                let urls = if self.smsc.is_empty() { g.smsc.unwrap_or_default() } else { self.smsc };
+                if urls.is_empty() {
+                    bail!("--smpp needs at least one upstream --smsc smpp://SYSTEM_ID:PASSWORD@HOST:PORT");
+                }
+                let smscs =
+                    urls.iter().map(|u| crate::smpp::SmscConfig::parse(u)).collect::<anyhow::Result<Vec<_>>>()?;
+                let dca = self
+                    .gateway_dca
+                    .or(g.dca)
+                    .context("--smpp needs --gateway-dca PROVIDER_ID (the DCA the gateway carries for)")?;
+                let dca = dca.parse().map_err(|e| anyhow::anyhow!("--gateway-dca {dca:?}: {e}"))?;
+                let policy = self.gateway_policy.or(g.policy).unwrap_or_else(|| "block".into());
+                let policy = policy.parse().map_err(|e: String| anyhow::anyhow!("{file_name}: [gateway] {e}"))?;
+                let mut throughput = vouch_gateway::ThroughputConfig::default();
+                if let Some(scale) = g.minute_scale {
+                    if !(scale > 0.0 && scale <= 1_000_000.0) {
+                        bail!("{file_name}: [gateway] minute_scale = {scale} must be above 0");
+                    }
+                    throughput.minute_scale = scale;
+                }
+                if let Some(caps) = g.daily_caps {
+                    throughput.daily_caps = caps;
+                }
+                Some(GatewaySettings {
+                    listen,
+                    smscs,
+                    dca,
+                    policy,
+                    window: self.smpp_window.or(g.window).unwrap_or(256).clamp(1, 65_536) as usize,
+                    retention_days: self.gateway_retention_days.or(g.retention_days).unwrap_or(90).clamp(1, 3650),
+                    content_rules: self.content_rules.or(g.content_rules),
+                    throughput,
+                })
+            }
+        };
+        Ok(ServeConfig { data_dir, http, json_logs: log_format == "json", voice, log_origin, log_interval, gateway })
     }
 }
 
@@ -231,6 +333,13 @@ mod tests {
             require_identity: false,
             log_origin: None,
             log_interval: None,
+            smpp: None,
+            smsc: Vec::new(),
+            gateway_dca: None,
+            gateway_policy: None,
+            smpp_window: None,
+            gateway_retention_days: None,
+            content_rules: None,
         }
     }
 

@@ -10,6 +10,7 @@ mod log_cli;
 mod serve;
 mod shaken_cli;
 mod sip;
+mod smpp;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,7 +28,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the registry server (REST API on --http) on the embedded store.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Import data into a running server.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -115,7 +116,7 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Import(ImportCommand::Numbers { file, chunk, client }) => {
             client::import_numbers(&client, &file, chunk as usize)
         }

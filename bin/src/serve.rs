@@ -50,11 +50,34 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         crate::out!("vouch: transparency log {}; checkpoints verify with the key", log.origin());
         crate::out!("{}", log.verifier().to_key_string());
         let (log_stop, log_task) = start_sequencer(log.clone(), config.log_interval);
-        let app = vouch_http::router(
-            vouch_http::AppState::new(registry.clone()).with_callauth(callauth.clone()).with_log(log.clone()),
-        );
+        let mut state =
+            vouch_http::AppState::new(registry.clone()).with_callauth(callauth.clone()).with_log(log.clone());
+        let smpp = match &config.gateway {
+            Some(g) => {
+                let classifier: Option<Arc<dyn vouch_gateway::ContentClassifier>> = match &g.content_rules {
+                    Some(path) => {
+                        let text = std::fs::read_to_string(path)
+                            .with_context(|| format!("cannot read the content rules {}", path.display()))?;
+                        Some(Arc::new(vouch_gateway::TermList::parse(&text)))
+                    }
+                    None => None,
+                };
+                let gateway = vouch_service::SmppGateway::open(
+                    registry.clone(),
+                    vouch_gateway::GatewayConfig { dca: g.dca, policy: g.policy, throughput: g.throughput.clone() },
+                    classifier,
+                    jiff::SignedDuration::from_hours(24 * i64::from(g.retention_days)),
+                )
+                .await
+                .context("cannot start the SMPP gateway (--gateway-dca must be a registered DCA)")?;
+                state = state.with_gateway(gateway.clone());
+                let server = crate::smpp::SmppServer::bind(g.listen).await?;
+                Some((server, gateway, g.clone()))
+            }
+            None => None,
+        };
+        let app = vouch_http::router(state);
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "vouch serving");
-        crate::out!("vouch: listening on http://{addr}");
         let sip_task = match sip {
             Some(server) => {
                 let sip_addr = server.local_addr()?;
@@ -67,9 +90,32 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             None => None,
         };
+        let smpp_task = match smpp {
+            Some((server, gateway, g)) => {
+                let smpp_addr = server.local_addr()?;
+                crate::out!(
+                    "vouch: SMPP gateway on {smpp_addr} for DCA {} ({}), {} upstream SMSC(s)",
+                    g.dca,
+                    g.policy.as_str(),
+                    g.smscs.len()
+                );
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let settings = crate::smpp::SmppSettings { window: g.window, smscs: g.smscs.clone() };
+                let task = tokio::spawn(server.run(gateway, settings, async move {
+                    let _ = stopped.await;
+                }));
+                Some((stop, task))
+            }
+            None => None,
+        };
+        crate::out!("vouch: listening on http://{addr}");
         let _ = std::io::stdout().flush();
         axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
         tracing::info!("shutting down");
+        if let Some((stop, task)) = smpp_task {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
         if let Some((stop, task)) = sip_task {
             let _ = stop.send(());
             let _ = task.await;

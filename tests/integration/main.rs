@@ -14,6 +14,7 @@ mod lifecycle;
 mod numbers;
 mod registry_flow;
 mod shaken;
+mod smpp;
 mod stir_http;
 mod stir_sip;
 mod tlog;

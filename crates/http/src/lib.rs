@@ -2,6 +2,7 @@
 //! error, an OpenAPI 3.1 document at `/openapi.json`, Prometheus metrics at `/metrics` and
 //! liveness at `/healthz`.
 
+mod gateway;
 mod handlers;
 mod log;
 mod problem;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub callauth: Option<Arc<CallAuth>>,
     /// The transparency log, when running.
     pub log: Option<Arc<vouch_service::TransparencyLog>>,
+    /// The SMPP gateway, when running.
+    pub gateway: Option<Arc<vouch_service::SmppGateway>>,
     metrics: Option<PrometheusHandle>,
 }
 
@@ -49,12 +52,18 @@ impl AppState {
             .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
             .ok()
             .and_then(|b| b.install_recorder().ok());
-        Self { registry, callauth: None, log: None, metrics }
+        Self { registry, callauth: None, log: None, gateway: None, metrics }
     }
 
     /// With the transparency log (`/log/` and `/v1/log/`).
     pub fn with_log(mut self, log: Arc<vouch_service::TransparencyLog>) -> Self {
         self.log = Some(log);
+        self
+    }
+
+    /// With the SMPP gateway (`/v1/gateway/records`).
+    pub fn with_gateway(mut self, gateway: Arc<vouch_service::SmppGateway>) -> Self {
+        self.gateway = Some(gateway);
         self
     }
 
@@ -80,6 +89,7 @@ impl AppState {
         (name = "campaigns", description = "Campaigns, sharing to a DCA, suspension"),
         (name = "numbers", description = "Number assignments, public lookup and history"),
         (name = "call authentication", description = "STIR/SHAKEN signing credentials, SIP peers, number blocks, the Robocall Mitigation Database; the ATIS-1000082 interface itself is at /stir/v1 (see docs/STIR-API.md)"),
+        (name = "smpp gateway", description = "SMPP accounts of CSPs and the gateway's decision records (see docs/SMPP-GATEWAY.md)"),
         (name = "transparency log", description = "The append-only log of every registry event and certificate: C2SP tiles and checkpoints under /log/, proofs under /v1/log/ (see docs/TRANSPARENCY-LOG.md)"),
         (name = "operations", description = "Health, metrics, events")
     )
@@ -107,7 +117,8 @@ impl utoipa::Modify for BearerAuth {
 /// The OpenAPI document and the router of every endpoint.
 pub fn router(state: AppState) -> Router {
     let (api_router, api) =
-        log::routes(voice::routes(handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi())))).split_for_parts();
+        gateway::routes(log::routes(voice::routes(handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi())))))
+            .split_for_parts();
     let api = Arc::new(api);
     api_router
         .route(

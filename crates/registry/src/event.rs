@@ -84,6 +84,22 @@ pub enum EventBody {
         /// Public identifier of the key.
         key_id: String,
     },
+    /// An SMPP account was issued to a CSP (its password never appears).
+    #[serde(rename = "smppaccount.issued")]
+    SmppAccountIssued {
+        /// The CSP the account binds as.
+        provider_id: ProviderId,
+        /// The account's `system_id`.
+        system_id: String,
+    },
+    /// An SMPP account was revoked.
+    #[serde(rename = "smppaccount.revoked")]
+    SmppAccountRevoked {
+        /// The CSP the account bound as.
+        provider_id: ProviderId,
+        /// The account's `system_id`.
+        system_id: String,
+    },
     /// A CSP registered a brand.
     #[serde(rename = "brand.registered")]
     BrandRegistered {
@@ -287,6 +303,8 @@ impl EventBody {
             Self::ProviderRegistered { .. } => "provider.registered",
             Self::ApiKeyIssued { .. } => "apikey.issued",
             Self::ApiKeyRevoked { .. } => "apikey.revoked",
+            Self::SmppAccountIssued { .. } => "smppaccount.issued",
+            Self::SmppAccountRevoked { .. } => "smppaccount.revoked",
             Self::BrandRegistered { .. } => "brand.registered",
             Self::BrandUpdated { .. } => "brand.updated",
             Self::BrandVetted { .. } => "brand.vetted",
@@ -315,6 +333,7 @@ impl EventBody {
         match self {
             Self::ProviderRegistered { provider_id, .. } => provider_id.to_string(),
             Self::ApiKeyIssued { key_id, .. } | Self::ApiKeyRevoked { key_id, .. } => key_id.clone(),
+            Self::SmppAccountIssued { system_id, .. } | Self::SmppAccountRevoked { system_id, .. } => system_id.clone(),
             Self::BrandRegistered { brand_id, .. }
             | Self::BrandUpdated { brand_id, .. }
             | Self::BrandVetted { brand_id, .. } => brand_id.to_string(),

@@ -9,6 +9,7 @@
 mod auth;
 mod brands;
 mod campaigns;
+mod gateway;
 mod log;
 mod numbers;
 mod providers;
@@ -28,6 +29,7 @@ use vouch_store::{BrandRow, CampaignRow, ProviderRow, Store, StoreError};
 
 pub use auth::{ApiKey, Principal};
 pub use brands::SanctionsImport;
+pub use gateway::{BoundAccount, Checked, IssuedSmppAccount, MobileOriginated, SmppGateway};
 pub use log::{InclusionProof, Integrated, Opening, SEALED_BRAND_FIELDS, TransparencyLog, commit, salt_base64};
 pub use numbers::{ImportRejection, ImportReport, NumberAnswer};
 pub use providers::IssuedKey;
@@ -175,6 +177,8 @@ pub struct Registry {
     /// Bumped by every revocation: a principal read from the store before a revocation is not
     /// cached after it.
     principals_generation: std::sync::atomic::AtomicU64,
+    /// Campaign declarations and brand tiers for the SMPP gateway (kept current after each commit).
+    gateway_facts: gateway::GatewayFactsLock,
 }
 
 /// Most API keys whose principal is remembered.
@@ -215,8 +219,13 @@ impl Registry {
         for p in store.providers().await? {
             facts.add_provider(p);
         }
+        let mut gateway_facts = gateway::GatewayFacts {
+            tiers: brand_rows.iter().map(|b| (b.id, gateway::brand_tier(b))).collect(),
+            ..Default::default()
+        };
         for c in store.campaigns(None, None).await? {
             index.put_campaign(slot_of(&c, brands.get(&c.brand_id).copied().unwrap_or(0)));
+            gateway_facts.rules.insert(c.id, Arc::new(gateway::campaign_rules(&c)));
         }
         store
             .for_each_current_assignment(|batch| {
@@ -242,6 +251,7 @@ impl Registry {
             facts: RwLock::new(facts),
             principals: RwLock::new(HashMap::new()),
             principals_generation: std::sync::atomic::AtomicU64::new(0),
+            gateway_facts: RwLock::new(gateway_facts),
         })
     }
 
@@ -282,6 +292,11 @@ impl Registry {
                 {
                     brands.push(*brand_id);
                 }
+                EventBody::CampaignCreated { campaign_id, .. } | EventBody::CampaignUpdated { campaign_id, .. } => {
+                    if let Some(c) = self.store.campaign(*campaign_id).await? {
+                        self.gateway_facts_mut().rules.insert(c.id, Arc::new(gateway::campaign_rules(&c)));
+                    }
+                }
                 EventBody::ProviderRegistered { provider_id, .. } => {
                     if let Some(p) = self.store.provider(*provider_id).await? {
                         self.facts_mut().add_provider(p);
@@ -297,6 +312,7 @@ impl Registry {
         }
         for id in brands {
             if let Some(b) = self.store.brand(id).await? {
+                self.gateway_facts_mut().tiers.insert(b.id, gateway::brand_tier(&b));
                 self.facts_mut().brands.insert(b.id, brand_facts(&b));
             }
         }

@@ -8,6 +8,7 @@
 //! The embedded store is SQLite through sqlx, in WAL mode with `synchronous=FULL`, so that a
 //! committed transaction survives a crash of the process or the machine.
 
+mod gateway;
 mod log;
 mod project;
 mod query;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+pub use gateway::{GatewayRecord, SmppAccountRow};
 pub use log::{CheckpointRow, LogKeys, TileRow};
 pub use project::project;
 pub use query::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow, SharingRow};

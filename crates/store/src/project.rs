@@ -29,7 +29,11 @@ pub async fn project(conn: &mut SqliteConnection, event: &Event) -> Result<(), S
                 .map_err(map_unique)?;
         }
         // Keys live in api_keys, written beside the event (the secret's hash is not an event).
-        EventBody::ApiKeyIssued { .. } | EventBody::ApiKeyRevoked { .. } | EventBody::SanctionsImported { .. } => {}
+        EventBody::ApiKeyIssued { .. }
+        | EventBody::ApiKeyRevoked { .. }
+        | EventBody::SmppAccountIssued { .. }
+        | EventBody::SmppAccountRevoked { .. }
+        | EventBody::SanctionsImported { .. } => {}
         EventBody::BrandRegistered { brand_id, csp_id, brand } => {
             let ein = brand.clone().validate().ok().and_then(|d| if d.ein_is_us() { d.ein_digits() } else { None });
             sqlx::query(

@@ -1,0 +1,1017 @@
+//! The SMPP gateway's sockets: the SMPP 3.4 server ESMEs bind to, and the client sessions to
+//! the carriers' SMSCs. Every submit is checked by [`SmppGateway::check`] (rules in
+//! vouch-gateway, PDUs in vouch-smpp); this file is transport, windows, ids and routing.
+//!
+//! An ESME's submit_sm is answered only once the upstream SMSC answered it (or a check refused
+//! it): an acknowledged message has always been acknowledged by the carrier. Receipts and
+//! subscribers' messages from upstream are acknowledged upstream only once the ESME
+//! acknowledged them, and refused with ESME_RX_T_APPN (the SMSC retries) when no ESME of the
+//! account is bound to take them.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use vouch_registry::ProviderId;
+use vouch_service::{BoundAccount, SmppGateway};
+use vouch_smpp::concat::{Limits, Offer, Reassembler};
+use vouch_smpp::session::{Admission, ServerSession, SessionState};
+use vouch_smpp::{
+    Address, BindMode, Body, CommandId, CommandStatus, HEADER_LEN, MAX_PDU_LEN, OutboundMessage, ShortMessage,
+};
+
+/// ESME connections at once.
+const MAX_CONNECTIONS: usize = 4096;
+/// An ESME connection that has not bound within this long is closed.
+const BIND_DEADLINE: Duration = Duration::from_secs(30);
+/// A connection silent this long (no PDU, not even enquire_link) is closed.
+const IDLE: Duration = Duration::from_secs(300);
+/// How long an ESME has to answer a deliver_sm before the SMSC is told to retry.
+const DELIVER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a submit may wait for an upstream session before the ESME is told to retry.
+const UPSTREAM_DEADLINE: Duration = Duration::from_secs(30);
+/// Messages waiting for an upstream window slot, per SMSC.
+const UPSTREAM_QUEUE: usize = 65_536;
+/// Ids remembered for receipts: two generations of this many.
+const ID_GENERATION: usize = 1 << 21;
+
+/// One upstream SMSC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmscConfig {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// `system_id` vouch binds with.
+    pub system_id: String,
+    /// Its password.
+    pub password: String,
+    /// Destination prefixes (E.164 digits, no `+`) routed to it; empty: the default route.
+    pub prefixes: Vec<String>,
+    /// Outstanding submits allowed.
+    pub window: usize,
+}
+
+impl SmscConfig {
+    /// Parses `smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?prefixes=1202,1310&window=N]`.
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        let u = url::Url::parse(url).with_context(|| format!("--smsc {url:?} is not a URL"))?;
+        anyhow::ensure!(u.scheme() == "smpp", "--smsc {url:?}: the scheme must be smpp://");
+        let host = u.host_str().context("--smsc needs a host")?;
+        let port = u.port().context("--smsc needs a port")?;
+        let addr: SocketAddr = format!("{}:{port}", host.trim_start_matches('[').trim_end_matches(']'))
+            .parse()
+            .with_context(|| format!("--smsc host {host:?} must be an IP address"))?;
+        anyhow::ensure!(
+            addr.ip().is_loopback() || std::env::var_os("VOUCH_ALLOW_REMOTE_SMSC").is_some(),
+            "--smsc {addr}: only loopback SMSCs are allowed unless VOUCH_ALLOW_REMOTE_SMSC is set"
+        );
+        let system_id = urlencoding_decode(u.username());
+        let password = urlencoding_decode(u.password().unwrap_or(""));
+        anyhow::ensure!(!system_id.is_empty() && system_id.len() <= 15, "--smsc: system_id must be 1-15 characters");
+        anyhow::ensure!(password.len() <= 8, "--smsc: the password must be at most 8 characters");
+        let mut prefixes = Vec::new();
+        let mut window = 512;
+        for (k, v) in u.query_pairs() {
+            match k.as_ref() {
+                "prefixes" => prefixes = v.split(',').map(|p| p.trim().trim_start_matches('+').to_owned()).collect(),
+                "window" => window = v.parse().with_context(|| format!("--smsc window={v:?}"))?,
+                other => anyhow::bail!("--smsc: unknown parameter {other:?} (prefixes, window)"),
+            }
+        }
+        Ok(Self { addr, system_id, password, prefixes, window: window.max(1) })
+    }
+}
+
+fn urlencoding_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+/// Gateway settings of the SMPP listener.
+#[derive(Debug, Clone)]
+pub struct SmppSettings {
+    /// Outstanding submits an ESME may have.
+    pub window: usize,
+    /// The SMSCs.
+    pub smscs: Vec<SmscConfig>,
+}
+
+/// What answers a submit forwarded upstream.
+type UpstreamReply = Result<String, CommandStatus>;
+
+struct UpstreamRequest {
+    pdu: Vec<u8>,
+    reply: oneshot::Sender<UpstreamReply>,
+    first: Instant,
+}
+
+/// A session that receives deliver_sm: where to send them.
+#[derive(Clone)]
+struct Receiver {
+    id: u64,
+    tx: mpsc::Sender<Deliver>,
+}
+
+struct Deliver {
+    pdu: Vec<u8>,
+    reply: oneshot::Sender<CommandStatus>,
+}
+
+/// Where a receipt goes: the id the ESME knows and the account that sent the message.
+#[derive(Clone)]
+struct Sent {
+    our_id: String,
+    system_id: String,
+}
+
+/// Upstream (SMSC index, message id) → what the ESME was told.
+type IdGeneration = HashMap<(usize, String), Sent>;
+
+/// Remembers upstream ids for receipts, bounded (two generations).
+#[derive(Default)]
+struct IdMap {
+    generations: std::sync::Mutex<(IdGeneration, IdGeneration)>,
+}
+
+impl IdMap {
+    fn insert(&self, key: (usize, String), sent: Sent) {
+        let mut g = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        if g.0.len() >= ID_GENERATION {
+            let (current, previous) = &mut *g;
+            std::mem::swap(current, previous);
+            current.clear();
+        }
+        g.0.insert(key, sent);
+    }
+
+    fn get(&self, key: &(usize, String)) -> Option<Sent> {
+        let g = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        g.0.get(key).or_else(|| g.1.get(key)).cloned()
+    }
+}
+
+struct Shared {
+    gateway: Arc<SmppGateway>,
+    settings: SmppSettings,
+    upstreams: Vec<mpsc::Sender<UpstreamRequest>>,
+    /// Receiving sessions by system_id, and by CSP (for subscribers' messages).
+    by_account: std::sync::Mutex<HashMap<String, Vec<Receiver>>>,
+    by_provider: std::sync::Mutex<HashMap<ProviderId, Vec<Receiver>>>,
+    ids: IdMap,
+    next_id: AtomicU64,
+    id_prefix: u32,
+    next_session: AtomicU64,
+}
+
+impl Shared {
+    fn message_id(&self) -> String {
+        format!("{:06x}{:010x}", self.id_prefix & 0xff_ffff, self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The SMSC for a destination: the longest matching prefix, else the first without prefixes,
+    /// else the first.
+    fn route(&self, dest: &str) -> usize {
+        let digits = dest.trim_start_matches('+');
+        let mut best: Option<(usize, usize)> = None;
+        for (i, s) in self.settings.smscs.iter().enumerate() {
+            for p in &s.prefixes {
+                if digits.starts_with(p.as_str()) && best.is_none_or(|(_, l)| p.len() > l) {
+                    best = Some((i, p.len()));
+                }
+            }
+        }
+        best.map(|(i, _)| i).or_else(|| self.settings.smscs.iter().position(|s| s.prefixes.is_empty())).unwrap_or(0)
+    }
+
+    fn receivers_of(&self, system_id: &str, provider: Option<ProviderId>) -> Vec<Receiver> {
+        let mut r =
+            self.by_account.lock().unwrap_or_else(|e| e.into_inner()).get(system_id).cloned().unwrap_or_default();
+        if r.is_empty()
+            && let Some(p) = provider
+        {
+            r = self.by_provider.lock().unwrap_or_else(|e| e.into_inner()).get(&p).cloned().unwrap_or_default();
+        }
+        r
+    }
+
+    fn add_receiver(&self, account: &BoundAccount, r: Receiver) {
+        self.by_account
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(account.system_id.clone())
+            .or_default()
+            .push(r.clone());
+        self.by_provider.lock().unwrap_or_else(|e| e.into_inner()).entry(account.provider).or_default().push(r);
+    }
+
+    fn remove_receiver(&self, account: &BoundAccount, id: u64) {
+        if let Some(v) = self.by_account.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&account.system_id) {
+            v.retain(|r| r.id != id);
+        }
+        if let Some(v) = self.by_provider.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&account.provider) {
+            v.retain(|r| r.id != id);
+        }
+    }
+
+    /// Hands a deliver_sm to one of the receivers (round robin by the caller's pick) and waits
+    /// for its answer; ESME_RX_T_APPN when nobody can take it.
+    async fn deliver(&self, receivers: Vec<Receiver>, pdu: Vec<u8>) -> CommandStatus {
+        for r in receivers.iter().rev() {
+            let (tx, rx) = oneshot::channel();
+            if r.tx.try_send(Deliver { pdu: pdu.clone(), reply: tx }).is_err() {
+                continue;
+            }
+            return match tokio::time::timeout(DELIVER_TIMEOUT, rx).await {
+                Ok(Ok(status)) => status,
+                _ => CommandStatus::ESME_RX_T_APPN,
+            };
+        }
+        CommandStatus::ESME_RX_T_APPN
+    }
+}
+
+/// The bound listener.
+pub struct SmppServer {
+    listener: TcpListener,
+}
+
+impl SmppServer {
+    /// Binds `addr`.
+    pub async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
+        let listener =
+            TcpListener::bind(addr).await.with_context(|| format!("cannot listen on TCP {addr} (--smpp)"))?;
+        Ok(Self { listener })
+    }
+
+    /// Where it listens.
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves ESMEs and keeps the upstream sessions until `shutdown` completes.
+    pub async fn run(
+        self,
+        gateway: Arc<SmppGateway>,
+        settings: SmppSettings,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let mut upstreams = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in &settings.smscs {
+            let (tx, rx) = mpsc::channel(UPSTREAM_QUEUE);
+            upstreams.push(tx);
+            receivers.push(rx);
+        }
+        let shared = Arc::new(Shared {
+            gateway,
+            settings: settings.clone(),
+            upstreams,
+            by_account: Default::default(),
+            by_provider: Default::default(),
+            ids: IdMap::default(),
+            next_id: AtomicU64::new(1),
+            id_prefix: rand::random(),
+            next_session: AtomicU64::new(1),
+        });
+        for (i, rx) in receivers.into_iter().enumerate() {
+            tokio::spawn(upstream(shared.clone(), i, rx));
+        }
+        let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let accept = async {
+            loop {
+                let Ok(permit) = limit.clone().acquire_owned().await else { return };
+                match self.listener.accept().await {
+                    Ok((stream, peer)) => {
+                        let shared = shared.clone();
+                        tokio::spawn(async move {
+                            let _permit = permit;
+                            let _ = stream.set_nodelay(true);
+                            if let Err(e) = esme_session(shared, stream).await {
+                                tracing::debug!(%peer, error = %e, "SMPP session ended");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "SMPP accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            _ = accept => {}
+            _ = shutdown => {}
+        }
+    }
+}
+
+/// A part (or a whole message) waiting for its answer.
+struct Part {
+    command_id: CommandId,
+    sequence: u32,
+    pdu: Vec<u8>,
+    /// The id a part of a concatenated message was acknowledged with while it waited for the
+    /// others (ESMEs that send a part only after the previous one's answer need it). What
+    /// becomes of it is told by a delivery receipt.
+    acked: Option<String>,
+}
+
+impl Part {
+    /// What a receipt about this part needs (its PDU), kept beside its upstream answer.
+    fn pdu_for_receipt(&self) -> Part {
+        Part { command_id: self.command_id, sequence: self.sequence, pdu: self.pdu.clone(), acked: self.acked.clone() }
+    }
+}
+
+/// A receipt telling the ESME that an acknowledged part was not delivered after all (the
+/// whole message was refused, or the SMSC refused it); `None` if it asked for no receipt.
+fn rejection_receipt(part: &Part, our_id: &str, status: CommandStatus, stat: &str) -> Option<Vec<u8>> {
+    let pdu = vouch_smpp::decode(&part.pdu).ok()?;
+    let Body::Message(sm) = pdu.body() else { return None };
+    if sm.registered_delivery & 0x03 == 0 {
+        return None;
+    }
+    let now = jiff::Zoned::now().strftime("%y%m%d%H%M").to_string();
+    let text = format!(
+        "id:{our_id} sub:001 dlvrd:000 submit date:{now} done date:{now} stat:{stat} err:{:03X} text:",
+        status.0 & 0xfff
+    );
+    let m = OutboundMessage {
+        source: sm.dest,
+        dest: sm.source,
+        esm_class: 0x04,
+        data_coding: 0,
+        registered_delivery: 0,
+        user_data: text.as_bytes(),
+        receipted_message_id: Some(our_id),
+        message_state: Some(if stat == "REJECTD" { 8 } else { 5 }),
+    };
+    let mut out = Vec::new();
+    // Receipts of vouch's own are numbered from the top of the range; their answers are ignored.
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = 0x7000_0000 | (SEQ.fetch_add(1, Ordering::Relaxed) as u32 & 0x0fff_ffff);
+    vouch_smpp::encode_message(&mut out, true, seq, &m).ok()?;
+    Some(out)
+}
+
+/// What a submit's answer task hands back to its session: the answers to write, and how many
+/// submits they answer.
+struct Event(Vec<u8>, usize);
+
+fn concat_of(sm: &ShortMessage<'_>) -> Option<(u16, u8, u8, usize)> {
+    if let Some(s) = sm.sar {
+        return Some((s.reference, s.total, s.seqnum, 0));
+    }
+    if sm.has_udh() {
+        let data = sm.user_data();
+        if let Ok((Some(c), rest)) = vouch_smpp::text::split_udh(data) {
+            return Some((c.reference, c.total, c.seqnum, data.len() - rest.len()));
+        }
+    }
+    None
+}
+
+/// The user data of a message without its UDH.
+fn text_bytes<'a>(sm: &'a ShortMessage<'_>) -> &'a [u8] {
+    let data = sm.user_data();
+    if sm.has_udh() { vouch_smpp::text::split_udh(data).map(|(_, rest)| rest).unwrap_or(&[]) } else { data }
+}
+
+async fn esme_session(shared: Arc<Shared>, stream: TcpStream) -> anyhow::Result<()> {
+    let (mut rd, mut wr) = stream.into_split();
+    let mut session = ServerSession::new(shared.settings.window);
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let (events_tx, mut events) = mpsc::channel::<Event>(4096);
+    let (deliver_tx, mut delivers) = mpsc::channel::<Deliver>(1024);
+    let mut account: Option<BoundAccount> = None;
+    let session_id = shared.next_session.fetch_add(1, Ordering::Relaxed);
+    let mut reassembler: Reassembler<(String, String, u16), Part> = Reassembler::new(Limits::default());
+    let mut pending_delivers: HashMap<u32, oneshot::Sender<CommandStatus>> = HashMap::new();
+    let mut next_seq: u32 = 1;
+    let opened = Instant::now();
+    let mut last_pdu = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut account_check = Instant::now();
+    let mut closing = false;
+    let result: anyhow::Result<()> = loop {
+        tokio::select! {
+            n = rd.read_buf(&mut buf) => {
+                let n = n?;
+                if n == 0 { break Ok(()); }
+                last_pdu = Instant::now();
+                // Every whole PDU in the buffer.
+                let mut at = 0;
+                loop {
+                    let header = match vouch_smpp::frame(&buf[at..]) {
+                        Ok(Some(h)) => h,
+                        Ok(None) => break,
+                        Err(e) => {
+                            // The length lies: the stream cannot be followed; say so and close.
+                            vouch_smpp::encode_header_only(&mut out, CommandId::GENERIC_NACK, CommandStatus::ESME_RINVCMDLEN, 0);
+                            wr.write_all(&out).await?;
+                            anyhow::bail!("{e}");
+                        }
+                    };
+                    if buf.len() - at < header.length { break; }
+                    let pdu = &buf[at..at + header.length];
+                    at += header.length;
+                    match handle_pdu(&shared, &mut session, &mut account, pdu, &mut out, &events_tx, &mut reassembler,
+                        &mut pending_delivers, session_id, &deliver_tx).await {
+                        Ok(true) => {}
+                        Ok(false) => closing = true,
+                        Err(e) => { wr.write_all(&out).await?; return Err(e); }
+                    }
+                }
+                buf.drain(..at);
+                if buf.capacity() > 4 * MAX_PDU_LEN && buf.len() < HEADER_LEN { buf.shrink_to(64 * 1024); }
+            }
+            Some(ev) = events.recv() => {
+                let mut ev = Some(ev);
+                while let Some(e) = ev.take() {
+                    out.extend_from_slice(&e.0);
+                    (0..e.1).for_each(|_| session.answered());
+                    if out.len() < 256 * 1024 { ev = events.try_recv().ok(); }
+                }
+            }
+            Some(d) = delivers.recv(), if matches!(session.state(), SessionState::Bound(m) if m.receives()) => {
+                let mut pdu = d.pdu;
+                let seq = next_seq;
+                next_seq = next_seq.wrapping_add(1).max(1);
+                vouch_smpp::set_sequence(&mut pdu, seq);
+                out.extend_from_slice(&pdu);
+                pending_delivers.insert(seq, d.reply);
+            }
+            _ = tick.tick() => {
+                let now_ms = opened.elapsed().as_millis() as u64;
+                let expired = reassembler.expire(now_ms);
+                if !expired.is_empty()
+                    && let Some(acc) = &account {
+                        answer_refused(&shared, acc, &expired, CommandStatus::VOUCH_INCOMPLETE_CONCATENATION, &mut out).await;
+                        for _ in expired.iter().filter(|p| p.acked.is_none()) { session.answered(); }
+                    }
+                if account.is_none() && opened.elapsed() > BIND_DEADLINE { break Ok(()); }
+                if last_pdu.elapsed() > IDLE { break Ok(()); }
+                if let Some(acc) = &account
+                    && account_check.elapsed() > Duration::from_secs(5) {
+                        account_check = Instant::now();
+                        if !shared.gateway.registry().smpp_account_active(&acc.system_id).await {
+                            vouch_smpp::encode_header_only(&mut out, CommandId::UNBIND, CommandStatus::ESME_ROK, next_seq);
+                            closing = true;
+                        }
+                    }
+            }
+        }
+        if !out.is_empty() {
+            wr.write_all(&out).await?;
+            out.clear();
+        }
+        if closing {
+            break Ok(());
+        }
+    };
+    if let Some(acc) = &account {
+        shared.remove_receiver(acc, session_id);
+        let left = reassembler.drain();
+        if !left.is_empty() {
+            let mut sink = Vec::new();
+            answer_refused(&shared, acc, &left, CommandStatus::VOUCH_INCOMPLETE_CONCATENATION, &mut sink).await;
+        }
+    }
+    for (_, tx) in pending_delivers.drain() {
+        let _ = tx.send(CommandStatus::ESME_RX_T_APPN);
+    }
+    let _ = wr.shutdown().await;
+    result
+}
+
+async fn answer_refused(shared: &Shared, acc: &BoundAccount, parts: &[Part], status: CommandStatus, out: &mut Vec<u8>) {
+    for p in parts {
+        match &p.acked {
+            None => vouch_smpp::encode_message_resp(out, p.command_id, status, p.sequence, ""),
+            Some(id) => out.extend(rejection_receipt(p, id, status, "REJECTD").unwrap_or_default()),
+        }
+    }
+    if let Some(first) = parts.first()
+        && let Ok(pdu) = vouch_smpp::decode(&first.pdu)
+        && let Body::Message(sm) = pdu.body()
+    {
+        let checked = vouch_service::Checked {
+            verdict: vouch_gateway::Verdict::Reject(vouch_gateway::Reason {
+                status,
+                detail: "concatenated parts missing".into(),
+            }),
+            campaign: None,
+            dest: None,
+            fingerprint: 0,
+        };
+        shared.gateway.record(acc, sm.source.addr, &checked, parts.len() as u32, None).await;
+    }
+}
+
+/// Acts on one PDU; `Ok(false)` when the session is to close after writing `out`.
+#[allow(clippy::too_many_arguments)]
+async fn handle_pdu(
+    shared: &Arc<Shared>,
+    session: &mut ServerSession,
+    account: &mut Option<BoundAccount>,
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+    events: &mpsc::Sender<Event>,
+    reassembler: &mut Reassembler<(String, String, u16), Part>,
+    pending_delivers: &mut HashMap<u32, oneshot::Sender<CommandStatus>>,
+    session_id: u64,
+    deliver_tx: &mpsc::Sender<Deliver>,
+) -> anyhow::Result<bool> {
+    let Some(h) = vouch_smpp::frame(bytes)? else { return Ok(true) };
+    match session.admit(&h) {
+        Admission::Ignore => return Ok(true),
+        Admission::Nack(status) => {
+            vouch_smpp::encode_header_only(out, CommandId::GENERIC_NACK, status, h.sequence);
+            return Ok(true);
+        }
+        Admission::Refuse(status) => {
+            vouch_smpp::encode_header_only(out, h.command_id.response(), status, h.sequence);
+            return Ok(true);
+        }
+        Admission::Accept => {}
+    }
+    let pdu = match vouch_smpp::decode(bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!(error = %e, "undecodable PDU");
+            let status = CommandStatus::ESME_RINVCMDLEN;
+            if matches!(h.command_id, CommandId::SUBMIT_SM | CommandId::DATA_SM) {
+                session.answered();
+                vouch_smpp::encode_header_only(out, h.command_id.response(), status, h.sequence);
+            } else {
+                vouch_smpp::encode_header_only(out, CommandId::GENERIC_NACK, status, h.sequence);
+            }
+            return Ok(true);
+        }
+    };
+    match pdu.body() {
+        Body::Bind(b) => {
+            let result = if b.interface_version < 0x33 {
+                Err(CommandStatus::ESME_RBINDFAIL)
+            } else {
+                shared.gateway.registry().authenticate_smpp(b.system_id, b.password).await
+            };
+            match result {
+                Ok(acc) => {
+                    session.bound(b.mode);
+                    vouch_smpp::encode_bind_resp(out, b.mode, CommandStatus::ESME_ROK, h.sequence, "vouch");
+                    if b.mode.receives() {
+                        shared.add_receiver(&acc, Receiver { id: session_id, tx: deliver_tx.clone() });
+                    }
+                    tracing::info!(system_id = %acc.system_id, mode = b.mode.as_str(), "ESME bound");
+                    metrics::counter!("vouch_smpp_binds_total", "result" => "ok").increment(1);
+                    *account = Some(acc);
+                }
+                Err(status) => {
+                    metrics::counter!("vouch_smpp_binds_total", "result" => status.name()).increment(1);
+                    vouch_smpp::encode_bind_resp(out, b.mode, status, h.sequence, "vouch");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if session.bind_failed() {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Body::EnquireLink => {
+            vouch_smpp::encode_header_only(out, CommandId::ENQUIRE_LINK.response(), CommandStatus::ESME_ROK, h.sequence)
+        }
+        Body::Unbind => {
+            vouch_smpp::encode_header_only(out, CommandId::UNBIND.response(), CommandStatus::ESME_ROK, h.sequence);
+            return Ok(false);
+        }
+        Body::MessageResp(_) if h.command_id == CommandId::DELIVER_SM.response() => {
+            if let Some(tx) = pending_delivers.remove(&h.sequence) {
+                let _ = tx.send(h.status);
+            }
+        }
+        Body::Message(sm) if matches!(h.command_id, CommandId::SUBMIT_SM | CommandId::DATA_SM) => {
+            let Some(acc) = account.clone() else {
+                vouch_smpp::encode_header_only(
+                    out,
+                    h.command_id.response(),
+                    CommandStatus::ESME_RINVBNDSTS,
+                    h.sequence,
+                );
+                return Ok(true);
+            };
+            let mut part = Part { command_id: h.command_id, sequence: h.sequence, pdu: bytes.to_vec(), acked: None };
+            match concat_of(&sm) {
+                Some((reference, total, seqnum, _)) if total > 1 => {
+                    let key = (sm.source.addr.to_owned(), sm.dest.addr.to_owned(), reference);
+                    let now_ms = session_age_ms(session_id);
+                    let id = shared.message_id();
+                    part.acked = Some(id.clone());
+                    match reassembler.offer(key, total, seqnum, text_bytes(&sm), part, now_ms) {
+                        Offer::Held => {
+                            vouch_smpp::encode_message_resp(
+                                out,
+                                h.command_id,
+                                CommandStatus::ESME_ROK,
+                                h.sequence,
+                                &id,
+                            );
+                            session.answered();
+                        }
+                        Offer::Refused(mut p, why) => {
+                            p.acked = None;
+                            tracing::debug!(why, "concatenated part refused");
+                            session.answered();
+                            answer_refused(shared, &acc, &[p], CommandStatus::VOUCH_INCOMPLETE_CONCATENATION, out)
+                                .await;
+                        }
+                        Offer::Complete { data, mut tags } => {
+                            // The part that completed the message is answered with the verdict.
+                            tags.iter_mut().filter(|t| t.sequence == h.sequence).for_each(|t| t.acked = None);
+                            let text = vouch_smpp::text::decode_text(sm.data_coding, &data);
+                            let answered = submit(shared, &acc, &sm.source, &sm.dest, &text, tags, out, events).await;
+                            (0..answered).for_each(|_| session.answered());
+                        }
+                    }
+                }
+                _ => {
+                    let text = vouch_smpp::text::decode_text(sm.data_coding, text_bytes(&sm));
+                    let answered = submit(shared, &acc, &sm.source, &sm.dest, &text, vec![part], out, events).await;
+                    (0..answered).for_each(|_| session.answered());
+                }
+            }
+        }
+        Body::EnquireLinkResp | Body::GenericNack | Body::UnbindResp | Body::MessageResp(_) | Body::BindResp(_) => {}
+        Body::Message(_) | Body::Unsupported => {
+            vouch_smpp::encode_header_only(out, CommandId::GENERIC_NACK, CommandStatus::ESME_RINVCMDID, h.sequence);
+        }
+    }
+    Ok(true)
+}
+
+/// Milliseconds on a process-wide clock (the reassembler's time).
+fn session_age_ms(_session: u64) -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// Checks a whole message and answers or forwards its parts.
+#[allow(clippy::too_many_arguments)]
+async fn submit(
+    shared: &Arc<Shared>,
+    acc: &BoundAccount,
+    source: &Address<'_>,
+    dest: &Address<'_>,
+    text: &str,
+    parts: Vec<Part>,
+    out: &mut Vec<u8>,
+    events: &mpsc::Sender<Event>,
+) -> usize {
+    let n = parts.len() as u32;
+    let checked = shared.gateway.check(acc, source, dest, text, n);
+    if !checked.verdict.forwards() {
+        let status = checked.verdict.reason().map_or(CommandStatus::ESME_RSYSERR, |r| r.status);
+        for p in &parts {
+            match &p.acked {
+                None => vouch_smpp::encode_message_resp(out, p.command_id, status, p.sequence, ""),
+                Some(id) => out.extend(rejection_receipt(p, id, status, "REJECTD").unwrap_or_default()),
+            }
+        }
+        shared.gateway.record(acc, source.addr, &checked, n, None).await;
+        return parts.iter().filter(|p| p.acked.is_none()).count();
+    }
+    let smsc = shared.route(dest.addr);
+    let upstream = shared.upstreams[smsc].clone();
+    let mut waits = Vec::with_capacity(parts.len());
+    for p in parts {
+        let (tx, rx) = oneshot::channel();
+        let req = UpstreamRequest { pdu: p.pdu.clone(), reply: tx, first: Instant::now() };
+        if let Err(e) = upstream.try_send(req) {
+            let req = match e {
+                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
+            };
+            let _ = req.reply.send(Err(CommandStatus::ESME_RTHROTTLED));
+        }
+        waits.push((p.command_id, p.sequence, p.acked.clone(), p.pdu_for_receipt(), rx));
+    }
+    let shared = shared.clone();
+    let acc = acc.clone();
+    let events = events.clone();
+    let source = source.addr.to_owned();
+    tokio::spawn(async move {
+        let mut answers = Vec::new();
+        let mut first_id = None;
+        let count = waits.iter().filter(|w| w.2.is_none()).count();
+        let parts = waits.len();
+        let mut failed = None;
+        for (command_id, sequence, acked, part, rx) in waits {
+            match rx.await.unwrap_or(Err(CommandStatus::ESME_RSYSERR)) {
+                Ok(upstream_id) => {
+                    let our_id = acked.clone().unwrap_or_else(|| shared.message_id());
+                    let sent = Sent { our_id: our_id.clone(), system_id: acc.system_id.clone() };
+                    shared.ids.insert((smsc, upstream_id), sent);
+                    if acked.is_none() {
+                        let ok = CommandStatus::ESME_ROK;
+                        vouch_smpp::encode_message_resp(&mut answers, command_id, ok, sequence, &our_id);
+                    }
+                    first_id.get_or_insert(our_id);
+                }
+                Err(status) => {
+                    failed.get_or_insert(status);
+                    match acked {
+                        None => vouch_smpp::encode_message_resp(&mut answers, command_id, status, sequence, ""),
+                        Some(id) => {
+                            answers.extend(rejection_receipt(&part, &id, status, "UNDELIV").unwrap_or_default())
+                        }
+                    }
+                }
+            }
+        }
+        let mut checked = checked;
+        if let Some(status) = failed {
+            metrics::counter!("vouch_smpp_upstream_refusals_total", "status" => status.name()).increment(1);
+            if first_id.is_none() {
+                checked.verdict =
+                    vouch_gateway::Verdict::Reject(vouch_gateway::Reason { status, detail: "refused upstream".into() });
+            }
+        }
+        let _ = events.send(Event(answers, count)).await;
+        shared.gateway.record(&acc, &source, &checked, parts as u32, first_id).await;
+    });
+    0
+}
+
+/// One SMSC: connect, bind as transceiver, forward submits within the window, keep the link
+/// alive, reconnect with back-off; receipts and subscribers' messages go to the ESMEs.
+async fn upstream(shared: Arc<Shared>, index: usize, mut requests: mpsc::Receiver<UpstreamRequest>) {
+    let cfg = shared.settings.smscs[index].clone();
+    let mut backoff = Duration::from_millis(100);
+    // Submits sent and not answered when a connection dropped: sent again first.
+    let mut retry: VecDeque<UpstreamRequest> = VecDeque::new();
+    loop {
+        match upstream_connection(&shared, index, &cfg, &mut requests, &mut retry).await {
+            Ok(()) => return, // the gateway is shutting down
+            Err(e) => {
+                metrics::counter!("vouch_smpp_upstream_disconnects_total").increment(1);
+                tracing::warn!(smsc = %cfg.addr, error = %e, retry_in_ms = backoff.as_millis() as u64, "SMSC session lost");
+            }
+        }
+        // Requests too old are given back to the ESME to retry.
+        let mut kept = VecDeque::new();
+        while let Some(r) = retry.pop_front() {
+            if r.first.elapsed() > UPSTREAM_DEADLINE {
+                let _ = r.reply.send(Err(CommandStatus::ESME_RTHROTTLED));
+            } else {
+                kept.push_back(r);
+            }
+        }
+        retry = kept;
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+        if requests.is_closed() {
+            return;
+        }
+    }
+}
+
+async fn upstream_connection(
+    shared: &Arc<Shared>,
+    index: usize,
+    cfg: &SmscConfig,
+    requests: &mut mpsc::Receiver<UpstreamRequest>,
+    retry: &mut VecDeque<UpstreamRequest>,
+) -> anyhow::Result<()> {
+    let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(cfg.addr))
+        .await
+        .context("connect timed out")??;
+    stream.set_nodelay(true)?;
+    let (mut rd, mut wr) = stream.into_split();
+    let mut out = Vec::with_capacity(64 * 1024);
+    let mut seq: u32 = 1;
+    vouch_smpp::encode_bind(&mut out, BindMode::Transceiver, seq, &cfg.system_id, &cfg.password)?;
+    wr.write_all(&out).await?;
+    out.clear();
+    let mut buf = Vec::with_capacity(64 * 1024);
+    // The bind response.
+    let bound = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if rd.read_buf(&mut buf).await? == 0 {
+                anyhow::bail!("closed before the bind answer");
+            }
+            if let Some(h) = vouch_smpp::frame(&buf)?
+                && buf.len() >= h.length
+            {
+                buf.drain(..h.length);
+                return Ok(h);
+            }
+        }
+    })
+    .await
+    .context("no bind answer")??;
+    anyhow::ensure!(bound.status.is_ok(), "bind refused: {}", bound.status);
+    tracing::info!(smsc = %cfg.addr, "bound to SMSC");
+    metrics::gauge!("vouch_smpp_upstream_bound", "smsc" => cfg.addr.to_string()).set(1.0);
+    let mut pending: HashMap<u32, UpstreamRequest> = HashMap::new();
+    let (resp_tx, mut resps) = mpsc::channel::<Vec<u8>>(4096);
+    let mut keepalive = tokio::time::interval(Duration::from_secs(30));
+    keepalive.tick().await;
+    let mut awaiting_link: Option<Instant> = None;
+    let result = loop {
+        // Retries first, then new requests, while the window has room.
+        while pending.len() < cfg.window {
+            let Some(mut r) = retry.pop_front() else { break };
+            seq = seq.wrapping_add(1).max(2);
+            vouch_smpp::set_sequence(&mut r.pdu, seq);
+            out.extend_from_slice(&r.pdu);
+            pending.insert(seq, r);
+        }
+        if !out.is_empty() {
+            if let Err(e) = wr.write_all(&out).await {
+                break Err(e.into());
+            }
+            out.clear();
+        }
+        tokio::select! {
+            r = requests.recv(), if pending.len() < cfg.window => {
+                let Some(mut r) = r else { break Ok(()) };
+                loop {
+                    seq = seq.wrapping_add(1).max(2);
+                    vouch_smpp::set_sequence(&mut r.pdu, seq);
+                    out.extend_from_slice(&r.pdu);
+                    pending.insert(seq, r);
+                    if pending.len() >= cfg.window || out.len() > 256 * 1024 { break; }
+                    match requests.try_recv() { Ok(next) => r = next, Err(_) => break }
+                }
+            }
+            n = rd.read_buf(&mut buf) => {
+                match n {
+                    Ok(0) => break Err(anyhow::anyhow!("the SMSC closed the connection")),
+                    Err(e) => break Err(e.into()),
+                    Ok(_) => {}
+                }
+                let mut at = 0;
+                let mut fatal = None;
+                loop {
+                    let h = match vouch_smpp::frame(&buf[at..]) {
+                        Ok(Some(h)) if buf.len() - at >= h.length => h,
+                        Ok(_) => break,
+                        Err(e) => { fatal = Some(e); break; }
+                    };
+                    let bytes = &buf[at..at + h.length];
+                    at += h.length;
+                    match h.command_id {
+                        id if id == CommandId::SUBMIT_SM.response() || id == CommandId::DATA_SM.response() => {
+                            if let Some(r) = pending.remove(&h.sequence) {
+                                let reply = if h.status.is_ok() {
+                                    match vouch_smpp::decode(bytes).ok().map(|p| match p.body() { Body::MessageResp(id) => id.to_owned(), _ => String::new() }) {
+                                        Some(id) if !id.is_empty() => Ok(id),
+                                        _ => Err(CommandStatus::ESME_RSYSERR),
+                                    }
+                                } else if h.status == CommandStatus::ESME_RTHROTTLED || h.status.0 == 0x14 {
+                                    Err(CommandStatus::ESME_RTHROTTLED)
+                                } else {
+                                    Err(h.status)
+                                };
+                                let _ = r.reply.send(reply);
+                            }
+                        }
+                        CommandId::ENQUIRE_LINK => vouch_smpp::encode_header_only(&mut out, CommandId::ENQUIRE_LINK.response(), CommandStatus::ESME_ROK, h.sequence),
+                        id if id == CommandId::ENQUIRE_LINK.response() => awaiting_link = None,
+                        CommandId::UNBIND => {
+                            vouch_smpp::encode_header_only(&mut out, CommandId::UNBIND.response(), CommandStatus::ESME_ROK, h.sequence);
+                            fatal = Some(vouch_smpp::SmppError::Encode("the SMSC unbound".into()));
+                            break;
+                        }
+                        CommandId::DELIVER_SM | CommandId::DATA_SM => {
+                            let shared = shared.clone();
+                            let bytes = bytes.to_vec();
+                            let resp_tx = resp_tx.clone();
+                            tokio::spawn(async move {
+                                let status = from_upstream(&shared, index, &bytes).await;
+                                let mut r = Vec::new();
+                                vouch_smpp::encode_message_resp(&mut r, h.command_id, status, h.sequence, "");
+                                let _ = resp_tx.send(r).await;
+                            });
+                        }
+                        id if id.is_response() => {}
+                        _ => vouch_smpp::encode_header_only(&mut out, CommandId::GENERIC_NACK, CommandStatus::ESME_RINVCMDID, h.sequence),
+                    }
+                }
+                buf.drain(..at);
+                if let Some(e) = fatal { let _ = wr.write_all(&out).await; break Err(e.into()); }
+            }
+            Some(r) = resps.recv() => {
+                out.extend_from_slice(&r);
+                while let Ok(r) = resps.try_recv() { out.extend_from_slice(&r); }
+            }
+            _ = keepalive.tick() => {
+                if awaiting_link.is_some_and(|t| t.elapsed() > Duration::from_secs(30)) {
+                    break Err(anyhow::anyhow!("the SMSC did not answer enquire_link"));
+                }
+                seq = seq.wrapping_add(1).max(2);
+                vouch_smpp::encode_header_only(&mut out, CommandId::ENQUIRE_LINK, CommandStatus::ESME_ROK, seq);
+                awaiting_link.get_or_insert_with(Instant::now);
+            }
+        }
+    };
+    metrics::gauge!("vouch_smpp_upstream_bound", "smsc" => cfg.addr.to_string()).set(0.0);
+    // Unanswered submits go out again on the next connection, oldest first.
+    let mut left: Vec<(u32, UpstreamRequest)> = pending.into_iter().collect();
+    left.sort_by_key(|(s, _)| *s);
+    for (_, r) in left.into_iter().rev() {
+        retry.push_front(r);
+    }
+    result
+}
+
+/// A deliver_sm (or data_sm) from the SMSC: a receipt goes to the account that sent the
+/// message, under the id it knows; a subscriber's message is checked for STOP/START/HELP
+/// (answered upstream) and goes to the campaign's CSP. Returns the status to answer upstream.
+async fn from_upstream(shared: &Arc<Shared>, index: usize, bytes: &[u8]) -> CommandStatus {
+    let Ok(pdu) = vouch_smpp::decode(bytes) else { return CommandStatus::ESME_RINVCMDLEN };
+    let Body::Message(sm) = pdu.body() else { return CommandStatus::ESME_RINVCMDID };
+    if sm.is_receipt() {
+        let text = sm.user_data();
+        let upstream_id = sm
+            .receipted_message_id
+            .map(str::to_owned)
+            .or_else(|| vouch_smpp::receipt::receipt_id(text).map(str::to_owned));
+        let Some(sent) = upstream_id.and_then(|id| shared.ids.get(&(index, id))) else {
+            metrics::counter!("vouch_smpp_receipts_total", "result" => "unknown_id").increment(1);
+            return CommandStatus::ESME_ROK; // not ours to keep: nobody could take it
+        };
+        let rewritten = vouch_smpp::receipt::rewrite_id(text, &sent.our_id).unwrap_or_else(|| text.to_vec());
+        let m = OutboundMessage {
+            source: sm.source,
+            dest: sm.dest,
+            esm_class: sm.esm_class,
+            data_coding: sm.data_coding,
+            registered_delivery: 0,
+            user_data: &rewritten,
+            receipted_message_id: Some(&sent.our_id),
+            message_state: sm.message_state,
+        };
+        let mut out = Vec::new();
+        if vouch_smpp::encode_message(&mut out, true, 0, &m).is_err() {
+            return CommandStatus::ESME_RSYSERR;
+        }
+        let status = shared.deliver(shared.receivers_of(&sent.system_id, None), out).await;
+        metrics::counter!("vouch_smpp_receipts_total", "result" => if status.is_ok() { "delivered" } else { "retry" })
+            .increment(1);
+        return status;
+    }
+    // A subscriber's message.
+    let text = vouch_smpp::text::decode_text(sm.data_coding, text_bytes(&sm));
+    let mo = match shared.gateway.mobile_originated(&sm.source, &sm.dest, &text).await {
+        Ok(mo) => mo,
+        Err(e) => {
+            tracing::warn!(error = %e, "mobile-originated message not handled");
+            return CommandStatus::ESME_RX_T_APPN;
+        }
+    };
+    if let Some(reply) = &mo.reply {
+        // The campaign's answer, from the campaign's number to the subscriber, straight upstream.
+        let m = OutboundMessage {
+            source: sm.dest,
+            dest: sm.source,
+            esm_class: 0,
+            data_coding: 0,
+            registered_delivery: 0,
+            user_data: reply.as_bytes(),
+            receipted_message_id: None,
+            message_state: None,
+        };
+        let mut pdu = Vec::new();
+        if vouch_smpp::encode_message(&mut pdu, false, 0, &m).is_ok() {
+            let (tx, _rx) = oneshot::channel();
+            let _ = shared.upstreams[index].try_send(UpstreamRequest { pdu, reply: tx, first: Instant::now() });
+        }
+    }
+    let Some(campaign) = mo.campaign else {
+        return CommandStatus::ESME_ROK; // a number nobody holds: nobody to give it to
+    };
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(bytes);
+    shared.deliver(shared.receivers_of("", Some(campaign.csp)), out).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smsc_urls() {
+        let c = SmscConfig::parse("smpp://vouch:pw@127.0.0.1:2775?prefixes=1202,+1310&window=64").unwrap();
+        assert_eq!(c.addr, "127.0.0.1:2775".parse().unwrap());
+        assert_eq!((c.system_id.as_str(), c.password.as_str(), c.window), ("vouch", "pw", 64));
+        assert_eq!(c.prefixes, vec!["1202", "1310"]);
+        assert!(SmscConfig::parse("http://a:b@127.0.0.1:1").is_err());
+        assert!(SmscConfig::parse("smpp://a:b@127.0.0.1:1?x=1").is_err());
+        assert!(SmscConfig::parse("smpp://a:123456789@127.0.0.1:1").is_err(), "passwords are 8 characters at most");
+        assert!(SmscConfig::parse("smpp://a:b@10.0.0.1:1").is_err(), "loopback only by default");
+    }
+}

@@ -1,0 +1,219 @@
+//! The SMPP gateway's REST resources: CSP accounts (`/v1/providers/{id}/smpp-accounts`) and
+//! the gateway's decision records (`/v1/gateway/records`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vouch_registry::{CampaignId, ProviderId, TelephoneNumber};
+use vouch_service::SmppGateway;
+use vouch_store::{GatewayRecord, SmppAccountRow};
+
+use crate::handlers::query;
+use crate::problem::{ApiError, Auth, JsonBody, Problem, path_param};
+use crate::{AppState, JSON_BODY_LIMIT};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+pub(crate) fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    r.routes(routes!(issue_account, list_accounts))
+        .routes(routes!(revoke_account))
+        .routes(routes!(records))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+}
+
+fn gateway(s: &AppState) -> Result<&Arc<SmppGateway>> {
+    s.gateway.as_ref().ok_or_else(|| {
+        ApiError(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "smpp-gateway-off",
+            "The SMPP gateway is not running",
+            "this server was started without --smpp",
+        ))
+    })
+}
+
+/// `POST /v1/providers/{id}/smpp-accounts` body (may be empty: `{}`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SmppAccountRequest {
+    /// The `system_id` wanted (1-15 of `A-Z a-z 0-9 _ -`); generated when absent.
+    #[serde(default)]
+    pub system_id: Option<String>,
+}
+
+/// An SMPP account.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SmppAccountView {
+    /// `system_id` to bind with.
+    pub system_id: String,
+    /// The CSP it binds as.
+    pub provider_id: ProviderId,
+    /// When it was issued.
+    pub created: String,
+    /// When it was revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<String>,
+    /// The password, only in the answer that issued it (8 characters, SMPP 3.4's limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+impl From<SmppAccountRow> for SmppAccountView {
+    fn from(r: SmppAccountRow) -> Self {
+        Self {
+            system_id: r.system_id,
+            provider_id: r.provider_id,
+            created: r.created.to_string(),
+            revoked: r.revoked.map(|t| t.to_string()),
+            password: None,
+        }
+    }
+}
+
+/// Issue an SMPP account to a CSP (the CSP itself or the administrator). The password is in
+/// this answer only; vouch keeps a PBKDF2 hash.
+#[utoipa::path(post, path = "/v1/providers/{id}/smpp-accounts", tag = "smpp gateway", request_body = SmppAccountRequest,
+    security(("bearer" = [])), params(("id" = String, Path, description = "provider id (a CSP)")),
+    responses((status = 201, body = SmppAccountView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn issue_account(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<SmppAccountRequest>,
+) -> Result<Response> {
+    let id: ProviderId = path_param("providerId", &id)?;
+    let issued = s.registry.issue_smpp_account(&p, id, req.system_id).await?;
+    let mut view = SmppAccountView::from(issued.account);
+    view.password = Some(issued.password);
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// A CSP's SMPP accounts (without passwords).
+#[utoipa::path(get, path = "/v1/providers/{id}/smpp-accounts", tag = "smpp gateway", security(("bearer" = [])),
+    params(("id" = String, Path, description = "provider id")), responses((status = 200, body = Vec<SmppAccountView>)))]
+async fn list_accounts(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<SmppAccountView>>> {
+    let id: ProviderId = path_param("providerId", &id)?;
+    Ok(Json(s.registry.smpp_accounts(&p, id).await?.into_iter().map(Into::into).collect()))
+}
+
+/// Revoke an SMPP account: new binds are refused and bound sessions are closed.
+#[utoipa::path(delete, path = "/v1/providers/{id}/smpp-accounts/{system_id}", tag = "smpp gateway",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "provider id"), ("system_id" = String, Path, description = "the account's system_id")),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn revoke_account(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, system_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let id: ProviderId = path_param("providerId", &id)?;
+    s.registry.revoke_smpp_account(&p, id, &system_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct RecordsQuery {
+    /// Only this source number (E.164).
+    source: Option<String>,
+    /// Only records at or after this instant (RFC 3339); default: 24 hours ago.
+    since: Option<String>,
+    /// At most this many (1-10,000; default 100), newest first.
+    limit: Option<u32>,
+}
+
+/// A gateway decision.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayRecordView {
+    /// When.
+    pub at: String,
+    /// The bound account.
+    pub system_id: String,
+    /// Its CSP.
+    pub provider_id: ProviderId,
+    /// The source number.
+    pub source: String,
+    /// The campaign holding it then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<CampaignId>,
+    /// Keyed hash of the destination (the number itself is never kept).
+    pub destination_hash: String,
+    /// 64-bit SimHash of the content (the content is never kept).
+    pub fingerprint: String,
+    /// SMS parts.
+    pub parts: u32,
+    /// `accepted`, `rejected` or `flagged`.
+    pub verdict: String,
+    /// The command_status, as `0x0000040A`.
+    pub status: String,
+    /// Its name (`ESME_RTHROTTLED`, `VOUCH_VENDOR`…) and meaning.
+    pub reason: String,
+    /// What exactly.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// The message id given to the ESME.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+impl From<GatewayRecord> for GatewayRecordView {
+    fn from(r: GatewayRecord) -> Self {
+        let status = vouch_smpp::CommandStatus(r.status);
+        Self {
+            at: r.at.to_string(),
+            system_id: r.system_id,
+            provider_id: r.provider_id,
+            source: r.source,
+            campaign_id: r.campaign_id,
+            destination_hash: r.dest_key,
+            fingerprint: r.fingerprint,
+            parts: r.parts,
+            verdict: r.verdict,
+            status: format!("0x{:08X}", r.status),
+            reason: format!("{}: {}", status.name(), status.description()),
+            detail: r.detail,
+            message_id: r.message_id,
+        }
+    }
+}
+
+/// The gateway's decisions, newest first (administrator and the gateway's DCA: all; a CSP:
+/// its own accounts').
+#[utoipa::path(get, path = "/v1/gateway/records", tag = "smpp gateway", security(("bearer" = [])),
+    params(RecordsQuery), responses((status = 200, body = Vec<GatewayRecordView>), (status = 503, body = Problem)))]
+async fn records(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    q: std::result::Result<Query<RecordsQuery>, QueryRejection>,
+) -> Result<Json<Vec<GatewayRecordView>>> {
+    let q = query(q)?;
+    let source: Option<TelephoneNumber> = q.source.as_deref().map(|s| path_param("source", s)).transpose()?;
+    let since = match q.since.as_deref() {
+        Some(t) => t.parse().map_err(|e| {
+            ApiError(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-since",
+                "Invalid instant",
+                format!("since: `{t}` is not an RFC 3339 instant such as 2026-11-23T10:00:00Z ({e})"),
+            ))
+        })?,
+        None => s.registry.now() - jiff::SignedDuration::from_hours(24),
+    };
+    let rows = gateway(&s)?.records(&p, source, since, q.limit.unwrap_or(100)).await?;
+    Ok(Json(rows.into_iter().map(Into::into).collect()))
+}

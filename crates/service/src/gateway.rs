@@ -1,0 +1,506 @@
+//! The SMPP gateway's service: CSP accounts (issued through the REST API, passwords kept as
+//! PBKDF2), the registry facts each message is checked against, opt-outs kept in the store,
+//! and decision records written in batches and deleted after the retention.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::pbkdf2;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+use vouch_gateway::{
+    CampaignRules, DailyTier, DestinationKey, DestinationKeyer, Gateway, GatewayConfig, Keyword, SourceFacts,
+    Submission, Verdict,
+};
+use vouch_registry::{BrandId, CampaignId, CampaignSlot, EventBody, ProviderId, Role, TelephoneNumber};
+use vouch_smpp::{Address, CommandStatus};
+use vouch_store::{CampaignRow, GatewayRecord, SmppAccountRow};
+
+use crate::{ConflictKind, Principal, Registry, ServiceError, store_conflict};
+
+/// PBKDF2-HMAC-SHA256 rounds for SMPP passwords (a bind is rare; a message never hashes).
+const PBKDF2_ROUNDS: u32 = 20_000;
+/// Records written per transaction at most.
+const RECORD_BATCH: usize = 4_096;
+
+/// An account issued to a CSP: its row and, once, its password.
+#[derive(Debug, Clone)]
+pub struct IssuedSmppAccount {
+    /// The account.
+    pub account: SmppAccountRow,
+    /// The password (8 characters, the most SMPP 3.4 carries); shown once.
+    pub password: String,
+}
+
+/// An ESME that bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundAccount {
+    /// `system_id`.
+    pub system_id: String,
+    /// Its CSP.
+    pub provider: ProviderId,
+}
+
+/// What the gateway decided about one message, with what its record needs.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The campaign holding the source number.
+    pub campaign: Option<CampaignSlot>,
+    /// The destination's keyed hash.
+    pub dest: Option<DestinationKey>,
+    /// The content's SimHash.
+    pub fingerprint: u64,
+}
+
+/// What to do with a message from a subscriber (a deliver_sm from upstream, not a receipt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MobileOriginated {
+    /// The campaign holding the number the subscriber wrote to.
+    pub campaign: Option<CampaignSlot>,
+    /// The keyword, if the message is one.
+    pub keyword: Option<Keyword>,
+    /// The answer to send back (help message, opt-out confirmation).
+    pub reply: Option<String>,
+}
+
+/// Rules and facts the gateway reads per message, kept current after each commit.
+#[derive(Debug, Default)]
+pub(crate) struct GatewayFacts {
+    pub(crate) rules: HashMap<CampaignId, Arc<CampaignRules>>,
+    pub(crate) tiers: HashMap<BrandId, DailyTier>,
+}
+
+pub(crate) fn campaign_rules(c: &CampaignRow) -> CampaignRules {
+    let words = |s: &Option<String>| -> Vec<String> {
+        s.as_deref()
+            .map(|s| s.split(',').map(|w| w.trim().to_uppercase()).filter(|w| !w.is_empty()).collect())
+            .unwrap_or_default()
+    };
+    let d = &c.details;
+    CampaignRules {
+        embedded_link: d.embedded_link,
+        embedded_phone: d.embedded_phone,
+        optout_keywords: words(&d.optout_keywords),
+        help_keywords: words(&d.help_keywords),
+        help_message: d.help_message.clone(),
+        optout_message: d.optout_message.clone(),
+    }
+}
+
+pub(crate) fn brand_tier(b: &vouch_store::BrandRow) -> DailyTier {
+    DailyTier::of(b.score, b.details.entity_type == vouch_registry::EntityType::SoleProprietor)
+}
+
+fn hash_password(password: &str) -> String {
+    let salt: [u8; 16] = rand::random();
+    let mut out = [0u8; 32];
+    let rounds = NonZeroU32::new(PBKDF2_ROUNDS).unwrap_or(NonZeroU32::MIN);
+    pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, password.as_bytes(), &mut out);
+    format!("pbkdf2-sha256${PBKDF2_ROUNDS}${}${}", B64.encode(salt), B64.encode(out))
+}
+
+fn verify_password(stored: &str, password: &str) -> bool {
+    let mut parts = stored.split('$');
+    let (Some("pbkdf2-sha256"), Some(rounds), Some(salt), Some(hash), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let (Some(rounds), Ok(salt), Ok(hash)) =
+        (rounds.parse().ok().and_then(NonZeroU32::new), B64.decode(salt), B64.decode(hash))
+    else {
+        return false;
+    };
+    pbkdf2::verify(pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, password.as_bytes(), &hash).is_ok()
+}
+
+fn valid_system_id(s: &str) -> bool {
+    (1..=15).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl Registry {
+    fn may_manage_smpp(p: &Principal, id: ProviderId) -> Result<(), ServiceError> {
+        match p {
+            Principal::Admin => Ok(()),
+            Principal::Provider { id: me, .. } if *me == id => Ok(()),
+            _ => Err(ServiceError::Forbidden(
+                "only the administrator and the CSP itself see or change its SMPP accounts".into(),
+            )),
+        }
+    }
+
+    /// Issues an SMPP account to a CSP (the administrator or the CSP itself); `system_id` is
+    /// chosen by the caller (1-15 of `A-Za-z0-9_-`) or generated.
+    pub async fn issue_smpp_account(
+        &self,
+        p: &Principal,
+        id: ProviderId,
+        system_id: Option<String>,
+    ) -> Result<IssuedSmppAccount, ServiceError> {
+        Self::may_manage_smpp(p, id)?;
+        let provider = self.store.provider(id).await?.ok_or_else(|| ServiceError::not_found("provider", id))?;
+        if !provider.registration.roles.contains(&Role::Csp) {
+            return Err(ServiceError::invalid("providerId", "SMPP accounts are for providers with the CSP role"));
+        }
+        let system_id = match system_id {
+            Some(s) if valid_system_id(&s) => s,
+            Some(_) => {
+                return Err(ServiceError::invalid("systemId", "must be 1 to 15 characters of A-Z, a-z, 0-9, _ and -"));
+            }
+            None => {
+                const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+                let tail: String = (0..10).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
+                format!("v{tail}")
+            }
+        };
+        const PASSWORD: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+        let password: String = (0..8).map(|_| PASSWORD[rand::random_range(0..PASSWORD.len())] as char).collect();
+        let hash = tokio::task::spawn_blocking({
+            let password = password.clone();
+            move || hash_password(&password)
+        })
+        .await
+        .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
+        let _w = self.writer.lock().await;
+        let mut tx = self.store.begin(self.now()).await?;
+        tx.insert_smpp_account(&system_id, id, &hash)
+            .await
+            .map_err(store_conflict(ConflictKind::DuplicateReference, "this systemId is taken"))?;
+        tx.append(p.actor(), EventBody::SmppAccountIssued { provider_id: id, system_id: system_id.clone() }).await?;
+        self.committed(&tx.commit().await?).await?;
+        let account = self
+            .store
+            .smpp_accounts(Some(id))
+            .await?
+            .into_iter()
+            .find(|a| a.system_id == system_id)
+            .ok_or_else(|| ServiceError::not_found("smpp account", &system_id))?;
+        Ok(IssuedSmppAccount { account, password })
+    }
+
+    /// A CSP's SMPP accounts, without passwords.
+    pub async fn smpp_accounts(&self, p: &Principal, id: ProviderId) -> Result<Vec<SmppAccountRow>, ServiceError> {
+        Self::may_manage_smpp(p, id)?;
+        Ok(self.store.smpp_accounts(Some(id)).await?)
+    }
+
+    /// Revokes an SMPP account (new binds are refused; bound sessions close at their next PDU).
+    pub async fn revoke_smpp_account(
+        &self,
+        p: &Principal,
+        id: ProviderId,
+        system_id: &str,
+    ) -> Result<(), ServiceError> {
+        Self::may_manage_smpp(p, id)?;
+        let _w = self.writer.lock().await;
+        if !self.store.smpp_accounts(Some(id)).await?.iter().any(|a| a.system_id == system_id && a.revoked.is_none()) {
+            return Err(ServiceError::not_found("smpp account", system_id));
+        }
+        let mut tx = self.store.begin(self.now()).await?;
+        tx.revoke_smpp_account(system_id).await?;
+        tx.append(p.actor(), EventBody::SmppAccountRevoked { provider_id: id, system_id: system_id.to_owned() })
+            .await?;
+        self.committed(&tx.commit().await?).await?;
+        Ok(())
+    }
+
+    /// Checks a bind's credentials: the account exists, is not revoked, its provider is a CSP,
+    /// and the password matches.
+    pub async fn authenticate_smpp(&self, system_id: &str, password: &str) -> Result<BoundAccount, CommandStatus> {
+        let Ok(Some((account, hash))) = self.store.smpp_account_secret(system_id).await else {
+            return Err(CommandStatus::ESME_RINVSYSID);
+        };
+        if account.revoked.is_some() {
+            return Err(CommandStatus::ESME_RINVSYSID);
+        }
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password)).await.unwrap_or(false);
+        if !ok {
+            return Err(CommandStatus::ESME_RINVPASWD);
+        }
+        let is_csp =
+            self.facts().providers.get(&account.provider_id).is_some_and(|p| p.registration.roles.contains(&Role::Csp));
+        if !is_csp {
+            return Err(CommandStatus::ESME_RBINDFAIL);
+        }
+        Ok(BoundAccount { system_id: account.system_id, provider: account.provider_id })
+    }
+
+    /// Whether an SMPP account is still active (sessions check it now and then).
+    pub async fn smpp_account_active(&self, system_id: &str) -> bool {
+        matches!(self.store.smpp_account_secret(system_id).await, Ok(Some((a, _))) if a.revoked.is_none())
+    }
+
+    /// What the registry says of a source number now: its campaign (the index), the
+    /// campaign's declaration and the brand's daily tier (memory).
+    pub fn source_facts(&self, source: TelephoneNumber) -> SourceFacts {
+        let campaign = self.index.lookup(source).map(|a| a.campaign);
+        let g = self.gateway_facts();
+        SourceFacts {
+            rules: campaign.and_then(|c| g.rules.get(&c.id).cloned()),
+            tier: campaign.and_then(|c| g.tiers.get(&c.brand).copied()).unwrap_or(DailyTier::Low),
+            campaign,
+        }
+    }
+
+    /// A campaign's declaration, from memory.
+    pub fn campaign_rules(&self, id: CampaignId) -> Option<Arc<CampaignRules>> {
+        self.gateway_facts().rules.get(&id).cloned()
+    }
+}
+
+/// The SMPP gateway: the rules ([`Gateway`]), the registry, and the record writer.
+#[derive(Debug)]
+pub struct SmppGateway {
+    registry: Arc<Registry>,
+    gateway: Gateway,
+    keyer: DestinationKeyer,
+    records: mpsc::Sender<GatewayRecord>,
+}
+
+impl SmppGateway {
+    /// Opens the gateway: its secret (made at first start), the opt-outs, and the record
+    /// writer and retention tasks (records older than `retention` are deleted hourly).
+    pub async fn open(
+        registry: Arc<Registry>,
+        config: GatewayConfig,
+        classifier: Option<Arc<dyn vouch_gateway::ContentClassifier>>,
+        retention: jiff::SignedDuration,
+    ) -> Result<Arc<Self>, ServiceError> {
+        let store = registry.store().clone();
+        match store.provider(config.dca).await? {
+            Some(p) if p.registration.roles.contains(&Role::Dca) => {}
+            Some(_) => {
+                return Err(ServiceError::invalid("gatewayDca", format!("provider {} is not a DCA", config.dca)));
+            }
+            None => return Err(ServiceError::not_found("provider", config.dca)),
+        }
+        let secret = store.gateway_secret(&rand::random::<[u8; 32]>()).await?;
+        let keyer = DestinationKeyer::new(&secret);
+        let gateway = Gateway::new(config, classifier);
+        let mut loaded = 0usize;
+        for (campaign, key) in store.opt_outs().await? {
+            if let Some(k) = parse_key(&key) {
+                gateway.opt_out(campaign, k);
+                loaded += 1;
+            }
+        }
+        tracing::info!(opt_outs = loaded, "smpp gateway opened");
+        let (tx, rx) = mpsc::channel(RECORD_BATCH * 16);
+        tokio::spawn(write_records(store.clone(), rx));
+        tokio::spawn(purge_records(store, registry.clone(), retention));
+        Ok(Arc::new(Self { registry, gateway, keyer, records: tx }))
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// Checks one message (all its parts) from `account`.
+    pub fn check(
+        &self,
+        account: &BoundAccount,
+        source: &Address<'_>,
+        dest: &Address<'_>,
+        text: &str,
+        parts: u32,
+    ) -> Checked {
+        let fingerprint = vouch_gateway::simhash(text);
+        let Some(dest_number) = vouch_gateway::address_number(dest) else {
+            let verdict = Verdict::Reject(vouch_gateway::Reason {
+                status: CommandStatus::ESME_RINVDSTADR,
+                detail: "the destination is not a telephone number".into(),
+            });
+            return Checked { verdict, campaign: None, dest: None, fingerprint };
+        };
+        let dest_key = self.keyer.key(dest_number);
+        let Some(source) = vouch_gateway::address_number(source) else {
+            let verdict = Verdict::Reject(vouch_gateway::Reason {
+                status: CommandStatus::ESME_RINVSRCADR,
+                detail: "the source is not a telephone number".into(),
+            });
+            return Checked { verdict, campaign: None, dest: Some(dest_key), fingerprint };
+        };
+        let facts = self.registry.source_facts(source);
+        let m = Submission { csp: account.provider, source, dest: dest_key, text, parts, now: self.registry.now() };
+        let verdict = self.gateway.check(&facts, &m);
+        let status = verdict.reason().map_or(CommandStatus::ESME_ROK, |r| r.status);
+        metrics::counter!("vouch_gateway_decisions_total", "verdict" => verdict.as_str(), "status" => status.name())
+            .increment(u64::from(parts.max(1)));
+        Checked { verdict, campaign: facts.campaign, dest: Some(dest_key), fingerprint }
+    }
+
+    /// Queues the record of a decision (waits when the writer is behind: records are not dropped).
+    pub async fn record(
+        &self,
+        account: &BoundAccount,
+        source: &str,
+        checked: &Checked,
+        parts: u32,
+        message_id: Option<String>,
+    ) {
+        let (status, detail) = checked.verdict.reason().map_or((0, String::new()), |r| (r.status.0, r.detail.clone()));
+        let source = vouch_gateway::address_number(&Address { ton: 1, npi: 1, addr: source })
+            .map_or_else(|| source.to_owned(), |n| n.to_string());
+        let rec = GatewayRecord {
+            at: self.registry.now(),
+            system_id: account.system_id.clone(),
+            provider_id: account.provider,
+            source,
+            campaign_id: checked.campaign.map(|c| c.id),
+            dest_key: checked.dest.map_or_else(String::new, DestinationKey::to_hex),
+            fingerprint: format!("{:016x}", checked.fingerprint),
+            parts,
+            verdict: checked.verdict.as_str().to_owned(),
+            status,
+            detail,
+            message_id,
+        };
+        if let Err(mpsc::error::TrySendError::Full(rec)) = self.records.try_send(rec) {
+            let _ = self.records.send(rec).await;
+        }
+    }
+
+    /// Handles a message from a subscriber to a number: records an opt-out or opt-in for the
+    /// number's campaign, and says what to answer.
+    pub async fn mobile_originated(
+        &self,
+        subscriber: &Address<'_>,
+        to: &Address<'_>,
+        text: &str,
+    ) -> Result<MobileOriginated, ServiceError> {
+        let (Some(subscriber), Some(to)) =
+            (vouch_gateway::address_number(subscriber), vouch_gateway::address_number(to))
+        else {
+            return Ok(MobileOriginated { campaign: None, keyword: None, reply: None });
+        };
+        let Some(campaign) = self.registry.index().lookup(to).map(|a| a.campaign) else {
+            return Ok(MobileOriginated { campaign: None, keyword: None, reply: None });
+        };
+        let rules = self.registry.campaign_rules(campaign.id).unwrap_or_default();
+        let keyword = vouch_gateway::optout::keyword(text, &rules.optout_keywords, &rules.help_keywords);
+        let key = self.keyer.key(subscriber);
+        let now = self.registry.now();
+        let reply = match keyword {
+            Some(Keyword::OptOut) => {
+                self.gateway.opt_out(campaign.id, key);
+                self.registry.store().set_opt_out(campaign.id, &key.to_hex(), true, now).await?;
+                metrics::counter!("vouch_gateway_opt_outs_total").increment(1);
+                rules.optout_message.clone()
+            }
+            Some(Keyword::OptIn) => {
+                self.gateway.opt_in(campaign.id, key);
+                self.registry.store().set_opt_out(campaign.id, &key.to_hex(), false, now).await?;
+                None
+            }
+            Some(Keyword::Help) => rules.help_message.clone(),
+            None => None,
+        };
+        Ok(MobileOriginated { campaign: Some(campaign), keyword, reply })
+    }
+
+    /// Decision records for traceback: the administrator and the gateway's DCA see all; a
+    /// CSP sees those of its own accounts.
+    pub async fn records(
+        &self,
+        p: &Principal,
+        source: Option<TelephoneNumber>,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<GatewayRecord>, ServiceError> {
+        let source = source.map(|s| s.to_string());
+        let mut rows = self.registry.store().gateway_records(source.as_deref(), since, limit.clamp(1, 10_000)).await?;
+        match p {
+            Principal::Admin => {}
+            Principal::Provider { id, .. } if *id == self.gateway.config().dca => {}
+            Principal::Provider { id, roles } if roles.contains(&Role::Csp) => rows.retain(|r| r.provider_id == *id),
+            Principal::Provider { .. } => {
+                return Err(ServiceError::Forbidden(
+                    "gateway records are for the administrator, the gateway's DCA and CSPs (their own)".into(),
+                ));
+            }
+        }
+        Ok(rows)
+    }
+}
+
+fn parse_key(hex: &str) -> Option<DestinationKey> {
+    let mut out = [0u8; 16];
+    if hex.len() != 32 {
+        return None;
+    }
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(DestinationKey(out))
+}
+
+async fn write_records(store: vouch_store::Store, mut rx: mpsc::Receiver<GatewayRecord>) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let mut tries = 0;
+        while let Err(e) = store.insert_gateway_records(&batch).await {
+            tries += 1;
+            tracing::warn!(error = %e, records = batch.len(), tries, "gateway records not written yet; retrying");
+            tokio::time::sleep(std::time::Duration::from_millis(200 * tries.min(10))).await;
+        }
+        metrics::counter!("vouch_gateway_records_written_total").increment(batch.len() as u64);
+        batch.clear();
+    }
+}
+
+async fn purge_records(store: vouch_store::Store, registry: Arc<Registry>, retention: jiff::SignedDuration) {
+    loop {
+        let before = registry.now() - retention;
+        match store.purge_gateway_records(before).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "gateway records past retention deleted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "gateway record retention failed"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+}
+
+impl Registry {
+    fn gateway_facts(&self) -> std::sync::RwLockReadGuard<'_, GatewayFacts> {
+        self.gateway_facts.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn gateway_facts_mut(&self) -> std::sync::RwLockWriteGuard<'_, GatewayFacts> {
+        self.gateway_facts.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The lock around the gateway's facts in the registry.
+pub(crate) type GatewayFactsLock = RwLock<GatewayFacts>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords() {
+        let h = hash_password("Ab3dEf7h");
+        assert!(h.starts_with("pbkdf2-sha256$20000$"));
+        assert!(verify_password(&h, "Ab3dEf7h"));
+        assert!(!verify_password(&h, "Ab3dEf7i"));
+        assert!(!verify_password("plain", "plain"));
+        assert_ne!(hash_password("x"), hash_password("x"), "salted");
+        assert!(valid_system_id("acme_1-x"));
+        assert!(!valid_system_id("sixteen-chars-xx"));
+        assert!(!valid_system_id("a b"));
+        assert_eq!(parse_key(&DestinationKey([7; 16]).to_hex()), Some(DestinationKey([7; 16])));
+        assert_eq!(parse_key("zz"), None);
+    }
+}

@@ -1,0 +1,238 @@
+//! SMPP gateway tables: accounts, the gateway's secret, opt-outs and decision records.
+
+use jiff::Timestamp;
+use sqlx::Row;
+use vouch_registry::{CampaignId, ProviderId};
+
+use crate::query::{parse, ts};
+use crate::tx::map_unique;
+use crate::{Store, StoreError, Tx};
+
+/// An SMPP account, without its password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmppAccountRow {
+    /// `system_id`.
+    pub system_id: String,
+    /// The CSP it binds as.
+    pub provider_id: ProviderId,
+    /// When it was issued.
+    pub created: Timestamp,
+    /// When it was revoked.
+    pub revoked: Option<Timestamp>,
+}
+
+/// One gateway decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayRecord {
+    /// When.
+    pub at: Timestamp,
+    /// The bound account.
+    pub system_id: String,
+    /// Its CSP.
+    pub provider_id: ProviderId,
+    /// The source address as sent (E.164 when it parsed).
+    pub source: String,
+    /// The campaign holding the source number then.
+    pub campaign_id: Option<CampaignId>,
+    /// Keyed hash of the destination (hex).
+    pub dest_key: String,
+    /// SimHash of the content (hex).
+    pub fingerprint: String,
+    /// SMS parts.
+    pub parts: u32,
+    /// `accepted`, `rejected` or `flagged`.
+    pub verdict: String,
+    /// The command_status given (or, flagged, the one that would have been).
+    pub status: u32,
+    /// Why.
+    pub detail: String,
+    /// The message id given to the ESME (first part), when forwarded.
+    pub message_id: Option<String>,
+}
+
+fn account_row(r: &sqlx::sqlite::SqliteRow) -> Result<SmppAccountRow, StoreError> {
+    const T: &str = "smpp_accounts";
+    Ok(SmppAccountRow {
+        system_id: r.try_get("system_id")?,
+        provider_id: parse(T, r.try_get("provider_id")?)?,
+        created: ts(T, r.try_get("created_us")?)?,
+        revoked: r.try_get::<Option<i64>, _>("revoked_us")?.map(|us| ts(T, us)).transpose()?,
+    })
+}
+
+impl Tx {
+    /// Stores a new SMPP account (conflict if the system_id is taken).
+    pub async fn insert_smpp_account(
+        &mut self,
+        system_id: &str,
+        provider: ProviderId,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO smpp_accounts (system_id, provider_id, password_hash, created_us) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(system_id)
+        .bind(provider.to_string())
+        .bind(password_hash)
+        .bind(self.now().as_microsecond())
+        .execute(self.conn())
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    /// Marks an SMPP account revoked; `false` if it was not active.
+    pub async fn revoke_smpp_account(&mut self, system_id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE smpp_accounts SET revoked_us = $1 WHERE system_id = $2 AND revoked_us IS NULL")
+            .bind(self.now().as_microsecond())
+            .bind(system_id)
+            .execute(self.conn())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+}
+
+impl Store {
+    /// SMPP accounts of a provider, or all.
+    pub async fn smpp_accounts(&self, provider: Option<ProviderId>) -> Result<Vec<SmppAccountRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT system_id, provider_id, created_us, revoked_us FROM smpp_accounts \
+             WHERE $1 IS NULL OR provider_id = $1 ORDER BY created_us, system_id",
+        )
+        .bind(provider.map(|p| p.to_string()))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(account_row).collect()
+    }
+
+    /// An account and its password hash, for a bind.
+    pub async fn smpp_account_secret(&self, system_id: &str) -> Result<Option<(SmppAccountRow, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT system_id, provider_id, created_us, revoked_us, password_hash FROM smpp_accounts WHERE system_id = $1",
+        )
+        .bind(system_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| Ok((account_row(&r)?, r.try_get("password_hash")?))).transpose()
+    }
+
+    /// The gateway's destination-hash secret, made (from `fresh`) at first call.
+    pub async fn gateway_secret(&self, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+        sqlx::query(
+            "INSERT INTO gateway_keys (id, destination, created_us) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(fresh)
+        .bind(Timestamp::now().as_microsecond())
+        .execute(self.writer_pool())
+        .await?;
+        Ok(sqlx::query_scalar("SELECT destination FROM gateway_keys WHERE id = 1")
+            .fetch_one(self.writer_pool())
+            .await?)
+    }
+
+    /// Every opt-out: (campaign, destination key hex).
+    pub async fn opt_outs(&self) -> Result<Vec<(CampaignId, String)>, StoreError> {
+        let rows = sqlx::query("SELECT campaign_id, dest_key FROM gateway_opt_outs").fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| Ok((parse("gateway_opt_outs", r.try_get("campaign_id")?)?, r.try_get("dest_key")?)))
+            .collect()
+    }
+
+    /// Records an opt-out (`true`) or removes it (`false`).
+    pub async fn set_opt_out(
+        &self,
+        campaign: CampaignId,
+        dest_key: &str,
+        out: bool,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let q = if out {
+            "INSERT INTO gateway_opt_outs (campaign_id, dest_key, at_us) VALUES ($1, $2, $3) \
+             ON CONFLICT (campaign_id, dest_key) DO UPDATE SET at_us = excluded.at_us"
+        } else {
+            "DELETE FROM gateway_opt_outs WHERE campaign_id = $1 AND dest_key = $2 AND $3 IS NOT NULL"
+        };
+        sqlx::query(q)
+            .bind(campaign.to_string())
+            .bind(dest_key)
+            .bind(at.as_microsecond())
+            .execute(self.writer_pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Writes decision records (one transaction).
+    pub async fn insert_gateway_records(&self, records: &[GatewayRecord]) -> Result<(), StoreError> {
+        let mut tx = self.writer_pool().begin().await?;
+        for chunk in records.chunks(500) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO gateway_records (at_us, record_key, system_id, provider_id, source, campaign_id, dest_key, \
+                 fingerprint, parts, verdict, status, detail, message_id) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.at.as_microsecond())
+                    .push_bind(rand::random::<i64>())
+                    .push_bind(&r.system_id)
+                    .push_bind(r.provider_id.to_string())
+                    .push_bind(&r.source)
+                    .push_bind(r.campaign_id.map(|c| c.to_string()))
+                    .push_bind(&r.dest_key)
+                    .push_bind(&r.fingerprint)
+                    .push_bind(i64::from(r.parts))
+                    .push_bind(&r.verdict)
+                    .push_bind(i64::from(r.status))
+                    .push_bind(&r.detail)
+                    .push_bind(&r.message_id);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Decision records, newest first: of one source number if given, since `since`, at most `limit`.
+    pub async fn gateway_records(
+        &self,
+        source: Option<&str>,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<GatewayRecord>, StoreError> {
+        const T: &str = "gateway_records";
+        let rows = sqlx::query(
+            "SELECT * FROM gateway_records WHERE ($1 IS NULL OR source = $1) AND at_us >= $2 \
+             ORDER BY at_us DESC LIMIT $3",
+        )
+        .bind(source)
+        .bind(since.as_microsecond())
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(GatewayRecord {
+                    at: ts(T, r.try_get("at_us")?)?,
+                    system_id: r.try_get("system_id")?,
+                    provider_id: parse(T, r.try_get("provider_id")?)?,
+                    source: r.try_get("source")?,
+                    campaign_id: r.try_get::<Option<String>, _>("campaign_id")?.map(|c| parse(T, &c)).transpose()?,
+                    dest_key: r.try_get("dest_key")?,
+                    fingerprint: r.try_get("fingerprint")?,
+                    parts: u32::try_from(r.try_get::<i64, _>("parts")?).unwrap_or(0),
+                    verdict: r.try_get("verdict")?,
+                    status: u32::try_from(r.try_get::<i64, _>("status")?).unwrap_or(0),
+                    detail: r.try_get("detail")?,
+                    message_id: r.try_get("message_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes records older than `before`; returns how many.
+    pub async fn purge_gateway_records(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM gateway_records WHERE at_us < $1")
+            .bind(before.as_microsecond())
+            .execute(self.writer_pool())
+            .await?;
+        Ok(r.rows_affected())
+    }
+}

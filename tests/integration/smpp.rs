@@ -1,0 +1,358 @@
+//! The SMPP gateway end to end with real peers: smpplib as the ESME (`peers/esme.py`) and an
+//! independent SMSC simulator (`peers/smsc_sim.py`), both on loopback, through `vouch serve
+//! --smpp`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{Server, serve_command};
+
+fn python() -> String {
+    std::env::var("VOUCH_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn peer(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/integration/peers").join(name)
+}
+
+/// The SMSC simulator: its SMPP and control ports, and its log of accepted messages.
+struct Smsc {
+    child: Child,
+    port: u16,
+    control: u16,
+    log: PathBuf,
+}
+
+impl Smsc {
+    fn start(log: PathBuf) -> Self {
+        let mut child = Command::new(python())
+            .arg(peer("smsc_sim.py"))
+            .args(["--system-id", "vouchup", "--password", "uppw", "--log"])
+            .arg(&log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start the SMSC simulator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("simulator output");
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(parts.first(), Some(&"LISTENING"), "simulator said {line:?}");
+        Self { child, port: parts[1].parse().expect("port"), control: parts[2].parse().expect("port"), log }
+    }
+
+    fn control(&self, command: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.control)).expect("control port");
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        writeln!(s, "{command}").expect("control write");
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).expect("control read");
+        assert!(line.starts_with("OK"), "SMSC control {command:?} answered {line:?}");
+        line
+    }
+
+    /// Messages the SMSC accepted, in order.
+    fn messages(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("simulator log line"))
+            .collect()
+    }
+
+    fn texts_from(&self, source: &str) -> Vec<String> {
+        self.messages()
+            .iter()
+            .filter(|m| m["source_addr"] == source)
+            .map(|m| {
+                let hex = m["short_message_hex"].as_str().unwrap_or("");
+                let bytes: Vec<u8> =
+                    (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect();
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Smsc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An smpplib ESME driven line by line.
+struct Esme {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Esme {
+    fn start(port: u16) -> Self {
+        let mut child = Command::new(python())
+            .arg(peer("esme.py"))
+            .args(["--port", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start the ESME");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        Self { child, stdin, stdout }
+    }
+
+    fn op(&mut self, v: Value) -> Value {
+        writeln!(self.stdin, "{v}").expect("esme write");
+        self.stdin.flush().expect("esme flush");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("esme read");
+        let r: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("esme said {line:?}: {e}"));
+        assert!(r.get("error").is_none(), "esme op {v} failed: {r}");
+        r
+    }
+
+    fn bind(&mut self, system_id: &str, password: &str) -> i64 {
+        self.op(json!({"op": "bind", "mode": "trx", "system_id": system_id, "password": password}))["status"]
+            .as_i64()
+            .expect("status")
+    }
+
+    /// Sends a message; returns every part's status.
+    fn submit(&mut self, src: &str, dst: &str, text: &str, split: &str) -> Vec<i64> {
+        let r = self.op(json!({"op": "submit", "src": src, "dst": dst, "text": text, "dlr": true, "split": split}));
+        r["statuses"].as_array().expect("statuses").iter().map(|s| s.as_i64().expect("int")).collect()
+    }
+
+    fn submit_full(&mut self, src: &str, dst: &str, text: &str) -> Value {
+        self.op(json!({"op": "submit", "src": src, "dst": dst, "text": text, "dlr": true, "split": "none"}))
+    }
+
+    fn wait_deliver(&mut self, count: usize, timeout: u64) -> Vec<Value> {
+        let r = self.op(json!({"op": "wait_deliver", "count": count, "timeout": timeout}));
+        r["pdus"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for Esme {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const N_MAIN: &str = "12025550101";
+const N_NOT_SHARED: &str = "12025550102";
+const N_OTHER_CSP: &str = "12025550103";
+const N_UNREGISTERED: &str = "12025550109";
+const SUBSCRIBER: &str = "13105550100";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_enforces_the_registry_between_a_real_esme_and_a_real_smsc() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("data");
+    let scratch = tmp.path().to_path_buf();
+    let mut server = Server::launch(serve_command(&scratch, &data_dir), data_dir.clone(), scratch.clone());
+
+    // The registry: a CSP's accepted campaign, one carried by another DCA, another CSP's campaign.
+    let s = server.accepted_campaign().await;
+    // Accepted by another DCA: not shared to this gateway's.
+    let not_shared = server.marketing_campaign(&s.csp, &s.brand).await;
+    let dca2 = server.dca("Elsewhere Aggregation").await;
+    server.share_and_accept(&s.csp, &not_shared, &dca2).await;
+    let other = server.csp("Other Texting Co").await;
+    let other_brand = server.verified_brand_with(&other, &crate::harness::other_brand_json()).await;
+    let other_campaign = server.marketing_campaign(&other, &other_brand).await;
+    server.share_and_accept(&other, &other_campaign, &s.dca).await;
+    server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
+    server.assign(&s.csp.key, &format!("+{N_NOT_SHARED}"), &not_shared).await.ok(201);
+    server.assign(&other.key, &format!("+{N_OTHER_CSP}"), &other_campaign).await.ok(201);
+
+    // SMPP credentials through the REST API: shown once, stored hashed.
+    let path = format!("/v1/providers/{}/smpp-accounts", s.csp.id);
+    let acct = server.post(&path, &s.csp.key, &json!({"systemId": "acme1"})).await.ok(201).clone();
+    let password = acct["password"].as_str().expect("password").to_owned();
+    assert_eq!(password.len(), 8);
+    let listed = server.get(&path, Some(&s.csp.key)).await.ok(200).clone();
+    assert!(listed[0].get("password").is_none(), "the password is shown once: {listed}");
+    server.post(&path, &s.csp.key, &json!({"systemId": "acme1"})).await.ok(409);
+    server.post(&path, &s.dca.key, &json!({})).await.ok(403);
+    server.post(&format!("/v1/providers/{}/smpp-accounts", s.dca.id), &s.dca.key, &json!({})).await.ok(422);
+    let db = std::fs::read(data_dir.join("vouch.db")).unwrap_or_default();
+    assert!(!db.windows(8).any(|w| w == password.as_bytes()), "the password is not stored in clear");
+
+    // Restart with the gateway in front of the SMSC simulator (classes at 1 % of their rate).
+    server.sigterm();
+    let smsc = Smsc::start(scratch.join("smsc.jsonl"));
+    let config = scratch.join("vouch.toml");
+    std::fs::write(&config, "[gateway]\nminute_scale = 0.01\n").expect("config");
+    let mut cmd = serve_command(&scratch, &data_dir);
+    cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--config"])
+        .arg(&config)
+        .arg("--smsc")
+        .arg(format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port));
+    let server = Server::launch(cmd, data_dir.clone(), scratch.clone());
+    let out = server.stdout.text();
+    let smpp_port: u16 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("vouch: SMPP gateway on 127.0.0.1:"))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no SMPP address in {out}"));
+
+    let mut esme = Esme::start(smpp_port);
+    assert_eq!(esme.bind("acme1", "wrongpw1"), 14, "ESME_RINVPASWD");
+    assert_eq!(esme.bind("nobody", "x"), 15, "ESME_RINVSYSID");
+    assert_eq!(esme.bind("acme1", &password), 0);
+
+    // Registered traffic reaches the SMSC, and its receipt comes back under vouch's id.
+    let r = esme.submit_full(N_MAIN, SUBSCRIBER, "Acme Dental: your cleaning is due. Reply STOP to opt out.");
+    assert_eq!(r["statuses"], json!([0]), "{r}");
+    let our_id = r["message_ids"][0].as_str().expect("message id").to_owned();
+    assert!(!our_id.starts_with("smsc-"), "the ESME gets vouch's id, not the SMSC's: {our_id}");
+    let receipts = esme.wait_deliver(1, 10);
+    assert_eq!(receipts.len(), 1, "one receipt");
+    assert_eq!(receipts[0]["receipted_message_id"], our_id.as_str(), "{receipts:?}");
+    assert!(receipts[0]["text"].as_str().unwrap_or("").starts_with(&format!("id:{our_id} ")), "{receipts:?}");
+    assert_eq!(smsc.texts_from(N_MAIN).len(), 1);
+
+    // Every registry reason has its own status, and nothing refused reaches the SMSC.
+    assert_eq!(esme.submit(N_UNREGISTERED, SUBSCRIBER, "Hello", "none"), vec![0x400]);
+    assert_eq!(esme.submit(N_NOT_SHARED, SUBSCRIBER, "Hello", "none"), vec![0x403]);
+    assert_eq!(esme.submit(N_OTHER_CSP, SUBSCRIBER, "Hello", "none"), vec![0x404]);
+    assert_eq!(esme.submit("ACME", SUBSCRIBER, "Hello", "none"), vec![0x0A], "ESME_RINVSRCADR");
+    // Content against the campaign's declaration (no links, no phone numbers declared).
+    assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, "Book at https://acme.example/x", "none"), vec![0x407]);
+    assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, "Call us at (415) 555-0100", "none"), vec![0x408]);
+    assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, "Offer: bit.ly/abc", "none"), vec![0x409]);
+    // Concatenated: parts are reassembled before the content check. Parts sent before the last
+    // are acknowledged while they wait (smpplib sends a part after the previous one's answer);
+    // the last part gets the verdict, and the earlier ones a REJECTD receipt.
+    let _ = esme.wait_deliver(10, 1);
+    let split_link = "Acme Dental: your cleaning is due soon, book at acmedental.com/book today. Reply STOP.";
+    for split in ["udh8", "udh16", "sar"] {
+        let st = esme.submit(N_MAIN, SUBSCRIBER, split_link, split);
+        assert_eq!(st, vec![0, 0, 0x407], "{split}");
+        let receipts = esme.wait_deliver(2, 10);
+        assert_eq!(receipts.len(), 2, "{split}: {receipts:?}");
+        let rejected = |r: &Value| r["text"].as_str().is_some_and(|t| t.contains("stat:REJECTD err:407"));
+        assert!(receipts.iter().all(rejected), "{receipts:?}");
+    }
+    assert_eq!(smsc.texts_from(N_MAIN).len(), 1, "no part of a refused message reached the SMSC");
+    let clean_long = "Acme Dental: your cleaning is due soon, please book a visit with us. Reply STOP to opt out.";
+    assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, clean_long, "udh16"), vec![0, 0, 0]);
+    assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, clean_long, "payload"), vec![0]);
+    assert_eq!(smsc.texts_from(N_MAIN).len(), 5, "1 + 3 parts + 1 payload reached the SMSC");
+    let _ = esme.wait_deliver(4, 5);
+
+    // Opt-out: STOP from the subscriber (through the SMSC) suppresses the campaign until START.
+    smsc.control(&format!("mo {SUBSCRIBER} {N_MAIN} STOP"));
+    let mo = esme.wait_deliver(1, 10);
+    assert_eq!(mo.first().map(|m| m["text"].clone()), Some(json!("STOP")), "the CSP gets the STOP: {mo:?}");
+    assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, "Hello again", "none"), vec![0x406]);
+    assert_eq!(
+        esme.submit(N_MAIN, "13105550199", "Hello other", "none"),
+        vec![0],
+        "other subscribers are not affected"
+    );
+    let _ = esme.wait_deliver(1, 5);
+    smsc.control(&format!("mo {SUBSCRIBER} {N_MAIN} HELP"));
+    smsc.control(&format!("mo {SUBSCRIBER} {N_MAIN} START"));
+    let _ = esme.wait_deliver(2, 5);
+    let replies: Vec<Value> =
+        smsc.messages().into_iter().filter(|m| m["source_addr"] == N_MAIN && m["dest_addr"] == SUBSCRIBER).collect();
+    let texts: Vec<String> = replies
+        .iter()
+        .map(|m| {
+            let hex = m["short_message_hex"].as_str().unwrap_or("");
+            String::from_utf8_lossy(
+                &(0..hex.len() / 2)
+                    .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+                    .collect::<Vec<u8>>(),
+            )
+            .into_owned()
+        })
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("you are unsubscribed")), "the opt-out is confirmed: {texts:?}");
+    assert!(texts.iter().any(|t| t.contains("help at support@acmedental.com")), "HELP is answered: {texts:?}");
+    assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, "Welcome back", "none"), vec![0], "START lifts the opt-out");
+    let _ = esme.wait_deliver(1, 5);
+
+    // Upstream throttling is the ESME's throttling; nothing is acknowledged that the SMSC refused.
+    smsc.control("throttle 1");
+    assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, "Throttled once", "none"), vec![0x58]);
+    assert!(!smsc.texts_from(N_MAIN).iter().any(|t| t == "Throttled once"));
+    // An SMSC that drops the connection mid-submit: vouch reconnects and sends again.
+    smsc.control("drop 1");
+    let r = esme.submit_full(N_MAIN, SUBSCRIBER, "Survives a disconnect");
+    assert_eq!(r["statuses"], json!([0]), "{r}");
+    assert!(smsc.texts_from(N_MAIN).iter().any(|t| t == "Survives a disconnect"), "acknowledged means delivered");
+    let _ = esme.wait_deliver(2, 5);
+
+    // A bad ESME does not disturb a good one.
+    let mut bad = Esme::start(smpp_port);
+    let nack = bad.op(json!({"op": "raw", "hex": "00000010000012340000000000000007"}));
+    assert_eq!((nack["command_id"].as_i64(), nack["command_status"].as_i64()), (Some(0x8000_0000), Some(3)), "{nack}");
+    let lie = bad.op(json!({"op": "raw", "hex": "00000005000000150000000000000001"}));
+    assert_eq!((lie["command_id"].as_i64(), lie["command_status"].as_i64()), (Some(0x8000_0000), Some(2)), "{lie}");
+    let early = Esme::start(smpp_port)
+        .op(json!({"op": "raw", "hex": "000000230000000400000000000000010001013100010132000000000000000000000000"}));
+    assert_eq!(early["command_status"], 4, "submit before bind: ESME_RINVBNDSTS: {early}");
+
+    // Suspending the campaign through the REST API stops the very next message.
+    server
+        .call(
+            Method::POST,
+            &format!("/v1/campaigns/{}/suspend", s.campaign),
+            Some(&s.dca.key),
+            Some(&json!({"reason": "spam reports"})),
+        )
+        .await
+        .ok(200);
+    assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, "After suspension", "none"), vec![0x401]);
+    server
+        .call(
+            Method::POST,
+            &format!("/v1/campaigns/{}/resume", s.campaign),
+            Some(&s.dca.key),
+            Some(&json!({"reason": "cleared"})),
+        )
+        .await
+        .ok(200);
+
+    // Over the class rate (MARKETING, score 85: class B, 4,500 a minute at 1 %: 45).
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    while statuses.len() < 60 && started.elapsed() < Duration::from_secs(60) {
+        statuses.extend(esme.submit(N_MAIN, SUBSCRIBER, "Rate test", "none"));
+        if statuses.last() == Some(&0x58) {
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&0x58), "the class rate throttles: {statuses:?}");
+
+    // Every decision is recorded, with no destination number and no content.
+    let recs = server
+        .get(&format!("/v1/gateway/records?source=%2B{N_MAIN}&limit=500"), Some(&s.dca.key))
+        .await
+        .ok(200)
+        .clone();
+    let recs = recs.as_array().expect("records");
+    let has = |verdict: &str, status: &str| recs.iter().any(|r| r["verdict"] == verdict && r["status"] == status);
+    assert!(has("accepted", "0x00000000"));
+    for status in ["0x00000401", "0x00000406", "0x00000407", "0x00000408", "0x00000409", "0x00000058"] {
+        assert!(has("rejected", status), "no rejected record with {status}");
+    }
+    let text = serde_json::to_string(recs).unwrap_or_default();
+    assert!(!text.contains(SUBSCRIBER) && !text.contains("cleaning"), "records keep no number and no content");
+    assert!(recs.iter().all(|r| r["destinationHash"].as_str().is_some_and(|h| h.len() == 32)));
+    let theirs = server.get("/v1/gateway/records", Some(&other.key)).await.ok(200).clone();
+    assert!(theirs.as_array().is_some_and(|a| a.iter().all(|r| r["providerId"] == other.id.as_str())));
+    drop(bad);
+}
