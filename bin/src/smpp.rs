@@ -217,7 +217,7 @@ impl Shared {
         }
     }
 
-    /// Hands a deliver_sm to one of the receivers (round robin by the caller's pick) and waits
+    /// Hands a deliver_sm to the most recently bound receiver that has room, and waits
     /// for its answer; ESME_RX_T_APPN when nobody can take it.
     async fn deliver(&self, receivers: Vec<Receiver>, pdu: Vec<u8>) -> CommandStatus {
         for r in receivers.iter().rev() {
@@ -320,13 +320,6 @@ struct Part {
     acked: Option<String>,
 }
 
-impl Part {
-    /// What a receipt about this part needs (its PDU), kept beside its upstream answer.
-    fn pdu_for_receipt(&self) -> Part {
-        Part { command_id: self.command_id, sequence: self.sequence, pdu: self.pdu.clone(), acked: self.acked.clone() }
-    }
-}
-
 /// A receipt telling the ESME that an acknowledged part was not delivered after all (the
 /// whole message was refused, or the SMSC refused it); `None` if it asked for no receipt.
 fn rejection_receipt(part: &Part, our_id: &str, status: CommandStatus, stat: &str) -> Option<Vec<u8>> {
@@ -362,23 +355,22 @@ fn rejection_receipt(part: &Part, our_id: &str, status: CommandStatus, stat: &st
 /// submits they answer.
 struct Event(Vec<u8>, usize);
 
-fn concat_of(sm: &ShortMessage<'_>) -> Option<(u16, u8, u8, usize)> {
-    if let Some(s) = sm.sar {
-        return Some((s.reference, s.total, s.seqnum, 0));
-    }
-    if sm.has_udh() {
-        let data = sm.user_data();
-        if let Ok((Some(c), rest)) = vouch_smpp::text::split_udh(data) {
-            return Some((c.reference, c.total, c.seqnum, data.len() - rest.len()));
-        }
-    }
-    None
+/// A message's concatenation reference (SAR TLVs, or a UDH with an 8-bit or 16-bit reference),
+/// and its user data without the UDH.
+fn user_text<'a>(sm: &'a ShortMessage<'_>) -> (Option<vouch_smpp::text::ConcatRef>, &'a [u8]) {
+    let data = sm.user_data();
+    let (udh_ref, text) = match sm.has_udh() {
+        true => vouch_smpp::text::split_udh(data).unwrap_or((None, &[])),
+        false => (None, data),
+    };
+    let sar = sm.sar.map(|s| vouch_smpp::text::ConcatRef { reference: s.reference, total: s.total, seqnum: s.seqnum });
+    (sar.or(udh_ref), text)
 }
 
-/// The user data of a message without its UDH.
-fn text_bytes<'a>(sm: &'a ShortMessage<'_>) -> &'a [u8] {
-    let data = sm.user_data();
-    if sm.has_udh() { vouch_smpp::text::split_udh(data).map(|(_, rest)| rest).unwrap_or(&[]) } else { data }
+/// Milliseconds on the process's monotonic clock (the reassembler's time).
+fn now_ms() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 async fn esme_session(shared: Arc<Shared>, stream: TcpStream) -> anyhow::Result<()> {
@@ -447,8 +439,7 @@ async fn esme_session(shared: Arc<Shared>, stream: TcpStream) -> anyhow::Result<
                 pending_delivers.insert(seq, d.reply);
             }
             _ = tick.tick() => {
-                let now_ms = opened.elapsed().as_millis() as u64;
-                let expired = reassembler.expire(now_ms);
+                let expired = reassembler.expire(now_ms());
                 if !expired.is_empty()
                     && let Some(acc) = &account {
                         answer_refused(&shared, acc, &expired, CommandStatus::VOUCH_INCOMPLETE_CONCATENATION, &mut out).await;
@@ -501,6 +492,7 @@ async fn answer_refused(shared: &Shared, acc: &BoundAccount, parts: &[Part], sta
         && let Body::Message(sm) = pdu.body()
     {
         let checked = vouch_service::Checked {
+            source: vouch_service::source_label(&sm.source),
             verdict: vouch_gateway::Verdict::Reject(vouch_gateway::Reason {
                 status,
                 detail: "concatenated parts missing".into(),
@@ -509,7 +501,7 @@ async fn answer_refused(shared: &Shared, acc: &BoundAccount, parts: &[Part], sta
             dest: None,
             fingerprint: 0,
         };
-        shared.gateway.record(acc, sm.source.addr, &checked, parts.len() as u32, None).await;
+        shared.gateway.record(acc, &checked, parts.len() as u32, None).await;
     }
 }
 
@@ -605,13 +597,13 @@ async fn handle_pdu(
                 return Ok(true);
             };
             let mut part = Part { command_id: h.command_id, sequence: h.sequence, pdu: bytes.to_vec(), acked: None };
-            match concat_of(&sm) {
-                Some((reference, total, seqnum, _)) if total > 1 => {
-                    let key = (sm.source.addr.to_owned(), sm.dest.addr.to_owned(), reference);
-                    let now_ms = session_age_ms(session_id);
+            let (concat, text_bytes) = user_text(&sm);
+            match concat {
+                Some(c) if c.total > 1 => {
+                    let key = (sm.source.addr.to_owned(), sm.dest.addr.to_owned(), c.reference);
                     let id = shared.message_id();
                     part.acked = Some(id.clone());
-                    match reassembler.offer(key, total, seqnum, text_bytes(&sm), part, now_ms) {
+                    match reassembler.offer(key, c.total, c.seqnum, text_bytes, part, now_ms()) {
                         Offer::Held => {
                             vouch_smpp::encode_message_resp(
                                 out,
@@ -639,7 +631,7 @@ async fn handle_pdu(
                     }
                 }
                 _ => {
-                    let text = vouch_smpp::text::decode_text(sm.data_coding, text_bytes(&sm));
+                    let text = vouch_smpp::text::decode_text(sm.data_coding, text_bytes);
                     let answered = submit(shared, &acc, &sm.source, &sm.dest, &text, vec![part], out, events).await;
                     (0..answered).for_each(|_| session.answered());
                 }
@@ -651,12 +643,6 @@ async fn handle_pdu(
         }
     }
     Ok(true)
-}
-
-/// Milliseconds on a process-wide clock (the reassembler's time).
-fn session_age_ms(_session: u64) -> u64 {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 /// Checks a whole message and answers or forwards its parts.
@@ -681,34 +667,36 @@ async fn submit(
                 Some(id) => out.extend(rejection_receipt(p, id, status, "REJECTD").unwrap_or_default()),
             }
         }
-        shared.gateway.record(acc, source.addr, &checked, n, None).await;
+        shared.gateway.record(acc, &checked, n, None).await;
         return parts.iter().filter(|p| p.acked.is_none()).count();
     }
     let smsc = shared.route(dest.addr);
     let upstream = shared.upstreams[smsc].clone();
     let mut waits = Vec::with_capacity(parts.len());
-    for p in parts {
+    for mut p in parts {
         let (tx, rx) = oneshot::channel();
-        let req = UpstreamRequest { pdu: p.pdu.clone(), reply: tx, first: Instant::now() };
+        // An acknowledged part keeps its bytes for a receipt should the SMSC refuse it.
+        let pdu = if p.acked.is_some() { p.pdu.clone() } else { std::mem::take(&mut p.pdu) };
+        let req = UpstreamRequest { pdu, reply: tx, first: Instant::now() };
         if let Err(e) = upstream.try_send(req) {
             let req = match e {
                 mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
             };
             let _ = req.reply.send(Err(CommandStatus::ESME_RTHROTTLED));
         }
-        waits.push((p.command_id, p.sequence, p.acked.clone(), p.pdu_for_receipt(), rx));
+        waits.push((p, rx));
     }
     let shared = shared.clone();
     let acc = acc.clone();
     let events = events.clone();
-    let source = source.addr.to_owned();
     tokio::spawn(async move {
         let mut answers = Vec::new();
         let mut first_id = None;
-        let count = waits.iter().filter(|w| w.2.is_none()).count();
+        let count = waits.iter().filter(|(p, _)| p.acked.is_none()).count();
         let parts = waits.len();
         let mut failed = None;
-        for (command_id, sequence, acked, part, rx) in waits {
+        for (part, rx) in waits {
+            let (command_id, sequence, acked) = (part.command_id, part.sequence, &part.acked);
             match rx.await.unwrap_or(Err(CommandStatus::ESME_RSYSERR)) {
                 Ok(upstream_id) => {
                     let our_id = acked.clone().unwrap_or_else(|| shared.message_id());
@@ -724,9 +712,7 @@ async fn submit(
                     failed.get_or_insert(status);
                     match acked {
                         None => vouch_smpp::encode_message_resp(&mut answers, command_id, status, sequence, ""),
-                        Some(id) => {
-                            answers.extend(rejection_receipt(&part, &id, status, "UNDELIV").unwrap_or_default())
-                        }
+                        Some(id) => answers.extend(rejection_receipt(&part, id, status, "UNDELIV").unwrap_or_default()),
                     }
                 }
             }
@@ -740,7 +726,7 @@ async fn submit(
             }
         }
         let _ = events.send(Event(answers, count)).await;
-        shared.gateway.record(&acc, &source, &checked, parts as u32, first_id).await;
+        shared.gateway.record(&acc, &checked, parts as u32, first_id).await;
     });
     0
 }
@@ -965,7 +951,7 @@ async fn from_upstream(shared: &Arc<Shared>, index: usize, bytes: &[u8]) -> Comm
         return status;
     }
     // A subscriber's message.
-    let text = vouch_smpp::text::decode_text(sm.data_coding, text_bytes(&sm));
+    let text = vouch_smpp::text::decode_text(sm.data_coding, user_text(&sm).1);
     let mo = match shared.gateway.mobile_originated(&sm.source, &sm.dest, &text).await {
         Ok(mo) => mo,
         Err(e) => {

@@ -66,17 +66,16 @@ impl Smsc {
     }
 
     fn texts_from(&self, source: &str) -> Vec<String> {
-        self.messages()
-            .iter()
-            .filter(|m| m["source_addr"] == source)
-            .map(|m| {
-                let hex = m["short_message_hex"].as_str().unwrap_or("");
-                let bytes: Vec<u8> =
-                    (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect();
-                String::from_utf8_lossy(&bytes).into_owned()
-            })
-            .collect()
+        self.messages().iter().filter(|m| m["source_addr"] == source).map(short_message).collect()
     }
+}
+
+/// A logged message's short_message, as text.
+fn short_message(m: &Value) -> String {
+    let hex = m["short_message_hex"].as_str().unwrap_or("");
+    let bytes: Vec<u8> =
+        (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 impl Drop for Smsc {
@@ -267,18 +266,7 @@ async fn gateway_enforces_the_registry_between_a_real_esme_and_a_real_smsc() {
     let _ = esme.wait_deliver(2, 5);
     let replies: Vec<Value> =
         smsc.messages().into_iter().filter(|m| m["source_addr"] == N_MAIN && m["dest_addr"] == SUBSCRIBER).collect();
-    let texts: Vec<String> = replies
-        .iter()
-        .map(|m| {
-            let hex = m["short_message_hex"].as_str().unwrap_or("");
-            String::from_utf8_lossy(
-                &(0..hex.len() / 2)
-                    .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
-                    .collect::<Vec<u8>>(),
-            )
-            .into_owned()
-        })
-        .collect();
+    let texts: Vec<String> = replies.iter().map(short_message).collect();
     assert!(texts.iter().any(|t| t.contains("you are unsubscribed")), "the opt-out is confirmed: {texts:?}");
     assert!(texts.iter().any(|t| t.contains("help at support@acmedental.com")), "HELP is answered: {texts:?}");
     assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, "Welcome back", "none"), vec![0], "START lifts the opt-out");

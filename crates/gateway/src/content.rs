@@ -40,7 +40,7 @@ pub const SHORTENERS: &[&str] = &[
 const TLDS: &[&str] = &[
     "com", "net", "org", "io", "co", "us", "ly", "me", "info", "biz", "app", "link", "xyz", "site", "online", "shop",
     "store", "club", "top", "vip", "live", "click", "gov", "edu", "tv", "ai", "gl", "gd", "at", "to", "cc", "id", "in",
-    "ru", "cn", "uk", "de", "ca", "page", "dev", "pw", "be", "one", "st", "de",
+    "ru", "cn", "uk", "de", "ca", "page", "dev", "pw", "be", "one", "st",
 ];
 
 /// What a content check found.
@@ -75,8 +75,10 @@ pub fn link_host(word: &str) -> Option<String> {
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = host.rsplit('@').next().unwrap_or(host);
     let host = host.split(':').next().unwrap_or(host);
-    let host = host.strip_prefix("www.").map(|h| (h, true)).unwrap_or((host, false));
-    let (host, www) = host;
+    let (host, www) = match host.strip_prefix("www.") {
+        Some(h) => (h, true),
+        None => (host, false),
+    };
     let labels: Vec<&str> = host.split('.').collect();
     let valid_labels = labels.len() >= 2
         && labels.iter().all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use dashmap::DashSet;
 use jiff::Timestamp;
-use vouch_registry::{BrandId, CampaignId, CampaignSlot, CampaignStatus, ProviderId, TelephoneNumber};
+use vouch_registry::{CampaignId, CampaignSlot, CampaignStatus, ProviderId, TelephoneNumber};
 use vouch_smpp::{Address, CommandStatus};
 
 pub use content::{ContentClassifier, Finding, TermList};
@@ -280,11 +280,6 @@ impl Gateway {
         }
         None
     }
-
-    /// The brand's messages today (US Pacific).
-    pub fn brand_today(&self, brand: BrandId, now: Timestamp) -> u64 {
-        self.throughput.brand_today(brand, now)
-    }
 }
 
 /// The telephone number an SMPP address names: TON 1 (international) reads the digits as
@@ -305,7 +300,7 @@ pub fn address_number(a: &Address<'_>) -> Option<TelephoneNumber> {
 
 #[cfg(test)]
 mod tests {
-    use vouch_registry::ThroughputClass;
+    use vouch_registry::{BrandId, ThroughputClass};
 
     use super::*;
 

@@ -17,7 +17,7 @@ use vouch_service::SmppGateway;
 use vouch_store::{GatewayRecord, SmppAccountRow};
 
 use crate::handlers::query;
-use crate::problem::{ApiError, Auth, JsonBody, Problem, path_param};
+use crate::problem::{ApiError, Auth, JsonBody, Problem, instant, path_param, running};
 use crate::{AppState, JSON_BODY_LIMIT};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -30,14 +30,7 @@ pub(crate) fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
 }
 
 fn gateway(s: &AppState) -> Result<&Arc<SmppGateway>> {
-    s.gateway.as_ref().ok_or_else(|| {
-        ApiError(Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "smpp-gateway-off",
-            "The SMPP gateway is not running",
-            "this server was started without --smpp",
-        ))
-    })
+    running(&s.gateway, "smpp-gateway-off", "The SMPP gateway", "--smpp")
 }
 
 /// `POST /v1/providers/{id}/smpp-accounts` body (may be empty: `{}`).
@@ -204,14 +197,7 @@ async fn records(
     let q = query(q)?;
     let source: Option<TelephoneNumber> = q.source.as_deref().map(|s| path_param("source", s)).transpose()?;
     let since = match q.since.as_deref() {
-        Some(t) => t.parse().map_err(|e| {
-            ApiError(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-since",
-                "Invalid instant",
-                format!("since: `{t}` is not an RFC 3339 instant such as 2026-11-23T10:00:00Z ({e})"),
-            ))
-        })?,
+        Some(t) => instant("since", t)?,
         None => s.registry.now() - jiff::SignedDuration::from_hours(24),
     };
     let rows = gateway(&s)?.records(&p, source, since, q.limit.unwrap_or(100)).await?;

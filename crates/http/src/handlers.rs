@@ -366,14 +366,7 @@ async fn get_number(
             s.registry.lookup_number(number).map(|a| Json(NumberView::new(a, None))).ok_or_else(|| not_assigned(""))
         }
         Some(at) => {
-            let at: jiff::Timestamp = at.parse().map_err(|e| {
-                ApiError(Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid-at",
-                    "Invalid instant",
-                    format!("at: `{at}` is not an RFC 3339 instant such as 2024-05-28T10:00:00Z ({e})"),
-                ))
-            })?;
+            let at = crate::problem::instant("at", &at)?;
             let a = s.registry.lookup_number_at(number, at).await?;
             a.map(|a| Json(NumberView::new(a, Some(at)))).ok_or_else(|| not_assigned(&format!(" at {at}")))
         }

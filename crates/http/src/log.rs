@@ -19,7 +19,7 @@ use vouch_tlog::TilePath;
 
 use crate::AppState;
 use crate::handlers::query;
-use crate::problem::{ApiError, Auth, Problem};
+use crate::problem::{ApiError, Auth, Problem, running};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -36,14 +36,7 @@ pub(crate) fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
 }
 
 fn log(s: &AppState) -> Result<&Arc<TransparencyLog>> {
-    s.log.as_ref().ok_or_else(|| {
-        ApiError(Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "log-off",
-            "The transparency log is not running",
-            "this server was started without the transparency log",
-        ))
-    })
+    running(&s.log, "log-off", "The transparency log", "the transparency log")
 }
 
 fn with_headers(body: impl IntoResponse, content_type: &'static str, cache: &'static str) -> Response {

@@ -288,3 +288,33 @@ fn kebab(field: &str) -> String {
     }
     out
 }
+
+/// A part of the server that may be off (`--smpp`, call authentication, the log): the part,
+/// or 503 with `<slug>` saying what is not running and what the server was started without.
+pub(crate) fn running<'a, T>(
+    part: &'a Option<std::sync::Arc<T>>,
+    slug: &str,
+    what: &str,
+    started_without: &str,
+) -> Result<&'a std::sync::Arc<T>, ApiError> {
+    part.as_ref().ok_or_else(|| {
+        ApiError(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            slug,
+            &format!("{what} is not running"),
+            format!("this server was started without {started_without}"),
+        ))
+    })
+}
+
+/// An RFC 3339 instant from query parameter `field`, or 400 `invalid-<field>`.
+pub(crate) fn instant(field: &str, raw: &str) -> Result<jiff::Timestamp, ApiError> {
+    raw.parse().map_err(|e| {
+        ApiError(Problem::new(
+            StatusCode::BAD_REQUEST,
+            &format!("invalid-{field}"),
+            "Invalid instant",
+            format!("{field}: `{raw}` is not an RFC 3339 instant such as 2024-05-28T10:00:00Z ({e})"),
+        ))
+    })
+}

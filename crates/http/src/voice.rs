@@ -18,7 +18,7 @@ use vouch_service::{CallAuth, KeySource, RegisteredCertificate};
 use vouch_store::{NumberBlockRow, SignedCall, SipPeerRow};
 
 use crate::handlers::query;
-use crate::problem::{ApiError, Auth, JsonBody, Problem, RawBody, path_param};
+use crate::problem::{ApiError, Auth, JsonBody, Problem, RawBody, path_param, running};
 use crate::{AppState, CSV_BODY_LIMIT, JSON_BODY_LIMIT};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -37,14 +37,7 @@ pub(crate) fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
 }
 
 pub(crate) fn callauth(s: &AppState) -> Result<&Arc<CallAuth>> {
-    s.callauth.as_ref().ok_or_else(|| {
-        ApiError(Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "call-authentication-off",
-            "Call authentication is not running",
-            "this server was started without call authentication",
-        ))
-    })
+    running(&s.callauth, "call-authentication-off", "Call authentication", "call authentication")
 }
 
 /// `POST /v1/providers/{id}/certificates` body.

@@ -57,15 +57,19 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
+/// `n` characters drawn uniformly from `alphabet` (ASCII).
+pub(crate) fn random_chars(alphabet: &[u8], n: usize) -> String {
+    let mut rng = rand::rng();
+    (0..n).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
+}
+
 const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 impl ApiKey {
     /// A new random key (about 190 bits of secret).
     pub fn generate() -> Self {
-        let mut rng = rand::rng();
-        let key_id: String =
-            std::iter::once('K').chain((0..7).map(|_| ALNUM[rng.random_range(0..36)] as char)).collect();
-        let secret: String = (0..32).map(|_| ALNUM[rng.random_range(0..62)] as char).collect();
+        let key_id = format!("K{}", random_chars(&ALNUM[..36], 7));
+        let secret = random_chars(ALNUM, 32);
         Self { secret: format!("vouch_{key_id}_{secret}"), key_id }
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use aws_lc_rs::pbkdf2;
 use base64::Engine;
@@ -19,6 +19,7 @@ use vouch_registry::{BrandId, CampaignId, CampaignSlot, EventBody, ProviderId, R
 use vouch_smpp::{Address, CommandStatus};
 use vouch_store::{CampaignRow, GatewayRecord, SmppAccountRow};
 
+use crate::auth::random_chars;
 use crate::{ConflictKind, Principal, Registry, ServiceError, store_conflict};
 
 /// PBKDF2-HMAC-SHA256 rounds for SMPP passwords (a bind is rare; a message never hashes).
@@ -47,6 +48,8 @@ pub struct BoundAccount {
 /// What the gateway decided about one message, with what its record needs.
 #[derive(Debug, Clone)]
 pub struct Checked {
+    /// The source number as recorded: E.164 when the address is a number, else as sent.
+    pub source: String,
     /// The verdict.
     pub verdict: Verdict,
     /// The campaign holding the source number.
@@ -125,13 +128,7 @@ fn valid_system_id(s: &str) -> bool {
 
 impl Registry {
     fn may_manage_smpp(p: &Principal, id: ProviderId) -> Result<(), ServiceError> {
-        match p {
-            Principal::Admin => Ok(()),
-            Principal::Provider { id: me, .. } if *me == id => Ok(()),
-            _ => Err(ServiceError::Forbidden(
-                "only the administrator and the CSP itself see or change its SMPP accounts".into(),
-            )),
-        }
+        Self::admin_or_self(p, id, "SMPP accounts")
     }
 
     /// Issues an SMPP account to a CSP (the administrator or the CSP itself); `system_id` is
@@ -152,14 +149,9 @@ impl Registry {
             Some(_) => {
                 return Err(ServiceError::invalid("systemId", "must be 1 to 15 characters of A-Z, a-z, 0-9, _ and -"));
             }
-            None => {
-                const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-                let tail: String = (0..10).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
-                format!("v{tail}")
-            }
+            None => format!("v{}", random_chars(b"abcdefghijkmnpqrstuvwxyz23456789", 10)),
         };
-        const PASSWORD: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
-        let password: String = (0..8).map(|_| PASSWORD[rand::random_range(0..PASSWORD.len())] as char).collect();
+        let password = random_chars(b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789", 8);
         let hash = tokio::task::spawn_blocking({
             let password = password.clone();
             move || hash_password(&password)
@@ -172,14 +164,10 @@ impl Registry {
             .await
             .map_err(store_conflict(ConflictKind::DuplicateReference, "this systemId is taken"))?;
         tx.append(p.actor(), EventBody::SmppAccountIssued { provider_id: id, system_id: system_id.clone() }).await?;
-        self.committed(&tx.commit().await?).await?;
-        let account = self
-            .store
-            .smpp_accounts(Some(id))
-            .await?
-            .into_iter()
-            .find(|a| a.system_id == system_id)
-            .ok_or_else(|| ServiceError::not_found("smpp account", &system_id))?;
+        let events = tx.commit().await?;
+        self.committed(&events).await?;
+        let created = events.last().map_or_else(|| self.now(), |e| e.time);
+        let account = SmppAccountRow { system_id, provider_id: id, created, revoked: None };
         Ok(IssuedSmppAccount { account, password })
     }
 
@@ -317,20 +305,22 @@ impl SmppGateway {
         parts: u32,
     ) -> Checked {
         let fingerprint = vouch_gateway::simhash(text);
+        let source_number = vouch_gateway::address_number(source);
+        let label = label_of(source_number, source);
         let Some(dest_number) = vouch_gateway::address_number(dest) else {
             let verdict = Verdict::Reject(vouch_gateway::Reason {
                 status: CommandStatus::ESME_RINVDSTADR,
                 detail: "the destination is not a telephone number".into(),
             });
-            return Checked { verdict, campaign: None, dest: None, fingerprint };
+            return Checked { source: label, verdict, campaign: None, dest: None, fingerprint };
         };
         let dest_key = self.keyer.key(dest_number);
-        let Some(source) = vouch_gateway::address_number(source) else {
+        let Some(source) = source_number else {
             let verdict = Verdict::Reject(vouch_gateway::Reason {
                 status: CommandStatus::ESME_RINVSRCADR,
                 detail: "the source is not a telephone number".into(),
             });
-            return Checked { verdict, campaign: None, dest: Some(dest_key), fingerprint };
+            return Checked { source: label, verdict, campaign: None, dest: Some(dest_key), fingerprint };
         };
         let facts = self.registry.source_facts(source);
         let m = Submission { csp: account.provider, source, dest: dest_key, text, parts, now: self.registry.now() };
@@ -338,26 +328,17 @@ impl SmppGateway {
         let status = verdict.reason().map_or(CommandStatus::ESME_ROK, |r| r.status);
         metrics::counter!("vouch_gateway_decisions_total", "verdict" => verdict.as_str(), "status" => status.name())
             .increment(u64::from(parts.max(1)));
-        Checked { verdict, campaign: facts.campaign, dest: Some(dest_key), fingerprint }
+        Checked { source: label, verdict, campaign: facts.campaign, dest: Some(dest_key), fingerprint }
     }
 
     /// Queues the record of a decision (waits when the writer is behind: records are not dropped).
-    pub async fn record(
-        &self,
-        account: &BoundAccount,
-        source: &str,
-        checked: &Checked,
-        parts: u32,
-        message_id: Option<String>,
-    ) {
+    pub async fn record(&self, account: &BoundAccount, checked: &Checked, parts: u32, message_id: Option<String>) {
         let (status, detail) = checked.verdict.reason().map_or((0, String::new()), |r| (r.status.0, r.detail.clone()));
-        let source = vouch_gateway::address_number(&Address { ton: 1, npi: 1, addr: source })
-            .map_or_else(|| source.to_owned(), |n| n.to_string());
         let rec = GatewayRecord {
             at: self.registry.now(),
             system_id: account.system_id.clone(),
             provider_id: account.provider,
-            source,
+            source: checked.source.clone(),
             campaign_id: checked.campaign.map(|c| c.id),
             dest_key: checked.dest.map_or_else(String::new, DestinationKey::to_hex),
             fingerprint: format!("{:016x}", checked.fingerprint),
@@ -435,6 +416,15 @@ impl SmppGateway {
     }
 }
 
+/// How a source address is recorded: E.164 when it is a number, else as sent.
+pub fn source_label(a: &Address<'_>) -> String {
+    label_of(vouch_gateway::address_number(a), a)
+}
+
+fn label_of(number: Option<TelephoneNumber>, a: &Address<'_>) -> String {
+    number.map_or_else(|| a.addr.to_owned(), |n| n.to_string())
+}
+
 fn parse_key(hex: &str) -> Option<DestinationKey> {
     let mut out = [0u8; 16];
     if hex.len() != 32 {
@@ -481,9 +471,6 @@ impl Registry {
         self.gateway_facts.write().unwrap_or_else(|e| e.into_inner())
     }
 }
-
-/// The lock around the gateway's facts in the registry.
-pub(crate) type GatewayFactsLock = RwLock<GatewayFacts>;
 
 #[cfg(test)]
 mod tests {

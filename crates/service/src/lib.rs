@@ -29,7 +29,7 @@ use vouch_store::{BrandRow, CampaignRow, ProviderRow, Store, StoreError};
 
 pub use auth::{ApiKey, Principal};
 pub use brands::SanctionsImport;
-pub use gateway::{BoundAccount, Checked, IssuedSmppAccount, MobileOriginated, SmppGateway};
+pub use gateway::{BoundAccount, Checked, IssuedSmppAccount, MobileOriginated, SmppGateway, source_label};
 pub use log::{InclusionProof, Integrated, Opening, SEALED_BRAND_FIELDS, TransparencyLog, commit, salt_base64};
 pub use numbers::{ImportRejection, ImportReport, NumberAnswer};
 pub use providers::IssuedKey;
@@ -178,7 +178,7 @@ pub struct Registry {
     /// cached after it.
     principals_generation: std::sync::atomic::AtomicU64,
     /// Campaign declarations and brand tiers for the SMPP gateway (kept current after each commit).
-    gateway_facts: gateway::GatewayFactsLock,
+    gateway_facts: RwLock<gateway::GatewayFacts>,
 }
 
 /// Most API keys whose principal is remembered.

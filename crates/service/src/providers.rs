@@ -72,14 +72,20 @@ impl Registry {
         Ok(self.store.providers().await?)
     }
 
-    fn may_manage_keys(p: &Principal, id: ProviderId) -> Result<(), ServiceError> {
+    /// Only the administrator and the provider itself see or change the provider's `what`
+    /// (its API keys, its SMPP accounts).
+    pub(crate) fn admin_or_self(p: &Principal, id: ProviderId, what: &str) -> Result<(), ServiceError> {
         match p {
             Principal::Admin => Ok(()),
             Principal::Provider { id: me, .. } if *me == id => Ok(()),
-            _ => Err(ServiceError::Forbidden(
-                "only the administrator and the provider itself see or change its API keys".into(),
-            )),
+            _ => Err(ServiceError::Forbidden(format!(
+                "only the administrator and the provider itself see or change its {what}"
+            ))),
         }
+    }
+
+    fn may_manage_keys(p: &Principal, id: ProviderId) -> Result<(), ServiceError> {
+        Self::admin_or_self(p, id, "API keys")
     }
 
     /// Issues another key for a provider (the administrator, or the provider itself).

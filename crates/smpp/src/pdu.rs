@@ -290,6 +290,28 @@ fn address<'s>(ton: Ton, npi: Npi, addr: &'s COctetString<'_, 1, 21>) -> Address
     Address { ton: u8::from(ton), npi: u8::from(npi), addr: c_str(addr) }
 }
 
+/// The [`Body::Message`] of a submit_sm, deliver_sm or data_sm (rusmpp's three types share
+/// these field names) with `short_message` as given.
+macro_rules! message {
+    ($s:expr, $short:expr) => {{
+        let s = $s;
+        let mut m = ShortMessage {
+            source: address(s.source_addr_ton, s.source_addr_npi, &s.source_addr),
+            dest: address(s.dest_addr_ton, s.dest_addr_npi, &s.destination_addr),
+            esm_class: u8::from(s.esm_class),
+            data_coding: u8::from(s.data_coding),
+            registered_delivery: u8::from(s.registered_delivery),
+            short_message: $short,
+            payload: None,
+            sar: None,
+            receipted_message_id: None,
+            message_state: None,
+        };
+        tlv_facts(s.tlvs(), &mut m);
+        Body::Message(m)
+    }};
+}
+
 impl Pdu<'_> {
     /// What the PDU says.
     pub fn body(&self) -> Body<'_> {
@@ -310,54 +332,9 @@ impl Pdu<'_> {
             RPdu::BindTransmitterResp(r) => Body::BindResp(c_str(&r.system_id)),
             RPdu::BindReceiverResp(r) => Body::BindResp(c_str(&r.system_id)),
             RPdu::BindTransceiverResp(r) => Body::BindResp(c_str(&r.system_id)),
-            RPdu::SubmitSm(s) => {
-                let mut m = ShortMessage {
-                    source: address(s.source_addr_ton, s.source_addr_npi, &s.source_addr),
-                    dest: address(s.dest_addr_ton, s.dest_addr_npi, &s.destination_addr),
-                    esm_class: u8::from(s.esm_class),
-                    data_coding: u8::from(s.data_coding),
-                    registered_delivery: u8::from(s.registered_delivery),
-                    short_message: s.short_message().bytes(),
-                    payload: None,
-                    sar: None,
-                    receipted_message_id: None,
-                    message_state: None,
-                };
-                tlv_facts(s.tlvs(), &mut m);
-                Body::Message(m)
-            }
-            RPdu::DeliverSm(s) => {
-                let mut m = ShortMessage {
-                    source: address(s.source_addr_ton, s.source_addr_npi, &s.source_addr),
-                    dest: address(s.dest_addr_ton, s.dest_addr_npi, &s.destination_addr),
-                    esm_class: u8::from(s.esm_class),
-                    data_coding: u8::from(s.data_coding),
-                    registered_delivery: u8::from(s.registered_delivery),
-                    short_message: s.short_message().bytes(),
-                    payload: None,
-                    sar: None,
-                    receipted_message_id: None,
-                    message_state: None,
-                };
-                tlv_facts(s.tlvs(), &mut m);
-                Body::Message(m)
-            }
-            RPdu::DataSm(s) => {
-                let mut m = ShortMessage {
-                    source: address(s.source_addr_ton, s.source_addr_npi, &s.source_addr),
-                    dest: address(s.dest_addr_ton, s.dest_addr_npi, &s.destination_addr),
-                    esm_class: u8::from(s.esm_class),
-                    data_coding: u8::from(s.data_coding),
-                    registered_delivery: u8::from(s.registered_delivery),
-                    short_message: &[],
-                    payload: None,
-                    sar: None,
-                    receipted_message_id: None,
-                    message_state: None,
-                };
-                tlv_facts(s.tlvs(), &mut m);
-                Body::Message(m)
-            }
+            RPdu::SubmitSm(s) => message!(s, s.short_message().bytes()),
+            RPdu::DeliverSm(s) => message!(s, s.short_message().bytes()),
+            RPdu::DataSm(s) => message!(s, &[]),
             RPdu::SubmitSmResp(r) => Body::MessageResp(c_str(r.message_id())),
             RPdu::DataSmResp(r) => Body::MessageResp(c_str(r.message_id())),
             RPdu::DeliverSmResp(r) => Body::MessageResp(c_str(r.message_id())),
@@ -513,7 +490,32 @@ pub fn encode_message(
     let payload = rusmpp_core::values::borrowed::MessagePayload::new(
         rusmpp_core::types::borrowed::AnyOctetString::new(m.user_data),
     );
-    let empty = || EmptyOrFullCOctetString::empty();
+    // deliver_sm and submit_sm have the same fields; only their TLV types differ.
+    macro_rules! pdu {
+        ($pdu:ident, $tlvs:expr) => {
+            $pdu::new(
+                Default::default(),
+                Ton::from(m.source.ton),
+                Npi::from(m.source.npi),
+                source,
+                Ton::from(m.dest.ton),
+                Npi::from(m.dest.npi),
+                dest,
+                m.esm_class.into(),
+                0,
+                Default::default(),
+                EmptyOrFullCOctetString::empty(),
+                EmptyOrFullCOctetString::empty(),
+                m.registered_delivery.into(),
+                Default::default(),
+                m.data_coding.into(),
+                0,
+                short,
+                $tlvs,
+            )
+            .into()
+        };
+    }
     let pdu: RPdu<'_, MAX_TLVS> = if deliver {
         let mut tlvs: heapless::Vec<MessageDeliveryRequestTlvValue<'_>, MAX_TLVS> = heapless::Vec::new();
         if long {
@@ -525,53 +527,13 @@ pub fn encode_message(
         if let Some(state) = m.message_state {
             let _ = tlvs.push(MessageDeliveryRequestTlvValue::MessageState(MessageState::from(state)));
         }
-        DeliverSm::new(
-            Default::default(),
-            Ton::from(m.source.ton),
-            Npi::from(m.source.npi),
-            source,
-            Ton::from(m.dest.ton),
-            Npi::from(m.dest.npi),
-            dest,
-            m.esm_class.into(),
-            0,
-            Default::default(),
-            empty(),
-            empty(),
-            m.registered_delivery.into(),
-            Default::default(),
-            m.data_coding.into(),
-            0,
-            short,
-            tlvs,
-        )
-        .into()
+        pdu!(DeliverSm, tlvs)
     } else {
         let mut tlvs: heapless::Vec<MessageSubmissionRequestTlvValue<'_>, MAX_TLVS> = heapless::Vec::new();
         if long {
             let _ = tlvs.push(MessageSubmissionRequestTlvValue::MessagePayload(payload));
         }
-        SubmitSm::new(
-            Default::default(),
-            Ton::from(m.source.ton),
-            Npi::from(m.source.npi),
-            source,
-            Ton::from(m.dest.ton),
-            Npi::from(m.dest.npi),
-            dest,
-            m.esm_class.into(),
-            0,
-            Default::default(),
-            empty(),
-            empty(),
-            m.registered_delivery.into(),
-            Default::default(),
-            m.data_coding.into(),
-            0,
-            short,
-            tlvs,
-        )
-        .into()
+        pdu!(SubmitSm, tlvs)
     };
     put_command(out, &RCommand::new(rusmpp_core::CommandStatus::EsmeRok, sequence, pdu));
     Ok(())

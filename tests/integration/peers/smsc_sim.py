@@ -138,9 +138,8 @@ def text_of(b):
     return b.decode("latin-1")
 
 
-def parse_submit_sm(body):
-    b = Body(body)
-    m = {"command": "submit_sm"}
+def parse_addresses(b, m):
+    """service_type, source and destination, esm_class: the fields submit_sm and data_sm share."""
     m["service_type"] = text_of(b.cstr())
     m["source_addr_ton"] = b.u8()
     m["source_addr_npi"] = b.u8()
@@ -149,6 +148,12 @@ def parse_submit_sm(body):
     m["dest_addr_npi"] = b.u8()
     m["dest_addr"] = text_of(b.cstr())
     m["esm_class"] = b.u8()
+
+
+def parse_submit_sm(body):
+    b = Body(body)
+    m = {"command": "submit_sm"}
+    parse_addresses(b, m)
     m["protocol_id"] = b.u8()
     m["priority_flag"] = b.u8()
     m["schedule_delivery_time"] = text_of(b.cstr())
@@ -166,14 +171,7 @@ def parse_submit_sm(body):
 def parse_data_sm(body):
     b = Body(body)
     m = {"command": "data_sm"}
-    m["service_type"] = text_of(b.cstr())
-    m["source_addr_ton"] = b.u8()
-    m["source_addr_npi"] = b.u8()
-    m["source_addr"] = text_of(b.cstr())
-    m["dest_addr_ton"] = b.u8()
-    m["dest_addr_npi"] = b.u8()
-    m["dest_addr"] = text_of(b.cstr())
-    m["esm_class"] = b.u8()
+    parse_addresses(b, m)
     m["registered_delivery"] = b.u8()
     m["data_coding"] = b.u8()
     m["short_message"] = b""
