@@ -135,11 +135,13 @@ api() {
 json_str() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | sed 's/.*:"\(.*\)"/\1/'; }
 
 # setup_campaigns N: one CSP, one DCA, one brand and N campaigns shared to and accepted by the
-# DCA. Sets DCA_ID, DCA_KEY and CAMPAIGN_IDS (array).
+# DCA. Sets CSP_ID, CSP_KEY, DCA_ID, DCA_KEY and CAMPAIGN_IDS (array).
 setup_campaigns() {
     local n=$1 csp csp_key dca brand camp c i
     csp=$(api POST /v1/providers "$ADMIN_KEY" '{"legalName":"Acme Messaging Inc","roles":["csp"]}')
     csp_key=$(json_str apiKey <<<"$csp")
+    CSP_ID=$(json_str providerId <<<"$csp")
+    CSP_KEY=$csp_key
     dca=$(api POST /v1/providers "$ADMIN_KEY" '{"legalName":"Carrier Connect LLC","roles":["dca"],"frn":"0012345678"}')
     DCA_ID=$(json_str providerId <<<"$dca")
     DCA_KEY=$(json_str apiKey <<<"$dca")

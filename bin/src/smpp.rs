@@ -725,8 +725,11 @@ async fn submit(
                     vouch_gateway::Verdict::Reject(vouch_gateway::Reason { status, detail: "refused upstream".into() });
             }
         }
-        let _ = events.send(Event(answers, count)).await;
+        // Queued for the record writer before the ESME hears back: when the writer falls behind,
+        // answers slow down and the ESME's window holds the load back, instead of records piling
+        // up in memory.
         shared.gateway.record(&acc, &checked, parts as u32, first_id).await;
+        let _ = events.send(Event(answers, count)).await;
     });
     0
 }
