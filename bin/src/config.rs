@@ -67,8 +67,19 @@ pub struct ServeArgs {
     /// Address of the SMPP 3.4 gateway listener (off by default)
     #[arg(long, env = "VOUCH_SMPP")]
     pub smpp: Option<SocketAddr>,
-    /// Upstream SMSC: smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?prefixes=1202,1310&window=512];
-    /// repeatable (the longest matching destination prefix routes, else the one without prefixes)
+    /// Address of the SMPP-over-TLS listener (needs --smpp-tls-cert and --smpp-tls-key; may run
+    /// beside --smpp or alone)
+    #[arg(long, env = "VOUCH_SMPPS")]
+    pub smpps: Option<SocketAddr>,
+    /// PEM certificate chain the SMPP-over-TLS listener presents
+    #[arg(long, env = "VOUCH_SMPP_TLS_CERT")]
+    pub smpp_tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, SEC1 or PKCS#1) of that certificate
+    #[arg(long, env = "VOUCH_SMPP_TLS_KEY")]
+    pub smpp_tls_key: Option<PathBuf>,
+    /// Upstream SMSC: smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?prefixes=1202,1310&window=512], or
+    /// smpps:// for TLS (with &ca=PEM_FILE&server_name=NAME); repeatable (the longest matching
+    /// destination prefix routes, else the one without prefixes)
     #[arg(long, env = "VOUCH_SMSC", value_delimiter = ' ')]
     pub smsc: Vec<String>,
     /// The DCA (provider id) this gateway carries campaigns for
@@ -93,6 +104,9 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileGateway {
     smpp: Option<String>,
+    smpps: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     smsc: Option<Vec<String>>,
     dca: Option<String>,
     policy: Option<String>,
@@ -108,7 +122,10 @@ struct FileGateway {
 /// The SMPP gateway's settings.
 #[derive(Debug, Clone)]
 pub struct GatewaySettings {
-    pub listen: SocketAddr,
+    /// The plain listener.
+    pub listen: Option<SocketAddr>,
+    /// The TLS listener, its certificate chain and key files.
+    pub tls: Option<(SocketAddr, PathBuf, PathBuf)>,
     pub smscs: Vec<crate::smpp::SmscConfig>,
     pub dca: vouch_registry::ProviderId,
     pub policy: vouch_gateway::Policy,
@@ -257,26 +274,34 @@ impl ServeArgs {
             bail!("{file_name}: log_interval = {log_interval} must be 10 to 60000 (milliseconds)");
         }
         let g = file.gateway;
-        let smpp = match (self.smpp, g.smpp) {
-            (Some(a), _) => Some(a),
-            (None, Some(s)) => Some(s.parse().with_context(|| {
-                format!("{file_name}: [gateway] smpp = {s:?} is not a socket address such as 127.0.0.1:2775")
-            })?),
-            (None, None) => None,
+        let address = |flag: &str, key: &str, arg: Option<SocketAddr>, file: Option<String>| match (arg, file) {
+            (Some(a), _) => Ok(Some(a)),
+            (None, Some(s)) => s.parse().map(Some).with_context(|| {
+                format!("{file_name}: [gateway] {key} = {s:?} is not a socket address such as 127.0.0.1:2775 ({flag})")
+            }),
+            (None, None) => Ok(None),
         };
-        let gateway = match smpp {
-            None => None,
-            Some(listen) => {
+        let smpp = address("--smpp", "smpp", self.smpp, g.smpp)?;
+        let smpps = address("--smpps", "smpps", self.smpps, g.smpps)?;
+        let tls = match (smpps, self.smpp_tls_cert.or(g.tls_cert), self.smpp_tls_key.or(g.tls_key)) {
+            (Some(a), Some(cert), Some(key)) => Some((a, cert, key)),
+            (Some(_), _, _) => bail!("--smpps needs --smpp-tls-cert and --smpp-tls-key (PEM files)"),
+            (None, None, None) => None,
+            (None, _, _) => bail!("--smpp-tls-cert and --smpp-tls-key are for the --smpps listener, which is not set"),
+        };
+        let gateway = match (smpp, tls) {
+            (None, None) => None,
+            (listen, tls) => {
                 let urls = if self.smsc.is_empty() { g.smsc.unwrap_or_default() } else { self.smsc };
                 if urls.is_empty() {
-                    bail!("--smpp needs at least one upstream --smsc smpp://SYSTEM_ID:PASSWORD@HOST:PORT");
+                    bail!("the SMPP gateway needs at least one upstream --smsc smpp://SYSTEM_ID:PASSWORD@HOST:PORT");
                 }
                 let smscs =
                     urls.iter().map(|u| crate::smpp::SmscConfig::parse(u)).collect::<anyhow::Result<Vec<_>>>()?;
                 let dca = self
                     .gateway_dca
                     .or(g.dca)
-                    .context("--smpp needs --gateway-dca PROVIDER_ID (the DCA the gateway carries for)")?;
+                    .context("the SMPP gateway needs --gateway-dca PROVIDER_ID (the DCA the gateway carries for)")?;
                 let dca = dca.parse().map_err(|e| anyhow::anyhow!("--gateway-dca {dca:?}: {e}"))?;
                 let policy = self.gateway_policy.or(g.policy).unwrap_or_else(|| "block".into());
                 let policy = policy.parse().map_err(|e: String| anyhow::anyhow!("{file_name}: [gateway] {e}"))?;
@@ -292,6 +317,7 @@ impl ServeArgs {
                 }
                 Some(GatewaySettings {
                     listen,
+                    tls,
                     smscs,
                     dca,
                     policy,
@@ -334,6 +360,9 @@ mod tests {
             log_origin: None,
             log_interval: None,
             smpp: None,
+            smpps: None,
+            smpp_tls_cert: None,
+            smpp_tls_key: None,
             smsc: Vec::new(),
             gateway_dca: None,
             gateway_policy: None,
@@ -376,5 +405,23 @@ mod tests {
         std::fs::write(&path, "htp = \"127.0.0.1:1\"\n").unwrap();
         let e = a.resolve().unwrap_err().to_string();
         assert!(e.contains("unknown field") && e.contains("htp"), "{e}");
+    }
+
+    #[test]
+    fn smpp_over_tls_needs_its_certificate_and_key() {
+        let mut a = args();
+        a.smsc = vec!["smpp://up:pw@127.0.0.1:2775".into()];
+        a.gateway_dca = Some("PAAAAAAA".into());
+        a.smpps = Some("127.0.0.1:3550".parse().unwrap());
+        let e = a.clone().resolve().unwrap_err().to_string();
+        assert!(e.contains("--smpps needs --smpp-tls-cert and --smpp-tls-key"), "{e}");
+        a.smpp_tls_cert = Some("cert.pem".into());
+        a.smpp_tls_key = Some("key.pem".into());
+        let g = a.clone().resolve().unwrap().gateway.unwrap();
+        assert_eq!(g.listen, None, "TLS alone");
+        assert_eq!(g.tls.map(|t| t.0.port()), Some(3550));
+        a.smpps = None;
+        let e = a.resolve().unwrap_err().to_string();
+        assert!(e.contains("which is not set"), "{e}");
     }
 }

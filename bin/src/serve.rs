@@ -71,7 +71,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .await
                 .context("cannot start the SMPP gateway (--gateway-dca must be a registered DCA)")?;
                 state = state.with_gateway(gateway.clone());
-                let server = crate::smpp::SmppServer::bind(g.listen).await?;
+                let tls = match &g.tls {
+                    Some((addr, cert, key)) => Some((*addr, crate::smpp::tls_acceptor(cert, key)?)),
+                    None => None,
+                };
+                let server = crate::smpp::SmppServer::bind(g.listen, tls).await?;
                 Some((server, gateway, g.clone()))
             }
             None => None,
@@ -92,19 +96,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let smpp_task = match smpp {
             Some((server, gateway, g)) => {
-                let smpp_addr = server.local_addr()?;
-                crate::out!(
-                    "vouch: SMPP gateway on {smpp_addr} for DCA {} ({}), {} upstream SMSC(s)",
-                    g.dca,
-                    g.policy.as_str(),
-                    g.smscs.len()
-                );
+                let what = format!("for DCA {} ({}), {} upstream SMSC(s)", g.dca, g.policy.as_str(), g.smscs.len());
+                if let Some(a) = server.local_addr()? {
+                    crate::out!("vouch: SMPP gateway on {a} {what}");
+                }
+                if let Some(a) = server.tls_addr()? {
+                    crate::out!("vouch: SMPP gateway over TLS on {a} {what}");
+                }
                 let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
                 let settings = crate::smpp::SmppSettings { window: g.window, smscs: g.smscs.clone() };
-                let task = tokio::spawn(server.run(gateway, settings, async move {
+                let task = tokio::spawn(server.run(gateway.clone(), settings, async move {
                     let _ = stopped.await;
                 }));
-                Some((stop, task))
+                Some((stop, task, gateway))
             }
             None => None,
         };
@@ -112,9 +116,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = std::io::stdout().flush();
         axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
         tracing::info!("shutting down");
-        if let Some((stop, task)) = smpp_task {
+        if let Some((stop, task, gateway)) = smpp_task {
             let _ = stop.send(());
             let _ = task.await;
+            gateway.flush().await;
         }
         if let Some((stop, task)) = sip_task {
             let _ = stop.send(());

@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use vouch_registry::ProviderId;
@@ -54,13 +56,73 @@ pub struct SmscConfig {
     pub prefixes: Vec<String>,
     /// Outstanding submits allowed.
     pub window: usize,
+    /// TLS (`smpps://`), else plain TCP.
+    pub tls: Option<SmscTls>,
+}
+
+/// TLS to an SMSC: whom to trust and which name its certificate must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmscTls {
+    /// The name checked against its certificate (default: the host of the URL).
+    pub server_name: ServerName<'static>,
+    /// Trusted roots besides the public web roots (`ca=PEM_FILE`).
+    pub extra_roots: Vec<CertificateDer<'static>>,
+}
+
+impl SmscTls {
+    fn connector(&self) -> anyhow::Result<tokio_rustls::TlsConnector> {
+        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        for c in &self.extra_roots {
+            roots.add(c.clone()).context("--smsc ca: a certificate is not a usable trust anchor")?;
+        }
+        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    }
+}
+
+/// Reads the certificates of a PEM file.
+fn pem_certificates(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("{what} {}: {e}", path.display()))?;
+    anyhow::ensure!(!certs.is_empty(), "{what} {}: no CERTIFICATE in it", path.display());
+    Ok(certs)
+}
+
+/// The TLS acceptor of the `--smpps` listener, from a PEM chain and key.
+pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    let chain = pem_certificates(cert, "--smpp-tls-cert")?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| anyhow::anyhow!("--smpp-tls-key {}: {e}", key.display()))?;
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("--smpp-tls-cert and --smpp-tls-key do not make a usable certificate")?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The two halves of a connection, plain or TLS.
+type Halves = (Box<dyn AsyncRead + Unpin + Send>, Box<dyn AsyncWrite + Unpin + Send>);
+
+fn plain_halves(stream: TcpStream) -> Halves {
+    let (rd, wr) = stream.into_split();
+    (Box::new(rd), Box::new(wr))
+}
+
+fn tls_halves<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S) -> Halves {
+    let (rd, wr) = tokio::io::split(stream);
+    (Box::new(rd), Box::new(wr))
 }
 
 impl SmscConfig {
-    /// Parses `smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?prefixes=1202,1310&window=N]`.
+    /// Parses `smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?prefixes=1202,1310&window=N]`, or `smpps://`
+    /// with `ca=PEM_FILE` and `server_name=NAME` as well.
     pub fn parse(url: &str) -> anyhow::Result<Self> {
         let u = url::Url::parse(url).with_context(|| format!("--smsc {url:?} is not a URL"))?;
-        anyhow::ensure!(u.scheme() == "smpp", "--smsc {url:?}: the scheme must be smpp://");
+        anyhow::ensure!(
+            matches!(u.scheme(), "smpp" | "smpps"),
+            "--smsc {url:?}: the scheme must be smpp:// or smpps:// (TLS)"
+        );
         let host = u.host_str().context("--smsc needs a host")?;
         let port = u.port().context("--smsc needs a port")?;
         let addr: SocketAddr = format!("{}:{port}", host.trim_start_matches('[').trim_end_matches(']'))
@@ -76,14 +138,30 @@ impl SmscConfig {
         anyhow::ensure!(password.len() <= 8, "--smsc: the password must be at most 8 characters");
         let mut prefixes = Vec::new();
         let mut window = 512;
+        let mut server_name = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let mut extra_roots = Vec::new();
+        let tls = u.scheme() == "smpps";
         for (k, v) in u.query_pairs() {
             match k.as_ref() {
                 "prefixes" => prefixes = v.split(',').map(|p| p.trim().trim_start_matches('+').to_owned()).collect(),
                 "window" => window = v.parse().with_context(|| format!("--smsc window={v:?}"))?,
-                other => anyhow::bail!("--smsc: unknown parameter {other:?} (prefixes, window)"),
+                "ca" if tls => extra_roots = pem_certificates(std::path::Path::new(v.as_ref()), "--smsc ca")?,
+                "server_name" if tls => server_name = v.into_owned(),
+                "ca" | "server_name" => anyhow::bail!("--smsc: {k} is for smpps:// (TLS) SMSCs"),
+                other => anyhow::bail!("--smsc: unknown parameter {other:?} (prefixes, window, ca, server_name)"),
             }
         }
-        Ok(Self { addr, system_id, password, prefixes, window: window.max(1) })
+        let tls = match tls {
+            false => None,
+            true => {
+                let server_name = ServerName::try_from(server_name.clone())
+                    .map_err(|e| anyhow::anyhow!("--smsc server_name {server_name:?}: {e}"))?;
+                let t = SmscTls { server_name, extra_roots };
+                t.connector()?;
+                Some(t)
+            }
+        };
+        Ok(Self { addr, system_id, password, prefixes, window: window.max(1), tls })
     }
 }
 
@@ -234,22 +312,42 @@ impl Shared {
     }
 }
 
-/// The bound listener.
+/// The bound listeners: plain, TLS, or both.
 pub struct SmppServer {
-    listener: TcpListener,
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
 }
 
 impl SmppServer {
-    /// Binds `addr`.
-    pub async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
-        let listener =
-            TcpListener::bind(addr).await.with_context(|| format!("cannot listen on TCP {addr} (--smpp)"))?;
-        Ok(Self { listener })
+    /// Binds the plain listener at `plain` and the TLS one at `tls` (with its acceptor).
+    pub async fn bind(
+        plain: Option<SocketAddr>,
+        tls: Option<(SocketAddr, tokio_rustls::TlsAcceptor)>,
+    ) -> anyhow::Result<Self> {
+        let plain = match plain {
+            Some(addr) => {
+                Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on TCP {addr} (--smpp)"))?)
+            }
+            None => None,
+        };
+        let tls = match tls {
+            Some((addr, acceptor)) => Some((
+                TcpListener::bind(addr).await.with_context(|| format!("cannot listen on TCP {addr} (--smpps)"))?,
+                acceptor,
+            )),
+            None => None,
+        };
+        Ok(Self { plain, tls })
     }
 
-    /// Where it listens.
-    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
-        Ok(self.listener.local_addr()?)
+    /// Where the plain listener listens.
+    pub fn local_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        self.plain.as_ref().map(TcpListener::local_addr).transpose().map_err(Into::into)
+    }
+
+    /// Where the TLS listener listens.
+    pub fn tls_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        self.tls.as_ref().map(|(l, _)| l.local_addr()).transpose().map_err(Into::into)
     }
 
     /// Serves ESMEs and keeps the upstream sessions until `shutdown` completes.
@@ -281,27 +379,61 @@ impl SmppServer {
             tokio::spawn(upstream(shared.clone(), i, rx));
         }
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let accept = async {
-            loop {
-                let Ok(permit) = limit.clone().acquire_owned().await else { return };
-                match self.listener.accept().await {
-                    Ok((stream, peer)) => {
-                        let shared = shared.clone();
-                        tokio::spawn(async move {
-                            let _permit = permit;
-                            let _ = stream.set_nodelay(true);
-                            if let Err(e) = esme_session(shared, stream).await {
-                                tracing::debug!(%peer, error = %e, "SMPP session ended");
-                            }
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "SMPP accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+        let accept = |listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>| {
+            let (limit, shared) = (limit.clone(), shared.clone());
+            async move {
+                loop {
+                    let Ok(permit) = limit.clone().acquire_owned().await else { return };
+                    match listener.accept().await {
+                        Ok((stream, peer)) => {
+                            let shared = shared.clone();
+                            let tls = tls.clone();
+                            tokio::spawn(async move {
+                                let _permit = permit;
+                                let _ = stream.set_nodelay(true);
+                                let halves = match tls {
+                                    None => plain_halves(stream),
+                                    Some(acceptor) => {
+                                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                                            .await
+                                        {
+                                            Ok(Ok(s)) => tls_halves(s),
+                                            Ok(Err(e)) => {
+                                                metrics::counter!("vouch_smpp_tls_handshake_failures_total")
+                                                    .increment(1);
+                                                tracing::debug!(%peer, error = %e, "SMPP TLS handshake failed");
+                                                return;
+                                            }
+                                            Err(_) => return,
+                                        }
+                                    }
+                                };
+                                if let Err(e) = esme_session(shared, halves).await {
+                                    tracing::debug!(%peer, error = %e, "SMPP session ended");
+                                }
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "SMPP accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
                     }
                 }
             }
         };
+        let plain = async {
+            match self.plain {
+                Some(l) => accept(l, None).await,
+                None => std::future::pending().await,
+            }
+        };
+        let tls = async {
+            match self.tls {
+                Some((l, acceptor)) => accept(l, Some(acceptor)).await,
+                None => std::future::pending().await,
+            }
+        };
+        let accept = async { tokio::join!(plain, tls) };
         tokio::select! {
             _ = accept => {}
             _ = shutdown => {}
@@ -373,8 +505,7 @@ fn now_ms() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
-async fn esme_session(shared: Arc<Shared>, stream: TcpStream) -> anyhow::Result<()> {
-    let (mut rd, mut wr) = stream.into_split();
+async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::Result<()> {
     let mut session = ServerSession::new(shared.settings.window);
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
@@ -746,7 +877,7 @@ async fn upstream(shared: Arc<Shared>, index: usize, mut requests: mpsc::Receive
             Ok(()) => return, // the gateway is shutting down
             Err(e) => {
                 metrics::counter!("vouch_smpp_upstream_disconnects_total").increment(1);
-                tracing::warn!(smsc = %cfg.addr, error = %e, retry_in_ms = backoff.as_millis() as u64, "SMSC session lost");
+                tracing::warn!(smsc = %cfg.addr, error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "SMSC session lost");
             }
         }
         // Requests too old are given back to the ESME to retry.
@@ -778,7 +909,19 @@ async fn upstream_connection(
         .await
         .context("connect timed out")??;
     stream.set_nodelay(true)?;
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = match &cfg.tls {
+        None => plain_halves(stream),
+        Some(tls) => {
+            let s = tokio::time::timeout(
+                Duration::from_secs(10),
+                tls.connector()?.connect(tls.server_name.clone(), stream),
+            )
+            .await
+            .context("TLS handshake timed out")?
+            .context("TLS handshake failed")?;
+            tls_halves(s)
+        }
+    };
     let mut out = Vec::with_capacity(64 * 1024);
     let mut seq: u32 = 1;
     vouch_smpp::encode_bind(&mut out, BindMode::Transceiver, seq, &cfg.system_id, &cfg.password)?;
@@ -1002,5 +1145,20 @@ mod tests {
         assert!(SmscConfig::parse("smpp://a:b@127.0.0.1:1?x=1").is_err());
         assert!(SmscConfig::parse("smpp://a:123456789@127.0.0.1:1").is_err(), "passwords are 8 characters at most");
         assert!(SmscConfig::parse("smpp://a:b@10.0.0.1:1").is_err(), "loopback only by default");
+    }
+
+    #[test]
+    fn smsc_tls_urls() {
+        let c = SmscConfig::parse("smpps://vouch:pw@127.0.0.1:3550?server_name=smsc.carrier.example").unwrap();
+        let tls = c.tls.expect("TLS");
+        assert_eq!(tls.server_name, ServerName::try_from("smsc.carrier.example").unwrap());
+        assert!(tls.extra_roots.is_empty());
+        let c = SmscConfig::parse("smpps://vouch:pw@127.0.0.1:3550").unwrap();
+        assert_eq!(c.tls.map(|t| t.server_name), Some(ServerName::try_from("127.0.0.1").unwrap()));
+        assert!(SmscConfig::parse("smpp://vouch:pw@127.0.0.1:2775").unwrap().tls.is_none());
+        let e = SmscConfig::parse("smpp://a:b@127.0.0.1:1?ca=x.pem").unwrap_err().to_string();
+        assert!(e.contains("is for smpps://"), "{e}");
+        let e = SmscConfig::parse("smpps://a:b@127.0.0.1:1?ca=/nonexistent.pem").unwrap_err().to_string();
+        assert!(e.contains("--smsc ca /nonexistent.pem"), "{e}");
     }
 }

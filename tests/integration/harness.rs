@@ -179,6 +179,21 @@ pub struct Server {
 }
 
 /// A `vouch serve` command on `data_dir` and an ephemeral loopback port.
+/// A self-signed TLS server certificate for 127.0.0.1 made by OpenSSL (P-256, one day, not a
+/// CA): writes `tls.pem` and `tls.key` in `dir` and returns their paths.
+pub fn loopback_tls_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth"])
+        .args(["-keyout", "tls.key", "-out", "tls.pem"])
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (dir.join("tls.pem"), dir.join("tls.key"))
+}
+
 pub fn serve_command(cwd: &Path, data_dir: &Path) -> Command {
     let mut c = vouch(cwd);
     c.arg("serve").arg("--data-dir").arg(data_dir).arg("--http").arg("127.0.0.1:0");

@@ -295,15 +295,7 @@ fn verify_fetches_x5u_over_https_and_refuses_special_addresses() {
     let p = pki();
     let d = p.dir.path();
     // A TLS certificate for 127.0.0.1 and an HTTPS file server on a free loopback port.
-    let tls = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth"])
-        .args(["-keyout", "tls.key", "-out", "tls.pem"])
-        .current_dir(d)
-        .output()
-        .unwrap();
-    assert!(tls.status.success(), "{}", String::from_utf8_lossy(&tls.stderr));
+    crate::harness::loopback_tls_certificate(d);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     std::fs::create_dir(d.join("www")).unwrap();
     std::fs::copy(&p.chain, d.join("www/1234.pem")).unwrap();

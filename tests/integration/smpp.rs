@@ -31,10 +31,15 @@ struct Smsc {
 
 impl Smsc {
     fn start(log: PathBuf) -> Self {
+        Self::start_with(log, &[])
+    }
+
+    fn start_with(log: PathBuf, extra: &[&std::ffi::OsStr]) -> Self {
         let mut child = Command::new(python())
             .arg(peer("smsc_sim.py"))
             .args(["--system-id", "vouchup", "--password", "uppw", "--log"])
             .arg(&log)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -94,9 +99,14 @@ struct Esme {
 
 impl Esme {
     fn start(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
+    fn start_with(port: u16, extra: &[&std::ffi::OsStr]) -> Self {
         let mut child = Command::new(python())
             .arg(peer("esme.py"))
             .args(["--port", &port.to_string()])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -144,6 +154,16 @@ impl Drop for Esme {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The port of the listener `vouch serve` announced with `prefix`.
+fn announced_port(server: &Server, prefix: &str) -> u16 {
+    let out = server.stdout.text();
+    out.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix:?} in {out}"))
 }
 
 const N_MAIN: &str = "12025550101";
@@ -197,13 +217,7 @@ async fn gateway_enforces_the_registry_between_a_real_esme_and_a_real_smsc() {
         .arg("--smsc")
         .arg(format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port));
     let server = Server::launch(cmd, data_dir.clone(), scratch.clone());
-    let out = server.stdout.text();
-    let smpp_port: u16 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("vouch: SMPP gateway on 127.0.0.1:"))
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no SMPP address in {out}"));
+    let smpp_port = announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:");
 
     let mut esme = Esme::start(smpp_port);
     assert_eq!(esme.bind("acme1", "wrongpw1"), 14, "ESME_RINVPASWD");
@@ -343,4 +357,75 @@ async fn gateway_enforces_the_registry_between_a_real_esme_and_a_real_smsc() {
     let theirs = server.get("/v1/gateway/records", Some(&other.key)).await.ok(200).clone();
     assert!(theirs.as_array().is_some_and(|a| a.iter().all(|r| r["providerId"] == other.id.as_str())));
     drop(bad);
+}
+
+/// SMPP over TLS on both sides: smpplib binds to `--smpps` with a certificate made by OpenSSL,
+/// and vouch reaches an SMSC that only speaks TLS (`smpps://…?ca=`). A plain bind on the TLS
+/// port gets nowhere, and a certificate vouch does not trust keeps the SMSC session down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_speaks_smpp_over_tls_to_esmes_and_smscs() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let data_dir = dir.join("data");
+    let (cert, key) = crate::harness::loopback_tls_certificate(dir);
+
+    let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
+    let s = server.accepted_campaign().await;
+    server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
+    let acct = server
+        .post(&format!("/v1/providers/{}/smpp-accounts", s.csp.id), &s.csp.key, &json!({"systemId": "acmetls"}))
+        .await
+        .ok(201)
+        .clone();
+    let password = acct["password"].as_str().expect("password").to_owned();
+    server.sigterm();
+
+    let smsc = Smsc::start_with(
+        dir.join("smsc.jsonl"),
+        &["--tls-cert".as_ref(), cert.as_os_str(), "--tls-key".as_ref(), key.as_os_str()],
+    );
+    let mut cmd = serve_command(dir, &data_dir);
+    cmd.args(["--smpps", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--smpp-tls-cert"])
+        .arg(&cert)
+        .arg("--smpp-tls-key")
+        .arg(&key)
+        .arg("--smsc")
+        .arg(format!("smpps://vouchup:uppw@127.0.0.1:{}?ca={}", smsc.port, cert.display()));
+    let server = Server::launch(cmd, data_dir.clone(), dir.to_path_buf());
+    let port = announced_port(&server, "vouch: SMPP gateway over TLS on 127.0.0.1:");
+    assert!(!server.stdout.text().contains("vouch: SMPP gateway on "), "no plain listener was asked for");
+
+    let mut esme = Esme::start_with(port, &["--tls-ca".as_ref(), cert.as_os_str()]);
+    assert_eq!(esme.bind("acmetls", &password), 0);
+    let r = esme.submit_full(N_MAIN, SUBSCRIBER, "Acme Dental: your cleaning is due. Reply STOP to opt out.");
+    assert_eq!(r["statuses"], json!([0]), "{r}");
+    let our_id = r["message_ids"][0].as_str().expect("message id").to_owned();
+    let receipts = esme.wait_deliver(1, 10);
+    assert_eq!(receipts.first().map(|r| r["receipted_message_id"].clone()), Some(json!(our_id)), "{receipts:?}");
+    assert_eq!(smsc.texts_from(N_MAIN).len(), 1, "the message crossed the TLS session to the SMSC");
+    assert_eq!(esme.submit(N_UNREGISTERED, SUBSCRIBER, "Hello", "none"), vec![0x400], "checks apply over TLS");
+
+    // A plain bind on the TLS port: no SMPP answer, the connection is closed.
+    let plain =
+        Esme::start(port).op(json!({"op": "bind", "mode": "trx", "system_id": "acmetls", "password": password}));
+    assert_eq!(plain["status"], -1, "{plain}");
+    drop(server);
+
+    // An SMSC whose certificate vouch does not trust (no ca=): the TLS session never comes up,
+    // and vouch says why.
+    let mut cmd = serve_command(dir, &data_dir);
+    cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id])
+        .arg("--smsc")
+        .arg(format!("smpps://vouchup:uppw@127.0.0.1:{}", smsc.port));
+    let server = Server::launch(cmd, data_dir.clone(), dir.to_path_buf());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !server.stderr.text().contains("SMSC session lost") {
+        assert!(Instant::now() < deadline, "no failed TLS session: {}", server.stderr.text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = server.stderr.text();
+    assert!(log.contains("TLS handshake failed") && log.contains("UnknownIssuer"), "{log}");
+    let stats = smsc.control("stats");
+    assert!(stats.contains("\"binds\": 1,"), "only the first gateway bound: {stats}");
+    drop(server);
 }

@@ -123,8 +123,10 @@ async fn revoke_account(
 struct RecordsQuery {
     /// Only this source number (E.164).
     source: Option<String>,
-    /// Only records at or after this instant (RFC 3339); default: 24 hours ago.
+    /// Only records at or after this instant (RFC 3339); default: 24 hours before `until`.
     since: Option<String>,
+    /// Only records at or before this instant (RFC 3339); default: now.
+    until: Option<String>,
     /// At most this many (1-10,000; default 100), newest first.
     limit: Option<u32>,
 }
@@ -196,10 +198,14 @@ async fn records(
 ) -> Result<Json<Vec<GatewayRecordView>>> {
     let q = query(q)?;
     let source: Option<TelephoneNumber> = q.source.as_deref().map(|s| path_param("source", s)).transpose()?;
+    let until = match q.until.as_deref() {
+        Some(t) => instant("until", t)?,
+        None => s.registry.now(),
+    };
     let since = match q.since.as_deref() {
         Some(t) => instant("since", t)?,
-        None => s.registry.now() - jiff::SignedDuration::from_hours(24),
+        None => until - jiff::SignedDuration::from_hours(24),
     };
-    let rows = gateway(&s)?.records(&p, source, since, q.limit.unwrap_or(100)).await?;
+    let rows = gateway(&s)?.records(&p, source, since, until, q.limit.unwrap_or(100)).await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }

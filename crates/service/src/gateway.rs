@@ -6,26 +6,24 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use crate::recorder::{BatchPolicy, BatchWrite, Recorder};
 use aws_lc_rs::pbkdf2;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use jiff::Timestamp;
-use tokio::sync::mpsc;
 use vouch_gateway::{
     CampaignRules, DailyTier, DestinationKey, DestinationKeyer, Gateway, GatewayConfig, Keyword, SourceFacts,
     Submission, Verdict,
 };
 use vouch_registry::{BrandId, CampaignId, CampaignSlot, EventBody, ProviderId, Role, TelephoneNumber};
 use vouch_smpp::{Address, CommandStatus};
-use vouch_store::{CampaignRow, GatewayRecord, SmppAccountRow};
+use vouch_store::{CampaignRow, GatewayRecord, RecordFilter, SmppAccountRow};
 
 use crate::auth::random_chars;
 use crate::{ConflictKind, Principal, Registry, ServiceError, store_conflict};
 
 /// PBKDF2-HMAC-SHA256 rounds for SMPP passwords (a bind is rare; a message never hashes).
 const PBKDF2_ROUNDS: u32 = 20_000;
-/// Records written per transaction at most.
-const RECORD_BATCH: usize = 4_096;
 
 /// An account issued to a CSP: its row and, once, its password.
 #[derive(Debug, Clone)]
@@ -248,7 +246,7 @@ pub struct SmppGateway {
     registry: Arc<Registry>,
     gateway: Gateway,
     keyer: DestinationKeyer,
-    records: mpsc::Sender<GatewayRecord>,
+    records: Recorder<GatewayRecord>,
 }
 
 impl SmppGateway {
@@ -279,10 +277,9 @@ impl SmppGateway {
             }
         }
         tracing::info!(opt_outs = loaded, "smpp gateway opened");
-        let (tx, rx) = mpsc::channel(RECORD_BATCH * 16);
-        tokio::spawn(write_records(store.clone(), rx));
+        let records = Recorder::spawn(GatewayRecordWriter(store.clone()), GATEWAY_RECORDS, GATEWAY_RECORDS.max_batch);
         tokio::spawn(purge_records(store, registry.clone(), retention));
-        Ok(Arc::new(Self { registry, gateway, keyer, records: tx }))
+        Ok(Arc::new(Self { registry, gateway, keyer, records }))
     }
 
     /// The registry.
@@ -348,9 +345,12 @@ impl SmppGateway {
             detail,
             message_id,
         };
-        if let Err(mpsc::error::TrySendError::Full(rec)) = self.records.try_send(rec) {
-            let _ = self.records.send(rec).await;
-        }
+        self.records.record(rec).await;
+    }
+
+    /// Writes every record queued so far (before shutting down, and in tests).
+    pub async fn flush(&self) {
+        self.records.flush().await;
     }
 
     /// Handles a message from a subscriber to a number: records an opt-out or opt-in for the
@@ -391,28 +391,31 @@ impl SmppGateway {
         Ok(MobileOriginated { campaign: Some(campaign), keyword, reply })
     }
 
-    /// Decision records for traceback: the administrator and the gateway's DCA see all; a
-    /// CSP sees those of its own accounts.
+    /// Decision records for traceback in `[since, until]`, newest first: the administrator and
+    /// the gateway's DCA see all; a CSP sees those of its own accounts.
     pub async fn records(
         &self,
         p: &Principal,
         source: Option<TelephoneNumber>,
         since: Timestamp,
+        until: Timestamp,
         limit: u32,
     ) -> Result<Vec<GatewayRecord>, ServiceError> {
-        let source = source.map(|s| s.to_string());
-        let mut rows = self.registry.store().gateway_records(source.as_deref(), since, limit.clamp(1, 10_000)).await?;
-        match p {
-            Principal::Admin => {}
-            Principal::Provider { id, .. } if *id == self.gateway.config().dca => {}
-            Principal::Provider { id, roles } if roles.contains(&Role::Csp) => rows.retain(|r| r.provider_id == *id),
+        let provider = match p {
+            Principal::Admin => None,
+            Principal::Provider { id, .. } if *id == self.gateway.config().dca => None,
+            Principal::Provider { id, roles } if roles.contains(&Role::Csp) => Some(*id),
             Principal::Provider { .. } => {
                 return Err(ServiceError::Forbidden(
                     "gateway records are for the administrator, the gateway's DCA and CSPs (their own)".into(),
                 ));
             }
-        }
-        Ok(rows)
+        };
+        // Every decision made so far is in the answer (the writer otherwise batches a second).
+        self.flush().await;
+        let source = source.map(|s| s.to_string());
+        let filter = RecordFilter { source: source.as_deref(), provider, since, until };
+        Ok(self.registry.store().gateway_records(&filter, limit.clamp(1, 10_000)).await?)
     }
 }
 
@@ -436,17 +439,26 @@ fn parse_key(hex: &str) -> Option<DestinationKey> {
     Some(DestinationKey(out))
 }
 
-async fn write_records(store: vouch_store::Store, mut rx: mpsc::Receiver<GatewayRecord>) {
-    let mut batch = Vec::with_capacity(RECORD_BATCH);
-    while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        let mut tries = 0;
-        while let Err(e) = store.insert_gateway_records(&batch).await {
-            tries += 1;
-            tracing::warn!(error = %e, records = batch.len(), tries, "gateway records not written yet; retrying");
-            tokio::time::sleep(std::time::Duration::from_millis(200 * tries.min(10))).await;
-        }
-        metrics::counter!("vouch_gateway_records_written_total").increment(batch.len() as u64);
-        batch.clear();
+/// How decisions are written: a batch a second (or of 65,536), so that a search for one number
+/// seeks about once a second of its window (see `vouch_store::RECORD_BATCH_SPAN`).
+const GATEWAY_RECORDS: BatchPolicy = BatchPolicy {
+    max_batch: 65_536,
+    interval: std::time::Duration::from_secs(1),
+    max_pending: 1 << 21,
+    what: "gateway records",
+    written: "vouch_gateway_records_written_total",
+    lost: "vouch_gateway_records_lost_total",
+};
+
+/// Writes decision records.
+struct GatewayRecordWriter(vouch_store::Store);
+
+impl BatchWrite<GatewayRecord> for GatewayRecordWriter {
+    fn write<'a>(
+        &'a self,
+        batch: &'a [GatewayRecord],
+    ) -> impl std::future::Future<Output = Result<(), vouch_store::StoreError>> + Send + 'a {
+        self.0.insert_gateway_records(batch)
     }
 }
 

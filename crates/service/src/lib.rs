@@ -13,6 +13,7 @@ mod gateway;
 mod log;
 mod numbers;
 mod providers;
+mod recorder;
 mod voice;
 
 use std::collections::HashMap;

@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::recorder::{BatchPolicy, BatchWrite, Recorder};
 use ipnet::IpNet;
 use serde_json::{Map, Value};
-use tokio::sync::{mpsc, oneshot};
 use vouch_callauth::atis::{Failure, uuid_v4};
 use vouch_callauth::{
     BrandFacts, NumberHolder, ReplayCache, RmdChanges, RmdFiling, RmdSnapshot, Seen, SigningResponse,
@@ -167,11 +167,6 @@ struct VoiceState {
     rmd: Option<Arc<BTreeMap<Frn, RmdFiling>>>,
 }
 
-enum Recorder {
-    Call(Box<SignedCall>),
-    Flush(oneshot::Sender<()>),
-}
-
 /// A fetched chain and its certificates, parsed once.
 type ParsedChain = (Arc<FetchedChain>, Arc<Vec<Certificate>>);
 
@@ -188,7 +183,7 @@ pub struct CallAuth {
     /// The STI-PA trust list (anchors, CRL signers, CRLs), replaced by [`CallAuth::set_trust`].
     trust: RwLock<Arc<TrustStore>>,
     replay: ReplayCache,
-    recorder: mpsc::Sender<Recorder>,
+    recorder: Recorder<SignedCall>,
 }
 
 /// A chain's validation, kept: the chain it was made for, when, and the signer.
@@ -203,11 +198,27 @@ impl std::fmt::Debug for CallAuth {
     }
 }
 
-/// How many signed calls are written per transaction, at most, and how long one waits.
-const RECORD_BATCH: usize = 2048;
-const RECORD_INTERVAL: Duration = Duration::from_millis(50);
-/// Most signed calls held while the store refuses writes.
-const MAX_PENDING: usize = 1 << 20;
+/// How signed calls are written: at most 2,048 a transaction, the first waiting at most 50 ms.
+const SIGNED_CALLS: BatchPolicy = BatchPolicy {
+    max_batch: 2048,
+    interval: Duration::from_millis(50),
+    max_pending: 1 << 20,
+    what: "signed calls",
+    written: "vouch_stir_signed_recorded_total",
+    lost: "vouch_stir_signed_unrecorded_total",
+};
+
+/// Writes signed calls.
+struct SignedCallWriter(vouch_store::Store);
+
+impl BatchWrite<SignedCall> for SignedCallWriter {
+    fn write<'a>(
+        &'a self,
+        batch: &'a [SignedCall],
+    ) -> impl std::future::Future<Output = Result<(), vouch_store::StoreError>> + Send + 'a {
+        self.0.insert_signed_calls(batch)
+    }
+}
 
 /// The caller's number on a signing or verifying request as a registry number, when it is one.
 fn registry_number(tn: &Tn) -> Option<TelephoneNumber> {
@@ -255,21 +266,22 @@ impl CallAuth {
     pub async fn open(registry: Arc<Registry>, mut config: VoiceConfig) -> Result<Arc<Self>, ServiceError> {
         let fetcher = CertFetcher::with_system_clock(config.fetch.clone())
             .map_err(|e| invalid("fetch", format!("x5u fetch policy: {e}")))?;
-        let (tx, rx) = mpsc::channel(RECORD_BATCH * 8);
         let trust = std::mem::take(&mut config.trust);
         let me = Arc::new(Self {
             replay: ReplayCache::new(config.replay_capacity),
-            registry,
             config,
             fetcher,
             state: RwLock::new(VoiceState::default()),
             parsed: RwLock::new(HashMap::new()),
             signers: RwLock::new(HashMap::new()),
             trust: RwLock::new(Arc::new(trust)),
-            recorder: tx,
+            recorder: Recorder::spawn(
+                SignedCallWriter(registry.store().clone()),
+                SIGNED_CALLS,
+                SIGNED_CALLS.max_batch * 8,
+            ),
+            registry,
         });
-        let store = me.registry.store().clone();
-        tokio::spawn(record_signed_calls(store, rx));
         me.reload().await?;
         Ok(me)
     }
@@ -864,19 +876,14 @@ impl CallAuth {
             iat,
             created: self.registry.now(),
         };
-        if self.recorder.send(Recorder::Call(Box::new(record))).await.is_err() {
-            tracing::error!(%origid, "the signed-call recorder has stopped; this call is not recorded");
-        }
+        self.recorder.record(record).await;
         metrics::counter!("vouch_stir_signed_total", "attest" => decision.attest.as_str()).increment(1);
         Ok(SigningResponse { identity, attest: decision.attest, requested, reason: decision.reason, origid })
     }
 
     /// Writes every signed call sent so far (before shutting down, and in tests).
     pub async fn flush(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.recorder.send(Recorder::Flush(tx)).await.is_ok() {
-            let _ = rx.await;
-        }
+        self.recorder.flush().await;
     }
 
     /// The calls signed under `origid` that the caller may see (the signing provider its own;
@@ -1286,70 +1293,5 @@ fn sip_method_label(m: &str) -> &'static str {
         "CANCEL" => "CANCEL",
         "BYE" => "BYE",
         _ => "other",
-    }
-}
-
-/// Writes signed calls in batches until every sender is gone: a batch is written when it is full,
-/// when its first call has waited [`RECORD_INTERVAL`], or on a flush. A failed write is retried
-/// every second (at most [`MAX_PENDING`] calls are held; beyond that the oldest are dropped and
-/// counted).
-async fn record_signed_calls(store: vouch_store::Store, mut rx: mpsc::Receiver<Recorder>) {
-    let mut batch: Vec<SignedCall> = Vec::new();
-    let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
-    let mut deadline: Option<tokio::time::Instant> = None;
-    loop {
-        // None: every sender is gone; Some(None): the batch's deadline passed.
-        let msg = match deadline {
-            None => rx.recv().await.map(Some),
-            Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
-                Ok(m) => m.map(Some),
-                Err(_) => Some(None),
-            },
-        };
-        let closed = msg.is_none();
-        let mut write = closed;
-        match msg {
-            Some(Some(Recorder::Call(c))) => {
-                if batch.is_empty() {
-                    deadline = Some(tokio::time::Instant::now() + RECORD_INTERVAL);
-                }
-                batch.push(*c);
-            }
-            Some(Some(Recorder::Flush(done))) => {
-                waiting.push(done);
-                write = true;
-            }
-            Some(None) => write = true,
-            None => {}
-        }
-        if write || batch.len() >= RECORD_BATCH {
-            deadline = None;
-            if !batch.is_empty() {
-                match store.insert_signed_calls(&batch).await {
-                    Ok(()) => {
-                        metrics::counter!("vouch_stir_signed_recorded_total").increment(batch.len() as u64);
-                        batch.clear();
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, calls = batch.len(), "cannot record signed calls; retrying");
-                        if batch.len() > MAX_PENDING {
-                            let lost = batch.len() - MAX_PENDING;
-                            batch.drain(..lost);
-                            metrics::counter!("vouch_stir_signed_unrecorded_total").increment(lost as u64);
-                        }
-                        deadline = Some(tokio::time::Instant::now() + Duration::from_secs(1));
-                    }
-                }
-            }
-            for w in waiting.drain(..) {
-                let _ = w.send(());
-            }
-        }
-        if closed {
-            if !batch.is_empty() {
-                tracing::error!(calls = batch.len(), "signed calls not recorded at shutdown");
-            }
-            return;
-        }
     }
 }

@@ -50,6 +50,24 @@ pub struct GatewayRecord {
     pub message_id: Option<String>,
 }
 
+/// How far apart the first and last records of one batch may be (the writer starts a batch
+/// about once a second); a search by time widens its window by this much to find the batches
+/// that may hold records in it.
+pub const RECORD_BATCH_SPAN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Which decision records to read.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordFilter<'a> {
+    /// Only this source (as recorded: E.164 for numbers).
+    pub source: Option<&'a str>,
+    /// Only those of this CSP's accounts.
+    pub provider: Option<ProviderId>,
+    /// From this instant.
+    pub since: Timestamp,
+    /// To this instant (inclusive).
+    pub until: Timestamp,
+}
+
 fn account_row(r: &sqlx::sqlite::SqliteRow) -> Result<SmppAccountRow, StoreError> {
     const T: &str = "smpp_accounts";
     Ok(SmppAccountRow {
@@ -161,52 +179,100 @@ impl Store {
         Ok(())
     }
 
-    /// Writes decision records (one transaction).
+    /// Writes decision records (one transaction), in arrival order, as batches that each span
+    /// at most [`RECORD_BATCH_SPAN`]: a record earlier than its batch's first, or later than
+    /// the span, starts the next batch. Within a batch rows are keyed by source number, so
+    /// that a write appends at the end of the table (see migration 0005).
     pub async fn insert_gateway_records(&self, records: &[GatewayRecord]) -> Result<(), StoreError> {
+        let span = RECORD_BATCH_SPAN.as_micros() as i64;
         let mut tx = self.writer_pool().begin().await?;
-        for chunk in records.chunks(500) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO gateway_records (at_us, record_key, system_id, provider_id, source, campaign_id, dest_key, \
-                 fingerprint, parts, verdict, status, detail, message_id) ",
-            );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.at.as_microsecond())
-                    .push_bind(rand::random::<i64>())
-                    .push_bind(&r.system_id)
-                    .push_bind(r.provider_id.to_string())
-                    .push_bind(&r.source)
-                    .push_bind(r.campaign_id.map(|c| c.to_string()))
-                    .push_bind(&r.dest_key)
-                    .push_bind(&r.fingerprint)
-                    .push_bind(i64::from(r.parts))
-                    .push_bind(&r.verdict)
-                    .push_bind(i64::from(r.status))
-                    .push_bind(&r.detail)
-                    .push_bind(&r.message_id);
-            });
-            q.build().execute(&mut *tx).await?;
+        let mut rest = records;
+        while let Some(first) = rest.first() {
+            let batch_us = first.at.as_microsecond();
+            let len = rest
+                .iter()
+                .position(|r| !(batch_us..=batch_us + span).contains(&r.at.as_microsecond()))
+                .unwrap_or(rest.len());
+            let (batch, tail) = rest.split_at(len);
+            rest = tail;
+            let batch_key = rand::random::<i64>();
+            let last_us = batch.iter().map(|r| r.at.as_microsecond()).max().unwrap_or(batch_us);
+            sqlx::query(
+                "INSERT INTO gateway_record_batches (batch_us, batch_key, last_us, records) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(batch_us)
+            .bind(batch_key)
+            .bind(last_us)
+            .bind(batch.len() as i64)
+            .execute(&mut *tx)
+            .await?;
+            let mut rows: Vec<(usize, &GatewayRecord)> = batch.iter().enumerate().collect();
+            rows.sort_by(|a, b| a.1.source.cmp(&b.1.source).then(a.0.cmp(&b.0)));
+            for chunk in rows.chunks(500) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT OR FAIL INTO gateway_records (batch_us, batch_key, source, ord, at_us, system_id, \
+                     provider_id, campaign_id, dest_key, fingerprint, parts, verdict, status, detail, message_id) ",
+                );
+                q.push_values(chunk, |mut b, (ord, r)| {
+                    b.push_bind(batch_us)
+                        .push_bind(batch_key)
+                        .push_bind(&r.source)
+                        .push_bind(*ord as i64)
+                        .push_bind(r.at.as_microsecond())
+                        .push_bind(&r.system_id)
+                        .push_bind(r.provider_id.to_string())
+                        .push_bind(r.campaign_id.map(|c| c.to_string()))
+                        .push_bind(&r.dest_key)
+                        .push_bind(&r.fingerprint)
+                        .push_bind(i64::from(r.parts))
+                        .push_bind(&r.verdict)
+                        .push_bind(i64::from(r.status))
+                        .push_bind(&r.detail)
+                        .push_bind(&r.message_id);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
     }
 
-    /// Decision records, newest first: of one source number if given, since `since`, at most `limit`.
+    /// Decision records in `[since, until]`, newest first, at most `limit`: of one source number
+    /// and of one CSP's accounts if given. With a source number the search seeks once per
+    /// batch in the window (about one a second), so its cost grows with the window.
     pub async fn gateway_records(
         &self,
-        source: Option<&str>,
-        since: Timestamp,
+        filter: &RecordFilter<'_>,
         limit: u32,
     ) -> Result<Vec<GatewayRecord>, StoreError> {
         const T: &str = "gateway_records";
-        let rows = sqlx::query(
-            "SELECT * FROM gateway_records WHERE ($1 IS NULL OR source = $1) AND at_us >= $2 \
-             ORDER BY at_us DESC LIMIT $3",
-        )
-        .bind(source)
-        .bind(since.as_microsecond())
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
+        let from = filter.since.as_microsecond();
+        let to = filter.until.as_microsecond();
+        let first_batch = from.saturating_sub(RECORD_BATCH_SPAN.as_micros() as i64);
+        let provider = filter.provider.map(|p| p.to_string());
+        let q = if filter.source.is_some() {
+            // Batches newest first, one seek for the number in each: no sort, and the LIMIT
+            // stops the walk.
+            "SELECT r.* FROM gateway_record_batches b JOIN gateway_records r \
+               ON r.batch_us = b.batch_us AND r.batch_key = b.batch_key AND r.source = $1 \
+             WHERE b.batch_us BETWEEN $2 AND $4 AND b.last_us >= $3 \
+               AND r.at_us BETWEEN $3 AND $4 AND ($5 IS NULL OR r.provider_id = $5) \
+             ORDER BY b.batch_us DESC, b.batch_key DESC, r.ord DESC LIMIT $6"
+        } else {
+            "SELECT r.* FROM gateway_records r \
+             WHERE ($1 IS NULL OR r.source = $1) AND r.batch_us BETWEEN $2 AND $4 \
+               AND r.at_us BETWEEN $3 AND $4 AND ($5 IS NULL OR r.provider_id = $5) \
+             ORDER BY r.batch_us DESC, r.at_us DESC, r.ord DESC LIMIT $6"
+        };
+        let rows = sqlx::query(q)
+            .bind(filter.source)
+            .bind(first_batch)
+            .bind(from)
+            .bind(to)
+            .bind(provider)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(GatewayRecord {
@@ -227,12 +293,14 @@ impl Store {
             .collect()
     }
 
-    /// Deletes records older than `before`; returns how many.
+    /// Deletes the batches of records that all fall before `before` (a batch spans at most
+    /// [`RECORD_BATCH_SPAN`]); returns how many records.
     pub async fn purge_gateway_records(&self, before: Timestamp) -> Result<u64, StoreError> {
-        let r = sqlx::query("DELETE FROM gateway_records WHERE at_us < $1")
-            .bind(before.as_microsecond())
-            .execute(self.writer_pool())
-            .await?;
+        let before = before.as_microsecond().saturating_sub(RECORD_BATCH_SPAN.as_micros() as i64);
+        let mut tx = self.writer_pool().begin().await?;
+        let r = sqlx::query("DELETE FROM gateway_records WHERE batch_us < $1").bind(before).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM gateway_record_batches WHERE batch_us < $1").bind(before).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(r.rows_affected())
     }
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use gateway::{GatewayRecord, SmppAccountRow};
+pub use gateway::{GatewayRecord, RECORD_BATCH_SPAN, RecordFilter, SmppAccountRow};
 pub use log::{CheckpointRow, LogKeys, TileRow};
 pub use project::project;
 pub use query::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow, SharingRow};

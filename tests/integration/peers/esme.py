@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """An ESME (SMPP 3.4 client) driven over stdin/stdout by a test harness, built on smpplib.
 
-    esme.py --port PORT
+    esme.py --port PORT [--tls-ca PEM_FILE]
+
+With --tls-ca the connection is TLS (SMPP over TLS), trusting the certificates in the file.
 
 Reads one JSON object per line from stdin and writes exactly one JSON object
 line to stdout per request (flushed). Everything connects to 127.0.0.1:PORT.
@@ -41,6 +43,7 @@ import itertools
 import json
 import logging
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -107,7 +110,9 @@ class Connection:
 
     def __init__(self, esme, port, timeout):
         self.esme = esme
-        self.client = smpp_client.Client(HOST, port, timeout=timeout, allow_unknown_opt_params=True)
+        self.client = smpp_client.Client(
+            HOST, port, timeout=timeout, allow_unknown_opt_params=True, ssl_context=esme.ssl_context
+        )
         self.client.connect()
         self.sock = self.client._socket
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -294,8 +299,9 @@ class Connection:
 
 
 class Esme:
-    def __init__(self, port):
+    def __init__(self, port, ssl_context=None):
         self.port = port
+        self.ssl_context = ssl_context
         self.conn = None
         self.cond = threading.Condition()
         self.delivered = collections.deque()
@@ -510,10 +516,17 @@ class Esme:
 def main():
     ap = argparse.ArgumentParser(description="smpplib-based ESME test peer")
     ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--tls-ca")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
 
-    esme = Esme(args.port)
+    ssl_context = None
+    if args.tls_ca:
+        ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ssl_context.load_verify_locations(cafile=args.tls_ca)
+        # smpplib wraps the socket without a server name; the chain is still verified.
+        ssl_context.check_hostname = False
+    esme = Esme(args.port, ssl_context)
     ops = {
         "bind": esme.op_bind,
         "submit": esme.op_submit,

@@ -5,6 +5,7 @@ Standard library only (asyncio + struct), written independently of any SMPP
 client library so that it can act as the far side of the gateway under test.
 
     smsc_sim.py --system-id ID --password PW --log FILE [--dlr-delay-ms 50]
+                [--tls-cert PEM --tls-key PEM]   (the SMPP port speaks TLS)
 
 Listens on 127.0.0.1 (OS-chosen ports) for SMPP and for a line-based control
 protocol, prints ``LISTENING <smpp_port> <control_port>`` once, and runs until
@@ -30,6 +31,7 @@ import collections
 import itertools
 import json
 import re
+import ssl
 import struct
 import sys
 import time
@@ -618,10 +620,16 @@ async def main():
     ap.add_argument("--password", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--dlr-delay-ms", type=int, default=50)
+    ap.add_argument("--tls-cert", help="PEM certificate: the SMPP port speaks TLS")
+    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = ap.parse_args()
 
+    ssl_context = None
+    if args.tls_cert:
+        ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
     sim = Sim(args)
-    smpp = await asyncio.start_server(sim.handle_smpp, HOST, 0)
+    smpp = await asyncio.start_server(sim.handle_smpp, HOST, 0, ssl=ssl_context)
     ctl = await asyncio.start_server(sim.handle_control, HOST, 0)
     smpp_port = smpp.sockets[0].getsockname()[1]
     ctl_port = ctl.sockets[0].getsockname()[1]

@@ -1,0 +1,101 @@
+//! Gateway decision records: written in batches keyed by source number, read back by number,
+//! window and CSP exactly as if they were one time-ordered table.
+#![allow(clippy::unwrap_used)]
+
+use jiff::{SignedDuration, Timestamp};
+use vouch_registry::{CampaignId, ProviderId};
+use vouch_store::{GatewayRecord, RECORD_BATCH_SPAN, RecordFilter, Store};
+
+fn record(at: Timestamp, source: &str, provider: ProviderId, n: u64) -> GatewayRecord {
+    GatewayRecord {
+        at,
+        system_id: format!("acct{}", provider.to_u64() % 10),
+        provider_id: provider,
+        source: source.to_owned(),
+        campaign_id: Some(CampaignId::from_random(n % 3 + 1)),
+        dest_key: format!("{n:032x}"),
+        fingerprint: format!("{:016x}", n * 31),
+        parts: 1,
+        verdict: if n.is_multiple_of(5) { "rejected" } else { "accepted" }.to_owned(),
+        status: if n.is_multiple_of(5) { 0x400 } else { 0 },
+        detail: String::new(),
+        message_id: Some(format!("{n:x}")),
+    }
+}
+
+/// The same question asked of a plain list: newest first, then latest written first.
+fn expected<'a>(all: &'a [GatewayRecord], f: &RecordFilter<'_>, limit: usize) -> Vec<&'a GatewayRecord> {
+    let mut v: Vec<(usize, &GatewayRecord)> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| f.source.is_none_or(|s| r.source == s))
+        .filter(|(_, r)| f.provider.is_none_or(|p| r.provider_id == p))
+        .filter(|(_, r)| r.at >= f.since && r.at <= f.until)
+        .collect();
+    v.sort_by(|a, b| b.1.at.cmp(&a.1.at).then(b.0.cmp(&a.0)));
+    v.into_iter().take(limit).map(|(_, r)| r).collect()
+}
+
+#[tokio::test]
+async fn records_round_trip_by_number_window_and_csp() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("vouch.db")).await.unwrap();
+    let t0: Timestamp = "2026-11-20T12:00:00Z".parse().unwrap();
+    let csps = [ProviderId::from_random(11), ProviderId::from_random(12)];
+    let sources = ["+12025550101", "+12025550102", "+12025550103", "+13105550199"];
+    // Four writes of 250 records 300 ms apart, so that each write holds several batches
+    // (RECORD_BATCH_SPAN is shorter than a write's span) and batches interleave sources.
+    let mut all = Vec::new();
+    let mut n = 0u64;
+    for write in 0..4 {
+        let mut batch = Vec::new();
+        for _ in 0..250 {
+            let at = t0 + SignedDuration::from_millis(i64::try_from(n).unwrap() * 300);
+            let r = record(at, sources[(n * 7 % 4) as usize], csps[(n % 2) as usize], n);
+            batch.push(r);
+            n += 1;
+        }
+        store.insert_gateway_records(&batch).await.unwrap();
+        all.extend(batch);
+        let _ = write;
+    }
+    let batches: (i64,) =
+        sqlx::query_as("SELECT count(*) FROM gateway_record_batches").fetch_one(store.pool()).await.unwrap();
+    let span_ms = i64::try_from(RECORD_BATCH_SPAN.as_millis()).unwrap();
+    assert!(batches.0 >= 4 * (250 * 300 / span_ms), "a write longer than the span is split: {} batches", batches.0);
+
+    let end = all.last().unwrap().at;
+    let windows = [
+        (t0, end),
+        (t0 + SignedDuration::from_secs(25), t0 + SignedDuration::from_secs(95)),
+        (t0 + SignedDuration::from_millis(150_100), t0 + SignedDuration::from_millis(150_500)),
+        (end + SignedDuration::from_secs(1), end + SignedDuration::from_secs(60)),
+    ];
+    for (since, until) in windows {
+        for source in [None, Some(sources[0]), Some(sources[3]), Some("+19995550000")] {
+            for provider in [None, Some(csps[1])] {
+                for limit in [1usize, 7, 10_000] {
+                    let f = RecordFilter { source, provider, since, until };
+                    let got = store.gateway_records(&f, u32::try_from(limit).unwrap()).await.unwrap();
+                    let want = expected(&all, &f, limit);
+                    assert_eq!(got.len(), want.len(), "{f:?} limit {limit}");
+                    for (g, w) in got.iter().zip(&want) {
+                        assert_eq!(g, *w, "{f:?} limit {limit}");
+                    }
+                }
+            }
+        }
+    }
+
+    // Retention deletes whole batches that ended before the cut, and nothing after it.
+    let cut = t0 + SignedDuration::from_secs(200);
+    let deleted = store.purge_gateway_records(cut).await.unwrap();
+    let left = store
+        .gateway_records(&RecordFilter { source: None, provider: None, since: t0, until: end }, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(usize::try_from(deleted).unwrap() + left.len(), all.len());
+    let cut_with_span = cut - SignedDuration::try_from(RECORD_BATCH_SPAN).unwrap();
+    assert!(left.iter().all(|r| r.at >= cut_with_span), "only records within a span of the cut remain before it");
+    assert_eq!(left.iter().filter(|r| r.at >= cut).count(), all.iter().filter(|r| r.at >= cut).count());
+}
