@@ -373,8 +373,8 @@ impl Server {
     /// Registers a provider with `roles` as the administrator.
     pub async fn provider(&self, legal_name: &str, roles: &[&str]) -> Provider {
         let mut body = json!({ "legalName": legal_name, "roles": roles });
-        if roles.contains(&"dca") {
-            // FRNs are unique in the registry: give each DCA its own.
+        if roles.iter().any(|r| matches!(*r, "dca" | "carrier" | "voice")) {
+            // FRNs are unique in the registry: give each DCA and carrier its own.
             let n = self.frn.fetch_add(1, Ordering::Relaxed);
             body["frn"] = json!(format!("{:010}", 12_345_678 + n));
         }

@@ -18,4 +18,5 @@ mod smpp;
 mod stir_http;
 mod stir_sip;
 mod tlog;
+mod traceback;
 mod vetting;

@@ -7,6 +7,7 @@ mod handlers;
 mod log;
 mod problem;
 mod stir;
+mod trace;
 mod views;
 mod voice;
 
@@ -90,6 +91,7 @@ impl AppState {
         (name = "numbers", description = "Number assignments, public lookup and history"),
         (name = "call authentication", description = "STIR/SHAKEN signing credentials, SIP peers, number blocks, the Robocall Mitigation Database; the ATIS-1000082 interface itself is at /stir/v1 (see docs/STIR-API.md)"),
         (name = "smpp gateway", description = "SMPP accounts of CSPs and the gateway's decision records (see docs/SMPP-GATEWAY.md)"),
+        (name = "traceback", description = "Spam reports and traces: who held a number at an instant, with the registry events and log proofs it rests on (see docs/TRACEBACK.md)"),
         (name = "transparency log", description = "The append-only log of every registry event and certificate: C2SP tiles and checkpoints under /log/, proofs under /v1/log/ (see docs/TRANSPARENCY-LOG.md)"),
         (name = "operations", description = "Health, metrics, events")
     )
@@ -116,9 +118,10 @@ impl utoipa::Modify for BearerAuth {
 
 /// The OpenAPI document and the router of every endpoint.
 pub fn router(state: AppState) -> Router {
-    let (api_router, api) =
-        gateway::routes(log::routes(voice::routes(handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi())))))
-            .split_for_parts();
+    let (api_router, api) = trace::routes(gateway::routes(log::routes(voice::routes(handlers::routes(
+        OpenApiRouter::with_openapi(ApiDoc::openapi()),
+    )))))
+    .split_for_parts();
     let api = Arc::new(api);
     api_router
         .route(

@@ -133,6 +133,10 @@ registry_id!(
     /// A campaign: `C` and seven characters.
     CampaignId, 'C', b'C', "campaign"
 );
+registry_id!(
+    /// A spam report: `R` and seven characters.
+    ReportId, 'R', b'R', "report"
+);
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,7 @@ mod log;
 mod numbers;
 mod providers;
 mod recorder;
+mod trace;
 mod voice;
 
 use std::collections::HashMap;
@@ -34,9 +35,13 @@ pub use gateway::{BoundAccount, Checked, IssuedSmppAccount, MobileOriginated, Sm
 pub use log::{InclusionProof, Integrated, Opening, SEALED_BRAND_FIELDS, TransparencyLog, commit, salt_base64};
 pub use numbers::{ImportRejection, ImportReport, NumberAnswer};
 pub use providers::IssuedKey;
+pub use trace::{
+    AccountCount, CATEGORIES, CallEvidence, Channel, Evidence, GatewayEvidence, Holder, Party, ProofView, RecordView,
+    ReportRequest, SIMILAR_BITS, SignedView, TRACE_WINDOW, Trace, TraceQuery, Traceback, content_fingerprint,
+};
 pub use voice::{
-    CallAuth, CallToVerify, Enforcement, FailurePolicy, KeySource, RegisteredCertificate, RmdImport, Upstream,
-    VerifyOutcome, VoiceConfig,
+    CallAuth, CallToVerify, Enforcement, FailurePolicy, KeySource, RegisteredCertificate, RmdImport, SignerFacts,
+    Upstream, VerifyOutcome, VoiceConfig,
 };
 
 /// A source of the current time, injectable for tests.

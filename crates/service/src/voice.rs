@@ -886,6 +886,13 @@ impl CallAuth {
         self.recorder.flush().await;
     }
 
+    /// Every call signed under `origid`, with those still queued written first (for traceback,
+    /// which decides itself what its caller may see).
+    pub async fn flushed_signed_calls(&self, origid: &str) -> Result<Vec<SignedCall>, ServiceError> {
+        self.flush().await;
+        Ok(self.registry.store().signed_calls(origid).await?)
+    }
+
     /// The calls signed under `origid` that the caller may see (the signing provider its own;
     /// the administrator all), newest first.
     pub async fn signed_calls(&self, p: &Principal, origid: &str) -> Result<Vec<SignedCall>, ServiceError> {
@@ -901,6 +908,48 @@ impl CallAuth {
             return Err(ServiceError::not_found("signed call", origid));
         }
         Ok(calls)
+    }
+
+    /// Who signed a PASSporT, for traceback: the certificate at its `x5u` (one vouch holds, or
+    /// fetched), its SPC, the provider registered with that SPC, the event that registered the
+    /// certificate with vouch, and whether the chain and signature verify (for the `iat`).
+    pub async fn signer_of(&self, token: &str, x5u: &str) -> SignerFacts {
+        let mut facts = SignerFacts::default();
+        let chain = match self.chain(x5u).await {
+            Ok(c) => c,
+            Err(f) => {
+                facts.problem = Some(f.desc.clone());
+                return facts;
+            }
+        };
+        let Some(leaf) = chain.first() else {
+            facts.problem = Some("the x5u holds no certificate".into());
+            return facts;
+        };
+        facts.fingerprint = Some(leaf.fingerprint().iter().map(|b| format!("{b:02x}")).collect());
+        match leaf.spc() {
+            Ok(spc) => {
+                facts.provider = self.registry.provider_by_spc(spc).map(|(id, _)| id);
+                facts.spc = Some(spc.to_string());
+            }
+            Err(e) => facts.problem = Some(e.to_string()),
+        }
+        if let Some(fp) = &facts.fingerprint {
+            facts.certificate_event = self.registry.store().certificate_event(fp).await.ok().flatten();
+        }
+        let verified = vouch_shaken::Passport::decode(token).and_then(|passport| {
+            let iat = passport.claims().iat;
+            let signer = self.trusted_signer(x5u, &chain, iat, self.now_secs())?;
+            let opts = VerifyOptions { now: iat, freshness: 60, require_crl: false, orig: None, dest: None };
+            vouch_shaken::verify_with_signer(passport, &signer, &opts)
+        });
+        match verified {
+            Ok(_) => facts.verified = true,
+            Err(e) => {
+                facts.problem.get_or_insert(e.to_string());
+            }
+        }
+        facts
     }
 
     // ---- verification --------------------------------------------------------------------
@@ -1258,6 +1307,23 @@ pub struct CallToVerify<'a> {
     pub call_id: Option<&'a str>,
     /// Who handed the call over.
     pub upstream: Upstream,
+}
+
+/// Who signed a PASSporT ([`CallAuth::signer_of`]).
+#[derive(Debug, Clone, Default)]
+pub struct SignerFacts {
+    /// The SPC of the signing certificate's TNAuthList.
+    pub spc: Option<String>,
+    /// Hex SHA-256 of the signing certificate.
+    pub fingerprint: Option<String>,
+    /// The provider registered with that SPC.
+    pub provider: Option<ProviderId>,
+    /// The `certificate.registered` event, when the certificate was registered with vouch.
+    pub certificate_event: Option<u64>,
+    /// Whether the chain reached a trust anchor and the signature verified (at the `iat`).
+    pub verified: bool,
+    /// Why not, or what could not be learned.
+    pub problem: Option<String>,
 }
 
 /// What verification concluded.

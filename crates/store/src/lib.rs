@@ -12,6 +12,7 @@ mod gateway;
 mod log;
 mod project;
 mod query;
+mod reports;
 mod tx;
 mod voice;
 
@@ -28,6 +29,7 @@ pub use gateway::{GatewayRecord, RECORD_BATCH_SPAN, RecordFilter, SmppAccountRow
 pub use log::{CheckpointRow, LogKeys, TileRow};
 pub use project::project;
 pub use query::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow, SharingRow};
+pub use reports::{EventRow, ReportRow, ReportsAbout};
 pub use tx::{Tx, encode_number_assigned};
 pub use voice::{CertificateRow, NumberBlockRow, SignedCall, SigningKeyRow, SipPeerRow};
 
