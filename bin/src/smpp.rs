@@ -40,11 +40,13 @@ const DELIVER_TIMEOUT: Duration = Duration::from_secs(10);
 const UPSTREAM_DEADLINE: Duration = Duration::from_secs(30);
 /// Messages waiting for an upstream window slot, per SMSC.
 const UPSTREAM_QUEUE: usize = 65_536;
+/// How long a TLS handshake may take, either way.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// Ids remembered for receipts: two generations of this many.
 const ID_GENERATION: usize = 1 << 21;
 
 /// One upstream SMSC.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SmscConfig {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -61,22 +63,30 @@ pub struct SmscConfig {
 }
 
 /// TLS to an SMSC: whom to trust and which name its certificate must carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SmscTls {
     /// The name checked against its certificate (default: the host of the URL).
     pub server_name: ServerName<'static>,
     /// Trusted roots besides the public web roots (`ca=PEM_FILE`).
     pub extra_roots: Vec<CertificateDer<'static>>,
+    /// The client configuration from those roots, built once and used by every reconnect.
+    connector: tokio_rustls::TlsConnector,
+}
+
+impl std::fmt::Debug for SmscTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmscTls")
+            .field("server_name", &self.server_name)
+            .field("extra_roots", &self.extra_roots.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SmscTls {
-    fn connector(&self) -> anyhow::Result<tokio_rustls::TlsConnector> {
-        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        for c in &self.extra_roots {
-            roots.add(c.clone()).context("--smsc ca: a certificate is not a usable trust anchor")?;
-        }
-        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-        Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    fn new(server_name: ServerName<'static>, extra_roots: Vec<CertificateDer<'static>>) -> anyhow::Result<Self> {
+        let der: Vec<Vec<u8>> = extra_roots.iter().map(|c| c.to_vec()).collect();
+        let config = vouch_certfetch::client_tls_config(&der).context("--smsc ca")?;
+        Ok(Self { server_name, extra_roots, connector: tokio_rustls::TlsConnector::from(Arc::new(config)) })
     }
 }
 
@@ -99,6 +109,22 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Re
         .with_single_cert(chain, key)
         .context("--smpp-tls-cert and --smpp-tls-key do not make a usable certificate")?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The two halves of an ESME's connection: plain, or after the TLS handshake on the TLS
+/// listener (a failed handshake, or none within [`TLS_HANDSHAKE`], is counted and the
+/// connection closed).
+async fn open_halves(stream: TcpStream, peer: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) -> Option<Halves> {
+    let _ = stream.set_nodelay(true);
+    let Some(acceptor) = tls else { return Some(plain_halves(stream)) };
+    let why = match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => return Some(tls_halves(s)),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no handshake in time".to_owned(),
+    };
+    metrics::counter!("vouch_smpp_tls_handshake_failures_total").increment(1);
+    tracing::debug!(%peer, error = why, "SMPP TLS handshake failed");
+    None
 }
 
 /// The two halves of a connection, plain or TLS.
@@ -156,9 +182,7 @@ impl SmscConfig {
             true => {
                 let server_name = ServerName::try_from(server_name.clone())
                     .map_err(|e| anyhow::anyhow!("--smsc server_name {server_name:?}: {e}"))?;
-                let t = SmscTls { server_name, extra_roots };
-                t.connector()?;
-                Some(t)
+                Some(SmscTls::new(server_name, extra_roots)?)
             }
         };
         Ok(Self { addr, system_id, password, prefixes, window: window.max(1), tls })
@@ -379,35 +403,18 @@ impl SmppServer {
             tokio::spawn(upstream(shared.clone(), i, rx));
         }
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let accept = |listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>| {
+        let serve = |listener: Option<TcpListener>, tls: Option<tokio_rustls::TlsAcceptor>| {
             let (limit, shared) = (limit.clone(), shared.clone());
             async move {
+                let Some(listener) = listener else { return std::future::pending().await };
                 loop {
                     let Ok(permit) = limit.clone().acquire_owned().await else { return };
                     match listener.accept().await {
                         Ok((stream, peer)) => {
-                            let shared = shared.clone();
-                            let tls = tls.clone();
+                            let (shared, tls) = (shared.clone(), tls.clone());
                             tokio::spawn(async move {
                                 let _permit = permit;
-                                let _ = stream.set_nodelay(true);
-                                let halves = match tls {
-                                    None => plain_halves(stream),
-                                    Some(acceptor) => {
-                                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                                            .await
-                                        {
-                                            Ok(Ok(s)) => tls_halves(s),
-                                            Ok(Err(e)) => {
-                                                metrics::counter!("vouch_smpp_tls_handshake_failures_total")
-                                                    .increment(1);
-                                                tracing::debug!(%peer, error = %e, "SMPP TLS handshake failed");
-                                                return;
-                                            }
-                                            Err(_) => return,
-                                        }
-                                    }
-                                };
+                                let Some(halves) = open_halves(stream, peer, tls).await else { return };
                                 if let Err(e) = esme_session(shared, halves).await {
                                     tracing::debug!(%peer, error = %e, "SMPP session ended");
                                 }
@@ -421,19 +428,8 @@ impl SmppServer {
                 }
             }
         };
-        let plain = async {
-            match self.plain {
-                Some(l) => accept(l, None).await,
-                None => std::future::pending().await,
-            }
-        };
-        let tls = async {
-            match self.tls {
-                Some((l, acceptor)) => accept(l, Some(acceptor)).await,
-                None => std::future::pending().await,
-            }
-        };
-        let accept = async { tokio::join!(plain, tls) };
+        let (tls_listener, acceptor) = self.tls.map_or((None, None), |(l, a)| (Some(l), Some(a)));
+        let accept = async { tokio::join!(serve(self.plain, None), serve(tls_listener, acceptor)) };
         tokio::select! {
             _ = accept => {}
             _ = shutdown => {}
@@ -912,13 +908,10 @@ async fn upstream_connection(
     let (mut rd, mut wr) = match &cfg.tls {
         None => plain_halves(stream),
         Some(tls) => {
-            let s = tokio::time::timeout(
-                Duration::from_secs(10),
-                tls.connector()?.connect(tls.server_name.clone(), stream),
-            )
-            .await
-            .context("TLS handshake timed out")?
-            .context("TLS handshake failed")?;
+            let s = tokio::time::timeout(TLS_HANDSHAKE, tls.connector.connect(tls.server_name.clone(), stream))
+                .await
+                .context("TLS handshake timed out")?
+                .context("TLS handshake failed")?;
             tls_halves(s)
         }
     };

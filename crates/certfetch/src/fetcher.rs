@@ -199,7 +199,7 @@ impl CertFetcher {
         if policy.connect_timeout.is_zero() || policy.total_timeout.is_zero() {
             return Err(ConfigError::Policy("timeouts must be positive".into()));
         }
-        let tls = tls_config(&policy.extra_roots)?;
+        let tls = client_tls_config(&policy.extra_roots)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 policy,
@@ -549,7 +549,9 @@ fn map_reqwest(e: &reqwest::Error, policy: &FetchPolicy) -> FetchError {
     }
 }
 
-fn tls_config(extra_roots: &[Vec<u8>]) -> Result<rustls::ClientConfig, ConfigError> {
+/// A TLS client configuration (aws-lc-rs, TLS 1.2 and 1.3) trusting the public web roots
+/// (webpki-roots) and `extra_roots` (DER); the fetcher's, and vouch's to SMPP-over-TLS SMSCs.
+pub fn client_tls_config(extra_roots: &[Vec<u8>]) -> Result<rustls::ClientConfig, ConfigError> {
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     for (index, der) in extra_roots.iter().enumerate() {
         roots

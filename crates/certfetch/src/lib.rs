@@ -37,7 +37,9 @@ mod x5u;
 
 pub use body::{CacheDirective, ParsedChain, parse_cache_control, parse_pem_chain};
 pub use error::{ConfigError, FetchError};
-pub use fetcher::{CertFetcher, Clock, FetchStats, FetchWarning, FetchedChain, PEM_CHAIN_MEDIA_TYPE};
+pub use fetcher::{
+    CertFetcher, Clock, FetchStats, FetchWarning, FetchedChain, PEM_CHAIN_MEDIA_TYPE, client_tls_config,
+};
 pub use ipnet::IpNet;
 pub use policy::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MIN_CACHE, DEFAULT_NEGATIVE_CACHE, DEFAULT_TOTAL_TIMEOUT,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vouch_service::{InclusionProof, TransparencyLog};
+use vouch_service::{InclusionProof, ProofView, TransparencyLog};
 use vouch_tlog::TilePath;
 
 use crate::AppState;
@@ -114,18 +114,9 @@ pub struct InclusionQuery {
 pub struct InclusionView {
     /// The event's sequence number.
     pub event: u64,
-    /// Its leaf index (event - 1).
-    pub leaf_index: u64,
-    /// The tree size proved against.
-    pub tree_size: u64,
-    /// The entry (the event's log form), base64.
-    pub entry: String,
-    /// SHA-256(0x00 || entry), base64.
-    pub leaf_hash: String,
-    /// The proof, leaf side first, base64 hashes.
-    pub proof: Vec<String>,
-    /// The tree head at `treeSize`, base64.
-    pub root: String,
+    /// The proof.
+    #[serde(flatten)]
+    pub proof: ProofView,
     /// The signed checkpoint, when `treeSize` is the newest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<String>,
@@ -133,16 +124,7 @@ pub struct InclusionView {
 
 fn inclusion_view(log: &TransparencyLog, p: InclusionProof) -> InclusionView {
     let checkpoint = log.checkpoint().filter(|c| c.size == p.size).map(|c| c.note);
-    InclusionView {
-        event: p.seq,
-        leaf_index: p.index,
-        tree_size: p.size,
-        entry: STANDARD.encode(&p.entry),
-        leaf_hash: p.leaf.to_base64(),
-        proof: p.proof.iter().map(|h| h.to_base64()).collect(),
-        root: p.root.to_base64(),
-        checkpoint,
-    }
+    InclusionView { event: p.seq, proof: ProofView::from(&p), checkpoint }
 }
 
 /// The inclusion proof of a registry event, or of the event that registered a certificate.

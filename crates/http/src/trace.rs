@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vouch_registry::{BrandId, CampaignId, ProviderId, ReportId, TelephoneNumber};
-use vouch_service::{Channel, ReportRequest, Trace, TraceQuery, Traceback};
+use vouch_service::{Channel, ReportRequest, ServiceError, Trace, TraceQuery, Traceback};
 use vouch_store::ReportRow;
 
 use crate::handlers::query;
@@ -29,12 +29,6 @@ pub(crate) fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
 
 fn traceback(s: &AppState) -> Traceback {
     Traceback::new(s.registry.clone(), s.callauth.clone(), s.gateway.clone(), s.log.clone())
-}
-
-fn channel(raw: &str) -> Result<Channel> {
-    raw.parse().map_err(|e: String| {
-        ApiError(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-channel", "Invalid channel", e))
-    })
 }
 
 /// `POST /v1/reports` body.
@@ -122,11 +116,9 @@ impl From<ReportRow> for ReportView {
 #[utoipa::path(post, path = "/v1/reports", tag = "traceback", security(("bearer" = [])), request_body = ReportBody,
     responses((status = 201, body = ReportView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn file_report(State(s): State<AppState>, Auth(p): Auth, JsonBody(b): JsonBody<ReportBody>) -> Result<Response> {
-    let number: TelephoneNumber = b.number.trim().parse().map_err(|e: vouch_registry::RegistryError| {
-        ApiError(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-number", "Invalid number", e.to_string()))
-    })?;
+    let number: TelephoneNumber = b.number.trim().parse().map_err(ServiceError::from)?;
     let req = ReportRequest {
-        channel: channel(&b.channel)?,
+        channel: b.channel.parse()?,
         number,
         at: instant("at", &b.at)?,
         category: b.category,
@@ -207,7 +199,7 @@ async fn trace(
         None => s.registry.now(),
     };
     let channel = match q.channel.as_deref() {
-        Some(c) => channel(c)?,
+        Some(c) => c.parse()?,
         None if q.identity.is_some() => Channel::Voice,
         None => Channel::Sms,
     };

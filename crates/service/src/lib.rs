@@ -32,11 +32,13 @@ use vouch_store::{BrandRow, CampaignRow, ProviderRow, Store, StoreError};
 pub use auth::{ApiKey, Principal};
 pub use brands::SanctionsImport;
 pub use gateway::{BoundAccount, Checked, IssuedSmppAccount, MobileOriginated, SmppGateway, source_label};
-pub use log::{InclusionProof, Integrated, Opening, SEALED_BRAND_FIELDS, TransparencyLog, commit, salt_base64};
+pub use log::{
+    InclusionProof, Integrated, Opening, ProofView, SEALED_BRAND_FIELDS, TransparencyLog, commit, salt_base64,
+};
 pub use numbers::{ImportRejection, ImportReport, NumberAnswer};
 pub use providers::IssuedKey;
 pub use trace::{
-    AccountCount, CATEGORIES, CallEvidence, Channel, Evidence, GatewayEvidence, Holder, Party, ProofView, RecordView,
+    AccountCount, CATEGORIES, CallEvidence, Channel, Evidence, GatewayEvidence, Holder, Party, RecordView,
     ReportRequest, SIMILAR_BITS, SignedView, TRACE_WINDOW, Trace, TraceQuery, Traceback, content_fingerprint,
 };
 pub use voice::{

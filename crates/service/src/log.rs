@@ -73,6 +73,37 @@ pub struct InclusionProof {
     pub root: Hash,
 }
 
+/// An inclusion proof as JSON: `GET /v1/log/proofs/inclusion` and the evidence of a trace.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProofView {
+    /// Its leaf index (event - 1).
+    pub leaf_index: u64,
+    /// The tree size proved against.
+    pub tree_size: u64,
+    /// The entry (the event's log form), base64.
+    pub entry: String,
+    /// SHA-256(0x00 || entry), base64.
+    pub leaf_hash: String,
+    /// The proof, leaf side first, base64 hashes.
+    pub proof: Vec<String>,
+    /// The tree head at `treeSize`, base64.
+    pub root: String,
+}
+
+impl From<&InclusionProof> for ProofView {
+    fn from(p: &InclusionProof) -> Self {
+        Self {
+            leaf_index: p.index,
+            tree_size: p.size,
+            entry: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &p.entry),
+            leaf_hash: p.leaf.to_base64(),
+            proof: p.proof.iter().map(|h| h.to_base64()).collect(),
+            root: p.root.to_base64(),
+        }
+    }
+}
+
 /// One sealed field's opening.
 #[derive(Debug, Clone)]
 pub struct Opening {

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use vouch_registry::{BrandId, CampaignId, ProviderId, ReportId, Role, TelephoneNumber};
 use vouch_store::{AssignmentRow, BrandRow, CampaignRow, GatewayRecord, RecordFilter, ReportRow, SignedCall};
 
-use crate::{CallAuth, Principal, Registry, SEALED_BRAND_FIELDS, ServiceError, TransparencyLog};
+use crate::{CallAuth, Principal, ProofView, Registry, SEALED_BRAND_FIELDS, ServiceError, TransparencyLog};
 
 /// How far around the reported instant a trace reads the gateway's records.
 pub const TRACE_WINDOW: SignedDuration = SignedDuration::from_mins(30);
@@ -47,12 +47,12 @@ impl Channel {
 }
 
 impl std::str::FromStr for Channel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ServiceError;
+    fn from_str(s: &str) -> Result<Self, ServiceError> {
         match s {
             "sms" => Ok(Self::Sms),
             "voice" => Ok(Self::Voice),
-            other => Err(format!("channel {other:?} is not sms or voice")),
+            other => Err(ServiceError::invalid("channel", format!("{other:?} is not sms or voice"))),
         }
     }
 }
@@ -254,31 +254,14 @@ pub struct Evidence {
     pub kind: String,
     /// Commit time.
     pub at: Timestamp,
-    /// What it shows.
+    /// What it is about: the number's assignment or release, or the campaign, brand or
+    /// provider it concerns.
     pub shows: String,
     /// Where its inclusion proof is.
     pub proof_url: String,
     /// The inclusion proof (RFC 6962 audit path), when the log has integrated the event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proof: Option<ProofView>,
-}
-
-/// An inclusion proof in a trace (the same fields as `GET /v1/log/proofs/inclusion`).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProofView {
-    /// Leaf index (seq - 1).
-    pub leaf_index: u64,
-    /// Tree size proved against.
-    pub tree_size: u64,
-    /// The log entry, base64.
-    pub entry: String,
-    /// SHA-256(0x00 || entry), base64.
-    pub leaf_hash: String,
-    /// The audit path, leaf side first, base64.
-    pub proof: Vec<String>,
-    /// The root at `treeSize`, base64.
-    pub root: String,
 }
 
 /// A trace's answer.
@@ -302,7 +285,7 @@ pub struct Trace {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub call: Option<CallEvidence>,
     /// Reports about the number in the window.
-    pub reports: usize,
+    pub reports: u64,
     /// The registry events the answer rests on, oldest first.
     pub evidence: Vec<Evidence>,
     /// How long the trace took, microseconds.
@@ -381,7 +364,7 @@ impl Traceback {
             return Err(ServiceError::invalid("keepContent", "there is no content to keep"));
         }
         let origid = match &req.identity {
-            Some(i) => Some(passport_of(i)?.claims().origid.clone()).flatten(),
+            Some(i) => passport_of(i)?.0.claims().origid.clone(),
             None => None,
         };
         let holder = self.registry.store().assignment_at(req.number, req.at).await?;
@@ -434,7 +417,7 @@ impl Traceback {
     /// The trace of a filed report.
     pub async fn trace_report(&self, p: &Principal, id: ReportId, proofs: bool) -> Result<Trace, ServiceError> {
         let r = self.report(p, id).await?;
-        let channel = if r.channel == Channel::Voice.as_str() { Channel::Voice } else { Channel::Sms };
+        let channel: Channel = r.channel.parse()?;
         let fingerprint = r.fingerprint.as_deref().and_then(|f| u64::from_str_radix(f, 16).ok());
         self.trace(p, TraceQuery { channel, number: r.number, at: r.at, identity: r.identity, fingerprint, proofs })
             .await
@@ -478,7 +461,7 @@ impl Traceback {
             }),
             (Channel::Sms, _) => None,
         };
-        let reports = store.reports(vouch_store::ReportsAbout::Number(q.number), since, until, 10_000).await?.len();
+        let reports = store.count_reports(vouch_store::ReportsAbout::Number(q.number), since, until).await?;
         let evidence = self.evidence(cited, q.proofs).await?;
         let elapsed_us = started.elapsed().as_micros() as u64;
         metrics::histogram!("vouch_trace_seconds").record(started.elapsed().as_secs_f64());
@@ -512,16 +495,15 @@ impl Traceback {
             store.campaign(a.campaign_id).await?.ok_or_else(|| ServiceError::not_found("campaign", a.campaign_id))?;
         let brand =
             store.brand(campaign.brand_id).await?.ok_or_else(|| ServiceError::not_found("brand", campaign.brand_id))?;
-        for e in store.subject_events(&campaign.id.to_string(), at).await? {
-            cited.insert(e.seq, format!("campaign {}: {}", campaign.id, e.kind));
-        }
-        for e in store.subject_events(&brand.id.to_string(), at).await? {
-            cited.insert(e.seq, format!("brand {}: {}", brand.id, e.kind));
-        }
-        for provider in [campaign.csp_id, a.dca_id] {
-            for e in store.subject_events(&provider.to_string(), at).await? {
-                cited.insert(e.seq, format!("provider {provider}: {}", e.kind));
-            }
+        let subjects =
+            [campaign.id.to_string(), brand.id.to_string(), campaign.csp_id.to_string(), a.dca_id.to_string()];
+        let labels = [format!("campaign {}", campaign.id), format!("brand {}", brand.id)];
+        for (seq, subject) in store.subject_event_seqs(&subjects, at).await? {
+            let label = match subjects.iter().position(|s| *s == subject) {
+                Some(i @ 0..=1) => labels[i].clone(),
+                _ => format!("provider {subject}"),
+            };
+            cited.insert(seq, label);
         }
         let status_then = store.campaign_status_at(campaign.id, at).await?;
         Ok(Holder {
@@ -543,13 +525,9 @@ impl Traceback {
     }
 
     async fn call(&self, identity: &str, cited: &mut BTreeMap<u64, String>) -> Result<CallEvidence, ServiceError> {
-        let (token, x5u) = match vouch_shaken::IdentityHeader::parse(identity) {
-            Ok(h) => (h.passport.clone(), Some(h.info.trim_matches(|c| c == '<' || c == '>').to_owned())),
-            Err(_) => (identity.trim().to_owned(), None),
-        };
-        let passport = passport_of(&token)?;
+        let (passport, info) = passport_of(identity)?;
         let claims = passport.claims();
-        let x5u = x5u.unwrap_or_else(|| passport.header().x5u.clone());
+        let x5u = info.unwrap_or_else(|| passport.header().x5u.clone());
         let orig = match &claims.orig {
             vouch_shaken::Origin::Tn(tn) => tn.as_str().to_owned(),
             vouch_shaken::Origin::Uri(uri) => uri.clone(),
@@ -566,14 +544,14 @@ impl Traceback {
             out.problem = Some("call authentication is not running here".into());
             return Ok(out);
         };
-        let signer = callauth.signer_of(&token, &x5u).await;
+        let signer = callauth.signer_of(&passport, &x5u).await;
         out.spc = signer.spc;
         out.verified = signer.verified;
         out.problem = signer.problem;
         if let Some(id) = signer.provider {
             out.signer = Some(self.party(id));
-            for e in self.registry.store().subject_events(&id.to_string(), self.registry.now()).await? {
-                cited.insert(e.seq, format!("provider {id}: {}", e.kind));
+            for (seq, _) in self.registry.store().subject_event_seqs(&[id.to_string()], self.registry.now()).await? {
+                cited.insert(seq, format!("provider {id}"));
             }
         }
         if let Some(seq) = signer.certificate_event {
@@ -595,27 +573,19 @@ impl Traceback {
     }
 
     async fn evidence(&self, cited: BTreeMap<u64, String>, proofs: bool) -> Result<Vec<Evidence>, ServiceError> {
-        let store = self.registry.store();
-        let mut out = Vec::with_capacity(cited.len());
-        for (seq, shows) in cited {
-            let Some(e) = store.event(seq).await? else { continue };
+        let seqs: Vec<u64> = cited.keys().copied().collect();
+        let mut out = Vec::with_capacity(seqs.len());
+        for e in self.registry.store().events_by_seq(&seqs).await? {
             let proof = match (&self.log, proofs) {
-                (Some(log), true) => log.prove_event(seq, None).await.ok().map(|p| ProofView {
-                    leaf_index: p.index,
-                    tree_size: p.size,
-                    entry: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &p.entry),
-                    leaf_hash: p.leaf.to_base64(),
-                    proof: p.proof.iter().map(|h| h.to_base64()).collect(),
-                    root: p.root.to_base64(),
-                }),
+                (Some(log), true) => log.prove_event(e.seq, None).await.ok().map(|p| ProofView::from(&p)),
                 _ => None,
             };
             out.push(Evidence {
-                seq,
+                seq: e.seq,
+                shows: cited.get(&e.seq).cloned().unwrap_or_default(),
                 kind: e.kind,
                 at: e.at,
-                shows,
-                proof_url: format!("/v1/log/proofs/inclusion?event={seq}"),
+                proof_url: format!("/v1/log/proofs/inclusion?event={}", e.seq),
                 proof,
             });
         }
@@ -623,13 +593,16 @@ impl Traceback {
     }
 }
 
-fn passport_of(identity: &str) -> Result<vouch_shaken::Passport, ServiceError> {
-    let token = match vouch_shaken::IdentityHeader::parse(identity) {
-        Ok(h) => h.passport,
-        Err(_) => identity.trim().to_owned(),
+/// A call's PASSporT from its Identity header (with the header's `info` URL) or from a bare
+/// token.
+fn passport_of(identity: &str) -> Result<(vouch_shaken::Passport, Option<String>), ServiceError> {
+    let (token, info) = match vouch_shaken::IdentityHeader::parse(identity) {
+        Ok(h) => (h.passport, Some(h.info)),
+        Err(_) => (identity.trim().to_owned(), None),
     };
-    vouch_shaken::Passport::decode(&token)
-        .map_err(|e| ServiceError::invalid("identity", format!("not an Identity header or PASSporT: {e}")))
+    let passport = vouch_shaken::Passport::decode(&token)
+        .map_err(|e| ServiceError::invalid("identity", format!("not an Identity header or PASSporT: {e}")))?;
+    Ok((passport, info))
 }
 
 /// Whether `p` may see a brand's sealed fields: the administrator, its CSP, and DCAs carrying

@@ -913,7 +913,7 @@ impl CallAuth {
     /// Who signed a PASSporT, for traceback: the certificate at its `x5u` (one vouch holds, or
     /// fetched), its SPC, the provider registered with that SPC, the event that registered the
     /// certificate with vouch, and whether the chain and signature verify (for the `iat`).
-    pub async fn signer_of(&self, token: &str, x5u: &str) -> SignerFacts {
+    pub async fn signer_of(&self, passport: &vouch_shaken::Passport, x5u: &str) -> SignerFacts {
         let mut facts = SignerFacts::default();
         let chain = match self.chain(x5u).await {
             Ok(c) => c,
@@ -937,11 +937,10 @@ impl CallAuth {
         if let Some(fp) = &facts.fingerprint {
             facts.certificate_event = self.registry.store().certificate_event(fp).await.ok().flatten();
         }
-        let verified = vouch_shaken::Passport::decode(token).and_then(|passport| {
-            let iat = passport.claims().iat;
-            let signer = self.trusted_signer(x5u, &chain, iat, self.now_secs())?;
+        let iat = passport.claims().iat;
+        let verified = self.trusted_signer(x5u, &chain, iat, self.now_secs()).and_then(|signer| {
             let opts = VerifyOptions { now: iat, freshness: 60, require_crl: false, orig: None, dest: None };
-            vouch_shaken::verify_with_signer(passport, &signer, &opts)
+            vouch_shaken::verify_with_signer(passport.clone(), &signer, &opts)
         });
         match verified {
             Ok(_) => facts.verified = true,

@@ -54,6 +54,7 @@ pub struct GatewayRecord {
 /// about once a second); a search by time widens its window by this much to find the batches
 /// that may hold records in it.
 pub const RECORD_BATCH_SPAN: std::time::Duration = std::time::Duration::from_secs(10);
+const SPAN_US: i64 = RECORD_BATCH_SPAN.as_micros() as i64;
 
 /// Which decision records to read.
 #[derive(Debug, Clone, Copy)]
@@ -184,14 +185,13 @@ impl Store {
     /// the span, starts the next batch. Within a batch rows are keyed by source number, so
     /// that a write appends at the end of the table (see migration 0005).
     pub async fn insert_gateway_records(&self, records: &[GatewayRecord]) -> Result<(), StoreError> {
-        let span = RECORD_BATCH_SPAN.as_micros() as i64;
         let mut tx = self.writer_pool().begin().await?;
         let mut rest = records;
         while let Some(first) = rest.first() {
             let batch_us = first.at.as_microsecond();
             let len = rest
                 .iter()
-                .position(|r| !(batch_us..=batch_us + span).contains(&r.at.as_microsecond()))
+                .position(|r| !(batch_us..=batch_us + SPAN_US).contains(&r.at.as_microsecond()))
                 .unwrap_or(rest.len());
             let (batch, tail) = rest.split_at(len);
             rest = tail;
@@ -248,7 +248,7 @@ impl Store {
         const T: &str = "gateway_records";
         let from = filter.since.as_microsecond();
         let to = filter.until.as_microsecond();
-        let first_batch = from.saturating_sub(RECORD_BATCH_SPAN.as_micros() as i64);
+        let first_batch = from.saturating_sub(SPAN_US);
         let provider = filter.provider.map(|p| p.to_string());
         let q = if filter.source.is_some() {
             // Batches newest first, one seek for the number in each: no sort, and the LIMIT
@@ -296,7 +296,7 @@ impl Store {
     /// Deletes the batches of records that all fall before `before` (a batch spans at most
     /// [`RECORD_BATCH_SPAN`]); returns how many records.
     pub async fn purge_gateway_records(&self, before: Timestamp) -> Result<u64, StoreError> {
-        let before = before.as_microsecond().saturating_sub(RECORD_BATCH_SPAN.as_micros() as i64);
+        let before = before.as_microsecond().saturating_sub(SPAN_US);
         let mut tx = self.writer_pool().begin().await?;
         let r = sqlx::query("DELETE FROM gateway_records WHERE batch_us < $1").bind(before).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM gateway_record_batches WHERE batch_us < $1").bind(before).execute(&mut *tx).await?;

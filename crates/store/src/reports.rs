@@ -39,7 +39,7 @@ pub struct ReportRow {
     pub created: Timestamp,
 }
 
-/// One registry event: its place, time, kind and canonical text.
+/// One registry event: its place, time and kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRow {
     /// Sequence number.
@@ -48,8 +48,6 @@ pub struct EventRow {
     pub at: Timestamp,
     /// Its kind (`campaign.created`, …).
     pub kind: String,
-    /// The canonical encoding (docs/EVENTS.md).
-    pub canonical: String,
 }
 
 fn report_row(r: &sqlx::sqlite::SqliteRow) -> Result<ReportRow, StoreError> {
@@ -107,69 +105,72 @@ impl Store {
         row.map(|r| report_row(&r)).transpose()
     }
 
-    /// Reports about a number, or against a campaign or a brand, filed for instants in
-    /// `[since, until]`, newest first, at most `limit`.
-    pub async fn reports(
+    /// How many reports there are about a number, or against a campaign or a brand, for
+    /// instants in `[since, until]`.
+    pub async fn count_reports(
         &self,
         about: ReportsAbout,
         since: Timestamp,
         until: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<ReportRow>, StoreError> {
-        let (column, value) = match about {
-            ReportsAbout::Number(n) => ("number", (n.digits() as i64).to_string()),
-            ReportsAbout::Campaign(c) => ("campaign_id", c.to_string()),
-            ReportsAbout::Brand(b) => ("brand_id", b.to_string()),
-        };
-        // `number` is an integer column: bind it as one so that its index is used.
+    ) -> Result<u64, StoreError> {
+        let (column, value) = about.column();
         let q = sqlx::AssertSqlSafe(format!(
-            "SELECT * FROM reports WHERE {column} = $1 AND at_us BETWEEN $2 AND $3 ORDER BY at_us DESC LIMIT $4"
+            "SELECT count(*) FROM reports WHERE {column} = $1 AND at_us BETWEEN $2 AND $3"
         ));
-        let q = match about {
-            ReportsAbout::Number(n) => sqlx::query(q).bind(n.digits() as i64),
-            _ => sqlx::query(q).bind(value),
-        };
-        let rows = q
+        let row = value
+            .bind_to(sqlx::query(q))
             .bind(since.as_microsecond())
             .bind(until.as_microsecond())
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
+            .fetch_one(self.pool())
             .await?;
-        rows.iter().map(report_row).collect()
+        Ok(row.try_get::<i64, _>(0)?.max(0) as u64)
     }
 
-    /// The events about `subject` (a brand, campaign or provider id) committed at or before
-    /// `until`, oldest first.
-    pub async fn subject_events(&self, subject: &str, until: Timestamp) -> Result<Vec<EventRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, ts_us, kind, canonical FROM events WHERE subject = $1 AND ts_us <= $2 \
-             AND kind NOT IN ('number.assigned', 'number.released') ORDER BY seq",
-        )
-        .bind(subject)
-        .bind(until.as_microsecond())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(event_row).collect()
+    /// The events about any of `subjects` (brand, campaign or provider ids) committed at or
+    /// before `until`: their sequence numbers and subjects.
+    pub async fn subject_event_seqs(
+        &self,
+        subjects: &[String],
+        until: Timestamp,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::QueryBuilder::new("SELECT seq, subject FROM events WHERE ts_us <= ");
+        q.push_bind(until.as_microsecond());
+        q.push(" AND kind NOT IN ('number.assigned', 'number.released') AND subject IN (");
+        let mut list = q.separated(", ");
+        for s in subjects {
+            list.push_bind(s);
+        }
+        q.push(")");
+        let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(self.pool()).await?;
+        Ok(rows.into_iter().map(|(seq, subject)| (seq.max(0) as u64, subject)).collect())
     }
 
-    /// One event.
-    pub async fn event(&self, seq: u64) -> Result<Option<EventRow>, StoreError> {
-        let row = sqlx::query("SELECT seq, ts_us, kind, canonical FROM events WHERE seq = $1")
-            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| event_row(&r)).transpose()
+    /// The events with these sequence numbers, in order.
+    pub async fn events_by_seq(&self, seqs: &[u64]) -> Result<Vec<EventRow>, StoreError> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::QueryBuilder::new("SELECT seq, ts_us, kind FROM events WHERE seq IN (");
+        let mut list = q.separated(", ");
+        for s in seqs {
+            list.push_bind(i64::try_from(*s).unwrap_or(i64::MAX));
+        }
+        q.push(") ORDER BY seq");
+        let rows = q.build().fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                const T: &str = "events";
+                Ok(EventRow {
+                    seq: r.try_get::<i64, _>("seq")?.max(0) as u64,
+                    at: ts(T, r.try_get("ts_us")?)?,
+                    kind: r.try_get("kind")?,
+                })
+            })
+            .collect()
     }
-}
-
-fn event_row(r: &sqlx::sqlite::SqliteRow) -> Result<EventRow, StoreError> {
-    const T: &str = "events";
-    Ok(EventRow {
-        seq: r.try_get::<i64, _>("seq")?.max(0) as u64,
-        at: ts(T, r.try_get("ts_us")?)?,
-        kind: r.try_get("kind")?,
-        canonical: r.try_get("canonical")?,
-    })
 }
 
 /// Whose reports to read.
@@ -181,4 +182,33 @@ pub enum ReportsAbout {
     Campaign(CampaignId),
     /// Against one brand.
     Brand(BrandId),
+}
+
+/// The value a [`ReportsAbout`] compares: `number` is an integer column, bound as one so that
+/// its index is used.
+enum AboutValue {
+    Int(i64),
+    Text(String),
+}
+
+impl AboutValue {
+    fn bind_to<'q>(
+        self,
+        q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+        match self {
+            Self::Int(n) => q.bind(n),
+            Self::Text(t) => q.bind(t),
+        }
+    }
+}
+
+impl ReportsAbout {
+    fn column(self) -> (&'static str, AboutValue) {
+        match self {
+            Self::Number(n) => ("number", AboutValue::Int(n.digits() as i64)),
+            Self::Campaign(c) => ("campaign_id", AboutValue::Text(c.to_string())),
+            Self::Brand(b) => ("brand_id", AboutValue::Text(b.to_string())),
+        }
+    }
 }
