@@ -13,14 +13,14 @@ use vouch_registry::TelephoneNumber;
 
 use crate::ClientArgs;
 
-struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
     key: String,
 }
 
 impl Client {
-    fn new(args: &ClientArgs) -> anyhow::Result<Self> {
+    pub(crate) fn new(args: &ClientArgs) -> anyhow::Result<Self> {
         let key = match &args.api_key {
             Some(k) => k.clone(),
             None => {
@@ -40,7 +40,36 @@ impl Client {
         Ok(Self { http, base: args.server.trim_end_matches('/').to_owned(), key })
     }
 
-    async fn post(&self, path: &str, content_type: &str, body: Vec<u8>) -> anyhow::Result<serde_json::Value> {
+    /// GETs `path` with the API key; a problem answer becomes an error naming its detail.
+    pub(crate) async fn get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach vouch at {}; is `vouch serve` running there?", self.base))?;
+        Self::answer(&url, resp).await
+    }
+
+    async fn answer(url: &str, resp: reqwest::Response) -> anyhow::Result<serde_json::Value> {
+        let status = resp.status();
+        let value: serde_json::Value =
+            resp.json().await.with_context(|| format!("{url}: unreadable response ({status})"))?;
+        if !status.is_success() {
+            let detail = value.get("detail").and_then(|d| d.as_str()).unwrap_or("no detail");
+            bail!("{url}: {status}: {detail}");
+        }
+        Ok(value)
+    }
+
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<serde_json::Value> {
         let len = body.len();
         self.post_stream(path, content_type, reqwest::Body::from(body), len).await
     }
@@ -63,14 +92,7 @@ impl Client {
             .send()
             .await
             .with_context(|| format!("cannot reach vouch at {}; is `vouch serve` running there?", self.base))?;
-        let status = resp.status();
-        let value: serde_json::Value =
-            resp.json().await.with_context(|| format!("{url}: unreadable response ({status})"))?;
-        if !status.is_success() {
-            let detail = value.get("detail").and_then(|d| d.as_str()).unwrap_or("no detail");
-            bail!("{url}: {status}: {detail}");
-        }
-        Ok(value)
+        Self::answer(&url, resp).await
     }
 }
 

@@ -97,6 +97,34 @@ pub struct ServeArgs {
     /// File of content terms the gateway refuses (one per line, optionally `label<TAB>term`)
     #[arg(long, env = "VOUCH_CONTENT_RULES")]
     pub content_rules: Option<PathBuf>,
+    /// Enforcement policies: on (suspend what crosses a threshold) or off (scores only)
+    /// [default: on]
+    #[arg(long, env = "VOUCH_ENFORCEMENT", value_parser = ["on", "off"])]
+    pub enforcement: Option<String>,
+    /// Suspend a campaign (or every campaign of a brand) whose risk score reaches this
+    /// [default: 70]
+    #[arg(long, env = "VOUCH_SUSPEND_AT", value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub suspend_at: Option<u8>,
+    /// Suspend a number with this many spam reports against its current holding [default: 5]
+    #[arg(long, env = "VOUCH_SUSPEND_NUMBER_REPORTS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub suspend_number_reports: Option<u64>,
+    /// Seconds between enforcement sweeps over campaigns with new activity [default: 30]
+    #[arg(long, env = "VOUCH_ENFORCEMENT_INTERVAL", value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub enforcement_interval: Option<u32>,
+}
+
+/// The `[risk]` table of the TOML file: the window, the enforcement thresholds and the
+/// scoring thresholds (each `{ at = …, weight = … }`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRisk {
+    enforcement: Option<String>,
+    suspend_at: Option<u8>,
+    suspend_number_reports: Option<u64>,
+    interval_secs: Option<u32>,
+    window_hours: Option<u32>,
+    #[serde(default)]
+    scoring: Option<vouch_registry::RiskPolicy>,
 }
 
 /// The `[gateway]` table of the TOML file.
@@ -156,6 +184,8 @@ struct FileConfig {
     log_interval: Option<u32>,
     #[serde(default)]
     gateway: FileGateway,
+    #[serde(default)]
+    risk: FileRisk,
 }
 
 /// The resolved settings.
@@ -171,6 +201,8 @@ pub struct ServeConfig {
     pub log_interval: u32,
     /// The SMPP gateway, when `--smpp` is given.
     pub gateway: Option<GatewaySettings>,
+    /// Risk scoring and enforcement.
+    pub abuse: vouch_service::AbusePolicy,
 }
 
 /// Call authentication settings.
@@ -328,7 +360,37 @@ impl ServeArgs {
                 })
             }
         };
-        Ok(ServeConfig { data_dir, http, json_logs: log_format == "json", voice, log_origin, log_interval, gateway })
+        let r = file.risk;
+        let enforce = choice("[risk] enforcement", &file_name, self.enforcement.or(r.enforcement), ["on", "off"])?;
+        let mut abuse = vouch_service::AbusePolicy::default();
+        if let Some(p) = r.scoring {
+            abuse.risk = p;
+        }
+        if let Some(h) = r.window_hours {
+            if !(1..=24 * 90).contains(&h) {
+                bail!("{file_name}: [risk] window_hours = {h} must be 1 to 2160");
+            }
+            abuse.window = jiff::SignedDuration::from_hours(i64::from(h));
+        }
+        let suspend_at = self.suspend_at.or(r.suspend_at).unwrap_or(70);
+        if !(1..=100).contains(&suspend_at) {
+            bail!("{file_name}: [risk] suspend_at = {suspend_at} must be 1 to 100");
+        }
+        let number_reports = self.suspend_number_reports.or(r.suspend_number_reports).unwrap_or(5).max(1);
+        abuse.suspend_at = enforce.then_some(suspend_at);
+        abuse.suspend_number_reports = enforce.then_some(number_reports);
+        let interval = self.enforcement_interval.or(r.interval_secs).unwrap_or(30).clamp(1, 86_400);
+        abuse.interval = std::time::Duration::from_secs(u64::from(interval));
+        Ok(ServeConfig {
+            data_dir,
+            http,
+            json_logs: log_format == "json",
+            voice,
+            log_origin,
+            log_interval,
+            gateway,
+            abuse,
+        })
     }
 }
 
@@ -369,6 +431,10 @@ mod tests {
             smpp_window: None,
             gateway_retention_days: None,
             content_rules: None,
+            enforcement: None,
+            suspend_at: None,
+            suspend_number_reports: None,
+            enforcement_interval: None,
         }
     }
 
@@ -405,6 +471,27 @@ mod tests {
         std::fs::write(&path, "htp = \"127.0.0.1:1\"\n").unwrap();
         let e = a.resolve().unwrap_err().to_string();
         assert!(e.contains("unknown field") && e.contains("htp"), "{e}");
+    }
+
+    #[test]
+    fn risk_settings_from_the_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vouch.toml");
+        std::fs::write(
+            &path,
+            "[risk]\nsuspend_at = 80\nwindow_hours = 48\n[risk.scoring]\nreports = { at = 10.0, weight = 20 }\n",
+        )
+        .unwrap();
+        let mut a = args();
+        a.config = Some(path.clone());
+        let c = a.clone().resolve().unwrap().abuse;
+        assert_eq!(c.suspend_at, Some(80));
+        assert_eq!(c.window, jiff::SignedDuration::from_hours(48));
+        assert_eq!(c.risk.reports.at, 10.0);
+        assert_eq!(c.risk.short_holds, vouch_registry::RiskPolicy::default().short_holds);
+        a.enforcement = Some("off".into());
+        let c = a.resolve().unwrap().abuse;
+        assert_eq!((c.suspend_at, c.suspend_number_reports), (None, None));
     }
 
     #[test]

@@ -317,6 +317,36 @@ fn leaf_number(tile: TileId, at: usize) -> u64 {
     tile.index * TILE_WIDTH as u64 + at as u64
 }
 
+/// Checks that each event in `seqs` is in the log under its signed checkpoint (the key as for
+/// `vouch log prove`: `key`, else the server's); returns the checkpoint's size and the key name.
+pub(crate) async fn check_events(url: &str, key: Option<String>, seqs: &[u64]) -> anyhow::Result<(u64, String)> {
+    let f = Fetcher::new(url)?;
+    let target = LogTarget { url: url.to_owned(), key, state: None };
+    let key = trusted_key(&f, &target, None).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut cp = fetch_checkpoint(&f, &key).await?.0;
+    for &seq in seqs {
+        let v = loop {
+            let (status, body) = f.get(&format!("/v1/log/proofs/inclusion?event={seq}&size={}", cp.size)).await?;
+            if status == reqwest::StatusCode::CONFLICT && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                cp = fetch_checkpoint(&f, &key).await?.0;
+                continue;
+            }
+            if !status.is_success() {
+                bail!("event {seq}: {status}: {}", String::from_utf8_lossy(&body));
+            }
+            break serde_json::from_slice::<serde_json::Value>(&body).context("the proof is not JSON")?;
+        };
+        let entry = STANDARD.decode(v["entry"].as_str().unwrap_or("")).map_err(|_| misbehaved("entry: not base64"))?;
+        let index = v["leafIndex"].as_u64().context("no leafIndex")?;
+        let proof = hashes(&v, "proof")?;
+        verify_inclusion(&leaf_hash(&entry).0, index, cp.size, &proof, &cp.root.0)
+            .map_err(|e| misbehaved(format!("event {seq}: the inclusion proof does not verify: {e}")))?;
+    }
+    Ok((cp.size, key.name().to_owned()))
+}
+
 async fn prove(a: ProveArgs) -> anyhow::Result<()> {
     let f = Fetcher::new(&a.target.url)?;
     let state = load_state(a.target.state.as_deref())?;

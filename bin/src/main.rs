@@ -11,6 +11,7 @@ mod serve;
 mod shaken_cli;
 mod sip;
 mod smpp;
+mod trace_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,14 @@ enum Command {
     /// Audit the transparency log, or prove that an event is in it.
     #[command(subcommand)]
     Log(log_cli::LogCommand),
+    /// File a spam report (carriers, DCAs, voice providers); prints who held the number then.
+    Report(Box<trace_cli::ReportArgs>),
+    /// Trace a number at an instant (or a filed report): campaign, brand, CSP and DCA then,
+    /// the gateway's records, a call's signer, and the registry events it rests on.
+    Trace(Box<trace_cli::TraceArgs>),
+    /// Risk scores with their reasons (DCAs and the administrator).
+    #[command(subcommand)]
+    Risk(trace_cli::RiskCommand),
     /// A development SHAKEN PKI (root, STI-CA, CRL signer) for tests and demos only.
     #[command(subcommand)]
     Ca(shaken_cli::CaCommand),
@@ -127,6 +136,9 @@ fn main() -> ExitCode {
         Command::Lint(a) => shaken_cli::lint(a),
         Command::Ca(c) => shaken_cli::ca(c),
         Command::Log(c) => log_cli::run(c),
+        Command::Report(a) => trace_cli::report(*a),
+        Command::Trace(a) => trace_cli::trace(*a),
+        Command::Risk(c) => trace_cli::risk(c),
     };
     match result {
         Ok(code) => code,

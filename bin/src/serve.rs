@@ -50,8 +50,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         crate::out!("vouch: transparency log {}; checkpoints verify with the key", log.origin());
         crate::out!("{}", log.verifier().to_key_string());
         let (log_stop, log_task) = start_sequencer(log.clone(), config.log_interval);
-        let mut state =
-            vouch_http::AppState::new(registry.clone()).with_callauth(callauth.clone()).with_log(log.clone());
+        let abuse = vouch_service::Abuse::new(registry.clone(), config.abuse.clone());
+        let (abuse_stop, abuse_stopped) = tokio::sync::oneshot::channel::<()>();
+        let abuse_task = tokio::spawn(abuse.clone().run(async move {
+            let _ = abuse_stopped.await;
+        }));
+        match config.abuse.suspend_at {
+            Some(at) => crate::out!(
+                "vouch: enforcement on: campaigns suspended at risk {at}, numbers at {} reports",
+                config.abuse.suspend_number_reports.unwrap_or(0)
+            ),
+            None => crate::out!("vouch: enforcement off: risk is scored, nothing is suspended automatically"),
+        }
+        let mut state = vouch_http::AppState::new(registry.clone())
+            .with_callauth(callauth.clone())
+            .with_log(log.clone())
+            .with_abuse(abuse);
         let smpp = match &config.gateway {
             Some(g) => {
                 let classifier: Option<Arc<dyn vouch_gateway::ContentClassifier>> = match &g.content_rules {
@@ -126,6 +140,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let _ = task.await;
         }
         callauth.flush().await;
+        let _ = abuse_stop.send(());
+        let _ = abuse_task.await;
         let _ = log_stop.send(());
         let _ = log_task.await;
         store.close().await;

@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod abuse;
 mod authorization;
 mod bad_input;
 mod campaigns;

@@ -22,15 +22,15 @@ fn peer(name: &str) -> PathBuf {
 }
 
 /// The SMSC simulator: its SMPP and control ports, and its log of accepted messages.
-struct Smsc {
+pub(crate) struct Smsc {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     control: u16,
     log: PathBuf,
 }
 
 impl Smsc {
-    fn start(log: PathBuf) -> Self {
+    pub(crate) fn start(log: PathBuf) -> Self {
         Self::start_with(log, &[])
     }
 
@@ -70,7 +70,7 @@ impl Smsc {
             .collect()
     }
 
-    fn texts_from(&self, source: &str) -> Vec<String> {
+    pub(crate) fn texts_from(&self, source: &str) -> Vec<String> {
         self.messages().iter().filter(|m| m["source_addr"] == source).map(short_message).collect()
     }
 }
@@ -91,14 +91,14 @@ impl Drop for Smsc {
 }
 
 /// An smpplib ESME driven line by line.
-struct Esme {
+pub(crate) struct Esme {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
 }
 
 impl Esme {
-    fn start(port: u16) -> Self {
+    pub(crate) fn start(port: u16) -> Self {
         Self::start_with(port, &[])
     }
 
@@ -127,14 +127,14 @@ impl Esme {
         r
     }
 
-    fn bind(&mut self, system_id: &str, password: &str) -> i64 {
+    pub(crate) fn bind(&mut self, system_id: &str, password: &str) -> i64 {
         self.op(json!({"op": "bind", "mode": "trx", "system_id": system_id, "password": password}))["status"]
             .as_i64()
             .expect("status")
     }
 
     /// Sends a message; returns every part's status.
-    fn submit(&mut self, src: &str, dst: &str, text: &str, split: &str) -> Vec<i64> {
+    pub(crate) fn submit(&mut self, src: &str, dst: &str, text: &str, split: &str) -> Vec<i64> {
         let r = self.op(json!({"op": "submit", "src": src, "dst": dst, "text": text, "dlr": true, "split": split}));
         r["statuses"].as_array().expect("statuses").iter().map(|s| s.as_i64().expect("int")).collect()
     }
@@ -157,7 +157,7 @@ impl Drop for Esme {
 }
 
 /// The port of the listener `vouch serve` announced with `prefix`.
-fn announced_port(server: &Server, prefix: &str) -> u16 {
+pub(crate) fn announced_port(server: &Server, prefix: &str) -> u16 {
     let out = server.stdout.text();
     out.lines()
         .find_map(|l| l.strip_prefix(prefix))

@@ -147,6 +147,8 @@ pub struct SourceFacts {
     pub rules: Option<Arc<CampaignRules>>,
     /// The brand's daily tier.
     pub tier: DailyTier,
+    /// The number itself is suspended.
+    pub number_suspended: bool,
 }
 
 /// Configuration of a gateway.
@@ -226,6 +228,12 @@ impl Gateway {
                 return Some(Reason::new(CommandStatus::VOUCH_CAMPAIGN_SUSPENDED, format!("campaign {}", c.id)));
             }
             _ => return Some(Reason::new(CommandStatus::VOUCH_CAMPAIGN_EXPIRED, format!("campaign {}", c.id))),
+        }
+        if facts.number_suspended {
+            return Some(Reason::new(
+                CommandStatus::VOUCH_NUMBER_SUSPENDED,
+                format!("{} in campaign {}", m.source, c.id),
+            ));
         }
         if c.dca != Some(self.config.dca) {
             return Some(Reason::new(
@@ -319,8 +327,12 @@ mod tests {
             status: CampaignStatus::Active,
             throughput_class: ThroughputClass::A,
         };
-        let facts =
-            SourceFacts { campaign: Some(slot), rules: Some(Arc::new(CampaignRules::default())), tier: DailyTier::Top };
+        let facts = SourceFacts {
+            campaign: Some(slot),
+            rules: Some(Arc::new(CampaignRules::default())),
+            tier: DailyTier::Top,
+            number_suspended: false,
+        };
         let keyer = DestinationKeyer::new(b"k");
         let m = Submission {
             csp,
@@ -353,6 +365,7 @@ mod tests {
         };
         assert_eq!(with(&|c| c.status = CampaignStatus::Suspended), 0x401);
         assert_eq!(with(&|c| c.status = CampaignStatus::Expired), 0x402);
+        assert_eq!(status(g.check(&SourceFacts { number_suspended: true, ..facts.clone() }, &m)), 0x40C);
         assert_eq!(with(&|c| c.dca = None), 0x403);
         assert_eq!(with(&|c| c.dca = Some(ProviderId::from_random(9))), 0x403);
         assert_eq!(with(&|c| c.csp = ProviderId::from_random(9)), 0x404);

@@ -2,6 +2,7 @@
 //! error, an OpenAPI 3.1 document at `/openapi.json`, Prometheus metrics at `/metrics` and
 //! liveness at `/healthz`.
 
+mod abuse;
 mod gateway;
 mod handlers;
 mod log;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub log: Option<Arc<vouch_service::TransparencyLog>>,
     /// The SMPP gateway, when running.
     pub gateway: Option<Arc<vouch_service::SmppGateway>>,
+    /// Risk scores and enforcement.
+    pub abuse: Arc<vouch_service::Abuse>,
     metrics: Option<PrometheusHandle>,
 }
 
@@ -53,7 +56,8 @@ impl AppState {
             .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
             .ok()
             .and_then(|b| b.install_recorder().ok());
-        Self { registry, callauth: None, log: None, gateway: None, metrics }
+        let abuse = vouch_service::Abuse::new(registry.clone(), vouch_service::AbusePolicy::default());
+        Self { registry, callauth: None, log: None, gateway: None, abuse, metrics }
     }
 
     /// With the transparency log (`/log/` and `/v1/log/`).
@@ -65,6 +69,12 @@ impl AppState {
     /// With the SMPP gateway (`/v1/gateway/records`).
     pub fn with_gateway(mut self, gateway: Arc<vouch_service::SmppGateway>) -> Self {
         self.gateway = Some(gateway);
+        self
+    }
+
+    /// With these risk and enforcement policies.
+    pub fn with_abuse(mut self, abuse: Arc<vouch_service::Abuse>) -> Self {
+        self.abuse = abuse;
         self
     }
 
@@ -91,7 +101,7 @@ impl AppState {
         (name = "numbers", description = "Number assignments, public lookup and history"),
         (name = "call authentication", description = "STIR/SHAKEN signing credentials, SIP peers, number blocks, the Robocall Mitigation Database; the ATIS-1000082 interface itself is at /stir/v1 (see docs/STIR-API.md)"),
         (name = "smpp gateway", description = "SMPP accounts of CSPs and the gateway's decision records (see docs/SMPP-GATEWAY.md)"),
-        (name = "traceback", description = "Spam reports and traces: who held a number at an instant, with the registry events and log proofs it rests on (see docs/TRACEBACK.md)"),
+        (name = "traceback", description = "Spam reports and traces: who held a number at an instant, with the registry events and log proofs it rests on; risk scores and enforcement (see docs/TRACEBACK.md)"),
         (name = "transparency log", description = "The append-only log of every registry event and certificate: C2SP tiles and checkpoints under /log/, proofs under /v1/log/ (see docs/TRANSPARENCY-LOG.md)"),
         (name = "operations", description = "Health, metrics, events")
     )
@@ -118,8 +128,8 @@ impl utoipa::Modify for BearerAuth {
 
 /// The OpenAPI document and the router of every endpoint.
 pub fn router(state: AppState) -> Router {
-    let (api_router, api) = trace::routes(gateway::routes(log::routes(voice::routes(handlers::routes(
-        OpenApiRouter::with_openapi(ApiDoc::openapi()),
+    let (api_router, api) = abuse::routes(trace::routes(gateway::routes(log::routes(voice::routes(
+        handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi())),
     )))))
     .split_for_parts();
     let api = Arc::new(api);

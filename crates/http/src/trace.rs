@@ -89,6 +89,10 @@ pub struct ReportView {
     pub created: String,
     /// Where its trace is.
     pub trace_url: String,
+    /// What the enforcement policies did when it was filed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub enforced: Vec<vouch_service::Enforced>,
 }
 
 impl From<ReportRow> for ReportView {
@@ -107,6 +111,7 @@ impl From<ReportRow> for ReportView {
             content: r.content,
             origid: r.origid,
             created: r.created.to_string(),
+            enforced: Vec::new(),
         }
     }
 }
@@ -127,7 +132,17 @@ async fn file_report(State(s): State<AppState>, Auth(p): Auth, JsonBody(b): Json
         identity: b.identity,
     };
     let row = traceback(&s).file_report(&p, req).await?;
-    Ok((StatusCode::CREATED, Json(ReportView::from(row))).into_response())
+    let enforced = match s.abuse.after_report(&row).await {
+        Ok(done) => done,
+        Err(e) => {
+            // The report is filed; the periodic sweep scores its campaign again.
+            tracing::warn!(report = %row.id, error = %e, "enforcement after a report failed");
+            Vec::new()
+        }
+    };
+    let mut view = ReportView::from(row);
+    view.enforced = enforced;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
 /// A report (its reporter and the administrator).

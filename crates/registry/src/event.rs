@@ -217,6 +217,27 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// The DCA, the administrator or an enforcement policy suspended one number of a campaign
+    /// (messages from it are refused until it is reinstated or released).
+    #[serde(rename = "number.suspended")]
+    NumberSuspended {
+        /// The number.
+        number: TelephoneNumber,
+        /// The campaign holding it.
+        campaign_id: CampaignId,
+        /// Why.
+        reason: String,
+    },
+    /// A suspended number was reinstated.
+    #[serde(rename = "number.reinstated")]
+    NumberReinstated {
+        /// The number.
+        number: TelephoneNumber,
+        /// The campaign holding it.
+        campaign_id: CampaignId,
+        /// Why.
+        reason: String,
+    },
     /// The administrator imported a sanctions list.
     #[serde(rename = "sanctions.imported")]
     SanctionsImported {
@@ -318,6 +339,8 @@ impl EventBody {
             Self::CampaignExpired { .. } => "campaign.expired",
             Self::NumberAssigned { .. } => "number.assigned",
             Self::NumberReleased { .. } => "number.released",
+            Self::NumberSuspended { .. } => "number.suspended",
+            Self::NumberReinstated { .. } => "number.reinstated",
             Self::SanctionsImported { .. } => "sanctions.imported",
             Self::CertificateRegistered { .. } => "certificate.registered",
             Self::SipPeerAdded { .. } => "sippeer.added",
@@ -345,7 +368,10 @@ impl EventBody {
             | Self::CampaignSuspended { campaign_id, .. }
             | Self::CampaignResumed { campaign_id, .. }
             | Self::CampaignExpired { campaign_id, .. } => campaign_id.to_string(),
-            Self::NumberAssigned { number, .. } | Self::NumberReleased { number, .. } => number.to_string(),
+            Self::NumberAssigned { number, .. }
+            | Self::NumberReleased { number, .. }
+            | Self::NumberSuspended { number, .. }
+            | Self::NumberReinstated { number, .. } => number.to_string(),
             Self::SanctionsImported { sha256, .. } | Self::RmdImported { sha256, .. } => sha256.clone(),
             Self::CertificateRegistered { fingerprint, .. } => fingerprint.clone(),
             Self::SipPeerAdded { address, .. } | Self::SipPeerRemoved { address, .. } => address.clone(),

@@ -1,7 +1,8 @@
 //! Campaigns: creation, updates, sharing to a DCA, suspension, expiry.
 
 use vouch_registry::{
-    CampaignId, CampaignRequest, CampaignStatus, EventBody, ProviderId, Role, SharingStatus, check_brand_eligibility,
+    Actor, CampaignId, CampaignRequest, CampaignStatus, EventBody, ProviderId, Role, SharingStatus,
+    check_brand_eligibility,
 };
 use vouch_store::CampaignRow;
 
@@ -229,13 +230,7 @@ impl Registry {
         suspend: bool,
         reason: String,
     ) -> Result<CampaignRow, ServiceError> {
-        let reason = reason.trim().to_owned();
-        if reason.is_empty() || reason.chars().count() > 1024 {
-            return Err(ServiceError::invalid(
-                "reason",
-                "give a reason of 1 to 1024 characters; it is recorded in the registry's history",
-            ));
-        }
+        let reason = checked_reason(reason)?;
         let _w = self.writer.lock().await;
         let c = self.campaign(p, id).await?;
         let allowed = p.is_admin() || (c.dca_id.is_some() && p.provider() == c.dca_id);
@@ -244,6 +239,34 @@ impl Registry {
                 "only the DCA that accepted campaign {id} or the administrator can suspend or resume it"
             )));
         }
+        self.change_campaign_status(p.actor(), c, suspend, reason).await
+    }
+
+    /// Suspends an active campaign on an enforcement policy's decision (actor `system`);
+    /// `None` when it is not active. The caller holds no writer lock.
+    pub(crate) async fn enforce_campaign_suspension(
+        &self,
+        id: CampaignId,
+        reason: String,
+    ) -> Result<Option<CampaignRow>, ServiceError> {
+        let reason = checked_reason(reason)?;
+        let _w = self.writer.lock().await;
+        let Some(c) = self.store.campaign(id).await? else { return Ok(None) };
+        if c.status != CampaignStatus::Active {
+            return Ok(None);
+        }
+        self.change_campaign_status(Actor::System, c, true, reason).await.map(Some)
+    }
+
+    /// Appends the suspension or resumption (under the writer lock).
+    async fn change_campaign_status(
+        &self,
+        actor: Actor,
+        c: CampaignRow,
+        suspend: bool,
+        reason: String,
+    ) -> Result<CampaignRow, ServiceError> {
+        let id = c.id;
         let (want, body) = if suspend {
             (CampaignStatus::Active, EventBody::CampaignSuspended { campaign_id: id, reason })
         } else {
@@ -264,10 +287,12 @@ impl Registry {
             ));
         }
         let mut tx = self.store.begin(self.now()).await?;
-        tx.append(p.actor(), body).await?;
-        self.committed(&tx.commit().await?).await?;
+        tx.append(actor, body).await?;
+        let events = tx.commit().await?;
         let status = if suspend { CampaignStatus::Suspended } else { CampaignStatus::Active };
+        // The gateway refuses the very next message: the index first, then the rest.
         self.index.update_campaign(id, |s| s.status = status);
+        self.committed(&events).await?;
         self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))
     }
 
@@ -307,4 +332,16 @@ impl Registry {
         self.index.update_campaign(id, |s| s.status = CampaignStatus::Expired);
         self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))
     }
+}
+
+/// A suspension's or reinstatement's reason: 1 to 1024 characters, trimmed.
+pub(crate) fn checked_reason(reason: String) -> Result<String, ServiceError> {
+    let reason = reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 1024 {
+        return Err(ServiceError::invalid(
+            "reason",
+            "give a reason of 1 to 1024 characters; it is recorded in the registry's history",
+        ));
+    }
+    Ok(reason)
 }

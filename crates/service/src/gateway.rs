@@ -74,6 +74,8 @@ pub struct MobileOriginated {
 pub(crate) struct GatewayFacts {
     pub(crate) rules: HashMap<CampaignId, Arc<CampaignRules>>,
     pub(crate) tiers: HashMap<BrandId, DailyTier>,
+    /// Suspended numbers.
+    pub(crate) suspended: std::collections::HashSet<TelephoneNumber>,
 }
 
 pub(crate) fn campaign_rules(c: &CampaignRow) -> CampaignRules {
@@ -230,8 +232,15 @@ impl Registry {
         SourceFacts {
             rules: campaign.and_then(|c| g.rules.get(&c.id).cloned()),
             tier: campaign.and_then(|c| g.tiers.get(&c.brand).copied()).unwrap_or(DailyTier::Low),
+            number_suspended: !g.suspended.is_empty() && g.suspended.contains(&source),
             campaign,
         }
+    }
+
+    /// Whether `number` itself is suspended, from memory.
+    pub fn number_suspended(&self, number: TelephoneNumber) -> bool {
+        let g = self.gateway_facts();
+        !g.suspended.is_empty() && g.suspended.contains(&number)
     }
 
     /// A campaign's declaration, from memory.
@@ -277,7 +286,11 @@ impl SmppGateway {
             }
         }
         tracing::info!(opt_outs = loaded, "smpp gateway opened");
-        let records = Recorder::spawn(GatewayRecordWriter(store.clone()), GATEWAY_RECORDS, GATEWAY_RECORDS.max_batch);
+        let records = Recorder::spawn(
+            GatewayRecordWriter { store: store.clone(), clusters: Default::default() },
+            GATEWAY_RECORDS,
+            GATEWAY_RECORDS.max_batch,
+        );
         tokio::spawn(purge_records(store, registry.clone(), retention));
         Ok(Arc::new(Self { registry, gateway, keyer, records }))
     }
@@ -450,15 +463,88 @@ const GATEWAY_RECORDS: BatchPolicy = BatchPolicy {
     lost: "vouch_gateway_records_lost_total",
 };
 
-/// Writes decision records.
-struct GatewayRecordWriter(vouch_store::Store);
+/// Writes decision records, with each campaign's traffic per minute beside them.
+struct GatewayRecordWriter {
+    store: vouch_store::Store,
+    clusters: std::sync::Mutex<ContentClusters>,
+}
 
 impl BatchWrite<GatewayRecord> for GatewayRecordWriter {
     fn write<'a>(
         &'a self,
         batch: &'a [GatewayRecord],
     ) -> impl std::future::Future<Output = Result<(), vouch_store::StoreError>> + Send + 'a {
-        self.0.insert_gateway_records(batch)
+        let traffic = self.clusters.lock().unwrap_or_else(|e| e.into_inner()).count(batch);
+        async move { self.store.insert_gateway_records(batch, &traffic).await }
+    }
+}
+
+/// Most content clusters followed per campaign, and most sources counted per cluster.
+const CLUSTERS_PER_CAMPAIGN: usize = 8;
+const SOURCES_PER_CLUSTER: usize = 4_096;
+/// A cluster nobody sent to for this long is forgotten.
+const CLUSTER_IDLE_US: i64 = 3_600_000_000;
+
+/// Messages of one campaign whose SimHashes are within [`crate::SIMILAR_BITS`] of the first
+/// one seen, and the distinct numbers that sent them.
+#[derive(Debug)]
+struct Cluster {
+    representative: u64,
+    sources: std::collections::HashSet<String>,
+    last_us: i64,
+}
+
+/// Near-identical content per campaign over the last hour, in memory (a restart starts over;
+/// the stored per-minute figure keeps the largest seen).
+#[derive(Debug, Default)]
+struct ContentClusters(HashMap<CampaignId, Vec<Cluster>>);
+
+impl ContentClusters {
+    /// Counts `batch` per campaign and minute, and updates the clusters.
+    fn count(&mut self, batch: &[GatewayRecord]) -> Vec<vouch_store::TrafficRow> {
+        let mut rows: HashMap<(CampaignId, i64), vouch_store::TrafficRow> = HashMap::new();
+        for r in batch {
+            let Some(campaign) = r.campaign_id else { continue };
+            let minute = vouch_store::TrafficRow::minute_of(r.at);
+            let row = rows.entry((campaign, minute)).or_insert_with(|| vouch_store::TrafficRow {
+                campaign_id: campaign,
+                minute_us: minute,
+                messages: 0,
+                rejected: 0,
+                similar_numbers: 0,
+            });
+            row.messages += u64::from(r.parts.max(1));
+            if r.verdict == "rejected" {
+                row.rejected += u64::from(r.parts.max(1));
+            }
+            let Ok(fp) = u64::from_str_radix(&r.fingerprint, 16) else { continue };
+            let at = r.at.as_microsecond();
+            let clusters = self.0.entry(campaign).or_default();
+            clusters.retain(|c| at - c.last_us < CLUSTER_IDLE_US);
+            let i = match clusters.iter().position(|c| (c.representative ^ fp).count_ones() <= crate::SIMILAR_BITS) {
+                Some(i) => i,
+                None => {
+                    if clusters.len() >= CLUSTERS_PER_CAMPAIGN {
+                        // Forget the smallest to follow the new content.
+                        if let Some(smallest) =
+                            clusters.iter().enumerate().min_by_key(|(_, c)| c.sources.len()).map(|(i, _)| i)
+                        {
+                            clusters.swap_remove(smallest);
+                        }
+                    }
+                    clusters.push(Cluster { representative: fp, sources: Default::default(), last_us: at });
+                    clusters.len() - 1
+                }
+            };
+            let Some(c) = clusters.get_mut(i) else { continue };
+            c.last_us = c.last_us.max(at);
+            if c.sources.len() < SOURCES_PER_CLUSTER && !c.sources.contains(&r.source) {
+                c.sources.insert(r.source.clone());
+            }
+            row.similar_numbers = row.similar_numbers.max(c.sources.len() as u64);
+        }
+        self.0.retain(|_, c| !c.is_empty());
+        rows.into_values().collect()
     }
 }
 

@@ -14,8 +14,10 @@ mod log;
 mod numbers;
 mod providers;
 mod recorder;
+mod risk;
 mod trace;
 mod voice;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -35,8 +37,9 @@ pub use gateway::{BoundAccount, Checked, IssuedSmppAccount, MobileOriginated, Sm
 pub use log::{
     InclusionProof, Integrated, Opening, ProofView, SEALED_BRAND_FIELDS, TransparencyLog, commit, salt_base64,
 };
-pub use numbers::{ImportRejection, ImportReport, NumberAnswer};
+pub use numbers::{ImportRejection, ImportReport, NumberAnswer, SuspensionAnswer};
 pub use providers::IssuedKey;
+pub use risk::{Abuse, AbusePolicy, BrandRisk, CampaignRisk, Enforced};
 pub use trace::{
     AccountCount, CATEGORIES, CallEvidence, Channel, Evidence, GatewayEvidence, Holder, Party, RecordView,
     ReportRequest, SIMILAR_BITS, SignedView, TRACE_WINDOW, Trace, TraceQuery, Traceback, content_fingerprint,
@@ -45,6 +48,7 @@ pub use voice::{
     CallAuth, CallToVerify, Enforcement, FailurePolicy, KeySource, RegisteredCertificate, RmdImport, SignerFacts,
     Upstream, VerifyOutcome, VoiceConfig,
 };
+pub use webhooks::{IssuedWebhook, Notification, webhook_signature};
 
 /// A source of the current time, injectable for tests.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -86,6 +90,8 @@ pub enum ConflictKind {
     NoSigningCredential,
     /// The transparency log does not (yet) hold what was asked for, or has stopped growing.
     LogState,
+    /// The number is already (or not) suspended.
+    NumberState,
 }
 
 impl ConflictKind {
@@ -102,6 +108,7 @@ impl ConflictKind {
             Self::CampaignState => "campaign-state",
             Self::NoSigningCredential => "no-signing-credential",
             Self::LogState => "log-state",
+            Self::NumberState => "number-state",
         }
     }
 }
@@ -187,6 +194,8 @@ pub struct Registry {
     principals_generation: std::sync::atomic::AtomicU64,
     /// Campaign declarations and brand tiers for the SMPP gateway (kept current after each commit).
     gateway_facts: RwLock<gateway::GatewayFacts>,
+    /// Notifications to CSPs and DCAs.
+    webhooks: webhooks::Webhooks,
 }
 
 /// Most API keys whose principal is remembered.
@@ -235,6 +244,7 @@ impl Registry {
             index.put_campaign(slot_of(&c, brands.get(&c.brand_id).copied().unwrap_or(0)));
             gateway_facts.rules.insert(c.id, Arc::new(gateway::campaign_rules(&c)));
         }
+        gateway_facts.suspended = store.suspended_numbers().await?.into_iter().map(|s| s.number).collect();
         store
             .for_each_current_assignment(|batch| {
                 index.assign_many(batch);
@@ -260,6 +270,7 @@ impl Registry {
             principals: RwLock::new(HashMap::new()),
             principals_generation: std::sync::atomic::AtomicU64::new(0),
             gateway_facts: RwLock::new(gateway_facts),
+            webhooks: webhooks::Webhooks::start(),
         })
     }
 
@@ -310,6 +321,14 @@ impl Registry {
                         self.facts_mut().add_provider(p);
                     }
                 }
+                EventBody::NumberSuspended { number, .. } => {
+                    self.gateway_facts_mut().suspended.insert(*number);
+                }
+                EventBody::NumberReinstated { number, .. } | EventBody::NumberReleased { number, .. }
+                    if self.number_suspended(*number) =>
+                {
+                    self.gateway_facts_mut().suspended.remove(number);
+                }
                 EventBody::ApiKeyRevoked { .. } => {
                     let mut m = self.principals.write().unwrap_or_else(|e| e.into_inner());
                     self.principals_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -324,7 +343,7 @@ impl Registry {
                 self.facts_mut().brands.insert(b.id, brand_facts(&b));
             }
         }
-        Ok(())
+        self.notify_parties(events).await
     }
 
     fn facts_mut(&self) -> std::sync::RwLockWriteGuard<'_, Facts> {

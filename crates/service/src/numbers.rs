@@ -29,6 +29,21 @@ pub struct NumberAnswer {
     pub held_until: Option<Timestamp>,
 }
 
+/// A number's suspension or reinstatement, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuspensionAnswer {
+    /// The number.
+    pub number: TelephoneNumber,
+    /// The campaign holding it.
+    pub campaign_id: CampaignId,
+    /// Suspended now.
+    pub suspended: bool,
+    /// Why.
+    pub reason: String,
+    /// The event.
+    pub seq: u64,
+}
+
 /// A row that was not imported, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportRejection {
@@ -153,6 +168,71 @@ impl Registry {
         self.committed(&tx.commit().await?).await?;
         self.index.release(number);
         Ok(())
+    }
+
+    /// Suspends (`suspend = true`) or reinstates one number of a campaign: the campaign's
+    /// accepted DCA or the administrator, with a reason.
+    pub async fn set_number_suspended(
+        &self,
+        p: &Principal,
+        number: TelephoneNumber,
+        suspend: bool,
+        reason: String,
+    ) -> Result<SuspensionAnswer, ServiceError> {
+        let reason = crate::campaigns::checked_reason(reason)?;
+        let _w = self.writer.lock().await;
+        let current = self.index.lookup(number).ok_or_else(|| ServiceError::not_found("number", number))?;
+        let allowed = p.is_admin() || (current.campaign.dca.is_some() && p.provider() == current.campaign.dca);
+        if !allowed {
+            return Err(ServiceError::Forbidden(format!(
+                "only the DCA that accepted campaign {} or the administrator can suspend or reinstate {number}",
+                current.campaign.id
+            )));
+        }
+        if self.number_suspended(number) == suspend {
+            return Err(ServiceError::conflict(
+                ConflictKind::NumberState,
+                format!("{number} is {}", if suspend { "already suspended" } else { "not suspended" }),
+            ));
+        }
+        self.change_number_status(p.actor(), number, current.campaign.id, suspend, reason).await
+    }
+
+    /// Suspends a number on an enforcement policy's decision (actor `system`), if `campaign`
+    /// still holds it and it is not suspended yet.
+    pub(crate) async fn enforce_number_suspension(
+        &self,
+        number: TelephoneNumber,
+        campaign: CampaignId,
+        reason: String,
+    ) -> Result<Option<SuspensionAnswer>, ServiceError> {
+        let reason = crate::campaigns::checked_reason(reason)?;
+        let _w = self.writer.lock().await;
+        match self.index.lookup(number) {
+            Some(a) if a.campaign.id == campaign && !self.number_suspended(number) => {}
+            _ => return Ok(None),
+        }
+        self.change_number_status(vouch_registry::Actor::System, number, campaign, true, reason).await.map(Some)
+    }
+
+    async fn change_number_status(
+        &self,
+        actor: vouch_registry::Actor,
+        number: TelephoneNumber,
+        campaign_id: CampaignId,
+        suspend: bool,
+        reason: String,
+    ) -> Result<SuspensionAnswer, ServiceError> {
+        let body = if suspend {
+            EventBody::NumberSuspended { number, campaign_id, reason: reason.clone() }
+        } else {
+            EventBody::NumberReinstated { number, campaign_id, reason: reason.clone() }
+        };
+        let mut tx = self.store.begin(self.now()).await?;
+        let seq = tx.append(actor, body).await?.seq.0;
+        let events = tx.commit().await?;
+        self.committed(&events).await?;
+        Ok(SuspensionAnswer { number, campaign_id, suspended: suspend, reason, seq })
     }
 
     /// Who holds `number` now, from memory (public).

@@ -90,6 +90,8 @@ statuses! {
     VOUCH_CONTENT_REFUSED = 0x0000_040A, "the content classifier refused the content";
     /// vouch: a concatenated message's other parts did not arrive in time, or its parts disagree.
     VOUCH_INCOMPLETE_CONCATENATION = 0x0000_040B, "the other parts of the concatenated message did not arrive in time, or disagree";
+    /// vouch: the source number itself is suspended (its campaign may be active).
+    VOUCH_NUMBER_SUSPENDED = 0x0000_040C, "the source number is suspended";
 }
 
 impl CommandStatus {

@@ -183,9 +183,15 @@ impl Store {
     /// Writes decision records (one transaction), in arrival order, as batches that each span
     /// at most [`RECORD_BATCH_SPAN`]: a record earlier than its batch's first, or later than
     /// the span, starts the next batch. Within a batch rows are keyed by source number, so
-    /// that a write appends at the end of the table (see migration 0005).
-    pub async fn insert_gateway_records(&self, records: &[GatewayRecord]) -> Result<(), StoreError> {
+    /// that a write appends at the end of the table (see migration 0005). `traffic` (the same
+    /// records counted per campaign and minute) is added in the same transaction.
+    pub async fn insert_gateway_records(
+        &self,
+        records: &[GatewayRecord],
+        traffic: &[crate::TrafficRow],
+    ) -> Result<(), StoreError> {
         let mut tx = self.writer_pool().begin().await?;
+        crate::risk::add_traffic(&mut tx, traffic).await?;
         let mut rest = records;
         while let Some(first) = rest.first() {
             let batch_us = first.at.as_microsecond();

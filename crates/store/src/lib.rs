@@ -13,6 +13,7 @@ mod log;
 mod project;
 mod query;
 mod reports;
+mod risk;
 mod tx;
 mod voice;
 
@@ -30,6 +31,7 @@ pub use log::{CheckpointRow, LogKeys, TileRow};
 pub use project::project;
 pub use query::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow, SharingRow};
 pub use reports::{EventRow, ReportRow, ReportsAbout};
+pub use risk::{ActivityRow, SuspendedNumber, TrafficRow, WebhookRow};
 pub use tx::{Tx, encode_number_assigned};
 pub use voice::{CertificateRow, NumberBlockRow, SignedCall, SigningKeyRow, SipPeerRow};
 
@@ -154,6 +156,8 @@ impl Store {
             "certificates",
             "sip_peers",
             "number_blocks",
+            "number_suspensions",
+            "campaign_activity",
         ] {
             sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {t}"))).execute(&mut *tx).await?;
         }

@@ -156,18 +156,46 @@ pub async fn project(conn: &mut SqliteConnection, event: &Event) -> Result<(), S
                 .execute(&mut *conn)
                 .await
                 .map_err(map_unique)?;
+            count_activity(conn, &campaign_id.to_string(), us, 1, None).await?;
         }
         EventBody::NumberReleased { number, reason, .. } => {
-            sqlx::query(
+            let held: Option<(String, i64)> = sqlx::query_as(
                 "UPDATE number_assignments SET released_seq = $1, released_us = $2, release_reason = $3 \
-                 WHERE number = $4 AND released_us IS NULL",
+                 WHERE number = $4 AND released_us IS NULL RETURNING campaign_id, assigned_us",
             )
             .bind(seq)
             .bind(us)
             .bind(reason)
             .bind(number.digits() as i64)
-            .execute(&mut *conn)
+            .fetch_optional(&mut *conn)
             .await?;
+            if let Some((campaign, assigned_us)) = held {
+                count_activity(conn, &campaign, us, 0, Some(us - assigned_us)).await?;
+            }
+            sqlx::query("DELETE FROM number_suspensions WHERE number = $1")
+                .bind(number.digits() as i64)
+                .execute(&mut *conn)
+                .await?;
+        }
+        EventBody::NumberSuspended { number, campaign_id, reason } => {
+            sqlx::query(
+                "INSERT INTO number_suspensions (number, campaign_id, seq, reason, suspended_us) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(number.digits() as i64)
+            .bind(campaign_id.to_string())
+            .bind(seq)
+            .bind(reason)
+            .bind(us)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_unique)?;
+        }
+        EventBody::NumberReinstated { number, .. } => {
+            sqlx::query("DELETE FROM number_suspensions WHERE number = $1")
+                .bind(number.digits() as i64)
+                .execute(&mut *conn)
+                .await?;
         }
         EventBody::CertificateRegistered { provider_id, fingerprint, spc, chain_pem, x5u } => {
             sqlx::query(
@@ -221,6 +249,40 @@ pub async fn project(conn: &mut SqliteConnection, event: &Event) -> Result<(), S
         EventBody::RmdImported { .. } => {}
         _ => {}
     }
+    Ok(())
+}
+
+/// Microseconds in a minute, the grain of `campaign_activity` and `campaign_traffic`.
+pub(crate) const MINUTE_US: i64 = 60_000_000;
+const HOUR_US: i64 = 3_600_000_000;
+const DAY_US: i64 = 86_400_000_000;
+
+/// Counts `assigned` assignments, or one release after `held_us`, for a campaign's minute.
+async fn count_activity(
+    conn: &mut SqliteConnection,
+    campaign: &str,
+    us: i64,
+    assigned: i64,
+    held_us: Option<i64>,
+) -> Result<(), StoreError> {
+    let released = i64::from(held_us.is_some());
+    let under = |limit| i64::from(held_us.is_some_and(|h| h < limit));
+    sqlx::query(
+        "INSERT INTO campaign_activity (campaign_id, minute_us, assigned, released, held_under_hour, held_under_day) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (campaign_id, minute_us) DO UPDATE SET \
+         assigned = campaign_activity.assigned + excluded.assigned, \
+         released = campaign_activity.released + excluded.released, \
+         held_under_hour = campaign_activity.held_under_hour + excluded.held_under_hour, \
+         held_under_day = campaign_activity.held_under_day + excluded.held_under_day",
+    )
+    .bind(campaign)
+    .bind(us - us.rem_euclid(MINUTE_US))
+    .bind(assigned)
+    .bind(released)
+    .bind(under(HOUR_US))
+    .bind(under(DAY_US))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

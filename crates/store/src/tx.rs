@@ -191,6 +191,18 @@ impl Tx {
         .execute(&mut *self.tx)
         .await
         .map_err(map_unique)?;
+        sqlx::query(
+            "INSERT INTO campaign_activity (campaign_id, minute_us, assigned) \
+             SELECT substr(canonical, $1, 8), ts_us - ts_us % $2, count(*) \
+             FROM events WHERE seq >= $3 AND seq < $4 GROUP BY 1, 2 \
+             ON CONFLICT (campaign_id, minute_us) DO UPDATE SET assigned = campaign_activity.assigned + excluded.assigned",
+        )
+        .bind(campaign_at as i64 + 1)
+        .bind(crate::project::MINUTE_US)
+        .bind(first as i64)
+        .bind(self.next_seq as i64)
+        .execute(&mut *self.tx)
+        .await?;
         self.bulk = true;
         Ok(())
     }

@@ -55,7 +55,7 @@ async fn records_round_trip_by_number_window_and_csp() {
             batch.push(r);
             n += 1;
         }
-        store.insert_gateway_records(&batch).await.unwrap();
+        store.insert_gateway_records(&batch, &[]).await.unwrap();
         all.extend(batch);
         let _ = write;
     }

@@ -1,0 +1,309 @@
+//! What risk scoring and enforcement read and write: per-minute churn and traffic of a
+//! campaign, suspended numbers, webhooks.
+
+use jiff::Timestamp;
+use vouch_registry::{BrandId, CampaignId, ProviderId, TelephoneNumber};
+
+use crate::project::MINUTE_US;
+use crate::query::{parse, ts};
+use crate::{Store, StoreError};
+
+/// A campaign's number churn in one minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivityRow {
+    /// Start of the minute, unix microseconds.
+    pub minute_us: i64,
+    /// Numbers assigned.
+    pub assigned: u64,
+    /// Numbers released.
+    pub released: u64,
+    /// Of those, held less than an hour.
+    pub held_under_hour: u64,
+    /// Of those, held less than a day.
+    pub held_under_day: u64,
+}
+
+/// A campaign's gateway traffic in one minute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficRow {
+    /// The campaign.
+    pub campaign_id: CampaignId,
+    /// Start of the minute, unix microseconds.
+    pub minute_us: i64,
+    /// Decisions (accepted, flagged or rejected).
+    pub messages: u64,
+    /// Of those, rejected.
+    pub rejected: u64,
+    /// Largest number of distinct sources seen sending near-identical content.
+    pub similar_numbers: u64,
+}
+
+impl TrafficRow {
+    /// The minute `at` falls in, as [`TrafficRow::minute_us`].
+    pub fn minute_of(at: Timestamp) -> i64 {
+        let us = at.as_microsecond();
+        us - us.rem_euclid(MINUTE_US)
+    }
+}
+
+/// A suspended number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuspendedNumber {
+    /// The number.
+    pub number: TelephoneNumber,
+    /// The campaign it was suspended under.
+    pub campaign_id: CampaignId,
+    /// The `number.suspended` event.
+    pub seq: u64,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub suspended: Timestamp,
+}
+
+/// Where a provider's notifications go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRow {
+    /// The provider.
+    pub provider_id: ProviderId,
+    /// The URL notifications are POSTed to.
+    pub url: String,
+    /// The HMAC-SHA256 key of their signatures.
+    pub secret: String,
+    /// When it was set.
+    pub created: Timestamp,
+}
+
+fn count(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+impl Store {
+    /// A campaign's churn per minute from `since`, in minute order.
+    pub async fn campaign_activity(&self, id: CampaignId, since: Timestamp) -> Result<Vec<ActivityRow>, StoreError> {
+        let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT minute_us, assigned, released, held_under_hour, held_under_day FROM campaign_activity \
+             WHERE campaign_id = $1 AND minute_us >= $2 ORDER BY minute_us",
+        )
+        .bind(id.to_string())
+        .bind(since.as_microsecond())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(minute_us, a, r, h, d)| ActivityRow {
+                minute_us,
+                assigned: count(a),
+                released: count(r),
+                held_under_hour: count(h),
+                held_under_day: count(d),
+            })
+            .collect())
+    }
+
+    /// A campaign's gateway traffic per minute from `since`, in minute order.
+    pub async fn campaign_traffic(&self, id: CampaignId, since: Timestamp) -> Result<Vec<TrafficRow>, StoreError> {
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT minute_us, messages, rejected, similar_numbers FROM campaign_traffic \
+             WHERE campaign_id = $1 AND minute_us >= $2 ORDER BY minute_us",
+        )
+        .bind(id.to_string())
+        .bind(since.as_microsecond())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(minute_us, m, r, s)| TrafficRow {
+                campaign_id: id,
+                minute_us,
+                messages: count(m),
+                rejected: count(r),
+                similar_numbers: count(s),
+            })
+            .collect())
+    }
+
+    /// The campaigns with churn or gateway traffic in a minute starting at or after `since`,
+    /// or a report filed since then.
+    pub async fn campaigns_active_since(&self, since: Timestamp) -> Result<Vec<CampaignId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT campaign_id FROM campaign_activity WHERE minute_us >= $1 \
+             UNION SELECT DISTINCT campaign_id FROM campaign_traffic WHERE minute_us >= $1 \
+             UNION SELECT DISTINCT campaign_id FROM reports WHERE created_us >= $2 AND campaign_id IS NOT NULL",
+        )
+        .bind(since.as_microsecond() - since.as_microsecond().rem_euclid(MINUTE_US))
+        .bind(since.as_microsecond())
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(|(c,)| parse("campaign_activity", &c)).collect()
+    }
+
+    /// Reports against `campaign` about `number` for instants in `[since, until]`.
+    pub async fn count_reports_on_holding(
+        &self,
+        number: TelephoneNumber,
+        campaign: CampaignId,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM reports WHERE number = $1 AND at_us BETWEEN $2 AND $3 AND campaign_id = $4",
+        )
+        .bind(number.digits() as i64)
+        .bind(since.as_microsecond())
+        .bind(until.as_microsecond())
+        .bind(campaign.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(count(n))
+    }
+
+    /// When the campaign was last resumed (`None`: never).
+    pub async fn last_resumed(&self, id: CampaignId) -> Result<Option<Timestamp>, StoreError> {
+        let (us,): (Option<i64>,) = sqlx::query_as(
+            "SELECT max(ts_us) FROM events WHERE subject = $1 AND kind = 'campaign.resumed' \
+             AND kind IN ('campaign.suspended', 'campaign.resumed', 'campaign.expired')",
+        )
+        .bind(id.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        us.map(|us| ts("events", us)).transpose()
+    }
+
+    /// When the number was last reinstated (`None`: never).
+    pub async fn last_reinstated(&self, number: TelephoneNumber) -> Result<Option<Timestamp>, StoreError> {
+        let (us,): (Option<i64>,) = sqlx::query_as(
+            "SELECT max(ts_us) FROM events WHERE subject = $1 AND kind = 'number.reinstated' \
+             AND kind NOT IN ('number.assigned', 'number.released')",
+        )
+        .bind(number.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        us.map(|us| ts("events", us)).transpose()
+    }
+
+    /// Whether any campaign of `brand` is suspended.
+    pub async fn brand_has_suspended_campaign(&self, brand: BrandId) -> Result<bool, StoreError> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM campaigns WHERE brand_id = $1 AND status = 'SUSPENDED'")
+                .bind(brand.to_string())
+                .fetch_one(self.pool())
+                .await?;
+        Ok(n > 0)
+    }
+
+    /// A brand's normalised EIN, as stored for duplicate detection.
+    pub async fn brand_ein(&self, brand: BrandId) -> Result<Option<String>, StoreError> {
+        let row: Option<(Option<String>,)> = sqlx::query_as("SELECT ein FROM brands WHERE id = $1")
+            .bind(brand.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.and_then(|(e,)| e))
+    }
+
+    /// The ids of a brand's campaigns.
+    pub async fn brand_campaign_ids(&self, brand: BrandId) -> Result<Vec<CampaignId>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM campaigns WHERE brand_id = $1 ORDER BY created_us, id")
+                .bind(brand.to_string())
+                .fetch_all(self.pool())
+                .await?;
+        rows.into_iter().map(|(c,)| parse("campaigns", &c)).collect()
+    }
+
+    /// Every suspended number.
+    pub async fn suspended_numbers(&self) -> Result<Vec<SuspendedNumber>, StoreError> {
+        let rows: Vec<(i64, String, i64, String, i64)> =
+            sqlx::query_as("SELECT number, campaign_id, seq, reason, suspended_us FROM number_suspensions")
+                .fetch_all(self.pool())
+                .await?;
+        rows.into_iter().map(suspended_row).collect()
+    }
+
+    /// One suspended number.
+    pub async fn suspended_number(&self, number: TelephoneNumber) -> Result<Option<SuspendedNumber>, StoreError> {
+        let row: Option<(i64, String, i64, String, i64)> = sqlx::query_as(
+            "SELECT number, campaign_id, seq, reason, suspended_us FROM number_suspensions WHERE number = $1",
+        )
+        .bind(number.digits() as i64)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(suspended_row).transpose()
+    }
+
+    /// Sets (replaces) a provider's webhook.
+    pub async fn set_webhook(&self, w: &WebhookRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhooks (provider_id, url, secret, created_us) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (provider_id) DO UPDATE SET url = excluded.url, secret = excluded.secret, \
+             created_us = excluded.created_us",
+        )
+        .bind(w.provider_id.to_string())
+        .bind(&w.url)
+        .bind(&w.secret)
+        .bind(w.created.as_microsecond())
+        .execute(self.writer_pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A provider's webhook.
+    pub async fn webhook(&self, provider: ProviderId) -> Result<Option<WebhookRow>, StoreError> {
+        let row: Option<(String, String, i64)> =
+            sqlx::query_as("SELECT url, secret, created_us FROM webhooks WHERE provider_id = $1")
+                .bind(provider.to_string())
+                .fetch_optional(self.pool())
+                .await?;
+        row.map(|(url, secret, us)| Ok(WebhookRow { provider_id: provider, url, secret, created: ts("webhooks", us)? }))
+            .transpose()
+    }
+
+    /// Removes a provider's webhook; `true` if there was one.
+    pub async fn delete_webhook(&self, provider: ProviderId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM webhooks WHERE provider_id = $1")
+            .bind(provider.to_string())
+            .execute(self.writer_pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+fn suspended_row(
+    (number, campaign, seq, reason, us): (i64, String, i64, String, i64),
+) -> Result<SuspendedNumber, StoreError> {
+    const T: &str = "number_suspensions";
+    Ok(SuspendedNumber {
+        number: TelephoneNumber::from_digits(number as u64)
+            .ok_or_else(|| StoreError::corrupt(T, format!("number {number}")))?,
+        campaign_id: parse(T, &campaign)?,
+        seq: count(seq),
+        reason,
+        suspended: ts(T, us)?,
+    })
+}
+
+/// Adds traffic counts inside the gateway's record transaction: messages and rejections add
+/// up; the similar-numbers figure keeps the largest seen in the minute.
+pub(crate) async fn add_traffic(conn: &mut sqlx::SqliteConnection, rows: &[TrafficRow]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(200) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO campaign_traffic (campaign_id, minute_us, messages, rejected, similar_numbers) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.campaign_id.to_string())
+                .push_bind(r.minute_us)
+                .push_bind(r.messages as i64)
+                .push_bind(r.rejected as i64)
+                .push_bind(r.similar_numbers as i64);
+        });
+        q.push(
+            " ON CONFLICT (campaign_id, minute_us) DO UPDATE SET \
+             messages = campaign_traffic.messages + excluded.messages, \
+             rejected = campaign_traffic.rejected + excluded.rejected, \
+             similar_numbers = CASE WHEN excluded.similar_numbers > campaign_traffic.similar_numbers \
+             THEN excluded.similar_numbers ELSE campaign_traffic.similar_numbers END",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
