@@ -314,8 +314,11 @@ impl Registry {
         if c.status == CampaignStatus::Expired {
             return Ok(c);
         }
-        // The index is the store's current view while the writer lock is held.
-        let numbers = self.index.numbers_of_campaign(id);
+        // The index is the store's current view while the writer lock is held. In number
+        // order, each release updates the history row next to the previous one's (in index
+        // order they are spread over the whole table, a page each).
+        let mut numbers = self.index.numbers_of_campaign(id);
+        numbers.sort_unstable();
         let mut tx = self.store.begin(self.now()).await?;
         tx.append(p.actor(), EventBody::CampaignExpired { campaign_id: id, reason: reason.clone() }).await?;
         for n in &numbers {

@@ -28,7 +28,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use gateway::{GatewayRecord, RECORD_BATCH_SPAN, RecordFilter, SmppAccountRow};
 pub use log::{CheckpointRow, LogKeys, TileRow};
-pub use project::project;
+pub use project::{Deferred, project};
 pub use query::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow, SharingRow};
 pub use reports::{EventRow, ReportRow, ReportsAbout};
 pub use risk::{ActivityRow, SuspendedNumber, TrafficRow, WebhookRow};
@@ -163,6 +163,7 @@ impl Store {
         }
         let mut after = 0i64;
         let mut n = 0u64;
+        let mut deferred = project::Deferred::default();
         loop {
             let rows: Vec<(i64, String)> =
                 sqlx::query_as("SELECT seq, canonical FROM events WHERE seq > $1 ORDER BY seq LIMIT 1000")
@@ -174,11 +175,12 @@ impl Store {
             }
             for (seq, canonical) in rows {
                 let event = vouch_registry::Event::from_canonical(canonical.as_bytes())?;
-                project(&mut tx, &event).await?;
+                project(&mut tx, &mut deferred, &event).await?;
                 after = seq;
                 n += 1;
             }
         }
+        deferred.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(n)
     }

@@ -17,6 +17,8 @@ pub struct Tx {
     /// Whether bulk rows were appended: the commit then leaves checkpointing to
     /// [`crate::Store::checkpoint`], off the writer.
     bulk: bool,
+    /// Projection work left to the commit.
+    deferred: crate::Deferred,
 }
 
 impl std::fmt::Debug for Tx {
@@ -68,7 +70,15 @@ impl Tx {
         // microsecond, the precision the store and the canonical encoding carry.
         let now_us = now.as_microsecond().max(last_us);
         let now = Timestamp::from_microsecond(now_us).map_err(|e| StoreError::corrupt("registry_state", e))?;
-        Ok(Self { tx, pool: pool.clone(), next_seq: next_seq as u64, now, events: Vec::new(), bulk: false })
+        Ok(Self {
+            tx,
+            pool: pool.clone(),
+            next_seq: next_seq as u64,
+            now,
+            events: Vec::new(),
+            bulk: false,
+            deferred: Default::default(),
+        })
     }
 
     /// The time every event of this transaction carries.
@@ -104,7 +114,7 @@ impl Tx {
             .bind(canonical)
             .execute(&mut *self.tx)
             .await?;
-        project(&mut self.tx, &event).await?;
+        project(&mut self.tx, &mut self.deferred, &event).await?;
         self.next_seq += 1;
         self.events.push(event.clone());
         Ok(event)
@@ -262,6 +272,7 @@ impl Tx {
     /// (SQLite's automatic checkpoint would do so on this connection, in the commit): the
     /// caller runs [`crate::Store::checkpoint`] next, off the writer. Durability is the WAL's.
     pub async fn commit(mut self) -> Result<Vec<Event>, StoreError> {
+        self.deferred.flush(&mut self.tx).await?;
         sqlx::query("UPDATE registry_state SET next_seq = $1, last_us = $2 WHERE id = 1")
             .bind(self.next_seq as i64)
             .bind(self.now.as_microsecond())
