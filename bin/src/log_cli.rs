@@ -317,55 +317,33 @@ fn leaf_number(tile: TileId, at: usize) -> u64 {
     tile.index * TILE_WIDTH as u64 + at as u64
 }
 
-/// Checks that each event in `seqs` is in the log under its signed checkpoint (the key as for
-/// `vouch log prove`: `key`, else the server's); returns the checkpoint's size and the key name.
-pub(crate) async fn check_events(url: &str, key: Option<String>, seqs: &[u64]) -> anyhow::Result<(u64, String)> {
-    let f = Fetcher::new(url)?;
-    let target = LogTarget { url: url.to_owned(), key, state: None };
-    let key = trusted_key(&f, &target, None).await?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut cp = fetch_checkpoint(&f, &key).await?.0;
-    for &seq in seqs {
-        let v = loop {
-            let (status, body) = f.get(&format!("/v1/log/proofs/inclusion?event={seq}&size={}", cp.size)).await?;
-            if status == reqwest::StatusCode::CONFLICT && std::time::Instant::now() < deadline {
-                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                cp = fetch_checkpoint(&f, &key).await?.0;
-                continue;
-            }
-            if !status.is_success() {
-                bail!("event {seq}: {status}: {}", String::from_utf8_lossy(&body));
-            }
-            break serde_json::from_slice::<serde_json::Value>(&body).context("the proof is not JSON")?;
-        };
-        let entry = STANDARD.decode(v["entry"].as_str().unwrap_or("")).map_err(|_| misbehaved("entry: not base64"))?;
-        let index = v["leafIndex"].as_u64().context("no leafIndex")?;
-        let proof = hashes(&v, "proof")?;
-        verify_inclusion(&leaf_hash(&entry).0, index, cp.size, &proof, &cp.root.0)
-            .map_err(|e| misbehaved(format!("event {seq}: the inclusion proof does not verify: {e}")))?;
-    }
-    Ok((cp.size, key.name().to_owned()))
+/// An entry whose inclusion proof verified against a signed checkpoint.
+struct Included {
+    cp: Checkpoint,
+    entry: Vec<u8>,
+    index: u64,
+    proof: Vec<Vec<u8>>,
+    leaf: Hash,
 }
 
-async fn prove(a: ProveArgs) -> anyhow::Result<()> {
-    let f = Fetcher::new(&a.target.url)?;
-    let state = load_state(a.target.state.as_deref())?;
-    let key = trusted_key(&f, &a.target, state.as_ref()).await?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(a.wait);
+/// Fetches the newest checkpoint and the inclusion proof of the entry `query` names
+/// (`event=N` or `fingerprint=HEX`) in it, retrying until `deadline` while the entry is not
+/// integrated yet, and verifies the proof against the checkpoint's root.
+async fn included(
+    f: &Fetcher,
+    key: &NoteVerifier,
+    query: &str,
+    deadline: std::time::Instant,
+) -> anyhow::Result<Included> {
     let (cp, v) = loop {
-        let (cp, _) = fetch_checkpoint(&f, &key).await?;
-        let q = match (&a.event, &a.fingerprint) {
-            (Some(e), _) => format!("event={e}"),
-            (None, Some(fp)) => format!("fingerprint={fp}"),
-            (None, None) => bail!("give --event or --fingerprint"),
-        };
-        let (status, body) = f.get(&format!("/v1/log/proofs/inclusion?{q}&size={}", cp.size)).await?;
+        let (cp, _) = fetch_checkpoint(f, key).await?;
+        let (status, body) = f.get(&format!("/v1/log/proofs/inclusion?{query}&size={}", cp.size)).await?;
         if status == reqwest::StatusCode::CONFLICT && std::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             continue;
         }
         if !status.is_success() {
-            bail!("{status}: {}", String::from_utf8_lossy(&body));
+            bail!("{query}: {status}: {}", String::from_utf8_lossy(&body));
         }
         break (cp, serde_json::from_slice::<serde_json::Value>(&body).context("the proof is not JSON")?);
     };
@@ -375,6 +353,35 @@ async fn prove(a: ProveArgs) -> anyhow::Result<()> {
     let leaf = leaf_hash(&entry);
     verify_inclusion(&leaf.0, index, cp.size, &proof, &cp.root.0)
         .map_err(|e| misbehaved(format!("the inclusion proof of leaf {index} does not verify: {e}")))?;
+    Ok(Included { cp, entry, index, proof, leaf })
+}
+
+/// Checks that each event in `seqs` is in the log under a signed checkpoint (the key as for
+/// `vouch log prove`: `key`, else the server's); returns the last checkpoint's size and the key
+/// name.
+pub(crate) async fn check_events(url: &str, key: Option<String>, seqs: &[u64]) -> anyhow::Result<(u64, String)> {
+    let f = Fetcher::new(url)?;
+    let target = LogTarget { url: url.to_owned(), key, state: None };
+    let key = trusted_key(&f, &target, None).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut size = 0;
+    for seq in seqs {
+        size = included(&f, &key, &format!("event={seq}"), deadline).await?.cp.size;
+    }
+    Ok((size, key.name().to_owned()))
+}
+
+async fn prove(a: ProveArgs) -> anyhow::Result<()> {
+    let f = Fetcher::new(&a.target.url)?;
+    let state = load_state(a.target.state.as_deref())?;
+    let key = trusted_key(&f, &a.target, state.as_ref()).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(a.wait);
+    let query = match (&a.event, &a.fingerprint) {
+        (Some(e), _) => format!("event={e}"),
+        (None, Some(fp)) => format!("fingerprint={fp}"),
+        (None, None) => bail!("give --event or --fingerprint"),
+    };
+    let Included { cp, entry, index, proof, leaf } = included(&f, &key, &query, deadline).await?;
     crate::out!("entry {} (event {}): {}", index, index + 1, String::from_utf8_lossy(&entry));
     crate::out!("leaf hash {}", leaf.to_base64());
     for (i, p) in proof.iter().enumerate() {

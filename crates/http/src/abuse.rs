@@ -185,7 +185,7 @@ async fn set_webhook(
 ) -> Result<Response> {
     let id: ProviderId = path_param("providerId", &id)?;
     let w = s.registry.set_webhook(&p, id, b.url).await?;
-    Ok((StatusCode::CREATED, Json(WebhookView::new(w.webhook, true))).into_response())
+    Ok((StatusCode::CREATED, Json(WebhookView::new(w, true))).into_response())
 }
 
 /// The provider's webhook (without its secret).

@@ -78,6 +78,13 @@ pub(crate) struct GatewayFacts {
     pub(crate) suspended: std::collections::HashSet<TelephoneNumber>,
 }
 
+impl GatewayFacts {
+    /// Whether `number` itself is suspended (no hashing while none is).
+    fn is_suspended(&self, number: TelephoneNumber) -> bool {
+        !self.suspended.is_empty() && self.suspended.contains(&number)
+    }
+}
+
 pub(crate) fn campaign_rules(c: &CampaignRow) -> CampaignRules {
     let words = |s: &Option<String>| -> Vec<String> {
         s.as_deref()
@@ -232,15 +239,14 @@ impl Registry {
         SourceFacts {
             rules: campaign.and_then(|c| g.rules.get(&c.id).cloned()),
             tier: campaign.and_then(|c| g.tiers.get(&c.brand).copied()).unwrap_or(DailyTier::Low),
-            number_suspended: !g.suspended.is_empty() && g.suspended.contains(&source),
+            number_suspended: g.is_suspended(source),
             campaign,
         }
     }
 
     /// Whether `number` itself is suspended, from memory.
     pub fn number_suspended(&self, number: TelephoneNumber) -> bool {
-        let g = self.gateway_facts();
-        !g.suspended.is_empty() && g.suspended.contains(&number)
+        self.gateway_facts().is_suspended(number)
     }
 
     /// A campaign's declaration, from memory.

@@ -48,7 +48,7 @@ pub use voice::{
     CallAuth, CallToVerify, Enforcement, FailurePolicy, KeySource, RegisteredCertificate, RmdImport, SignerFacts,
     Upstream, VerifyOutcome, VoiceConfig,
 };
-pub use webhooks::{IssuedWebhook, Notification, webhook_signature};
+pub use webhooks::{Notification, webhook_signature};
 
 /// A source of the current time, injectable for tests.
 pub trait Clock: Send + Sync + std::fmt::Debug {

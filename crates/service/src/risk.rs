@@ -2,6 +2,7 @@
 //! churn, the gateway's traffic and the reports filed, and the policies that suspend a campaign
 //! or a number when a threshold is crossed (docs/TRACEBACK.md, "Risk" and "Enforcement").
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,7 +153,8 @@ impl Abuse {
         if !Self::may_see(p, &c) {
             return Err(Self::forbidden());
         }
-        self.score_campaign(&c, self.registry.now()).await
+        let twins = self.ein_twins(c.brand_id).await?;
+        self.score_campaign(&c, self.registry.now(), &twins).await
     }
 
     /// A brand's risk, for the administrator or a DCA carrying one of its campaigns (which
@@ -166,6 +168,7 @@ impl Abuse {
     async fn score_brand(&self, p: &Principal, id: BrandId, active_only: bool) -> Result<BrandRisk, ServiceError> {
         let store = self.registry.store();
         let now = self.registry.now();
+        let twins = self.ein_twins(id).await?;
         let mut campaigns = Vec::new();
         let mut visible = p.is_admin();
         for cid in store.brand_campaign_ids(id).await? {
@@ -175,7 +178,7 @@ impl Abuse {
             }
             let seen = Self::may_see(p, &c);
             visible |= seen;
-            campaigns.push((seen, self.score_campaign(&c, now).await?));
+            campaigns.push((seen, self.score_campaign(&c, now, &twins).await?));
         }
         if !visible {
             return Err(if store.brand(id).await?.is_some() {
@@ -184,19 +187,7 @@ impl Abuse {
                 ServiceError::not_found("brand", id)
             });
         }
-        let mut signals = RiskSignals { ein_twins: self.ein_twins(id).await?, ..RiskSignals::default() };
-        for (_, c) in &campaigns {
-            let s = &c.signals;
-            signals.assigned += s.assigned;
-            signals.released += s.released;
-            signals.busiest_hour_churn += s.busiest_hour_churn;
-            signals.held_under_hour += s.held_under_hour;
-            signals.held_under_day += s.held_under_day;
-            signals.messages += s.messages;
-            signals.similar_numbers = signals.similar_numbers.max(s.similar_numbers);
-        }
-        signals.reports = campaigns.iter().map(|(_, c)| c.signals.reports).sum();
-        let score = self.policy.risk.score(&signals);
+        let (signals, score) = self.weigh_brand(campaigns.iter().map(|(_, c)| c), twins);
         Ok(BrandRisk {
             brand_id: id,
             score: score.score,
@@ -205,6 +196,28 @@ impl Abuse {
             campaigns: campaigns.into_iter().filter(|(seen, _)| *seen).map(|(_, c)| c).collect(),
             at: now,
         })
+    }
+
+    /// A brand's signals (its campaigns' summed; the largest similar-content cluster) and score.
+    fn weigh_brand<'a>(
+        &self,
+        campaigns: impl Iterator<Item = &'a CampaignRisk>,
+        ein_twins: Vec<EinTwin>,
+    ) -> (RiskSignals, vouch_registry::RiskScore) {
+        let mut signals = RiskSignals { ein_twins, ..RiskSignals::default() };
+        for c in campaigns {
+            let s = &c.signals;
+            signals.assigned += s.assigned;
+            signals.released += s.released;
+            signals.busiest_hour_churn += s.busiest_hour_churn;
+            signals.held_under_hour += s.held_under_hour;
+            signals.held_under_day += s.held_under_day;
+            signals.messages += s.messages;
+            signals.reports += s.reports;
+            signals.similar_numbers = signals.similar_numbers.max(s.similar_numbers);
+        }
+        let score = self.policy.risk.score(&signals);
+        (signals, score)
     }
 
     /// Campaigns with activity in the window scoring at least `min`, highest first: all for
@@ -218,12 +231,17 @@ impl Abuse {
         let now = self.registry.now();
         let store = self.registry.store();
         let mut out = Vec::new();
+        let mut twins: HashMap<BrandId, Vec<EinTwin>> = HashMap::new();
         for id in store.campaigns_active_since(now - self.policy.window).await? {
             let Some(c) = store.campaign(id).await? else { continue };
             if !Self::may_see(p, &c) {
                 continue;
             }
-            let r = self.score_campaign(&c, now).await?;
+            let brand_twins = match twins.entry(c.brand_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(self.ein_twins(c.brand_id).await?),
+            };
+            let r = self.score_campaign(&c, now, brand_twins).await?;
             if r.score >= min {
                 out.push(r);
             }
@@ -251,8 +269,14 @@ impl Abuse {
         Ok(twins)
     }
 
-    /// Scores a campaign from its signals since the window's start or its last resumption.
-    async fn score_campaign(&self, c: &CampaignRow, now: Timestamp) -> Result<CampaignRisk, ServiceError> {
+    /// Scores a campaign from its signals since the window's start or its last resumption;
+    /// `ein_twins` are its brand's.
+    async fn score_campaign(
+        &self,
+        c: &CampaignRow,
+        now: Timestamp,
+        ein_twins: &[EinTwin],
+    ) -> Result<CampaignRisk, ServiceError> {
         let store = self.registry.store();
         let mut since = now - self.policy.window;
         if let Some(resumed) = store.last_resumed(c.id).await?
@@ -272,7 +296,7 @@ impl Abuse {
             messages: traffic.iter().map(|t| t.messages).sum(),
             reports: store.count_reports(ReportsAbout::Campaign(c.id), since, now).await?,
             similar_numbers: traffic.iter().map(|t| t.similar_numbers).max().unwrap_or(0),
-            ein_twins: self.ein_twins(c.brand_id).await?,
+            ein_twins: ein_twins.to_vec(),
         };
         let score = self.policy.risk.score(&signals);
         Ok(CampaignRisk {
@@ -298,39 +322,57 @@ impl Abuse {
         text
     }
 
-    /// Scores one campaign and its brand, and suspends what crossed the threshold.
-    pub async fn enforce_campaign(&self, id: CampaignId) -> Result<Vec<Enforced>, ServiceError> {
+    /// Scores each active campaign of a brand once and suspends those at the threshold; then,
+    /// if the brand's score over the campaigns still active reaches it, suspends those too (a
+    /// suspended campaign does not take its siblings with it).
+    pub async fn enforce_brand(&self, brand: BrandId) -> Result<Vec<Enforced>, ServiceError> {
         let Some(at) = self.policy.suspend_at else { return Ok(Vec::new()) };
         let store = self.registry.store();
-        let Some(c) = store.campaign(id).await? else { return Ok(Vec::new()) };
         let now = self.registry.now();
-        let mut done = Vec::new();
-        if c.status == CampaignStatus::Active {
-            let r = self.score_campaign(&c, now).await?;
-            if r.score >= at {
-                let reason = Self::reason_text(&format!("campaign {id}"), r.score, at, &r.reasons);
-                if self.registry.enforce_campaign_suspension(id, reason.clone()).await?.is_some() {
-                    tracing::warn!(campaign = %id, score = r.score, "enforcement: campaign suspended");
-                    metrics::counter!("vouch_enforcement_actions_total", "action" => "campaign.suspended").increment(1);
-                    done.push(Enforced::Campaign { campaign_id: id, reason });
-                }
+        let twins = self.ein_twins(brand).await?;
+        let mut active = Vec::new();
+        for id in store.brand_campaign_ids(brand).await? {
+            if let Some(c) = store.campaign(id).await?
+                && c.status == CampaignStatus::Active
+            {
+                active.push(self.score_campaign(&c, now, &twins).await?);
             }
         }
-        let brand = self.score_brand(&Principal::Admin, c.brand_id, true).await?;
-        if brand.score >= at && !brand.campaigns.is_empty() {
-            let reason = Self::reason_text(&format!("brand {}", c.brand_id), brand.score, at, &brand.reasons);
-            for other in store.brand_campaign_ids(c.brand_id).await? {
-                if self.registry.enforce_campaign_suspension(other, reason.clone()).await?.is_some() {
-                    tracing::warn!(campaign = %other, brand = %c.brand_id, score = brand.score, "enforcement: brand's campaign suspended");
-                    metrics::counter!("vouch_enforcement_actions_total", "action" => "campaign.suspended").increment(1);
-                    done.push(Enforced::Campaign { campaign_id: other, reason: reason.clone() });
+        let mut done = Vec::new();
+        let mut rest = Vec::new();
+        for r in active {
+            if r.score < at {
+                rest.push(r);
+                continue;
+            }
+            let reason = Self::reason_text(&format!("campaign {}", r.campaign_id), r.score, at, &r.reasons);
+            if self.suspend(r.campaign_id, &reason, brand, r.score).await? {
+                done.push(Enforced::Campaign { campaign_id: r.campaign_id, reason });
+            }
+        }
+        let (_, score) = self.weigh_brand(rest.iter(), twins);
+        if score.score >= at {
+            let reason = Self::reason_text(&format!("brand {brand}"), score.score, at, &score.reasons);
+            for r in &rest {
+                if self.suspend(r.campaign_id, &reason, brand, score.score).await? {
+                    done.push(Enforced::Campaign { campaign_id: r.campaign_id, reason: reason.clone() });
                 }
             }
         }
         Ok(done)
     }
 
-    /// After a report is filed: the number policy for its number, then its campaign's score.
+    /// Suspends an active campaign for a policy; `false` if it was no longer active.
+    async fn suspend(&self, id: CampaignId, reason: &str, brand: BrandId, score: u8) -> Result<bool, ServiceError> {
+        let done = self.registry.enforce_campaign_suspension(id, reason.to_owned()).await?.is_some();
+        if done {
+            tracing::warn!(campaign = %id, brand = %brand, score, "enforcement: campaign suspended");
+            metrics::counter!("vouch_enforcement_actions_total", "action" => "campaign.suspended").increment(1);
+        }
+        Ok(done)
+    }
+
+    /// After a report is filed: the number policy for its number, then its brand's campaigns.
     pub async fn after_report(&self, r: &ReportRow) -> Result<Vec<Enforced>, ServiceError> {
         let mut done = Vec::new();
         let Some(campaign) = r.campaign_id else { return Ok(done) };
@@ -363,15 +405,26 @@ impl Abuse {
                 }
             }
         }
-        done.extend(self.enforce_campaign(campaign).await?);
+        if let Some(brand) = r.brand_id {
+            done.extend(self.enforce_brand(brand).await?);
+        }
         Ok(done)
     }
 
-    /// Scores every campaign with activity since `since` and enforces.
+    /// Enforces on every brand with a campaign active since `since` (each brand once).
     pub async fn sweep(&self, since: Timestamp) -> Result<Vec<Enforced>, ServiceError> {
+        let store = self.registry.store();
+        let mut brands = Vec::new();
+        for id in store.campaigns_active_since(since).await? {
+            if let Some(c) = store.campaign(id).await?
+                && !brands.contains(&c.brand_id)
+            {
+                brands.push(c.brand_id);
+            }
+        }
         let mut done = Vec::new();
-        for id in self.registry.store().campaigns_active_since(since).await? {
-            done.extend(self.enforce_campaign(id).await?);
+        for b in brands {
+            done.extend(self.enforce_brand(b).await?);
         }
         Ok(done)
     }

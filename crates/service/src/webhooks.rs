@@ -185,13 +185,6 @@ async fn deliver(client: reqwest::Client, d: Delivery) {
     tracing::warn!(url = %d.url, delivery = %d.id, "webhook: gave up after {ATTEMPTS} attempts");
 }
 
-/// A webhook as set, and once its secret.
-#[derive(Debug, Clone)]
-pub struct IssuedWebhook {
-    /// The row (its secret included).
-    pub webhook: WebhookRow,
-}
-
 /// Whether `url` may receive notifications: `https`, or `http` to a loopback host.
 fn check_url(url: &str) -> Result<(), ServiceError> {
     let bad = |why: &str| ServiceError::invalid("url", format!("{url:?}: {why}"));
@@ -227,13 +220,14 @@ impl Registry {
         }
     }
 
-    /// Sets where `provider`'s notifications go, with a new signing secret (shown once).
+    /// Sets where `provider`'s notifications go, with a new signing secret (the caller shows
+    /// it once).
     pub async fn set_webhook(
         &self,
         p: &Principal,
         provider: ProviderId,
         url: String,
-    ) -> Result<IssuedWebhook, ServiceError> {
+    ) -> Result<WebhookRow, ServiceError> {
         Self::webhook_owner(p, provider)?;
         let row = self.store.provider(provider).await?.ok_or_else(|| ServiceError::not_found("provider", provider))?;
         if !row.registration.has_role(Role::Csp) && !row.registration.has_role(Role::Dca) {
@@ -248,7 +242,7 @@ impl Registry {
             created: self.now(),
         };
         self.store.set_webhook(&webhook).await?;
-        Ok(IssuedWebhook { webhook })
+        Ok(webhook)
     }
 
     /// `provider`'s webhook.

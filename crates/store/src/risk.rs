@@ -158,7 +158,8 @@ impl Store {
         Ok(count(n))
     }
 
-    /// When the campaign was last resumed (`None`: never).
+    /// When the campaign was last resumed (`None`: never). The `kind IN` term repeats the
+    /// partial index's condition so that SQLite uses it.
     pub async fn last_resumed(&self, id: CampaignId) -> Result<Option<Timestamp>, StoreError> {
         let (us,): (Option<i64>,) = sqlx::query_as(
             "SELECT max(ts_us) FROM events WHERE subject = $1 AND kind = 'campaign.resumed' \
@@ -170,7 +171,8 @@ impl Store {
         us.map(|us| ts("events", us)).transpose()
     }
 
-    /// When the number was last reinstated (`None`: never).
+    /// When the number was last reinstated (`None`: never); `kind NOT IN` as for
+    /// [`Store::last_resumed`], for the `events_subject` index.
     pub async fn last_reinstated(&self, number: TelephoneNumber) -> Result<Option<Timestamp>, StoreError> {
         let (us,): (Option<i64>,) = sqlx::query_as(
             "SELECT max(ts_us) FROM events WHERE subject = $1 AND kind = 'number.reinstated' \
