@@ -13,6 +13,10 @@ pub struct ServeArgs {
     /// Directory of the embedded store, the administrator key and other state [default: ./vouch-data]
     #[arg(long, env = "VOUCH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The registry's database: a postgres:// URL (PostgreSQL or a compatible engine, which
+    /// several nodes may share) [default: the embedded store, <data-dir>/vouch.db]
+    #[arg(long, env = "VOUCH_DATABASE_URL")]
+    pub database: Option<String>,
     /// Address of the REST API listener [default: 127.0.0.1:8080]
     #[arg(long, env = "VOUCH_HTTP")]
     pub http: Option<SocketAddr>,
@@ -163,11 +167,23 @@ pub struct GatewaySettings {
     pub throughput: vouch_gateway::ThroughputConfig,
 }
 
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
 /// The TOML file's settings.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    database: Option<String>,
     http: Option<String>,
     log_format: Option<String>,
     sip: Option<String>,
@@ -192,6 +208,8 @@ struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL, or `None` for the embedded store in `data_dir`.
+    pub database: Option<String>,
     pub http: SocketAddr,
     pub json_logs: bool,
     pub voice: VoiceSettings,
@@ -265,6 +283,15 @@ impl ServeArgs {
             }
         }
         let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./vouch-data"));
+        let database = self.database.or(file.database).filter(|d| !d.is_empty());
+        if let Some(d) = &database
+            && !(d.starts_with("postgres://") || d.starts_with("postgresql://"))
+        {
+            bail!(
+                "database {:?} must be a postgres:// or postgresql:// URL (leave it unset for the embedded store)",
+                redact(d)
+            );
+        }
         let public_url = self.public_url.or(file.public_url).unwrap_or_else(|| format!("http://{http}"));
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             bail!("public_url {public_url:?} must be an http:// or https:// URL");
@@ -383,6 +410,7 @@ impl ServeArgs {
         abuse.interval = std::time::Duration::from_secs(u64::from(interval));
         Ok(ServeConfig {
             data_dir,
+            database,
             http,
             json_logs: log_format == "json",
             voice,
@@ -406,6 +434,7 @@ mod tests {
     fn args() -> ServeArgs {
         ServeArgs {
             data_dir: None,
+            database: None,
             http: None,
             log_format: None,
             config: None,

@@ -21,8 +21,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
         restrict_dir(&config.data_dir);
-        let db = config.data_dir.join("vouch.db");
-        let store = Store::open(&db).await.with_context(|| format!("cannot open the store {}", db.display()))?;
+        let store = match &config.database {
+            Some(url) => Store::connect(url)
+                .await
+                .with_context(|| format!("cannot open the database {}", crate::config::redact(url)))?,
+            None => {
+                let db = config.data_dir.join("vouch.db");
+                Store::open(&db).await.with_context(|| format!("cannot open the store {}", db.display()))?
+            }
+        };
         let registry =
             Arc::new(Registry::open(store.clone(), Arc::new(SystemClock)).await.context("cannot load the registry")?);
         if let Some(key) = registry.bootstrap_admin().await.context("cannot create the administrator key")? {

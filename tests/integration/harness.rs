@@ -31,7 +31,15 @@ pub const PROBLEM: &str = "urn:vouch:problem:";
 /// land anywhere else).
 pub fn vouch(cwd: &Path) -> Command {
     let mut c = Command::new(BIN);
-    for v in ["VOUCH_DATA_DIR", "VOUCH_HTTP", "VOUCH_LOG_FORMAT", "VOUCH_CONFIG", "VOUCH_SERVER", "VOUCH_API_KEY"] {
+    for v in [
+        "VOUCH_DATA_DIR",
+        "VOUCH_DATABASE_URL",
+        "VOUCH_HTTP",
+        "VOUCH_LOG_FORMAT",
+        "VOUCH_CONFIG",
+        "VOUCH_SERVER",
+        "VOUCH_API_KEY",
+    ] {
         c.env_remove(v);
     }
     c.env("RUST_LOG", "warn").env("NO_COLOR", "1").current_dir(cwd).stdin(Stdio::null());
@@ -197,7 +205,98 @@ pub fn loopback_tls_certificate(dir: &Path) -> (PathBuf, PathBuf) {
 pub fn serve_command(cwd: &Path, data_dir: &Path) -> Command {
     let mut c = vouch(cwd);
     c.arg("serve").arg("--data-dir").arg(data_dir).arg("--http").arg("127.0.0.1:0");
+    if let Some(url) = database_for(data_dir) {
+        c.arg("--database").arg(url);
+    }
     c
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store under test: the embedded one, or PostgreSQL when `VOUCH_TEST_DATABASE_URL` names a
+// server (`postgres://USER@127.0.0.1:PORT`, as `scripts/pg-cluster start` prints; scripts/test
+// runs the suite a second time that way).
+
+/// The PostgreSQL server the suite runs against, if any.
+pub fn test_database_server() -> Option<String> {
+    std::env::var("VOUCH_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty()).map(|s| s.trim_end_matches('/').to_owned())
+}
+
+/// The database name of a data directory (each test's directory is new; a restart on the same
+/// directory finds the same database).
+fn database_name(data_dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut h);
+    format!("t_{:016x}", h.finish())
+}
+
+/// Runs `sql` on the test server's database `db`, returning psql's unaligned output.
+pub fn psql(db: &str, sql: &str) -> String {
+    let server = test_database_server().expect("VOUCH_TEST_DATABASE_URL is not set");
+    let out = Command::new("psql")
+        .arg(format!("{server}/{db}"))
+        .args(["-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
+        .output()
+        .expect("psql runs");
+    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The database URL for `data_dir` on the test server (created on first use), or `None` when
+/// the suite runs on the embedded store.
+pub fn database_for(data_dir: &Path) -> Option<String> {
+    let server = test_database_server()?;
+    let name = database_name(data_dir);
+    if psql("postgres", &format!("SELECT 1 FROM pg_database WHERE datname = '{name}'")).trim().is_empty() {
+        psql("postgres", &format!("CREATE DATABASE {name}"));
+    }
+    Some(format!("{server}/{name}"))
+}
+
+/// Runs SQL on the store of a stopped server: `sqlite_sql` on the embedded store, `pg_sql` on
+/// PostgreSQL (the statements that tamper with a store differ in dialect).
+pub fn store_sql(data_dir: &Path, sqlite_sql: &str, pg_sql: &str) {
+    if test_database_server().is_some() {
+        psql(&database_name(data_dir), pg_sql);
+        return;
+    }
+    let python = std::env::var("VOUCH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .arg("-c")
+        .arg("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()")
+        .arg(data_dir.join("vouch.db"))
+        .arg(sqlite_sql)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Everything the store of `data_dir` holds, as bytes to search: the embedded store's files
+/// (database and WAL), or a dump of the PostgreSQL database's data.
+pub fn store_bytes(data_dir: &Path) -> Vec<u8> {
+    if let Some(server) = test_database_server() {
+        let out = Command::new("pg_dump")
+            .arg("--data-only")
+            .arg(format!("{server}/{}", database_name(data_dir)))
+            .output()
+            .expect("pg_dump runs");
+        assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+        return out.stdout;
+    }
+    let mut bytes = std::fs::read(data_dir.join("vouch.db")).unwrap_or_default();
+    bytes.extend(std::fs::read(data_dir.join("vouch.db-wal")).unwrap_or_default());
+    bytes
+}
+
+/// Drops the test database of `data_dir`, if the suite runs on PostgreSQL.
+pub fn drop_database(data_dir: &Path) {
+    if test_database_server().is_some() {
+        let name = database_name(data_dir);
+        let _ = Command::new("psql")
+            .arg(format!("{}/postgres", test_database_server().unwrap_or_default()))
+            .args(["-qAt", "-c", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+            .output();
+    }
 }
 
 impl Server {
@@ -477,6 +576,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         // Spawned's own Drop kills the child if it still runs.
         self.proc.take();
+        if self._tmp.is_some() {
+            drop_database(&self.data_dir);
+        }
     }
 }
 

@@ -203,7 +203,7 @@ async fn gateway_enforces_the_registry_between_a_real_esme_and_a_real_smsc() {
     server.post(&path, &s.csp.key, &json!({"systemId": "acme1"})).await.ok(409);
     server.post(&path, &s.dca.key, &json!({})).await.ok(403);
     server.post(&format!("/v1/providers/{}/smpp-accounts", s.dca.id), &s.dca.key, &json!({})).await.ok(422);
-    let db = std::fs::read(data_dir.join("vouch.db")).unwrap_or_default();
+    let db = crate::harness::store_bytes(&data_dir);
     assert!(!db.windows(8).any(|w| w == password.as_bytes()), "the password is not stored in clear");
 
     // Restart with the gateway in front of the SMSC simulator (classes at 1 % of their rate).

@@ -2,7 +2,6 @@
 //! `vouch log prove`, sealed brand fields and their openings, the auditor (`vouch log verify`)
 //! across a SIGKILL during a burst of writes, and tampering caught by `--full`.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -210,18 +209,6 @@ async fn sigkill_during_a_burst_loses_nothing_and_the_auditor_sees_one_tree() {
     assert!(out.status.success(), "{out:?}");
 }
 
-fn sqlite(db: &Path, sql: &str) {
-    let python = std::env::var("VOUCH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(python)
-        .arg("-c")
-        .arg("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampering_with_a_tile_or_an_entry_is_caught_and_a_split_view_is_reported() {
     let mut s = Server::start();
@@ -235,14 +222,16 @@ async fn tampering_with_a_tile_or_an_entry_is_caught_and_a_split_view_is_reporte
     let st = state.to_str().expect("path").to_owned();
     let out = run(log_cmd(&s, &["verify", "--full", "--state", &st]), Duration::from_secs(60));
     assert!(out.status.success(), "{out:?}");
-    let db = s.data_dir.join("vouch.db");
 
     // A stored full tile edited by hand: the full audit names it.
     s.sigterm();
-    sqlite(
-        &db,
+    store_sql(
+        &s.data_dir,
         "CREATE TABLE tile_backup AS SELECT hashes FROM log_tiles WHERE level = 0 AND idx = 0; \
          UPDATE log_tiles SET hashes = zeroblob(32) || substr(hashes, 33) WHERE level = 0 AND idx = 0;",
+        "CREATE TABLE tile_backup AS SELECT hashes FROM log_tiles WHERE level = 0 AND idx = 0; \
+         UPDATE log_tiles SET hashes = decode(repeat('00', 32), 'hex') || substring(hashes from 33) \
+         WHERE level = 0 AND idx = 0;",
     );
     s.restart();
     let out = run(log_cmd(&s, &["verify", "--full", "--state", &st]), Duration::from_secs(60));
@@ -254,18 +243,17 @@ async fn tampering_with_a_tile_or_an_entry_is_caught_and_a_split_view_is_reporte
 
     // The tile restored from the entries, an entry (event) edited instead: caught too.
     s.sigterm();
-    sqlite(
-        &db,
-        "UPDATE log_tiles SET hashes = (SELECT hashes FROM tile_backup) WHERE level = 0 AND idx = 0; \
-         DROP TABLE tile_backup;",
-    );
+    let restore = "UPDATE log_tiles SET hashes = (SELECT hashes FROM tile_backup) WHERE level = 0 AND idx = 0; \
+                   DROP TABLE tile_backup;";
+    store_sql(&s.data_dir, restore, restore);
     s.restart();
     let out = run(log_cmd(&s, &["verify", "--full", "--state", &st]), Duration::from_secs(60));
     assert!(out.status.success(), "the restored tile should audit clean: {out:?}");
     s.sigterm();
     // Event 10 is the registration of "Tamper 4" (events: the admin key, then a registration
     // and a key per provider).
-    sqlite(&db, "UPDATE events SET canonical = replace(canonical, 'Tamper 4', 'Tamper X') WHERE seq = 10;");
+    let edit = "UPDATE events SET canonical = replace(canonical, 'Tamper 4', 'Tamper X') WHERE seq = 10;";
+    store_sql(&s.data_dir, edit, edit);
     s.restart();
     let out = run(log_cmd(&s, &["verify", "--full", "--state", &st]), Duration::from_secs(60));
     assert!(!out.status.success(), "{out:?}");

@@ -297,6 +297,17 @@ impl Registry {
         *self.sanctions.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(list);
     }
 
+    /// After a commit of bulk rows (which leaves the WAL as it is): copies the WAL into the
+    /// database on another thread, off the writer.
+    pub(crate) fn checkpoint_in_background(&self) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.checkpoint().await {
+                tracing::warn!(error = %e, "WAL checkpoint after a bulk commit failed");
+            }
+        });
+    }
+
     /// After a commit: counts the events and brings the in-memory facts up to date.
     pub(crate) async fn committed(&self, events: &[vouch_registry::Event]) -> Result<(), ServiceError> {
         // A brand registered and vetted in one commit is read back once.

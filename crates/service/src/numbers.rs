@@ -337,12 +337,7 @@ impl Registry {
             tx.commit().await?;
             // The commit left the WAL as it is: copy it into the database on another thread
             // while the next chunk is written.
-            let store = self.store.clone();
-            tokio::spawn(async move {
-                if let Err(e) = store.checkpoint().await {
-                    tracing::warn!(error = %e, "WAL checkpoint after an import failed");
-                }
-            });
+            self.checkpoint_in_background();
             metrics::counter!("vouch_registry_events_total", "kind" => "number.assigned")
                 .increment(accepted.len() as u64);
             let rows: Vec<_> = accepted.iter().map(|(n, c, _)| (*n, *c)).collect();

@@ -1,12 +1,12 @@
 //! SMPP gateway tables: accounts, the gateway's secret, opt-outs and decision records.
 
 use jiff::Timestamp;
-use sqlx::Row;
 use vouch_registry::{CampaignId, ProviderId};
 
 use crate::query::{parse, ts};
 use crate::tx::map_unique;
 use crate::{Store, StoreError, Tx};
+use crate::{on, on_conn};
 
 /// An SMPP account, without its password.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ pub struct RecordFilter<'a> {
     pub until: Timestamp,
 }
 
-fn account_row(r: &sqlx::sqlite::SqliteRow) -> Result<SmppAccountRow, StoreError> {
+fn account_row(r: &crate::DbRow) -> Result<SmppAccountRow, StoreError> {
     const T: &str = "smpp_accounts";
     Ok(SmppAccountRow {
         system_id: r.try_get("system_id")?,
@@ -87,71 +87,73 @@ impl Tx {
         provider: ProviderId,
         password_hash: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let now = self.now().as_microsecond();
+        on_conn!(&mut self.tx, db => sqlx::query(
             "INSERT INTO smpp_accounts (system_id, provider_id, password_hash, created_us) VALUES ($1, $2, $3, $4)",
         )
         .bind(system_id)
         .bind(provider.to_string())
         .bind(password_hash)
-        .bind(self.now().as_microsecond())
-        .execute(self.conn())
-        .await
+        .bind(now)
+        .execute(&mut *db)
+        .await.map(|r| r.rows_affected()))
         .map_err(map_unique)?;
         Ok(())
     }
 
     /// Marks an SMPP account revoked; `false` if it was not active.
     pub async fn revoke_smpp_account(&mut self, system_id: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE smpp_accounts SET revoked_us = $1 WHERE system_id = $2 AND revoked_us IS NULL")
-            .bind(self.now().as_microsecond())
+        let now = self.now().as_microsecond();
+        let r = on_conn!(&mut self.tx, db => sqlx::query("UPDATE smpp_accounts SET revoked_us = $1 WHERE system_id = $2 AND revoked_us IS NULL")
+            .bind(now)
             .bind(system_id)
-            .execute(self.conn())
-            .await?;
-        Ok(r.rows_affected() == 1)
+            .execute(&mut *db)
+            .await.map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 }
 
 impl Store {
     /// SMPP accounts of a provider, or all.
     pub async fn smpp_accounts(&self, provider: Option<ProviderId>) -> Result<Vec<SmppAccountRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = on!(self.pool(), db => sqlx::query(
             "SELECT system_id, provider_id, created_us, revoked_us FROM smpp_accounts \
              WHERE $1 IS NULL OR provider_id = $1 ORDER BY created_us, system_id",
         )
         .bind(provider.map(|p| p.to_string()))
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(db)
+        .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
         rows.iter().map(account_row).collect()
     }
 
     /// An account and its password hash, for a bind.
     pub async fn smpp_account_secret(&self, system_id: &str) -> Result<Option<(SmppAccountRow, String)>, StoreError> {
-        let row = sqlx::query(
+        let row = on!(self.pool(), db => sqlx::query(
             "SELECT system_id, provider_id, created_us, revoked_us, password_hash FROM smpp_accounts WHERE system_id = $1",
         )
         .bind(system_id)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(db)
+        .await.map(|r| r.map(crate::DbRow::from)))?;
         row.map(|r| Ok((account_row(&r)?, r.try_get("password_hash")?))).transpose()
     }
 
     /// The gateway's destination-hash secret, made (from `fresh`) at first call.
     pub async fn gateway_secret(&self, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
-        sqlx::query(
+        on!(self.writer_pool(), db => sqlx::query(
             "INSERT INTO gateway_keys (id, destination, created_us) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING",
         )
         .bind(fresh)
         .bind(Timestamp::now().as_microsecond())
-        .execute(self.writer_pool())
-        .await?;
-        Ok(sqlx::query_scalar("SELECT destination FROM gateway_keys WHERE id = 1")
-            .fetch_one(self.writer_pool())
-            .await?)
+        .execute(db)
+        .await.map(|r| r.rows_affected()))?;
+        Ok(on!(self.writer_pool(), db => sqlx::query_scalar("SELECT destination FROM gateway_keys WHERE id = 1")
+            .fetch_one(db)
+            .await)?)
     }
 
     /// Every opt-out: (campaign, destination key hex).
     pub async fn opt_outs(&self) -> Result<Vec<(CampaignId, String)>, StoreError> {
-        let rows = sqlx::query("SELECT campaign_id, dest_key FROM gateway_opt_outs").fetch_all(self.pool()).await?;
+        let rows = on!(self.pool(), db => sqlx::query("SELECT campaign_id, dest_key FROM gateway_opt_outs").fetch_all(db).await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
         rows.iter()
             .map(|r| Ok((parse("gateway_opt_outs", r.try_get("campaign_id")?)?, r.try_get("dest_key")?)))
             .collect()
@@ -171,12 +173,12 @@ impl Store {
         } else {
             "DELETE FROM gateway_opt_outs WHERE campaign_id = $1 AND dest_key = $2 AND $3 IS NOT NULL"
         };
-        sqlx::query(q)
+        on!(self.writer_pool(), db => sqlx::query(q)
             .bind(campaign.to_string())
             .bind(dest_key)
             .bind(at.as_microsecond())
-            .execute(self.writer_pool())
-            .await?;
+            .execute(db)
+            .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -203,20 +205,26 @@ impl Store {
             rest = tail;
             let batch_key = rand::random::<i64>();
             let last_us = batch.iter().map(|r| r.at.as_microsecond()).max().unwrap_or(batch_us);
-            sqlx::query(
+            on_conn!(&mut tx, db => sqlx::query(
                 "INSERT INTO gateway_record_batches (batch_us, batch_key, last_us, records) VALUES ($1, $2, $3, $4)",
             )
             .bind(batch_us)
             .bind(batch_key)
             .bind(last_us)
             .bind(batch.len() as i64)
-            .execute(&mut *tx)
-            .await?;
+            .execute(&mut *db)
+            .await.map(|r| r.rows_affected()))?;
             let mut rows: Vec<(usize, &GatewayRecord)> = batch.iter().enumerate().collect();
             rows.sort_by(|a, b| a.1.source.cmp(&b.1.source).then(a.0.cmp(&b.0)));
+            let insert = match tx {
+                crate::Engine::Sqlite(_) => "INSERT OR FAIL",
+                crate::Engine::Postgres(_) => "INSERT",
+            };
             for chunk in rows.chunks(500) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT OR FAIL INTO gateway_records (batch_us, batch_key, source, ord, at_us, system_id, \
+                on_conn!(&mut tx, db => {
+                let mut q = sqlx::QueryBuilder::new(insert);
+                q.push(
+                    " INTO gateway_records (batch_us, batch_key, source, ord, at_us, system_id, \
                      provider_id, campaign_id, dest_key, fingerprint, parts, verdict, status, detail, message_id) ",
                 );
                 q.push_values(chunk, |mut b, (ord, r)| {
@@ -236,7 +244,8 @@ impl Store {
                         .push_bind(&r.detail)
                         .push_bind(&r.message_id);
                 });
-                q.build().execute(&mut *tx).await?;
+                q.build().execute(&mut *db).await.map(|r| r.rows_affected())
+                })?;
             }
         }
         tx.commit().await?;
@@ -270,15 +279,15 @@ impl Store {
                AND r.at_us BETWEEN $3 AND $4 AND ($5 IS NULL OR r.provider_id = $5) \
              ORDER BY r.batch_us DESC, r.at_us DESC, r.ord DESC LIMIT $6"
         };
-        let rows = sqlx::query(q)
+        let rows = on!(self.pool(), db => sqlx::query(q)
             .bind(filter.source)
             .bind(first_batch)
             .bind(from)
             .bind(to)
             .bind(provider)
             .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await?;
+            .fetch_all(db)
+            .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
         rows.iter()
             .map(|r| {
                 Ok(GatewayRecord {
@@ -304,9 +313,13 @@ impl Store {
     pub async fn purge_gateway_records(&self, before: Timestamp) -> Result<u64, StoreError> {
         let before = before.as_microsecond().saturating_sub(SPAN_US);
         let mut tx = self.writer_pool().begin().await?;
-        let r = sqlx::query("DELETE FROM gateway_records WHERE batch_us < $1").bind(before).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM gateway_record_batches WHERE batch_us < $1").bind(before).execute(&mut *tx).await?;
+        let r = on_conn!(&mut tx, db => {
+            sqlx::query("DELETE FROM gateway_records WHERE batch_us < $1").bind(before).execute(&mut *db).await.map(|r| r.rows_affected())
+        })?;
+        on_conn!(&mut tx, db => {
+            sqlx::query("DELETE FROM gateway_record_batches WHERE batch_us < $1").bind(before).execute(&mut *db).await.map(|r| r.rows_affected())
+        })?;
         tx.commit().await?;
-        Ok(r.rows_affected())
+        Ok(r)
     }
 }

@@ -1,8 +1,7 @@
 //! The transparency log's tables: keys, hash tiles, checkpoints.
 
-use sqlx::Row as _;
-
 use crate::{Store, StoreError};
+use crate::{on, on_conn};
 
 /// The log's stored keys.
 #[derive(Clone)]
@@ -48,9 +47,9 @@ pub struct TileRow {
 impl Store {
     /// The log's keys, if it has been created.
     pub async fn log_keys(&self) -> Result<Option<LogKeys>, StoreError> {
-        let r = sqlx::query("SELECT origin, signing, sealing FROM log_keys WHERE id = 1")
-            .fetch_optional(self.writer_pool())
-            .await?;
+        let r = on!(self.writer_pool(), db => sqlx::query("SELECT origin, signing, sealing FROM log_keys WHERE id = 1")
+            .fetch_optional(db)
+            .await.map(|r| r.map(crate::DbRow::from)))?;
         r.map(|r| {
             Ok(LogKeys { origin: r.try_get("origin")?, signing: r.try_get("signing")?, sealing: r.try_get("sealing")? })
         })
@@ -60,7 +59,7 @@ impl Store {
     /// Stores `fresh` as the log's keys unless there are keys already, and returns what is
     /// stored (so every node of one database agrees).
     pub async fn create_log_keys(&self, fresh: LogKeys, now_us: i64) -> Result<LogKeys, StoreError> {
-        sqlx::query(
+        on!(self.writer_pool(), db => sqlx::query(
             "INSERT INTO log_keys (id, origin, signing, sealing, created_us) VALUES (1, $1, $2, $3, $4) \
              ON CONFLICT (id) DO NOTHING",
         )
@@ -68,39 +67,39 @@ impl Store {
         .bind(&fresh.signing)
         .bind(&fresh.sealing)
         .bind(now_us)
-        .execute(self.writer_pool())
-        .await?;
+        .execute(db)
+        .await.map(|r| r.rows_affected()))?;
         self.log_keys().await?.ok_or_else(|| StoreError::corrupt("log_keys", "the keys just stored are missing"))
     }
 
     /// The newest checkpoint.
     pub async fn log_head(&self) -> Result<Option<CheckpointRow>, StoreError> {
-        let r = sqlx::query("SELECT size, root, note, ts_us FROM log_checkpoints ORDER BY size DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
+        let r = on!(&self.pool, db => sqlx::query("SELECT size, root, note, ts_us FROM log_checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(db)
+            .await.map(|r| r.map(crate::DbRow::from)))?;
         r.map(|r| checkpoint_row(&r)).transpose()
     }
 
     /// Checkpoints, newest first, at most `limit`, below `before` when given.
     pub async fn log_checkpoints(&self, before: Option<u64>, limit: u32) -> Result<Vec<CheckpointRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = on!(&self.pool, db => sqlx::query(
             "SELECT size, root, note, ts_us FROM log_checkpoints WHERE size < $1 ORDER BY size DESC LIMIT $2",
         )
         .bind(before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(db)
+        .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
         rows.iter().map(checkpoint_row).collect()
     }
 
     /// A hash tile's stored bytes.
     pub async fn log_tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let Ok(idx) = i64::try_from(index) else { return Ok(None) };
-        Ok(sqlx::query_scalar("SELECT hashes FROM log_tiles WHERE level = $1 AND idx = $2")
+        Ok(on!(&self.pool, db => sqlx::query_scalar("SELECT hashes FROM log_tiles WHERE level = $1 AND idx = $2")
             .bind(i64::from(level))
             .bind(idx)
-            .fetch_optional(&self.pool)
-            .await?)
+            .fetch_optional(db)
+            .await)?)
     }
 
     /// Writes tiles and the checkpoint that covers them, in one transaction: a crash leaves
@@ -108,51 +107,50 @@ impl Store {
     pub async fn log_commit(&self, tiles: &[TileRow], checkpoint: &CheckpointRow) -> Result<(), StoreError> {
         let mut tx = self.writer_pool().begin().await?;
         for t in tiles {
-            sqlx::query(
+            on_conn!(&mut tx, db => sqlx::query(
                 "INSERT INTO log_tiles (level, idx, hashes) VALUES ($1, $2, $3) \
                  ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes",
             )
             .bind(i64::from(t.level))
             .bind(t.index as i64)
             .bind(&t.hashes)
-            .execute(&mut *tx)
-            .await?;
+            .execute(&mut *db)
+            .await.map(|r| r.rows_affected()))?;
         }
-        sqlx::query("INSERT INTO log_checkpoints (size, root, note, ts_us) VALUES ($1, $2, $3, $4)")
+        on_conn!(&mut tx, db => sqlx::query("INSERT INTO log_checkpoints (size, root, note, ts_us) VALUES ($1, $2, $3, $4)")
             .bind(checkpoint.size as i64)
             .bind(&checkpoint.root)
             .bind(&checkpoint.note)
             .bind(checkpoint.ts_us)
-            .execute(&mut *tx)
-            .await?;
+            .execute(&mut *db)
+            .await.map(|r| r.rows_affected()))?;
         tx.commit().await?;
         Ok(())
     }
 
     /// The events `first..=last` (sequence number, kind, canonical text), in order.
     pub async fn events_between(&self, first: u64, last: u64) -> Result<Vec<(u64, String, String)>, StoreError> {
-        let rows: Vec<(i64, String, String)> =
-            sqlx::query_as("SELECT seq, kind, canonical FROM events WHERE seq >= $1 AND seq <= $2 ORDER BY seq")
+        let rows: Vec<(i64, String, String)> = on!(&self.pool, db => sqlx::query_as("SELECT seq, kind, canonical FROM events WHERE seq >= $1 AND seq <= $2 ORDER BY seq")
                 .bind(first.min(i64::MAX as u64) as i64)
                 .bind(last.min(i64::MAX as u64) as i64)
-                .fetch_all(&self.pool)
-                .await?;
+                .fetch_all(db)
+                .await)?;
         Ok(rows.into_iter().map(|(s, k, c)| (s as u64, k, c)).collect())
     }
 
     /// The event that registered a certificate, by fingerprint.
     pub async fn certificate_event(&self, fingerprint: &str) -> Result<Option<u64>, StoreError> {
-        let seq: Option<i64> = sqlx::query_scalar(
+        let seq: Option<i64> = on!(&self.pool, db => sqlx::query_scalar(
             "SELECT seq FROM events WHERE kind = 'certificate.registered' AND subject = $1 ORDER BY seq LIMIT 1",
         )
         .bind(fingerprint)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(db)
+        .await)?;
         Ok(seq.map(|s| s as u64))
     }
 }
 
-fn checkpoint_row(r: &sqlx::sqlite::SqliteRow) -> Result<CheckpointRow, StoreError> {
+fn checkpoint_row(r: &crate::DbRow) -> Result<CheckpointRow, StoreError> {
     let size: i64 = r.try_get("size")?;
     Ok(CheckpointRow {
         size: size as u64,

@@ -1,13 +1,12 @@
 //! Reads: rows of the view tables, parsed back into domain types.
 
 use jiff::Timestamp;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use vouch_registry::{
     BrandId, BrandRequest, CampaignId, CampaignRequest, CampaignStatus, EinHolder, IdentityStatus, ProviderId,
     ProviderRegistration, SharingStatus, TelephoneNumber, VettingOutcome,
 };
 
+use crate::on;
 use crate::{Store, StoreError};
 
 /// A registered provider.
@@ -138,7 +137,7 @@ fn from_json<T: serde::de::DeserializeOwned>(table: &'static str, s: &str) -> Re
     serde_json::from_str(s).map_err(|e| StoreError::corrupt(table, e))
 }
 
-fn brand_row(r: &SqliteRow) -> Result<BrandRow, StoreError> {
+fn brand_row(r: &crate::DbRow) -> Result<BrandRow, StoreError> {
     const T: &str = "brands";
     let vetting: Option<String> = r.try_get("vetting")?;
     Ok(BrandRow {
@@ -154,7 +153,7 @@ fn brand_row(r: &SqliteRow) -> Result<BrandRow, StoreError> {
     })
 }
 
-fn assignment_row(r: &SqliteRow) -> Result<AssignmentRow, StoreError> {
+fn assignment_row(r: &crate::DbRow) -> Result<AssignmentRow, StoreError> {
     const T: &str = "number_assignments";
     let number = TelephoneNumber::from_digits(r.try_get::<i64, _>("number")? as u64)
         .ok_or_else(|| StoreError::corrupt(T, "number"))?;
@@ -177,71 +176,69 @@ const ASSIGNMENT_COLUMNS: &str =
 impl Store {
     /// The key with this hash.
     pub async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
-        let row = sqlx::query("SELECT key_id, provider_id, created_us, revoked_us FROM api_keys WHERE key_hash = $1")
+        let row = on!(&self.pool, db => sqlx::query("SELECT key_id, provider_id, created_us, revoked_us FROM api_keys WHERE key_hash = $1")
             .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?;
+            .fetch_optional(db)
+            .await.map(|r| r.map(crate::DbRow::from)))?;
         row.map(|r| api_key_row(&r)).transpose()
     }
 
     /// The keys of a provider (`None`: the administrator's).
     pub async fn api_keys_of(&self, provider: Option<ProviderId>) -> Result<Vec<ApiKeyRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT key_id, provider_id, created_us, revoked_us FROM api_keys WHERE provider_id IS $1 ORDER BY created_us, key_id",
+        let rows = on!(&self.pool, db => sqlx::query(
+            "SELECT key_id, provider_id, created_us, revoked_us FROM api_keys WHERE provider_id IS NOT DISTINCT FROM $1 ORDER BY created_us, key_id",
         )
         .bind(provider.map(|p| p.to_string()))
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(db)
+        .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
         rows.iter().map(api_key_row).collect()
     }
 
     /// Whether any administrator key exists.
     pub async fn has_admin_key(&self) -> Result<bool, StoreError> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE provider_id IS NULL").fetch_one(&self.pool).await?;
+        let n: i64 = on!(&self.pool, db => sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE provider_id IS NULL").fetch_one(db).await)?;
         Ok(n > 0)
     }
 
     /// A provider.
     pub async fn provider(&self, id: ProviderId) -> Result<Option<ProviderRow>, StoreError> {
-        let row = sqlx::query("SELECT id, registration, created_us FROM providers WHERE id = $1")
+        let row = on!(&self.pool, db => sqlx::query("SELECT id, registration, created_us FROM providers WHERE id = $1")
             .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+            .fetch_optional(db)
+            .await.map(|r| r.map(crate::DbRow::from)))?;
         row.map(|r| provider_row(&r)).transpose()
     }
 
     /// Every provider, oldest first.
     pub async fn providers(&self) -> Result<Vec<ProviderRow>, StoreError> {
-        let rows = sqlx::query("SELECT id, registration, created_us FROM providers ORDER BY created_us, id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = on!(&self.pool, db => sqlx::query("SELECT id, registration, created_us FROM providers ORDER BY created_us, id")
+            .fetch_all(db)
+            .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
         rows.iter().map(provider_row).collect()
     }
 
     /// A brand.
     pub async fn brand(&self, id: BrandId) -> Result<Option<BrandRow>, StoreError> {
-        let row =
-            sqlx::query("SELECT * FROM brands WHERE id = $1").bind(id.to_string()).fetch_optional(&self.pool).await?;
+        let row = on!(&self.pool, db => sqlx::query("SELECT * FROM brands WHERE id = $1").bind(id.to_string()).fetch_optional(db).await.map(|r| r.map(crate::DbRow::from)))?;
         row.map(|r| brand_row(&r)).transpose()
     }
 
     /// Brands of a CSP, or every brand with `None`; oldest first.
     pub async fn brands(&self, csp: Option<ProviderId>) -> Result<Vec<BrandRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM brands WHERE $1 IS NULL OR csp_id = $1 ORDER BY created_us, id")
+        let rows = on!(&self.pool, db => sqlx::query("SELECT * FROM brands WHERE $1 IS NULL OR csp_id = $1 ORDER BY created_us, id")
             .bind(csp.map(|c| c.to_string()))
-            .fetch_all(&self.pool)
-            .await?;
+            .fetch_all(db)
+            .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
         rows.iter().map(brand_row).collect()
     }
 
     /// The brand a CSP registered under `reference_id`.
     pub async fn brand_by_reference(&self, csp: ProviderId, reference_id: &str) -> Result<Option<BrandId>, StoreError> {
-        let id: Option<String> = sqlx::query_scalar("SELECT id FROM brands WHERE csp_id = $1 AND reference_id = $2")
+        let id: Option<String> = on!(&self.pool, db => sqlx::query_scalar("SELECT id FROM brands WHERE csp_id = $1 AND reference_id = $2")
             .bind(csp.to_string())
             .bind(reference_id)
-            .fetch_optional(&self.pool)
-            .await?;
+            .fetch_optional(db)
+            .await)?;
         id.map(|i| parse("brands", &i)).transpose()
     }
 
@@ -249,14 +246,14 @@ impl Store {
     /// nothing: otherwise anyone could squat a company's EIN under a made-up name and block the
     /// company's own registration.
     pub async fn ein_holders(&self, ein: &str, except: Option<BrandId>) -> Result<Vec<EinHolder>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, csp_id, details FROM brands WHERE ein = $1 AND id IS NOT $2 \
+        let rows = on!(&self.pool, db => sqlx::query(
+            "SELECT id, csp_id, details FROM brands WHERE ein = $1 AND id IS DISTINCT FROM $2 \
              AND identity_status IN ('VERIFIED', 'VETTED_VERIFIED') ORDER BY created_us",
         )
         .bind(ein)
         .bind(except.map(|b| b.to_string()))
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(db)
+        .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
         rows.iter()
             .map(|r| {
                 let details: BrandRequest = from_json("brands", r.try_get("details")?)?;
@@ -271,10 +268,10 @@ impl Store {
 
     /// A campaign with its sharing.
     pub async fn campaign(&self, id: CampaignId) -> Result<Option<CampaignRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM campaigns WHERE id = $1")
+        let row = on!(&self.pool, db => sqlx::query("SELECT * FROM campaigns WHERE id = $1")
             .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+            .fetch_optional(db)
+            .await.map(|r| r.map(crate::DbRow::from)))?;
         match row {
             Some(r) => Ok(Some(self.campaign_row(&r).await?)),
             None => Ok(None),
@@ -287,14 +284,14 @@ impl Store {
         csp: Option<ProviderId>,
         dca: Option<ProviderId>,
     ) -> Result<Vec<CampaignRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = on!(&self.pool, db => sqlx::query(
             "SELECT * FROM campaigns WHERE ($1 IS NULL OR csp_id = $1) AND ($2 IS NULL OR id IN \
              (SELECT campaign_id FROM campaign_sharing WHERE dca_id = $2)) ORDER BY created_us, id",
         )
         .bind(csp.map(|c| c.to_string()))
         .bind(dca.map(|d| d.to_string()))
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(db)
+        .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             out.push(self.campaign_row(r).await?);
@@ -308,21 +305,21 @@ impl Store {
         csp: ProviderId,
         reference_id: &str,
     ) -> Result<Option<CampaignId>, StoreError> {
-        let id: Option<String> = sqlx::query_scalar("SELECT id FROM campaigns WHERE csp_id = $1 AND reference_id = $2")
+        let id: Option<String> = on!(&self.pool, db => sqlx::query_scalar("SELECT id FROM campaigns WHERE csp_id = $1 AND reference_id = $2")
             .bind(csp.to_string())
             .bind(reference_id)
-            .fetch_optional(&self.pool)
-            .await?;
+            .fetch_optional(db)
+            .await)?;
         id.map(|i| parse("campaigns", &i)).transpose()
     }
 
-    async fn campaign_row(&self, r: &SqliteRow) -> Result<CampaignRow, StoreError> {
+    async fn campaign_row(&self, r: &crate::DbRow) -> Result<CampaignRow, StoreError> {
         const T: &str = "campaigns";
         let id: String = r.try_get("id")?;
-        let sharing = sqlx::query("SELECT * FROM campaign_sharing WHERE campaign_id = $1 ORDER BY shared_us, dca_id")
+        let sharing = on!(&self.pool, db => sqlx::query("SELECT * FROM campaign_sharing WHERE campaign_id = $1 ORDER BY shared_us, dca_id")
             .bind(&id)
-            .fetch_all(&self.pool)
-            .await?
+            .fetch_all(db)
+            .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?
             .iter()
             .map(|s| {
                 Ok(SharingRow {
@@ -352,12 +349,12 @@ impl Store {
 
     /// The current holder of `number`, from the tables.
     pub async fn current_assignment(&self, number: TelephoneNumber) -> Result<Option<AssignmentRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row = on!(&self.pool, db => sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ASSIGNMENT_COLUMNS} FROM number_assignments WHERE number = $1 AND released_us IS NULL"
         )))
         .bind(number.digits() as i64)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(db)
+        .await.map(|r| r.map(crate::DbRow::from)))?;
         row.map(|r| assignment_row(&r)).transpose()
     }
 
@@ -367,27 +364,27 @@ impl Store {
         number: TelephoneNumber,
         at: Timestamp,
     ) -> Result<Option<AssignmentRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row = on!(&self.pool, db => sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ASSIGNMENT_COLUMNS} FROM number_assignments WHERE number = $1 AND assigned_us <= $2 \
              AND (released_us IS NULL OR released_us > $2) ORDER BY assigned_seq DESC LIMIT 1"
         )))
         .bind(number.digits() as i64)
         .bind(at.as_microsecond())
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(db)
+        .await.map(|r| r.map(crate::DbRow::from)))?;
         row.map(|r| assignment_row(&r)).transpose()
     }
 
     /// A campaign's status at instant `at`, from its status events (ACTIVE if none came before).
     pub async fn campaign_status_at(&self, campaign: CampaignId, at: Timestamp) -> Result<CampaignStatus, StoreError> {
-        let kind: Option<String> = sqlx::query_scalar(
+        let kind: Option<String> = on!(&self.pool, db => sqlx::query_scalar(
             "SELECT kind FROM events WHERE subject = $1 AND kind IN ('campaign.suspended', 'campaign.resumed', 'campaign.expired') \
              AND ts_us <= $2 ORDER BY seq DESC LIMIT 1",
         )
         .bind(campaign.to_string())
         .bind(at.as_microsecond())
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(db)
+        .await)?;
         Ok(match kind.as_deref() {
             Some("campaign.suspended") => CampaignStatus::Suspended,
             Some("campaign.expired") => CampaignStatus::Expired,
@@ -397,20 +394,20 @@ impl Store {
 
     /// Every interval of `number`, oldest first.
     pub async fn number_history(&self, number: TelephoneNumber) -> Result<Vec<AssignmentRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows = on!(&self.pool, db => sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ASSIGNMENT_COLUMNS} FROM number_assignments WHERE number = $1 ORDER BY assigned_seq"
         )))
         .bind(number.digits() as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(db)
+        .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
         rows.iter().map(assignment_row).collect()
     }
 
     /// How many numbers are held now.
     pub async fn count_current_numbers(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM number_assignments WHERE released_us IS NULL")
-            .fetch_one(&self.pool)
-            .await?;
+        let n: i64 = on!(&self.pool, db => sqlx::query_scalar("SELECT COUNT(*) FROM number_assignments WHERE released_us IS NULL")
+            .fetch_one(db)
+            .await)?;
         Ok(n as u64)
     }
 
@@ -429,14 +426,14 @@ impl Store {
         let mut total = 0u64;
         let mut batch = Vec::with_capacity(LOAD_BATCH);
         loop {
-            let text: Option<String> = sqlx::query_scalar(
-                "SELECT group_concat(number || ':' || campaign_id) FROM (SELECT number, campaign_id \
-                 FROM number_assignments WHERE number > $1 AND released_us IS NULL ORDER BY number LIMIT $2)",
+            let text: Option<String> = on!(&self.pool, db => sqlx::query_scalar(
+                "SELECT string_agg(number || ':' || campaign_id, ',') FROM (SELECT number, campaign_id \
+                 FROM number_assignments WHERE number > $1 AND released_us IS NULL ORDER BY number LIMIT $2) AS page",
             )
             .bind(after)
             .bind(LOAD_BATCH as i64)
-            .fetch_one(&self.pool)
-            .await?;
+            .fetch_one(db)
+            .await)?;
             let Some(text) = text else { return Ok(total) };
             batch.clear();
             for pair in text.split(',') {
@@ -458,31 +455,31 @@ impl Store {
 
     /// The most recently imported sanctions list, as imported.
     pub async fn latest_sanctions_list(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT content FROM sanctions_lists ORDER BY imported_us DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            on!(&self.pool, db => sqlx::query_scalar("SELECT content FROM sanctions_lists ORDER BY imported_us DESC LIMIT 1")
+            .fetch_optional(db)
+            .await)?,
+        )
     }
 
     /// The sequence number of the last event (0 when there is none).
     pub async fn last_seq(&self) -> Result<u64, StoreError> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT next_seq FROM registry_state WHERE id = 1").fetch_one(&self.pool).await?;
+        let n: i64 = on!(&self.pool, db => sqlx::query_scalar("SELECT next_seq FROM registry_state WHERE id = 1").fetch_one(db).await)?;
         Ok((n - 1) as u64)
     }
 
     /// Canonical events with `seq > after`, at most `limit`, in order.
     pub async fn events_after(&self, after: u64, limit: u32) -> Result<Vec<(u64, String)>, StoreError> {
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT seq, canonical FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+        let rows: Vec<(i64, String)> = on!(&self.pool, db => sqlx::query_as("SELECT seq, canonical FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
                 .bind(after as i64)
                 .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
+                .fetch_all(db)
+                .await)?;
         Ok(rows.into_iter().map(|(s, c)| (s as u64, c)).collect())
     }
 }
 
-fn api_key_row(r: &SqliteRow) -> Result<ApiKeyRow, StoreError> {
+fn api_key_row(r: &crate::DbRow) -> Result<ApiKeyRow, StoreError> {
     const T: &str = "api_keys";
     let provider: Option<String> = r.try_get("provider_id")?;
     let revoked: Option<i64> = r.try_get("revoked_us")?;
@@ -494,7 +491,7 @@ fn api_key_row(r: &SqliteRow) -> Result<ApiKeyRow, StoreError> {
     })
 }
 
-fn provider_row(r: &SqliteRow) -> Result<ProviderRow, StoreError> {
+fn provider_row(r: &crate::DbRow) -> Result<ProviderRow, StoreError> {
     const T: &str = "providers";
     Ok(ProviderRow {
         id: parse(T, r.try_get("id")?)?,

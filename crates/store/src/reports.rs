@@ -1,9 +1,9 @@
 //! Spam reports, and the events a trace cites as its evidence.
 
 use jiff::Timestamp;
-use sqlx::Row;
 use vouch_registry::{BrandId, CampaignId, ProviderId, ReportId, TelephoneNumber};
 
+use crate::on;
 use crate::query::{parse, ts};
 use crate::tx::map_unique;
 use crate::{Store, StoreError};
@@ -50,7 +50,7 @@ pub struct EventRow {
     pub kind: String,
 }
 
-fn report_row(r: &sqlx::sqlite::SqliteRow) -> Result<ReportRow, StoreError> {
+fn report_row(r: &crate::DbRow) -> Result<ReportRow, StoreError> {
     const T: &str = "reports";
     let number: i64 = r.try_get("number")?;
     Ok(ReportRow {
@@ -74,7 +74,7 @@ fn report_row(r: &sqlx::sqlite::SqliteRow) -> Result<ReportRow, StoreError> {
 impl Store {
     /// Files a report; `Err(StoreError::Conflict)` if its id is taken.
     pub async fn insert_report(&self, r: &ReportRow) -> Result<(), StoreError> {
-        sqlx::query(
+        on!(self.writer_pool(), db => sqlx::query(
             "INSERT INTO reports (id, reporter_id, channel, number, at_us, category, campaign_id, brand_id, \
              fingerprint, content, identity, origid, created_us) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -92,16 +92,15 @@ impl Store {
         .bind(&r.identity)
         .bind(&r.origid)
         .bind(r.created.as_microsecond())
-        .execute(self.writer_pool())
-        .await
+        .execute(db)
+        .await.map(|r| r.rows_affected()))
         .map_err(map_unique)?;
         Ok(())
     }
 
     /// One report.
     pub async fn report(&self, id: ReportId) -> Result<Option<ReportRow>, StoreError> {
-        let row =
-            sqlx::query("SELECT * FROM reports WHERE id = $1").bind(id.to_string()).fetch_optional(self.pool()).await?;
+        let row = on!(self.pool(), db => sqlx::query("SELECT * FROM reports WHERE id = $1").bind(id.to_string()).fetch_optional(db).await.map(|r| r.map(crate::DbRow::from)))?;
         row.map(|r| report_row(&r)).transpose()
     }
 
@@ -117,13 +116,15 @@ impl Store {
         let q = sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM reports WHERE {column} = $1 AND at_us BETWEEN $2 AND $3"
         ));
-        let row = value
-            .bind_to(sqlx::query(q))
-            .bind(since.as_microsecond())
-            .bind(until.as_microsecond())
-            .fetch_one(self.pool())
-            .await?;
-        Ok(row.try_get::<i64, _>(0)?.max(0) as u64)
+        let n: i64 = on!(self.pool(), db => {
+            let q = sqlx::query_scalar(q);
+            let q = match value {
+                AboutValue::Int(n) => q.bind(n),
+                AboutValue::Text(t) => q.bind(t),
+            };
+            q.bind(since.as_microsecond()).bind(until.as_microsecond()).fetch_one(db).await
+        })?;
+        Ok(n.max(0) as u64)
     }
 
     /// The events about any of `subjects` (brand, campaign or provider ids) committed at or
@@ -136,15 +137,17 @@ impl Store {
         if subjects.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = sqlx::QueryBuilder::new("SELECT seq, subject FROM events WHERE ts_us <= ");
-        q.push_bind(until.as_microsecond());
-        q.push(" AND kind NOT IN ('number.assigned', 'number.released') AND subject IN (");
-        let mut list = q.separated(", ");
-        for s in subjects {
-            list.push_bind(s);
-        }
-        q.push(")");
-        let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<(i64, String)> = on!(self.pool(), db => {
+            let mut q = sqlx::QueryBuilder::new("SELECT seq, subject FROM events WHERE ts_us <= ");
+            q.push_bind(until.as_microsecond());
+            q.push(" AND kind NOT IN ('number.assigned', 'number.released') AND subject IN (");
+            let mut list = q.separated(", ");
+            for s in subjects {
+                list.push_bind(s);
+            }
+            q.push(")");
+            q.build_query_as().fetch_all(db).await
+        })?;
         Ok(rows.into_iter().map(|(seq, subject)| (seq.max(0) as u64, subject)).collect())
     }
 
@@ -153,13 +156,15 @@ impl Store {
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = sqlx::QueryBuilder::new("SELECT seq, ts_us, kind FROM events WHERE seq IN (");
-        let mut list = q.separated(", ");
-        for s in seqs {
-            list.push_bind(i64::try_from(*s).unwrap_or(i64::MAX));
-        }
-        q.push(") ORDER BY seq");
-        let rows = q.build().fetch_all(self.pool()).await?;
+        let rows = on!(self.pool(), db => {
+            let mut q = sqlx::QueryBuilder::new("SELECT seq, ts_us, kind FROM events WHERE seq IN (");
+            let mut list = q.separated(", ");
+            for s in seqs {
+                list.push_bind(i64::try_from(*s).unwrap_or(i64::MAX));
+            }
+            q.push(") ORDER BY seq");
+            q.build().fetch_all(db).await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>())
+        })?;
         rows.iter()
             .map(|r| {
                 const T: &str = "events";
@@ -189,18 +194,6 @@ pub enum ReportsAbout {
 enum AboutValue {
     Int(i64),
     Text(String),
-}
-
-impl AboutValue {
-    fn bind_to<'q>(
-        self,
-        q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-        match self {
-            Self::Int(n) => q.bind(n),
-            Self::Text(t) => q.bind(t),
-        }
-    }
 }
 
 impl ReportsAbout {

@@ -7,6 +7,7 @@ use vouch_registry::{BrandId, CampaignId, ProviderId, TelephoneNumber};
 use crate::project::MINUTE_US;
 use crate::query::{parse, ts};
 use crate::{Store, StoreError};
+use crate::{on, on_conn};
 
 /// A campaign's number churn in one minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,14 +82,14 @@ fn count(v: i64) -> u64 {
 impl Store {
     /// A campaign's churn per minute from `since`, in minute order.
     pub async fn campaign_activity(&self, id: CampaignId, since: Timestamp) -> Result<Vec<ActivityRow>, StoreError> {
-        let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, i64, i64, i64, i64)> = on!(self.pool(), db => sqlx::query_as(
             "SELECT minute_us, assigned, released, held_under_hour, held_under_day FROM campaign_activity \
              WHERE campaign_id = $1 AND minute_us >= $2 ORDER BY minute_us",
         )
         .bind(id.to_string())
         .bind(since.as_microsecond())
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(db)
+        .await)?;
         Ok(rows
             .into_iter()
             .map(|(minute_us, a, r, h, d)| ActivityRow {
@@ -103,14 +104,14 @@ impl Store {
 
     /// A campaign's gateway traffic per minute from `since`, in minute order.
     pub async fn campaign_traffic(&self, id: CampaignId, since: Timestamp) -> Result<Vec<TrafficRow>, StoreError> {
-        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, i64, i64, i64)> = on!(self.pool(), db => sqlx::query_as(
             "SELECT minute_us, messages, rejected, similar_numbers FROM campaign_traffic \
              WHERE campaign_id = $1 AND minute_us >= $2 ORDER BY minute_us",
         )
         .bind(id.to_string())
         .bind(since.as_microsecond())
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(db)
+        .await)?;
         Ok(rows
             .into_iter()
             .map(|(minute_us, m, r, s)| TrafficRow {
@@ -126,15 +127,15 @@ impl Store {
     /// The campaigns with churn or gateway traffic in a minute starting at or after `since`,
     /// or a report filed since then.
     pub async fn campaigns_active_since(&self, since: Timestamp) -> Result<Vec<CampaignId>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
+        let rows: Vec<(String,)> = on!(self.pool(), db => sqlx::query_as(
             "SELECT DISTINCT campaign_id FROM campaign_activity WHERE minute_us >= $1 \
              UNION SELECT DISTINCT campaign_id FROM campaign_traffic WHERE minute_us >= $1 \
              UNION SELECT DISTINCT campaign_id FROM reports WHERE created_us >= $2 AND campaign_id IS NOT NULL",
         )
         .bind(since.as_microsecond() - since.as_microsecond().rem_euclid(MINUTE_US))
         .bind(since.as_microsecond())
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(db)
+        .await)?;
         rows.into_iter().map(|(c,)| parse("campaign_activity", &c)).collect()
     }
 
@@ -146,96 +147,93 @@ impl Store {
         since: Timestamp,
         until: Timestamp,
     ) -> Result<u64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as(
+        let (n,): (i64,) = on!(self.pool(), db => sqlx::query_as(
             "SELECT count(*) FROM reports WHERE number = $1 AND at_us BETWEEN $2 AND $3 AND campaign_id = $4",
         )
         .bind(number.digits() as i64)
         .bind(since.as_microsecond())
         .bind(until.as_microsecond())
         .bind(campaign.to_string())
-        .fetch_one(self.pool())
-        .await?;
+        .fetch_one(db)
+        .await)?;
         Ok(count(n))
     }
 
     /// When the campaign was last resumed (`None`: never). The `kind IN` term repeats the
     /// partial index's condition so that SQLite uses it.
     pub async fn last_resumed(&self, id: CampaignId) -> Result<Option<Timestamp>, StoreError> {
-        let (us,): (Option<i64>,) = sqlx::query_as(
+        let (us,): (Option<i64>,) = on!(self.pool(), db => sqlx::query_as(
             "SELECT max(ts_us) FROM events WHERE subject = $1 AND kind = 'campaign.resumed' \
              AND kind IN ('campaign.suspended', 'campaign.resumed', 'campaign.expired')",
         )
         .bind(id.to_string())
-        .fetch_one(self.pool())
-        .await?;
+        .fetch_one(db)
+        .await)?;
         us.map(|us| ts("events", us)).transpose()
     }
 
     /// When the number was last reinstated (`None`: never); `kind NOT IN` as for
     /// [`Store::last_resumed`], for the `events_subject` index.
     pub async fn last_reinstated(&self, number: TelephoneNumber) -> Result<Option<Timestamp>, StoreError> {
-        let (us,): (Option<i64>,) = sqlx::query_as(
+        let (us,): (Option<i64>,) = on!(self.pool(), db => sqlx::query_as(
             "SELECT max(ts_us) FROM events WHERE subject = $1 AND kind = 'number.reinstated' \
              AND kind NOT IN ('number.assigned', 'number.released')",
         )
         .bind(number.to_string())
-        .fetch_one(self.pool())
-        .await?;
+        .fetch_one(db)
+        .await)?;
         us.map(|us| ts("events", us)).transpose()
     }
 
     /// Whether any campaign of `brand` is suspended.
     pub async fn brand_has_suspended_campaign(&self, brand: BrandId) -> Result<bool, StoreError> {
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM campaigns WHERE brand_id = $1 AND status = 'SUSPENDED'")
+        let (n,): (i64,) = on!(self.pool(), db => sqlx::query_as("SELECT count(*) FROM campaigns WHERE brand_id = $1 AND status = 'SUSPENDED'")
                 .bind(brand.to_string())
-                .fetch_one(self.pool())
-                .await?;
+                .fetch_one(db)
+                .await)?;
         Ok(n > 0)
     }
 
     /// A brand's normalised EIN, as stored for duplicate detection.
     pub async fn brand_ein(&self, brand: BrandId) -> Result<Option<String>, StoreError> {
-        let row: Option<(Option<String>,)> = sqlx::query_as("SELECT ein FROM brands WHERE id = $1")
+        let row: Option<(Option<String>,)> = on!(self.pool(), db => sqlx::query_as("SELECT ein FROM brands WHERE id = $1")
             .bind(brand.to_string())
-            .fetch_optional(self.pool())
-            .await?;
+            .fetch_optional(db)
+            .await)?;
         Ok(row.and_then(|(e,)| e))
     }
 
     /// The ids of a brand's campaigns.
     pub async fn brand_campaign_ids(&self, brand: BrandId) -> Result<Vec<CampaignId>, StoreError> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT id FROM campaigns WHERE brand_id = $1 ORDER BY created_us, id")
+        let rows: Vec<(String,)> = on!(self.pool(), db => sqlx::query_as("SELECT id FROM campaigns WHERE brand_id = $1 ORDER BY created_us, id")
                 .bind(brand.to_string())
-                .fetch_all(self.pool())
-                .await?;
+                .fetch_all(db)
+                .await)?;
         rows.into_iter().map(|(c,)| parse("campaigns", &c)).collect()
     }
 
     /// Every suspended number.
     pub async fn suspended_numbers(&self) -> Result<Vec<SuspendedNumber>, StoreError> {
-        let rows: Vec<(i64, String, i64, String, i64)> =
-            sqlx::query_as("SELECT number, campaign_id, seq, reason, suspended_us FROM number_suspensions")
-                .fetch_all(self.pool())
-                .await?;
+        let rows: Vec<(i64, String, i64, String, i64)> = on!(self.pool(), db => sqlx::query_as("SELECT number, campaign_id, seq, reason, suspended_us FROM number_suspensions")
+                .fetch_all(db)
+                .await)?;
         rows.into_iter().map(suspended_row).collect()
     }
 
     /// One suspended number.
     pub async fn suspended_number(&self, number: TelephoneNumber) -> Result<Option<SuspendedNumber>, StoreError> {
-        let row: Option<(i64, String, i64, String, i64)> = sqlx::query_as(
+        let row: Option<(i64, String, i64, String, i64)> = on!(self.pool(), db => sqlx::query_as(
             "SELECT number, campaign_id, seq, reason, suspended_us FROM number_suspensions WHERE number = $1",
         )
         .bind(number.digits() as i64)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(db)
+        .await)?;
         row.map(suspended_row).transpose()
     }
 
     /// Sets (replaces) a provider's webhook.
     pub async fn set_webhook(&self, w: &WebhookRow) -> Result<(), StoreError> {
-        sqlx::query(
+        on!(self.writer_pool(), db => sqlx::query(
             "INSERT INTO webhooks (provider_id, url, secret, created_us) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (provider_id) DO UPDATE SET url = excluded.url, secret = excluded.secret, \
              created_us = excluded.created_us",
@@ -244,29 +242,28 @@ impl Store {
         .bind(&w.url)
         .bind(&w.secret)
         .bind(w.created.as_microsecond())
-        .execute(self.writer_pool())
-        .await?;
+        .execute(db)
+        .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// A provider's webhook.
     pub async fn webhook(&self, provider: ProviderId) -> Result<Option<WebhookRow>, StoreError> {
-        let row: Option<(String, String, i64)> =
-            sqlx::query_as("SELECT url, secret, created_us FROM webhooks WHERE provider_id = $1")
+        let row: Option<(String, String, i64)> = on!(self.pool(), db => sqlx::query_as("SELECT url, secret, created_us FROM webhooks WHERE provider_id = $1")
                 .bind(provider.to_string())
-                .fetch_optional(self.pool())
-                .await?;
+                .fetch_optional(db)
+                .await)?;
         row.map(|(url, secret, us)| Ok(WebhookRow { provider_id: provider, url, secret, created: ts("webhooks", us)? }))
             .transpose()
     }
 
     /// Removes a provider's webhook; `true` if there was one.
     pub async fn delete_webhook(&self, provider: ProviderId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM webhooks WHERE provider_id = $1")
+        let done = on!(self.writer_pool(), db => sqlx::query("DELETE FROM webhooks WHERE provider_id = $1")
             .bind(provider.to_string())
-            .execute(self.writer_pool())
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .execute(db)
+            .await.map(|r| r.rows_affected()))?;
+        Ok(done > 0)
     }
 }
 
@@ -286,8 +283,9 @@ fn suspended_row(
 
 /// Adds traffic counts inside the gateway's record transaction: messages and rejections add
 /// up; the similar-numbers figure keeps the largest seen in the minute.
-pub(crate) async fn add_traffic(conn: &mut sqlx::SqliteConnection, rows: &[TrafficRow]) -> Result<(), StoreError> {
+pub(crate) async fn add_traffic(tx: &mut crate::DbTx, rows: &[TrafficRow]) -> Result<(), StoreError> {
     for chunk in rows.chunks(200) {
+        on_conn!(tx, conn => {
         let mut q = sqlx::QueryBuilder::new(
             "INSERT INTO campaign_traffic (campaign_id, minute_us, messages, rejected, similar_numbers) ",
         );
@@ -305,7 +303,8 @@ pub(crate) async fn add_traffic(conn: &mut sqlx::SqliteConnection, rows: &[Traff
              similar_numbers = CASE WHEN excluded.similar_numbers > campaign_traffic.similar_numbers \
              THEN excluded.similar_numbers ELSE campaign_traffic.similar_numbers END",
         );
-        q.build().execute(&mut *conn).await?;
+        q.build().execute(&mut *conn).await.map(|r| r.rows_affected())
+        })?;
     }
     Ok(())
 }

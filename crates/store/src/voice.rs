@@ -2,12 +2,12 @@
 //! snapshot and the signer's record of signed calls.
 
 use jiff::Timestamp;
-use sqlx::Row;
 use vouch_registry::{BrandId, CampaignId, ProviderId, TelephoneNumber};
 
 use crate::query::{parse, ts};
 use crate::tx::map_unique;
 use crate::{Store, StoreError, Tx};
+use crate::{on, on_conn};
 
 /// A registered signing certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,25 +113,27 @@ impl Tx {
             SigningKeyRow::Pkcs8(der) => (Some(der.as_slice()), None),
             SigningKeyRow::File(f) => (None, Some(f.as_str())),
         };
-        sqlx::query("INSERT INTO signing_keys (fingerprint, pkcs8, key_file) VALUES ($1, $2, $3)")
+        on_conn!(&mut self.tx, db => sqlx::query("INSERT INTO signing_keys (fingerprint, pkcs8, key_file) VALUES ($1, $2, $3)")
             .bind(fingerprint)
             .bind(pkcs8)
             .bind(file)
-            .execute(&mut *self.conn())
-            .await
+            .execute(&mut *db)
+            .await.map(|r| r.rows_affected()))
             .map_err(map_unique)?;
         Ok(())
     }
 
     /// Replaces the Robocall Mitigation Database snapshot: `(frn, filing JSON)` rows.
     pub async fn replace_rmd_filings(&mut self, filings: &[(String, String)]) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM rmd_filings").execute(&mut *self.conn()).await?;
+        on_conn!(&mut self.tx, db => sqlx::query("DELETE FROM rmd_filings").execute(&mut *db).await.map(|r| r.rows_affected()))?;
         for chunk in filings.chunks(400) {
-            let mut q = sqlx::QueryBuilder::new("INSERT INTO rmd_filings (frn, filing) ");
-            q.push_values(chunk, |mut b, (frn, json)| {
-                b.push_bind(frn).push_bind(json);
-            });
-            q.build().execute(&mut *self.conn()).await?;
+            on_conn!(&mut self.tx, db => {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO rmd_filings (frn, filing) ");
+                q.push_values(chunk, |mut b, (frn, json)| {
+                    b.push_bind(frn).push_bind(json);
+                });
+                q.build().execute(&mut *db).await.map(|r| r.rows_affected())
+            })?;
         }
         Ok(())
     }
@@ -141,11 +143,11 @@ impl Store {
     /// Every registered certificate, oldest first.
     pub async fn certificates(&self) -> Result<Vec<CertificateRow>, StoreError> {
         const T: &str = "certificates";
-        let rows = sqlx::query(
+        let rows = on!(self.pool(), db => sqlx::query(
             "SELECT fingerprint, provider_id, spc, chain_pem, x5u, created_us FROM certificates ORDER BY created_us, fingerprint",
         )
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(db)
+        .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
         rows.iter()
             .map(|r| {
                 Ok(CertificateRow {
@@ -162,11 +164,10 @@ impl Store {
 
     /// The private key of a certificate.
     pub async fn signing_key(&self, fingerprint: &str) -> Result<Option<SigningKeyRow>, StoreError> {
-        let row: Option<(Option<Vec<u8>>, Option<String>)> =
-            sqlx::query_as("SELECT pkcs8, key_file FROM signing_keys WHERE fingerprint = $1")
+        let row: Option<(Option<Vec<u8>>, Option<String>)> = on!(self.pool(), db => sqlx::query_as("SELECT pkcs8, key_file FROM signing_keys WHERE fingerprint = $1")
                 .bind(fingerprint)
-                .fetch_optional(self.pool())
-                .await?;
+                .fetch_optional(db)
+                .await)?;
         Ok(match row {
             Some((Some(der), _)) => Some(SigningKeyRow::Pkcs8(der)),
             Some((None, Some(f))) => Some(SigningKeyRow::File(f)),
@@ -177,10 +178,9 @@ impl Store {
     /// Every SIP peer.
     pub async fn sip_peers(&self) -> Result<Vec<SipPeerRow>, StoreError> {
         const T: &str = "sip_peers";
-        let rows: Vec<(String, String, Option<String>, i64)> =
-            sqlx::query_as("SELECT address, provider_id, brand_id, created_us FROM sip_peers ORDER BY address")
-                .fetch_all(self.pool())
-                .await?;
+        let rows: Vec<(String, String, Option<String>, i64)> = on!(self.pool(), db => sqlx::query_as("SELECT address, provider_id, brand_id, created_us FROM sip_peers ORDER BY address")
+                .fetch_all(db)
+                .await)?;
         rows.into_iter()
             .map(|(address, p, b, us)| {
                 Ok(SipPeerRow { address, provider_id: parse(T, &p)?, brand_id: opt_id(T, b)?, created: ts(T, us)? })
@@ -191,11 +191,11 @@ impl Store {
     /// Every number block.
     pub async fn number_blocks(&self) -> Result<Vec<NumberBlockRow>, StoreError> {
         const T: &str = "number_blocks";
-        let rows: Vec<(i64, i64, String, Option<String>, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, i64, String, Option<String>, i64)> = on!(self.pool(), db => sqlx::query_as(
             "SELECT first_number, last_number, provider_id, brand_id, created_us FROM number_blocks ORDER BY first_number",
         )
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(db)
+        .await)?;
         rows.into_iter()
             .map(|(first, last, p, b, us)| {
                 Ok(NumberBlockRow {
@@ -211,13 +211,16 @@ impl Store {
 
     /// The Robocall Mitigation Database snapshot: `(frn, filing JSON)`.
     pub async fn rmd_filings(&self) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(sqlx::query_as("SELECT frn, filing FROM rmd_filings ORDER BY frn").fetch_all(self.pool()).await?)
+        Ok(
+            on!(self.pool(), db => sqlx::query_as("SELECT frn, filing FROM rmd_filings ORDER BY frn").fetch_all(db).await)?,
+        )
     }
 
     /// Records signed calls, in one transaction (the signer batches them).
     pub async fn insert_signed_calls(&self, calls: &[SignedCall]) -> Result<(), StoreError> {
         let mut tx = self.writer_pool().begin().await?;
         for chunk in calls.chunks(100) {
+            on_conn!(&mut tx, db => {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO signed_calls (call_key, origid, provider_id, brand_id, campaign_id, orig, dest, attest, iat, created_us) ",
             );
@@ -233,7 +236,8 @@ impl Store {
                     .push_bind(c.iat)
                     .push_bind(c.created.as_microsecond());
             });
-            q.build().execute(&mut *tx).await?;
+            q.build().execute(&mut *db).await.map(|r| r.rows_affected())
+            })?;
         }
         tx.commit().await?;
         Ok(())
@@ -242,13 +246,13 @@ impl Store {
     /// The calls signed under `origid` (the latest 100), newest first.
     pub async fn signed_calls(&self, origid: &str) -> Result<Vec<SignedCall>, StoreError> {
         const T: &str = "signed_calls";
-        let rows = sqlx::query(
+        let rows = on!(self.pool(), db => sqlx::query(
             "SELECT origid, provider_id, brand_id, campaign_id, orig, dest, attest, iat, created_us FROM signed_calls \
              WHERE origid = $1 ORDER BY created_us DESC LIMIT 100",
         )
         .bind(origid)
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(db)
+        .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
         rows.iter()
             .map(|r| {
                 Ok(SignedCall {

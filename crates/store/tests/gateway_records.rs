@@ -59,8 +59,10 @@ async fn records_round_trip_by_number_window_and_csp() {
         all.extend(batch);
         let _ = write;
     }
-    let batches: (i64,) =
-        sqlx::query_as("SELECT count(*) FROM gateway_record_batches").fetch_one(store.pool()).await.unwrap();
+    let batches: (i64,) = sqlx::query_as("SELECT count(*) FROM gateway_record_batches")
+        .fetch_one(store.sqlite_pool().unwrap())
+        .await
+        .unwrap();
     let span_ms = i64::try_from(RECORD_BATCH_SPAN.as_millis()).unwrap();
     assert!(batches.0 >= 4 * (250 * 300 / span_ms), "a write longer than the span is split: {} batches", batches.0);
 

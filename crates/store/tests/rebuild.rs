@@ -17,13 +17,13 @@ async fn dump(store: &Store) -> Vec<String> {
     ] {
         let cols: Vec<(String,)> =
             sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
-                .fetch_all(store.pool())
+                .fetch_all(store.sqlite_pool().unwrap())
                 .await
                 .unwrap();
         let expr = cols.iter().map(|(c,)| format!("quote({c})")).collect::<Vec<_>>().join(" || '|' || ");
         let rows: Vec<(String,)> =
             sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {expr} FROM {table} ORDER BY {order}")))
-                .fetch_all(store.pool())
+                .fetch_all(store.sqlite_pool().unwrap())
                 .await
                 .unwrap();
         out.extend(rows.into_iter().map(|(r,)| format!("{table}: {r}")));
