@@ -57,6 +57,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         crate::out!("vouch: transparency log {}; checkpoints verify with the key", log.origin());
         crate::out!("{}", log.verifier().to_key_string());
         let (log_stop, log_task) = start_sequencer(log.clone(), config.log_interval);
+        // Several nodes on one database: apply what the others write.
+        let (follow_stop, follow_stopped) = tokio::sync::oneshot::channel::<()>();
+        let follow_task = store.is_shared().then(|| {
+            tokio::spawn(registry.clone().follow(async move {
+                let _ = follow_stopped.await;
+            }))
+        });
         let abuse = vouch_service::Abuse::new(registry.clone(), config.abuse.clone());
         let (abuse_stop, abuse_stopped) = tokio::sync::oneshot::channel::<()>();
         let abuse_task = tokio::spawn(abuse.clone().run(async move {
@@ -151,6 +158,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = abuse_task.await;
         let _ = log_stop.send(());
         let _ = log_task.await;
+        let _ = follow_stop.send(());
+        if let Some(t) = follow_task {
+            let _ = t.await;
+        }
         store.close().await;
         crate::out!("vouch: stopped");
         Ok(ExitCode::SUCCESS)
@@ -182,6 +193,9 @@ fn start_sequencer(
         }
         if let Err(e) = log.integrate().await {
             tracing::warn!(error = %e, "transparency log: last integration at shutdown failed");
+        }
+        if let Err(e) = log.release().await {
+            tracing::warn!(error = %e, "transparency log: cannot give the sequencer lease up");
         }
     });
     (stop, task)

@@ -308,15 +308,8 @@ async fn a_cycling_brand_is_traced_flagged_and_suspended_and_the_innocent_is_unt
 
     // The DCA reinstates the cycling campaign with a reason; signals before that do not
     // suspend it again, and its next message goes through.
-    let resumed = server
-        .post(
-            &format!("/v1/campaigns/{}/resume", s.campaign),
-            &s.dca.key,
-            &json!({"reason": "brand re-vetted, numbers pinned"}),
-        )
-        .await
-        .ok(200)
-        .clone();
+    let resumed =
+        server.set_suspended(&s.dca.key, &s.campaign, false, "brand re-vetted, numbers pinned").await.ok(200).clone();
     assert_eq!(resumed["status"], "ACTIVE");
     let after = server.get(&risk_path, Some(&s.dca.key)).await.ok(200).clone();
     assert!(after["score"].as_u64() < Some(70), "counted from the reinstatement: {after}");

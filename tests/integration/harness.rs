@@ -232,7 +232,11 @@ fn database_name(data_dir: &Path) -> String {
 
 /// Runs `sql` on the test server's database `db`, returning psql's unaligned output.
 pub fn psql(db: &str, sql: &str) -> String {
-    let server = test_database_server().expect("VOUCH_TEST_DATABASE_URL is not set");
+    psql_on(&test_database_server().expect("VOUCH_TEST_DATABASE_URL is not set"), db, sql)
+}
+
+/// Runs `sql` on database `db` of the PostgreSQL server `server`.
+pub fn psql_on(server: &str, db: &str, sql: &str) -> String {
     let out = Command::new("psql")
         .arg(format!("{server}/{db}"))
         .args(["-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
@@ -382,8 +386,19 @@ impl Server {
     /// Starts the server again on the same data directory (after [`Self::sigterm`] or
     /// [`Self::sigkill`]); it gets a new port.
     pub fn restart(&mut self) {
+        self.restart_command(serve_command(&self.scratch, &self.data_dir));
+    }
+
+    /// Like [`Self::restart`], on the PostgreSQL database at `url`.
+    pub fn restart_with(&mut self, url: &str) {
+        let mut cmd = serve_command(&self.scratch, &self.data_dir);
+        cmd.arg("--database").arg(url);
+        self.restart_command(cmd);
+    }
+
+    fn restart_command(&mut self, cmd: Command) {
         assert!(self.proc.is_none(), "stop the server before restarting it");
-        let (proc, base) = Self::spawn_and_wait(serve_command(&self.scratch, &self.data_dir));
+        let (proc, base) = Self::spawn_and_wait(cmd);
         self.stdout = proc.stdout.clone();
         self.stderr = proc.stderr.clone();
         self.proc = Some(proc);
@@ -564,6 +579,12 @@ impl Server {
     /// `PUT /v1/numbers/{number}` with `{"campaignId": campaign}` as `key`.
     pub async fn assign(&self, key: &str, number: &str, campaign: &str) -> Resp {
         self.put(&format!("/v1/numbers/{number}"), key, &json!({ "campaignId": campaign })).await
+    }
+
+    /// `POST /v1/campaigns/{campaign}/suspend` (or `/resume`) with a reason, as `key`.
+    pub async fn set_suspended(&self, key: &str, campaign: &str, suspend: bool, reason: &str) -> Resp {
+        let verb = if suspend { "suspend" } else { "resume" };
+        self.post(&format!("/v1/campaigns/{campaign}/{verb}"), key, &json!({ "reason": reason })).await
     }
 
     /// `GET /v1/numbers/{number}/history` (public).

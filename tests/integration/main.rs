@@ -12,6 +12,7 @@ mod bad_input;
 mod campaigns;
 mod import;
 mod lifecycle;
+mod multinode;
 mod numbers;
 mod registry_flow;
 mod shaken;

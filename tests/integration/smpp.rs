@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::harness::{Server, serve_command};
@@ -308,25 +307,9 @@ async fn gateway_enforces_the_registry_between_a_real_esme_and_a_real_smsc() {
     assert_eq!(early["command_status"], 4, "submit before bind: ESME_RINVBNDSTS: {early}");
 
     // Suspending the campaign through the REST API stops the very next message.
-    server
-        .call(
-            Method::POST,
-            &format!("/v1/campaigns/{}/suspend", s.campaign),
-            Some(&s.dca.key),
-            Some(&json!({"reason": "spam reports"})),
-        )
-        .await
-        .ok(200);
+    server.set_suspended(&s.dca.key, &s.campaign, true, "spam reports").await.ok(200);
     assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, "After suspension", "none"), vec![0x401]);
-    server
-        .call(
-            Method::POST,
-            &format!("/v1/campaigns/{}/resume", s.campaign),
-            Some(&s.dca.key),
-            Some(&json!({"reason": "cleared"})),
-        )
-        .await
-        .ok(200);
+    server.set_suspended(&s.dca.key, &s.campaign, false, "cleared").await.ok(200);
 
     // Over the class rate (MARKETING, score 85: class B, 4,500 a minute at 1 %: 45).
     let started = Instant::now();

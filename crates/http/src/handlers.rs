@@ -63,7 +63,15 @@ fn class_of(state: &AppState, id: CampaignId) -> Option<vouch_registry::Throughp
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
     let last_event =
         state.registry.store().last_seq().await.map_err(|e| ApiError::from(vouch_service::ServiceError::Store(e)))?;
-    Ok(Json(Health { status: "ok", numbers: state.registry.index().len(), last_event }))
+    let store = state.registry.store();
+    Ok(Json(Health {
+        status: "ok",
+        numbers: state.registry.index().len(),
+        last_event,
+        applied_event: store.applied(),
+        store: store.engine(),
+        sequencer: state.log.as_ref().is_some_and(|l| l.is_sequencer()),
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -145,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .merge(stir::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(retry_concurrent))
         .layer(middleware::from_fn(record_metrics))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             Problem::new(
@@ -157,6 +158,46 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Times a write may run when another node keeps writing first.
+const WRITE_ATTEMPTS: usize = 4;
+
+/// Runs a write again when it failed because another node on the same database wrote first
+/// (a [`problem::Retryable`] response): the node has read that write by then, so the request
+/// is decided on the registry as it now is. Bodies with a length up to [`CSV_BODY_LIMIT`] are
+/// kept for that; reads, and bodies without a length, run once.
+async fn retry_concurrent(req: axum::extract::Request, next: middleware::Next) -> Response {
+    let length = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let safe = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    let Some(length) = length.filter(|&l| !safe && l <= CSV_BODY_LIMIT) else { return next.run(req).await };
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, length).await {
+        Ok(b) => b,
+        Err(_) => {
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-body",
+                "Unreadable request body",
+                "the request body ended before its Content-Length",
+            )
+            .into_response();
+        }
+    };
+    let mut attempt = 1;
+    loop {
+        let req = axum::extract::Request::from_parts(parts.clone(), axum::body::Body::from(bytes.clone()));
+        let resp = next.clone().run(req).await;
+        if attempt == WRITE_ATTEMPTS || resp.extensions().get::<problem::Retryable>().is_none() {
+            return resp;
+        }
+        metrics::counter!("vouch_http_write_retries_total").increment(1);
+        attempt += 1;
+    }
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {

@@ -31,6 +31,10 @@ pub struct Problem {
     /// Every failing field, for validation problems.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldViolation>,
+    /// Whether the request may succeed if run again (not part of the document).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub(crate) retryable: bool,
 }
 
 impl Problem {
@@ -42,6 +46,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            retryable: false,
         }
     }
 
@@ -58,6 +63,10 @@ impl IntoResponse for Problem {
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut resp = (status, body).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if self.retryable {
+            resp.extensions_mut().insert(Retryable);
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"vouch\""));
         }
@@ -68,6 +77,10 @@ impl IntoResponse for Problem {
 /// The error of every handler.
 #[derive(Debug)]
 pub struct ApiError(pub Problem);
+
+/// Marks a response whose request may succeed if run again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retryable;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -106,6 +119,19 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Conflict { kind, detail } => {
                 Problem::new(StatusCode::CONFLICT, kind.slug(), "Conflict with the registry's state", detail)
+            }
+            ServiceError::Store(e) if e.is_retryable() => {
+                let mut p = Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "registry-busy",
+                    "The registry changed while the request ran",
+                    format!("{e}; the request was not applied"),
+                );
+                // Running the same request again may not meet the same race (another node
+                // wrote first): crate::retry_concurrent runs it again, and the client sees
+                // Retry-After if it still fails.
+                p.retryable = true;
+                p
             }
             other => {
                 tracing::error!(error = %other, "internal error");

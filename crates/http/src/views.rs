@@ -394,4 +394,11 @@ pub struct Health {
     pub numbers: usize,
     /// Sequence number of the last registry event.
     pub last_event: u64,
+    /// The last event this node has applied to its memory (on a shared database it trails
+    /// `lastEvent` by what other nodes wrote in the last quarter second or so).
+    pub applied_event: u64,
+    /// The store: `sqlite` (embedded) or `postgres`.
+    pub store: &'static str,
+    /// Whether this node is the transparency log's sequencer.
+    pub sequencer: bool,
 }

@@ -38,7 +38,7 @@ impl Registry {
     pub async fn register_brand(&self, p: &Principal, req: BrandRequest) -> Result<BrandRow, ServiceError> {
         let csp = require_role(p, Role::Csp)?;
         let details = req.validate()?;
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         if let Some(r) = &details.reference_id
             && let Some(existing) = self.store.brand_by_reference(csp, r).await?
         {
@@ -54,7 +54,7 @@ impl Registry {
             }
         };
         let outcome = self.vet_brand(None, csp, &details, &self.sanctions()).await?;
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::BrandRegistered { brand_id: id, csp_id: csp, brand: (*details).clone() })
             .await
             .map_err(store_conflict(
@@ -119,7 +119,7 @@ impl Registry {
     /// Replaces a brand's fields and re-vets it.
     pub async fn update_brand(&self, p: &Principal, id: BrandId, req: BrandRequest) -> Result<BrandRow, ServiceError> {
         let details = req.validate()?;
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let old = self.owned_brand(p, id).await?;
         if let Some(r) = &details.reference_id
             && let Some(existing) = self.store.brand_by_reference(old.csp_id, r).await?
@@ -131,7 +131,7 @@ impl Registry {
             ));
         }
         let outcome = self.vet_brand(Some(id), old.csp_id, &details, &self.sanctions()).await?;
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::BrandUpdated { brand_id: id, brand: (*details).clone() }).await?;
         let score = outcome.score;
         tx.append(p.actor(), EventBody::BrandVetted { brand_id: id, outcome }).await?;
@@ -142,7 +142,7 @@ impl Registry {
 
     /// Vets a brand again (its CSP or the administrator), e.g. after the EIN holder changed.
     pub async fn revet_brand(&self, p: &Principal, id: BrandId) -> Result<BrandRow, ServiceError> {
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let b = self.brand(p, id).await?;
         if !p.is_admin() && p.provider() != Some(b.csp_id) {
             return Err(ServiceError::Forbidden(format!(
@@ -153,7 +153,7 @@ impl Registry {
         let details = b.details.clone().validate()?;
         let outcome = self.vet_brand(Some(id), b.csp_id, &details, &self.sanctions()).await?;
         let score = outcome.score;
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::BrandVetted { brand_id: id, outcome }).await?;
         self.committed(&tx.commit().await?).await?;
         self.refresh_brand_campaigns(id, score).await?;
@@ -161,7 +161,7 @@ impl Registry {
     }
 
     /// Brings the index slots of a brand's campaigns up to date with its score.
-    async fn refresh_brand_campaigns(&self, brand: BrandId, score: u8) -> Result<(), ServiceError> {
+    pub(crate) async fn refresh_brand_campaigns(&self, brand: BrandId, score: u8) -> Result<(), ServiceError> {
         for cid in self.index.campaigns_of_brand(brand) {
             if let Some(c) = self.store.campaign(cid).await? {
                 self.index.update_campaign(cid, |s| {
@@ -180,7 +180,7 @@ impl Registry {
         }
         let list = SanctionsList::from_sdn_csv(bytes)?;
         let sha256 = crate::sha256_hex(bytes);
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let mut changed = Vec::new();
         for b in self.store.brands(None).await? {
             let Ok(details) = b.details.clone().validate() else { continue };
@@ -189,7 +189,7 @@ impl Registry {
                 changed.push((b.id, outcome));
             }
         }
-        let mut tx: Tx = self.store.begin(self.now()).await?;
+        let mut tx: Tx = self.begin(&mut w).await?;
         tx.insert_sanctions_list(&sha256, list.len() as u64, bytes).await?;
         tx.append(p.actor(), EventBody::SanctionsImported { entries: list.len() as u64, sha256: sha256.clone() })
             .await?;

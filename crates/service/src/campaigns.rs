@@ -12,7 +12,7 @@ impl Registry {
     /// Creates a campaign for one of the calling CSP's verified brands.
     pub async fn create_campaign(&self, p: &Principal, req: CampaignRequest) -> Result<CampaignRow, ServiceError> {
         let csp = require_role(p, Role::Csp)?;
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let brand = match self.store.brand(req.brand_id).await? {
             Some(b) if b.csp_id == csp => b,
             _ => {
@@ -38,7 +38,7 @@ impl Registry {
                 break id;
             }
         };
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::CampaignCreated { campaign_id: id, csp_id: csp, campaign: (*details).clone() })
             .await
             .map_err(store_conflict(
@@ -118,7 +118,7 @@ impl Registry {
         id: CampaignId,
         req: CampaignRequest,
     ) -> Result<CampaignRow, ServiceError> {
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let c = self.owned_campaign(p, id).await?;
         Self::must_be_live(&c)?;
         if req.brand_id != c.details.brand_id {
@@ -143,7 +143,7 @@ impl Registry {
                 format!("referenceId `{r}` is already used by campaign {existing}"),
             ));
         }
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::CampaignUpdated { campaign_id: id, campaign: (*details).clone() }).await?;
         self.committed(&tx.commit().await?).await?;
         self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))
@@ -156,7 +156,7 @@ impl Registry {
         id: CampaignId,
         dca: ProviderId,
     ) -> Result<CampaignRow, ServiceError> {
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let c = self.owned_campaign(p, id).await?;
         Self::must_be_live(&c)?;
         let target = self.store.provider(dca).await?.ok_or_else(|| ServiceError::not_found("provider", dca))?;
@@ -178,7 +178,7 @@ impl Registry {
                 ),
             ));
         }
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::CampaignShared { campaign_id: id, dca_id: dca }).await?;
         self.committed(&tx.commit().await?).await?;
         self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))
@@ -193,7 +193,7 @@ impl Registry {
         accept: bool,
         reason: Option<String>,
     ) -> Result<CampaignRow, ServiceError> {
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let c = self.campaign(p, id).await?;
         if p.provider() != Some(dca) {
             return Err(ServiceError::Forbidden(format!("only provider {dca} can answer its own sharing request")));
@@ -213,7 +213,7 @@ impl Registry {
         } else {
             EventBody::SharingDeclined { campaign_id: id, dca_id: dca, reason: reason.filter(|r| !r.trim().is_empty()) }
         };
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), body).await?;
         self.committed(&tx.commit().await?).await?;
         if accept {
@@ -231,7 +231,7 @@ impl Registry {
         reason: String,
     ) -> Result<CampaignRow, ServiceError> {
         let reason = checked_reason(reason)?;
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let c = self.campaign(p, id).await?;
         let allowed = p.is_admin() || (c.dca_id.is_some() && p.provider() == c.dca_id);
         if !allowed {
@@ -239,7 +239,7 @@ impl Registry {
                 "only the DCA that accepted campaign {id} or the administrator can suspend or resume it"
             )));
         }
-        self.change_campaign_status(p.actor(), c, suspend, reason).await
+        self.change_campaign_status(&mut w, p.actor(), c, suspend, reason).await
     }
 
     /// Suspends an active campaign on an enforcement policy's decision (actor `system`);
@@ -250,17 +250,18 @@ impl Registry {
         reason: String,
     ) -> Result<Option<CampaignRow>, ServiceError> {
         let reason = checked_reason(reason)?;
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let Some(c) = self.store.campaign(id).await? else { return Ok(None) };
         if c.status != CampaignStatus::Active {
             return Ok(None);
         }
-        self.change_campaign_status(Actor::System, c, true, reason).await.map(Some)
+        self.change_campaign_status(&mut w, Actor::System, c, true, reason).await.map(Some)
     }
 
     /// Appends the suspension or resumption (under the writer lock).
     async fn change_campaign_status(
         &self,
+        w: &mut crate::WriteGuard<'_>,
         actor: Actor,
         c: CampaignRow,
         suspend: bool,
@@ -286,7 +287,7 @@ impl Registry {
                 ),
             ));
         }
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(w).await?;
         tx.append(actor, body).await?;
         let events = tx.commit().await?;
         let status = if suspend { CampaignStatus::Suspended } else { CampaignStatus::Active };
@@ -303,7 +304,7 @@ impl Registry {
         id: CampaignId,
         reason: Option<String>,
     ) -> Result<CampaignRow, ServiceError> {
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let c = self.campaign(p, id).await?;
         if !p.is_admin() && p.provider() != Some(c.csp_id) {
             return Err(ServiceError::Forbidden(format!(
@@ -319,7 +320,7 @@ impl Registry {
         // order they are spread over the whole table, a page each).
         let mut numbers = self.index.numbers_of_campaign(id);
         numbers.sort_unstable();
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::CampaignExpired { campaign_id: id, reason: reason.clone() }).await?;
         // The bulk path: one statement per thousand releases, not two per release.
         tx.append_number_releases(p.actor(), id, &numbers, "campaign expired").await?;

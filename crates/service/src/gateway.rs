@@ -165,8 +165,8 @@ impl Registry {
         })
         .await
         .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
-        let _w = self.writer.lock().await;
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut w = self.write_lock().await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.insert_smpp_account(&system_id, id, &hash)
             .await
             .map_err(store_conflict(ConflictKind::DuplicateReference, "this systemId is taken"))?;
@@ -192,11 +192,11 @@ impl Registry {
         system_id: &str,
     ) -> Result<(), ServiceError> {
         Self::may_manage_smpp(p, id)?;
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         if !self.store.smpp_accounts(Some(id)).await?.iter().any(|a| a.system_id == system_id && a.revoked.is_none()) {
             return Err(ServiceError::not_found("smpp account", system_id));
         }
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.revoke_smpp_account(system_id).await?;
         tx.append(p.actor(), EventBody::SmppAccountRevoked { provider_id: id, system_id: system_id.to_owned() })
             .await?;

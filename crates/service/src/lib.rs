@@ -9,6 +9,7 @@
 mod auth;
 mod brands;
 mod campaigns;
+mod follow;
 mod gateway;
 mod log;
 mod numbers;
@@ -33,6 +34,8 @@ use vouch_store::{BrandRow, CampaignRow, ProviderRow, Store, StoreError};
 
 pub use auth::{ApiKey, Principal};
 pub use brands::SanctionsImport;
+pub use follow::FOLLOW_INTERVAL;
+pub(crate) use follow::WriteGuard;
 pub use gateway::{BoundAccount, Checked, IssuedSmppAccount, MobileOriginated, SmppGateway, source_label};
 pub use log::{
     InclusionProof, Integrated, Opening, ProofView, SEALED_BRAND_FIELDS, TransparencyLog, commit, salt_base64,
@@ -182,6 +185,7 @@ pub(crate) fn store_conflict(kind: ConflictKind, detail: &str) -> impl FnOnce(St
 pub struct Registry {
     store: Store,
     index: Arc<NumberIndex>,
+    /// The writer lock (see [`follow::WriteGuard`]).
     writer: Mutex<()>,
     clock: Arc<dyn Clock>,
     sanctions: RwLock<Arc<SanctionsList>>,
@@ -196,6 +200,8 @@ pub struct Registry {
     gateway_facts: RwLock<gateway::GatewayFacts>,
     /// Notifications to CSPs and DCAs.
     webhooks: webhooks::Webhooks,
+    /// Bumped when another node changed call-authentication state.
+    voice_changed: tokio::sync::watch::Sender<u64>,
 }
 
 /// Most API keys whose principal is remembered.
@@ -271,6 +277,7 @@ impl Registry {
             principals_generation: std::sync::atomic::AtomicU64::new(0),
             gateway_facts: RwLock::new(gateway_facts),
             webhooks: webhooks::Webhooks::start(),
+            voice_changed: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -308,12 +315,22 @@ impl Registry {
         });
     }
 
-    /// After a commit: counts the events and brings the in-memory facts up to date.
+    /// After a commit: counts the events, brings the in-memory facts up to date and notifies
+    /// the parties concerned.
     pub(crate) async fn committed(&self, events: &[vouch_registry::Event]) -> Result<(), ServiceError> {
+        for e in events {
+            metrics::counter!("vouch_registry_events_total", "kind" => e.body.kind()).increment(1);
+        }
+        self.apply_facts(events).await?;
+        self.notify_parties(events).await
+    }
+
+    /// Brings brand and provider facts, gateway rules, suspensions and the principal cache up
+    /// to date with `events` (this node's or another's).
+    pub(crate) async fn apply_facts(&self, events: &[vouch_registry::Event]) -> Result<(), ServiceError> {
         // A brand registered and vetted in one commit is read back once.
         let mut brands: Vec<BrandId> = Vec::new();
         for e in events {
-            metrics::counter!("vouch_registry_events_total", "kind" => e.body.kind()).increment(1);
             match &e.body {
                 EventBody::BrandRegistered { brand_id, .. }
                 | EventBody::BrandUpdated { brand_id, .. }
@@ -354,7 +371,7 @@ impl Registry {
                 self.facts_mut().brands.insert(b.id, brand_facts(&b));
             }
         }
-        self.notify_parties(events).await
+        Ok(())
     }
 
     fn facts_mut(&self) -> std::sync::RwLockWriteGuard<'_, Facts> {

@@ -40,6 +40,9 @@ pub const SEALED_BRAND_FIELDS: &[&str] = &[
     "referenceId",
 ];
 
+/// How long the sequencer lease lasts unless renewed (each pass and each checkpoint renews it).
+const LEASE_US: i64 = 5_000_000;
+
 /// Events integrated per transaction (and per checkpoint) when catching up.
 const BATCH: u64 = 65_536;
 /// Expanded tiles kept in memory (16 KiB each at most).
@@ -134,12 +137,24 @@ pub struct TransparencyLog {
     sequencer: tokio::sync::Mutex<()>,
     /// Why integration stopped, if it did (stored tiles that do not match the checkpoint).
     halted: RwLock<Option<String>>,
+    /// This node's name in the sequencer lease (random per process).
+    node: String,
+    /// Whether this node held the sequencer lease at its last pass.
+    leading: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for TransparencyLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TransparencyLog").field("origin", &self.origin).finish_non_exhaustive()
     }
+}
+
+/// A name for this process in the sequencer lease: host, process id and a random suffix.
+fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let mut r = [0u8; 4];
+    let _ = aws_lc_rs::rand::fill(&mut r);
+    format!("{}-{}-{}", host.trim(), std::process::id(), vouch_shaken::hex(&r))
 }
 
 fn log_error(e: TlogError) -> ServiceError {
@@ -171,43 +186,80 @@ impl TransparencyLog {
             tiles: RwLock::new(MemoryTiles::default()),
             sequencer: tokio::sync::Mutex::new(()),
             halted: RwLock::new(None),
+            node: node_name(),
+            leading: std::sync::atomic::AtomicBool::new(false),
             registry,
         });
-        let checkpoint = log.registry.store.log_head().await?;
-        if let Some(cp) = checkpoint {
-            let mut rows = Vec::new();
-            for (id, width) in TreeEdge::edge_tiles(cp.size) {
-                // A tile that is missing or does not parse leaves a short row: the check below
-                // then halts the log instead of growing a wrong tree.
-                if width == 0 {
-                    rows.push(Vec::new());
-                    continue;
-                }
-                let hashes = match log.tile(id).await {
-                    Ok(t) => t.and_then(|t| t.first().cloned()).unwrap_or_default(),
-                    Err(ServiceError::Store(vouch_store::StoreError::Corrupt { .. })) => Vec::new(),
-                    Err(e) => return Err(e),
-                };
-                rows.push(hashes.into_iter().take(width).collect());
-            }
-            match TreeEdge::from_rows(cp.size, rows) {
-                Ok(edge) if edge.root().0.as_slice() == cp.root.as_slice() => {
-                    log.head_mut().edge = edge;
-                }
-                Ok(_) | Err(_) => {
-                    let why = format!(
-                        "the stored tiles at the tree's right edge do not give the root of checkpoint {}; \
-                         the log will not grow until this is investigated",
-                        cp.size
-                    );
-                    tracing::error!("{why}");
-                    metrics::gauge!("vouch_log_halted").set(1.0);
-                    *log.halted.write().unwrap_or_else(|e| e.into_inner()) = Some(why);
-                }
-            }
-            log.head_mut().checkpoint = Some(cp);
+        if let Some(cp) = log.registry.store.log_head().await? {
+            log.load_head(cp).await?;
         }
         Ok(log)
+    }
+
+    /// Makes `cp` the head: the tree's right edge is read from the stored tiles and checked
+    /// against the checkpoint's root (a mismatch halts the log).
+    async fn load_head(&self, cp: CheckpointRow) -> Result<(), ServiceError> {
+        let mut rows = Vec::new();
+        for (id, width) in TreeEdge::edge_tiles(cp.size) {
+            // A tile that is missing or does not parse leaves a short row: the check below
+            // then halts the log instead of growing a wrong tree.
+            if width == 0 {
+                rows.push(Vec::new());
+                continue;
+            }
+            let hashes = match self.tile(id).await {
+                Ok(t) => t.and_then(|t| t.first().cloned()).unwrap_or_default(),
+                Err(ServiceError::Store(vouch_store::StoreError::Corrupt { .. })) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            rows.push(hashes.into_iter().take(width).collect());
+        }
+        match TreeEdge::from_rows(cp.size, rows) {
+            Ok(edge) if edge.root().0.as_slice() == cp.root.as_slice() => {
+                self.head_mut().edge = edge;
+            }
+            Ok(_) | Err(_) => {
+                let why = format!(
+                    "the stored tiles at the tree's right edge do not give the root of checkpoint {}; \
+                     the log will not grow until this is investigated",
+                    cp.size
+                );
+                tracing::error!("{why}");
+                metrics::gauge!("vouch_log_halted").set(1.0);
+                *self.halted.write().unwrap_or_else(|e| e.into_inner()) = Some(why);
+            }
+        }
+        self.head_mut().checkpoint = Some(cp);
+        Ok(())
+    }
+
+    /// On a node that is not the sequencer: takes the newest checkpoint another node signed
+    /// as the head. Tiles cached before are dropped (partial ones may have grown since).
+    async fn follow_head(&self) -> Result<(), ServiceError> {
+        let Some(cp) = self.registry.store.log_head().await? else { return Ok(()) };
+        if self.head().checkpoint.as_ref().is_some_and(|c| c.size == cp.size && c.root == cp.root) {
+            return Ok(());
+        }
+        *self.tiles.write().unwrap_or_else(|e| e.into_inner()) = MemoryTiles::default();
+        self.load_head(cp).await
+    }
+
+    /// This node's name in the sequencer lease.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Whether this node is the log's sequencer (holds the lease) as of its last pass.
+    pub fn is_sequencer(&self) -> bool {
+        self.leading.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Gives the sequencer lease up (a node that stops), so that another node takes over at
+    /// once instead of when the lease expires.
+    pub async fn release(&self) -> Result<(), ServiceError> {
+        let _one = self.sequencer.lock().await;
+        self.leading.store(false, std::sync::atomic::Ordering::Release);
+        Ok(self.registry.store.log_release(&self.node).await?)
     }
 
     fn head_mut(&self) -> std::sync::RwLockWriteGuard<'_, Head> {
@@ -250,9 +302,30 @@ impl TransparencyLog {
 
     /// Integrates every event not yet in the tree, in batches, each committed with its signed
     /// checkpoint. With nothing new and a checkpoint already signed, does nothing.
+    ///
+    /// Only the holder of the sequencer lease integrates (several nodes may share the
+    /// database): each pass takes or renews it, and each checkpoint's transaction renews it
+    /// again or fails. A node without the lease takes the newest checkpoint as its head.
     pub async fn integrate(&self) -> Result<Integrated, ServiceError> {
+        use std::sync::atomic::Ordering;
         let _one = self.sequencer.lock().await;
         let store = &self.registry.store;
+        let now_us = self.registry.clock.now().as_microsecond();
+        if !store.log_lease(&self.node, now_us, LEASE_US).await? {
+            if self.leading.swap(false, Ordering::AcqRel) {
+                tracing::warn!(node = %self.node, "transparency log: another node holds the sequencer lease now");
+            }
+            self.follow_head().await?;
+            return Ok(Integrated { added: 0, size: self.size() });
+        }
+        if !self.leading.swap(true, Ordering::AcqRel) {
+            // Another node may have grown the tree since this one last looked.
+            self.follow_head().await?;
+            if store.is_shared() {
+                tracing::info!(node = %self.node, size = self.size(), "transparency log: this node is the sequencer");
+            }
+        }
+        metrics::gauge!("vouch_log_sequencer").set(1.0);
         let mut added = 0;
         loop {
             if let Some(why) = self.halted() {
@@ -290,7 +363,13 @@ impl TransparencyLog {
                 .iter()
                 .map(|t| TileRow { level: t.id.level, index: t.id.index, hashes: t.to_bytes() })
                 .collect();
-            store.log_commit(&tiles, &row).await?;
+            if let Err(e) = store.log_commit(&tiles, &row, &self.node, row.ts_us, LEASE_US).await {
+                // Lost the lease meanwhile (or the database failed): the next pass finds out
+                // which, and follows the new sequencer's tree if it must.
+                self.leading.store(false, Ordering::Release);
+                metrics::gauge!("vouch_log_sequencer").set(0.0);
+                return Err(e.into());
+            }
             {
                 let mut cache = self.tiles.write().unwrap_or_else(|e| e.into_inner());
                 for t in &updates {

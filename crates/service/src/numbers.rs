@@ -121,7 +121,7 @@ impl Registry {
         number: TelephoneNumber,
         campaign: CampaignId,
     ) -> Result<(NumberAnswer, bool), ServiceError> {
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let slot = self.index.campaign(campaign).ok_or_else(|| ServiceError::not_found("campaign", campaign))?;
         Self::may_manage_numbers(p, &slot)?;
         let dca = Self::check_assignable(&slot)?;
@@ -137,7 +137,7 @@ impl Registry {
                 ),
             ));
         }
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::NumberAssigned { number, campaign_id: campaign, dca_id: dca }).await?;
         self.committed(&tx.commit().await?).await?;
         self.index.assign(number, campaign);
@@ -151,7 +151,7 @@ impl Registry {
         number: TelephoneNumber,
         reason: Option<String>,
     ) -> Result<(), ServiceError> {
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let current = self.index.lookup(number).ok_or_else(|| ServiceError::not_found("number", number))?;
         match p {
             Principal::Admin => {}
@@ -163,7 +163,7 @@ impl Registry {
                 )));
             }
         }
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::NumberReleased { number, campaign_id: current.campaign.id, reason }).await?;
         self.committed(&tx.commit().await?).await?;
         self.index.release(number);
@@ -180,7 +180,7 @@ impl Registry {
         reason: String,
     ) -> Result<SuspensionAnswer, ServiceError> {
         let reason = crate::campaigns::checked_reason(reason)?;
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let current = self.index.lookup(number).ok_or_else(|| ServiceError::not_found("number", number))?;
         let allowed = p.is_admin() || (current.campaign.dca.is_some() && p.provider() == current.campaign.dca);
         if !allowed {
@@ -195,7 +195,7 @@ impl Registry {
                 format!("{number} is {}", if suspend { "already suspended" } else { "not suspended" }),
             ));
         }
-        self.change_number_status(p.actor(), number, current.campaign.id, suspend, reason).await
+        self.change_number_status(&mut w, p.actor(), number, current.campaign.id, suspend, reason).await
     }
 
     /// Suspends a number on an enforcement policy's decision (actor `system`), if `campaign`
@@ -207,16 +207,17 @@ impl Registry {
         reason: String,
     ) -> Result<Option<SuspensionAnswer>, ServiceError> {
         let reason = crate::campaigns::checked_reason(reason)?;
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         match self.index.lookup(number) {
             Some(a) if a.campaign.id == campaign && !self.number_suspended(number) => {}
             _ => return Ok(None),
         }
-        self.change_number_status(vouch_registry::Actor::System, number, campaign, true, reason).await.map(Some)
+        self.change_number_status(&mut w, vouch_registry::Actor::System, number, campaign, true, reason).await.map(Some)
     }
 
     async fn change_number_status(
         &self,
+        w: &mut crate::WriteGuard<'_>,
         actor: vouch_registry::Actor,
         number: TelephoneNumber,
         campaign_id: CampaignId,
@@ -228,7 +229,7 @@ impl Registry {
         } else {
             EventBody::NumberReinstated { number, campaign_id, reason: reason.clone() }
         };
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(w).await?;
         let seq = tx.append(actor, body).await?.seq.0;
         let events = tx.commit().await?;
         self.committed(&events).await?;
@@ -273,7 +274,7 @@ impl Registry {
                 format!("at most {MAX_IMPORT_ROWS} rows per request; send the file in chunks"),
             ));
         }
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let mut report = ImportReport::default();
         let mut accepted: Vec<(TelephoneNumber, CampaignId, ProviderId)> = Vec::with_capacity(rows.len());
         let mut seen: HashSet<TelephoneNumber> = HashSet::with_capacity(rows.len());
@@ -332,7 +333,7 @@ impl Registry {
             accepted.push((number, campaign, dca));
         }
         if !accepted.is_empty() {
-            let mut tx = self.store.begin(self.now()).await?;
+            let mut tx = self.begin(&mut w).await?;
             tx.append_number_assignments(p.actor(), &accepted).await?;
             tx.commit().await?;
             // The commit left the WAL as it is: copy it into the database on another thread

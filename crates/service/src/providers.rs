@@ -17,12 +17,12 @@ pub struct IssuedKey {
 impl Registry {
     /// Creates the administrator key if there is none; returns it (to be shown once).
     pub async fn bootstrap_admin(&self) -> Result<Option<ApiKey>, ServiceError> {
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         if self.store.has_admin_key().await? {
             return Ok(None);
         }
         let key = ApiKey::generate();
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.insert_api_key(&ApiKey::hash(&key.secret), &key.key_id, None).await?;
         tx.append(
             vouch_registry::Actor::System,
@@ -43,7 +43,7 @@ impl Registry {
             return Err(ServiceError::Forbidden("only the administrator registers providers".into()));
         }
         let reg = reg.validate()?;
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         let id = loop {
             let id = ProviderId::from_random(rand::random());
             if self.store.provider(id).await?.is_none() {
@@ -51,7 +51,7 @@ impl Registry {
             }
         };
         let key = ApiKey::generate();
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::ProviderRegistered { provider_id: id, registration: reg }).await.map_err(
             store_conflict(ConflictKind::DuplicateProvider, "a provider with this FRN or SPC is already registered"),
         )?;
@@ -91,10 +91,10 @@ impl Registry {
     /// Issues another key for a provider (the administrator, or the provider itself).
     pub async fn issue_key(&self, p: &Principal, id: ProviderId) -> Result<ApiKey, ServiceError> {
         Self::may_manage_keys(p, id)?;
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         self.store.provider(id).await?.ok_or_else(|| ServiceError::not_found("provider", id))?;
         let key = ApiKey::generate();
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.insert_api_key(&ApiKey::hash(&key.secret), &key.key_id, Some(id)).await?;
         tx.append(p.actor(), EventBody::ApiKeyIssued { provider_id: Some(id), key_id: key.key_id.clone() }).await?;
         self.committed(&tx.commit().await?).await?;
@@ -111,11 +111,11 @@ impl Registry {
     /// Revokes one of a provider's keys.
     pub async fn revoke_key(&self, p: &Principal, id: ProviderId, key_id: &str) -> Result<(), ServiceError> {
         Self::may_manage_keys(p, id)?;
-        let _w = self.writer.lock().await;
+        let mut w = self.write_lock().await?;
         if !self.store.api_keys_of(Some(id)).await?.iter().any(|k| k.key_id == key_id && k.revoked.is_none()) {
             return Err(ServiceError::not_found("api key", key_id));
         }
-        let mut tx = self.store.begin(self.now()).await?;
+        let mut tx = self.begin(&mut w).await?;
         tx.revoke_api_key(key_id).await?;
         tx.append(p.actor(), EventBody::ApiKeyRevoked { provider_id: Some(id), key_id: key_id.to_owned() }).await?;
         self.committed(&tx.commit().await?).await?;

@@ -283,6 +283,20 @@ impl CallAuth {
             registry,
         });
         me.reload().await?;
+        // Another node on the same database changed certificates, peers, blocks or the RMD
+        // snapshot: read them again (under the writer lock, so that no local change of this
+        // node lands between the read and the swap).
+        let mut changes = me.registry.voice_changes();
+        let weak = Arc::downgrade(&me);
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let Some(me) = weak.upgrade() else { break };
+                let _w = me.registry.writer.lock().await;
+                if let Err(e) = me.reload().await {
+                    tracing::warn!(error = %e, "cannot reload call authentication state after another node's change");
+                }
+            }
+        });
         Ok(me)
     }
 
@@ -507,8 +521,8 @@ impl CallAuth {
         }
         // The PEM as vouch serves it: exactly the parsed certificates, re-encoded.
         let pem: String = chain.iter().map(Certificate::to_pem).collect();
-        let _w = self.registry.writer.lock().await;
-        let mut tx = self.registry.store().begin(self.registry.now()).await?;
+        let mut w = self.registry.write_lock().await?;
+        let mut tx = self.registry.begin(&mut w).await?;
         tx.append(
             p.actor(),
             EventBody::CertificateRegistered {
@@ -586,7 +600,7 @@ impl CallAuth {
             self.customer(provider, b)?;
         }
         let address = net.to_string();
-        let _w = self.registry.writer.lock().await;
+        let mut w = self.registry.write_lock().await?;
         // The source address says which provider a call comes from: networks of different
         // providers must not overlap, and the same network is registered once.
         let overlaps = |x: &Peer| x.net.contains(&net) || net.contains(&x.net);
@@ -597,7 +611,7 @@ impl CallAuth {
                 format!("{address} overlaps {}, a SIP peer of provider {}", other.net, other.provider),
             ));
         }
-        let mut tx = self.registry.store().begin(self.registry.now()).await?;
+        let mut tx = self.registry.begin(&mut w).await?;
         tx.append(
             p.actor(),
             EventBody::SipPeerAdded { provider_id: provider, address: address.clone(), brand_id: brand },
@@ -625,11 +639,11 @@ impl CallAuth {
     ) -> Result<(), ServiceError> {
         require_self_voice(p, provider)?;
         let net = peer_net(address)?;
-        let _w = self.registry.writer.lock().await;
+        let mut w = self.registry.write_lock().await?;
         if !self.state().peers.iter().any(|x| x.net == net && x.provider == provider) {
             return Err(ServiceError::not_found("SIP peer", net));
         }
-        let mut tx = self.registry.store().begin(self.registry.now()).await?;
+        let mut tx = self.registry.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::SipPeerRemoved { provider_id: provider, address: net.to_string() }).await?;
         self.registry.committed(&tx.commit().await?).await?;
         self.state_mut().peers.retain(|x| x.net != net);
@@ -679,14 +693,14 @@ impl CallAuth {
         if let Some(b) = brand {
             self.customer(provider, b)?;
         }
-        let _w = self.registry.writer.lock().await;
+        let mut w = self.registry.write_lock().await?;
         if let Some(overlap) = self.block_overlapping(first.digits(), last.digits()) {
             return Err(ServiceError::conflict(
                 ConflictKind::NumberHeld,
                 format!("the block overlaps the block from +{overlap} of another registration"),
             ));
         }
-        let mut tx = self.registry.store().begin(self.registry.now()).await?;
+        let mut tx = self.registry.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::NumberBlockRegistered { provider_id: provider, first, last, brand_id: brand })
             .await
             .map_err(store_conflict(ConflictKind::NumberHeld, "a block already starts at this number"))?;
@@ -715,11 +729,11 @@ impl CallAuth {
         first: TelephoneNumber,
     ) -> Result<(), ServiceError> {
         require_self_voice(p, provider)?;
-        let _w = self.registry.writer.lock().await;
+        let mut w = self.registry.write_lock().await?;
         if self.state().blocks.get(&first.digits()).is_none_or(|b| b.provider != provider) {
             return Err(ServiceError::not_found("number block", first));
         }
-        let mut tx = self.registry.store().begin(self.registry.now()).await?;
+        let mut tx = self.registry.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::NumberBlockRemoved { provider_id: provider, first }).await?;
         self.registry.committed(&tx.commit().await?).await?;
         self.state_mut().blocks.remove(&first.digits());
@@ -758,10 +772,10 @@ impl CallAuth {
                 Ok((frn.to_string(), serde_json::to_string(f).map_err(|e| invalid("file", e.to_string()))?))
             })
             .collect::<Result<_, ServiceError>>()?;
-        let _w = self.registry.writer.lock().await;
+        let mut w = self.registry.write_lock().await?;
         let old = self.state().rmd.clone().unwrap_or_default();
         let changes = RmdChanges::between(&old, &snapshot.filings);
-        let mut tx = self.registry.store().begin(self.registry.now()).await?;
+        let mut tx = self.registry.begin(&mut w).await?;
         tx.replace_rmd_filings(&rows).await?;
         tx.append(
             p.actor(),

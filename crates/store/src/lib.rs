@@ -365,7 +365,14 @@ impl Store {
     /// database the transaction also holds the registry's row lock until it ends, which orders
     /// the writers of all nodes.
     pub async fn begin(&self, now: jiff::Timestamp) -> Result<Tx, StoreError> {
-        Tx::begin(&self.writer, now, self.applied.clone()).await
+        Tx::begin(&self.writer, now, self.applied.clone(), true).await
+    }
+
+    /// Like [`Store::begin`], without failing when other nodes have written since this process
+    /// last read the events: the caller reads them next, while the transaction's lock keeps
+    /// any other writer out, and checks [`Tx::last_seq`] against [`Store::applied`].
+    pub async fn begin_locked(&self, now: jiff::Timestamp) -> Result<Tx, StoreError> {
+        Tx::begin(&self.writer, now, self.applied.clone(), false).await
     }
 
     /// Copies committed pages from the WAL into the database file, on a reader connection, so

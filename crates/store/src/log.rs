@@ -102,10 +102,65 @@ impl Store {
             .await)?)
     }
 
+    /// Takes or renews the sequencer lease for `node` until `now_us + ttl_us`: `true` if
+    /// `node` holds it now (it held it, or its holder let it expire).
+    pub async fn log_lease(&self, node: &str, now_us: i64, ttl_us: i64) -> Result<bool, StoreError> {
+        let held: Option<String> = on!(self.writer_pool(), db => sqlx::query_scalar(
+            "UPDATE log_lease SET holder = $1, expires_us = $2 WHERE id = 1 AND (holder = $1 OR expires_us < $3) \
+             RETURNING holder",
+        )
+        .bind(node)
+        .bind(now_us.saturating_add(ttl_us))
+        .bind(now_us)
+        .fetch_optional(db)
+        .await)
+        .map_err(crate::retryable)?;
+        Ok(held.is_some())
+    }
+
+    /// Gives the sequencer lease up, if `node` holds it (a node that stops), so that another
+    /// node takes over at once.
+    pub async fn log_release(&self, node: &str) -> Result<(), StoreError> {
+        on!(self.writer_pool(), db => sqlx::query("UPDATE log_lease SET expires_us = 0 WHERE id = 1 AND holder = $1")
+            .bind(node)
+            .execute(db)
+            .await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The sequencer lease: its holder and when it expires (unix microseconds).
+    pub async fn log_lease_holder(&self) -> Result<(String, i64), StoreError> {
+        Ok(on!(self.pool(), db => sqlx::query_as("SELECT holder, expires_us FROM log_lease WHERE id = 1")
+            .fetch_one(db)
+            .await)?)
+    }
+
     /// Writes tiles and the checkpoint that covers them, in one transaction: a crash leaves
-    /// the log at the previous checkpoint or at this one, never between.
-    pub async fn log_commit(&self, tiles: &[TileRow], checkpoint: &CheckpointRow) -> Result<(), StoreError> {
+    /// the log at the previous checkpoint or at this one, never between. The transaction
+    /// first renews `node`'s sequencer lease, and fails with [`StoreError::Conflict`] if
+    /// `node` no longer holds it: a node that lost the lease (paused past its expiry) can
+    /// never write over its successor's tree.
+    pub async fn log_commit(
+        &self,
+        tiles: &[TileRow],
+        checkpoint: &CheckpointRow,
+        node: &str,
+        now_us: i64,
+        ttl_us: i64,
+    ) -> Result<(), StoreError> {
         let mut tx = self.writer_pool().begin().await?;
+        let held = on_conn!(&mut tx, db => sqlx::query(
+            "UPDATE log_lease SET expires_us = $1 WHERE id = 1 AND holder = $2 AND expires_us >= $3",
+        )
+        .bind(now_us.saturating_add(ttl_us))
+        .bind(node)
+        .bind(now_us)
+        .execute(&mut *db)
+        .await.map(|r| r.rows_affected()))
+        .map_err(crate::retryable)?;
+        if held != 1 {
+            return Err(StoreError::Conflict(format!("node {node} no longer holds the log's sequencer lease")));
+        }
         for t in tiles {
             on_conn!(&mut tx, db => sqlx::query(
                 "INSERT INTO log_tiles (level, idx, hashes) VALUES ($1, $2, $3) \
@@ -123,8 +178,9 @@ impl Store {
             .bind(&checkpoint.note)
             .bind(checkpoint.ts_us)
             .execute(&mut *db)
-            .await.map(|r| r.rows_affected()))?;
-        tx.commit().await?;
+            .await.map(|r| r.rows_affected()))
+            .map_err(crate::tx::map_unique)?;
+        tx.commit().await.map_err(crate::retryable)?;
         Ok(())
     }
 

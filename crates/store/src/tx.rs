@@ -80,7 +80,12 @@ fn copy_escape(buf: &mut String, text: &str) {
 pub const MAX_EVENT_BYTES: usize = 60_000;
 
 impl Tx {
-    pub(crate) async fn begin(pool: &Pool, now: Timestamp, applied: Arc<AtomicU64>) -> Result<Self, StoreError> {
+    pub(crate) async fn begin(
+        pool: &Pool,
+        now: Timestamp,
+        applied: Arc<AtomicU64>,
+        check: bool,
+    ) -> Result<Self, StoreError> {
         let mut tx = pool.begin().await?;
         // PostgreSQL: the no-op UPDATE takes the registry's row lock for the whole transaction,
         // so the writers of every node queue here and each reads what the one before committed.
@@ -95,7 +100,7 @@ impl Tx {
         let (next_seq, last_us): (i64, i64) =
             on_conn!(&mut tx, db => sqlx::query_as(sql).fetch_one(&mut *db).await).map_err(crate::retryable)?;
         let latest = next_seq.max(1) as u64 - 1;
-        if let Engine::Postgres(_) = tx {
+        if let (Engine::Postgres(_), true) = (&tx, check) {
             let seen = applied.load(Ordering::Acquire);
             if latest != seen {
                 return Err(StoreError::Behind { applied: seen, latest });
@@ -124,6 +129,11 @@ impl Tx {
             Engine::Sqlite(_) => "INSERT OR FAIL",
             Engine::Postgres(_) => "INSERT",
         }
+    }
+
+    /// The sequence number of the last event committed before this transaction.
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq.saturating_sub(1)
     }
 
     /// The time every event of this transaction carries.

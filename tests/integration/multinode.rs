@@ -1,0 +1,250 @@
+//! Several `vouch serve` nodes on one PostgreSQL database: what one node writes, the other's
+//! index and SMPP gateway enforce within a second; concurrent writers keep one gap-free event
+//! order; the transparency log has one sequencer at a time and another node takes over when
+//! it dies, without forking the tree.
+//!
+//! These tests need a PostgreSQL server: `VOUCH_TEST_PG` (scripts/test starts a throwaway one
+//! with scripts/pg-cluster and sets it).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Server, psql_on, run, vouch};
+use crate::smpp::{Esme, Smsc, announced_port};
+
+/// The PostgreSQL server of these tests.
+fn pg_server() -> String {
+    std::env::var("VOUCH_TEST_PG").ok().filter(|s| !s.is_empty()).map(|s| s.trim_end_matches('/').to_owned()).expect(
+        "VOUCH_TEST_PG must name a PostgreSQL server (scripts/test starts one: \
+         `scripts/pg-cluster start DIR` prints its URL)",
+    )
+}
+
+/// A new, empty database on the test server; its URL.
+fn fresh_database(tag: &str) -> String {
+    let server = pg_server();
+    let name = format!("mn_{tag}_{}_{}", std::process::id(), rand::random::<u32>());
+    psql_on(&server, "postgres", &format!("CREATE DATABASE {name}"));
+    format!("{server}/{name}")
+}
+
+/// A `vouch serve` node on `url`, with its own data directory `<dir>/<name>`. A node after the
+/// first finds the administrator key in the database already, so it gets a copy of the first
+/// node's key file.
+fn node(dir: &Path, name: &str, url: &str, admin_from: Option<&Server>, extra: &[&str]) -> Server {
+    let data_dir = dir.join(name);
+    std::fs::create_dir_all(&data_dir).expect("data dir");
+    if let Some(first) = admin_from {
+        std::fs::write(data_dir.join("admin.key"), format!("{}\n", first.admin)).expect("admin key");
+    }
+    let mut cmd = vouch(dir);
+    cmd.arg("serve").arg("--data-dir").arg(&data_dir).arg("--http").arg("127.0.0.1:0");
+    cmd.arg("--database").arg(url).args(extra);
+    Server::launch(cmd, data_dir, dir.to_path_buf())
+}
+
+/// Polls `check` every 20 ms until it holds; returns how long that took, or fails at `limit`.
+async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every event of the registry as `(seq, kind)`, in order, as `s` serves them.
+async fn event_seqs(s: &Server) -> Vec<u64> {
+    let mut out: Vec<u64> = Vec::new();
+    loop {
+        let after = out.last().copied().unwrap_or(0);
+        let page = s.get(&format!("/v1/events?after={after}&limit=1000"), Some(&s.admin)).await;
+        let events = page.ok(200).as_array().expect("events").clone();
+        if events.is_empty() {
+            return out;
+        }
+        out.extend(events.iter().map(|e| e["seq"].as_u64().expect("seq")));
+    }
+}
+
+/// The number as SMPP addresses it, and as the REST API does.
+const N_SHARED: &str = "12025550111";
+const N_SHARED_E164: &str = "+12025550111";
+const SUBSCRIBER: &str = "13105550100";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_node_is_enforced_by_the_other_nodes_gateway_within_a_second() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let url = fresh_database("gw");
+    let a = node(tmp.path(), "a", &url, None, &[]);
+    assert_eq!(a.health().await["store"], "postgres");
+    let s = a.accepted_campaign().await;
+    let acct = a
+        .post(&format!("/v1/providers/{}/smpp-accounts", s.csp.id), &s.csp.key, &json!({"systemId": "acme1"}))
+        .await
+        .ok(201)
+        .clone();
+    let password = acct["password"].as_str().expect("password").to_owned();
+
+    // Node B carries the gateway, in front of an SMSC simulator.
+    let smsc = Smsc::start(tmp.path().join("smsc.jsonl"));
+    let smsc_url = format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port);
+    let b = node(
+        tmp.path(),
+        "b",
+        &url,
+        Some(&a),
+        &["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--smsc", &smsc_url],
+    );
+    let mut esme = Esme::start(announced_port(&b, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(esme.bind("acme1", &password), 0, "B knows the account A issued");
+    assert_eq!(esme.submit(N_SHARED, SUBSCRIBER, "Acme: hello", "none"), vec![0x400], "not assigned yet");
+
+    // Assigned on A: B's index has it within a second, and its gateway lets the message through.
+    a.assign(&s.csp.key, N_SHARED_E164, &s.campaign).await.ok(201);
+    let lag = within(Duration::from_secs(1), "B's index shows A's assignment", || async {
+        b.get(&format!("/v1/numbers/{N_SHARED_E164}"), None).await.status == 200
+    })
+    .await;
+    eprintln!("assignment on A visible on B after {lag:?}");
+    assert_eq!(esme.submit(N_SHARED, SUBSCRIBER, "Acme: hello", "none"), vec![0]);
+    assert_eq!(smsc.texts_from(N_SHARED).len(), 1);
+
+    // Suspended on A: B's gateway refuses within a second.
+    a.set_suspended(&s.dca.key, &s.campaign, true, "spam reports").await.ok(200);
+    let start = Instant::now();
+    loop {
+        match esme.submit(N_SHARED, SUBSCRIBER, "Acme: still there?", "none").as_slice() {
+            [0x401] => break,
+            [0] => {
+                assert!(start.elapsed() < Duration::from_secs(1), "B kept delivering for a second after A suspended")
+            }
+            other => panic!("unexpected status {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("suspension on A enforced by B's gateway after {:?}", start.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_on_two_nodes_keep_one_gap_free_order() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let url = fresh_database("order");
+    let a = node(tmp.path(), "a", &url, None, &[]);
+    let s = a.accepted_campaign().await;
+    let second = a.second_campaign(&s).await;
+    let b = node(tmp.path(), "b", &url, Some(&a), &[]);
+
+    // 60 assignments at once, half through each node: every one lands.
+    let mut calls = Vec::new();
+    for i in 0..60u64 {
+        let (node, key, campaign) = if i % 2 == 0 { (&a, &s.csp.key, &s.campaign) } else { (&b, &s.csp.key, &second) };
+        let number = format!("+1202555{:04}", 2000 + i);
+        calls.push(async move { (number.clone(), node.assign(key, &number, campaign).await.status) });
+    }
+    for (number, status) in futures_util::future::join_all(calls).await {
+        assert_eq!(status, 201, "{number}");
+    }
+    // One number, two campaigns, one through each node at the same moment: exactly one wins.
+    let contested = "+12025553000";
+    let (ra, rb) = tokio::join!(a.assign(&s.csp.key, contested, &s.campaign), b.assign(&s.csp.key, contested, &second));
+    let mut statuses = [ra.status, rb.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409], "A: {} B: {}", ra.text, rb.text);
+
+    // One order of events, numbered 1, 2, 3, … without a gap, the same through both nodes.
+    let last = a.health().await["lastEvent"].as_u64().expect("lastEvent");
+    let seqs = event_seqs(&b).await;
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>());
+    assert_eq!(event_seqs(&a).await, seqs);
+    // Both nodes' indexes agree on every number.
+    within(Duration::from_secs(2), "B applied every event", || async {
+        b.health().await["appliedEvent"].as_u64() == Some(last)
+    })
+    .await;
+    for i in (0..60u64).step_by(7) {
+        let n = format!("+1202555{:04}", 2000 + i);
+        let on_a = a.get(&format!("/v1/numbers/{n}"), None).await.ok(200).clone();
+        let on_b = b.get(&format!("/v1/numbers/{n}"), None).await.ok(200).clone();
+        assert_eq!(on_a["campaignId"], on_b["campaignId"], "{n}");
+    }
+    let winner_a = a.get(&format!("/v1/numbers/{contested}"), None).await.ok(200).clone();
+    let winner_b = b.get(&format!("/v1/numbers/{contested}"), None).await.ok(200).clone();
+    assert_eq!(winner_a["campaignId"], winner_b["campaignId"]);
+}
+
+/// The size line of the checkpoint `s` serves.
+async fn checkpoint_size(s: &Server) -> u64 {
+    let cp = s.get("/log/checkpoint", None).await;
+    if cp.status != 200 {
+        return 0;
+    }
+    cp.text.lines().nth(1).and_then(|l| l.parse().ok()).unwrap_or(0)
+}
+
+fn log_verify(dir: &Path, base: &str, state: &Path, full: bool) -> crate::harness::Finished {
+    let mut c: Command = vouch(dir);
+    c.arg("log").arg("verify").arg("--url").arg(base).arg("--state").arg(state);
+    if full {
+        c.arg("--full");
+    }
+    run(c, Duration::from_secs(60))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_sequencer_fails_over_and_the_auditor_sees_one_tree() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let url = fresh_database("seq");
+    let mut a = node(tmp.path(), "a", &url, None, &[]);
+    within(Duration::from_secs(10), "A became the sequencer", || async { a.health().await["sequencer"] == true }).await;
+    let b = node(tmp.path(), "b", &url, Some(&a), &[]);
+    for i in 0..20 {
+        let via = if i % 2 == 0 { &a } else { &b };
+        via.post("/v1/providers", &via.admin, &json!({"legalName": format!("Node test {i}"), "roles": ["csp"]}))
+            .await
+            .ok(201);
+    }
+    let last: u64 = a.health().await["lastEvent"].as_u64().expect("lastEvent");
+    within(Duration::from_secs(20), "both nodes serve a checkpoint of every event", || async {
+        checkpoint_size(&a).await >= last && checkpoint_size(&b).await >= last
+    })
+    .await;
+    let hb: Value = b.health().await;
+    assert_eq!(hb["sequencer"], false, "one sequencer at a time: {hb}");
+    let state = tmp.path().join("audit.json");
+    let out = log_verify(tmp.path(), &a.base, &state, true);
+    assert!(out.status.success(), "{out:?}");
+
+    // The sequencer dies without giving its lease up: B takes over once the lease expires.
+    a.sigkill();
+    for i in 20..30 {
+        b.post("/v1/providers", &b.admin, &json!({"legalName": format!("Node test {i}"), "roles": ["csp"]}))
+            .await
+            .ok(201);
+    }
+    let last: u64 = b.health().await["lastEvent"].as_u64().expect("lastEvent");
+    let took = within(Duration::from_secs(30), "B took over and integrated the new events", || async {
+        b.health().await["sequencer"] == true && checkpoint_size(&b).await >= last
+    })
+    .await;
+    eprintln!("B signed a checkpoint of every event {took:?} after A died");
+    // The auditor that saw A's tree checks B's against it (consistency proof) and every tile.
+    let out = log_verify(tmp.path(), &b.base, &state, true);
+    assert!(out.status.success(), "{out:?}");
+
+    // A comes back: it follows B's tree (B keeps the lease) and serves the same checkpoint.
+    a.restart_with(&url);
+    within(Duration::from_secs(10), "A serves B's checkpoint", || async { checkpoint_size(&a).await >= last }).await;
+    assert_eq!(a.health().await["sequencer"], false);
+    let out = log_verify(tmp.path(), &a.base, &state, false);
+    assert!(out.status.success(), "{out:?}");
+}
