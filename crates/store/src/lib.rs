@@ -295,16 +295,6 @@ impl Store {
         Self::with_pools(Engine::Postgres(pool.clone()), Engine::Postgres(pool)).await
     }
 
-    /// Opens the store named by `database`: a `postgres://` or `postgresql://` URL, or else
-    /// the path of an embedded store.
-    pub async fn open_url(database: &str) -> Result<Self, StoreError> {
-        if database.starts_with("postgres://") || database.starts_with("postgresql://") {
-            Self::connect(database).await
-        } else {
-            Self::open(Path::new(database.strip_prefix("sqlite://").unwrap_or(database))).await
-        }
-    }
-
     async fn with_pools(pool: Pool, writer: Pool) -> Result<Self, StoreError> {
         let store = Self {
             pool,

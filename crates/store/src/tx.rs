@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures_util::FutureExt as _;
 use vouch_registry::{Actor, CampaignId, Event, EventBody, ProviderId, Seq, TelephoneNumber};
 
-use crate::{DbConn, DbTx, Engine, Pool, StoreError, on_conn, project};
+use crate::{DbTx, Engine, Pool, StoreError, on_conn, project};
 
 /// A write transaction on the registry.
 pub struct Tx {
@@ -139,11 +139,6 @@ impl Tx {
     /// The time every event of this transaction carries.
     pub fn now(&self) -> Timestamp {
         self.now
-    }
-
-    /// The connection, for reads inside the transaction.
-    pub fn conn(&mut self) -> DbConn<'_> {
-        self.tx.conn()
     }
 
     /// Appends an event and projects it onto the view tables. A uniqueness violation in a view
