@@ -90,13 +90,13 @@ start_server() {
     RUST_LOG=warn "$VOUCH" serve --data-dir "$dir" --http "${SERVER_HTTP:-127.0.0.1:0}" "${SERVER_ARGS[@]}" >"$log" 2>&1 &
     SERVER_PID=$!
     BENCH_PIDS+=("$SERVER_PID")
-    for _ in $(seq 300); do
+    for _ in $(seq $((${START_TIMEOUT:-30} * 10))); do
         SERVER_URL=$(sed -n 's/^vouch: listening on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$log")
         [ -n "$SERVER_URL" ] && break
         kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; die "the server exited"; }
         sleep 0.1
     done
-    [ -n "$SERVER_URL" ] || die "the server did not start within 30 s"
+    [ -n "$SERVER_URL" ] || { tail -5 "$log" >&2; die "the server did not start within ${START_TIMEOUT:-30} s"; }
     ADMIN_KEY=$(cat "$dir/admin.key")
     DATA_DIR=$dir
     say "server pid $SERVER_PID at $SERVER_URL, data in $dir"

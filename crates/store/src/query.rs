@@ -422,6 +422,12 @@ impl Store {
         mut f: impl FnMut(&[(TelephoneNumber, CampaignId)]),
     ) -> Result<u64, StoreError> {
         const T: &str = "number_assignments";
+        // PostgreSQL plans the page query from the table's statistics: without them (right after
+        // a bulk import, before autovacuum's analyze) it sorts every current row for each page,
+        // which took 8 s for 2 M numbers instead of 1 s. Gathering them samples the table.
+        if let crate::Engine::Postgres(pool) = &self.pool {
+            sqlx::query("ANALYZE number_assignments").execute(pool).await?;
+        }
         let mut after: i64 = 0;
         let mut total = 0u64;
         let mut batch = Vec::with_capacity(LOAD_BATCH);
