@@ -287,6 +287,14 @@ impl SigningKey {
         VerifyingKey::from_point(self.public_key_point())
     }
 
+    /// Signs `message` (a JWS signing input): the raw `r || s` signature.
+    pub fn sign_raw(&self, message: &[u8]) -> Result<Vec<u8>, ShakenError> {
+        self.pair
+            .sign(&self.rng, message)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| ShakenError::Key("signing failed".into()))
+    }
+
     /// Signs `claims` under `header`: the compact JWS `header.payload.signature`.
     pub fn sign(&self, header: &PassportHeader, claims: &Claims) -> Result<String, ShakenError> {
         let input = signing_input(header, claims)?;

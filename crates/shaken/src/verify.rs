@@ -158,6 +158,12 @@ impl TrustedSigner {
         })
     }
 
+    /// Checks a raw `r || s` ES256 signature over `message` with the end-entity certificate's
+    /// key (for other JWS the signer issues, such as CPS tokens).
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), ShakenError> {
+        self.key.verify(message, signature)
+    }
+
     /// Whether this validation holds for a PASSporT issued at `iat`.
     pub fn covers(&self, iat: i64) -> bool {
         self.valid_from <= iat && iat <= self.valid_until
