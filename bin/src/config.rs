@@ -68,6 +68,14 @@ pub struct ServeArgs {
     /// checkpoint signed at least this often while there are new events) [default: 500]
     #[arg(long, env = "VOUCH_LOG_INTERVAL", value_parser = clap::value_parser!(u32).range(10..=60_000))]
     pub log_interval: Option<u32>,
+    /// Call Placement Service: accept PASSporTs in the clear (optional) or only sealed to the
+    /// terminating provider (required, privacy mode) [default: optional]
+    #[arg(long, env = "VOUCH_CPS_PRIVACY", value_parser = ["optional", "required"])]
+    pub cps_privacy: Option<String>,
+    /// File of the secret (32+ bytes) CPS records are named with; give every node the same
+    /// [default: <data-dir>/cps-naming.key, created]
+    #[arg(long, env = "VOUCH_CPS_KEY_FILE")]
+    pub cps_key_file: Option<PathBuf>,
     /// Address of the SMPP 3.4 gateway listener (off by default)
     #[arg(long, env = "VOUCH_SMPP")]
     pub smpp: Option<SocketAddr>,
@@ -198,6 +206,10 @@ struct FileConfig {
     require_identity: Option<bool>,
     log_origin: Option<String>,
     log_interval: Option<u32>,
+    cps_privacy: Option<String>,
+    cps_key_file: Option<PathBuf>,
+    cps_ttl: Option<u32>,
+    cps_audience: Option<String>,
     #[serde(default)]
     gateway: FileGateway,
     #[serde(default)]
@@ -221,6 +233,21 @@ pub struct ServeConfig {
     pub gateway: Option<GatewaySettings>,
     /// Risk scoring and enforcement.
     pub abuse: vouch_service::AbusePolicy,
+    /// The Call Placement Service.
+    pub cps: CpsSettings,
+}
+
+/// Call Placement Service settings.
+#[derive(Debug, Clone)]
+pub struct CpsSettings {
+    /// Only sealed PASSporTs (privacy mode).
+    pub privacy_required: bool,
+    /// Seconds items are held.
+    pub ttl: u32,
+    /// The naming secret's file.
+    pub key_file: PathBuf,
+    /// The `aud` tokens must carry.
+    pub audience: String,
 }
 
 /// Call authentication settings.
@@ -408,7 +435,23 @@ impl ServeArgs {
         abuse.suspend_number_reports = enforce.then_some(number_reports);
         let interval = self.enforcement_interval.or(r.interval_secs).unwrap_or(30).clamp(1, 86_400);
         abuse.interval = std::time::Duration::from_secs(u64::from(interval));
+        let cps_ttl = file.cps_ttl.unwrap_or(60);
+        if !(1..=300).contains(&cps_ttl) {
+            bail!("{file_name}: cps_ttl = {cps_ttl} must be 1 to 300 (seconds)");
+        }
+        let cps = CpsSettings {
+            privacy_required: !choice(
+                "cps_privacy",
+                &file_name,
+                self.cps_privacy.or(file.cps_privacy),
+                ["optional", "required"],
+            )?,
+            ttl: cps_ttl,
+            key_file: self.cps_key_file.or(file.cps_key_file).unwrap_or_else(|| data_dir.join("cps-naming.key")),
+            audience: file.cps_audience.unwrap_or_else(|| voice.public_url.clone()),
+        };
         Ok(ServeConfig {
+            cps,
             data_dir,
             database,
             http,
@@ -440,6 +483,8 @@ mod tests {
             config: None,
             sip: None,
             public_url: None,
+            cps_privacy: None,
+            cps_key_file: None,
             trust_dir: None,
             key_dir: None,
             x5u_allow_net: Vec::new(),

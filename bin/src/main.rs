@@ -6,6 +6,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod client;
 mod config;
+mod cps_cli;
 mod log_cli;
 mod serve;
 mod shaken_cli;
@@ -50,6 +51,10 @@ enum Command {
     /// Risk scores with their reasons (DCAs and the administrator).
     #[command(subcommand)]
     Risk(trace_cli::RiskCommand),
+    /// Out-of-band STIR/SHAKEN: publish and retrieve PASSporTs at a Call Placement Service
+    /// (with vouch's privacy mode), tokens, HPKE keys.
+    #[command(subcommand)]
+    Cps(cps_cli::CpsCommand),
     /// A development SHAKEN PKI (root, STI-CA, CRL signer) for tests and demos only.
     #[command(subcommand)]
     Ca(shaken_cli::CaCommand),
@@ -135,6 +140,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => shaken_cli::verify(a),
         Command::Lint(a) => shaken_cli::lint(a),
         Command::Ca(c) => shaken_cli::ca(c),
+        Command::Cps(c) => cps_cli::run(c),
         Command::Log(c) => log_cli::run(c),
         Command::Report(a) => trace_cli::report(*a),
         Command::Trace(a) => trace_cli::trace(*a),

@@ -76,8 +76,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ),
             None => crate::out!("vouch: enforcement off: risk is scored, nothing is suspended automatically"),
         }
+        let cps = start_cps(&config, callauth.clone())?;
+        let (cps_stop, cps_stopped) = tokio::sync::oneshot::channel::<()>();
+        let cps_task = tokio::spawn(cps.clone().run(async move {
+            let _ = cps_stopped.await;
+        }));
         let mut state = vouch_http::AppState::new(registry.clone())
             .with_callauth(callauth.clone())
+            .with_cps(cps)
             .with_log(log.clone())
             .with_abuse(abuse);
         let smpp = match &config.gateway {
@@ -156,6 +162,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         callauth.flush().await;
         let _ = abuse_stop.send(());
         let _ = abuse_task.await;
+        let _ = cps_stop.send(());
+        let _ = cps_task.await;
         let _ = log_stop.send(());
         let _ = log_task.await;
         let _ = follow_stop.send(());
@@ -199,6 +207,45 @@ fn start_sequencer(
         }
     });
     (stop, task)
+}
+
+/// The Call Placement Service, with its naming secret (created on first start).
+fn start_cps(config: &crate::config::ServeConfig, callauth: Arc<CallAuth>) -> anyhow::Result<Arc<vouch_service::Cps>> {
+    let c = &config.cps;
+    let secret = match std::fs::read(&c.key_file) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret: [u8; 32] = rand::random();
+            let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+            write_secret(&c.key_file, &hex).with_context(|| format!("cannot write {}", c.key_file.display()))?;
+            hex.into_bytes()
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read the CPS naming key {}", c.key_file.display())),
+    };
+    let secret = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
+    let cps = vouch_service::Cps::new(
+        callauth.clone(),
+        vouch_service::CpsConfig {
+            audience: c.audience.clone(),
+            naming_key: secret,
+            privacy: if c.privacy_required {
+                vouch_service::CpsPrivacy::Required
+            } else {
+                vouch_service::CpsPrivacy::Optional
+            },
+            ttl: i64::from(c.ttl),
+            max_records: 4_000_000,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("cannot start the Call Placement Service ({}): {e}", c.key_file.display()))?;
+    callauth.attach_cps(&cps);
+    crate::out!(
+        "vouch: Call Placement Service at /passports (aud {:?}, {}, items kept {} s)",
+        c.audience,
+        if c.privacy_required { "sealed PASSporTs only" } else { "sealed or clear PASSporTs" },
+        c.ttl
+    );
+    Ok(cps)
 }
 
 /// Call authentication: trust list, key directory, policies.
@@ -285,7 +332,7 @@ fn restrict_dir(dir: &Path) {
     }
 }
 
-fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+pub(crate) fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     writeln!(f, "{secret}")?;

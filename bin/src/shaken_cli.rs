@@ -139,7 +139,7 @@ pub enum CaCommand {
     },
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
@@ -151,11 +151,11 @@ fn parse_time(s: &str) -> anyhow::Result<i64> {
     Ok(t.as_second())
 }
 
-fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn random_uuid() -> anyhow::Result<String> {
+pub(crate) fn random_uuid() -> anyhow::Result<String> {
     use aws_lc_rs::rand::SecureRandom;
     let mut b = [0u8; 16];
     aws_lc_rs::rand::SystemRandom::new().fill(&mut b).map_err(|_| anyhow::anyhow!("no randomness"))?;

@@ -10,6 +10,7 @@ mod abuse;
 mod authorization;
 mod bad_input;
 mod campaigns;
+mod cps;
 mod import;
 mod lifecycle;
 mod multinode;

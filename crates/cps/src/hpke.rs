@@ -8,6 +8,7 @@ use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::agreement::{self, ECDH_P256, PrivateKey, UnparsedPublicKey};
 use aws_lc_rs::encoding::AsBigEndian;
 use aws_lc_rs::hmac;
+use base64::Engine as _;
 use x509_parser::prelude::FromDer as _;
 
 use crate::CpsError;
@@ -98,9 +99,12 @@ pub struct HpkePublicKey([u8; ENC_LEN]);
 impl HpkePublicKey {
     /// From an uncompressed SEC1 point (65 bytes, `0x04 || x || y`) on P-256.
     pub fn from_sec1(bytes: &[u8]) -> Result<Self, CpsError> {
-        let point: [u8; ENC_LEN] = bytes
-            .try_into()
-            .map_err(|_| CpsError::Key(format!("an HPKE public key is a 65-byte uncompressed P-256 point, not {} bytes", bytes.len())))?;
+        let point: [u8; ENC_LEN] = bytes.try_into().map_err(|_| {
+            CpsError::Key(format!(
+                "an HPKE public key is a 65-byte uncompressed P-256 point, not {} bytes",
+                bytes.len()
+            ))
+        })?;
         if point[0] != 4 {
             return Err(CpsError::Key("an HPKE public key must be an uncompressed point (0x04…)".into()));
         }
@@ -188,6 +192,21 @@ impl HpkePrivateKey {
         Ok(bin.as_ref().to_vec())
     }
 
+    /// The key as PEM (`EC PRIVATE KEY`, RFC 5915), for writing it out.
+    pub fn to_pem(&self) -> Result<String, CpsError> {
+        use aws_lc_rs::encoding::{AsDer, EcPrivateKeyRfc5915Der};
+        let der: EcPrivateKeyRfc5915Der<'_> =
+            self.key.as_der().map_err(|_| CpsError::Crypto("P-256 private key encoding"))?;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        let mut pem = String::from("-----BEGIN EC PRIVATE KEY-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END EC PRIVATE KEY-----\n");
+        Ok(pem)
+    }
+
     /// The matching public key.
     pub fn public_key(&self) -> &HpkePublicKey {
         &self.public
@@ -213,7 +232,12 @@ impl HpkePrivateKey {
 }
 
 /// `Seal` of a single-shot message to `recipient`: `(enc, ciphertext)`.
-pub fn seal(recipient: &HpkePublicKey, info: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CpsError> {
+pub fn seal(
+    recipient: &HpkePublicKey,
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), CpsError> {
     let ephemeral = PrivateKey::generate(&ECDH_P256).map_err(|_| CpsError::Crypto("P-256 key generation"))?;
     seal_with(&ephemeral, recipient, info, aad, plaintext)
 }
@@ -226,10 +250,9 @@ fn seal_with(
     plaintext: &[u8],
 ) -> Result<(Vec<u8>, Vec<u8>), CpsError> {
     let enc = ephemeral.compute_public_key().map_err(|_| CpsError::Crypto("P-256 public key"))?.as_ref().to_vec();
-    let dh = agreement::agree(ephemeral, UnparsedPublicKey::new(&ECDH_P256, recipient.as_bytes()), (), |dh| {
-        Ok(dh.to_vec())
-    })
-    .map_err(|()| CpsError::Crypto("P-256 key agreement"))?;
+    let dh =
+        agreement::agree(ephemeral, UnparsedPublicKey::new(&ECDH_P256, recipient.as_bytes()), (), |dh| Ok(dh.to_vec()))
+            .map_err(|()| CpsError::Crypto("P-256 key agreement"))?;
     let shared = shared_secret(&dh, &enc, recipient.as_bytes());
     let (key, nonce) = key_schedule(&shared, info);
     let mut buf = plaintext.to_vec();
@@ -265,6 +288,8 @@ mod tests {
         assert!(sk.open(&enc[..64], b"info", b"aad", &ct).is_err());
         let back = HpkePrivateKey::from_scalar(&sk.to_scalar().unwrap()).unwrap();
         assert_eq!(back.public_key(), sk.public_key());
+        let back = HpkePrivateKey::from_pem(sk.to_pem().unwrap().as_bytes()).unwrap();
+        assert_eq!(back.public_key(), sk.public_key());
     }
 
     #[test]
@@ -280,18 +305,37 @@ mod tests {
     #[test]
     fn rfc9180_a_3_1_vector() {
         let info = hex("4f6465206f6e2061204772656369616e2055726e");
-        let sk_e = PrivateKey::from_private_key(&ECDH_P256, &hex("4995788ef4b9d6132b249ce59a77281493eb39af373d236a1fe415cb0c2d7beb")).unwrap();
-        let sk_r = HpkePrivateKey::from_scalar(&hex("f3ce7fdae57e1a310d87f1ebbde6f328be0a99cdbcadf4d6589cf29de4b8ffd2")).unwrap();
-        assert_eq!(sk_r.public_key().as_bytes(), &hex("04fe8c19ce0905191ebc298a9245792531f26f0cece2460639e8bc39cb7f706a826a779b4cf969b8a0e539c7f62fb3d30ad6aa8f80e30f1d128aafd68a2ce72ea0")[..]);
+        let sk_e = PrivateKey::from_private_key(
+            &ECDH_P256,
+            &hex("4995788ef4b9d6132b249ce59a77281493eb39af373d236a1fe415cb0c2d7beb"),
+        )
+        .unwrap();
+        let sk_r =
+            HpkePrivateKey::from_scalar(&hex("f3ce7fdae57e1a310d87f1ebbde6f328be0a99cdbcadf4d6589cf29de4b8ffd2"))
+                .unwrap();
+        assert_eq!(
+            sk_r.public_key().as_bytes(),
+            &hex(
+                "04fe8c19ce0905191ebc298a9245792531f26f0cece2460639e8bc39cb7f706a826a779b4cf969b8a0e539c7f62fb3d30ad6aa8f80e30f1d128aafd68a2ce72ea0"
+            )[..]
+        );
         let pt = hex("4265617574792069732074727574682c20747275746820626561757479");
         let aad = hex("436f756e742d30");
         let want_ct = hex("5ad590bb8baa577f8619db35a36311226a896e7342a6d836d8b7bcd2f20b6c7f9076ac232e3ab2523f39513434");
         let (enc, ct) = seal_with(&sk_e, sk_r.public_key(), &info, &aad, &pt).unwrap();
-        assert_eq!(enc, hex("04a92719c6195d5085104f469a8b9814d5838ff72b60501e2c4466e5e67b325ac98536d7b61a1af4b78e5b7f951c0900be863c403ce65c9bfcb9382657222d18c4"));
+        assert_eq!(
+            enc,
+            hex(
+                "04a92719c6195d5085104f469a8b9814d5838ff72b60501e2c4466e5e67b325ac98536d7b61a1af4b78e5b7f951c0900be863c403ce65c9bfcb9382657222d18c4"
+            )
+        );
         assert_eq!(ct, want_ct);
         assert_eq!(sk_r.open(&enc, &info, &aad, &want_ct).unwrap(), pt);
         let shared = shared_secret(
-            &agreement::agree(&sk_e, UnparsedPublicKey::new(&ECDH_P256, sk_r.public_key().as_bytes()), (), |d| Ok(d.to_vec())).unwrap(),
+            &agreement::agree(&sk_e, UnparsedPublicKey::new(&ECDH_P256, sk_r.public_key().as_bytes()), (), |d| {
+                Ok(d.to_vec())
+            })
+            .unwrap(),
             &enc,
             sk_r.public_key().as_bytes(),
         );

@@ -130,6 +130,12 @@ pub enum CpsError {
     /// A cryptographic primitive failed.
     #[error("cryptography failed: {0}")]
     Crypto(&'static str),
+    /// No PASSporT is held for the record asked for (none published, or expired).
+    #[error("no PASSporT is held for this call (none was published, or it expired)")]
+    NotFound,
+    /// The CPS cannot take the request now.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl CpsError {
@@ -154,7 +160,9 @@ impl CpsError {
             | Self::NumberMismatch { .. }
             | Self::DigestMismatch => 403,
             Self::Body(_) | Self::Key(_) | Self::Sealed(_) => 400,
+            Self::NotFound => 404,
             Self::Crypto(_) => 500,
+            Self::Unavailable(_) => 503,
         }
     }
 
@@ -179,7 +187,9 @@ impl CpsError {
             Self::Body(_) => "cps-body",
             Self::Key(_) => "cps-key",
             Self::Sealed(_) => "cps-sealed",
+            Self::NotFound => "cps-not-found",
             Self::Crypto(_) => "internal",
+            Self::Unavailable(_) => "cps-unavailable",
         }
     }
 }

@@ -39,7 +39,10 @@ impl NamingKey {
     /// From secret bytes (at least 32).
     pub fn new(secret: &[u8]) -> Result<Self, CpsError> {
         if secret.len() < 32 {
-            return Err(CpsError::Key(format!("the record naming key must be at least 32 bytes, not {}", secret.len())));
+            return Err(CpsError::Key(format!(
+                "the record naming key must be at least 32 bytes, not {}",
+                secret.len()
+            )));
         }
         Ok(Self(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret)))
     }
@@ -76,7 +79,9 @@ impl Item {
             split_sealed(rest)?;
             return Ok(Self::Sealed);
         }
-        Passport::decode(s).map(|p| Self::Plain(Box::new(p))).map_err(|e| CpsError::Body(format!("not a PASSporT: {e}")))
+        Passport::decode(s)
+            .map(|p| Self::Plain(Box::new(p)))
+            .map_err(|e| CpsError::Body(format!("not a PASSporT: {e}")))
     }
 }
 
@@ -125,8 +130,11 @@ mod tests {
     #[test]
     fn sealed_items_open_only_for_their_record() {
         let key = HpkePrivateKey::generate().unwrap();
-        let (a, b, c) =
-            (Tn::canonicalize("12025550100").unwrap(), Tn::canonicalize("12025550101").unwrap(), Tn::canonicalize("12025550102").unwrap());
+        let (a, b, c) = (
+            Tn::canonicalize("12025550100").unwrap(),
+            Tn::canonicalize("12025550101").unwrap(),
+            Tn::canonicalize("12025550102").unwrap(),
+        );
         let sealed = seal_passport(key.public_key(), "1234", &b, &a, "eyJ.a.b").unwrap();
         assert!(matches!(Item::parse(&sealed).unwrap(), Item::Sealed));
         assert!(!sealed.contains("eyJ"));

@@ -298,10 +298,18 @@ impl CpsToken {
             return Err(CpsError::Lifetime { iat: c.iat, exp: c.exp });
         }
         if &c.orig != e.orig {
-            return Err(CpsError::NumberMismatch { claim: "orig", token: c.orig.to_string(), path: e.orig.to_string() });
+            return Err(CpsError::NumberMismatch {
+                claim: "orig",
+                token: c.orig.to_string(),
+                path: e.orig.to_string(),
+            });
         }
         if &c.dest != e.dest {
-            return Err(CpsError::NumberMismatch { claim: "dest", token: c.dest.to_string(), path: e.dest.to_string() });
+            return Err(CpsError::NumberMismatch {
+                claim: "dest",
+                token: c.dest.to_string(),
+                path: e.dest.to_string(),
+            });
         }
         if let Some(want) = e.passports {
             match &c.passports {

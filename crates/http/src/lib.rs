@@ -3,6 +3,7 @@
 //! liveness at `/healthz`.
 
 mod abuse;
+mod cps;
 mod gateway;
 mod handlers;
 mod log;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub gateway: Option<Arc<vouch_service::SmppGateway>>,
     /// Risk scores and enforcement.
     pub abuse: Arc<vouch_service::Abuse>,
+    /// The Call Placement Service, when running.
+    pub cps: Option<Arc<vouch_service::Cps>>,
     metrics: Option<PrometheusHandle>,
 }
 
@@ -57,7 +60,7 @@ impl AppState {
             .ok()
             .and_then(|b| b.install_recorder().ok());
         let abuse = vouch_service::Abuse::new(registry.clone(), vouch_service::AbusePolicy::default());
-        Self { registry, callauth: None, log: None, gateway: None, abuse, metrics }
+        Self { registry, callauth: None, log: None, gateway: None, abuse, cps: None, metrics }
     }
 
     /// With the transparency log (`/log/` and `/v1/log/`).
@@ -83,6 +86,12 @@ impl AppState {
         self.callauth = Some(callauth);
         self
     }
+
+    /// With the Call Placement Service.
+    pub fn with_cps(mut self, cps: Arc<vouch_service::Cps>) -> Self {
+        self.cps = Some(cps);
+        self
+    }
 }
 
 #[derive(OpenApi)]
@@ -102,6 +111,7 @@ impl AppState {
         (name = "call authentication", description = "STIR/SHAKEN signing credentials, SIP peers, number blocks, the Robocall Mitigation Database; the ATIS-1000082 interface itself is at /stir/v1 (see docs/STIR-API.md)"),
         (name = "smpp gateway", description = "SMPP accounts of CSPs and the gateway's decision records (see docs/SMPP-GATEWAY.md)"),
         (name = "traceback", description = "Spam reports and traces: who held a number at an instant, with the registry events and log proofs it rests on; risk scores and enforcement (see docs/TRACEBACK.md)"),
+        (name = "call placement service", description = "Out-of-band STIR/SHAKEN: publish and retrieve PASSporTs (ATIS-1000105) with vouch's privacy mode, HPKE keys of providers (see docs/CPS.md)"),
         (name = "transparency log", description = "The append-only log of every registry event and certificate: C2SP tiles and checkpoints under /log/, proofs under /v1/log/ (see docs/TRANSPARENCY-LOG.md)"),
         (name = "operations", description = "Health, metrics, events")
     )
@@ -128,9 +138,9 @@ impl utoipa::Modify for BearerAuth {
 
 /// The OpenAPI document and the router of every endpoint.
 pub fn router(state: AppState) -> Router {
-    let (api_router, api) = abuse::routes(trace::routes(gateway::routes(log::routes(voice::routes(
+    let (api_router, api) = cps::routes(abuse::routes(trace::routes(gateway::routes(log::routes(voice::routes(
         handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi())),
-    )))))
+    ))))))
     .split_for_parts();
     let api = Arc::new(api);
     api_router
@@ -156,8 +166,16 @@ pub fn router(state: AppState) -> Router {
             )
             .into_response()
         }))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The span of one request. A CPS path names the called and calling numbers of a call; it is
+/// never written to the logs (docs/CPS.md), so only its first segment is.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let path = req.uri().path();
+    let path = if path.starts_with("/passports/") { "/passports/…" } else { path };
+    tracing::debug_span!("request", method = %req.method(), path = %path)
 }
 
 /// Times a write may run when another node keeps writing first.

@@ -168,6 +168,10 @@ pub struct SipPeerRequest {
     /// When the peer is a customer trunk: the customer's brand (allows B attestation).
     #[serde(default)]
     pub brand_id: Option<BrandId>,
+    /// The peer is a TDM gateway: an INVITE from it without Identity is verified with the
+    /// PASSporT published to the Call Placement Service for the call (docs/CPS.md).
+    #[serde(default)]
+    pub tdm: bool,
 }
 
 /// A SIP peer.
@@ -181,13 +185,21 @@ pub struct SipPeerView {
     /// The customer it carries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub brand_id: Option<BrandId>,
+    /// A TDM gateway.
+    pub tdm: bool,
     /// When it was added.
     pub added: String,
 }
 
 impl From<SipPeerRow> for SipPeerView {
     fn from(r: SipPeerRow) -> Self {
-        Self { address: r.address, provider_id: r.provider_id, brand_id: r.brand_id, added: r.created.to_string() }
+        Self {
+            address: r.address,
+            provider_id: r.provider_id,
+            brand_id: r.brand_id,
+            tdm: r.tdm,
+            added: r.created.to_string(),
+        }
     }
 }
 
@@ -203,7 +215,7 @@ async fn add_sip_peer(
     JsonBody(req): JsonBody<SipPeerRequest>,
 ) -> Result<Response> {
     let id: ProviderId = path_param("providerId", &id)?;
-    let row = callauth(&s)?.add_sip_peer(&p, id, &req.address, req.brand_id).await?;
+    let row = callauth(&s)?.add_sip_peer(&p, id, &req.address, req.brand_id, req.tdm).await?;
     Ok((StatusCode::CREATED, Json(SipPeerView::from(row))).into_response())
 }
 

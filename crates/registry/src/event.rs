@@ -271,6 +271,10 @@ pub enum EventBody {
         /// The customer (brand) whose traffic the peer carries, when it is a customer trunk.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         brand_id: Option<BrandId>,
+        /// The peer is a TDM gateway: its calls lost their Identity header on a non-SIP
+        /// segment, so the verifier retrieves the PASSporT from the Call Placement Service.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        tdm: bool,
     },
     /// A provider removed a SIP peering source address.
     #[serde(rename = "sippeer.removed")]
@@ -315,6 +319,17 @@ pub enum EventBody {
         /// FRNs whose filing changed.
         changed: Vec<Frn>,
     },
+    /// A voice provider registered the HPKE public key that PASSporTs published for it to the
+    /// Call Placement Service in privacy mode are sealed to (replacing the last one).
+    #[serde(rename = "cpskey.registered")]
+    CpsKeyRegistered {
+        /// The provider.
+        provider_id: ProviderId,
+        /// The key's id: the first 16 hex digits of the SHA-256 of the point.
+        key_id: String,
+        /// The uncompressed P-256 point, base64url without padding.
+        public_key: String,
+    },
 }
 
 impl EventBody {
@@ -348,13 +363,16 @@ impl EventBody {
             Self::NumberBlockRegistered { .. } => "numberblock.registered",
             Self::NumberBlockRemoved { .. } => "numberblock.removed",
             Self::RmdImported { .. } => "rmd.imported",
+            Self::CpsKeyRegistered { .. } => "cpskey.registered",
         }
     }
 
     /// The id of the entity the event is about, as text (for indexing the event table).
     pub fn subject(&self) -> String {
         match self {
-            Self::ProviderRegistered { provider_id, .. } => provider_id.to_string(),
+            Self::ProviderRegistered { provider_id, .. } | Self::CpsKeyRegistered { provider_id, .. } => {
+                provider_id.to_string()
+            }
             Self::ApiKeyIssued { key_id, .. } | Self::ApiKeyRevoked { key_id, .. } => key_id.clone(),
             Self::SmppAccountIssued { system_id, .. } | Self::SmppAccountRevoked { system_id, .. } => system_id.clone(),
             Self::BrandRegistered { brand_id, .. }

@@ -140,6 +140,8 @@ impl Registry {
                 | EventBody::NumberBlockRegistered { .. }
                 | EventBody::NumberBlockRemoved { .. }
                 | EventBody::RmdImported { .. } => voice = true,
+                // The CPS reads keys from the store when asked.
+                EventBody::CpsKeyRegistered { .. } => {}
                 _ => {}
             }
         }

@@ -9,6 +9,7 @@
 mod auth;
 mod brands;
 mod campaigns;
+mod cps;
 mod follow;
 mod gateway;
 mod log;
@@ -34,6 +35,7 @@ use vouch_store::{BrandRow, CampaignRow, ProviderRow, Store, StoreError};
 
 pub use auth::{ApiKey, Principal};
 pub use brands::SanctionsImport;
+pub use cps::{Cps, CpsConfig, CpsPrivacy, Published};
 pub use follow::FOLLOW_INTERVAL;
 pub(crate) use follow::WriteGuard;
 pub use gateway::{BoundAccount, Checked, IssuedSmppAccount, MobileOriginated, SmppGateway, source_label};

@@ -142,6 +142,7 @@ struct Peer {
     net: IpNet,
     provider: ProviderId,
     brand: Option<BrandId>,
+    tdm: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +185,8 @@ pub struct CallAuth {
     trust: RwLock<Arc<TrustStore>>,
     replay: ReplayCache,
     recorder: Recorder<SignedCall>,
+    /// The node's Call Placement Service, for INVITEs from TDM gateways.
+    cps: std::sync::OnceLock<std::sync::Weak<crate::Cps>>,
 }
 
 /// A chain's validation, kept: the chain it was made for, when, and the signer.
@@ -248,7 +251,7 @@ fn invalid(field: &str, detail: impl Into<String>) -> ServiceError {
 }
 
 /// Only the provider itself (with the voice role) or the administrator.
-fn require_self_voice(p: &Principal, provider: ProviderId) -> Result<(), ServiceError> {
+pub(crate) fn require_self_voice(p: &Principal, provider: ProviderId) -> Result<(), ServiceError> {
     match p {
         Principal::Admin => Ok(()),
         Principal::Provider { id, roles } if *id == provider && roles.contains(&Role::Voice) => Ok(()),
@@ -269,6 +272,7 @@ impl CallAuth {
         let trust = std::mem::take(&mut config.trust);
         let me = Arc::new(Self {
             replay: ReplayCache::new(config.replay_capacity),
+            cps: std::sync::OnceLock::new(),
             config,
             fetcher,
             state: RwLock::new(VoiceState::default()),
@@ -586,6 +590,7 @@ impl CallAuth {
         provider: ProviderId,
         address: &str,
         brand: Option<BrandId>,
+        tdm: bool,
     ) -> Result<SipPeerRow, ServiceError> {
         require_self_voice(p, provider)?;
         let net = peer_net(address)?;
@@ -614,7 +619,7 @@ impl CallAuth {
         let mut tx = self.registry.begin(&mut w).await?;
         tx.append(
             p.actor(),
-            EventBody::SipPeerAdded { provider_id: provider, address: address.clone(), brand_id: brand },
+            EventBody::SipPeerAdded { provider_id: provider, address: address.clone(), brand_id: brand, tdm },
         )
         .await
         .map_err(store_conflict(ConflictKind::DuplicateReference, "the address is already a SIP peer"))?;
@@ -624,6 +629,7 @@ impl CallAuth {
             address,
             provider_id: provider,
             brand_id: brand,
+            tdm,
             created: events.first().map(|e| e.time).unwrap_or_else(|| self.registry.now()),
         };
         install_peer(&mut self.state_mut(), &row);
@@ -968,7 +974,7 @@ impl CallAuth {
     // ---- verification --------------------------------------------------------------------
 
     /// The chain at `info`: one vouch holds, or fetched (and parsed once per fetch).
-    async fn chain(&self, info: &str) -> Result<Arc<Vec<Certificate>>, Failure> {
+    pub(crate) async fn chain(&self, info: &str) -> Result<Arc<Vec<Certificate>>, Failure> {
         if let Some(c) = self.state().local.get(info) {
             return Ok(c.clone());
         }
@@ -999,7 +1005,7 @@ impl CallAuth {
 
     /// The chain at `x5u` validated for a PASSporT issued at `iat`: from the cache when the same
     /// chain validated recently for that time, else validated now (failures are not kept).
-    fn trusted_signer(
+    pub(crate) fn trusted_signer(
         &self,
         x5u: &str,
         chain: &Arc<Vec<Certificate>>,
@@ -1179,12 +1185,12 @@ impl CallAuth {
         self.peer_of(addr).is_some()
     }
 
-    fn peer_of(&self, addr: IpAddr) -> Option<(ProviderId, Option<BrandId>)> {
+    fn peer_of(&self, addr: IpAddr) -> Option<(ProviderId, Option<BrandId>, bool)> {
         let addr = match addr {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
             v4 => v4,
         };
-        self.state().peers.iter().find(|p| p.net.contains(&addr)).map(|p| (p.provider, p.brand))
+        self.state().peers.iter().find(|p| p.net.contains(&addr)).map(|p| (p.provider, p.brand, p.tdm))
     }
 
     /// Answers one SIP message from `source` (stateless): `None` when nothing is to be sent
@@ -1222,7 +1228,7 @@ impl CallAuth {
     }
 
     async fn invite(&self, source: IpAddr, req: &SipMessage) -> Response {
-        let Some((provider, brand)) = self.peer_of(source) else {
+        let Some((provider, brand, tdm)) = self.peer_of(source) else {
             return Response::new(403, "Forbidden").with(
                 "Reason",
                 format!("SIP;cause=403;text={}", redirect::quoted(&format!("{source} is not a registered SIP peer"))),
@@ -1237,6 +1243,9 @@ impl CallAuth {
         let from = from.and_then(|d| Tn::from_canonical(&d).ok());
         let to = to.and_then(|d| Tn::from_canonical(&d).ok());
         let identities: Vec<&str> = req.headers_named("Identity").collect();
+        if identities.is_empty() && tdm {
+            return self.verify_out_of_band(provider, req, from, to).await;
+        }
         if identities.is_empty() {
             return self.sign_invite(provider, brand, req, from, to).await;
         }
@@ -1256,11 +1265,63 @@ impl CallAuth {
             upstream: Upstream::Provider(provider),
         };
         let outcome = self.verify(&call).await;
+        self.answer(req, &outcome)
+    }
+
+    /// The redirect server's answer to a verified INVITE.
+    fn answer(&self, req: &SipMessage, outcome: &VerifyOutcome) -> Response {
         let failure = outcome.response.failure.as_ref();
         match failure {
             Some(f) if outcome.refuse || self.config.on_failure == FailurePolicy::Reject => redirect::refused(f),
             _ => redirect::verified(req, outcome.response.verstat, outcome.caller_name.as_deref(), failure),
         }
+    }
+
+    /// An INVITE from a TDM gateway arrives without Identity: the PASSporT the originating
+    /// provider published to this node's Call Placement Service for the call (under the
+    /// gateway's provider's SPC) is verified as if it had come in the INVITE. Without one, or
+    /// with sealed ones only (privacy mode: the provider opens those itself), the call goes on
+    /// with No-TN-Validation.
+    async fn verify_out_of_band(
+        &self,
+        provider: ProviderId,
+        req: &SipMessage,
+        from: Option<Tn>,
+        to: Option<Tn>,
+    ) -> Response {
+        let (Some(orig), Some(dest)) = (from, to) else {
+            return bad_request(
+                "the calling (P-Asserted-Identity or From) and called (To) parties must be telephone numbers",
+            );
+        };
+        let spc = self.registry.provider_row(provider).and_then(|r| r.registration.spc);
+        let cps = self.cps.get().and_then(std::sync::Weak::upgrade);
+        let held = match (&cps, &spc) {
+            (Some(cps), Some(spc)) => cps.held(spc.as_str(), &dest, &orig),
+            _ => Vec::new(),
+        };
+        let passport = held.iter().rev().find_map(|p| vouch_shaken::Passport::decode(p).ok());
+        metrics::counter!("vouch_cps_sip_lookups_total", "found" => if passport.is_some() { "true" } else { "false" })
+            .increment(1);
+        let Some(passport) = passport else {
+            return redirect::verified(req, Verstat::NoValidation, None, None);
+        };
+        let identity = format!("{};info=<{}>;alg=ES256;ppt=shaken", passport.as_str(), passport.header().x5u);
+        let call = CallToVerify {
+            identity: &identity,
+            from: Some(orig),
+            to: Some(dest),
+            call_id: req.header("Call-ID"),
+            upstream: Upstream::None,
+        };
+        let outcome = self.verify(&call).await;
+        self.answer(req, &outcome)
+    }
+
+    /// Connects the Call Placement Service whose records INVITEs from TDM gateways are
+    /// verified with.
+    pub fn attach_cps(&self, cps: &Arc<crate::Cps>) {
+        let _ = self.cps.set(Arc::downgrade(cps));
     }
 
     async fn sign_invite(
@@ -1356,7 +1417,7 @@ fn install_peer(st: &mut VoiceState, p: &SipPeerRow) {
         return;
     };
     st.peers.retain(|x| x.net != net);
-    st.peers.push(Peer { net, provider: p.provider_id, brand: p.brand_id });
+    st.peers.push(Peer { net, provider: p.provider_id, brand: p.brand_id, tdm: p.tdm });
     st.peers.sort_by_key(|x| std::cmp::Reverse(x.net.prefix_len()));
 }
 

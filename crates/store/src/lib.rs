@@ -139,7 +139,7 @@ pub use query::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow, Sh
 pub use reports::{EventRow, ReportRow, ReportsAbout};
 pub use risk::{ActivityRow, SuspendedNumber, TrafficRow, WebhookRow};
 pub use tx::{Tx, encode_number_assigned};
-pub use voice::{CertificateRow, NumberBlockRow, SignedCall, SigningKeyRow, SipPeerRow};
+pub use voice::{CertificateRow, CpsKeyRow, NumberBlockRow, SignedCall, SigningKeyRow, SipPeerRow};
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -398,6 +398,7 @@ impl Store {
             "number_assignments",
             "certificates",
             "sip_peers",
+            "cps_keys",
             "number_blocks",
             "number_suspensions",
             "campaign_activity",

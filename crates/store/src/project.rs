@@ -282,12 +282,13 @@ pub async fn project(conn: &mut DbConn<'_>, deferred: &mut Deferred, event: &Eve
             .await.map(|r| r.rows_affected()))
             .map_err(map_unique)?;
         }
-        EventBody::SipPeerAdded { provider_id, address, brand_id } => {
-            on_conn!(conn, db => sqlx::query("INSERT INTO sip_peers (address, provider_id, brand_id, created_us) VALUES ($1, $2, $3, $4)")
+        EventBody::SipPeerAdded { provider_id, address, brand_id, tdm } => {
+            on_conn!(conn, db => sqlx::query("INSERT INTO sip_peers (address, provider_id, brand_id, created_us, tdm) VALUES ($1, $2, $3, $4, $5)")
                 .bind(address)
                 .bind(provider_id.to_string())
                 .bind(brand_id.map(|b| b.to_string()))
                 .bind(us)
+                .bind(i64::from(*tdm))
                 .execute(&mut *db)
                 .await.map(|r| r.rows_affected()))
                 .map_err(map_unique)?;
@@ -317,6 +318,16 @@ pub async fn project(conn: &mut DbConn<'_>, deferred: &mut Deferred, event: &Eve
         }
         // The snapshot's rows are written beside the event (reference data, like sanctions).
         EventBody::RmdImported { .. } => {}
+        EventBody::CpsKeyRegistered { provider_id, key_id, public_key } => {
+            on_conn!(conn, db => sqlx::query("DELETE FROM cps_keys WHERE provider_id = $1").bind(provider_id.to_string()).execute(&mut *db).await.map(|r| r.rows_affected()))?;
+            on_conn!(conn, db => sqlx::query("INSERT INTO cps_keys (provider_id, key_id, public_key, created_us) VALUES ($1, $2, $3, $4)")
+                .bind(provider_id.to_string())
+                .bind(key_id)
+                .bind(public_key)
+                .bind(us)
+                .execute(&mut *db)
+                .await.map(|r| r.rows_affected()))?;
+        }
         _ => {}
     }
     Ok(())

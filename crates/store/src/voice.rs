@@ -53,7 +53,22 @@ pub struct SipPeerRow {
     pub provider_id: ProviderId,
     /// The customer it carries, when a customer trunk.
     pub brand_id: Option<BrandId>,
+    /// A TDM gateway (calls without Identity are looked up in the CPS).
+    pub tdm: bool,
     /// When it was added.
+    pub created: Timestamp,
+}
+
+/// A provider's HPKE key for the Call Placement Service's privacy mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpsKeyRow {
+    /// The provider.
+    pub provider_id: ProviderId,
+    /// First 16 hex digits of the SHA-256 of the point.
+    pub key_id: String,
+    /// The uncompressed P-256 point, base64url.
+    pub public_key: String,
+    /// When it was registered.
     pub created: Timestamp,
 }
 
@@ -178,14 +193,33 @@ impl Store {
     /// Every SIP peer.
     pub async fn sip_peers(&self) -> Result<Vec<SipPeerRow>, StoreError> {
         const T: &str = "sip_peers";
-        let rows: Vec<(String, String, Option<String>, i64)> = on!(self.pool(), db => sqlx::query_as("SELECT address, provider_id, brand_id, created_us FROM sip_peers ORDER BY address")
+        let rows: Vec<(String, String, Option<String>, i64, i64)> = on!(self.pool(), db => sqlx::query_as("SELECT address, provider_id, brand_id, created_us, tdm FROM sip_peers ORDER BY address")
                 .fetch_all(db)
                 .await)?;
         rows.into_iter()
-            .map(|(address, p, b, us)| {
-                Ok(SipPeerRow { address, provider_id: parse(T, &p)?, brand_id: opt_id(T, b)?, created: ts(T, us)? })
+            .map(|(address, p, b, us, tdm)| {
+                Ok(SipPeerRow {
+                    address,
+                    provider_id: parse(T, &p)?,
+                    brand_id: opt_id(T, b)?,
+                    tdm: tdm != 0,
+                    created: ts(T, us)?,
+                })
             })
             .collect()
+    }
+
+    /// The HPKE key a provider registered last for the CPS's privacy mode.
+    pub async fn cps_key(&self, provider: ProviderId) -> Result<Option<CpsKeyRow>, StoreError> {
+        const T: &str = "cps_keys";
+        let row: Option<(String, String, i64)> = on!(self.pool(), db => sqlx::query_as("SELECT key_id, public_key, created_us FROM cps_keys WHERE provider_id = $1")
+                .bind(provider.to_string())
+                .fetch_optional(db)
+                .await)?;
+        row.map(|(key_id, public_key, us)| {
+            Ok(CpsKeyRow { provider_id: provider, key_id, public_key, created: ts(T, us)? })
+        })
+        .transpose()
     }
 
     /// Every number block.

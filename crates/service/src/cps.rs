@@ -1,0 +1,443 @@
+//! The Call Placement Service (ATIS-1000096 out-of-band SHAKEN, ATIS-1000105 interface): the
+//! originating provider publishes a call's PASSporTs under (terminating SPC, called number,
+//! calling number) and the terminating provider retrieves them when the call arrives without
+//! its Identity header (a TDM segment dropped it).
+//!
+//! Each request carries an ES256 bearer token signed with the caller's SHAKEN certificate
+//! (`vouch_cps::token`): the certificate at its `x5u` must validate to the STI-PA trust list
+//! (the verifier's), its SPC must be the token's, a token is accepted once (`jti`), and a
+//! provider retrieves only records published for its own SPC.
+//!
+//! What is held, and for how long: records live in memory only, named by a keyed hash of
+//! (SPC, called, calling number), for `ttl` seconds (and in the standard flow no longer than the
+//! PASSporT's own `iat` + `ttl`); reads never return an expired item, and a sweeper removes
+//! them within a second. In privacy mode the items are HPKE-sealed to the terminating provider,
+//! so the CPS holds neither a telephone number nor a readable PASSporT. Nothing about a call is
+//! written to the store, the logs or the transparency log.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use vouch_cps::{Action, CpsError, CpsToken, Expect, HpkePublicKey, Item, NamingKey, RecordName, passports_digest};
+use vouch_registry::{EventBody, ProviderId};
+use vouch_shaken::Tn;
+use vouch_store::CpsKeyRow;
+
+use crate::voice::require_self_voice;
+use crate::{CallAuth, Principal, ServiceError};
+
+/// Whether the CPS accepts PASSporTs in the clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpsPrivacy {
+    /// Sealed items (privacy mode) and PASSporTs in the clear (the standard flow).
+    Optional,
+    /// Sealed items only.
+    Required,
+}
+
+/// The CPS's settings.
+#[derive(Debug, Clone)]
+pub struct CpsConfig {
+    /// The `aud` tokens must name: this CPS's public URL.
+    pub audience: String,
+    /// The secret records are named with (at least 32 bytes; the same on every node).
+    pub naming_key: Vec<u8>,
+    /// Whether PASSporTs in the clear are accepted.
+    pub privacy: CpsPrivacy,
+    /// How long an item is held, seconds (1 to 300).
+    pub ttl: i64,
+    /// The most records held at once; publishes beyond are refused (503).
+    pub max_records: usize,
+}
+
+/// Items of one record, at most this many (the oldest goes).
+const ITEMS_PER_RECORD: usize = 10;
+const SHARDS: usize = 16;
+
+#[derive(Debug)]
+struct Held {
+    item: Arc<str>,
+    expires: i64,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    records: HashMap<RecordName, Vec<Held>>,
+    expiry: BinaryHeap<Reverse<(i64, RecordName)>>,
+    /// `spc \0 jti` of accepted tokens, until they expire.
+    jtis: HashMap<Box<str>, i64>,
+    jti_expiry: BinaryHeap<Reverse<(i64, Box<str>)>>,
+}
+
+/// What a publish stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// Items now held for the call.
+    pub items: usize,
+    /// When the items just published expire, Unix seconds.
+    pub expires: i64,
+    /// Whether they were sealed (privacy mode).
+    pub sealed: bool,
+}
+
+/// The Call Placement Service.
+#[derive(Debug)]
+pub struct Cps {
+    callauth: Arc<CallAuth>,
+    audience: String,
+    privacy: CpsPrivacy,
+    ttl: i64,
+    max_records: usize,
+    naming: NamingKey,
+    shards: Vec<Mutex<Shard>>,
+    records: AtomicUsize,
+}
+
+fn spc_of_path(spc: &str) -> Result<&str, CpsError> {
+    if (1..=16).contains(&spc.len()) && spc.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(spc)
+    } else {
+        Err(CpsError::Body(format!("{spc:?} is not an SPC (1 to 16 letters and digits)")))
+    }
+}
+
+fn tn_of_path(what: &str, s: &str) -> Result<Tn, CpsError> {
+    Tn::canonicalize(s).map_err(|_| CpsError::Body(format!("the path's {what} {s:?} is not a telephone number")))
+}
+
+fn bearer(authorization: Option<&str>) -> Result<&str, CpsError> {
+    let value = authorization.ok_or_else(|| CpsError::Token("no Authorization: Bearer token".into()))?;
+    let (scheme, token) =
+        value.trim().split_once(' ').ok_or_else(|| CpsError::Token("Authorization must be Bearer <token>".into()))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(CpsError::Token(format!("Authorization scheme {scheme:?} is not Bearer")));
+    }
+    Ok(token.trim())
+}
+
+impl Cps {
+    /// A CPS verifying tokens with `callauth`'s trust list and certificate cache.
+    pub fn new(callauth: Arc<CallAuth>, config: CpsConfig) -> Result<Arc<Self>, CpsError> {
+        if !(1..=300).contains(&config.ttl) {
+            return Err(CpsError::Body(format!("the CPS ttl must be 1 to 300 seconds, not {}", config.ttl)));
+        }
+        Ok(Arc::new(Self {
+            naming: NamingKey::new(&config.naming_key)?,
+            callauth,
+            audience: config.audience,
+            privacy: config.privacy,
+            ttl: config.ttl,
+            max_records: config.max_records,
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            records: AtomicUsize::new(0),
+        }))
+    }
+
+    /// The `aud` value tokens must carry.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// Whether PASSporTs in the clear are refused.
+    pub fn privacy(&self) -> CpsPrivacy {
+        self.privacy
+    }
+
+    /// Records held now.
+    pub fn records(&self) -> usize {
+        self.records.load(Ordering::Relaxed)
+    }
+
+    fn shard(&self, name: &RecordName) -> std::sync::MutexGuard<'_, Shard> {
+        self.shards[usize::from(name.0[0]) % SHARDS].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checks the token of a request on the record (`spc`, `dest`, `orig`): claims against the
+    /// request and the clock, then the certificate chain and the signature, the SPC, and last
+    /// the `jti` (so that a token that does not authenticate cannot use up a `jti`).
+    async fn authorize(
+        &self,
+        authorization: Option<&str>,
+        action: Action,
+        dest: &Tn,
+        orig: &Tn,
+        digest: Option<&str>,
+    ) -> Result<CpsToken, CpsError> {
+        let token = CpsToken::decode(bearer(authorization)?)?;
+        let now = self.callauth.now_secs();
+        token.check(&Expect {
+            now,
+            freshness: self.callauth.freshness(),
+            action,
+            audience: &self.audience,
+            orig,
+            dest,
+            passports: digest,
+        })?;
+        let chain = self.callauth.chain(&token.x5u).await.map_err(|f| CpsError::Certificate(f.desc))?;
+        let signer = self
+            .callauth
+            .trusted_signer(&token.x5u, &chain, token.claims.iat, now)
+            .map_err(|e| CpsError::Certificate(e.to_string()))?;
+        signer.verify(token.signing_input(), token.signature()).map_err(|_| CpsError::BadSignature)?;
+        if token.claims.spc != signer.spc {
+            return Err(CpsError::SpcMismatch { token: token.claims.spc.clone(), certificate: signer.spc.clone() });
+        }
+        let key: Box<str> = format!("{}\0{}", token.claims.spc, token.claims.jti).into();
+        let idx = key.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b))) % SHARDS;
+        let mut shard = self.shards[idx].lock().unwrap_or_else(|e| e.into_inner());
+        match shard.jtis.get(&key) {
+            Some(&exp) if exp > now => return Err(CpsError::Replay),
+            _ => {}
+        }
+        shard.jtis.insert(key.clone(), token.claims.exp);
+        shard.jti_expiry.push(Reverse((token.claims.exp, key)));
+        Ok(token)
+    }
+
+    /// `POST /passports/{spc}/{dest}/{orig}`: stores the body's `passports` for the provider
+    /// `spc`'s call from `orig` to `dest`.
+    pub async fn publish(
+        &self,
+        authorization: Option<&str>,
+        spc: &str,
+        dest: &str,
+        orig: &str,
+        body: &[u8],
+    ) -> Result<Published, CpsError> {
+        let spc = spc_of_path(spc)?;
+        let (dest, orig) = (tn_of_path("called number", dest)?, tn_of_path("calling number", orig)?);
+        let passports = match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(serde_json::Value::Object(mut m)) => match m.remove("passports") {
+                Some(serde_json::Value::Array(a)) if !a.is_empty() && a.len() <= vouch_cps::record::MAX_ITEMS => a
+                    .into_iter()
+                    .map(|v| match v {
+                        serde_json::Value::String(s) => Ok(s),
+                        _ => Err(CpsError::Body("passports must hold strings".into())),
+                    })
+                    .collect::<Result<Vec<String>, _>>()?,
+                _ => {
+                    return Err(CpsError::Body(format!(
+                        "passports must be an array of 1 to {} PASSporTs",
+                        vouch_cps::record::MAX_ITEMS
+                    )));
+                }
+            },
+            _ => return Err(CpsError::Body("the body must be a JSON object {\"passports\": [...]}".into())),
+        };
+        let digest = passports_digest(&passports)?;
+        self.authorize(authorization, Action::Publish, &dest, &orig, Some(&digest)).await?;
+        let now = self.callauth.now_secs();
+        let mut expires = now + self.ttl;
+        let mut sealed = true;
+        for p in &passports {
+            match Item::parse(p)? {
+                Item::Sealed => {}
+                Item::Plain(passport) => {
+                    sealed = false;
+                    if self.privacy == CpsPrivacy::Required {
+                        return Err(CpsError::Body(
+                            "this CPS runs in privacy mode: publish PASSporTs sealed to the terminating provider (hpke1.…)"
+                                .into(),
+                        ));
+                    }
+                    let claims = passport.claims();
+                    match &claims.orig {
+                        vouch_shaken::Origin::Tn(tn) if *tn == orig => {}
+                        other => {
+                            return Err(CpsError::NumberMismatch {
+                                claim: "PASSporT orig",
+                                token: format!("{other:?}"),
+                                path: orig.to_string(),
+                            });
+                        }
+                    }
+                    if !claims.dest.tn.contains(&dest) {
+                        return Err(CpsError::NumberMismatch {
+                            claim: "PASSporT dest",
+                            token: claims.dest.tn.iter().map(Tn::as_str).collect::<Vec<_>>().join(","),
+                            path: dest.to_string(),
+                        });
+                    }
+                    if now - claims.iat > self.callauth.freshness() {
+                        return Err(CpsError::Body(format!(
+                            "the PASSporT is stale (iat {}, {} s ago): a CPS holds PASSporTs of calls being placed",
+                            claims.iat,
+                            now - claims.iat
+                        )));
+                    }
+                    expires = expires.min(claims.iat + self.ttl);
+                }
+            }
+        }
+        let name = self.naming.name(spc, &dest, &orig);
+        let mut shard = self.shard(&name);
+        let fresh = !shard.records.contains_key(&name);
+        if fresh && self.records.load(Ordering::Relaxed) >= self.max_records {
+            return Err(CpsError::Unavailable(format!(
+                "the CPS holds {} records, its limit; try again in a few seconds",
+                self.max_records
+            )));
+        }
+        let held = shard.records.entry(name).or_default();
+        held.retain(|h| h.expires > now);
+        for p in passports {
+            held.push(Held { item: p.into(), expires });
+        }
+        if held.len() > ITEMS_PER_RECORD {
+            let extra = held.len() - ITEMS_PER_RECORD;
+            held.drain(..extra);
+        }
+        let items = held.len();
+        shard.expiry.push(Reverse((expires, name)));
+        if fresh {
+            let n = self.records.fetch_add(1, Ordering::Relaxed) + 1;
+            metrics::gauge!("vouch_cps_records").set(n as f64);
+        }
+        metrics::counter!("vouch_cps_published_total", "sealed" => if sealed { "true" } else { "false" }).increment(1);
+        Ok(Published { items, expires, sealed })
+    }
+
+    /// `GET /passports/{spc}/{dest}/{orig}`: the items held for the provider `spc`'s call from
+    /// `orig` to `dest`. Only `spc` itself may retrieve them.
+    pub async fn retrieve(
+        &self,
+        authorization: Option<&str>,
+        spc: &str,
+        dest: &str,
+        orig: &str,
+    ) -> Result<Vec<String>, CpsError> {
+        let spc = spc_of_path(spc)?;
+        let (dest, orig) = (tn_of_path("called number", dest)?, tn_of_path("calling number", orig)?);
+        let token = self.authorize(authorization, Action::Retrieve, &dest, &orig, None).await?;
+        if token.claims.spc != spc {
+            return Err(CpsError::NotYours { caller: token.claims.spc, path: spc.to_owned() });
+        }
+        let found = self.held(spc, &dest, &orig);
+        metrics::counter!("vouch_cps_retrieved_total", "found" => if found.is_empty() { "false" } else { "true" })
+            .increment(1);
+        if found.is_empty() { Err(CpsError::NotFound) } else { Ok(found) }
+    }
+
+    /// The unexpired items held for (`spc`, `dest`, `orig`), without a token: for this node's
+    /// own SIP verifier.
+    pub fn held(&self, spc: &str, dest: &Tn, orig: &Tn) -> Vec<String> {
+        let now = self.callauth.now_secs();
+        let name = self.naming.name(spc, dest, orig);
+        let shard = self.shard(&name);
+        shard
+            .records
+            .get(&name)
+            .map(|v| v.iter().filter(|h| h.expires > now).map(|h| h.item.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Deletes what expired by now: items, records left empty, and `jti`s. Returns the items
+    /// deleted.
+    pub fn sweep(&self) -> usize {
+        let now = self.callauth.now_secs();
+        let mut deleted = 0;
+        for shard in &self.shards {
+            let mut guard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let s = &mut *guard;
+            while let Some(Reverse((exp, name))) = s.expiry.peek().cloned() {
+                if exp > now {
+                    break;
+                }
+                s.expiry.pop();
+                if let Some(held) = s.records.get_mut(&name) {
+                    let before = held.len();
+                    held.retain(|h| h.expires > now);
+                    deleted += before - held.len();
+                    if held.is_empty() {
+                        s.records.remove(&name);
+                        self.records.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            while let Some(Reverse((exp, _))) = s.jti_expiry.peek() {
+                if *exp > now {
+                    break;
+                }
+                if let Some(Reverse((exp, key))) = s.jti_expiry.pop()
+                    && s.jtis.get(&key).is_some_and(|&e| e <= exp)
+                {
+                    s.jtis.remove(&key);
+                }
+            }
+            s.records.shrink_to(s.records.len() * 2);
+        }
+        if deleted > 0 {
+            metrics::counter!("vouch_cps_expired_total").increment(deleted as u64);
+        }
+        metrics::gauge!("vouch_cps_records").set(self.records() as f64);
+        deleted
+    }
+
+    /// Sweeps every second until `stop` resolves.
+    pub async fn run(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = every.tick() => {
+                    self.sweep();
+                }
+            }
+        }
+    }
+
+    /// Registers `provider`'s HPKE public key (an uncompressed P-256 point in base64url, or a
+    /// `PUBLIC KEY` PEM), replacing the last one.
+    pub async fn register_key(
+        &self,
+        p: &Principal,
+        provider: ProviderId,
+        public_key: &str,
+    ) -> Result<CpsKeyRow, ServiceError> {
+        require_self_voice(p, provider)?;
+        let registry = self.callauth.registry();
+        if registry.provider_row(provider).and_then(|r| r.registration.spc).is_none() {
+            return Err(ServiceError::invalid(
+                "provider",
+                "only a voice provider with a registered SPC can receive sealed PASSporTs",
+            ));
+        }
+        let text = public_key.trim();
+        let key = if text.starts_with("-----BEGIN") {
+            HpkePublicKey::from_spki_pem_or_der(text.as_bytes())
+        } else {
+            URL_SAFE_NO_PAD
+                .decode(text.trim_end_matches('='))
+                .map_err(|_| CpsError::Key("publicKey is neither base64url nor a PUBLIC KEY PEM".into()))
+                .and_then(|b| HpkePublicKey::from_sec1(&b))
+        }
+        .map_err(|e| ServiceError::invalid("publicKey", e.to_string()))?;
+        let point = URL_SAFE_NO_PAD.encode(key.as_bytes());
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
+        let key_id: String = digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let mut w = registry.write_lock().await?;
+        let mut tx = registry.begin(&mut w).await?;
+        tx.append(
+            p.actor(),
+            EventBody::CpsKeyRegistered { provider_id: provider, key_id: key_id.clone(), public_key: point.clone() },
+        )
+        .await?;
+        let events = tx.commit().await?;
+        registry.committed(&events).await?;
+        let created = events.first().map(|e| e.time).unwrap_or_else(|| registry.now());
+        Ok(CpsKeyRow { provider_id: provider, key_id, public_key: point, created })
+    }
+
+    /// The HPKE key of the provider registered with `spc`, for publishers in privacy mode.
+    pub async fn key_of(&self, spc: &str) -> Result<Option<(String, CpsKeyRow)>, ServiceError> {
+        let registry = self.callauth.registry();
+        let Some((provider, _)) = registry.provider_by_spc(spc) else { return Ok(None) };
+        Ok(registry.store().cps_key(provider).await?.map(|row| (spc.to_owned(), row)))
+    }
+}
