@@ -122,6 +122,21 @@ pub struct TokenArgs {
     /// Print this many tokens (distinct jti), one per line.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     count: u32,
+    /// Load-test lines instead of bare tokens: `DEST<TAB>TOKEN<TAB>ITEM` per call, the called
+    /// number counting up from --dest, each with its own PASSporT (for publish; signed with
+    /// --key, attestation A) for the terminating provider --spc.
+    #[arg(long)]
+    load_lines: bool,
+    /// With --load-lines: the terminating provider's SPC (publish).
+    #[arg(long)]
+    spc: Option<String>,
+    /// With --load-lines: seal each PASSporT to this HPKE public key (privacy mode).
+    #[arg(long)]
+    seal_to: Option<String>,
+    /// With --load-lines: the called numbers repeat after this many (retrievals of calls
+    /// published earlier).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    cycle: Option<u64>,
 }
 
 struct Call {
@@ -324,6 +339,9 @@ fn token(a: TokenArgs) -> anyhow::Result<ExitCode> {
     let call = a.signer.call()?;
     let key = a.signer.signing_key()?;
     let action = if a.action == "publish" { Action::Publish } else { Action::Retrieve };
+    if a.load_lines {
+        return load_lines(&a, &call, &key, action);
+    }
     let digest = match action {
         Action::Publish if a.passport.is_empty() => bail!("a publish token covers its body: give --passport"),
         Action::Publish => Some(passports_digest(&a.passport)?),
@@ -332,6 +350,44 @@ fn token(a: TokenArgs) -> anyhow::Result<ExitCode> {
     let prefix = random_uuid()?;
     for i in 0..a.count {
         out!("{}", a.signer.token(&key, &call, action, digest.clone(), format!("{prefix}-{i}"))?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `vouch cps token --load-lines`: one call per line, the called number counting up.
+fn load_lines(a: &TokenArgs, call: &Call, key: &SigningKey, action: Action) -> anyhow::Result<ExitCode> {
+    use vouch_shaken::passport::{Claims, Destination, Origin, PPT_SHAKEN, PassportHeader};
+    let first: u64 = call.dest.as_str().parse().context("--dest must be digits for --load-lines")?;
+    let seal = a.seal_to.as_deref().map(public_key_arg).transpose()?;
+    let spc = a.spc.clone().unwrap_or_else(|| a.signer.signer_spc.clone());
+    let prefix = random_uuid()?;
+    let header = PassportHeader { ppt: Some(PPT_SHAKEN.into()), x5u: a.signer.x5u.clone() };
+    for i in 0..u64::from(a.count) {
+        let dest = Tn::canonicalize(&(first + a.cycle.map_or(i, |c| i % c)).to_string())?;
+        let this = Call { orig: call.orig.clone(), dest: dest.clone() };
+        let jti = format!("{prefix}-{i}");
+        let line = match action {
+            Action::Retrieve => format!("{}\t{}\t", dest.as_str(), a.signer.token(key, &this, action, None, jti)?),
+            Action::Publish => {
+                let claims = Claims {
+                    attest: Some(vouch_shaken::Attestation::A),
+                    dest: Destination { tn: vec![dest.clone()], uri: vec![] },
+                    iat: unix_now(),
+                    orig: Origin::Tn(call.orig.clone()),
+                    origid: Some(random_uuid()?),
+                    rcd: None,
+                    crn: None,
+                    div: None,
+                };
+                let mut item = key.sign(&header, &claims)?;
+                if let Some(to) = &seal {
+                    item = seal_passport(to, &spc, &dest, &call.orig, &item)?;
+                }
+                let digest = passports_digest(std::slice::from_ref(&item))?;
+                format!("{}\t{}\t{item}", dest.as_str(), a.signer.token(key, &this, action, Some(digest), jti)?)
+            }
+        };
+        out!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -13,7 +13,7 @@ use vouch_store::Store;
 use crate::config::ServeArgs;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = args.resolve()?;
+    let mut config = args.resolve()?;
     init_logging(config.json_logs);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
@@ -46,6 +46,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {} (--http / VOUCH_HTTP)", config.http))?;
         let addr = listener.local_addr()?;
+        // A port the OS chose (--http 127.0.0.1:0): the default public URL (certificates' x5u,
+        // the CPS's audience) names the port really bound.
+        let defaulted = format!("http://{}", config.http);
+        if config.http.port() == 0 && config.voice.public_url == defaulted {
+            config.voice.public_url = format!("http://{addr}");
+            if config.cps.audience == defaulted {
+                config.cps.audience = config.voice.public_url.clone();
+            }
+        }
         let callauth = start_callauth(&config, registry.clone(), addr).await?;
         let sip = match config.voice.sip {
             Some(a) => Some(crate::sip::SipServer::bind(a).await?),

@@ -4,6 +4,8 @@
 //! publisher token made by PyJWT with the `jcs` package's RFC 8785 canonicalisation, and the
 //! SIP redirect server retrieving a PASSporT for an INVITE from a TDM gateway.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
