@@ -321,16 +321,31 @@ async fn retrieve(a: RetrieveArgs) -> anyhow::Result<ExitCode> {
     }
     let v: serde_json::Value = resp.json().await.with_context(|| format!("{url}: unreadable answer"))?;
     let items = v.get("passports").and_then(|p| p.as_array()).cloned().unwrap_or_default();
+    let mut printed = 0;
     for item in items.iter().filter_map(|i| i.as_str()) {
         let passport = if item.starts_with(vouch_cps::record::SEALED_PREFIX) {
             let Some(k) = &hpke else { bail!("the CPS holds sealed PASSporTs: give --hpke-key to open them") };
-            open_passport(k, &a.signer.signer_spc, &call.dest, &call.orig, item)?
+            match open_passport(k, &a.signer.signer_spc, &call.dest, &call.orig, item) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("vouch: skipped an item that does not open with this key: {e}");
+                    continue;
+                }
+            }
         } else {
             item.to_owned()
         };
-        let decoded =
-            vouch_shaken::Passport::decode(&passport).context("the CPS returned something that is not a PASSporT")?;
-        out!("{}", IdentityHeader::shaken(passport.clone(), decoded.header().x5u.clone()));
+        match vouch_shaken::Passport::decode(&passport) {
+            Ok(decoded) => {
+                out!("{}", IdentityHeader::shaken(passport.clone(), decoded.header().x5u.clone()));
+                printed += 1;
+            }
+            Err(e) => eprintln!("vouch: skipped an item that is not a PASSporT: {e}"),
+        }
+    }
+    if printed == 0 {
+        eprintln!("vouch: no usable PASSporT is held for this call");
+        return Ok(ExitCode::from(3));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -231,7 +231,14 @@ fn start_cps(config: &crate::config::ServeConfig, callauth: Arc<CallAuth>) -> an
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read the CPS naming key {}", c.key_file.display())),
     };
-    let secret = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
+    // 64 hex digits (as written here) are 32 bytes; any other file is the secret's raw bytes.
+    let text = String::from_utf8_lossy(&secret);
+    let hex = text.trim();
+    let secret = if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32).filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect()
+    } else {
+        secret
+    };
     let cps = vouch_service::Cps::new(
         callauth.clone(),
         vouch_service::CpsConfig {
@@ -244,6 +251,7 @@ fn start_cps(config: &crate::config::ServeConfig, callauth: Arc<CallAuth>) -> an
             },
             ttl: i64::from(c.ttl),
             max_records: 4_000_000,
+            max_bytes: 2 << 30,
         },
     )
     .map_err(|e| anyhow::anyhow!("cannot start the Call Placement Service ({}): {e}", c.key_file.display()))?;

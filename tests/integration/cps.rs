@@ -36,7 +36,11 @@ struct Parties {
 }
 
 async fn parties(flags: &[&str]) -> Parties {
-    let v = Voice::start(flags);
+    parties_logging(flags, None).await
+}
+
+async fn parties_logging(flags: &[&str], rust_log: Option<&str>) -> Parties {
+    let v = Voice::start_logging(flags, rust_log);
     let (o, o_cert, o_reg) = signer(&v.s, &v.ca, "Originating Telco", "0073111111", O_SPC).await;
     let (t, t_cert, t_reg) = signer(&v.s, &v.ca, "Terminating Telco", "0074222222", T_SPC).await;
     Parties {
@@ -219,6 +223,32 @@ async fn cps_refuses_every_bad_token_with_its_own_problem() {
     p.publish(&t, &passports).await.problem(401, "cps-signature");
     let t = p.token(&p.o_key, "http://127.0.0.1:9/none.pem", &with(&|_| {}));
     p.publish(&t, &passports).await.problem(401, "cps-certificate");
+    // A token that does not authenticate does not use up its jti.
+    let jti = json!(format!("jti-{}", rand_suffix()));
+    let bad = p.token(&p.t_key, &p.o_x5u, &with(&|c| c["jti"] = jti.clone()));
+    p.publish(&bad, &passports).await.problem(401, "cps-signature");
+    p.publish(&p.token(&p.o_key, &p.o_x5u, &with(&|c| c["jti"] = jti.clone())), &passports).await.ok(201);
+    // A PASSporT in the clear signed with another certificate than the publisher's.
+    let t_signed = cli_sign(
+        &p.v.dir,
+        &crate::stir_http::Issued { chain: p.t_key.clone(), key: p.t_key.clone() },
+        &p.t_x5u,
+        ORIG,
+        DEST,
+        &[],
+    );
+    let foreign = vec![split_identity(&t_signed).0.to_owned()];
+    let t = p.token(&p.o_key, &p.o_x5u, &with(&|c| c["passports"] = json!(digest(&foreign))));
+    p.publish(&t, &foreign).await.problem(403, "cps-foreign");
+    // One call, one path: no '+', no percent-encoding, no query.
+    for path in [
+        format!("/passports/{T_SPC}/%2B{DEST}/{ORIG}"),
+        format!("/passports/{T_SPC}/%3{}/{ORIG}", &DEST[1..]),
+        format!("/passports/{T_SPC}/{DEST}/{ORIG}?x=1"),
+    ] {
+        let t = p.token(&p.o_key, &p.o_x5u, &with(&|_| {}));
+        p.publish_at(&path, &t, &passports).await.problem(400, "cps-body");
+    }
     // The same token twice: the second is a replay, whatever the body.
     let once = p.token(&p.o_key, &p.o_x5u, &with(&|_| {}));
     p.publish(&once, &passports).await.ok(201);
@@ -234,7 +264,8 @@ async fn cps_refuses_every_bad_token_with_its_own_problem() {
     // Retrieval: the right token works once; nothing held for another call is 404.
     let t = p.token(&p.t_key, &p.t_x5u, &p.claims("retrieve", T_SPC, None));
     let r = p.retrieve(T_SPC, &t).await;
-    assert_eq!(r.ok(200)["passports"], json!(passports));
+    // Published twice above (the jti test, then `once`): both held, in order.
+    assert_eq!(r.ok(200)["passports"], json!([passports[0], passports[0]]));
     assert_eq!(r.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
     p.retrieve(T_SPC, &t).await.problem(401, "cps-replay");
     let mut c = p.claims("retrieve", T_SPC, None);
@@ -245,7 +276,8 @@ async fn cps_refuses_every_bad_token_with_its_own_problem() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cps_privacy_mode_seals_passports_and_keeps_no_number_or_passport() {
-    let p = parties(&["--cps-privacy", "required"]).await;
+    // Logging at debug: request spans name the path (which a CPS's must not).
+    let p = parties_logging(&["--cps-privacy", "required"], Some("debug")).await;
     // T makes an HPKE key and registers it; the key is public at /cps/v1/keys/{spc}.
     let hpke = p.v.dir.join("t-hpke.pem");
     let public = ok(run(vouch(&p.v.dir).args(["cps", "keygen", "--out"]).arg(&hpke), LIMIT)).trim().to_owned();
@@ -256,7 +288,11 @@ async fn cps_privacy_mode_seals_passports_and_keeps_no_number_or_passport() {
     let k = p.v.s.get(&format!("/cps/v1/keys/{T_SPC}"), None).await.ok(200).clone();
     assert_eq!(k["publicKey"], json!(public));
     p.v.s.get("/cps/v1/keys/0000", None).await.problem(404, "not-found");
-    // O may not register T's key.
+    // Neither O nor the operator may register T's key.
+    p.v.s
+        .post(&format!("/v1/providers/{}/cps-keys", p.t.id), &p.v.s.admin, &json!({ "publicKey": public }))
+        .await
+        .problem(403, "forbidden");
     p.v.s
         .post(&format!("/v1/providers/{}/cps-keys", p.t.id), &p.o.key, &json!({ "publicKey": public }))
         .await
@@ -268,11 +304,15 @@ async fn cps_privacy_mode_seals_passports_and_keeps_no_number_or_passport() {
     assert!(!plain.status.success() && plain.stderr.contains("privacy mode"), "{plain:?}");
     let sealed = ok(p.cli("publish", false, &["--spc", T_SPC, "--identity", &identity, "--seal"]));
     assert!(sealed.contains("sealed for SPC 742B"), "{sealed}");
+    // An item sealed to another key (junk, or a key T replaced) is skipped by the retriever.
+    let other = ok(run(vouch(&p.v.dir).args(["cps", "keygen", "--out"]).arg(p.v.dir.join("other.pem")), LIMIT));
+    ok(p.cli("publish", false, &["--spc", T_SPC, "--identity", &identity, "--recipient-key", other.trim()]));
     // What the CPS holds and hands out is sealed: no part of the PASSporT, no number.
     let t = p.token(&p.t_key, &p.t_x5u, &p.claims("retrieve", T_SPC, None));
     let held = p.retrieve(T_SPC, &t).await.ok(200)["passports"].clone();
+    assert_eq!(held.as_array().map(Vec::len), Some(2), "{held}");
     let item = held[0].as_str().unwrap();
-    assert!(item.starts_with("hpke1."), "{item}");
+    assert!(item.starts_with("hpke1.") && held[1].as_str().unwrap().starts_with("hpke1."), "{held}");
     for part in passport.split('.') {
         assert!(!item.contains(&part[..20]), "the held item shows the PASSporT");
     }
@@ -280,7 +320,9 @@ async fn cps_privacy_mode_seals_passports_and_keeps_no_number_or_passport() {
     // Without the key it does not open; with it, it verifies.
     let no_key = p.cli("retrieve", true, &[]);
     assert!(!no_key.status.success() && no_key.stderr.contains("--hpke-key"), "{no_key:?}");
-    let opened = ok(p.cli("retrieve", true, &["--hpke-key", hpke.to_str().unwrap()]));
+    let opened = p.cli("retrieve", true, &["--hpke-key", hpke.to_str().unwrap()]);
+    assert!(opened.stderr.contains("skipped an item that does not open"), "{opened:?}");
+    let opened = ok(opened);
     assert_eq!(split_identity(opened.trim()).0, passport);
     let v = verify(&p.v.s, &p.t.key, &verification_request(ORIG, DEST, opened.trim())).await;
     assert_eq!(v["verstat"], "TN-Validation-Passed", "{v}");
@@ -291,6 +333,7 @@ async fn cps_privacy_mode_seals_passports_and_keeps_no_number_or_passport() {
     kept.extend_from_slice(p.v.s.stdout.text().as_bytes());
     kept.extend_from_slice(p.v.s.stderr.text().as_bytes());
     let kept = String::from_utf8_lossy(&kept);
+    assert!(kept.contains("request") && kept.contains("/passports/…"), "the server logged no request spans");
     for needle in [ORIG, DEST].into_iter().chain(passport.split('.')) {
         assert!(!kept.contains(needle), "{needle} is in the store or the logs");
     }
@@ -369,8 +412,15 @@ async fn cps_sip_invites_from_a_tdm_gateway_are_verified_with_the_published_pass
     let a = ask(invite("tdm-1", ORIG));
     assert!(a.starts_with("SIP/2.0 302 ") && a.contains("verstat=No-TN-Validation"), "{a}");
     ok(p.cli("publish", false, &["--spc", T_SPC, "--identity", &p.identity()]));
+    // A newer PASSporT that does not verify (here a tampered one) does not spoil the call.
+    let junk = crate::stir_http::tamper_signature(&p.identity());
+    ok(p.cli("publish", false, &["--spc", T_SPC, "--identity", &junk]));
     let a = ask(invite("tdm-2", ORIG));
     assert!(a.starts_with("SIP/2.0 302 ") && a.contains("verstat=TN-Validation-Passed"), "{a}");
+    // The same PASSporT again for another call (a redial before its own is published): a
+    // replay, so the call goes on unverified, not refused.
+    let a = ask(invite("tdm-2b", ORIG));
+    assert!(a.starts_with("SIP/2.0 302 ") && a.contains("verstat=No-TN-Validation"), "{a}");
     // Another caller's call finds nothing.
     let a = ask(invite("tdm-3", "12025550003"));
     assert!(a.starts_with("SIP/2.0 302 ") && a.contains("verstat=No-TN-Validation"), "{a}");

@@ -166,12 +166,19 @@ pub(crate) struct Voice {
     pub flags: Vec<String>,
     /// The temporary directory (scratch files go in it).
     pub dir: PathBuf,
+    /// The server's RUST_LOG, when not the harness's.
+    rust_log: Option<String>,
     _tmp: TempDir,
 }
 
 impl Voice {
     /// A server with `flags` added to `vouch serve`.
     pub fn start(flags: &[&str]) -> Self {
+        Self::start_logging(flags, None)
+    }
+
+    /// A server with `flags` logging at `rust_log` (e.g. `debug`) instead of `warn`.
+    pub fn start_logging(flags: &[&str], rust_log: Option<&str>) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let ca = DevCa::init(&dir, "ca");
@@ -181,13 +188,24 @@ impl Voice {
         let http_port = free_tcp_port();
         let sip = SocketAddr::from(([127, 0, 0, 1], free_udp_tcp_port()));
         let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
-        let s = Self::launch(&dir, http_port, sip, &trust, &flags);
-        Self { s, sip, http_port, trust, ca, flags, dir, _tmp: tmp }
+        let rust_log = rust_log.map(str::to_owned);
+        let s = Self::launch(&dir, http_port, sip, &trust, &flags, rust_log.as_deref());
+        Self { s, sip, http_port, trust, ca, flags, dir, rust_log, _tmp: tmp }
     }
 
-    fn launch(dir: &Path, http_port: u16, sip: SocketAddr, trust: &Path, flags: &[String]) -> Server {
+    fn launch(
+        dir: &Path,
+        http_port: u16,
+        sip: SocketAddr,
+        trust: &Path,
+        flags: &[String],
+        rust_log: Option<&str>,
+    ) -> Server {
         let data_dir = dir.join("data");
         let mut c = vouch(dir);
+        if let Some(l) = rust_log {
+            c.env("RUST_LOG", l);
+        }
         c.arg("serve").arg("--data-dir").arg(&data_dir);
         c.args(["--http", &format!("127.0.0.1:{http_port}"), "--sip", &sip.to_string()]);
         c.arg("--trust-dir").arg(trust).args(flags);
@@ -206,7 +224,7 @@ impl Voice {
     pub fn restart(&mut self) {
         let out = self.s.sigterm();
         assert!(out.status.success(), "vouch serve did not stop cleanly: {out:?}");
-        self.s = Self::launch(&self.dir, self.http_port, self.sip, &self.trust, &self.flags);
+        self.s = Self::launch(&self.dir, self.http_port, self.sip, &self.trust, &self.flags, self.rust_log.as_deref());
     }
 
     /// `<dir>/<name>`.

@@ -115,6 +115,16 @@ pub enum CpsError {
         /// The path's.
         path: String,
     },
+    /// A PASSporT in the clear signed with another certificate than the publisher's token.
+    #[error(
+        "a PASSporT in the clear must be signed with the publisher's certificate: its x5u {passport} is not the token's {token}"
+    )]
+    ForeignPassport {
+        /// The PASSporT's x5u.
+        passport: String,
+        /// The token's x5u.
+        token: String,
+    },
     /// The body's passports are not those the token covers.
     #[error("the body's passports do not match the token's passports digest")]
     DigestMismatch,
@@ -158,6 +168,7 @@ impl CpsError {
             | Self::SpcMismatch { .. }
             | Self::NotYours { .. }
             | Self::NumberMismatch { .. }
+            | Self::ForeignPassport { .. }
             | Self::DigestMismatch => 403,
             Self::Body(_) | Self::Key(_) | Self::Sealed(_) => 400,
             Self::NotFound => 404,
@@ -184,6 +195,7 @@ impl CpsError {
             Self::NotYours { .. } => "cps-not-yours",
             Self::NumberMismatch { .. } => "cps-number",
             Self::DigestMismatch => "cps-digest",
+            Self::ForeignPassport { .. } => "cps-foreign",
             Self::Body(_) => "cps-body",
             Self::Key(_) => "cps-key",
             Self::Sealed(_) => "cps-sealed",

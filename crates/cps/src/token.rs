@@ -207,6 +207,9 @@ impl CpsToken {
             Some(Value::String(a)) => return Err(CpsError::Token(format!("alg {a:?} is not supported; use ES256"))),
             _ => return Err(CpsError::Token("the header has no alg".into())),
         }
+        if header.contains_key("crit") {
+            return Err(CpsError::Token("crit extensions are not supported (RFC 7515 4.1.11)".into()));
+        }
         match header.get("typ") {
             None => {}
             Some(Value::String(t)) if t.eq_ignore_ascii_case("JWT") => {}
@@ -285,16 +288,17 @@ impl CpsToken {
         if c.iss != c.spc {
             return Err(claim_err("iss", format!("{:?} is not the spc {:?}", c.iss, c.spc)));
         }
-        if c.iat > e.now + CLOCK_SKEW {
+        // Saturating: iat and exp are the sender's, any i64.
+        if c.iat > e.now.saturating_add(CLOCK_SKEW) {
             return Err(CpsError::Future { iat: c.iat, now: e.now });
         }
-        if e.now - c.iat > e.freshness {
+        if e.now.saturating_sub(c.iat) > e.freshness {
             return Err(CpsError::Stale { iat: c.iat, now: e.now, freshness: e.freshness });
         }
         if c.exp <= e.now {
             return Err(CpsError::Expired { exp: c.exp, now: e.now });
         }
-        if c.exp - c.iat > MAX_LIFETIME || c.exp < c.iat {
+        if c.exp.saturating_sub(c.iat) > MAX_LIFETIME || c.exp < c.iat {
             return Err(CpsError::Lifetime { iat: c.iat, exp: c.exp });
         }
         if &c.orig != e.orig {
@@ -374,18 +378,20 @@ mod tests {
         };
         t.check(&ok).unwrap();
         let other = Tn::canonicalize("12025550199").unwrap();
-        let cases: Vec<(Expect<'_>, &str)> = vec![
-            (Expect { action: Action::Retrieve, ..ok.clone() }, "action"),
-            (Expect { audience: "https://other", ..ok.clone() }, "aud"),
-            (Expect { now: now - 10, ..ok.clone() }, "future"),
-            (Expect { now: now + 61, ..ok.clone() }, "stale"),
-            (Expect { now: now + 30, ..ok.clone() }, "expired"),
-            (Expect { orig: &other, ..ok.clone() }, "orig"),
-            (Expect { dest: &other, ..ok.clone() }, "dest"),
-            (Expect { passports: Some("sha256-AAAA"), ..ok.clone() }, "digest"),
-        ];
-        for (e, what) in cases {
-            assert!(t.check(&e).is_err(), "{what} must fail");
+        let slug = |e: Expect<'_>| t.check(&e).map_err(|e| e.slug()).err();
+        assert_eq!(slug(Expect { action: Action::Retrieve, ..ok.clone() }), Some("cps-action"));
+        assert_eq!(slug(Expect { audience: "https://other", ..ok.clone() }), Some("cps-audience"));
+        assert_eq!(slug(Expect { now: now - 10, ..ok.clone() }), Some("cps-future"));
+        assert_eq!(slug(Expect { now: now + 25, freshness: 20, ..ok.clone() }), Some("cps-stale"));
+        assert_eq!(slug(Expect { now: now + 30, ..ok.clone() }), Some("cps-expired"));
+        assert_eq!(slug(Expect { orig: &other, ..ok.clone() }), Some("cps-number"));
+        assert_eq!(slug(Expect { dest: &other, ..ok.clone() }), Some("cps-number"));
+        assert_eq!(slug(Expect { passports: Some("sha256-AAAA"), ..ok.clone() }), Some("cps-digest"));
+        // Extreme times from the sender do not overflow.
+        for (iat, exp) in [(i64::MIN, i64::MAX), (i64::MAX, i64::MAX), (i64::MIN, i64::MIN), (0, i64::MAX)] {
+            let c = TokenClaims { iat, exp, ..c.clone() };
+            let t = CpsToken::decode(&c.sign(&key, "https://cr.test/sp.pem").unwrap()).unwrap();
+            assert!(t.check(&ok).is_err());
         }
         let long = TokenClaims { exp: now + 61, ..c.clone() };
         let t = CpsToken::decode(&long.sign(&key, "https://cr.test/sp.pem").unwrap()).unwrap();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -66,6 +66,17 @@ fn cps_problem(e: &CpsError) -> Response {
     resp
 }
 
+/// One call, one path: no query, no percent-encoding (a load balancer hashing paths must send
+/// a publish and its retrieval to the same node).
+fn canonical(uri: &Uri, spc: &str, dest: &str, orig: &str) -> std::result::Result<(), CpsError> {
+    if uri.query().is_some() || uri.path() != format!("/passports/{spc}/{dest}/{orig}") {
+        return Err(CpsError::Body(
+            "a CPS path is /passports/{SPC}/{DEST}/{ORIG} in plain letters and digits, without a query".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
 }
@@ -74,7 +85,7 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublishedView {
-    /// Items now held for the call.
+    /// Items this publish stored.
     pub items: usize,
     /// When the items just published are deleted (RFC 3339).
     pub expires: String,
@@ -102,10 +113,14 @@ pub struct PassportsBody {
 async fn publish(
     State(s): State<AppState>,
     Path((spc, dest, orig)): Path<(String, String, String)>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
     let cps = cps(&s)?;
+    if let Err(e) = canonical(&uri, &spc, &dest, &orig) {
+        return Ok(cps_problem(&e));
+    }
     Ok(match cps.publish(authorization(&headers), &spc, &dest, &orig, &body).await {
         Ok(p) => no_store(
             (
@@ -131,9 +146,13 @@ async fn publish(
 async fn retrieve(
     State(s): State<AppState>,
     Path((spc, dest, orig)): Path<(String, String, String)>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response> {
     let cps = cps(&s)?;
+    if let Err(e) = canonical(&uri, &spc, &dest, &orig) {
+        return Ok(cps_problem(&e));
+    }
     Ok(match cps.retrieve(authorization(&headers), &spc, &dest, &orig).await {
         Ok(passports) => no_store(Json(PassportsBody { passports }).into_response()),
         Err(e) => cps_problem(&e),

@@ -52,19 +52,33 @@ pub struct CpsConfig {
     pub ttl: i64,
     /// The most records held at once; publishes beyond are refused (503).
     pub max_records: usize,
+    /// The most bytes of items held at once; publishes beyond are refused (503).
+    pub max_bytes: usize,
 }
 
-/// Items of one record, at most this many (the oldest goes).
-const ITEMS_PER_RECORD: usize = 10;
+/// Items one publisher may have in one record (its oldest goes).
+const ITEMS_PER_PUBLISHER: usize = 10;
+/// Publishers one record may hold items of (originating, and intermediate ones).
+const PUBLISHERS_PER_RECORD: usize = 4;
+/// `jti`s remembered at once, at most (tokens beyond are refused, 503).
+const MAX_JTIS: usize = 8_000_000;
 const SHARDS: usize = 16;
 
-#[derive(Debug)]
 struct Held {
     item: Arc<str>,
     expires: i64,
+    /// The publisher's SPC.
+    publisher: Box<str>,
 }
 
-#[derive(Debug, Default)]
+// Never print what is held (a PASSporT names the call's numbers).
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Held({} bytes, expires {})", self.item.len(), self.expires)
+    }
+}
+
+#[derive(Default)]
 struct Shard {
     records: HashMap<RecordName, Vec<Held>>,
     expiry: BinaryHeap<Reverse<(i64, RecordName)>>,
@@ -76,7 +90,7 @@ struct Shard {
 /// What a publish stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
-    /// Items now held for the call.
+    /// Items this publish stored.
     pub items: usize,
     /// When the items just published expire, Unix seconds.
     pub expires: i64,
@@ -85,16 +99,24 @@ pub struct Published {
 }
 
 /// The Call Placement Service.
-#[derive(Debug)]
 pub struct Cps {
     callauth: Arc<CallAuth>,
     audience: String,
     privacy: CpsPrivacy,
     ttl: i64,
     max_records: usize,
+    max_bytes: usize,
     naming: NamingKey,
     shards: Vec<Mutex<Shard>>,
     records: AtomicUsize,
+    bytes: AtomicUsize,
+    jtis: AtomicUsize,
+}
+
+impl std::fmt::Debug for Cps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cps").field("audience", &self.audience).field("records", &self.records()).finish()
+    }
 }
 
 fn spc_of_path(spc: &str) -> Result<&str, CpsError> {
@@ -105,8 +127,12 @@ fn spc_of_path(spc: &str) -> Result<&str, CpsError> {
     }
 }
 
+/// A path's number: canonical digits only, so that one call has one path (a load balancer
+/// that hashes paths sends its publish and its retrieval to the same node).
 fn tn_of_path(what: &str, s: &str) -> Result<Tn, CpsError> {
-    Tn::canonicalize(s).map_err(|_| CpsError::Body(format!("the path's {what} {s:?} is not a telephone number")))
+    Tn::from_canonical(s).map_err(|_| {
+        CpsError::Body(format!("the path's {what} {s:?} is not a telephone number in digits (no '+' or separators)"))
+    })
 }
 
 fn bearer(authorization: Option<&str>) -> Result<&str, CpsError> {
@@ -132,8 +158,11 @@ impl Cps {
             privacy: config.privacy,
             ttl: config.ttl,
             max_records: config.max_records,
+            max_bytes: config.max_bytes,
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             records: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            jtis: AtomicUsize::new(0),
         }))
     }
 
@@ -194,7 +223,14 @@ impl Cps {
             Some(&exp) if exp > now => return Err(CpsError::Replay),
             _ => {}
         }
-        shard.jtis.insert(key.clone(), token.claims.exp);
+        if self.jtis.load(Ordering::Relaxed) >= MAX_JTIS {
+            return Err(CpsError::Unavailable(
+                "the CPS remembers its limit of tokens; try again in a few seconds".into(),
+            ));
+        }
+        if shard.jtis.insert(key.clone(), token.claims.exp).is_none() {
+            self.jtis.fetch_add(1, Ordering::Relaxed);
+        }
         shard.jti_expiry.push(Reverse((token.claims.exp, key)));
         Ok(token)
     }
@@ -230,9 +266,10 @@ impl Cps {
             _ => return Err(CpsError::Body("the body must be a JSON object {\"passports\": [...]}".into())),
         };
         let digest = passports_digest(&passports)?;
-        self.authorize(authorization, Action::Publish, &dest, &orig, Some(&digest)).await?;
+        let token = self.authorize(authorization, Action::Publish, &dest, &orig, Some(&digest)).await?;
+        let publisher: Box<str> = token.claims.spc.as_str().into();
         let now = self.callauth.now_secs();
-        let mut expires = now + self.ttl;
+        let mut expires = now.saturating_add(self.ttl);
         let mut sealed = true;
         for p in &passports {
             match Item::parse(p)? {
@@ -244,6 +281,12 @@ impl Cps {
                             "this CPS runs in privacy mode: publish PASSporTs sealed to the terminating provider (hpke1.…)"
                                 .into(),
                         ));
+                    }
+                    if passport.header().x5u != token.x5u {
+                        return Err(CpsError::ForeignPassport {
+                            passport: passport.header().x5u.clone(),
+                            token: token.x5u.clone(),
+                        });
                     }
                     let claims = passport.claims();
                     match &claims.orig {
@@ -263,16 +306,29 @@ impl Cps {
                             path: dest.to_string(),
                         });
                     }
-                    if now - claims.iat > self.callauth.freshness() {
+                    let age = now.saturating_sub(claims.iat);
+                    if age > self.callauth.freshness() || age < -vouch_cps::token::CLOCK_SKEW {
                         return Err(CpsError::Body(format!(
-                            "the PASSporT is stale (iat {}, {} s ago): a CPS holds PASSporTs of calls being placed",
-                            claims.iat,
-                            now - claims.iat
+                            "the PASSporT is not fresh (iat {}, {age} s from the CPS's clock): a CPS holds PASSporTs of calls being placed",
+                            claims.iat
                         )));
                     }
-                    expires = expires.min(claims.iat + self.ttl);
+                    expires = expires.min(claims.iat.saturating_add(self.ttl));
                 }
             }
+        }
+        if expires <= now {
+            return Err(CpsError::Body(format!(
+                "the PASSporT would expire on arrival (iat + {} s is past); publish while the call is placed",
+                self.ttl
+            )));
+        }
+        let size: usize = passports.iter().map(String::len).sum();
+        if self.bytes.load(Ordering::Relaxed).saturating_add(size) > self.max_bytes {
+            return Err(CpsError::Unavailable(format!(
+                "the CPS holds {} MiB of PASSporTs, its limit; try again in a few seconds",
+                self.max_bytes >> 20
+            )));
         }
         let name = self.naming.name(spc, &dest, &orig);
         let mut shard = self.shard(&name);
@@ -284,15 +340,47 @@ impl Cps {
             )));
         }
         let held = shard.records.entry(name).or_default();
-        held.retain(|h| h.expires > now);
+        let mut freed = 0;
+        held.retain(|h| {
+            let keep = h.expires > now;
+            if !keep {
+                freed += h.item.len();
+            }
+            keep
+        });
+        let others = {
+            let mut p: Vec<&str> = held.iter().map(|h| &*h.publisher).filter(|p| **p != *publisher).collect();
+            p.sort_unstable();
+            p.dedup();
+            p.len()
+        };
+        if others >= PUBLISHERS_PER_RECORD {
+            self.bytes.fetch_sub(freed, Ordering::Relaxed);
+            if held.is_empty() {
+                shard.records.remove(&name);
+            }
+            return Err(CpsError::Unavailable(format!(
+                "this call's record holds PASSporTs of {PUBLISHERS_PER_RECORD} other publishers"
+            )));
+        }
+        let items = passports.len();
         for p in passports {
-            held.push(Held { item: p.into(), expires });
+            held.push(Held { item: p.into(), expires, publisher: publisher.clone() });
         }
-        if held.len() > ITEMS_PER_RECORD {
-            let extra = held.len() - ITEMS_PER_RECORD;
-            held.drain(..extra);
-        }
-        let items = held.len();
+        // At most ITEMS_PER_PUBLISHER of this publisher's: its oldest go.
+        let mine = held.iter().filter(|h| h.publisher == publisher).count();
+        let mut drop = mine.saturating_sub(ITEMS_PER_PUBLISHER);
+        held.retain(|h| {
+            if drop > 0 && h.publisher == publisher {
+                drop -= 1;
+                freed += h.item.len();
+                false
+            } else {
+                true
+            }
+        });
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        self.bytes.fetch_sub(freed, Ordering::Relaxed);
         shard.expiry.push(Reverse((expires, name)));
         if fresh {
             let n = self.records.fetch_add(1, Ordering::Relaxed) + 1;
@@ -351,7 +439,15 @@ impl Cps {
                 s.expiry.pop();
                 if let Some(held) = s.records.get_mut(&name) {
                     let before = held.len();
-                    held.retain(|h| h.expires > now);
+                    let mut freed = 0;
+                    held.retain(|h| {
+                        let keep = h.expires > now;
+                        if !keep {
+                            freed += h.item.len();
+                        }
+                        keep
+                    });
+                    self.bytes.fetch_sub(freed, Ordering::Relaxed);
                     deleted += before - held.len();
                     if held.is_empty() {
                         s.records.remove(&name);
@@ -367,9 +463,11 @@ impl Cps {
                     && s.jtis.get(&key).is_some_and(|&e| e <= exp)
                 {
                     s.jtis.remove(&key);
+                    self.jtis.fetch_sub(1, Ordering::Relaxed);
                 }
             }
             s.records.shrink_to(s.records.len() * 2);
+            s.jtis.shrink_to(s.jtis.len() * 2);
         }
         if deleted > 0 {
             metrics::counter!("vouch_cps_expired_total").increment(deleted as u64);
@@ -400,7 +498,16 @@ impl Cps {
         provider: ProviderId,
         public_key: &str,
     ) -> Result<CpsKeyRow, ServiceError> {
-        require_self_voice(p, provider)?;
+        // The provider itself only: a key the operator registered for it would let the
+        // operator read what is sealed to it.
+        match p {
+            Principal::Provider { id, .. } if *id == provider => require_self_voice(p, provider)?,
+            _ => {
+                return Err(ServiceError::Forbidden(format!(
+                    "only provider {provider} itself can register the key PASSporTs for it are sealed to"
+                )));
+            }
+        }
         let registry = self.callauth.registry();
         if registry.provider_row(provider).and_then(|r| r.registration.spc).is_none() {
             return Err(ServiceError::invalid(

@@ -1300,22 +1300,30 @@ impl CallAuth {
             (Some(cps), Some(spc)) => cps.held(spc.as_str(), &dest, &orig),
             _ => Vec::new(),
         };
-        let passport = held.iter().rev().find_map(|p| vouch_shaken::Passport::decode(p).ok());
-        metrics::counter!("vouch_cps_sip_lookups_total", "found" => if passport.is_some() { "true" } else { "false" })
+        // Newest first; the first that verifies decides. One that fails (junk another
+        // publisher put there, the PASSporT of an earlier call between the same numbers) is
+        // not the call's: the call goes on unverified rather than refused.
+        let mut tried = 0;
+        for passport in held.iter().rev().filter_map(|p| vouch_shaken::Passport::decode(p).ok()) {
+            tried += 1;
+            let identity = format!("{};info=<{}>;alg=ES256;ppt=shaken", passport.as_str(), passport.header().x5u);
+            let call = CallToVerify {
+                identity: &identity,
+                from: Some(orig.clone()),
+                to: Some(dest.clone()),
+                call_id: req.header("Call-ID"),
+                upstream: Upstream::None,
+            };
+            let outcome = self.verify(&call).await;
+            // A PASSporT that verified but whose signer the RMD rule refuses is the signer's.
+            if outcome.response.verstat == Verstat::Passed && (outcome.response.failure.is_none() || outcome.refuse) {
+                metrics::counter!("vouch_cps_sip_lookups_total", "found" => "verified").increment(1);
+                return self.answer(req, &outcome);
+            }
+        }
+        metrics::counter!("vouch_cps_sip_lookups_total", "found" => if tried == 0 { "none" } else { "failed" })
             .increment(1);
-        let Some(passport) = passport else {
-            return redirect::verified(req, Verstat::NoValidation, None, None);
-        };
-        let identity = format!("{};info=<{}>;alg=ES256;ppt=shaken", passport.as_str(), passport.header().x5u);
-        let call = CallToVerify {
-            identity: &identity,
-            from: Some(orig),
-            to: Some(dest),
-            call_id: req.header("Call-ID"),
-            upstream: Upstream::None,
-        };
-        let outcome = self.verify(&call).await;
-        self.answer(req, &outcome)
+        redirect::verified(req, Verstat::NoValidation, None, None)
     }
 
     /// Connects the Call Placement Service whose records INVITEs from TDM gateways are
