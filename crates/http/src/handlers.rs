@@ -24,6 +24,7 @@ pub(crate) fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(create_provider, list_providers))
         .routes(routes!(get_provider))
+        .routes(routes!(whoami))
         .routes(routes!(create_key, list_keys))
         .routes(routes!(revoke_key))
         .routes(routes!(create_brand, list_brands))
@@ -94,6 +95,27 @@ async fn create_provider(
 #[utoipa::path(get, path = "/v1/providers", tag = "providers", security(("bearer" = [])), responses((status = 200, body = Vec<ProviderView>)))]
 async fn list_providers(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<Vec<ProviderView>>> {
     Ok(Json(s.registry.providers(&p).await?.into_iter().map(Into::into).collect()))
+}
+
+/// Who the API key belongs to: the administrator, or a provider with its registration.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WhoAmI {
+    /// `administrator` or `provider`.
+    pub kind: &'static str,
+    /// The provider, for a provider's key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderView>,
+}
+
+/// Who the caller's key belongs to (the console signs in with it).
+#[utoipa::path(get, path = "/v1/whoami", tag = "providers", security(("bearer" = [])),
+    responses((status = 200, body = WhoAmI), (status = 401, body = Problem)))]
+async fn whoami(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<WhoAmI>> {
+    Ok(Json(match p.provider() {
+        None => WhoAmI { kind: "administrator", provider: None },
+        Some(id) => WhoAmI { kind: "provider", provider: Some(s.registry.provider(&p, id).await?.into()) },
+    }))
 }
 
 /// One provider.

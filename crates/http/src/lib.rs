@@ -3,6 +3,7 @@
 //! liveness at `/healthz`.
 
 mod abuse;
+mod console;
 mod cps;
 mod gateway;
 mod handlers;
@@ -153,6 +154,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/metrics", get(metrics_text))
         .merge(stir::routes())
+        .merge(console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(retry_concurrent))

@@ -1,0 +1,176 @@
+//! The web console (issue 10, docs/CONSOLE.md) end to end in headless Chromium against a real
+//! `vouch serve`: a CSP signs in, registers a brand through the form (a validation message
+//! first), creates a campaign and shares it; the DCA accepts it from its queue; the CSP assigns
+//! a number and imports two from a CSV file; the analyst sees the number's timeline and trace;
+//! the log page audits the log. A screenshot of each main page goes to
+//! `target/console-screenshots/`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use crate::browser::Browser;
+use crate::harness::Server;
+use crate::stir_http::provider;
+
+fn shots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn sign_in(b: &Browser, base: &str, key: &str) {
+    b.goto(&format!("{base}/console/#/signin")).await;
+    b.type_into("input[name=apiKey]", key).await;
+    b.click("form[aria-label='Sign in'] button[type=submit]").await;
+    b.wait_for_text("#who", "Signed in as").await;
+}
+
+async fn sign_out(b: &Browser) {
+    b.click("#who button").await;
+    b.find("input[name=apiKey]").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
+    let s = Server::start();
+    let csp = provider(&s, "Acme Messaging Inc", &["csp"], None, None).await;
+    let dca = provider(&s, "Carrier Connect LLC", &["dca"], Some("0012345678"), None).await;
+    let b = Browser::start().await;
+    let shots = shots();
+
+    // Sign-in: labelled, reachable by keyboard; a wrong key is refused in place.
+    b.goto(&format!("{}/console/", s.base)).await;
+    b.find("input[name=apiKey]").await;
+    // The view takes focus when it renders; Tab walks its labelled controls in order.
+    b.press_tab().await;
+    assert_eq!(b.active_element_label().await, "API key");
+    b.press_tab().await;
+    assert_eq!(b.active_element_label().await, "Sign in");
+    b.screenshot(shots.join("signin.png")).await;
+    b.type_into("input[name=apiKey]", "vouch_nope_nope").await;
+    b.click("form[aria-label='Sign in'] button[type=submit]").await;
+    b.find("#status .msg.bad").await;
+    assert!(b.current_url().await.contains("#/signin"));
+    sign_in(&b, &s.base, &csp.key).await;
+    b.wait_for_url_contains("#/brands").await;
+    assert!(b.text("#who").await.contains("Acme Messaging Inc"));
+
+    // Brand: without the EIN a private company is refused with the message next to the field;
+    // with it the form registers.
+    let brand = [
+        ("displayName", "Acme Dental"),
+        ("companyName", "Acme Dental Group LLC"),
+        ("phone", "+14155550100"),
+        ("email", "ops@acmedental.com"),
+        ("website", "https://acmedental.com"),
+        ("street", "1 Main St"),
+        ("city", "San Francisco"),
+        ("state", "CA"),
+        ("postalCode", "94105"),
+    ];
+    for (name, value) in brand {
+        b.type_into(&format!("form[aria-label='Register a brand'] [name={name}]"), value).await;
+    }
+    b.select("form[aria-label='Register a brand'] [name=entityType]", "PRIVATE_PROFIT").await;
+    b.select("form[aria-label='Register a brand'] [name=vertical]", "HEALTHCARE").await;
+    b.click("form[aria-label='Register a brand'] button[type=submit]").await;
+    b.find("[name=ein][aria-invalid=true]").await;
+    let err = b.text("[data-error-for=ein]").await;
+    assert!(!err.is_empty(), "no message next to the EIN field");
+    b.type_into("form[aria-label='Register a brand'] [name=ein]", "46-4123456").await;
+    b.click("form[aria-label='Register a brand'] button[type=submit]").await;
+    b.wait_for_text("#vetting", "VERIFIED").await;
+    b.screenshot(shots.join("brands.png")).await;
+
+    // Campaign: use-case guidance beside the form; created, then shared with the DCA.
+    b.click("nav a[href='#/campaigns']").await;
+    b.wait_for_text("#usecase-guidance", "MARKETING").await;
+    b.select("form[aria-label='Create a campaign'] [name=usecase]", "ACCOUNT_NOTIFICATION").await;
+    b.wait_for_text("#usecase-guidance", "account").await;
+    b.select("form[aria-label='Create a campaign'] [name=usecase]", "MARKETING").await;
+    let campaign = [
+        ("description", "Appointment reminders and monthly offers for Acme Dental patients, list 1."),
+        ("messageFlow", "Patients tick an unticked SMS consent box on the booking form at acmedental.com/book."),
+        ("sample1", "Acme Dental: 20% off whitening this month. Reply STOP to opt out."),
+        ("sample2", "Acme Dental: your cleaning is due, book online. Reply STOP to opt out."),
+        ("optoutMessage", "Acme Dental: you are unsubscribed and will get no more messages."),
+        ("helpMessage", "Acme Dental: help at support@acmedental.com or +14155550100."),
+    ];
+    for (name, value) in campaign {
+        b.type_into(&format!("form[aria-label='Create a campaign'] [name={name}]"), value).await;
+    }
+    b.click("form[aria-label='Create a campaign'] button[type=submit]").await;
+    let status = b.wait_for_text("#status", "created").await;
+    let campaign_id = status.split_whitespace().nth(1).unwrap().to_owned();
+    b.wait_for_text("main table", &campaign_id).await;
+    b.click("main table button").await;
+    b.wait_for_text("#status", "shared with Carrier Connect LLC").await;
+    b.wait_for_text("main table", "PENDING").await;
+    b.screenshot(shots.join("campaigns.png")).await;
+
+    // DCA: accepts it from the queue; the gateway page answers.
+    sign_out(&b).await;
+    sign_in(&b, &s.base, &dca.key).await;
+    b.wait_for_url_contains("#/queue").await;
+    b.wait_for_text("main table", &campaign_id).await;
+    b.click("main table button").await;
+    b.wait_for_text("#status", "accepted").await;
+    b.wait_for_text("main table", "ACCEPTED").await;
+    b.screenshot(shots.join("queue.png")).await;
+    b.click("nav a[href='#/gateway']").await;
+    b.find("main h1").await;
+    b.wait_for_text("main", "Messages decided per minute").await;
+    b.screenshot(shots.join("gateway.png")).await;
+
+    // CSP: one number through the form, two through a CSV upload with progress.
+    sign_out(&b).await;
+    sign_in(&b, &s.base, &csp.key).await;
+    b.click("nav a[href='#/numbers']").await;
+    b.type_into("form[aria-label='Assign a number'] [name=number]", "+12025550123").await;
+    b.select("form[aria-label='Assign a number'] [name=campaignId]", &campaign_id).await;
+    b.click("form[aria-label='Assign a number'] button[type=submit]").await;
+    b.wait_for_text("#status", "+12025550123 assigned").await;
+    let csv = b.dir().join("numbers.csv");
+    std::fs::write(&csv, format!("+12025550124,{campaign_id},{}\n+12025550125,{campaign_id},{}\n", dca.id, dca.id))
+        .unwrap();
+    b.set_file("form[aria-label='Import numbers from CSV'] [name=file]", &csv).await;
+    b.click("form[aria-label='Import numbers from CSV'] button[type=submit]").await;
+    b.wait_for_text("#status", "2 accepted").await;
+    let progress = b.execute("return document.querySelector('progress').value", vec![]).await;
+    assert_eq!(progress, 100);
+    b.screenshot(shots.join("numbers.png")).await;
+
+    // Analyst (the DCA): the number's timeline names the brand; the trace cites events with proofs.
+    sign_out(&b).await;
+    sign_in(&b, &s.base, &dca.key).await;
+    b.goto(&format!("{}/console/#/history?number=%2B12025550123", s.base)).await;
+    b.find("#timeline").await;
+    let aria = b.execute("return document.querySelector('#timeline').getAttribute('aria-label')", vec![]).await;
+    assert!(aria.as_str().unwrap().contains("Acme Dental"), "{aria}");
+    b.wait_for_text("main table", &campaign_id).await;
+    b.screenshot(shots.join("history.png")).await;
+    b.click("nav a[href='#/trace']").await;
+    b.type_into("form[aria-label='Trace a number'] [name=number]", "+12025550123").await;
+    b.click("form[aria-label='Trace a number'] button[type=submit]").await;
+    b.wait_for_text("main", "Evidence chain").await;
+    b.wait_for_text("main", "Acme Dental").await;
+    let proofs = b.find_all("main table a").await;
+    assert!(!proofs.is_empty(), "no proof links in the evidence chain");
+    b.screenshot(shots.join("trace.png")).await;
+    b.click("nav a[href='#/risk']").await;
+    b.wait_for_text("main h1", "Abuse scores").await;
+    b.screenshot(shots.join("risk.png")).await;
+
+    // Log: the checkpoint, the size chart, and the browser's own consistency audit.
+    b.click("nav a[href='#/log']").await;
+    b.find("#size-chart").await;
+    b.wait_for_text("#audit", "consistent").await;
+    let audit = b.text("#audit").await;
+    assert!(!audit.contains("INCONSISTENT"), "{audit}");
+    b.screenshot(shots.join("log.png")).await;
+    for page in ["signin", "brands", "campaigns", "queue", "gateway", "numbers", "history", "trace", "risk", "log"] {
+        let png = std::fs::read(shots.join(format!("{page}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "{page}.png");
+    }
+}
