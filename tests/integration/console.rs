@@ -158,6 +158,16 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     let proofs = b.find_all("main table a").await;
     assert!(!proofs.is_empty(), "no proof links in the evidence chain");
     b.screenshot(shots.join("trace.png")).await;
+    // A report filed through the API, traced from the console by its id.
+    let body = serde_json::json!({ "channel": "sms", "number": "+12025550123", "category": "spam",
+        "content": "WIN a FREE cruise", "at": jiff::Timestamp::now().to_string() });
+    let filed = s.post("/v1/reports", &dca.key, &body).await.ok(201).clone();
+    let report = filed["traceUrl"].as_str().unwrap().split('/').nth(3).unwrap().to_owned();
+    b.type_into("form[aria-label='Trace a filed report'] [name=report]", &report).await;
+    b.click("form[aria-label='Trace a filed report'] button[type=submit]").await;
+    b.wait_for_url_contains(&format!("report={report}")).await;
+    b.wait_for_text("main", "1 report(s)").await;
+    b.wait_for_text("main", "Evidence chain").await;
     b.click("nav a[href='#/risk']").await;
     b.wait_for_text("main h1", "Abuse scores").await;
     b.screenshot(shots.join("risk.png")).await;

@@ -544,11 +544,19 @@ async function trace(view, params) {
     const v = formValues(form);
     location.hash = `#/trace?number=${encodeURIComponent(v.number || "")}&at=${encodeURIComponent(v.at || "")}&channel=${v.channel}`;
   });
-  view.append(h("h1", {}, "Trace"), h("section", { class: "card" }, form), out);
-  const n = params.get("number");
-  if (!n) return;
+  const byReport = h("form", { class: "row", "aria-label": "Trace a filed report" },
+    field("report", "Report id", { value: params.get("report") || "" }), h("button", { type: "submit" }, "Trace report"));
+  byReport.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    location.hash = `#/trace?report=${encodeURIComponent(byReport.report.value.trim())}`;
+  });
+  view.append(h("h1", {}, "Trace"), h("section", { class: "card" }, form), h("section", { class: "card" }, byReport), out);
+  const n = params.get("number"), report = params.get("report");
+  if (!n && !report) return;
   const at = new Date(params.get("at") || Date.now()).toISOString();
-  const t = await api("GET", `/v1/trace?tn=${encodeURIComponent(n)}&at=${encodeURIComponent(at)}&channel=${params.get("channel") || "sms"}&proofs=true`);
+  const t = report
+    ? await api("GET", `/v1/reports/${encodeURIComponent(report)}/trace?proofs=true`)
+    : await api("GET", `/v1/trace?tn=${encodeURIComponent(n)}&at=${encodeURIComponent(at)}&channel=${params.get("channel") || "sms"}&proofs=true`);
   const holder = t.holder;
   out.append(h("section", { class: "card", "aria-label": "Holder" }, h("h2", {}, `${t.number} at ${t.at}`),
     holder ? h("dl", {},
