@@ -81,6 +81,7 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     b.type_into("form[aria-label='Register a brand'] [name=ein]", "46-4123456").await;
     b.click("form[aria-label='Register a brand'] button[type=submit]").await;
     b.wait_for_text("#vetting", "VERIFIED").await;
+    assert_eq!(b.text("[data-error-for=ein]").await, "", "the fixed field still shows its error");
     b.screenshot(shots.join("brands.png")).await;
 
     // Campaign: use-case guidance beside the form; created, then shared with the DCA.
@@ -117,6 +118,16 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     b.click("main table button").await;
     b.wait_for_text("#status", "accepted").await;
     b.wait_for_text("main table", "ACCEPTED").await;
+    // Suspend with a reason, then reinstate: each is an event with its reason.
+    b.type_into("main table input", "complaints about opt-out").await;
+    b.click("main table button.danger").await;
+    b.wait_for_text("main table", "SUSPENDED").await;
+    b.type_into("main table input", "CSP fixed the opt-out flow").await;
+    b.click("main table button").await;
+    b.wait_for_text("#status", "reinstated").await;
+    b.wait_for_text("main table", "ACTIVE").await;
+    let events = s.get("/v1/events", Some(&s.admin)).await.ok(200).to_string();
+    assert!(events.contains("complaints about opt-out") && events.contains("CSP fixed the opt-out flow"), "{events}");
     b.screenshot(shots.join("queue.png")).await;
     b.click("nav a[href='#/gateway']").await;
     b.find("main h1").await;

@@ -87,12 +87,15 @@ function formValues(form) {
   return out;
 }
 
+function clearErrors(form) {
+  if (!form) return;
+  for (const el of form.querySelectorAll("[data-error-for]")) el.textContent = "";
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+}
+
 // Shows a problem's field errors next to the fields (and the detail in the status line).
 function showProblem(form, err) {
-  if (form) {
-    for (const el of form.querySelectorAll("[data-error-for]")) el.textContent = "";
-    for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-  }
+  clearErrors(form);
   const errors = (err.problem && err.problem.errors) || [];
   let first = null;
   for (const e of errors) {
@@ -260,6 +263,7 @@ async function brands(view) {
     ev.preventDefault();
     try {
       const b = await api("POST", "/v1/brands", formValues(form));
+      clearErrors(form);
       say(`Brand ${b.displayName} registered: ${b.identityStatus}, score ${b.vettingScore}.`);
       results.replaceChildren(vettingResult(b));
       results.querySelector("h2").setAttribute("tabindex", "-1");
@@ -364,6 +368,7 @@ async function numbers(view) {
     try {
       const n = one.number.value.trim();
       await api("PUT", `/v1/numbers/${encodeURIComponent(n)}`, { campaignId: one.campaignId.value });
+      clearErrors(one);
       say(`${n} assigned to ${one.campaignId.value}.`);
     } catch (e) { showProblem(one, e); }
   });
