@@ -429,54 +429,87 @@ impl Cps {
     pub fn sweep(&self) -> usize {
         let now = self.callauth.now_secs();
         let mut deleted = 0;
-        for shard in &self.shards {
-            let mut guard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            let s = &mut *guard;
-            while let Some(Reverse((exp, name))) = s.expiry.peek().cloned() {
-                if exp > now {
+        for i in 0..SHARDS {
+            loop {
+                let (d, more) = self.sweep_shard(i, now, usize::MAX);
+                deleted += d;
+                if !more {
                     break;
                 }
-                s.expiry.pop();
-                if let Some(held) = s.records.get_mut(&name) {
-                    let before = held.len();
-                    let mut freed = 0;
-                    held.retain(|h| {
-                        let keep = h.expires > now;
-                        if !keep {
-                            freed += h.item.len();
-                        }
-                        keep
-                    });
-                    self.bytes.fetch_sub(freed, Ordering::Relaxed);
-                    deleted += before - held.len();
-                    if held.is_empty() {
-                        s.records.remove(&name);
-                        self.records.fetch_sub(1, Ordering::Relaxed);
-                    }
-                }
             }
-            while let Some(Reverse((exp, _))) = s.jti_expiry.peek() {
-                if *exp > now {
-                    break;
-                }
-                if let Some(Reverse((exp, key))) = s.jti_expiry.pop()
-                    && s.jtis.get(&key).is_some_and(|&e| e <= exp)
-                {
-                    s.jtis.remove(&key);
-                    self.jtis.fetch_sub(1, Ordering::Relaxed);
-                }
-            }
-            s.records.shrink_to(s.records.len() * 2);
-            s.jtis.shrink_to(s.jtis.len() * 2);
         }
+        self.swept(deleted);
+        deleted
+    }
+
+    fn swept(&self, deleted: usize) {
         if deleted > 0 {
             metrics::counter!("vouch_cps_expired_total").increment(deleted as u64);
         }
         metrics::gauge!("vouch_cps_records").set(self.records() as f64);
-        deleted
     }
 
-    /// Sweeps every second until `stop` resolves.
+    /// Up to `budget` expiry entries (records and `jti`s) of one shard, under its lock: the
+    /// items deleted, and whether expired entries remain.
+    fn sweep_shard(&self, i: usize, now: i64, budget: usize) -> (usize, bool) {
+        let mut guard = self.shards[i].lock().unwrap_or_else(|e| e.into_inner());
+        let s = &mut *guard;
+        let (mut deleted, mut work) = (0, 0);
+        while let Some(Reverse((exp, name))) = s.expiry.peek().cloned() {
+            if exp > now {
+                break;
+            }
+            if work == budget {
+                return (deleted, true);
+            }
+            work += 1;
+            s.expiry.pop();
+            if let Some(held) = s.records.get_mut(&name) {
+                let before = held.len();
+                let mut freed = 0;
+                held.retain(|h| {
+                    let keep = h.expires > now;
+                    if !keep {
+                        freed += h.item.len();
+                    }
+                    keep
+                });
+                self.bytes.fetch_sub(freed, Ordering::Relaxed);
+                deleted += before - held.len();
+                if held.is_empty() {
+                    s.records.remove(&name);
+                    self.records.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+        while let Some(Reverse((exp, _))) = s.jti_expiry.peek() {
+            if *exp > now {
+                break;
+            }
+            if work == budget {
+                return (deleted, true);
+            }
+            work += 1;
+            if let Some(Reverse((exp, key))) = s.jti_expiry.pop()
+                && s.jtis.get(&key).is_some_and(|&e| e <= exp)
+            {
+                s.jtis.remove(&key);
+                self.jtis.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        // Give memory back after a burst, but not on every pass: a shrink rehashes the whole
+        // map under the shard's lock.
+        if s.records.capacity() > 8 * (s.records.len() + 4096) {
+            s.records.shrink_to(2 * (s.records.len() + 4096));
+        }
+        if s.jtis.capacity() > 8 * (s.jtis.len() + 4096) {
+            s.jtis.shrink_to(2 * (s.jtis.len() + 4096));
+        }
+        (deleted, false)
+    }
+
+    /// Sweeps every second until `stop` resolves, a few hundred entries per lock and yielding
+    /// in between, so that a second in which many calls expire does not stall requests.
     pub async fn run(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
         tokio::pin!(stop);
@@ -484,7 +517,19 @@ impl Cps {
             tokio::select! {
                 _ = &mut stop => return,
                 _ = every.tick() => {
-                    self.sweep();
+                    let now = self.callauth.now_secs();
+                    let mut deleted = 0;
+                    for i in 0..SHARDS {
+                        loop {
+                            let (d, more) = self.sweep_shard(i, now, 256);
+                            deleted += d;
+                            tokio::task::yield_now().await;
+                            if !more {
+                                break;
+                            }
+                        }
+                    }
+                    self.swept(deleted);
                 }
             }
         }
