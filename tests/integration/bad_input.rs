@@ -92,9 +92,12 @@ async fn bad_paths_and_queries_get_problems() {
     s.get("/v1/brands/B0000000", Some(&csp.key)).await.problem(404, "brand-not-found");
 
     // Unknown endpoints and methods.
-    for path in ["/v1/nope", "/v2/brands", "/", "/v1/numbers/+12025550123/owner"] {
+    for path in ["/v1/nope", "/v2/brands", "/console/nope", "/v1/numbers/+12025550123/owner"] {
         s.get(path, None).await.problem(404, "no-such-endpoint");
     }
+    // The root is the web console's front door (a redirect the client follows).
+    let root = s.get("/", None).await;
+    assert!(root.status == 200 && root.text.contains("vouch console"), "{root:?}");
     let r = s.call(Method::PATCH, "/v1/brands", Some(&csp.key), None).await;
     r.problem(405, "method-not-allowed");
 
