@@ -119,6 +119,19 @@ impl std::fmt::Debug for Cps {
     }
 }
 
+/// Removes the items expired by `now`; returns the bytes they held.
+fn drop_expired(held: &mut Vec<Held>, now: i64) -> usize {
+    let mut freed = 0;
+    held.retain(|h| {
+        let keep = h.expires > now;
+        if !keep {
+            freed += h.item.len();
+        }
+        keep
+    });
+    freed
+}
+
 fn spc_of_path(spc: &str) -> Result<&str, CpsError> {
     if (1..=16).contains(&spc.len()) && spc.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(spc)
@@ -340,14 +353,7 @@ impl Cps {
             )));
         }
         let held = shard.records.entry(name).or_default();
-        let mut freed = 0;
-        held.retain(|h| {
-            let keep = h.expires > now;
-            if !keep {
-                freed += h.item.len();
-            }
-            keep
-        });
+        let mut freed = drop_expired(held, now);
         let others = {
             let mut p: Vec<&str> = held.iter().map(|h| &*h.publisher).filter(|p| **p != *publisher).collect();
             p.sort_unstable();
@@ -466,14 +472,7 @@ impl Cps {
             s.expiry.pop();
             if let Some(held) = s.records.get_mut(&name) {
                 let before = held.len();
-                let mut freed = 0;
-                held.retain(|h| {
-                    let keep = h.expires > now;
-                    if !keep {
-                        freed += h.item.len();
-                    }
-                    keep
-                });
+                let freed = drop_expired(held, now);
                 self.bytes.fetch_sub(freed, Ordering::Relaxed);
                 deleted += before - held.len();
                 if held.is_empty() {
