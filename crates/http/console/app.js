@@ -538,16 +538,21 @@ async function history(view, params) {
 
 async function trace(view, params) {
   const out = h("div", {});
-  const localNow = new Date(Date.now() - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+  // The field shows local time to the second; a trace "at" left untouched means the moment of the click,
+  // not the second the page was drawn (a number assigned 0.8 s earlier must be found).
+  const localInput = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+  const shownAt = localInput(params.get("at") ? new Date(params.get("at")) : new Date());
   const form = h("form", { class: "grid", "aria-label": "Trace a number" },
     field("number", "Number (E.164)", { value: params.get("number") || "", placeholder: "+12025550100" }),
-    field("at", "At (your local time)", { type: "datetime-local", step: "1", value: params.get("at") || localNow }),
+    field("at", "At (your local time)", { type: "datetime-local", step: "1", value: shownAt }),
     field("channel", "Channel", { options: [["sms", "SMS"], ["voice", "Voice"]], value: params.get("channel") || "sms" }),
     h("div", { class: "field" }, h("button", { type: "submit" }, "Trace")));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const v = formValues(form);
-    location.hash = `#/trace?number=${encodeURIComponent(v.number || "")}&at=${encodeURIComponent(v.at || "")}&channel=${v.channel}`;
+    const typed = v.at && v.at.length === 16 ? `${v.at}:00` : v.at; // the browser drops ":00" seconds
+    const at = !typed || typed === shownAt ? new Date().toISOString() : typed;
+    location.hash = `#/trace?number=${encodeURIComponent(v.number || "")}&at=${encodeURIComponent(at)}&channel=${v.channel}`;
   });
   const byReport = h("form", { class: "row", "aria-label": "Trace a filed report" },
     field("report", "Report id", { value: params.get("report") || "" }), h("button", { type: "submit" }, "Trace report"));
