@@ -190,4 +190,8 @@ now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"$1\", $2 }" </dev/null; }
 
 # vm_hwm PID: peak resident set size in KiB.
+# server_cpu_ticks: user + system clock ticks the server process has used so far (CLK_TCK per second).
+server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
+
 vm_hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }

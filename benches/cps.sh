@@ -109,19 +109,17 @@ field() {
         non2xx) awk '/Non-2xx or 3xx responses:/ { print $NF }' "$1" | tail -1 ;;
     esac
 }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
-TICKS=$(getconf CLK_TCK)
 declare -A R
 phase() { # phase NAME METHOD LINES
     say "wrk $1: $CONNECTIONS connections, ${DURATION}s"
     local before after out="$BENCH_TMP/wrk-$1.txt"
-    before=$(cpu_ticks)
+    before=$(server_cpu_ticks)
     METHOD=$2 LINES=$3 timeout $((DURATION + 60)) \
         wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency -s "$BENCH_TMP/cps.lua" "$SERVER_URL" >"$out"
-    after=$(cpu_ticks)
+    after=$(server_cpu_ticks)
     local n cpu
     n=$(field "$out" n)
-    cpu=$(calc %.3f "($after - $before) / $TICKS")
+    cpu=$(calc %.3f "($after - $before) / $CLK_TCK")
     local lines_n
     lines_n=$(wc -l <"$3")
     [ "$n" -le "$lines_n" ] || say "warning: $1 used $n requests but had $lines_n tokens (replays counted as non-2xx); raise RATE_GUESS"

@@ -7,7 +7,8 @@
 #
 #   benches/stir.sh [SECONDS]      (default 10, at most 120, per phase)
 #
-# Environment: CONNECTIONS (wrk -c, default 32), SIP_CALLS (default 20000).
+# Environment: CONNECTIONS (wrk -c, default 32), SIP_CALLS (default 20000), PIPELINE (requests
+# per write in the pipelined phases, default 16).
 # Certificates are cached (vouch serves the x5u itself; the chain is validated once and kept).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -15,9 +16,11 @@ set -euo pipefail
 DURATION=${1:-10}
 CONNECTIONS=${CONNECTIONS:-32}
 SIP_CALLS=${SIP_CALLS:-20000}
+PIPELINE=${PIPELINE:-16}
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] && [ "$DURATION" -le 120 ] || die "SECONDS must be 1 to 120"
 [[ "$CONNECTIONS" =~ ^[1-9][0-9]*$ ]] && [ "$CONNECTIONS" -le 1000 ] || die "CONNECTIONS must be 1 to 1000"
 [[ "$SIP_CALLS" =~ ^[1-9][0-9]*$ ]] && [ "$SIP_CALLS" -le 1000000 ] || die "SIP_CALLS must be 1 to 1,000,000"
+[[ "$PIPELINE" =~ ^[1-9][0-9]*$ ]] && [ "$PIPELINE" -le 256 ] || die "PIPELINE must be 1 to 256"
 
 bench_init
 need wrk wrk
@@ -85,13 +88,30 @@ f:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("API_KEY")
 local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
-function delay() return delay_ms end
+if delay_ms > 0 then
+    function delay() return delay_ms end
+end
+-- PIPELINE > 1: each connection sends that many requests in one write and reads the answers
+-- (HTTP/1.1 pipelining); wrk counts every answer.
+local depth = tonumber(os.getenv("PIPELINE") or "1")
+if depth > 1 then
+    function init(args)
+        local r = {}
+        for i = 1, depth do r[i] = wrk.format() end
+        batch = table.concat(r)
+    end
+    function request() return batch end
+end
 EOF
 printf '%s' "$VERIFY_BODY" >"$BENCH_TMP/verify.json"
 printf '%s' "$SIGN_BODY" >"$BENCH_TMP/sign.json"
-wrk_run() { # wrk_run PATH BODY CONNECTIONS DELAY_MS OUT
-    BODY_FILE="$2" API_KEY="$KEY" DELAY_MS="$4" timeout $((DURATION + 60)) \
+wrk_run() { # wrk_run PATH BODY CONNECTIONS DELAY_MS OUT [PIPELINE]: also OUT.cpu, the server's CPU seconds
+    local before after
+    before=$(server_cpu_ticks)
+    BODY_FILE="$2" API_KEY="$KEY" DELAY_MS="$4" PIPELINE="${6:-1}" timeout $((DURATION + 60)) \
         wrk -t1 -c"$3" -d"${DURATION}s" --timeout 2s --latency -s "$BENCH_TMP/post.lua" "$SERVER_URL$1" >"$5"
+    after=$(server_cpu_ticks)
+    calc %.3f "($after - $before) / $CLK_TCK" >"$5.cpu"
 }
 field() {
     case "$2" in
@@ -99,6 +119,9 @@ field() {
         p50) awk '$1 == "50%" { print $2 }' "$1" ;;
         p99) awk '$1 == "99%" { print $2 }' "$1" ;;
         non2xx) awk '/Non-2xx or 3xx responses:/ { print $NF }' "$1" | tail -1 ;;
+        n) awk '/requests in/ { print $1 }' "$1" ;;
+        # answers per CPU second the server itself used (user + system, its kernel work included)
+        per_core) calc %.0f "$(field "$1" n) / $(cat "$1.cpu")" ;;
     esac
 }
 say "wrk verification, $CONNECTIONS connections, ${DURATION}s"
@@ -110,6 +133,11 @@ say "wrk verification at about half that rate (${HALF_DELAY} ms between requests
 wrk_run /stir/v1/verification "$BENCH_TMP/verify.json" "$CONNECTIONS" "$HALF_DELAY" "$BENCH_TMP/verify-half.txt"
 say "wrk signing, $CONNECTIONS connections, ${DURATION}s"
 wrk_run /stir/v1/signing "$BENCH_TMP/sign.json" "$CONNECTIONS" 0 "$BENCH_TMP/sign.txt"
+# The same two loads with HTTP/1.1 pipelining: the load generator's and the loopback's share of
+# the two cores shrinks (many requests per read and write), so more of them is left to vouch.
+say "wrk verification and signing, pipelined $PIPELINE deep, $CONNECTIONS connections, ${DURATION}s each"
+wrk_run /stir/v1/verification "$BENCH_TMP/verify.json" "$CONNECTIONS" 0 "$BENCH_TMP/verify-pipe.txt" "$PIPELINE"
+wrk_run /stir/v1/signing "$BENCH_TMP/sign.json" "$CONNECTIONS" 0 "$BENCH_TMP/sign-pipe.txt" "$PIPELINE"
 
 # --- SIPp: signed INVITEs through the redirect server ----------------------------------------------
 # SIPp injection fields are separated by ';', which the Identity header contains: the token and
@@ -167,12 +195,26 @@ printf 'peer  openssl speed -multi 2 ecdsap256:  sign %s/s  verify %s/s\n' "$OSS
 printf 'HTTP  POST /stir/v1/verification:       %s/s  p50 %s  p99 %s  non-2xx %s   (%s of openssl verify; target 0.85)\n' \
     "$VERIFY_RPS" "$(field "$BENCH_TMP/verify.txt" p50)" "$(field "$BENCH_TMP/verify.txt" p99)" \
     "$(field "$BENCH_TMP/verify.txt" non2xx || true)" "$(pct "$VERIFY_RPS" "$OSSL_VERIFY")"
+per_core_line() { # per_core_line LABEL FILE OPENSSL_TWO_CORE
+    printf '      %-34s %s per server CPU-second (server used %s s of CPU; openssl one core %s/s: %s)\n' \
+        "$1" "$(field "$2" per_core)" "$(cat "$2.cpu")" "$(calc %.0f "$3 / 2")" "$(pct "$(field "$2" per_core)" "$(calc %.1f "$3 / 2")")"
+}
+per_core_line "verification" "$BENCH_TMP/verify.txt" "$OSSL_VERIFY"
 printf 'HTTP  verification at ~half load:       %s/s  p50 %s  p99 %s   (target p99 < 5 ms)\n' \
     "$(field "$BENCH_TMP/verify-half.txt" rps)" "$(field "$BENCH_TMP/verify-half.txt" p50)" "$(field "$BENCH_TMP/verify-half.txt" p99)"
 SIGN_RPS=$(field "$BENCH_TMP/sign.txt" rps)
 printf 'HTTP  POST /stir/v1/signing:            %s/s  p50 %s  p99 %s  non-2xx %s   (%s of openssl sign; target 0.70)\n' \
     "$SIGN_RPS" "$(field "$BENCH_TMP/sign.txt" p50)" "$(field "$BENCH_TMP/sign.txt" p99)" \
     "$(field "$BENCH_TMP/sign.txt" non2xx || true)" "$(pct "$SIGN_RPS" "$OSSL_SIGN")"
+per_core_line "signing" "$BENCH_TMP/sign.txt" "$OSSL_SIGN"
+for kind in verify sign; do
+    f="$BENCH_TMP/$kind-pipe.txt"
+    [ "$kind" = verify ] && peer=$OSSL_VERIFY target=0.85 || peer=$OSSL_SIGN target=0.70
+    printf 'HTTP  %-6s pipelined %3s deep:        %s/s  p50 %s  p99 %s  non-2xx %s   (%s of openssl; target %s)\n' \
+        "$kind" "$PIPELINE" "$(field "$f" rps)" "$(field "$f" p50)" "$(field "$f" p99)" "$(field "$f" non2xx || true)" \
+        "$(pct "$(field "$f" rps)" "$peer")" "$target"
+    per_core_line "$kind, pipelined" "$f" "$peer"
+done
 printf 'SIP   INVITE -> 302 verified (SIPp UDP): %s calls/s  (%s succeeded, %s failed)   (%s of openssl verify)\n' \
     "$SIP_RATE" "$SIP_OK" "$SIP_FAILED" "$(pct "$SIP_RATE" "$OSSL_VERIFY")"
 printf 'server peak RSS: %s MiB\n' "$((server_hwm / 1024))"

@@ -157,6 +157,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         crate::out!("vouch: listening on http://{addr}");
         let _ = std::io::stdout().flush();
+        // Without TCP_NODELAY, answers to pipelined requests wait out Nagle's algorithm against
+        // the client's delayed ACK (about 40 ms each on Linux).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
         tracing::info!("shutting down");
         if let Some((stop, task, gateway)) = smpp_task {
