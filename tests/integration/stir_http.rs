@@ -768,6 +768,97 @@ async fn stir_http_every_service_exception_names_its_parameter_and_carries_a_req
     }
 }
 
+/// HTTP/1.1 responses read one after another off `bytes` (each with a Content-Length): the
+/// status code, the `X-RequestID` and the body of each.
+fn split_responses(bytes: &[u8]) -> Vec<(u16, String, Value)> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&rest[..end]).into_owned();
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
+                .map(str::to_owned)
+        };
+        let code = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let length: usize = header("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+        let body = &rest[end + 4..(end + 4 + length).min(rest.len())];
+        out.push((
+            code,
+            header("x-requestid").unwrap_or_default(),
+            serde_json::from_slice(body).unwrap_or(Value::Null),
+        ));
+        rest = &rest[(end + 4 + length).min(rest.len())..];
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_http_pipelined_requests_are_answered_in_order_each_with_its_request_id() {
+    let v = Voice::start(&[]);
+    let s = &v.s;
+    let (p, _, _) = signer(s, &v.ca, "Acme Voice LLC", "0055500001", "123A").await;
+    // Twelve requests in one write (HTTP/1.1 pipelining, as a busy SBC's client may send them):
+    // signings, one that is not JSON (415) in the middle, and a verification without its
+    // verificationRequest (400, SVC4001).
+    let good = signing_request("A", "12025550100", "12025550199").to_string();
+    let request = |i: usize, path: &str, content_type: &str, body: &str, last: bool| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: vouch\r\nAuthorization: Bearer {}\r\nContent-Type: {content_type}\r\n\
+             X-RequestID: pipe-{i}\r\nContent-Length: {}\r\n{}\r\n{body}",
+            p.key,
+            body.len(),
+            if last { "Connection: close\r\n" } else { "" }
+        )
+    };
+    let mut all = String::new();
+    for i in 0..12 {
+        all += &match i {
+            5 => request(i, "/stir/v1/signing", "text/plain", &good, false),
+            8 => request(i, "/stir/v1/verification", "application/json", "{}", false),
+            _ => request(i, "/stir/v1/signing", "application/json", &good, i == 11),
+        };
+    }
+    let addr = s.base.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream.write_all(all.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    let _ = stream.read_to_end(&mut buf);
+    let answers = split_responses(&buf);
+    assert_eq!(answers.len(), 12, "{}", String::from_utf8_lossy(&buf));
+    for (i, (code, id, body)) in answers.iter().enumerate() {
+        assert_eq!(id, &format!("pipe-{i}"), "answer {i} out of order: {body}");
+        match i {
+            5 => assert_eq!(
+                (*code, body["requestError"]["serviceException"]["messageId"].as_str()),
+                (415, Some("SVC4004"))
+            ),
+            8 => assert_eq!(
+                (*code, body["requestError"]["serviceException"]["messageId"].as_str()),
+                (400, Some("SVC4001")),
+                "{body}"
+            ),
+            _ => {
+                assert_eq!(*code, 200, "{body}");
+                let identity = body["signingResponse"]["identity"].as_str().unwrap();
+                assert!(identity.contains(";ppt=shaken"), "{identity}");
+            }
+        }
+    }
+    // Each signing is its own call with its own origid.
+    let origids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .filter(|a| a.0 == 200)
+        .map(|a| {
+            let token = a.2["signingResponse"]["identity"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
+            let claims: Value = serde_json::from_slice(&b64url_decode(&token)).unwrap();
+            claims["origid"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(origids.len(), 10);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stir_http_signing_attests_what_the_registry_supports_and_records_each_call() {
     let v = Voice::start(&[]);
