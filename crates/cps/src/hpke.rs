@@ -176,13 +176,11 @@ impl HpkePrivateKey {
     /// From PEM (`PRIVATE KEY` or `EC PRIVATE KEY`; an `EC PARAMETERS` block before it is
     /// skipped), as `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256` writes.
     pub fn from_pem(pem: &[u8]) -> Result<Self, CpsError> {
-        for block in x509_parser::pem::Pem::iter_from_buffer(pem) {
-            let block = block.map_err(|e| CpsError::Key(format!("bad PEM: {e}")))?;
-            if block.label == "PRIVATE KEY" || block.label == "EC PRIVATE KEY" {
-                return Self::from_der(&block.contents);
-            }
-        }
-        Err(CpsError::Key("no PRIVATE KEY or EC PRIVATE KEY block in the PEM".into()))
+        let der = vouch_shaken::private_key_der(pem).map_err(|e| match e {
+            vouch_shaken::ShakenError::Key(detail) => CpsError::Key(detail),
+            other => CpsError::Key(other.to_string()),
+        })?;
+        Self::from_der(&der)
     }
 
     /// The 32-byte scalar (for writing the key out).

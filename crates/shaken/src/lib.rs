@@ -25,6 +25,7 @@ pub use identity::IdentityHeader;
 pub use lint::{CertKind, LintMode, LintReport, LintResult, LintStatus, RuleInfo, lint_der, lint_pem};
 pub use passport::{
     Attestation, Claims, Destination, Origin, Passport, PassportHeader, RichCallData, SigningKey, Tn, VerifyingKey,
+    private_key_der,
 };
 pub use tnauth::{TN_AUTH_LIST_OID, TnAuthList, TnEntry};
 pub use verify::{

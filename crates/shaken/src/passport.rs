@@ -260,13 +260,7 @@ impl SigningKey {
     /// From PEM: the first `PRIVATE KEY` or `EC PRIVATE KEY` block (an `EC PARAMETERS` block
     /// before it, as `openssl ecparam -genkey` writes, is skipped).
     pub fn from_pem(pem: &[u8]) -> Result<Self, ShakenError> {
-        for block in x509_parser::pem::Pem::iter_from_buffer(pem) {
-            let block = block.map_err(|e| ShakenError::Key(format!("bad PEM: {e}")))?;
-            if block.label == "PRIVATE KEY" || block.label == "EC PRIVATE KEY" {
-                return Self::from_der(&block.contents);
-            }
-        }
-        Err(ShakenError::Key("no PRIVATE KEY or EC PRIVATE KEY block in the PEM".into()))
+        Self::from_der(&private_key_der(pem)?)
     }
 
     /// The key as PKCS#8 DER.
@@ -565,6 +559,18 @@ impl Passport {
         }
         Ok(())
     }
+}
+
+/// The DER of the first `PRIVATE KEY` (PKCS#8) or `EC PRIVATE KEY` (RFC 5915) block of a PEM
+/// file: how every P-256 private key vouch reads (signing keys, HPKE keys) comes in.
+pub fn private_key_der(pem: &[u8]) -> Result<Vec<u8>, ShakenError> {
+    for block in x509_parser::pem::Pem::iter_from_buffer(pem) {
+        let block = block.map_err(|e| ShakenError::Key(format!("bad PEM: {e}")))?;
+        if block.label == "PRIVATE KEY" || block.label == "EC PRIVATE KEY" {
+            return Ok(block.contents);
+        }
+    }
+    Err(ShakenError::Key("no PRIVATE KEY or EC PRIVATE KEY block in the PEM".into()))
 }
 
 #[cfg(test)]
