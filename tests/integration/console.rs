@@ -1,7 +1,8 @@
 //! The web console (issue 10, docs/CONSOLE.md) end to end in headless Chromium against a real
 //! `vouch serve`: a CSP signs in, registers a brand through the form (a validation message
-//! first), creates a campaign and shares it; the DCA accepts it from its queue; the CSP assigns
-//! a number and imports two from a CSV file; the analyst sees the number's timeline and trace;
+//! first), creates a campaign and shares it; the DCA accepts it from its queue, suspends and
+//! reinstates it, and declines a second one with a reason; the CSP assigns a number, imports two
+//! from a CSV file and releases one; the analyst sees the numbers' timelines and a trace;
 //! the log page audits the log. A screenshot of each main page goes to
 //! `target/console-screenshots/`.
 
@@ -128,6 +129,33 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     b.wait_for_text("main table", "ACTIVE").await;
     let events = s.get("/v1/events", Some(&s.admin)).await.ok(200).to_string();
     assert!(events.contains("complaints about opt-out") && events.contains("CSP fixed the opt-out flow"), "{events}");
+    // A second campaign of the brand, shared through the API, is declined from the queue with a
+    // reason; the first stays as it was.
+    let first = s.get(&format!("/v1/campaigns/{campaign_id}"), Some(&csp.key)).await.ok(200).clone();
+    let second = s.marketing_campaign(&csp, first["brandId"].as_str().unwrap()).await;
+    s.share(&csp, &second, &dca).await;
+    b.click("nav a[href='#/gateway']").await;
+    b.wait_for_text("main h1", "Gateway").await;
+    b.click("nav a[href='#/queue']").await;
+    b.wait_for_text("main table", &second).await;
+    b.type_into(&format!("input[aria-label='Reason for campaign {second}']"), "no opt-in evidence for list 2").await;
+    let clicked = b
+        .execute(
+            "const row = document.querySelector(`input[aria-label='Reason for campaign ${arguments[0]}']`).closest('tr');
+             const button = [...row.querySelectorAll('button')].find((x) => x.textContent === 'Decline');
+             if (!button) return false; button.click(); return true;",
+            vec![serde_json::json!(second)],
+        )
+        .await;
+    assert_eq!(clicked, true, "no Decline button in the row of {second}");
+    b.wait_for_text("#status", &format!("Campaign {second} declined")).await;
+    b.wait_for_text("main table", "DECLINED").await;
+    let declined = s.get(&format!("/v1/campaigns/{second}"), Some(&csp.key)).await.ok(200).to_string();
+    assert!(declined.contains("DECLINED"), "{declined}");
+    let events = s.get("/v1/events", Some(&s.admin)).await.ok(200).to_string();
+    assert!(events.contains("no opt-in evidence for list 2"), "the decline's reason is not in the events");
+    let first_now = s.get(&format!("/v1/campaigns/{campaign_id}"), Some(&csp.key)).await.ok(200).clone();
+    assert_eq!(first_now["status"], "ACTIVE", "{first_now}");
     b.screenshot(shots.join("queue.png")).await;
     b.click("nav a[href='#/gateway']").await;
     b.find("main h1").await;
@@ -150,6 +178,12 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     b.wait_for_text("#status", "2 accepted").await;
     let progress = b.execute("return document.querySelector('progress').value", vec![]).await;
     assert_eq!(progress, 100);
+    // One of them released through the form: the registry's history closes its interval.
+    b.type_into("form[aria-label='Assign a number'] [name=number]", "+12025550125").await;
+    b.click("#release").await;
+    b.wait_for_text("#status", "+12025550125 released").await;
+    let history = s.get("/v1/numbers/%2B12025550125/history", Some(&csp.key)).await.ok(200).clone();
+    assert!(history["intervals"][0]["until"].is_string(), "{history}");
     b.screenshot(shots.join("numbers.png")).await;
 
     // Analyst (the DCA): the number's timeline names the brand; the trace cites events with proofs.
@@ -160,7 +194,18 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     let aria = b.execute("return document.querySelector('#timeline').getAttribute('aria-label')", vec![]).await;
     assert!(aria.as_str().unwrap().contains("Acme Dental"), "{aria}");
     b.wait_for_text("main table", &campaign_id).await;
+    let until =
+        b.execute("return document.querySelector('main table tbody tr td:nth-child(5)').textContent", vec![]).await;
+    assert_eq!(until, "now", "+12025550123 is still held");
     b.screenshot(shots.join("history.png")).await;
+    b.goto(&format!("{}/console/#/history?number=%2B12025550125", s.base)).await;
+    b.wait_for_text("main table", &campaign_id).await;
+    let until =
+        b.execute("return document.querySelector('main table tbody tr td:nth-child(5)').textContent", vec![]).await;
+    assert!(
+        until.as_str().is_some_and(|u| u != "now" && u.starts_with("20")),
+        "the released number's interval: {until}"
+    );
     b.click("nav a[href='#/trace']").await;
     b.type_into("form[aria-label='Trace a number'] [name=number]", "+12025550123").await;
     b.click("form[aria-label='Trace a number'] button[type=submit]").await;
