@@ -177,12 +177,14 @@ say "SIPp: $SIP_CALLS signed INVITEs over UDP, at most 200 at once"
 # Every INVITE carries the same PASSporT under a new Call-ID: replay detection would refuse all
 # but the first, so this server flags replays (a measured cost) instead of blocking them.
 sip_start=$(date +%s.%N)
+sip_cpu_before=$(server_cpu_ticks)
 # Every SIPp socket on loopback: signalling (-i, -bind_local), control (-ci/-cp), media (-mi/-mp).
 ( cd "$BENCH_TMP" && timeout 300 sipp "127.0.0.1:$SIP_PORT" -sf invite.xml -inf identity.csv -t u1 \
     -i 127.0.0.1 -bind_local -p $((SIP_PORT + 1)) -ci 127.0.0.1 -cp $((SIP_PORT + 2)) -mi 127.0.0.1 -mp $((SIP_PORT + 3)) \
     -m "$SIP_CALLS" -r 100000 -l 200 -nostdin -timeout 240s -timeout_error -max_recv_loops 10000 \
     -trace_stat -stf "$BENCH_TMP/sipp-stat.csv" >"$BENCH_TMP/sipp.out" 2>&1 ) || true
 sip_end=$(date +%s.%N)
+sip_cpu=$(calc %.3f "($(server_cpu_ticks) - $sip_cpu_before) / $CLK_TCK")
 SIP_OK=$(awk -F';' 'NR==1 { for (i = 1; i <= NF; i++) if ($i == "SuccessfulCall(C)") c = i } NR > 1 && c { v = $c } END { print v + 0 }' "$BENCH_TMP/sipp-stat.csv" 2>/dev/null || echo 0)
 SIP_FAILED=$(awk -F';' 'NR==1 { for (i = 1; i <= NF; i++) if ($i == "FailedCall(C)") c = i } NR > 1 && c { v = $c } END { print v + 0 }' "$BENCH_TMP/sipp-stat.csv" 2>/dev/null || echo 0)
 SIP_RATE=$(awk -v n="$SIP_OK" -v a="$sip_start" -v b="$sip_end" 'BEGIN { printf "%.0f", n / (b - a) }')
@@ -217,4 +219,7 @@ for kind in verify sign; do
 done
 printf 'SIP   INVITE -> 302 verified (SIPp UDP): %s calls/s  (%s succeeded, %s failed)   (%s of openssl verify)\n' \
     "$SIP_RATE" "$SIP_OK" "$SIP_FAILED" "$(pct "$SIP_RATE" "$OSSL_VERIFY")"
+SIP_PER_CORE=$(calc %.0f "$SIP_OK / $sip_cpu")
+printf '      %-34s %s per server CPU-second (server used %s s of CPU; openssl one core %s/s: %s)\n' \
+    "SIP INVITE -> 302" "$SIP_PER_CORE" "$sip_cpu" "$(calc %.0f "$OSSL_VERIFY / 2")" "$(pct "$SIP_PER_CORE" "$(calc %.1f "$OSSL_VERIFY / 2")")"
 printf 'server peak RSS: %s MiB\n' "$((server_hwm / 1024))"

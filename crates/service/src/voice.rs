@@ -1250,10 +1250,14 @@ impl CallAuth {
             return self.sign_invite(provider, brand, req, from, to).await;
         }
         // The SHAKEN one among several (div, rcd…); else the first, to report why it fails.
-        let identity = identities
-            .iter()
-            .find(|v| IdentityHeader::parse(v).is_ok_and(|h| h.ppt.as_deref() == Some(PPT_SHAKEN)))
-            .unwrap_or(&identities[0]);
+        // One header (the usual case) is parsed once, by the verification itself.
+        let identity = match identities.as_slice() {
+            [one] => one,
+            several => several
+                .iter()
+                .find(|v| IdentityHeader::parse(v).is_ok_and(|h| h.ppt.as_deref() == Some(PPT_SHAKEN)))
+                .unwrap_or(&several[0]),
+        };
         let Some(from_tn) = from else {
             return bad_request("the calling party (P-Asserted-Identity or From) is not a telephone number");
         };

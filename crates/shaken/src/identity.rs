@@ -65,17 +65,19 @@ fn token_value(v: &str) -> Result<String, ShakenError> {
     Ok(inner.to_owned())
 }
 
-/// Splits on `sep` outside `<…>` and `"…"`.
-fn split_outside(s: &str, sep: char) -> Vec<&str> {
+/// Splits on the ASCII `sep` outside `<…>` and `"…"`. Works on bytes: every byte it stops at
+/// is ASCII, so each piece is still whole UTF-8 (a PASSporT is most of the header, and this
+/// runs for every call).
+fn split_outside(s: &str, sep: u8) -> Vec<&str> {
     let (mut out, mut start, mut angle, mut quote) = (Vec::new(), 0, false, false);
-    for (i, c) in s.char_indices() {
-        match c {
-            '"' if !angle => quote = !quote,
-            '<' if !quote => angle = true,
-            '>' if !quote => angle = false,
-            c if c == sep && !angle && !quote => {
+    for (i, b) in s.bytes().enumerate() {
+        match b {
+            b'"' if !angle => quote = !quote,
+            b'<' if !quote => angle = true,
+            b'>' if !quote => angle = false,
+            b if b == sep && !angle && !quote => {
                 out.push(&s[start..i]);
-                start = i + c.len_utf8();
+                start = i + 1;
             }
             _ => {}
         }
@@ -101,12 +103,12 @@ impl IdentityHeader {
         if value.len() > MAX_HEADER {
             return Err(bad(format!("longer than {MAX_HEADER} bytes")));
         }
-        let parts = split_outside(value.trim(), ';');
+        let parts = split_outside(value.trim(), b';');
         let passport = parts.first().map(|p| p.trim()).unwrap_or_default();
         if passport.is_empty() {
             return Err(bad("no PASSporT before the first ';'"));
         }
-        if !passport.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
+        if !passport.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.') {
             return Err(bad("the PASSporT has characters outside base64url and '.'"));
         }
         if parts.len() == 1 {
@@ -169,7 +171,7 @@ impl IdentityHeader {
     pub fn parse_all<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Vec<Self>, ShakenError> {
         let mut out = Vec::new();
         for line in values {
-            for v in split_outside(line, ',') {
+            for v in split_outside(line, b',') {
                 if out.len() == MAX_IDENTITIES {
                     return Err(bad(format!("more than {MAX_IDENTITIES} Identity headers")));
                 }
