@@ -583,6 +583,15 @@ impl Server {
         self.put(&format!("/v1/numbers/{number}"), key, &json!({ "campaignId": campaign })).await
     }
 
+    /// `POST /v1/providers/{csp}/smpp-accounts` for `system_id` as the CSP: the password,
+    /// shown once.
+    pub async fn smpp_account(&self, csp: &Provider, system_id: &str) -> String {
+        let acct = self
+            .post(&format!("/v1/providers/{}/smpp-accounts", csp.id), &csp.key, &json!({ "systemId": system_id }))
+            .await;
+        acct.ok(201)["password"].as_str().expect("password").to_owned()
+    }
+
     /// `POST /v1/campaigns/{campaign}/suspend` (or `/resume`) with a reason, as `key`.
     pub async fn set_suspended(&self, key: &str, campaign: &str, suspend: bool, reason: &str) -> Resp {
         let verb = if suspend { "suspend" } else { "resume" };

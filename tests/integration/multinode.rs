@@ -88,12 +88,7 @@ async fn a_write_on_one_node_is_enforced_by_the_other_nodes_gateway_within_a_sec
     let a = node(tmp.path(), "a", &url, None, &[]);
     assert_eq!(a.health().await["store"], "postgres");
     let s = a.accepted_campaign().await;
-    let acct = a
-        .post(&format!("/v1/providers/{}/smpp-accounts", s.csp.id), &s.csp.key, &json!({"systemId": "acme1"}))
-        .await
-        .ok(201)
-        .clone();
-    let password = acct["password"].as_str().expect("password").to_owned();
+    let password = a.smpp_account(&s.csp, "acme1").await;
 
     // Node B carries the gateway, in front of an SMSC simulator.
     let smsc = Smsc::start(tmp.path().join("smsc.jsonl"));
@@ -133,6 +128,79 @@ async fn a_write_on_one_node_is_enforced_by_the_other_nodes_gateway_within_a_sec
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     eprintln!("suspension on A enforced by B's gateway after {:?}", start.elapsed());
+}
+
+/// Sends `submit` every 20 ms until it is answered `want`; fails if another answer than
+/// `before` comes first, or after `limit`. How long it took.
+fn answered_within(esme: &mut Esme, limit: Duration, want: i64, before: i64, what: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        match esme.submit(N_SHARED, SUBSCRIBER, "Acme: your order shipped", "none").as_slice() {
+            [s] if *s == want => return start.elapsed(),
+            [s] if *s == before => assert!(start.elapsed() < limit, "{what}: not within {limit:?}"),
+            other => panic!("{what}: unexpected status {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_received_by_one_nodes_gateway_is_enforced_by_the_other_within_a_second() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let url = fresh_database("stop");
+    // Two gateway nodes, each in front of its own SMSC.
+    let smsc_a = Smsc::start(tmp.path().join("smsc-a.jsonl"));
+    let smsc_b = Smsc::start(tmp.path().join("smsc-b.jsonl"));
+    let gateway_args = |s: &crate::harness::Setup, smsc: &Smsc| -> Vec<String> {
+        ["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--smsc"]
+            .iter()
+            .map(|a| a.to_string())
+            .chain([format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port)])
+            .collect()
+    };
+    // Node A first without a gateway (the DCA it names does not exist yet), then restarted with one.
+    let a0 = node(tmp.path(), "a0", &url, None, &[]);
+    let s = a0.accepted_campaign().await;
+    a0.assign(&s.csp.key, N_SHARED_E164, &s.campaign).await.ok(201);
+    let password = a0.smpp_account(&s.csp, "acme1").await;
+    let args_a = gateway_args(&s, &smsc_a);
+    let args_b = gateway_args(&s, &smsc_b);
+    let a = node(tmp.path(), "a", &url, Some(&a0), &args_a.iter().map(String::as_str).collect::<Vec<_>>());
+    let b = node(tmp.path(), "b", &url, Some(&a0), &args_b.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut esme_a = Esme::start(announced_port(&a, "vouch: SMPP gateway on 127.0.0.1:"));
+    let mut esme_b = Esme::start(announced_port(&b, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(esme_a.bind("acme1", &password), 0);
+    assert_eq!(esme_b.bind("acme1", &password), 0);
+    // Both deliver; A's upstream session is up (the subscriber's STOP comes through it).
+    assert_eq!(esme_a.submit(N_SHARED, SUBSCRIBER, "Acme: welcome", "none"), vec![0]);
+    assert_eq!(esme_b.submit(N_SHARED, SUBSCRIBER, "Acme: welcome", "none"), vec![0]);
+    assert_eq!(smsc_a.texts_from(N_SHARED).len() + smsc_b.texts_from(N_SHARED).len(), 2);
+
+    // The subscriber's STOP reaches node A: B stops delivering to them within a second.
+    smsc_a.control(&format!("mo {SUBSCRIBER} {N_SHARED} STOP"));
+    let lag = answered_within(&mut esme_b, Duration::from_secs(1), 0x406, 0, "B enforces the STOP A received");
+    eprintln!("STOP on A enforced by B's gateway after {lag:?}");
+    assert_eq!(esme_a.submit(N_SHARED, SUBSCRIBER, "Acme: hello?", "none"), vec![0x406], "and A at once");
+    assert_eq!(
+        esme_b.submit(N_SHARED, "13105550199", "Acme: hello", "none"),
+        vec![0],
+        "other subscribers are not affected"
+    );
+
+    // START through A lifts it on B within a second too.
+    smsc_a.control(&format!("mo {SUBSCRIBER} {N_SHARED} START"));
+    let lag = answered_within(&mut esme_b, Duration::from_secs(1), 0, 0x406, "B lifts the opt-out on A's START");
+    eprintln!("START on A enforced by B's gateway after {lag:?}");
+
+    // A node started afterwards loads the opt-outs in force, and not the lifted ones.
+    smsc_a.control(&format!("mo 13105550177 {N_SHARED} STOP"));
+    drop(esme_b);
+    drop(b);
+    let c = node(tmp.path(), "c", &url, Some(&a0), &args_b.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut esme_c = Esme::start(announced_port(&c, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(esme_c.bind("acme1", &password), 0);
+    assert_eq!(esme_c.submit(N_SHARED, "13105550177", "Acme: hi", "none"), vec![0x406]);
+    assert_eq!(esme_c.submit(N_SHARED, SUBSCRIBER, "Acme: hi", "none"), vec![0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,7 +50,7 @@ impl Smsc {
         Self { child, port: parts[1].parse().expect("port"), control: parts[2].parse().expect("port"), log }
     }
 
-    fn control(&self, command: &str) -> String {
+    pub(crate) fn control(&self, command: &str) -> String {
         let mut s = TcpStream::connect(("127.0.0.1", self.control)).expect("control port");
         s.set_read_timeout(Some(Duration::from_secs(10))).ok();
         writeln!(s, "{command}").expect("control write");
@@ -355,12 +355,7 @@ async fn gateway_speaks_smpp_over_tls_to_esmes_and_smscs() {
     let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
     let s = server.accepted_campaign().await;
     server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
-    let acct = server
-        .post(&format!("/v1/providers/{}/smpp-accounts", s.csp.id), &s.csp.key, &json!({"systemId": "acmetls"}))
-        .await
-        .ok(201)
-        .clone();
-    let password = acct["password"].as_str().expect("password").to_owned();
+    let password = server.smpp_account(&s.csp, "acmetls").await;
     server.sigterm();
 
     let smsc = Smsc::start_with(

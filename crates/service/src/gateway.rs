@@ -297,8 +297,12 @@ impl SmppGateway {
             GATEWAY_RECORDS,
             GATEWAY_RECORDS.max_batch,
         );
-        tokio::spawn(purge_records(store, registry.clone(), retention));
-        Ok(Arc::new(Self { registry, gateway, keyer, records }))
+        tokio::spawn(purge_records(store.clone(), registry.clone(), retention));
+        let this = Arc::new(Self { registry, gateway, keyer, records });
+        if store.is_shared() {
+            tokio::spawn(follow_opt_outs(Arc::downgrade(&this)));
+        }
+        Ok(this)
     }
 
     /// The registry.
@@ -394,14 +398,14 @@ impl SmppGateway {
         let now = self.registry.now();
         let reply = match keyword {
             Some(Keyword::OptOut) => {
-                self.gateway.opt_out(campaign.id, key);
                 self.registry.store().set_opt_out(campaign.id, &key.to_hex(), true, now).await?;
+                self.gateway.opt_out(campaign.id, key);
                 metrics::counter!("vouch_gateway_opt_outs_total").increment(1);
                 rules.optout_message.clone()
             }
             Some(Keyword::OptIn) => {
-                self.gateway.opt_in(campaign.id, key);
                 self.registry.store().set_opt_out(campaign.id, &key.to_hex(), false, now).await?;
+                self.gateway.opt_in(campaign.id, key);
                 None
             }
             Some(Keyword::Help) => rules.help_message.clone(),
@@ -562,7 +566,42 @@ async fn purge_records(store: vouch_store::Store, registry: Arc<Registry>, reten
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "gateway record retention failed"),
         }
+        // Every node has read an opt-in long before an hour has passed.
+        if let Err(e) = store.purge_opt_ins(registry.now() - jiff::SignedDuration::from_hours(1)).await {
+            tracing::warn!(error = %e, "cannot delete old opt-ins");
+        }
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+}
+
+/// How far back a node re-reads opt-outs on each pass: more than a write takes from its
+/// timestamp to its commit plus how far node clocks disagree (docs/DEPLOYMENT.md).
+const OPT_OUT_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_secs(10);
+
+/// On a shared database: every [`crate::FOLLOW_INTERVAL`], the opt-outs and opt-ins written in
+/// the last [`OPT_OUT_OVERLAP`] (by any node) applied to this node's gateway, so that a STOP
+/// received by one node is enforced by all within a second. Applying a row twice is harmless;
+/// the rows say what holds now, so every node converges on the database. Ends with the gateway.
+async fn follow_opt_outs(gateway: std::sync::Weak<SmppGateway>) {
+    let mut tick = tokio::time::interval(crate::FOLLOW_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(gw) = gateway.upgrade() else { return };
+        let since = gw.registry.now() - OPT_OUT_OVERLAP;
+        match gw.registry.store().opt_out_changes(since).await {
+            Ok(changes) => {
+                for c in changes {
+                    let Some(key) = parse_key(&c.dest_key) else { continue };
+                    if c.opted_out {
+                        gw.gateway.opt_out(c.campaign, key);
+                    } else {
+                        gw.gateway.opt_in(c.campaign, key);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the opt-outs other nodes wrote"),
+        }
     }
 }
 

@@ -50,6 +50,19 @@ pub struct GatewayRecord {
     pub message_id: Option<String>,
 }
 
+/// An opt-out or opt-in as stored, for the nodes that did not write it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptOutChange {
+    /// The campaign the subscriber opted out of (or back into).
+    pub campaign: CampaignId,
+    /// Keyed hash of the subscriber's number (hex).
+    pub dest_key: String,
+    /// Opted out (STOP) or back in (START).
+    pub opted_out: bool,
+    /// When the writing node recorded it.
+    pub at: Timestamp,
+}
+
 /// How far apart the first and last records of one batch may be (the writer starts a batch
 /// about once a second); a search by time widens its window by this much to find the batches
 /// that may hold records in it.
@@ -151,15 +164,39 @@ impl Store {
             .await)?)
     }
 
-    /// Every opt-out: (campaign, destination key hex).
+    /// Every opt-out in force: (campaign, destination key hex).
     pub async fn opt_outs(&self) -> Result<Vec<(CampaignId, String)>, StoreError> {
-        let rows = on!(self.pool(), db => sqlx::query("SELECT campaign_id, dest_key FROM gateway_opt_outs").fetch_all(db).await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
+        let rows = on!(self.pool(), db => sqlx::query("SELECT campaign_id, dest_key FROM gateway_opt_outs WHERE opted_out = 1").fetch_all(db).await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
         rows.iter()
             .map(|r| Ok((parse("gateway_opt_outs", r.try_get("campaign_id")?)?, r.try_get("dest_key")?)))
             .collect()
     }
 
-    /// Records an opt-out (`true`) or removes it (`false`).
+    /// Opt-outs and opt-ins written at `since` or later, on any node, oldest first: what a
+    /// node reads to learn of the others' (a START is kept as a row with `opted_out` false
+    /// until [`Store::purge_opt_ins`]).
+    pub async fn opt_out_changes(&self, since: Timestamp) -> Result<Vec<OptOutChange>, StoreError> {
+        let rows = on!(self.pool(), db => sqlx::query(
+            "SELECT campaign_id, dest_key, opted_out, at_us FROM gateway_opt_outs WHERE at_us >= $1 ORDER BY at_us",
+        )
+        .bind(since.as_microsecond())
+        .fetch_all(db)
+        .await
+        .map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
+        rows.iter()
+            .map(|r| {
+                Ok(OptOutChange {
+                    campaign: parse("gateway_opt_outs", r.try_get("campaign_id")?)?,
+                    dest_key: r.try_get("dest_key")?,
+                    opted_out: r.try_get::<i64, _>("opted_out")? != 0,
+                    at: ts("gateway_opt_outs", r.try_get("at_us")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records an opt-out (`true`) or an opt-in (`false`, kept as a row that says so, for the
+    /// other nodes to read).
     pub async fn set_opt_out(
         &self,
         campaign: CampaignId,
@@ -167,19 +204,26 @@ impl Store {
         out: bool,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        let q = if out {
-            "INSERT INTO gateway_opt_outs (campaign_id, dest_key, at_us) VALUES ($1, $2, $3) \
-             ON CONFLICT (campaign_id, dest_key) DO UPDATE SET at_us = excluded.at_us"
-        } else {
-            "DELETE FROM gateway_opt_outs WHERE campaign_id = $1 AND dest_key = $2 AND $3 IS NOT NULL"
-        };
-        on!(self.writer_pool(), db => sqlx::query(q)
+        on!(self.writer_pool(), db => sqlx::query(
+            "INSERT INTO gateway_opt_outs (campaign_id, dest_key, at_us, opted_out) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (campaign_id, dest_key) DO UPDATE SET at_us = excluded.at_us, opted_out = excluded.opted_out",
+        )
             .bind(campaign.to_string())
             .bind(dest_key)
             .bind(at.as_microsecond())
+            .bind(i64::from(out))
             .execute(db)
             .await.map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    /// Deletes the opt-ins written before `before` (every node has read them by then); returns
+    /// how many.
+    pub async fn purge_opt_ins(&self, before: Timestamp) -> Result<u64, StoreError> {
+        Ok(on!(self.writer_pool(), db => sqlx::query("DELETE FROM gateway_opt_outs WHERE opted_out = 0 AND at_us < $1")
+            .bind(before.as_microsecond())
+            .execute(db)
+            .await.map(|r| r.rows_affected()))?)
     }
 
     /// Writes decision records (one transaction), in arrival order, as batches that each span

@@ -101,3 +101,40 @@ async fn records_round_trip_by_number_window_and_csp() {
     assert!(left.iter().all(|r| r.at >= cut_with_span), "only records within a span of the cut remain before it");
     assert_eq!(left.iter().filter(|r| r.at >= cut).count(), all.iter().filter(|r| r.at >= cut).count());
 }
+
+/// Opt-outs: START keeps a row that says so (other nodes read the recent rows), only opt-outs
+/// in force load at start, and old opt-ins are purged while opt-outs stay.
+#[tokio::test]
+async fn opt_ins_stay_readable_as_changes_until_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("vouch.db")).await.unwrap();
+    let t0: Timestamp = "2026-11-20T12:00:00Z".parse().unwrap();
+    let (c1, c2) = (CampaignId::from_random(1), CampaignId::from_random(2));
+    let (k1, k2) = (format!("{:032x}", 1), format!("{:032x}", 2));
+    store.set_opt_out(c1, &k1, true, t0).await.unwrap();
+    store.set_opt_out(c2, &k1, true, t0 + SignedDuration::from_secs(1)).await.unwrap();
+    store.set_opt_out(c1, &k2, true, t0 + SignedDuration::from_secs(2)).await.unwrap();
+    store.set_opt_out(c1, &k1, false, t0 + SignedDuration::from_secs(3)).await.unwrap();
+
+    let mut in_force = store.opt_outs().await.unwrap();
+    in_force.sort();
+    let mut want = vec![(c2, k1.clone()), (c1, k2.clone())];
+    want.sort();
+    assert_eq!(in_force, want, "the lifted opt-out is not in force");
+
+    let changes = store.opt_out_changes(t0 + SignedDuration::from_secs(2)).await.unwrap();
+    let seen: Vec<(CampaignId, &str, bool)> =
+        changes.iter().map(|c| (c.campaign, c.dest_key.as_str(), c.opted_out)).collect();
+    assert_eq!(seen, vec![(c1, k2.as_str(), true), (c1, k1.as_str(), false)], "oldest first, from `since` on");
+    assert_eq!(changes[1].at, t0 + SignedDuration::from_secs(3));
+
+    // STOP again after START: the same row says opted out, at the new time.
+    store.set_opt_out(c1, &k1, true, t0 + SignedDuration::from_secs(4)).await.unwrap();
+    assert_eq!(store.opt_outs().await.unwrap().len(), 3);
+    store.set_opt_out(c1, &k1, false, t0 + SignedDuration::from_secs(5)).await.unwrap();
+
+    assert_eq!(store.purge_opt_ins(t0 + SignedDuration::from_secs(5)).await.unwrap(), 0, "not older than the bound");
+    assert_eq!(store.purge_opt_ins(t0 + SignedDuration::from_secs(6)).await.unwrap(), 1);
+    assert_eq!(store.opt_out_changes(t0).await.unwrap().len(), 2, "opt-outs in force are never purged");
+    assert_eq!(store.opt_outs().await.unwrap().len(), 2);
+}
