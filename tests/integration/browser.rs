@@ -387,38 +387,54 @@ impl Browser {
         self.press(Self::TAB).await;
     }
 
-    /// The accessible label of the focused element (`document.activeElement`): the text of the
-    /// elements its `aria-labelledby` names, else its `aria-label`, else the text of its
-    /// `<label>`s, else its own text (not for `input`, `select`, `textarea`), `alt`, `title`,
-    /// `placeholder` or value (a `<select>`'s chosen option's text); whitespace collapsed.
-    /// Empty when nothing (or the body) has the focus.
+    /// The accessible label of the focused element (`document.activeElement`), as
+    /// [`ACCESSIBLE_NAME_JS`] computes it. Empty when nothing (or the body) has the focus.
     pub async fn active_element_label(&self) -> String {
-        let script = r#"
+        let script = format!(
+            "{ACCESSIBLE_NAME_JS}
             const el = document.activeElement;
             if (!el || el === document.body || el === document.documentElement) return '';
-            const clean = s => (s || '').replace(/\s+/g, ' ').trim();
-            const by = el.getAttribute('aria-labelledby');
-            if (by) {
-                const t = clean(by.split(/\s+/).map(id => document.getElementById(id))
-                    .filter(Boolean).map(e => e.textContent).join(' '));
-                if (t) return t;
-            }
-            const aria = clean(el.getAttribute('aria-label'));
-            if (aria) return aria;
-            if (el.labels && el.labels.length) {
-                const t = clean(Array.from(el.labels).map(l => l.textContent).join(' '));
-                if (t) return t;
-            }
-            // A form control's own text is not its name (a <select>'s is its options).
-            const own = el.matches('input, select, textarea') ? [] : [el.innerText, el.textContent];
-            const value = el instanceof HTMLSelectElement ? (el.selectedOptions[0] || {}).text : el.value;
-            for (const t of [...own, el.getAttribute('alt'), el.getAttribute('title'),
-                             el.getAttribute('placeholder'), value]) {
-                if (clean(t)) return clean(t);
-            }
-            return '';
-        "#;
-        self.execute(script, vec![]).await.as_str().unwrap_or_default().to_owned()
+            return accessibleName(el);"
+        );
+        self.execute(&script, vec![]).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// What an accessibility audit of the current page finds wrong (empty when nothing): a
+    /// visible control, link, focusable element or image without an accessible name; an
+    /// `aria-labelledby` naming no element; an `id` used twice; `main` without exactly one
+    /// `h1`; a table without header cells; a positive `tabindex` (it breaks the tab order);
+    /// no `lang` on the document.
+    pub async fn accessibility_problems(&self) -> Vec<String> {
+        let script = format!(
+            "{ACCESSIBLE_NAME_JS}
+            const problems = [];
+            const shown = e => !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length);
+            const what = e => e.outerHTML.slice(0, 160);
+            const named = 'input:not([type=hidden]), select, textarea, button, a[href], [tabindex], img, [role=img], [role=button]';
+            for (const el of document.querySelectorAll(named)) {{
+                if (shown(el) && !accessibleName(el)) problems.push('no accessible name: ' + what(el));
+            }}
+            for (const el of document.querySelectorAll('[aria-labelledby]')) {{
+                for (const id of el.getAttribute('aria-labelledby').split(/\\s+/)) {{
+                    if (!document.getElementById(id)) problems.push('aria-labelledby names no element ' + id + ': ' + what(el));
+                }}
+            }}
+            const ids = new Map();
+            for (const el of document.querySelectorAll('[id]')) ids.set(el.id, (ids.get(el.id) || 0) + 1);
+            for (const [id, n] of ids) if (n > 1) problems.push('id ' + id + ' is used ' + n + ' times');
+            const h1 = document.querySelectorAll('main h1').length;
+            if (h1 !== 1) problems.push('main has ' + h1 + ' h1 headings');
+            for (const t of document.querySelectorAll('table')) {{
+                if (!t.querySelector('th')) problems.push('a table without header cells: ' + what(t));
+            }}
+            for (const el of document.querySelectorAll('[tabindex]')) {{
+                if (Number(el.getAttribute('tabindex')) > 0) problems.push('positive tabindex: ' + what(el));
+            }}
+            if (!document.documentElement.lang) problems.push('the document has no lang');
+            return problems;"
+        );
+        let v = self.execute(&script, vec![]).await;
+        v.as_array().map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect()).unwrap_or_default()
     }
 
     /// The visible text of the page body (empty if there is none).
@@ -585,3 +601,34 @@ fn snippet(s: &str, max: usize) -> String {
         None => s.to_owned(),
     }
 }
+
+/// JavaScript defining `accessibleName(el)`: the text of the elements its `aria-labelledby`
+/// names, else its `aria-label`, else the text of its `<label>`s, else its own text (not for
+/// `input`, `select`, `textarea`), `alt`, `title`, `placeholder` or value (a `<select>`'s
+/// chosen option's text); whitespace collapsed. A simplified accessible-name computation: what
+/// a screen reader announces for the controls the console uses.
+const ACCESSIBLE_NAME_JS: &str = r#"
+    function accessibleName(el) {
+        const clean = s => (s || '').replace(/\s+/g, ' ').trim();
+        const by = el.getAttribute('aria-labelledby');
+        if (by) {
+            const t = clean(by.split(/\s+/).map(id => document.getElementById(id))
+                .filter(Boolean).map(e => e.textContent).join(' '));
+            if (t) return t;
+        }
+        const aria = clean(el.getAttribute('aria-label'));
+        if (aria) return aria;
+        if (el.labels && el.labels.length) {
+            const t = clean(Array.from(el.labels).map(l => l.textContent).join(' '));
+            if (t) return t;
+        }
+        // A form control's own text is not its name (a <select>'s is its options).
+        const own = el.matches('input, select, textarea') ? [] : [el.innerText, el.textContent];
+        const value = el instanceof HTMLSelectElement ? (el.selectedOptions[0] || {}).text : el.value;
+        for (const t of [...own, el.getAttribute('alt'), el.getAttribute('title'),
+                         el.getAttribute('placeholder'), value]) {
+            if (clean(t)) return clean(t);
+        }
+        return '';
+    }
+"#;

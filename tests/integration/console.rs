@@ -11,13 +11,21 @@
 use std::path::PathBuf;
 
 use crate::browser::Browser;
-use crate::harness::Server;
+use crate::harness::{Server, serve_command};
+use crate::smpp::{Esme, Smsc, announced_port};
 use crate::stir_http::provider;
 
 fn shots() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Audits the page's accessibility (no problem allowed) and saves its screenshot as `<name>.png`.
+async fn shoot(b: &Browser, shots: &std::path::Path, name: &str) {
+    let problems = b.accessibility_problems().await;
+    assert!(problems.is_empty(), "the {name} page: {problems:#?}");
+    b.screenshot(shots.join(format!("{name}.png"))).await;
 }
 
 async fn sign_in(b: &Browser, base: &str, key: &str) {
@@ -48,7 +56,7 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     assert_eq!(b.active_element_label().await, "API key");
     b.press_tab().await;
     assert_eq!(b.active_element_label().await, "Sign in");
-    b.screenshot(shots.join("signin.png")).await;
+    shoot(&b, &shots, "signin").await;
     b.type_into("input[name=apiKey]", "vouch_nope_nope").await;
     b.click("form[aria-label='Sign in'] button[type=submit]").await;
     b.find("#status .msg.bad").await;
@@ -83,7 +91,7 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     b.click("form[aria-label='Register a brand'] button[type=submit]").await;
     b.wait_for_text("#vetting", "VERIFIED").await;
     assert_eq!(b.text("[data-error-for=ein]").await, "", "the fixed field still shows its error");
-    b.screenshot(shots.join("brands.png")).await;
+    shoot(&b, &shots, "brands").await;
 
     // Campaign: use-case guidance beside the form; created, then shared with the DCA.
     b.click("nav a[href='#/campaigns']").await;
@@ -109,7 +117,7 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     b.click("main table button").await;
     b.wait_for_text("#status", "shared with Carrier Connect LLC").await;
     b.wait_for_text("main table", "PENDING").await;
-    b.screenshot(shots.join("campaigns.png")).await;
+    shoot(&b, &shots, "campaigns").await;
 
     // DCA: accepts it from the queue; the gateway page answers.
     sign_out(&b).await;
@@ -156,11 +164,11 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     assert!(events.contains("no opt-in evidence for list 2"), "the decline's reason is not in the events");
     let first_now = s.get(&format!("/v1/campaigns/{campaign_id}"), Some(&csp.key)).await.ok(200).clone();
     assert_eq!(first_now["status"], "ACTIVE", "{first_now}");
-    b.screenshot(shots.join("queue.png")).await;
+    shoot(&b, &shots, "queue").await;
     b.click("nav a[href='#/gateway']").await;
     b.find("main h1").await;
     b.wait_for_text("main", "Messages decided per minute").await;
-    b.screenshot(shots.join("gateway.png")).await;
+    shoot(&b, &shots, "gateway").await;
 
     // CSP: one number through the form, two through a CSV upload with progress.
     sign_out(&b).await;
@@ -184,7 +192,7 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     b.wait_for_text("#status", "+12025550125 released").await;
     let history = s.get("/v1/numbers/%2B12025550125/history", Some(&csp.key)).await.ok(200).clone();
     assert!(history["intervals"][0]["until"].is_string(), "{history}");
-    b.screenshot(shots.join("numbers.png")).await;
+    shoot(&b, &shots, "numbers").await;
 
     // Analyst (the DCA): the number's timeline names the brand; the trace cites events with proofs.
     sign_out(&b).await;
@@ -197,7 +205,7 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     let until =
         b.execute("return document.querySelector('main table tbody tr td:nth-child(5)').textContent", vec![]).await;
     assert_eq!(until, "now", "+12025550123 is still held");
-    b.screenshot(shots.join("history.png")).await;
+    shoot(&b, &shots, "history").await;
     b.goto(&format!("{}/console/#/history?number=%2B12025550125", s.base)).await;
     b.wait_for_text("main table", &campaign_id).await;
     let until =
@@ -213,7 +221,7 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     b.wait_for_text("main", "Acme Dental").await;
     let proofs = b.find_all("main table a").await;
     assert!(!proofs.is_empty(), "no proof links in the evidence chain");
-    b.screenshot(shots.join("trace.png")).await;
+    shoot(&b, &shots, "trace").await;
     // A report filed through the API, traced from the console by its id.
     let body = serde_json::json!({ "channel": "sms", "number": "+12025550123", "category": "spam",
         "content": "WIN a FREE cruise", "at": jiff::Timestamp::now().to_string() });
@@ -226,7 +234,7 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     b.wait_for_text("main", "Evidence chain").await;
     b.click("nav a[href='#/risk']").await;
     b.wait_for_text("main h1", "Abuse scores").await;
-    b.screenshot(shots.join("risk.png")).await;
+    shoot(&b, &shots, "risk").await;
 
     // Log: the checkpoint, the size chart, and the browser's own consistency audit.
     b.click("nav a[href='#/log']").await;
@@ -234,9 +242,76 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     b.wait_for_text("#audit", "consistent").await;
     let audit = b.text("#audit").await;
     assert!(!audit.contains("INCONSISTENT"), "{audit}");
-    b.screenshot(shots.join("log.png")).await;
+    shoot(&b, &shots, "log").await;
+    // The audit itself finds what it looks for: an unlabelled field and a second h1, added here.
+    b.execute(
+        "const m = document.querySelector('main'); const i = document.createElement('input'); i.id = 'probe'; \
+         const h = document.createElement('h1'); h.id = 'probe-h1'; h.textContent = 'x'; m.append(i, h);",
+        vec![],
+    )
+    .await;
+    let found = b.accessibility_problems().await;
+    assert!(found.iter().any(|p| p.starts_with("no accessible name") && p.contains("probe")), "{found:#?}");
+    assert!(found.iter().any(|p| p == "main has 2 h1 headings"), "{found:#?}");
     for page in ["signin", "brands", "campaigns", "queue", "gateway", "numbers", "history", "trace", "risk", "log"] {
         let png = std::fs::read(shots.join(format!("{page}.png"))).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "{page}.png");
     }
+}
+
+/// The DCA's gateway page with real traffic: smpplib sends through a running gateway to the
+/// SMSC simulator; the page counts the decisions per minute, verdict and reason, and picks up
+/// new ones on its own (it refreshes every 5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_gateway_page_shows_the_live_decisions_per_minute_and_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data_dir = dir.join("data");
+    let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
+    let s = server.accepted_campaign().await;
+    server.assign(&s.csp.key, "+12025550141", &s.campaign).await.ok(201);
+    let password = server.smpp_account(&s.csp, "acmegw").await;
+    server.sigterm();
+
+    let smsc = Smsc::start(dir.join("smsc.jsonl"));
+    let mut cmd = serve_command(dir, &data_dir);
+    cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--smsc"])
+        .arg(format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port));
+    let server = Server::launch(cmd, data_dir.clone(), dir.to_path_buf());
+    let mut esme = Esme::start(announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(esme.bind("acmegw", &password), 0);
+    for n in 0..3 {
+        assert_eq!(esme.submit("12025550141", "13105550100", &format!("Acme: order {n} shipped"), "none"), vec![0]);
+    }
+    for _ in 0..2 {
+        assert_eq!(esme.submit("12025550142", "13105550100", "Acme: from a number nobody holds", "none"), vec![0x400]);
+    }
+    assert_eq!(smsc.texts_from("12025550141").len(), 3);
+
+    let b = Browser::start().await;
+    sign_in(&b, &server.base, &s.dca.key).await;
+    b.click("nav a[href='#/gateway']").await;
+    b.wait_for_text("main", "5 decisions: 3 accepted, 2 rejected or flagged.").await;
+    // One row per minute, verdict and reason (the five may straddle a minute): summed here.
+    let table = b.text("main table").await;
+    let count = |verdict: &str, reason: &str| -> u32 {
+        table
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            // "2026-12-06 23:58 rejected VOUCH_SOURCE_UNREGISTERED: the source … 2"
+            .filter(|w| w.len() > 4 && w[2] == verdict && w[3].starts_with(reason))
+            .map(|w| w[w.len() - 1].parse::<u32>().unwrap())
+            .sum()
+    };
+    assert_eq!(count("accepted", "ESME_ROK"), 3, "{table}");
+    assert_eq!(count("rejected", "VOUCH_SOURCE_UNREGISTERED"), 2, "{table}");
+    let shots = shots();
+    shoot(&b, &shots, "gateway-live").await;
+
+    // A new decision appears without reloading the page.
+    assert_eq!(
+        esme.submit("12025550141", "13105550100", "Acme: order 9 shipped https://acme.example", "none").len(),
+        1
+    );
+    b.wait_for_text("main", "6 decisions").await;
 }

@@ -339,6 +339,34 @@ async fn gateway_enforces_the_registry_between_a_real_esme_and_a_real_smsc() {
     assert!(recs.iter().all(|r| r["destinationHash"].as_str().is_some_and(|h| h.len() == 32)));
     let theirs = server.get("/v1/gateway/records", Some(&other.key)).await.ok(200).clone();
     assert!(theirs.as_array().is_some_and(|a| a.iter().all(|r| r["providerId"] == other.id.as_str())));
+
+    // The live figures: every record counted once under its minute, verdict and status.
+    let tally = |rows: &Value, key: fn(&Value) -> (String, String), n: fn(&Value) -> u64| {
+        let mut m = std::collections::BTreeMap::<(String, String), u64>::new();
+        for r in rows.as_array().expect("rows") {
+            *m.entry(key(r)).or_default() += n(r);
+        }
+        m
+    };
+    let by_status =
+        |r: &Value| (r["verdict"].as_str().unwrap_or("").to_owned(), r["status"].as_str().unwrap_or("").to_owned());
+    for (key, provider) in [(&s.dca.key, None), (&s.csp.key, Some(&s.csp.id)), (&other.key, Some(&other.id))] {
+        let all = server.get("/v1/gateway/records?limit=10000", Some(key)).await.ok(200).clone();
+        let minutes = server.get("/v1/gateway/minutes", Some(key)).await.ok(200).clone();
+        assert!(
+            all.as_array().is_some_and(|a| a.iter().all(|r| provider.is_none_or(|p| r["providerId"] == p.as_str())))
+        );
+        assert_eq!(
+            tally(&minutes, by_status, |r| r["messages"].as_u64().unwrap_or(0)),
+            tally(&all, by_status, |_| 1),
+            "{minutes}"
+        );
+    }
+    let minutes = server.get("/v1/gateway/minutes", Some(&s.dca.key)).await.ok(200).clone();
+    assert!(minutes[0]["reason"].as_str().is_some_and(|r| r.contains(": ")), "{minutes}");
+    server.get("/v1/gateway/minutes", Some(&dca2.key)).await.ok(403);
+    server.get("/v1/gateway/minutes?since=yesterday", Some(&s.dca.key)).await.ok(400);
+    server.get("/v1/gateway/minutes?since=2020-01-01T00:00:00Z", Some(&s.dca.key)).await.ok(400);
     drop(bad);
 }
 

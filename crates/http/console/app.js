@@ -442,21 +442,13 @@ async function gatewayFigures(view) {
   const refresh = async () => {
     const since = new Date(Date.now() - 15 * 60 * 1000).toISOString();
     let rows;
-    try { rows = await api("GET", `/v1/gateway/records?since=${encodeURIComponent(since)}&limit=10000`); } catch (e) {
+    try { rows = await api("GET", `/v1/gateway/minutes?since=${encodeURIComponent(since)}`); } catch (e) {
       box.replaceChildren(h("p", { class: "bad" }, e.message)); return;
     }
-    const per = new Map();
-    for (const r of rows) {
-      const minute = r.at.slice(0, 16).replace("T", " ");
-      const key = `${minute}\u0000${r.verdict}\u0000${r.reason}`;
-      per.set(key, (per.get(key) || 0) + 1);
-    }
-    const lines = [...per.entries()].sort((a, b) => (a[0] < b[0] ? 1 : -1)).map(([k, n]) => {
-      const [minute, verdict, reason] = k.split("\u0000");
-      return [minute, pill(verdict, statusClass(verdict)), reason, String(n)];
-    });
-    const accepted = rows.filter((r) => r.verdict === "accepted").length;
-    box.replaceChildren(h("p", {}, `${rows.length} decisions: ${accepted} accepted, ${rows.length - accepted} rejected or flagged.`),
+    const lines = rows.map((r) => [r.minute.slice(0, 16).replace("T", " "), pill(r.verdict, statusClass(r.verdict)), r.reason, String(r.messages)]);
+    const total = rows.reduce((n, r) => n + r.messages, 0);
+    const accepted = rows.filter((r) => r.verdict === "accepted").reduce((n, r) => n + r.messages, 0);
+    box.replaceChildren(h("p", {}, `${total} decisions: ${accepted} accepted, ${total - accepted} rejected or flagged.`),
       table(["Minute (UTC)", "Verdict", "Reason", "Messages"], lines));
   };
   await refresh();

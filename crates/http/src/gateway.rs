@@ -1,5 +1,6 @@
 //! The SMPP gateway's REST resources: CSP accounts (`/v1/providers/{id}/smpp-accounts`) and
-//! the gateway's decision records (`/v1/gateway/records`).
+//! the gateway's decision records (`/v1/gateway/records`) and their counts per minute
+//! (`/v1/gateway/minutes`).
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vouch_registry::{CampaignId, ProviderId, TelephoneNumber};
 use vouch_service::SmppGateway;
-use vouch_store::{GatewayRecord, SmppAccountRow};
+use vouch_store::{GatewayMinute, GatewayRecord, SmppAccountRow};
 
 use crate::handlers::query;
 use crate::problem::{ApiError, Auth, JsonBody, Problem, instant, path_param, running};
@@ -26,6 +27,7 @@ pub(crate) fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     r.routes(routes!(issue_account, list_accounts))
         .routes(routes!(revoke_account))
         .routes(routes!(records))
+        .routes(routes!(minutes))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
 }
 
@@ -168,7 +170,7 @@ pub struct GatewayRecordView {
 
 impl From<GatewayRecord> for GatewayRecordView {
     fn from(r: GatewayRecord) -> Self {
-        let status = vouch_smpp::CommandStatus(r.status);
+        let (status, reason) = status_and_reason(r.status);
         Self {
             at: r.at.to_string(),
             system_id: r.system_id,
@@ -179,8 +181,8 @@ impl From<GatewayRecord> for GatewayRecordView {
             fingerprint: r.fingerprint,
             parts: r.parts,
             verdict: r.verdict,
-            status: format!("0x{:08X}", r.status),
-            reason: format!("{}: {}", status.name(), status.description()),
+            status,
+            reason,
             detail: r.detail,
             message_id: r.message_id,
         }
@@ -207,5 +209,73 @@ async fn records(
         None => until - jiff::SignedDuration::from_hours(24),
     };
     let rows = gateway(&s)?.records(&p, source, since, until, q.limit.unwrap_or(100)).await?;
+    Ok(Json(rows.into_iter().map(Into::into).collect()))
+}
+
+/// `GET /v1/gateway/minutes` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct MinutesQuery {
+    /// From the minute this instant falls in (RFC 3339); default: 15 minutes ago. At most 24
+    /// hours back.
+    since: Option<String>,
+}
+
+/// The gateway's decisions of one minute with one verdict and command_status.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayMinuteView {
+    /// Start of the minute (RFC 3339, UTC).
+    pub minute: String,
+    /// `accepted`, `rejected` or `flagged`.
+    pub verdict: String,
+    /// The command_status, as `0x0000040A`.
+    pub status: String,
+    /// Its name and meaning.
+    pub reason: String,
+    /// How many messages.
+    pub messages: u64,
+}
+
+impl From<GatewayMinute> for GatewayMinuteView {
+    fn from(m: GatewayMinute) -> Self {
+        let (status, reason) = status_and_reason(m.status);
+        Self { minute: m.minute.to_string(), verdict: m.verdict, status, reason, messages: m.messages }
+    }
+}
+
+/// A command_status as `0x0000040A`, and its name and meaning.
+fn status_and_reason(code: u32) -> (String, String) {
+    let status = vouch_smpp::CommandStatus(code);
+    (format!("0x{code:08X}"), format!("{}: {}", status.name(), status.description()))
+}
+
+/// The gateway's decisions counted per minute, verdict and command_status, newest minute first
+/// (administrator and the gateway's DCA: every CSP's; a CSP: its own accounts'). Counted as
+/// the decisions are written, on every node: a few rows a minute at any traffic.
+#[utoipa::path(get, path = "/v1/gateway/minutes", tag = "smpp gateway", security(("bearer" = [])),
+    params(MinutesQuery), responses((status = 200, body = Vec<GatewayMinuteView>), (status = 400, body = Problem),
+    (status = 503, body = Problem)))]
+async fn minutes(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    q: std::result::Result<Query<MinutesQuery>, QueryRejection>,
+) -> Result<Json<Vec<GatewayMinuteView>>> {
+    let q = query(q)?;
+    let now = s.registry.now();
+    let since = match q.since.as_deref() {
+        Some(t) => instant("since", t)?,
+        None => now - jiff::SignedDuration::from_mins(15),
+    };
+    if since < now - jiff::SignedDuration::from_hours(24) {
+        return Err(ApiError(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-since",
+            "Invalid instant",
+            "since: at most 24 hours back (the records keep the rest: /v1/gateway/records)".to_owned(),
+        )));
+    }
+    let rows = gateway(&s)?.minutes(&p, since).await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }

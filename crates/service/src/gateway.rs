@@ -17,7 +17,7 @@ use vouch_gateway::{
 };
 use vouch_registry::{BrandId, CampaignId, CampaignSlot, EventBody, ProviderId, Role, TelephoneNumber};
 use vouch_smpp::{Address, CommandStatus};
-use vouch_store::{CampaignRow, GatewayRecord, RecordFilter, SmppAccountRow};
+use vouch_store::{CampaignRow, GatewayMinute, GatewayRecord, RecordFilter, SmppAccountRow};
 
 use crate::auth::random_chars;
 use crate::{ConflictKind, Principal, Registry, ServiceError, store_conflict};
@@ -424,21 +424,33 @@ impl SmppGateway {
         until: Timestamp,
         limit: u32,
     ) -> Result<Vec<GatewayRecord>, ServiceError> {
-        let provider = match p {
-            Principal::Admin => None,
-            Principal::Provider { id, .. } if *id == self.gateway.config().dca => None,
-            Principal::Provider { id, roles } if roles.contains(&Role::Csp) => Some(*id),
-            Principal::Provider { .. } => {
-                return Err(ServiceError::Forbidden(
-                    "gateway records are for the administrator, the gateway's DCA and CSPs (their own)".into(),
-                ));
-            }
-        };
+        let provider = self.whose_records(p)?;
         // Every decision made so far is in the answer (the writer otherwise batches a second).
         self.flush().await;
         let source = source.map(|s| s.to_string());
         let filter = RecordFilter { source: source.as_deref(), provider, since, until };
         Ok(self.registry.store().gateway_records(&filter, limit.clamp(1, 10_000)).await?)
+    }
+
+    /// The decisions per minute, verdict and command_status since `since`, newest minute first
+    /// (the gateway's live figures; every node's decisions on a shared database): the
+    /// administrator and the gateway's DCA see all, a CSP its own accounts'.
+    pub async fn minutes(&self, p: &Principal, since: Timestamp) -> Result<Vec<GatewayMinute>, ServiceError> {
+        let provider = self.whose_records(p)?;
+        self.flush().await;
+        Ok(self.registry.store().gateway_minutes(since, provider).await?)
+    }
+
+    /// Whose decisions `p` may read: everyone's (`None`) or one CSP's.
+    fn whose_records(&self, p: &Principal) -> Result<Option<ProviderId>, ServiceError> {
+        match p {
+            Principal::Admin => Ok(None),
+            Principal::Provider { id, .. } if *id == self.gateway.config().dca => Ok(None),
+            Principal::Provider { id, roles } if roles.contains(&Role::Csp) => Ok(Some(*id)),
+            Principal::Provider { .. } => Err(ServiceError::Forbidden(
+                "gateway records are for the administrator, the gateway's DCA and CSPs (their own)".into(),
+            )),
+        }
     }
 }
 

@@ -63,6 +63,20 @@ pub struct OptOutChange {
     pub at: Timestamp,
 }
 
+/// The gateway's decisions of one minute, verdict and command_status (of one CSP, or summed
+/// over all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayMinute {
+    /// Start of the minute.
+    pub minute: Timestamp,
+    /// `accepted`, `rejected` or `flagged`.
+    pub verdict: String,
+    /// The command_status given (or, flagged, the one that would have been).
+    pub status: u32,
+    /// Decisions (one per message, whatever its parts).
+    pub messages: u64,
+}
+
 /// How far apart the first and last records of one batch may be (the writer starts a batch
 /// about once a second); a search by time widens its window by this much to find the batches
 /// that may hold records in it.
@@ -217,6 +231,45 @@ impl Store {
         Ok(())
     }
 
+    /// The decisions per minute, verdict and command_status since `since` (the minute it falls
+    /// in included), newest minute first: of one CSP's accounts if given, else of all.
+    pub async fn gateway_minutes(
+        &self,
+        since: Timestamp,
+        provider: Option<ProviderId>,
+    ) -> Result<Vec<GatewayMinute>, StoreError> {
+        let from = crate::TrafficRow::minute_of(since);
+        // One CSP's rows, or (with '' bound, which no provider id is) all of them.
+        let q = match provider {
+            Some(_) => {
+                "SELECT minute_us, verdict, status, CAST(SUM(messages) AS BIGINT) AS messages FROM gateway_minutes \
+                 WHERE minute_us >= $1 AND provider_id = $2 GROUP BY minute_us, verdict, status \
+                 ORDER BY minute_us DESC, verdict, status"
+            }
+            None => {
+                "SELECT minute_us, verdict, status, CAST(SUM(messages) AS BIGINT) AS messages FROM gateway_minutes \
+                 WHERE minute_us >= $1 AND provider_id <> $2 GROUP BY minute_us, verdict, status \
+                 ORDER BY minute_us DESC, verdict, status"
+            }
+        };
+        let provider = provider.map_or_else(String::new, |p| p.to_string());
+        let rows: Vec<(i64, String, i64, i64)> = on!(self.pool(), db => sqlx::query_as(q)
+            .bind(from)
+            .bind(provider)
+            .fetch_all(db)
+            .await)?;
+        rows.into_iter()
+            .map(|(minute_us, verdict, status, messages)| {
+                Ok(GatewayMinute {
+                    minute: ts("gateway_minutes", minute_us)?,
+                    verdict,
+                    status: u32::try_from(status).map_err(|_| StoreError::corrupt("gateway_minutes", "status"))?,
+                    messages: u64::try_from(messages).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
     /// Deletes the opt-ins written before `before` (every node has read them by then); returns
     /// how many.
     pub async fn purge_opt_ins(&self, before: Timestamp) -> Result<u64, StoreError> {
@@ -238,6 +291,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.writer_pool().begin().await?;
         crate::risk::add_traffic(&mut tx, traffic).await?;
+        add_minutes(&mut tx, records).await?;
         let mut rest = records;
         while let Some(first) = rest.first() {
             let batch_us = first.at.as_microsecond();
@@ -363,7 +417,35 @@ impl Store {
         on_conn!(&mut tx, db => {
             sqlx::query("DELETE FROM gateway_record_batches WHERE batch_us < $1").bind(before).execute(&mut *db).await.map(|r| r.rows_affected())
         })?;
+        on_conn!(&mut tx, db => {
+            sqlx::query("DELETE FROM gateway_minutes WHERE minute_us < $1").bind(before).execute(&mut *db).await.map(|r| r.rows_affected())
+        })?;
         tx.commit().await?;
         Ok(r)
     }
+}
+
+/// Adds `records` to the per-minute counts, in key order (two nodes adding to the same rows
+/// lock them in the same order).
+async fn add_minutes(tx: &mut crate::DbTx, records: &[GatewayRecord]) -> Result<(), StoreError> {
+    let mut counts: std::collections::BTreeMap<(i64, ProviderId, &str, u32), i64> = std::collections::BTreeMap::new();
+    for r in records {
+        let key = (crate::TrafficRow::minute_of(r.at), r.provider_id, r.verdict.as_str(), r.status);
+        *counts.entry(key).or_default() += 1;
+    }
+    let rows: Vec<_> = counts.into_iter().collect();
+    for chunk in rows.chunks(200) {
+        on_conn!(tx, conn => {
+        let mut q = sqlx::QueryBuilder::new("INSERT INTO gateway_minutes (minute_us, provider_id, verdict, status, messages) ");
+        q.push_values(chunk, |mut b, ((minute, provider, verdict, status), n)| {
+            b.push_bind(*minute).push_bind(provider.to_string()).push_bind(verdict.to_string()).push_bind(i64::from(*status)).push_bind(*n);
+        });
+        q.push(
+            " ON CONFLICT (minute_us, provider_id, verdict, status) DO UPDATE SET \
+             messages = gateway_minutes.messages + excluded.messages",
+        );
+        q.build().execute(&mut *conn).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
 }

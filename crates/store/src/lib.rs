@@ -132,7 +132,7 @@ impl Pool {
     }
 }
 
-pub use gateway::{GatewayRecord, OptOutChange, RECORD_BATCH_SPAN, RecordFilter, SmppAccountRow};
+pub use gateway::{GatewayMinute, GatewayRecord, OptOutChange, RECORD_BATCH_SPAN, RecordFilter, SmppAccountRow};
 pub use log::{CheckpointRow, LogKeys, TileRow};
 pub use project::{Deferred, project};
 pub use query::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow, SharingRow};

@@ -138,3 +138,45 @@ async fn opt_ins_stay_readable_as_changes_until_purged() {
     assert_eq!(store.opt_out_changes(t0).await.unwrap().len(), 2, "opt-outs in force are never purged");
     assert_eq!(store.opt_outs().await.unwrap().len(), 2);
 }
+
+/// The per-minute figures: every written record counted once under its minute, verdict and
+/// status; summed over CSPs or of one; added to by later writes; purged with the records.
+#[tokio::test]
+async fn decisions_are_counted_per_minute_verdict_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("vouch.db")).await.unwrap();
+    let t0: Timestamp = "2026-11-20T12:00:50Z".parse().unwrap();
+    let csps = [ProviderId::from_random(11), ProviderId::from_random(12)];
+    // 40 records over 20 s (12:00:50 to 12:01:09.5): two minutes, two CSPs, every fifth rejected.
+    let all: Vec<GatewayRecord> = (0..40u64)
+        .map(|n| record(t0 + SignedDuration::from_millis(500 * n as i64), "+12025550101", csps[(n % 2) as usize], n))
+        .collect();
+    store.insert_gateway_records(&all[..25], &[]).await.unwrap();
+    store.insert_gateway_records(&all[25..], &[]).await.unwrap();
+
+    let expect = |provider: Option<ProviderId>| {
+        let mut m: std::collections::BTreeMap<(i64, String, u32), u64> = Default::default();
+        for r in all.iter().filter(|r| provider.is_none_or(|p| r.provider_id == p)) {
+            let minute = r.at.as_second() - r.at.as_second().rem_euclid(60);
+            *m.entry((minute, r.verdict.clone(), r.status)).or_default() += 1;
+        }
+        let mut v: Vec<(i64, String, u32, u64)> = m.into_iter().map(|((a, b, c), n)| (a, b, c, n)).collect();
+        v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        v
+    };
+    let got = |rows: Vec<vouch_store::GatewayMinute>| -> Vec<(i64, String, u32, u64)> {
+        rows.into_iter().map(|m| (m.minute.as_second(), m.verdict, m.status, m.messages)).collect()
+    };
+    let since = t0 - SignedDuration::from_secs(30);
+    let everyone = got(store.gateway_minutes(since, None).await.unwrap());
+    assert_eq!(everyone, expect(None));
+    assert_eq!(everyone.iter().map(|r| r.3).sum::<u64>(), 40);
+    assert_eq!(everyone.len(), 4, "two minutes, accepted and rejected: {everyone:?}");
+    assert_eq!(got(store.gateway_minutes(since, Some(csps[1])).await.unwrap()), expect(Some(csps[1])));
+    // From the second minute on only (a `since` inside a minute counts that whole minute).
+    let later = got(store.gateway_minutes("2026-11-20T12:01:30Z".parse().unwrap(), None).await.unwrap());
+    assert!(later.iter().all(|r| r.0 == t0.as_second() + 10), "{later:?}");
+
+    store.purge_gateway_records(t0 + SignedDuration::from_hours(1)).await.unwrap();
+    assert!(store.gateway_minutes(since, None).await.unwrap().is_empty());
+}
