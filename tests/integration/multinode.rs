@@ -144,33 +144,55 @@ fn answered_within(esme: &mut Esme, limit: Duration, want: i64, before: i64, wha
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stop_received_by_one_nodes_gateway_is_enforced_by_the_other_within_a_second() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let url = fresh_database("stop");
-    // Two gateway nodes, each in front of its own SMSC.
-    let smsc_a = Smsc::start(tmp.path().join("smsc-a.jsonl"));
-    let smsc_b = Smsc::start(tmp.path().join("smsc-b.jsonl"));
-    let gateway_args = |s: &crate::harness::Setup, smsc: &Smsc| -> Vec<String> {
+/// Two gateway nodes on one database, each in front of its own SMSC, with the CSP's account
+/// bound on both; `a0` set the registry up (a node started before the DCA existed).
+struct GatewayPair {
+    a0: Server,
+    a: Server,
+    b: Server,
+    smsc_a: Smsc,
+    smsc_b: Smsc,
+    esme_a: Esme,
+    esme_b: Esme,
+    password: String,
+    /// Arguments of a gateway node like B.
+    args_b: Vec<String>,
+    /// The database.
+    url: String,
+}
+
+async fn gateway_pair(dir: &Path, tag: &str, extra: &[&str]) -> GatewayPair {
+    let url = fresh_database(tag);
+    let smsc_a = Smsc::start(dir.join("smsc-a.jsonl"));
+    let smsc_b = Smsc::start(dir.join("smsc-b.jsonl"));
+    // Node A0 first without a gateway (the DCA a gateway names must exist).
+    let a0 = node(dir, "a0", &url, None, &[]);
+    let s = a0.accepted_campaign().await;
+    a0.assign(&s.csp.key, N_SHARED_E164, &s.campaign).await.ok(201);
+    let password = a0.smpp_account(&s.csp, "acme1").await;
+    let args = |smsc: &Smsc| -> Vec<String> {
         ["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--smsc"]
             .iter()
             .map(|a| a.to_string())
             .chain([format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port)])
+            .chain(extra.iter().map(|a| a.to_string()))
             .collect()
     };
-    // Node A first without a gateway (the DCA it names does not exist yet), then restarted with one.
-    let a0 = node(tmp.path(), "a0", &url, None, &[]);
-    let s = a0.accepted_campaign().await;
-    a0.assign(&s.csp.key, N_SHARED_E164, &s.campaign).await.ok(201);
-    let password = a0.smpp_account(&s.csp, "acme1").await;
-    let args_a = gateway_args(&s, &smsc_a);
-    let args_b = gateway_args(&s, &smsc_b);
-    let a = node(tmp.path(), "a", &url, Some(&a0), &args_a.iter().map(String::as_str).collect::<Vec<_>>());
-    let b = node(tmp.path(), "b", &url, Some(&a0), &args_b.iter().map(String::as_str).collect::<Vec<_>>());
+    let (args_a, args_b) = (args(&smsc_a), args(&smsc_b));
+    let a = node(dir, "a", &url, Some(&a0), &args_a.iter().map(String::as_str).collect::<Vec<_>>());
+    let b = node(dir, "b", &url, Some(&a0), &args_b.iter().map(String::as_str).collect::<Vec<_>>());
     let mut esme_a = Esme::start(announced_port(&a, "vouch: SMPP gateway on 127.0.0.1:"));
     let mut esme_b = Esme::start(announced_port(&b, "vouch: SMPP gateway on 127.0.0.1:"));
     assert_eq!(esme_a.bind("acme1", &password), 0);
     assert_eq!(esme_b.bind("acme1", &password), 0);
+    GatewayPair { a0, a, b, smsc_a, smsc_b, esme_a, esme_b, password, args_b, url }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_received_by_one_nodes_gateway_is_enforced_by_the_other_within_a_second() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let GatewayPair { a0, a: _a, b, smsc_a, smsc_b, mut esme_a, mut esme_b, password, args_b, url } =
+        gateway_pair(tmp.path(), "stop", &[]).await;
     // Both deliver; A's upstream session is up (the subscriber's STOP comes through it).
     assert_eq!(esme_a.submit(N_SHARED, SUBSCRIBER, "Acme: welcome", "none"), vec![0]);
     assert_eq!(esme_b.submit(N_SHARED, SUBSCRIBER, "Acme: welcome", "none"), vec![0]);
@@ -201,6 +223,71 @@ async fn a_stop_received_by_one_nodes_gateway_is_enforced_by_the_other_within_a_
     assert_eq!(esme_c.bind("acme1", &password), 0);
     assert_eq!(esme_c.submit(N_SHARED, "13105550177", "Acme: hi", "none"), vec![0x406]);
     assert_eq!(esme_c.submit(N_SHARED, SUBSCRIBER, "Acme: hi", "none"), vec![0]);
+}
+
+/// Submits to the shared number through `esme` until it is throttled (or `most` were accepted);
+/// how many were accepted.
+fn accepted_until_throttled(esme: &mut Esme, most: usize) -> usize {
+    for accepted in 0..=most {
+        match esme.submit(N_SHARED, SUBSCRIBER, "Acme: your order shipped", "none").as_slice() {
+            [0] => {}
+            [0x58] => return accepted,
+            other => panic!("unexpected status {other:?} after {accepted} accepted"),
+        }
+    }
+    most + 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateway_nodes_share_the_campaigns_minute_rate() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // MARKETING at vetting score 85 is class B: 4,500 a minute, at 1 % 45.
+    let config = tmp.path().join("vouch.toml");
+    std::fs::write(&config, "[gateway]\nminute_scale = 0.01\n").expect("config");
+    let config = config.to_string_lossy().into_owned();
+    let mut p = gateway_pair(tmp.path(), "rate", &["--config", &config]).await;
+    let (esme_a, esme_b) = (&mut p.esme_a, &mut p.esme_b);
+
+    // 30 through A; within a second B knows, and lets through about the 15 left of the minute
+    // (a few more as the budget refills at 0.75 a second), not 45.
+    for n in 0..30 {
+        assert_eq!(esme_a.submit(N_SHARED, SUBSCRIBER, "Acme: your order shipped", "none"), vec![0], "message {n}");
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let on_b = accepted_until_throttled(esme_b, 45);
+    assert!((13..=20).contains(&on_b), "B accepted {on_b} after A's 30 of 45 a minute");
+    // And A, in turn, sees B's.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let on_a = accepted_until_throttled(esme_a, 45);
+    assert!(on_a <= 4, "A accepted {on_a} more after the minute's 45 went through both nodes");
+    let delivered = p.smsc_a.texts_from(N_SHARED).len() + p.smsc_b.texts_from(N_SHARED).len();
+    assert_eq!(delivered, 30 + on_b + on_a);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateway_nodes_share_the_brands_daily_cap() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Every tier's day capped at 40; the minute rates as published (class B: 4,500).
+    let config = tmp.path().join("vouch.toml");
+    std::fs::write(&config, "[gateway]\ndaily_caps = [40, 40, 40, 40, 40]\n").expect("config");
+    let config = config.to_string_lossy().into_owned();
+    // The pair's nodes and SMSCs run as long as it lives.
+    let mut p = gateway_pair(tmp.path(), "day", &["--config", &config]).await;
+    let (esme_a, esme_b) = (&mut p.esme_a, &mut p.esme_b);
+    for n in 0..30 {
+        assert_eq!(esme_a.submit(N_SHARED, SUBSCRIBER, "Acme: your order shipped", "none"), vec![0], "message {n}");
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let mut on_b = 0;
+    let last = loop {
+        match esme_b.submit(N_SHARED, SUBSCRIBER, "Acme: your order shipped", "none")[0] {
+            0 if on_b < 40 => on_b += 1,
+            status => break status,
+        }
+    };
+    assert_eq!((last, on_b), (0x405, 10), "B stops at the brand's 40 a day, 30 of them through A");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(esme_a.submit(N_SHARED, SUBSCRIBER, "Acme: one more?", "none"), vec![0x405], "and so does A");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

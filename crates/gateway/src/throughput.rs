@@ -3,6 +3,7 @@
 //! per day per brand (T-Mobile's model: a tier by vetting score, reset at midnight US Pacific).
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use dashmap::DashMap;
 use jiff::Timestamp;
@@ -80,7 +81,46 @@ struct Day {
     count: u64,
 }
 
-/// The counters (in memory, per node).
+/// What a count is of: a campaign's minute budget (with the number, for class G) or a brand's day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UsageKey {
+    /// Messages a campaign sent in a minute (`number` is 0 except for class G, counted per number).
+    Minute {
+        /// The campaign.
+        campaign: CampaignId,
+        /// The source number's digits for class G, else 0.
+        number: u64,
+    },
+    /// Messages a brand sent in a US Pacific day.
+    Day {
+        /// The brand.
+        brand: BrandId,
+    },
+}
+
+/// How many messages were taken under a key in one period (a minute since 1970 for
+/// [`UsageKey::Minute`], a Pacific day number for [`UsageKey::Day`]): the whole period so far,
+/// not a delta, so that applying the same figure twice changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Whose.
+    pub key: UsageKey,
+    /// Which minute or day.
+    pub period: i64,
+    /// Messages taken in it.
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Taken {
+    period: i64,
+    count: u64,
+    changed: bool,
+}
+
+/// The counters (in memory). Several gateway nodes share their limits by exchanging
+/// [`Usage`]: each reports what it took ([`Throughput::take_usage`], once
+/// [`Throughput::share`]d) and takes in what the others did ([`Throughput::apply_others`]).
 #[derive(Debug)]
 pub struct Throughput {
     config: ThroughputConfig,
@@ -89,6 +129,16 @@ pub struct Throughput {
     pacific: TimeZone,
     /// The Pacific day number and the instant the next one starts.
     today: Mutex<(i64, Timestamp)>,
+    /// Whether this node counts what it takes for the others.
+    shared: AtomicBool,
+    /// What this node took, per key, in the current period.
+    taken: DashMap<UsageKey, Taken, foldhash::fast::RandomState>,
+    /// The other nodes' minute figures applied so far.
+    others_minutes: DashMap<(UsageKey, i64), u64, foldhash::fast::RandomState>,
+    /// The other nodes' count of a brand's day.
+    others_days: DashMap<BrandId, Day, foldhash::fast::RandomState>,
+    /// Messages other nodes took under a minute key this node has no budget for yet (minute, count).
+    others_before: DashMap<(CampaignId, u64), (i64, u64), foldhash::fast::RandomState>,
 }
 
 impl Throughput {
@@ -101,7 +151,83 @@ impl Throughput {
             days: DashMap::with_hasher(Default::default()),
             pacific,
             today: Mutex::new((i64::MIN, Timestamp::MIN)),
+            shared: AtomicBool::new(false),
+            taken: DashMap::with_hasher(Default::default()),
+            others_minutes: DashMap::with_hasher(Default::default()),
+            others_days: DashMap::with_hasher(Default::default()),
+            others_before: DashMap::with_hasher(Default::default()),
         }
+    }
+
+    /// From now on, counts what this node takes for [`Throughput::take_usage`] (several nodes).
+    pub fn share(&self) {
+        self.shared.store(true, Ordering::Relaxed);
+    }
+
+    /// What this node took, per key, in the periods that changed since the last call.
+    pub fn take_usage(&self) -> Vec<Usage> {
+        let mut out = Vec::new();
+        for mut t in self.taken.iter_mut() {
+            if t.changed {
+                t.changed = false;
+                out.push(Usage { key: *t.key(), period: t.period, count: t.count });
+            }
+        }
+        out
+    }
+
+    /// Takes in what the other nodes took (their sums per key and period): a minute's new
+    /// messages come off the campaign's budget here too, and a brand's day counts theirs with
+    /// ours. Figures of past periods are ignored; figures already applied change nothing.
+    pub fn apply_others(&self, usage: &[Usage], now: Timestamp) {
+        let minute = now.as_second().div_euclid(60);
+        let (day, _) = self.pacific_day(now);
+        for u in usage {
+            match u.key {
+                UsageKey::Minute { campaign, number } => {
+                    if u.period < minute - 1 {
+                        continue;
+                    }
+                    let mut seen = self.others_minutes.entry((u.key, u.period)).or_insert(0);
+                    let new = u.count.saturating_sub(*seen);
+                    *seen = (*seen).max(u.count);
+                    drop(seen);
+                    if new > 0 {
+                        match self.buckets.get_mut(&(campaign, number)) {
+                            Some(mut b) => b.tokens -= new as f64,
+                            None => {
+                                let mut before = self.others_before.entry((campaign, number)).or_insert((u.period, 0));
+                                if before.0 < minute - 1 {
+                                    *before = (u.period, 0);
+                                }
+                                before.1 += new;
+                            }
+                        }
+                    }
+                }
+                UsageKey::Day { brand } => {
+                    if u.period != day {
+                        continue;
+                    }
+                    let mut d = self.others_days.entry(brand).or_insert(Day { day, count: 0 });
+                    if d.day != day {
+                        *d = Day { day, count: 0 };
+                    }
+                    d.count = d.count.max(u.count);
+                }
+            }
+        }
+        self.others_minutes.retain(|(_, period), _| *period >= minute - 1);
+        self.others_before.retain(|_, (period, _)| *period >= minute - 1);
+    }
+
+    fn count_taken(&self, key: UsageKey, period: i64, n: u64) {
+        let mut t = self.taken.entry(key).or_insert(Taken { period, count: 0, changed: false });
+        if t.period != period {
+            *t = Taken { period, count: 0, changed: false };
+        }
+        t.count += n;
+        t.changed = true;
     }
 
     /// The configuration.
@@ -143,7 +269,13 @@ impl Throughput {
         let now_us = now.as_microsecond();
         let n = f64::from(n);
         {
-            let mut b = self.buckets.entry(key).or_insert(Bucket { tokens: per_minute, at_us: now_us });
+            let mut b = self.buckets.entry(key).or_insert_with(|| {
+                // What other nodes took in the last minute, before this node had a budget here.
+                let minute = now_us.div_euclid(60_000_000);
+                let before =
+                    self.others_before.remove(&key).filter(|(_, (m, _))| *m >= minute - 1).map_or(0, |(_, (_, n))| n);
+                Bucket { tokens: per_minute - before as f64, at_us: now_us }
+            });
             let elapsed = (now_us - b.at_us).max(0) as f64 / 60e6;
             b.tokens = (b.tokens + elapsed * per_minute).min(per_minute);
             b.at_us = now_us.max(b.at_us);
@@ -158,7 +290,8 @@ impl Throughput {
         if d.day != day {
             *d = Day { day, count: 0 };
         }
-        if d.count + n as u64 > cap {
+        let others = self.others_days.get(&brand).filter(|o| o.day == day).map_or(0, |o| o.count);
+        if d.count + others + n as u64 > cap {
             drop(d);
             // Give the minute tokens back: the message is not sent.
             if let Some(mut b) = self.buckets.get_mut(&key) {
@@ -167,13 +300,21 @@ impl Throughput {
             return Err(Limited::Daily);
         }
         d.count += n as u64;
+        drop(d);
+        if self.shared.load(Ordering::Relaxed) {
+            let minute = now_us.div_euclid(60_000_000);
+            self.count_taken(UsageKey::Minute { campaign, number: key.1 }, minute, n as u64);
+            self.count_taken(UsageKey::Day { brand }, day, n as u64);
+        }
         Ok(())
     }
 
-    /// Messages the brand sent today (US Pacific).
+    /// Messages the brand sent today (US Pacific), through this node and (as last heard) the
+    /// others.
     pub fn brand_today(&self, brand: BrandId, now: Timestamp) -> u64 {
         let (day, _) = self.pacific_day(now);
-        self.days.get(&brand).filter(|d| d.day == day).map_or(0, |d| d.count)
+        let ours = self.days.get(&brand).filter(|d| d.day == day).map_or(0, |d| d.count);
+        ours + self.others_days.get(&brand).filter(|d| d.day == day).map_or(0, |d| d.count)
     }
 }
 
@@ -216,6 +357,53 @@ mod tests {
         }
         assert!(t.take(&slot(c, b, ThroughputClass::G), n, DailyTier::Top, 1, t1).is_err());
         t.take(&slot(c, b, ThroughputClass::G), other, DailyTier::Top, 1, t1).unwrap();
+    }
+
+    #[test]
+    fn nodes_share_the_minute_budget_and_the_daily_cap() {
+        let (c, b, n) = ids();
+        let config = ThroughputConfig { minute_scale: 1.0, daily_caps: [200_000, 40_000, 10_000, 200, 1_000] };
+        let (a, other, late) =
+            (Throughput::new(config.clone()), Throughput::new(config.clone()), Throughput::new(config));
+        for t in [&a, &other, &late] {
+            t.share();
+        }
+        let s = slot(c, b, ThroughputClass::P); // 60 a minute
+        let now: Timestamp = "2026-11-20T18:00:00Z".parse().unwrap();
+        assert!(other.take(&s, n, DailyTier::Low, 1, now).is_ok(), "other has a budget here");
+        for _ in 0..40 {
+            a.take(&s, n, DailyTier::Low, 1, now).unwrap();
+        }
+        let usage = a.take_usage();
+        assert!(usage.contains(&Usage { key: UsageKey::Day { brand: b }, period: a.pacific_day(now).0, count: 40 }));
+        assert!(usage.contains(&Usage {
+            key: UsageKey::Minute { campaign: c, number: 0 },
+            period: now.as_second() / 60,
+            count: 40
+        }));
+        assert!(a.take_usage().is_empty(), "reported once");
+        // The same figures twice change nothing; a node with no budget yet starts short.
+        other.apply_others(&usage, now);
+        other.apply_others(&usage, now);
+        late.apply_others(&usage, now);
+        for t in [&other, &late] {
+            let taken = (0..60).take_while(|_| t.take(&s, n, DailyTier::Low, 1, now).is_ok()).count();
+            assert_eq!(taken + 40 + usize::from(std::ptr::eq(t, &other)), 60, "the 60 a minute are shared");
+        }
+        // Past periods are ignored.
+        let fresh =
+            Throughput::new(ThroughputConfig { minute_scale: 1.0, daily_caps: [200_000, 40_000, 10_000, 200, 1_000] });
+        let old =
+            [Usage { key: UsageKey::Minute { campaign: c, number: 0 }, period: now.as_second() / 60 - 5, count: 60 }];
+        fresh.apply_others(&old, now);
+        assert!(fresh.take(&s, n, DailyTier::Low, 60, now).is_ok());
+        // The brand's day: 200 for the Low tier, counted over the nodes.
+        let later = now + jiff::SignedDuration::from_mins(10);
+        let day = a.pacific_day(later).0;
+        a.apply_others(&[Usage { key: UsageKey::Day { brand: b }, period: day, count: 150 }], later);
+        assert_eq!(a.brand_today(b, later), 190);
+        assert!(a.take(&s, n, DailyTier::Low, 10, later).is_ok());
+        assert_eq!(a.take(&s, n, DailyTier::Low, 1, later), Err(Limited::Daily));
     }
 
     #[test]

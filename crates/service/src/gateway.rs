@@ -13,11 +13,11 @@ use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use jiff::Timestamp;
 use vouch_gateway::{
     CampaignRules, DailyTier, DestinationKey, DestinationKeyer, Gateway, GatewayConfig, Keyword, SourceFacts,
-    Submission, Verdict,
+    Submission, Usage, UsageKey, Verdict,
 };
 use vouch_registry::{BrandId, CampaignId, CampaignSlot, EventBody, ProviderId, Role, TelephoneNumber};
 use vouch_smpp::{Address, CommandStatus};
-use vouch_store::{CampaignRow, GatewayMinute, GatewayRecord, RecordFilter, SmppAccountRow};
+use vouch_store::{CampaignRow, GatewayMinute, GatewayRecord, RecordFilter, SmppAccountRow, UsageRow};
 
 use crate::auth::random_chars;
 use crate::{ConflictKind, Principal, Registry, ServiceError, store_conflict};
@@ -300,7 +300,8 @@ impl SmppGateway {
         tokio::spawn(purge_records(store.clone(), registry.clone(), retention));
         let this = Arc::new(Self { registry, gateway, keyer, records });
         if store.is_shared() {
-            tokio::spawn(follow_opt_outs(Arc::downgrade(&this)));
+            this.gateway.throughput().share();
+            tokio::spawn(follow_other_nodes(Arc::downgrade(&this)));
         }
         Ok(this)
     }
@@ -590,18 +591,22 @@ async fn purge_records(store: vouch_store::Store, registry: Arc<Registry>, reten
 /// timestamp to its commit plus how far node clocks disagree (docs/DEPLOYMENT.md).
 const OPT_OUT_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_secs(10);
 
-/// On a shared database: every [`crate::FOLLOW_INTERVAL`], the opt-outs and opt-ins written in
+/// On a shared database, every [`crate::FOLLOW_INTERVAL`]: the opt-outs and opt-ins written in
 /// the last [`OPT_OUT_OVERLAP`] (by any node) applied to this node's gateway, so that a STOP
-/// received by one node is enforced by all within a second. Applying a row twice is harmless;
-/// the rows say what holds now, so every node converges on the database. Ends with the gateway.
-async fn follow_opt_outs(gateway: std::sync::Weak<SmppGateway>) {
+/// received by one node is enforced by all within a second (applying a row twice is harmless;
+/// the rows say what holds now, so every node converges on the database); and the throughput
+/// budgets shared: what this node took is written, what the others took is read and taken off
+/// this node's budgets. Ends with the gateway.
+async fn follow_other_nodes(gateway: std::sync::Weak<SmppGateway>) {
+    let node = format!("{:016x}", rand::random::<u64>());
+    let mut unsent: HashMap<(UsageKey, i64), u64> = HashMap::new();
     let mut tick = tokio::time::interval(crate::FOLLOW_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    for pass in 0u64.. {
         tick.tick().await;
         let Some(gw) = gateway.upgrade() else { return };
-        let since = gw.registry.now() - OPT_OUT_OVERLAP;
-        match gw.registry.store().opt_out_changes(since).await {
+        let (store, now) = (gw.registry.store(), gw.registry.now());
+        match store.opt_out_changes(now - OPT_OUT_OVERLAP).await {
             Ok(changes) => {
                 for c in changes {
                     let Some(key) = parse_key(&c.dest_key) else { continue };
@@ -614,7 +619,56 @@ async fn follow_opt_outs(gateway: std::sync::Weak<SmppGateway>) {
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the opt-outs other nodes wrote"),
         }
+        let throughput = gw.gateway.throughput();
+        for u in throughput.take_usage() {
+            unsent.insert((u.key, u.period), u.count);
+        }
+        if !unsent.is_empty() {
+            let rows: Vec<UsageRow> =
+                unsent.iter().map(|(&(key, period), &count)| usage_row(key, period, count)).collect();
+            match store.put_gateway_usage(&node, &rows).await {
+                Ok(()) => unsent.clear(),
+                Err(e) => tracing::warn!(error = %e, "cannot share this node's throughput with the others"),
+            }
+        }
+        let minute = now.as_second().div_euclid(60);
+        let (day, _) = throughput.pacific_day(now);
+        match store.others_gateway_usage(&node, minute - 1, day).await {
+            Ok(rows) => {
+                let usage: Vec<Usage> = rows.iter().filter_map(usage_of).collect();
+                throughput.apply_others(&usage, now);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the other nodes' throughput"),
+        }
+        // About once a minute, the totals no node needs any more.
+        if pass % 240 == 0
+            && let Err(e) = store.purge_gateway_usage(minute - 5, day - 2).await
+        {
+            tracing::warn!(error = %e, "cannot delete old throughput totals");
+        }
     }
+}
+
+/// A throughput total as stored.
+fn usage_row(key: UsageKey, period: i64, count: u64) -> UsageRow {
+    let (scope, key) = match key {
+        UsageKey::Minute { campaign, number } => ("m", format!("{campaign}:{number}")),
+        UsageKey::Day { brand } => ("d", brand.to_string()),
+    };
+    UsageRow { scope: scope.to_owned(), key, period, count }
+}
+
+/// A stored throughput total, if it reads back.
+fn usage_of(row: &UsageRow) -> Option<Usage> {
+    let key = match row.scope.as_str() {
+        "m" => {
+            let (campaign, number) = row.key.split_once(':')?;
+            UsageKey::Minute { campaign: campaign.parse().ok()?, number: number.parse().ok()? }
+        }
+        "d" => UsageKey::Day { brand: row.key.parse().ok()? },
+        _ => return None,
+    };
+    Some(Usage { key, period: row.period, count: row.count })
 }
 
 impl Registry {

@@ -77,6 +77,20 @@ pub struct GatewayMinute {
     pub messages: u64,
 }
 
+/// What one node took under one throughput key in one period (a campaign's minute or a brand's
+/// Pacific day), as a running total; the gateway crate's `Usage`, in the store's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    /// `m` (a campaign's minute) or `d` (a brand's day).
+    pub scope: String,
+    /// `campaign:number` for `m`, the brand for `d`.
+    pub key: String,
+    /// The minute since 1970 or the Pacific day number.
+    pub period: i64,
+    /// Messages taken in it (summed over the other nodes when read).
+    pub count: u64,
+}
+
 /// How far apart the first and last records of one batch may be (the writer starts a batch
 /// about once a second); a search by time widens its window by this much to find the batches
 /// that may hold records in it.
@@ -268,6 +282,58 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Writes this node's running totals (each replaces the node's earlier figure for its key and
+    /// period).
+    pub async fn put_gateway_usage(&self, node: &str, rows: &[UsageRow]) -> Result<(), StoreError> {
+        let mut sorted: Vec<&UsageRow> = rows.iter().collect();
+        sorted.sort_by(|a, b| (&a.scope, &a.key, a.period).cmp(&(&b.scope, &b.key, b.period)));
+        for chunk in sorted.chunks(500) {
+            on!(self.writer_pool(), db => {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO gateway_usage (node_id, scope, key, period, count) ");
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(node.to_owned()).push_bind(r.scope.clone()).push_bind(r.key.clone()).push_bind(r.period).push_bind(i64::try_from(r.count).unwrap_or(i64::MAX));
+                });
+                q.push(" ON CONFLICT (node_id, scope, key, period) DO UPDATE SET count = excluded.count");
+                q.build().execute(db).await.map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The other nodes' totals (summed) for minutes from `minute` on and days from `day` on.
+    pub async fn others_gateway_usage(&self, node: &str, minute: i64, day: i64) -> Result<Vec<UsageRow>, StoreError> {
+        let rows: Vec<(String, String, i64, i64)> = on!(self.pool(), db => sqlx::query_as(
+            "SELECT scope, key, period, CAST(SUM(count) AS BIGINT) AS count FROM gateway_usage \
+             WHERE node_id <> $1 AND ((scope = 'm' AND period >= $2) OR (scope = 'd' AND period >= $3)) \
+             GROUP BY scope, key, period",
+        )
+        .bind(node)
+        .bind(minute)
+        .bind(day)
+        .fetch_all(db)
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(scope, key, period, count)| UsageRow {
+                scope,
+                key,
+                period,
+                count: u64::try_from(count).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Deletes the totals of minutes before `minute` and days before `day`; returns how many.
+    pub async fn purge_gateway_usage(&self, minute: i64, day: i64) -> Result<u64, StoreError> {
+        Ok(on!(self.writer_pool(), db => sqlx::query(
+            "DELETE FROM gateway_usage WHERE (scope = 'm' AND period < $1) OR (scope = 'd' AND period < $2)",
+        )
+        .bind(minute)
+        .bind(day)
+        .execute(db)
+        .await.map(|r| r.rows_affected()))?)
     }
 
     /// Deletes the opt-ins written before `before` (every node has read them by then); returns

@@ -132,7 +132,9 @@ impl Pool {
     }
 }
 
-pub use gateway::{GatewayMinute, GatewayRecord, OptOutChange, RECORD_BATCH_SPAN, RecordFilter, SmppAccountRow};
+pub use gateway::{
+    GatewayMinute, GatewayRecord, OptOutChange, RECORD_BATCH_SPAN, RecordFilter, SmppAccountRow, UsageRow,
+};
 pub use log::{CheckpointRow, LogKeys, TileRow};
 pub use project::{Deferred, project};
 pub use query::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow, SharingRow};

@@ -180,3 +180,37 @@ async fn decisions_are_counted_per_minute_verdict_and_status() {
     store.purge_gateway_records(t0 + SignedDuration::from_hours(1)).await.unwrap();
     assert!(store.gateway_minutes(since, None).await.unwrap().is_empty());
 }
+
+/// Throughput totals: a node's figure for a key and period is replaced, not added to; a node
+/// reads the sum of the others' and never its own; old periods are purged.
+#[tokio::test]
+async fn throughput_totals_are_summed_over_the_other_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("vouch.db")).await.unwrap();
+    let row = |scope: &str, key: &str, period: i64, count: u64| vouch_store::UsageRow {
+        scope: scope.to_owned(),
+        key: key.to_owned(),
+        period,
+        count,
+    };
+    store.put_gateway_usage("a", &[row("m", "c1:0", 100, 5), row("d", "b1", 20, 5)]).await.unwrap();
+    store.put_gateway_usage("a", &[row("m", "c1:0", 100, 7), row("d", "b1", 20, 7)]).await.unwrap();
+    store
+        .put_gateway_usage("b", &[row("m", "c1:0", 100, 3), row("m", "c1:0", 98, 9), row("d", "b1", 19, 4)])
+        .await
+        .unwrap();
+    store.put_gateway_usage("c", &[row("m", "c1:0", 100, 1), row("d", "b1", 20, 2)]).await.unwrap();
+
+    let mut seen = store.others_gateway_usage("c", 99, 20).await.unwrap();
+    seen.sort_by(|x, y| (&x.scope, x.period).cmp(&(&y.scope, y.period)));
+    assert_eq!(seen, vec![row("d", "b1", 20, 7), row("m", "c1:0", 100, 10)], "a's latest plus b's, not c's own");
+    let mut seen = store.others_gateway_usage("a", 98, 19).await.unwrap();
+    seen.sort_by(|x, y| (&x.scope, x.period).cmp(&(&y.scope, y.period)));
+    assert_eq!(
+        seen,
+        vec![row("d", "b1", 19, 4), row("d", "b1", 20, 2), row("m", "c1:0", 98, 9), row("m", "c1:0", 100, 4)]
+    );
+
+    assert_eq!(store.purge_gateway_usage(100, 20).await.unwrap(), 2, "minute 98 and day 19");
+    assert_eq!(store.others_gateway_usage("z", 0, 0).await.unwrap().len(), 2);
+}
