@@ -291,6 +291,57 @@ async fn two_gateway_nodes_share_the_brands_daily_cap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passport_replayed_through_another_node_for_another_call_is_caught() {
+    use crate::stir_http::{DevCa, identity, provider, signer, verification_request, verify};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let url = fresh_database("replay");
+    let ca = DevCa::init(tmp.path(), "ca");
+    let trust = tmp.path().join("trust");
+    std::fs::create_dir(&trust).expect("trust dir");
+    ca.trust_into(&trust, "dev");
+    let trust = trust.to_string_lossy().into_owned();
+    let a = node(tmp.path(), "a", &url, None, &["--trust-dir", &trust]);
+    let b = node(tmp.path(), "b", &url, Some(&a), &["--trust-dir", &trust]);
+    let (p, _, _) = signer(&a, &ca, "Acme Voice LLC", "0055500001", "123A").await;
+    let carrier = provider(&a, "Mobile Carrier Inc", &["carrier"], Some("0055500003"), None).await;
+    let (orig, dest) = ("12025550100", "12025550199");
+    let call = |passport: &str, call_id: &str| {
+        let mut body = verification_request(orig, dest, passport);
+        body["verificationRequest"]["callId"] = json!(call_id);
+        body
+    };
+    let verstat =
+        |r: &Value| (r["verstat"].as_str().unwrap_or("").to_owned(), r["vouch"]["case"].as_str().map(str::to_owned));
+    let passed = ("TN-Validation-Passed".to_owned(), None);
+    let replay = ("TN-Validation-Failed".to_owned(), Some("REPLAY".to_owned()));
+
+    // Verified on A for call 1; a second later B refuses the PASSporT for call 2, and lets the
+    // same call's retransmission through. (Asking B earlier would make B see it first for
+    // call 2: both nodes would then hold it for their own call.)
+    let first = identity(&a, &p, orig, dest).await;
+    assert_eq!(verstat(&verify(&a, &carrier.key, &call(&first, "call-1@127.0.0.1")).await), passed);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(verstat(&verify(&b, &carrier.key, &call(&first, "call-2@127.0.0.1")).await), replay);
+    assert_eq!(verstat(&verify(&b, &carrier.key, &call(&first, "call-1@127.0.0.1")).await), passed, "same call");
+
+    // And the other way round.
+    let second = identity(&a, &p, orig, dest).await;
+    assert_eq!(verstat(&verify(&b, &carrier.key, &call(&second, "call-3@127.0.0.1")).await), passed);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(verstat(&verify(&a, &carrier.key, &call(&second, "call-4@127.0.0.1")).await), replay);
+
+    // Presented first on both nodes for different calls within the same instant: each keeps
+    // its own call, and a third call is a replay on both.
+    let third = identity(&a, &p, orig, dest).await;
+    assert_eq!(verstat(&verify(&a, &carrier.key, &call(&third, "call-5@127.0.0.1")).await), passed);
+    assert_eq!(verstat(&verify(&b, &carrier.key, &call(&third, "call-6@127.0.0.1")).await), passed);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for n in [&a, &b] {
+        assert_eq!(verstat(&verify(n, &carrier.key, &call(&third, "call-7@127.0.0.1")).await), replay);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_on_two_nodes_keep_one_gap_free_order() {
     let tmp = tempfile::tempdir().expect("tmp");
     let url = fresh_database("order");

@@ -19,5 +19,5 @@ pub mod rmd;
 
 pub use atis::{Failure, ServiceException, SigningRequest, SigningResponse, VerificationRequest, VerificationResponse};
 pub use attest::{BrandFacts, Decision, NumberHolder, decide};
-pub use replay::{ReplayCache, Seen};
+pub use replay::{Presentation, ReplayCache, Seen, decode_presentations, encode_presentations};
 pub use rmd::{Implementation, RmdChanges, RmdError, RmdFiling, RmdSnapshot};

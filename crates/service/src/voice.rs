@@ -301,6 +301,10 @@ impl CallAuth {
                 }
             }
         });
+        if me.registry.store().is_shared() {
+            me.replay.share();
+            tokio::spawn(share_presentations(Arc::downgrade(&me)));
+        }
         Ok(me)
     }
 
@@ -1445,5 +1449,77 @@ fn sip_method_label(m: &str) -> &'static str {
         "CANCEL" => "CANCEL",
         "BYE" => "BYE",
         _ => "other",
+    }
+}
+
+/// How far back a node re-reads the other nodes' presentations: more than a batch takes from
+/// its timestamp to its commit plus how far node clocks disagree.
+const PRESENTATIONS_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_secs(10);
+
+/// On a shared database, every [`crate::FOLLOW_INTERVAL`]: the PASSporTs this node saw first
+/// written as one batch, and the other nodes' batches read and taken into the replay cache, so
+/// that a PASSporT replayed through another node for another call is caught there (unless both
+/// nodes see it within the same quarter second or so; `vouch_stir_replays_late_total` counts
+/// those). Ends with the call authentication service.
+async fn share_presentations(auth: std::sync::Weak<CallAuth>) {
+    let node = format!("{:016x}", rand::random::<u64>());
+    let mut applied: std::collections::HashMap<(String, i64), i64> = std::collections::HashMap::new();
+    let mut tick = tokio::time::interval(crate::FOLLOW_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut unsent: Vec<vouch_callauth::Presentation> = Vec::new();
+    for batch in 0i64.. {
+        tick.tick().await;
+        let Some(me) = auth.upgrade() else { return };
+        let (store, now) = (me.registry.store(), me.registry.now());
+        unsent.extend(me.replay.take_presented());
+        if !unsent.is_empty() {
+            let bytes = vouch_callauth::encode_presentations(&unsent);
+            match store.put_presentations(&node, batch, now, &bytes).await {
+                Ok(()) => unsent.clear(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot share this node's PASSporT presentations");
+                    // Kept for the next pass, within the cache's size.
+                    let keep = unsent.len().min(me.config.replay_capacity);
+                    unsent.drain(..unsent.len() - keep);
+                }
+            }
+        }
+        match store.others_presentation_batches(&node, now - PRESENTATIONS_OVERLAP).await {
+            Ok(batches) => {
+                for (other, n) in batches {
+                    if applied.contains_key(&(other.clone(), n)) {
+                        continue;
+                    }
+                    let bytes = match store.presentation_batch(&other, n).await {
+                        Ok(Some(b)) => b,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot read another node's PASSporT presentations");
+                            break;
+                        }
+                    };
+                    applied.insert((other, n), now.as_second());
+                    let Some(ps) = vouch_callauth::decode_presentations(&bytes) else {
+                        tracing::warn!("a batch of another node's presentations does not decode");
+                        continue;
+                    };
+                    let late = me.replay.apply_others(&ps, now.as_second());
+                    if late > 0 {
+                        metrics::counter!("vouch_stir_replays_late_total").increment(late as u64);
+                    }
+                }
+                let horizon = (now - PRESENTATIONS_OVERLAP).as_second() - 60;
+                applied.retain(|_, at| *at >= horizon);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the other nodes' PASSporT presentations"),
+        }
+        // About once a minute, the batches whose PASSporTs are all stale: a PASSporT is fresh
+        // for at most twice the window after the batch that saw it.
+        if batch % 240 == 0 {
+            let keep = jiff::SignedDuration::from_secs(2 * me.config.freshness.max(1) + 60);
+            if let Err(e) = store.purge_presentations(now - keep).await {
+                tracing::warn!(error = %e, "cannot delete old PASSporT presentations");
+            }
+        }
     }
 }

@@ -303,4 +303,59 @@ impl Store {
             })
             .collect()
     }
+
+    /// Writes a batch of the PASSporT presentations this node saw first (`entries`: 24 bytes
+    /// each, see `vouch_callauth::encode_presentations`).
+    pub async fn put_presentations(
+        &self,
+        node: &str,
+        batch: i64,
+        at: Timestamp,
+        entries: &[u8],
+    ) -> Result<(), StoreError> {
+        on!(self.writer_pool(), db => sqlx::query(
+            "INSERT INTO stir_presentations (node_id, batch, at_us, entries) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(node)
+        .bind(batch)
+        .bind(at.as_microsecond())
+        .bind(entries)
+        .execute(db)
+        .await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The other nodes' batches written at `since` or later: (node, batch).
+    pub async fn others_presentation_batches(
+        &self,
+        node: &str,
+        since: Timestamp,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(on!(self.pool(), db => sqlx::query_as(
+            "SELECT node_id, batch FROM stir_presentations WHERE at_us >= $1 AND node_id <> $2",
+        )
+        .bind(since.as_microsecond())
+        .bind(node)
+        .fetch_all(db)
+        .await)?)
+    }
+
+    /// The entries of one batch, if it is still there.
+    pub async fn presentation_batch(&self, node: &str, batch: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(on!(self.pool(), db => sqlx::query_scalar(
+            "SELECT entries FROM stir_presentations WHERE node_id = $1 AND batch = $2",
+        )
+        .bind(node)
+        .bind(batch)
+        .fetch_optional(db)
+        .await)?)
+    }
+
+    /// Deletes the batches written before `before`; returns how many.
+    pub async fn purge_presentations(&self, before: Timestamp) -> Result<u64, StoreError> {
+        Ok(on!(self.writer_pool(), db => sqlx::query("DELETE FROM stir_presentations WHERE at_us < $1")
+            .bind(before.as_microsecond())
+            .execute(db)
+            .await.map(|r| r.rows_affected()))?)
+    }
 }
