@@ -157,12 +157,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         crate::out!("vouch: listening on http://{addr}");
         let _ = std::io::stdout().flush();
-        // Without TCP_NODELAY, answers to pipelined requests wait out Nagle's algorithm against
-        // the client's delayed ACK (about 40 ms each on Linux).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
+        serve_http(listener, app, shutdown_signal()).await;
         tracing::info!("shutting down");
         if let Some((stop, task, gateway)) = smpp_task {
             let _ = stop.send(());
@@ -319,6 +314,55 @@ async fn start_callauth(
         });
     }
     Ok(callauth)
+}
+
+/// The HTTP/1.1 server: every connection with `TCP_NODELAY` (without it, answers to pipelined
+/// requests wait out Nagle's algorithm against the client's delayed ACK, about 40 ms each on
+/// Linux) and with hyper's pipeline flushing (the answers to requests that arrived together
+/// leave in one write instead of one each), 30 s to send a request's head. At `shutdown`: no
+/// new connections, idle ones closed, and requests in progress finished (5 s at most).
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // A client gets 30 s to send a request's head (a slow-headers client cannot hold a
+    // connection and its task forever).
+    http.pipeline_flush(true)
+        .keep_alive(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(30));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "cannot accept an HTTP connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    // A client that sent half a request head counts as in progress too: the wait is bounded.
+    if tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await.is_err() {
+        tracing::warn!("HTTP requests still in progress after 5 s; stopping anyway");
+    }
 }
 
 async fn shutdown_signal() {

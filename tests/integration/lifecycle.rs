@@ -97,6 +97,21 @@ async fn sigterm_stops_the_server_cleanly() {
     assert!(out.stdout.lines().any(|l| l == "vouch: stopped"), "no `vouch: stopped` in:\n{}", out.stdout);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_does_not_wait_on_a_client_stuck_in_its_request_head() {
+    use std::io::Write;
+    let mut s = Server::start();
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut stuck = std::net::TcpStream::connect(&addr).expect("connect");
+    stuck.write_all(b"POST /v1/providers HTTP/1.1\r\nHost: x\r\n").expect("write");
+    std::thread::sleep(Duration::from_millis(200));
+    let t = std::time::Instant::now();
+    let out = s.sigterm();
+    // Requests in progress get 5 s; this one never completes.
+    assert!(t.elapsed() < Duration::from_secs(8), "SIGTERM took {:?} with a client mid-head", t.elapsed());
+    assert_eq!(out.status.code(), Some(0), "exit status after SIGTERM: {out:?}");
+}
+
 /// Waits for a server started with `cmd`, checks that it serves and uses `data_dir`, and
 /// stops it.
 async fn serves_on(cmd: std::process::Command, data_dir: &std::path::Path, scratch: &std::path::Path) {
