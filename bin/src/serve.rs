@@ -54,6 +54,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             if config.cps.audience == defaulted {
                 config.cps.audience = config.voice.public_url.clone();
             }
+            // So does the log's name, made from the public URL (kept from the log's first start).
+            if config.log_origin == format!("{}/log", config.http) {
+                config.log_origin = format!("{addr}/log");
+            }
         }
         let callauth = start_callauth(&config, registry.clone(), addr).await?;
         let sip = match config.voice.sip {

@@ -72,6 +72,9 @@ async fn events_are_proved_and_brand_secrets_are_sealed() {
     assert_eq!(cp.content_type(), "text/plain; charset=utf-8");
     let key = s.get("/log/key", None).await.text.trim().to_owned();
     let origin = key.split('+').next().expect("key name").to_owned();
+    // Named after the address really bound (the server was asked for port 0).
+    let host = s.base.trim_start_matches("http://");
+    assert_eq!(origin, format!("{host}/log"));
     assert!(cp.text.starts_with(&format!("{origin}\n{size}\n")), "{}", cp.text);
     assert!(cp.text.contains(&format!("\n\n\u{2014} {origin} ")), "{}", cp.text);
 
