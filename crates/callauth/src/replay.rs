@@ -61,18 +61,14 @@ pub fn decode_presentations(bytes: &[u8]) -> Option<Vec<Presentation>> {
     if !bytes.len().is_multiple_of(PRESENTATION_LEN) {
         return None;
     }
-    let word = |b: &[u8]| -> [u8; 8] {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(b);
-        w
-    };
+    let word = |b: &[u8], at: usize| -> [u8; 8] { std::array::from_fn(|i| b[at + i]) };
     Some(
         bytes
             .chunks_exact(PRESENTATION_LEN)
             .map(|c| Presentation {
-                passport: u64::from_be_bytes(word(&c[0..8])),
-                call: u64::from_be_bytes(word(&c[8..16])),
-                expires: i64::from_be_bytes(word(&c[16..24])),
+                passport: u64::from_be_bytes(word(c, 0)),
+                call: u64::from_be_bytes(word(c, 8)),
+                expires: i64::from_be_bytes(word(c, 16)),
             })
             .collect(),
     )
@@ -80,9 +76,7 @@ pub fn decode_presentations(bytes: &[u8]) -> Option<Vec<Presentation>> {
 
 fn prefix(bytes: &[u8]) -> u64 {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&d.as_ref()[..8]);
-    u64::from_be_bytes(w)
+    u64::from_be_bytes(std::array::from_fn(|i| d.as_ref()[i]))
 }
 
 /// A bounded, sharded cache of recently verified PASSporTs.

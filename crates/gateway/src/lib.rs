@@ -23,7 +23,7 @@ use vouch_smpp::{Address, CommandStatus};
 pub use content::{ContentClassifier, Finding, TermList};
 pub use fingerprint::{DestinationKey, DestinationKeyer, hamming, simhash};
 pub use optout::Keyword;
-pub use throughput::{DailyTier, Limited, Throughput, ThroughputConfig, Usage, UsageKey};
+pub use throughput::{DailyTier, Limited, Throughput, ThroughputConfig, Usage, UsageKey, usage_minute};
 
 /// What the gateway does with a message that fails a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -180,7 +180,7 @@ impl Throughput {
     /// messages come off the campaign's budget here too, and a brand's day counts theirs with
     /// ours. Figures of past periods are ignored; figures already applied change nothing.
     pub fn apply_others(&self, usage: &[Usage], now: Timestamp) {
-        let minute = now.as_second().div_euclid(60);
+        let minute = minute_of(now.as_microsecond());
         let (day, _) = self.pacific_day(now);
         for u in usage {
             match u.key {
@@ -271,7 +271,7 @@ impl Throughput {
         {
             let mut b = self.buckets.entry(key).or_insert_with(|| {
                 // What other nodes took in the last minute, before this node had a budget here.
-                let minute = now_us.div_euclid(60_000_000);
+                let minute = minute_of(now_us);
                 let before =
                     self.others_before.remove(&key).filter(|(_, (m, _))| *m >= minute - 1).map_or(0, |(_, (_, n))| n);
                 Bucket { tokens: per_minute - before as f64, at_us: now_us }
@@ -302,8 +302,7 @@ impl Throughput {
         d.count += n as u64;
         drop(d);
         if self.shared.load(Ordering::Relaxed) {
-            let minute = now_us.div_euclid(60_000_000);
-            self.count_taken(UsageKey::Minute { campaign, number: key.1 }, minute, n as u64);
+            self.count_taken(UsageKey::Minute { campaign, number: key.1 }, minute_of(now_us), n as u64);
             self.count_taken(UsageKey::Day { brand }, day, n as u64);
         }
         Ok(())
@@ -316,6 +315,15 @@ impl Throughput {
         let ours = self.days.get(&brand).filter(|d| d.day == day).map_or(0, |d| d.count);
         ours + self.others_days.get(&brand).filter(|d| d.day == day).map_or(0, |d| d.count)
     }
+}
+
+/// The minute since 1970 that `at` falls in: the period of [`UsageKey::Minute`].
+pub fn usage_minute(at: Timestamp) -> i64 {
+    minute_of(at.as_microsecond())
+}
+
+fn minute_of(us: i64) -> i64 {
+    us.div_euclid(60_000_000)
 }
 
 #[cfg(test)]

@@ -27,6 +27,11 @@ pub(crate) struct WriteGuard<'a> {
     tx: Option<vouch_store::Tx>,
 }
 
+/// How far back a node re-reads what other nodes wrote by timestamp (opt-outs, presentation
+/// batches): more than a write takes from its timestamp to its commit plus how far node clocks
+/// disagree (docs/DEPLOYMENT.md).
+pub(crate) const REREAD: jiff::SignedDuration = jiff::SignedDuration::from_secs(10);
+
 /// Events read per query while catching up.
 const PAGE: u32 = 10_000;
 
@@ -175,5 +180,29 @@ impl Registry {
     /// service reloads then.
     pub fn voice_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.voice_changed.subscribe()
+    }
+}
+
+/// The passes of a task that keeps a node's memory in step with the other nodes': one every
+/// [`FOLLOW_INTERVAL`] (numbered from 0), for as long as its owner lives.
+pub(crate) struct Passes<T> {
+    owner: std::sync::Weak<T>,
+    tick: tokio::time::Interval,
+    n: u64,
+}
+
+impl<T> Passes<T> {
+    pub(crate) fn new(owner: std::sync::Weak<T>) -> Self {
+        let mut tick = tokio::time::interval(FOLLOW_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self { owner, tick, n: 0 }
+    }
+
+    /// Waits for the next pass: the owner and the pass's number, or `None` once the owner is gone.
+    pub(crate) async fn next(&mut self) -> Option<(Arc<T>, u64)> {
+        self.tick.tick().await;
+        let owner = self.owner.upgrade()?;
+        self.n += 1;
+        Some((owner, self.n - 1))
     }
 }

@@ -587,26 +587,18 @@ async fn purge_records(store: vouch_store::Store, registry: Arc<Registry>, reten
     }
 }
 
-/// How far back a node re-reads opt-outs on each pass: more than a write takes from its
-/// timestamp to its commit plus how far node clocks disagree (docs/DEPLOYMENT.md).
-const OPT_OUT_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_secs(10);
-
 /// On a shared database, every [`crate::FOLLOW_INTERVAL`]: the opt-outs and opt-ins written in
-/// the last [`OPT_OUT_OVERLAP`] (by any node) applied to this node's gateway, so that a STOP
+/// the last [`crate::follow::REREAD`] (by any node) applied to this node's gateway, so that a STOP
 /// received by one node is enforced by all within a second (applying a row twice is harmless;
 /// the rows say what holds now, so every node converges on the database); and the throughput
 /// budgets shared: what this node took is written, what the others took is read and taken off
 /// this node's budgets. Ends with the gateway.
 async fn follow_other_nodes(gateway: std::sync::Weak<SmppGateway>) {
-    let node = format!("{:016x}", rand::random::<u64>());
     let mut unsent: HashMap<(UsageKey, i64), u64> = HashMap::new();
-    let mut tick = tokio::time::interval(crate::FOLLOW_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    for pass in 0u64.. {
-        tick.tick().await;
-        let Some(gw) = gateway.upgrade() else { return };
+    let mut passes = crate::follow::Passes::new(gateway);
+    while let Some((gw, pass)) = passes.next().await {
         let (store, now) = (gw.registry.store(), gw.registry.now());
-        match store.opt_out_changes(now - OPT_OUT_OVERLAP).await {
+        match store.opt_out_changes(now - crate::follow::REREAD).await {
             Ok(changes) => {
                 for c in changes {
                     let Some(key) = parse_key(&c.dest_key) else { continue };
@@ -626,14 +618,14 @@ async fn follow_other_nodes(gateway: std::sync::Weak<SmppGateway>) {
         if !unsent.is_empty() {
             let rows: Vec<UsageRow> =
                 unsent.iter().map(|(&(key, period), &count)| usage_row(key, period, count)).collect();
-            match store.put_gateway_usage(&node, &rows).await {
+            match store.put_gateway_usage(gw.registry.node(), &rows).await {
                 Ok(()) => unsent.clear(),
                 Err(e) => tracing::warn!(error = %e, "cannot share this node's throughput with the others"),
             }
         }
-        let minute = now.as_second().div_euclid(60);
+        let minute = vouch_gateway::usage_minute(now);
         let (day, _) = throughput.pacific_day(now);
-        match store.others_gateway_usage(&node, minute - 1, day).await {
+        match store.others_gateway_usage(gw.registry.node(), minute - 1, day).await {
             Ok(rows) => {
                 let usage: Vec<Usage> = rows.iter().filter_map(usage_of).collect();
                 throughput.apply_others(&usage, now);

@@ -204,6 +204,8 @@ pub struct Registry {
     webhooks: webhooks::Webhooks,
     /// Bumped when another node changed call-authentication state.
     voice_changed: tokio::sync::watch::Sender<u64>,
+    /// This process's name among the nodes of a shared database.
+    node: String,
 }
 
 /// Most API keys whose principal is remembered.
@@ -280,7 +282,15 @@ impl Registry {
             gateway_facts: RwLock::new(gateway_facts),
             webhooks: webhooks::Webhooks::start(),
             voice_changed: tokio::sync::watch::Sender::new(0),
+            node: node_name(),
         })
+    }
+
+    /// This process's name among the nodes of a shared database (host, process id and a
+    /// random part): the sequencer lease's holder, and the writer of the gateway's throughput
+    /// totals and the verifier's presentation batches.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// The in-memory number index (the hot path for gateways and signers).
@@ -458,4 +468,11 @@ pub(crate) fn require_role(p: &Principal, role: Role) -> Result<vouch_registry::
             role.as_str()
         ))),
     }
+}
+
+fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let mut r = [0u8; 4];
+    let _ = aws_lc_rs::rand::fill(&mut r);
+    format!("{}-{}-{}", host.trim(), std::process::id(), vouch_shaken::hex(&r))
 }

@@ -137,8 +137,6 @@ pub struct TransparencyLog {
     sequencer: tokio::sync::Mutex<()>,
     /// Why integration stopped, if it did (stored tiles that do not match the checkpoint).
     halted: RwLock<Option<String>>,
-    /// This node's name in the sequencer lease (random per process).
-    node: String,
     /// Whether this node held the sequencer lease at its last pass.
     leading: std::sync::atomic::AtomicBool,
 }
@@ -150,13 +148,6 @@ impl std::fmt::Debug for TransparencyLog {
 }
 
 /// A name for this process in the sequencer lease: host, process id and a random suffix.
-fn node_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let mut r = [0u8; 4];
-    let _ = aws_lc_rs::rand::fill(&mut r);
-    format!("{}-{}-{}", host.trim(), std::process::id(), vouch_shaken::hex(&r))
-}
-
 fn log_error(e: TlogError) -> ServiceError {
     ServiceError::Store(vouch_store::StoreError::Corrupt { table: "log_tiles", detail: e.to_string() })
 }
@@ -186,7 +177,6 @@ impl TransparencyLog {
             tiles: RwLock::new(MemoryTiles::default()),
             sequencer: tokio::sync::Mutex::new(()),
             halted: RwLock::new(None),
-            node: node_name(),
             leading: std::sync::atomic::AtomicBool::new(false),
             registry,
         });
@@ -246,7 +236,7 @@ impl TransparencyLog {
 
     /// This node's name in the sequencer lease.
     pub fn node(&self) -> &str {
-        &self.node
+        self.registry.node()
     }
 
     /// Whether this node is the log's sequencer (holds the lease) as of its last pass.
@@ -259,7 +249,7 @@ impl TransparencyLog {
     pub async fn release(&self) -> Result<(), ServiceError> {
         let _one = self.sequencer.lock().await;
         self.leading.store(false, std::sync::atomic::Ordering::Release);
-        Ok(self.registry.store.log_release(&self.node).await?)
+        Ok(self.registry.store.log_release(self.registry.node()).await?)
     }
 
     fn head_mut(&self) -> std::sync::RwLockWriteGuard<'_, Head> {
@@ -311,9 +301,9 @@ impl TransparencyLog {
         let _one = self.sequencer.lock().await;
         let store = &self.registry.store;
         let now_us = self.registry.clock.now().as_microsecond();
-        if !store.log_lease(&self.node, now_us, LEASE_US).await? {
+        if !store.log_lease(self.registry.node(), now_us, LEASE_US).await? {
             if self.leading.swap(false, Ordering::AcqRel) {
-                tracing::warn!(node = %self.node, "transparency log: another node holds the sequencer lease now");
+                tracing::warn!(node = %self.registry.node(), "transparency log: another node holds the sequencer lease now");
             }
             self.follow_head().await?;
             return Ok(Integrated { added: 0, size: self.size() });
@@ -322,7 +312,7 @@ impl TransparencyLog {
             // Another node may have grown the tree since this one last looked.
             self.follow_head().await?;
             if store.is_shared() {
-                tracing::info!(node = %self.node, size = self.size(), "transparency log: this node is the sequencer");
+                tracing::info!(node = %self.registry.node(), size = self.size(), "transparency log: this node is the sequencer");
             }
         }
         metrics::gauge!("vouch_log_sequencer").set(1.0);
@@ -363,7 +353,7 @@ impl TransparencyLog {
                 .iter()
                 .map(|t| TileRow { level: t.id.level, index: t.id.index, hashes: t.to_bytes() })
                 .collect();
-            if let Err(e) = store.log_commit(&tiles, &row, &self.node, row.ts_us, LEASE_US).await {
+            if let Err(e) = store.log_commit(&tiles, &row, self.registry.node(), row.ts_us, LEASE_US).await {
                 // Lost the lease meanwhile (or the database failed): the next pass finds out
                 // which, and follows the new sequencer's tree if it must.
                 self.leading.store(false, Ordering::Release);

@@ -1452,29 +1452,23 @@ fn sip_method_label(m: &str) -> &'static str {
     }
 }
 
-/// How far back a node re-reads the other nodes' presentations: more than a batch takes from
-/// its timestamp to its commit plus how far node clocks disagree.
-const PRESENTATIONS_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_secs(10);
-
 /// On a shared database, every [`crate::FOLLOW_INTERVAL`]: the PASSporTs this node saw first
 /// written as one batch, and the other nodes' batches read and taken into the replay cache, so
 /// that a PASSporT replayed through another node for another call is caught there (unless both
 /// nodes see it within the same quarter second or so; `vouch_stir_replays_late_total` counts
 /// those). Ends with the call authentication service.
 async fn share_presentations(auth: std::sync::Weak<CallAuth>) {
-    let node = format!("{:016x}", rand::random::<u64>());
     let mut applied: std::collections::HashMap<(String, i64), i64> = std::collections::HashMap::new();
-    let mut tick = tokio::time::interval(crate::FOLLOW_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut unsent: Vec<vouch_callauth::Presentation> = Vec::new();
-    for batch in 0i64.. {
-        tick.tick().await;
-        let Some(me) = auth.upgrade() else { return };
+    let mut passes = crate::follow::Passes::new(auth);
+    while let Some((me, pass)) = passes.next().await {
+        // Batches are numbered by pass: increasing, so each (node, batch) is written once.
+        let batch = pass as i64;
         let (store, now) = (me.registry.store(), me.registry.now());
         unsent.extend(me.replay.take_presented());
         if !unsent.is_empty() {
             let bytes = vouch_callauth::encode_presentations(&unsent);
-            match store.put_presentations(&node, batch, now, &bytes).await {
+            match store.put_presentations(me.registry.node(), batch, now, &bytes).await {
                 Ok(()) => unsent.clear(),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot share this node's PASSporT presentations");
@@ -1484,7 +1478,7 @@ async fn share_presentations(auth: std::sync::Weak<CallAuth>) {
                 }
             }
         }
-        match store.others_presentation_batches(&node, now - PRESENTATIONS_OVERLAP).await {
+        match store.others_presentation_batches(me.registry.node(), now - crate::follow::REREAD).await {
             Ok(batches) => {
                 for (other, n) in batches {
                     if applied.contains_key(&(other.clone(), n)) {
@@ -1508,14 +1502,14 @@ async fn share_presentations(auth: std::sync::Weak<CallAuth>) {
                         metrics::counter!("vouch_stir_replays_late_total").increment(late as u64);
                     }
                 }
-                let horizon = (now - PRESENTATIONS_OVERLAP).as_second() - 60;
+                let horizon = (now - crate::follow::REREAD).as_second() - 60;
                 applied.retain(|_, at| *at >= horizon);
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the other nodes' PASSporT presentations"),
         }
         // About once a minute, the batches whose PASSporTs are all stale: a PASSporT is fresh
         // for at most twice the window after the batch that saw it.
-        if batch % 240 == 0 {
+        if pass % 240 == 0 {
             let keep = jiff::SignedDuration::from_secs(2 * me.config.freshness.max(1) + 60);
             if let Err(e) = store.purge_presentations(now - keep).await {
                 tracing::warn!(error = %e, "cannot delete old PASSporT presentations");

@@ -254,18 +254,9 @@ impl Store {
     ) -> Result<Vec<GatewayMinute>, StoreError> {
         let from = crate::TrafficRow::minute_of(since);
         // One CSP's rows, or (with '' bound, which no provider id is) all of them.
-        let q = match provider {
-            Some(_) => {
-                "SELECT minute_us, verdict, status, CAST(SUM(messages) AS BIGINT) AS messages FROM gateway_minutes \
-                 WHERE minute_us >= $1 AND provider_id = $2 GROUP BY minute_us, verdict, status \
-                 ORDER BY minute_us DESC, verdict, status"
-            }
-            None => {
-                "SELECT minute_us, verdict, status, CAST(SUM(messages) AS BIGINT) AS messages FROM gateway_minutes \
-                 WHERE minute_us >= $1 AND provider_id <> $2 GROUP BY minute_us, verdict, status \
-                 ORDER BY minute_us DESC, verdict, status"
-            }
-        };
+        let q = "SELECT minute_us, verdict, status, CAST(SUM(messages) AS BIGINT) AS messages FROM gateway_minutes \
+                 WHERE minute_us >= $1 AND ($2 = '' OR provider_id = $2) GROUP BY minute_us, verdict, status \
+                 ORDER BY minute_us DESC, verdict, status";
         let provider = provider.map_or_else(String::new, |p| p.to_string());
         let rows: Vec<(i64, String, i64, i64)> = on!(self.pool(), db => sqlx::query_as(q)
             .bind(from)
