@@ -247,25 +247,34 @@ impl Gateway {
                 format!("campaign {} belongs to CSP {}, the account to {}", c.id, c.csp, m.csp),
             ));
         }
-        // 2. Throughput.
+        // 2. Throughput. A message that a later check refuses is not sent, so under the block
+        // policy it is measured against the budget without spending it; the reason reported
+        // still follows the order of the checks.
+        let later = self.later_failure(c.id, facts, m);
+        let spend = later.is_none() || self.config.policy == Policy::Flag;
         let class = c.throughput_class;
-        match self.throughput.take(&c, m.source, facts.tier, m.parts.max(1), m.now) {
-            Ok(()) => {}
-            Err(Limited::PerMinute) => {
-                return Some(Reason::new(
-                    CommandStatus::ESME_RTHROTTLED,
-                    format!("class {} allows {} a minute", class.as_str(), class.sms_per_minute()),
-                ));
-            }
-            Err(Limited::Daily) => {
-                return Some(Reason::new(
-                    CommandStatus::VOUCH_BRAND_DAILY_CAP,
-                    format!("brand {} reached {} today", c.brand, self.config.throughput.daily_cap(facts.tier)),
-                ));
-            }
+        let n = m.parts.max(1);
+        let admitted = match spend {
+            true => self.throughput.take(&c, m.source, facts.tier, n, m.now),
+            false => self.throughput.would_take(&c, m.source, facts.tier, n, m.now),
+        };
+        match admitted {
+            Ok(()) => later,
+            Err(Limited::PerMinute) => Some(Reason::new(
+                CommandStatus::ESME_RTHROTTLED,
+                format!("class {} allows {} a minute", class.as_str(), class.sms_per_minute()),
+            )),
+            Err(Limited::Daily) => Some(Reason::new(
+                CommandStatus::VOUCH_BRAND_DAILY_CAP,
+                format!("brand {} reached {} today", c.brand, self.config.throughput.daily_cap(facts.tier)),
+            )),
         }
+    }
+
+    /// The checks after throughput (opt-out, then content): the first failure.
+    fn later_failure(&self, campaign: CampaignId, facts: &SourceFacts, m: &Submission<'_>) -> Option<Reason> {
         // 3. Opt-out.
-        if self.is_opted_out(c.id, m.dest) {
+        if self.is_opted_out(campaign, m.dest) {
             return Some(Reason::new(CommandStatus::VOUCH_OPTED_OUT, format!("destination {}", m.dest.to_hex())));
         }
         // 4. Content.
@@ -401,6 +410,47 @@ mod tests {
         assert!(v.forwards(), "flag mode forwards");
         assert_eq!(status(v.clone()), 0x58);
         assert_eq!(v.as_str(), "flagged");
+    }
+
+    #[test]
+    fn a_blocked_message_does_not_spend_the_campaigns_budget() {
+        let (g, mut facts, m) = setup(Policy::Block);
+        if let Some(c) = facts.campaign.as_mut() {
+            c.throughput_class = ThroughputClass::P; // 60 a minute
+        }
+        let c = facts.campaign.as_ref().map(|c| c.id).unwrap();
+        let keyer = DestinationKeyer::new(b"k");
+        let stopped = keyer.key("+13105550199".parse().unwrap());
+        assert!(g.opt_out(c, stopped));
+        // 100 messages to a subscriber who sent STOP, and 100 with an undeclared link: all refused
+        // for what they are, none sent.
+        for _ in 0..100 {
+            assert_eq!(status(g.check(&facts, &Submission { dest: stopped, ..m.clone() })), 0x406);
+            assert_eq!(status(g.check(&facts, &Submission { text: "See https://acme.example/x", ..m.clone() })), 0x407);
+        }
+        // The minute's 60 are all still there.
+        for i in 0..60 {
+            assert_eq!(g.check(&facts, &m), Verdict::Accept, "message {i}");
+        }
+        // Now the budget is spent: the rate is reported first, even for an opted-out subscriber.
+        assert_eq!(status(g.check(&facts, &m)), 0x58);
+        assert_eq!(status(g.check(&facts, &Submission { dest: stopped, ..m.clone() })), 0x58);
+        // The brand's daily cap likewise counts only messages sent.
+        assert_eq!(g.throughput.brand_today(facts.campaign.as_ref().unwrap().brand, m.now), 60);
+    }
+
+    #[test]
+    fn flagged_messages_are_sent_and_spend_the_budget() {
+        let (g, mut facts, m) = setup(Policy::Flag);
+        if let Some(c) = facts.campaign.as_mut() {
+            c.throughput_class = ThroughputClass::P; // 60 a minute
+        }
+        for _ in 0..60 {
+            let v = g.check(&facts, &Submission { text: "See https://acme.example/x", ..m.clone() });
+            assert!(v.forwards());
+            assert_eq!(status(v), 0x407);
+        }
+        assert_eq!(status(g.check(&facts, &m)), 0x58);
     }
 
     #[test]

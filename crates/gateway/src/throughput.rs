@@ -263,6 +263,31 @@ impl Throughput {
         n: u32,
         now: Timestamp,
     ) -> Result<(), Limited> {
+        self.admit(campaign, source, tier, n, now, true)
+    }
+
+    /// What [`Throughput::take`] would answer, taking nothing: for a message refused by a later
+    /// check, which is not sent and so does not spend the campaign's budget.
+    pub fn would_take(
+        &self,
+        campaign: &CampaignSlot,
+        source: TelephoneNumber,
+        tier: DailyTier,
+        n: u32,
+        now: Timestamp,
+    ) -> Result<(), Limited> {
+        self.admit(campaign, source, tier, n, now, false)
+    }
+
+    fn admit(
+        &self,
+        campaign: &CampaignSlot,
+        source: TelephoneNumber,
+        tier: DailyTier,
+        n: u32,
+        now: Timestamp,
+        spend: bool,
+    ) -> Result<(), Limited> {
         let (campaign, class, brand) = (campaign.id, campaign.throughput_class, campaign.brand);
         let per_minute = (f64::from(class.sms_per_minute()) * self.config.minute_scale).max(1.0);
         let key = (campaign, if class == ThroughputClass::G { source.digits() } else { 0 });
@@ -282,7 +307,9 @@ impl Throughput {
             if b.tokens < n {
                 return Err(Limited::PerMinute);
             }
-            b.tokens -= n;
+            if spend {
+                b.tokens -= n;
+            }
         }
         let (day, _) = self.pacific_day(now);
         let cap = self.config.daily_cap(tier);
@@ -294,10 +321,13 @@ impl Throughput {
         if d.count + others + n as u64 > cap {
             drop(d);
             // Give the minute tokens back: the message is not sent.
-            if let Some(mut b) = self.buckets.get_mut(&key) {
+            if spend && let Some(mut b) = self.buckets.get_mut(&key) {
                 b.tokens = (b.tokens + n).min(per_minute);
             }
             return Err(Limited::Daily);
+        }
+        if !spend {
+            return Ok(());
         }
         d.count += n as u64;
         drop(d);
