@@ -207,8 +207,69 @@ type UpstreamReply = Result<String, CommandStatus>;
 
 struct UpstreamRequest {
     pdu: Vec<u8>,
-    reply: oneshot::Sender<UpstreamReply>,
+    reply: Reply,
     first: Instant,
+}
+
+/// Who hears what became of a submit forwarded upstream.
+enum Reply {
+    /// A task waiting for every part of a concatenated message.
+    Wait(oneshot::Sender<UpstreamReply>),
+    /// A message in one PDU: the upstream session answers the ESME itself, with no task of its
+    /// own per message.
+    Answer(Answer),
+    /// vouch's own message (an answer to HELP): nobody.
+    Nobody,
+}
+
+impl Reply {
+    fn send(self, reply: UpstreamReply) {
+        match self {
+            Reply::Wait(tx) => {
+                let _ = tx.send(reply);
+            }
+            Reply::Answer(mut a) => {
+                if let Some(m) = a.0.take() {
+                    m.conclude(reply);
+                }
+            }
+            Reply::Nobody => {}
+        }
+    }
+}
+
+/// The ESME's side of a message in one PDU, answered by [`Reply::send`]; if it is dropped
+/// unanswered (the gateway is stopping), the ESME is told ESME_RSYSERR, so that no submit is
+/// left without an answer.
+struct Answer(Option<Box<Answering>>);
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if let Some(m) = self.0.take() {
+            m.conclude(Err(CommandStatus::ESME_RSYSERR));
+        }
+    }
+}
+
+struct Answering {
+    shared: Arc<Shared>,
+    account: BoundAccount,
+    checked: vouch_service::Checked,
+    part: Part,
+    smsc: usize,
+    events: mpsc::Sender<Event>,
+}
+
+impl Answering {
+    fn conclude(self: Box<Self>, reply: UpstreamReply) {
+        let Answering { shared, account, checked, part, smsc, events } = *self;
+        let mut answers = Vec::with_capacity(64);
+        let (first_id, failed) = match answer_part(&shared, smsc, &account, &part, reply, &mut answers) {
+            Ok(id) => (Some(id), None),
+            Err(status) => (None, Some(status)),
+        };
+        conclude(shared, account, checked, 1, first_id, failed, Event(answers, 1), events);
+    }
 }
 
 /// A session that receives deliver_sm: where to send them.
@@ -798,19 +859,33 @@ async fn submit(
         return parts.iter().filter(|p| p.acked.is_none()).count();
     }
     let smsc = shared.route(dest.addr);
-    let upstream = shared.upstreams[smsc].clone();
+    let upstream = &shared.upstreams[smsc];
+    let send = |req: UpstreamRequest| {
+        if let Err(e) = upstream.try_send(req) {
+            let req = match e {
+                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
+            };
+            req.reply.send(Err(CommandStatus::ESME_RTHROTTLED));
+        }
+    };
+    if let [p] = parts.as_slice()
+        && p.acked.is_none()
+    {
+        // A message in one PDU: the upstream session answers it.
+        let mut parts = parts;
+        let mut part = parts.remove(0);
+        let pdu = std::mem::take(&mut part.pdu);
+        let answering =
+            Answering { shared: shared.clone(), account: acc.clone(), checked, part, smsc, events: events.clone() };
+        send(UpstreamRequest { pdu, reply: Reply::Answer(Answer(Some(Box::new(answering)))), first: Instant::now() });
+        return 0;
+    }
     let mut waits = Vec::with_capacity(parts.len());
     for mut p in parts {
         let (tx, rx) = oneshot::channel();
         // An acknowledged part keeps its bytes for a receipt should the SMSC refuse it.
         let pdu = if p.acked.is_some() { p.pdu.clone() } else { std::mem::take(&mut p.pdu) };
-        let req = UpstreamRequest { pdu, reply: tx, first: Instant::now() };
-        if let Err(e) = upstream.try_send(req) {
-            let req = match e {
-                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
-            };
-            let _ = req.reply.send(Err(CommandStatus::ESME_RTHROTTLED));
-        }
+        send(UpstreamRequest { pdu, reply: Reply::Wait(tx), first: Instant::now() });
         waits.push((p, rx));
     }
     let shared = shared.clone();
@@ -820,45 +895,95 @@ async fn submit(
         let mut answers = Vec::new();
         let mut first_id = None;
         let count = waits.iter().filter(|(p, _)| p.acked.is_none()).count();
-        let parts = waits.len();
+        let parts = waits.len() as u32;
         let mut failed = None;
         for (part, rx) in waits {
-            let (command_id, sequence, acked) = (part.command_id, part.sequence, &part.acked);
-            match rx.await.unwrap_or(Err(CommandStatus::ESME_RSYSERR)) {
-                Ok(upstream_id) => {
-                    let our_id = acked.clone().unwrap_or_else(|| shared.message_id());
-                    let sent = Sent { our_id: our_id.clone(), system_id: acc.system_id.clone() };
-                    shared.ids.insert((smsc, upstream_id), sent);
-                    if acked.is_none() {
-                        let ok = CommandStatus::ESME_ROK;
-                        vouch_smpp::encode_message_resp(&mut answers, command_id, ok, sequence, &our_id);
-                    }
-                    first_id.get_or_insert(our_id);
+            let reply = rx.await.unwrap_or(Err(CommandStatus::ESME_RSYSERR));
+            match answer_part(&shared, smsc, &acc, &part, reply, &mut answers) {
+                Ok(id) => {
+                    first_id.get_or_insert(id);
                 }
                 Err(status) => {
                     failed.get_or_insert(status);
-                    match acked {
-                        None => vouch_smpp::encode_message_resp(&mut answers, command_id, status, sequence, ""),
-                        Some(id) => answers.extend(rejection_receipt(&part, id, status, "UNDELIV").unwrap_or_default()),
-                    }
                 }
             }
         }
-        let mut checked = checked;
-        if let Some(status) = failed {
-            metrics::counter!("vouch_smpp_upstream_refusals_total", "status" => status.name()).increment(1);
-            if first_id.is_none() {
-                checked.verdict =
-                    vouch_gateway::Verdict::Reject(vouch_gateway::Reason { status, detail: "refused upstream".into() });
-            }
-        }
-        // Queued for the record writer before the ESME hears back: when the writer falls behind,
-        // answers slow down and the ESME's window holds the load back, instead of records piling
-        // up in memory.
-        shared.gateway.record(&acc, &checked, parts as u32, first_id).await;
-        let _ = events.send(Event(answers, count)).await;
+        conclude(shared, acc, checked, parts, first_id, failed, Event(answers, count), events);
     });
     0
+}
+
+/// Adds what the ESME is told about one part the SMSC answered (`reply`) to `answers`: the id
+/// vouch gives the message (remembered for its receipt), or the refusal (a receipt for a part
+/// acknowledged earlier). Returns the id, or the SMSC's refusal.
+fn answer_part(
+    shared: &Shared,
+    smsc: usize,
+    acc: &BoundAccount,
+    part: &Part,
+    reply: UpstreamReply,
+    answers: &mut Vec<u8>,
+) -> Result<String, CommandStatus> {
+    let (command_id, sequence, acked) = (part.command_id, part.sequence, &part.acked);
+    match reply {
+        Ok(upstream_id) => {
+            let our_id = acked.clone().unwrap_or_else(|| shared.message_id());
+            let sent = Sent { our_id: our_id.clone(), system_id: acc.system_id.clone() };
+            shared.ids.insert((smsc, upstream_id), sent);
+            if acked.is_none() {
+                vouch_smpp::encode_message_resp(answers, command_id, CommandStatus::ESME_ROK, sequence, &our_id);
+            }
+            Ok(our_id)
+        }
+        Err(status) => {
+            match acked {
+                None => vouch_smpp::encode_message_resp(answers, command_id, status, sequence, ""),
+                Some(id) => answers.extend(rejection_receipt(part, id, status, "UNDELIV").unwrap_or_default()),
+            }
+            Err(status)
+        }
+    }
+}
+
+/// Records a forwarded message's decision (refused upstream if no part got through) and hands
+/// its answers to the ESME's session. The record is queued before the ESME hears back: when
+/// the writer falls behind, answers slow down and the ESME's window holds the load back,
+/// instead of records piling up in memory. Without waiting when there is room (the usual
+/// case); else in a task of its own.
+#[allow(clippy::too_many_arguments)]
+fn conclude(
+    shared: Arc<Shared>,
+    acc: BoundAccount,
+    mut checked: vouch_service::Checked,
+    parts: u32,
+    first_id: Option<String>,
+    failed: Option<CommandStatus>,
+    event: Event,
+    events: mpsc::Sender<Event>,
+) {
+    if let Some(status) = failed {
+        metrics::counter!("vouch_smpp_upstream_refusals_total", "status" => status.name()).increment(1);
+        if first_id.is_none() {
+            checked.verdict =
+                vouch_gateway::Verdict::Reject(vouch_gateway::Reason { status, detail: "refused upstream".into() });
+        }
+    }
+    let record = shared.gateway.try_record(&acc, &checked, parts, first_id);
+    let event = match record {
+        Ok(()) => match events.try_send(event) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Closed(_)) => return, // the session is gone
+            Err(mpsc::error::TrySendError::Full(e)) => e,
+        },
+        Err(_) => event,
+    };
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    runtime.spawn(async move {
+        if let Err(rec) = record {
+            shared.gateway.queue_record(*rec).await;
+        }
+        let _ = events.send(event).await;
+    });
 }
 
 /// One SMSC: connect, bind as transceiver, forward submits within the window, keep the link
@@ -880,7 +1005,7 @@ async fn upstream(shared: Arc<Shared>, index: usize, mut requests: mpsc::Receive
         let mut kept = VecDeque::new();
         while let Some(r) = retry.pop_front() {
             if r.first.elapsed() > UPSTREAM_DEADLINE {
-                let _ = r.reply.send(Err(CommandStatus::ESME_RTHROTTLED));
+                r.reply.send(Err(CommandStatus::ESME_RTHROTTLED));
             } else {
                 kept.push_back(r);
             }
@@ -1001,7 +1126,7 @@ async fn upstream_connection(
                                 } else {
                                     Err(h.status)
                                 };
-                                let _ = r.reply.send(reply);
+                                r.reply.send(reply);
                             }
                         }
                         CommandId::ENQUIRE_LINK => vouch_smpp::encode_header_only(&mut out, CommandId::ENQUIRE_LINK.response(), CommandStatus::ESME_ROK, h.sequence),
@@ -1112,8 +1237,8 @@ async fn from_upstream(shared: &Arc<Shared>, index: usize, bytes: &[u8]) -> Comm
         };
         let mut pdu = Vec::new();
         if vouch_smpp::encode_message(&mut pdu, false, 0, &m).is_ok() {
-            let (tx, _rx) = oneshot::channel();
-            let _ = shared.upstreams[index].try_send(UpstreamRequest { pdu, reply: tx, first: Instant::now() });
+            let _ =
+                shared.upstreams[index].try_send(UpstreamRequest { pdu, reply: Reply::Nobody, first: Instant::now() });
         }
     }
     let Some(campaign) = mo.campaign else {

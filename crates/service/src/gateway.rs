@@ -354,6 +354,21 @@ impl SmppGateway {
 
     /// Queues the record of a decision (waits when the writer is behind: records are not dropped).
     pub async fn record(&self, account: &BoundAccount, checked: &Checked, parts: u32, message_id: Option<String>) {
+        if let Err(rec) = self.try_record(account, checked, parts, message_id) {
+            self.queue_record(*rec).await;
+        }
+    }
+
+    /// [`SmppGateway::record`] without waiting: the record is queued if the writer has room,
+    /// else given back for [`SmppGateway::queue_record`] (the forwarding path answers the ESME
+    /// only once its record is queued, so that a writer falling behind slows the ESMEs down).
+    pub fn try_record(
+        &self,
+        account: &BoundAccount,
+        checked: &Checked,
+        parts: u32,
+        message_id: Option<String>,
+    ) -> Result<(), Box<GatewayRecord>> {
         let (status, detail) = checked.verdict.reason().map_or((0, String::new()), |r| (r.status.0, r.detail.clone()));
         let rec = GatewayRecord {
             at: self.registry.now(),
@@ -369,7 +384,12 @@ impl SmppGateway {
             detail,
             message_id,
         };
-        self.records.record(rec).await;
+        self.records.try_record(rec).map_err(Box::new)
+    }
+
+    /// Queues a record that [`SmppGateway::try_record`] gave back, waiting for room.
+    pub async fn queue_record(&self, record: GatewayRecord) {
+        self.records.record(record).await;
     }
 
     /// Writes every record queued so far (before shutting down, and in tests).

@@ -71,6 +71,19 @@ impl<T: Send + 'static> Recorder<T> {
         }
     }
 
+    /// Queues a record if the channel has room, without waiting; gives it back when it has
+    /// none (then [`Recorder::record`] waits for room).
+    pub(crate) fn try_record(&self, record: T) -> Result<(), T> {
+        match self.tx.try_send(Msg::Record(record)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(Msg::Record(r))) => Err(r),
+            Err(_) => {
+                tracing::error!(what = self.what, "the recorder has stopped; a record is lost");
+                Ok(())
+            }
+        }
+    }
+
     /// Writes everything queued so far (before shutting down, and in tests).
     pub(crate) async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
