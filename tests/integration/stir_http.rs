@@ -486,13 +486,18 @@ pub(crate) fn cli_sign(dir: &Path, cert: &Issued, x5u: &str, orig: &str, dest: &
 
 /// Whether `s` looks like a version 4 UUID.
 pub(crate) fn is_uuid_v4(s: &str) -> bool {
+    is_uuid_of_version(s, b'4')
+}
+
+/// Whether `s` looks like a UUID of `version` (`b'4'`, `b'7'`).
+pub(crate) fn is_uuid_of_version(s: &str, version: u8) -> bool {
     let b = s.as_bytes();
     b.len() == 36
         && b.iter().enumerate().all(|(i, c)| match i {
             8 | 13 | 18 | 23 => *c == b'-',
             _ => c.is_ascii_hexdigit(),
         })
-        && b[14] == b'4'
+        && b[14] == version
 }
 
 /// One HTTP/1.1 request written by hand (for what reqwest will not send, such as a POST
@@ -1011,7 +1016,14 @@ async fn stir_http_signing_attests_what_the_registry_supports_and_records_each_c
         assert_eq!(payload["orig"]["tn"], case.body["signingRequest"]["orig"]["tn"], "{what}: {payload}");
         assert_eq!(payload["dest"]["tn"], json!(["13125550100"]), "{what}: {payload}");
         assert_eq!(payload["origid"], vouch["origid"], "{what}: {payload}");
-        assert!(is_uuid_v4(payload["origid"].as_str().unwrap()) || payload["origid"] == origid);
+        // vouch's own origids are UUIDv7: they sort by time, and start with the signing
+        // millisecond.
+        let generated = payload["origid"].as_str().unwrap();
+        assert!(is_uuid_of_version(generated, b'7') || payload["origid"] == origid, "{what}: {payload}");
+        if payload["origid"] != origid {
+            let ms = i64::from_str_radix(&generated[..13].replace('-', ""), 16).unwrap();
+            assert!((ms - jiff::Timestamp::now().as_millisecond()).abs() < 60_000, "{what}: {generated} at {ms} ms");
+        }
         assert_eq!(payload["rcd"]["nam"].as_str(), case.rcd.as_deref(), "{what}: rcd.nam in {payload}");
         origids.push((vouch["origid"].as_str().unwrap().to_owned(), key.clone()));
 

@@ -194,7 +194,21 @@ pub fn is_uuid(s: &str) -> bool {
 pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let h = vouch_shaken::hex(&bytes);
+    uuid_text(&bytes)
+}
+
+/// A version 7 UUID (RFC 9562 section 5.7): `unix_ms` in the first 48 bits, then random bits
+/// from `random`. Such UUIDs sort by time, so a store indexing them appends rather than writes
+/// all over its index.
+pub fn uuid_v7(unix_ms: u64, mut random: [u8; 16]) -> String {
+    random[..6].copy_from_slice(&unix_ms.to_be_bytes()[2..]);
+    random[6] = (random[6] & 0x0f) | 0x70;
+    random[8] = (random[8] & 0x3f) | 0x80;
+    uuid_text(&random)
+}
+
+fn uuid_text(bytes: &[u8; 16]) -> String {
+    let h = vouch_shaken::hex(bytes);
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
@@ -556,6 +570,11 @@ mod tests {
         assert!(is_uuid(&u));
         assert_eq!(&u[14..15], "4");
         assert_eq!(uuid_v4([0; 16]), "00000000-0000-4000-8000-000000000000");
+        // RFC 9562 appendix A.6: 2022-02-22T19:22:22Z is 0x017F22E279B0 ms.
+        let v7 = uuid_v7(0x017F_22E2_79B0, [0xff; 16]);
+        assert_eq!(v7, "017f22e2-79b0-7fff-bfff-ffffffffffff");
+        assert!(is_uuid(&v7));
+        assert!(uuid_v7(1_800_000_000_000, [0xff; 16]) < uuid_v7(1_800_000_000_001, [0; 16]), "they sort by time");
         assert!(!is_uuid("de305d54-75b4-431b-adb2-eb6b9e54601"));
     }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::recorder::{BatchPolicy, BatchWrite, Recorder};
 use ipnet::IpNet;
 use serde_json::{Map, Value};
-use vouch_callauth::atis::{Failure, uuid_v4};
+use vouch_callauth::atis::{Failure, uuid_v7};
 use vouch_callauth::{
     BrandFacts, NumberHolder, ReplayCache, RmdChanges, RmdFiling, RmdSnapshot, Seen, SigningResponse,
     VerificationResponse, decide, redirect,
@@ -874,7 +874,11 @@ impl CallAuth {
             None => None,
         };
         let decision = decide(provider, customer.as_ref(), self.holder(&orig).as_ref()).capped_by(requested);
-        let origid = origid.unwrap_or_else(|| uuid_v4(rand::random()));
+        // Generated origids sort by time (UUIDv7): the store's origid index grows at its end.
+        let origid = origid.unwrap_or_else(|| {
+            let unix_ms = u64::try_from(self.registry.now().as_millisecond()).unwrap_or(0);
+            uuid_v7(unix_ms, rand::random())
+        });
         let claims = Claims {
             attest: Some(decision.attest),
             dest: Destination { tn: dest.clone(), uri: Vec::new() },
