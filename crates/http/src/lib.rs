@@ -35,9 +35,14 @@ pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 /// Largest CSV upload accepted per request (the CLI sends imports in chunks well below this).
 pub const CSV_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
-/// What every handler shares.
+/// What every handler shares: one `Arc`, so that the clone each request makes (axum's `State`,
+/// the middleware) is one reference count, not one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+/// The services behind [`AppState`].
+#[derive(Clone)]
+pub struct Services {
     /// The registry.
     pub registry: Arc<Registry>,
     /// Call authentication, when running.
@@ -53,6 +58,14 @@ pub struct AppState {
     metrics: Option<PrometheusHandle>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
 impl AppState {
     /// State for `registry`, with a Prometheus recorder installed if none is yet.
     pub fn new(registry: Arc<Registry>) -> Self {
@@ -61,36 +74,40 @@ impl AppState {
             .ok()
             .and_then(|b| b.install_recorder().ok());
         let abuse = vouch_service::Abuse::new(registry.clone(), vouch_service::AbusePolicy::default());
-        Self { registry, callauth: None, log: None, gateway: None, abuse, cps: None, metrics }
+        Self(Arc::new(Services { registry, callauth: None, log: None, gateway: None, abuse, cps: None, metrics }))
+    }
+
+    fn services(&mut self) -> &mut Services {
+        Arc::make_mut(&mut self.0)
     }
 
     /// With the transparency log (`/log/` and `/v1/log/`).
     pub fn with_log(mut self, log: Arc<vouch_service::TransparencyLog>) -> Self {
-        self.log = Some(log);
+        self.services().log = Some(log);
         self
     }
 
     /// With the SMPP gateway (`/v1/gateway/records`).
     pub fn with_gateway(mut self, gateway: Arc<vouch_service::SmppGateway>) -> Self {
-        self.gateway = Some(gateway);
+        self.services().gateway = Some(gateway);
         self
     }
 
     /// With these risk and enforcement policies.
     pub fn with_abuse(mut self, abuse: Arc<vouch_service::Abuse>) -> Self {
-        self.abuse = abuse;
+        self.services().abuse = abuse;
         self
     }
 
     /// With call authentication (the `/stir/v1` interface and its REST resources).
     pub fn with_callauth(mut self, callauth: Arc<CallAuth>) -> Self {
-        self.callauth = Some(callauth);
+        self.services().callauth = Some(callauth);
         self
     }
 
     /// With the Call Placement Service.
     pub fn with_cps(mut self, cps: Arc<vouch_service::Cps>) -> Self {
-        self.cps = Some(cps);
+        self.services().cps = Some(cps);
         self
     }
 }
