@@ -99,30 +99,39 @@ async fn run<T>(writer: impl BatchWrite<T>, policy: BatchPolicy, mut rx: mpsc::R
     let mut deadline: Option<tokio::time::Instant> = None;
     // After a failed write: no new attempt before this, except on a flush or at the end.
     let mut retry_at: Option<tokio::time::Instant> = None;
+    // Every sender is gone: one last write, then stop.
+    let mut closed = false;
+    // A flush arrived while a batch was being written: write what came with it at once.
+    let mut write_now = false;
     loop {
-        // None: every sender is gone; Some(None): the batch's deadline passed.
-        let msg = match deadline {
-            None => rx.recv().await.map(Some),
-            Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
-                Ok(m) => m.map(Some),
-                Err(_) => Some(None),
-            },
-        };
-        let closed = msg.is_none();
-        let mut write = closed;
-        match msg {
-            Some(Some(Msg::Record(r))) => {
-                if batch.is_empty() {
-                    deadline = Some(tokio::time::Instant::now() + policy.interval);
+        let mut write = write_now || closed;
+        write_now = false;
+        if !write {
+            // None: every sender is gone; Some(None): the batch's deadline passed.
+            let msg = match deadline {
+                None => rx.recv().await.map(Some),
+                Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
+                    Ok(m) => m.map(Some),
+                    Err(_) => Some(None),
+                },
+            };
+            match msg {
+                Some(Some(Msg::Record(r))) => {
+                    if batch.is_empty() {
+                        deadline = Some(tokio::time::Instant::now() + policy.interval);
+                    }
+                    batch.push(r);
                 }
-                batch.push(r);
+                Some(Some(Msg::Flush(done))) => {
+                    waiting.push(done);
+                    write = true;
+                }
+                Some(None) => write = true,
+                None => {
+                    closed = true;
+                    write = true;
+                }
             }
-            Some(Some(Msg::Flush(done))) => {
-                waiting.push(done);
-                write = true;
-            }
-            Some(None) => write = true,
-            None => {}
         }
         let full = batch.len() >= policy.max_batch && retry_at.is_none_or(|t| tokio::time::Instant::now() >= t);
         if !(write || full) {
@@ -130,7 +139,26 @@ async fn run<T>(writer: impl BatchWrite<T>, policy: BatchPolicy, mut rx: mpsc::R
         }
         deadline = None;
         if !batch.is_empty() {
-            match writer.write(&batch).await {
+            // While the batch is written, the channel keeps being drained (up to a batch more),
+            // so that senders wait only when the writer is really behind, not whenever it writes.
+            let mut incoming: Vec<T> = Vec::new();
+            let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
+            let result = {
+                let write = writer.write(&batch);
+                tokio::pin!(write);
+                loop {
+                    tokio::select! {
+                        biased;
+                        r = &mut write => break r,
+                        m = rx.recv(), if !closed && incoming.len() < policy.max_batch => match m {
+                            Some(Msg::Record(r)) => incoming.push(r),
+                            Some(Msg::Flush(done)) => flushes.push(done),
+                            None => closed = true,
+                        },
+                    }
+                }
+            };
+            match result {
                 Ok(()) => {
                     metrics::counter!(policy.written).increment(batch.len() as u64);
                     batch.clear();
@@ -147,15 +175,176 @@ async fn run<T>(writer: impl BatchWrite<T>, policy: BatchPolicy, mut rx: mpsc::R
                     deadline = retry_at;
                 }
             }
-        }
-        for w in waiting.drain(..) {
-            let _ = w.send(());
+            if closed && !incoming.is_empty() && retry_at.is_none() {
+                // The senders left during the write: their last records get one write of their own.
+                batch.append(&mut incoming);
+                for w in waiting.drain(..) {
+                    let _ = w.send(());
+                }
+                waiting = flushes;
+                continue;
+            }
+            batch.append(&mut incoming);
+            if !batch.is_empty() && deadline.is_none() {
+                deadline = Some(tokio::time::Instant::now() + policy.interval);
+            }
+            write_now = !flushes.is_empty();
+            for w in waiting.drain(..) {
+                let _ = w.send(());
+            }
+            waiting = flushes;
+        } else {
+            // Nothing to write: a flush has nothing to wait for.
+            for w in waiting.drain(..) {
+                let _ = w.send(());
+            }
         }
         if closed {
+            for w in waiting.drain(..) {
+                let _ = w.send(());
+            }
             if !batch.is_empty() {
                 tracing::error!(what = policy.what, records = batch.len(), "records not written at shutdown");
             }
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A store that writes a batch only when the test lets it (one permit per write), and
+    /// refuses the writes numbered in `fail`.
+    #[derive(Clone)]
+    struct Gated {
+        written: Arc<Mutex<Vec<Vec<u32>>>>,
+        gate: Arc<tokio::sync::Semaphore>,
+        attempts: Arc<AtomicUsize>,
+        fail: Vec<usize>,
+    }
+
+    impl Default for Gated {
+        fn default() -> Self {
+            Self {
+                written: Default::default(),
+                gate: Arc::new(tokio::sync::Semaphore::new(0)),
+                attempts: Default::default(),
+                fail: Vec::new(),
+            }
+        }
+    }
+
+    impl BatchWrite<u32> for Gated {
+        async fn write(&self, batch: &[u32]) -> Result<(), StoreError> {
+            if let Ok(p) = self.gate.acquire().await {
+                p.forget();
+            }
+            let attempt = self.attempts.fetch_add(1, Ordering::SeqCst);
+            if self.fail.contains(&attempt) {
+                return Err(StoreError::Serialization("refused by the test".into()));
+            }
+            self.written.lock().unwrap().push(batch.to_vec());
+            Ok(())
+        }
+    }
+
+    const POLICY: BatchPolicy = BatchPolicy {
+        max_batch: 4,
+        interval: Duration::from_secs(3600),
+        max_pending: 1000,
+        what: "test records",
+        written: "test_records_written_total",
+        lost: "test_records_lost_total",
+    };
+
+    fn all(w: &Gated) -> Vec<u32> {
+        w.written.lock().unwrap().iter().flatten().copied().collect()
+    }
+
+    #[tokio::test]
+    async fn senders_do_not_wait_while_a_batch_is_written() {
+        let store = Gated::default();
+        let r = Recorder::spawn(store.clone(), POLICY, 4);
+        // A full batch: its write starts and is held.
+        for i in 0..4 {
+            r.record(i).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // While it is being written, a batch more is taken off the channel, and the channel
+        // still holds its own 4: 8 records go in without waiting.
+        let mut taken = 0;
+        for i in 4..20 {
+            if r.try_record(i).is_err() {
+                break;
+            }
+            taken += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(taken, 8, "records queued while the first batch was held");
+        assert!(all(&store).is_empty());
+        store.gate.add_permits(100);
+        r.flush().await;
+        assert_eq!(all(&store), (0..12).collect::<Vec<_>>(), "every record, in order");
+    }
+
+    #[tokio::test]
+    async fn a_flush_during_a_write_waits_for_the_records_before_it() {
+        let store = Gated::default();
+        let r = Arc::new(Recorder::spawn(store.clone(), POLICY, 16));
+        for i in 0..4 {
+            r.record(i).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        r.record(4).await;
+        r.record(5).await;
+        let flusher = tokio::spawn({
+            let r = r.clone();
+            async move { r.flush().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!flusher.is_finished());
+        store.gate.add_permits(1);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!flusher.is_finished(), "4 and 5 arrived before the flush and are not written yet");
+        store.gate.add_permits(1);
+        flusher.await.unwrap();
+        assert_eq!(*store.written.lock().unwrap(), vec![vec![0, 1, 2, 3], vec![4, 5]]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_retried_before_what_came_during_it() {
+        let store = Gated { fail: vec![0], ..Default::default() };
+        store.gate.add_permits(100);
+        let r = Recorder::spawn(store.clone(), POLICY, 16);
+        for i in 0..10 {
+            r.record(i).await;
+        }
+        r.flush().await;
+        r.flush().await;
+        assert_eq!(all(&store), (0..10).collect::<Vec<_>>());
+        assert!(store.attempts.load(Ordering::SeqCst) >= 2);
+    }
+
+    #[tokio::test]
+    async fn the_last_records_are_written_when_every_sender_is_gone() {
+        let store = Gated::default();
+        store.gate.add_permits(100);
+        let r = Recorder::spawn(store.clone(), POLICY, 16);
+        for i in 0..6 {
+            r.record(i).await;
+        }
+        drop(r);
+        for _ in 0..100 {
+            if all(&store).len() == 6 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(all(&store), (0..6).collect::<Vec<_>>());
     }
 }
