@@ -7,6 +7,8 @@
 #   benches/smpp.sh [ROWS]      numbers registered first (default 10,000,000)
 #
 # Environment: MESSAGES (timed submits per run, default 1,000,000), WARMUP (default 100,000),
+# RATE (a last run paced at this many submit_sm/s for 10 s, for latency at the target's rate;
+# default 50,000; 0 skips it),
 # CONNECTIONS (default 4), WINDOW (outstanding per connection, default 256), CAMPAIGNS (default
 # 100), SOURCES (distinct registered source numbers the ESME cycles through, default 100,000).
 # Class rates are scaled by 1,000 and daily caps raised so that the load is not throttled: the
@@ -21,7 +23,8 @@ CONNECTIONS=${CONNECTIONS:-4}
 WINDOW=${WINDOW:-256}
 CAMPAIGNS=${CAMPAIGNS:-100}
 SOURCES=${SOURCES:-100000}
-for v in ROWS MESSAGES WARMUP CONNECTIONS WINDOW CAMPAIGNS SOURCES; do
+RATE=${RATE:-50000}
+for v in ROWS MESSAGES WARMUP CONNECTIONS WINDOW CAMPAIGNS SOURCES RATE; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer"
 done
 [ "$ROWS" -ge "$SOURCES" ] || die "ROWS must be at least SOURCES"
@@ -71,6 +74,10 @@ load() { # load PORT SYSTEM_ID PASSWORD: one JSON line of figures
     "$LOAD" esme --target "127.0.0.1:$1" --system-id "$2" --password "$3" --connections "$CONNECTIONS" \
         --window "$WINDOW" --messages "$MESSAGES" --warmup "$WARMUP" --sources "$BENCH_TMP/sources.txt"
 }
+load_paced() { # load_paced PORT SYSTEM_ID PASSWORD: MESSAGES at RATE a second
+    "$LOAD" esme --target "127.0.0.1:$1" --system-id "$2" --password "$3" --connections "$CONNECTIONS" \
+        --window "$WINDOW" --messages "$MESSAGES" --warmup 0 --rate "$RATE" --sources "$BENCH_TMP/sources.txt"
+}
 say "direct: ESME -> sink, $MESSAGES messages"
 direct=$(load "$SINK_PORT" any any)
 say "through vouch: ESME -> vouch -> sink, $MESSAGES messages"
@@ -87,6 +94,11 @@ for _ in $(seq 600); do
     sleep 0.5
 done
 drain_secs=$(calc %.1f "$(now) - $t0")
+paced=""
+if [ "$RATE" -gt 0 ]; then
+    say "through vouch, paced at $RATE submit_sm/s for 10 s"
+    paced=$(MESSAGES=$((RATE * 10)) WARMUP=0 load_paced "$SMPP_PORT" bench "$PASSWORD")
+fi
 stop_server
 
 field() { grep -o "\"$1\":[0-9.]*" <<<"$2" | head -1 | cut -d: -f2; }
@@ -100,8 +112,13 @@ printf '  direct (ESME -> sink)          %10.0f submit_sm/s   p50 %s us  p99 %s 
 printf '  through vouch (all checks on)  %10.0f submit_sm/s   p50 %s us  p99 %s us\n' "$v" "$(field p50_us "$via")" "$(field p99_us "$via")"
 printf '  vouch / direct                 %10.1f %%\n' "$(calc %.4f "100 * $v / $d")"
 printf '  accepted (ESME_ROK)            %10s of %s (+ %s warm-up)\n' "${ok:-0}" "$MESSAGES" "$WARMUP"
+if [ -n "$paced" ]; then
+    printf '  paced at %s/s through vouch  %10.0f submit_sm/s   p50 %s us  p99 %s us  max %s us\n' "$RATE" \
+        "$(field per_second "$paced")" "$(field p50_us "$paced")" "$(field p99_us "$paced")" "$(field max_us "$paced")"
+fi
 printf '  vouch CPU during its run       %10.2f s (%.1f us per message)\n' "$(calc %.2f "($cpu1 - $cpu0) / $ticks")" \
     "$(calc %.2f "1e6 * ($cpu1 - $cpu0) / $ticks / $MESSAGES")"
 printf '  records written                %10s (the last %s s after the last answer)\n' "${written:-?}" "$drain_secs"
 printf '  vouch peak RSS                 %10s MiB; start-up with the index %s s\n' "$((rss / 1024))" "$start_secs"
 printf '  raw: direct %s\n  raw: vouch  %s\n' "$direct" "$via"
+[ -z "$paced" ] || printf '  raw: paced  %s\n' "$paced"

@@ -329,6 +329,11 @@ struct EsmeArgs {
     /// Messages sent (untimed) before the timed run.
     #[arg(long, default_value_t = 0)]
     warmup: u64,
+    /// Pace the timed run at this many submit_sm per second in all (an open load at a chosen
+    /// rate, for latency at that rate); the window still bounds what is outstanding. Default:
+    /// as fast as the window allows.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Use a multi-thread runtime with this many workers (default: one current_thread runtime).
     #[arg(long)]
     threads: Option<usize>,
@@ -733,6 +738,8 @@ struct Phase {
     dlr_target: Option<u64>,
     deadline: Instant,
     stall: Duration,
+    /// submit_sm per second on this session, if paced.
+    rate: Option<f64>,
 }
 
 #[derive(Default)]
@@ -946,12 +953,20 @@ impl Esme {
         };
         let timer = tokio::time::sleep_until(wake(last_progress).into());
         tokio::pin!(timer);
+        let started = Instant::now();
+        // How many submits may have gone out by `now` (all of them when not paced).
+        let allowed = |now: Instant| match p.rate {
+            Some(r) => (now.saturating_duration_since(started).as_secs_f64() * r) as u64 + 1,
+            None => u64::MAX,
+        };
         loop {
             // Fill the window: every free slot gets a submit_sm, all in one buffer.
             if remaining > 0 && !self.free.is_empty() {
                 let now = Instant::now();
                 st.first_submit.get_or_insert(now);
+                let allowed = allowed(now);
                 while remaining > 0
+                    && j < allowed
                     && let Some(slot) = self.free.pop()
                 {
                     let seq = self.next_submit_seq(slot);
@@ -986,9 +1001,21 @@ impl Esme {
             }
             let interest =
                 if self.wpos < self.wbuf.len() { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            // Paced and held back by the rate, not the window: wake when the next one is due.
+            let next_send = p
+                .rate
+                .filter(|_| remaining > 0 && !self.free.is_empty())
+                .map(|r| started + Duration::from_secs_f64(j as f64 / r));
+            let pace = async {
+                match next_send {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 r = self.stream.ready(interest) => { r?; }
+                () = pace => {}
                 () = &mut timer => {
                     let now = Instant::now();
                     if p.dlr_target.is_some() {
@@ -1081,6 +1108,9 @@ async fn esme_main(a: EsmeArgs) -> Result<u8> {
     if a.text.len() > 65_535 {
         bail!("--text is longer than 65535 bytes");
     }
+    if a.rate.is_some_and(|r| !(r.is_finite() && r >= 1.0)) {
+        bail!("--rate must be at least 1 submit_sm per second");
+    }
     let hard_deadline = Instant::now() + Duration::from_secs(a.timeout_secs);
     let stall = Duration::from_secs(a.stall_secs.max(1));
     let receipts_possible = a.dlr && a.bind == BindMode::Trx;
@@ -1133,6 +1163,7 @@ async fn esme_main(a: EsmeArgs) -> Result<u8> {
             dlr_target: None,
             deadline: hard_deadline,
             stall,
+            rate: None,
         })
         .await?;
         let errors: Vec<_> = stats.iter().filter_map(|s| s.error.clone()).collect();
@@ -1152,6 +1183,7 @@ async fn esme_main(a: EsmeArgs) -> Result<u8> {
         dlr_target: None,
         deadline: hard_deadline,
         stall,
+        rate: a.rate.map(|r| r / c as f64),
     })
     .await?;
     let errors: Vec<String> = stats.iter().filter_map(|s| s.error.clone()).collect();
@@ -1166,6 +1198,7 @@ async fn esme_main(a: EsmeArgs) -> Result<u8> {
             dlr_target: Some(dlrs_expected),
             deadline,
             stall,
+            rate: None,
         })
         .await?;
         conns = cs;
