@@ -964,6 +964,8 @@ fn conclude(
     if let Some(status) = failed {
         metrics::counter!("vouch_smpp_upstream_refusals_total", "status" => status.name()).increment(1);
         if first_id.is_none() {
+            // Not sent after all: what it spent of the campaign's rate goes back.
+            shared.gateway.refused_upstream(&checked, parts);
             checked.verdict =
                 vouch_gateway::Verdict::Reject(vouch_gateway::Reason { status, detail: "refused upstream".into() });
         }

@@ -311,6 +311,13 @@ async fn gateway_enforces_the_registry_between_a_real_esme_and_a_real_smsc() {
     assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, "After suspension", "none"), vec![0x401]);
     server.set_suspended(&s.dca.key, &s.campaign, false, "cleared").await.ok(200);
 
+    // What the SMSC refuses was not sent: it does not spend the campaign's class rate. 30
+    // messages refused upstream, then the rate test below still gets (nearly) the whole 45.
+    smsc.control("throttle 30");
+    for _ in 0..30 {
+        assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, "Refused upstream", "none"), vec![0x58]);
+    }
+
     // Over the class rate (MARKETING, score 85: class B, 4,500 a minute at 1 %: 45).
     let started = Instant::now();
     let mut statuses = Vec::new();
@@ -321,6 +328,8 @@ async fn gateway_enforces_the_registry_between_a_real_esme_and_a_real_smsc() {
         }
     }
     assert_eq!(statuses.last(), Some(&0x58), "the class rate throttles: {statuses:?}");
+    let accepted = statuses.iter().filter(|s| **s == 0).count();
+    assert!(accepted >= 25, "the 30 refused upstream spent none of the 45 a minute: {accepted} accepted");
 
     // Every decision is recorded, with no destination number and no content.
     let recs = server

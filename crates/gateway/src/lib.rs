@@ -111,6 +111,24 @@ impl Verdict {
             Self::Reject(r) | Self::Flag(r) => Some(r),
         }
     }
+    /// Whether [`Gateway::check`] spent the campaign's throughput on the message: it was
+    /// accepted, or flagged for a check after throughput (opt-out, content). A message that
+    /// failed the registry or the rate itself spent nothing.
+    pub fn spent_budget(&self) -> bool {
+        match self {
+            Self::Accept => true,
+            Self::Reject(_) => false,
+            Self::Flag(r) => matches!(
+                r.status,
+                CommandStatus::VOUCH_OPTED_OUT
+                    | CommandStatus::VOUCH_UNDECLARED_LINK
+                    | CommandStatus::VOUCH_UNDECLARED_PHONE
+                    | CommandStatus::VOUCH_URL_SHORTENER
+                    | CommandStatus::VOUCH_CONTENT_REFUSED
+            ),
+        }
+    }
+
     /// `accepted`, `rejected` or `flagged`.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -201,6 +219,12 @@ impl Gateway {
     /// Whether the subscriber opted out of the campaign.
     pub fn is_opted_out(&self, campaign: CampaignId, dest: DestinationKey) -> bool {
         self.opted_out.contains(&(campaign, dest))
+    }
+
+    /// Gives the throughput a message spent back (the SMSC refused it: it was not sent); see
+    /// [`Verdict::spent_budget`].
+    pub fn give_back(&self, campaign: &CampaignSlot, source: TelephoneNumber, parts: u32, now: Timestamp) {
+        self.throughput.give_back(campaign, source, parts.max(1), now);
     }
 
     /// Runs the checks, in order; the first failure decides.
@@ -437,6 +461,31 @@ mod tests {
         assert_eq!(status(g.check(&facts, &Submission { dest: stopped, ..m.clone() })), 0x58);
         // The brand's daily cap likewise counts only messages sent.
         assert_eq!(g.throughput.brand_today(facts.campaign.as_ref().unwrap().brand, m.now), 60);
+    }
+
+    #[test]
+    fn what_the_smsc_refused_is_given_back() {
+        let (g, mut facts, m) = setup(Policy::Flag);
+        if let Some(c) = facts.campaign.as_mut() {
+            c.throughput_class = ThroughputClass::P; // 60 a minute
+        }
+        let slot = facts.campaign.unwrap();
+        for _ in 0..50 {
+            let v = g.check(&facts, &m);
+            assert!(v.spent_budget());
+            g.give_back(&slot, m.source, m.parts, m.now);
+        }
+        assert_eq!(g.throughput.brand_today(slot.brand, m.now), 0, "nothing was sent");
+        for i in 0..60 {
+            assert_eq!(g.check(&facts, &m), Verdict::Accept, "message {i}");
+        }
+        let over = g.check(&facts, &m);
+        assert_eq!(status(over.clone()), 0x58);
+        assert!(!over.spent_budget(), "an over-rate message took nothing");
+        assert!(g.check(&facts, &Submission { text: "See https://acme.example/x", ..m.clone() }).forwards());
+        let mut unregistered = facts.clone();
+        unregistered.campaign = None;
+        assert!(!g.check(&unregistered, &m).spent_budget());
     }
 
     #[test]

@@ -338,6 +338,38 @@ impl Throughput {
         Ok(())
     }
 
+    /// Gives back what [`Throughput::take`] took for `n` messages that were not sent after all
+    /// (the SMSC refused them): to the campaign's minute budget, and off the brand's day. The
+    /// totals other nodes read go down too; they keep the highest they saw, so they count the
+    /// next messages only once these are made up, which is the same thing.
+    pub fn give_back(&self, campaign: &CampaignSlot, source: TelephoneNumber, n: u32, now: Timestamp) {
+        let (id, class, brand) = (campaign.id, campaign.throughput_class, campaign.brand);
+        let per_minute = (f64::from(class.sms_per_minute()) * self.config.minute_scale).max(1.0);
+        let key = (id, if class == ThroughputClass::G { source.digits() } else { 0 });
+        if let Some(mut b) = self.buckets.get_mut(&key) {
+            b.tokens = (b.tokens + f64::from(n)).min(per_minute);
+        }
+        let (day, _) = self.pacific_day(now);
+        if let Some(mut d) = self.days.get_mut(&brand)
+            && d.day == day
+        {
+            d.count = d.count.saturating_sub(u64::from(n));
+        }
+        if self.shared.load(Ordering::Relaxed) {
+            let minute = minute_of(now.as_microsecond());
+            for (k, period) in
+                [(UsageKey::Minute { campaign: id, number: key.1 }, minute), (UsageKey::Day { brand }, day)]
+            {
+                if let Some(mut t) = self.taken.get_mut(&k)
+                    && t.period == period
+                {
+                    t.count = t.count.saturating_sub(u64::from(n));
+                    t.changed = true;
+                }
+            }
+        }
+    }
+
     /// Messages the brand sent today (US Pacific), through this node and (as last heard) the
     /// others.
     pub fn brand_today(&self, brand: BrandId, now: Timestamp) -> u64 {
@@ -420,6 +452,18 @@ mod tests {
             count: 40
         }));
         assert!(a.take_usage().is_empty(), "reported once");
+        // Ten the SMSC refused go back, and the totals the others read go down with them.
+        let refused = Throughput::new(a.config().clone());
+        refused.share();
+        for _ in 0..10 {
+            refused.take(&s, n, DailyTier::Low, 1, now).unwrap();
+        }
+        refused.give_back(&s, n, 4, now);
+        let mut told = refused.take_usage();
+        told.sort_by_key(|u| u.period);
+        assert_eq!(told.iter().map(|u| u.count).collect::<Vec<_>>(), vec![6, 6], "{told:?}");
+        assert_eq!(refused.brand_today(b, now), 6);
+        assert_eq!((0..60).take_while(|_| refused.take(&s, n, DailyTier::Low, 1, now).is_ok()).count(), 54);
         // The same figures twice change nothing; a node with no budget yet starts short.
         other.apply_others(&usage, now);
         other.apply_others(&usage, now);

@@ -352,6 +352,19 @@ impl SmppGateway {
         Checked { source: label, verdict, campaign: facts.campaign, dest: Some(dest_key), fingerprint }
     }
 
+    /// The SMSC refused a message that the checks let through: it was not sent, so the
+    /// campaign's rate and the brand's day get back what it spent.
+    pub fn refused_upstream(&self, checked: &Checked, parts: u32) {
+        if !checked.verdict.spent_budget() {
+            return;
+        }
+        let (Some(campaign), Ok(source)) = (checked.campaign.as_ref(), checked.source.parse::<TelephoneNumber>())
+        else {
+            return;
+        };
+        self.gateway.give_back(campaign, source, parts, self.registry.now());
+    }
+
     /// Queues the record of a decision (waits when the writer is behind: records are not dropped).
     pub async fn record(&self, account: &BoundAccount, checked: &Checked, parts: u32, message_id: Option<String>) {
         if let Err(rec) = self.try_record(account, checked, parts, message_id) {
