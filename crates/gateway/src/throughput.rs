@@ -288,9 +288,8 @@ impl Throughput {
         now: Timestamp,
         spend: bool,
     ) -> Result<(), Limited> {
-        let (campaign, class, brand) = (campaign.id, campaign.throughput_class, campaign.brand);
-        let per_minute = (f64::from(class.sms_per_minute()) * self.config.minute_scale).max(1.0);
-        let key = (campaign, if class == ThroughputClass::G { source.digits() } else { 0 });
+        let (key, per_minute) = self.minute_budget(campaign, source);
+        let (campaign, brand) = (campaign.id, campaign.brand);
         let now_us = now.as_microsecond();
         let n = f64::from(n);
         {
@@ -338,14 +337,21 @@ impl Throughput {
         Ok(())
     }
 
+    /// The minute budget a message from `source` draws on (the campaign's, or for class G the
+    /// number's), and its size.
+    fn minute_budget(&self, campaign: &CampaignSlot, source: TelephoneNumber) -> ((CampaignId, u64), f64) {
+        let class = campaign.throughput_class;
+        let per_minute = (f64::from(class.sms_per_minute()) * self.config.minute_scale).max(1.0);
+        ((campaign.id, if class == ThroughputClass::G { source.digits() } else { 0 }), per_minute)
+    }
+
     /// Gives back what [`Throughput::take`] took for `n` messages that were not sent after all
     /// (the SMSC refused them): to the campaign's minute budget, and off the brand's day. The
     /// totals other nodes read go down too; they keep the highest they saw, so they count the
     /// next messages only once these are made up, which is the same thing.
     pub fn give_back(&self, campaign: &CampaignSlot, source: TelephoneNumber, n: u32, now: Timestamp) {
-        let (id, class, brand) = (campaign.id, campaign.throughput_class, campaign.brand);
-        let per_minute = (f64::from(class.sms_per_minute()) * self.config.minute_scale).max(1.0);
-        let key = (id, if class == ThroughputClass::G { source.digits() } else { 0 });
+        let (key, per_minute) = self.minute_budget(campaign, source);
+        let (id, brand) = (campaign.id, campaign.brand);
         if let Some(mut b) = self.buckets.get_mut(&key) {
             b.tokens = (b.tokens + f64::from(n)).min(per_minute);
         }

@@ -175,20 +175,13 @@ async fn run<T>(writer: impl BatchWrite<T>, policy: BatchPolicy, mut rx: mpsc::R
                     deadline = retry_at;
                 }
             }
-            if closed && !incoming.is_empty() && retry_at.is_none() {
-                // The senders left during the write: their last records get one write of their own.
-                batch.append(&mut incoming);
-                for w in waiting.drain(..) {
-                    let _ = w.send(());
-                }
-                waiting = flushes;
-                continue;
-            }
             batch.append(&mut incoming);
             if !batch.is_empty() && deadline.is_none() {
                 deadline = Some(tokio::time::Instant::now() + policy.interval);
             }
-            write_now = !flushes.is_empty();
+            // A flush that came during the write, or senders gone by its end: what came with
+            // them is written at once (once, at the end, if the write failed).
+            write_now = !flushes.is_empty() || (closed && !batch.is_empty() && retry_at.is_none());
             for w in waiting.drain(..) {
                 let _ = w.send(());
             }
@@ -199,7 +192,7 @@ async fn run<T>(writer: impl BatchWrite<T>, policy: BatchPolicy, mut rx: mpsc::R
                 let _ = w.send(());
             }
         }
-        if closed {
+        if closed && !write_now {
             for w in waiting.drain(..) {
                 let _ = w.send(());
             }
