@@ -21,6 +21,9 @@ const MAX_CONNECTIONS: usize = 1024;
 const IDLE: Duration = Duration::from_secs(120);
 /// A message must arrive whole within this long of its first byte.
 const MESSAGE_DEADLINE: Duration = Duration::from_secs(10);
+/// Messages of one TCP connection handled at once: one that waits (for an x5u fetch) does not
+/// hold up those after it; answers go back in the order they are ready.
+const PER_CONNECTION: usize = 64;
 /// How long a shutdown waits for messages in progress.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -79,10 +82,10 @@ async fn serve_udp(socket: Arc<UdpSocket>, auth: Arc<CallAuth>, limit: Arc<Semap
         let bytes = buf[..n].to_vec();
         let (socket, auth) = (socket.clone(), auth.clone());
         tokio::spawn(async move {
-            if let Some(resp) = auth.handle_sip(from.ip(), &bytes).await
-                && let Err(e) = socket.send_to(&resp, from).await
+            if let Some(answer) = auth.handle_sip(from, &bytes).await
+                && let Err(e) = socket.send_to(&answer.bytes, answer.to).await
             {
-                tracing::debug!(error = %e, %from, "UDP send");
+                tracing::debug!(error = %e, to = %answer.to, "UDP send");
             }
             drop(permit);
         });
@@ -111,7 +114,7 @@ async fn serve_tcp(listener: TcpListener, auth: Arc<CallAuth>, in_flight: Arc<Se
         };
         let (auth, in_flight) = (auth.clone(), in_flight.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, from, &auth, &in_flight).await {
+            if let Err(e) = connection(stream, from, auth, in_flight).await {
                 tracing::debug!(error = %e, %from, "SIP TCP connection ended");
             }
             drop(permit);
@@ -126,13 +129,42 @@ fn blank_line_from(buf: &[u8], from: usize) -> bool {
     buf.get(start..).is_some_and(|b| b.windows(2).any(|w| w == b"\n\n") || b.windows(4).any(|w| w == b"\r\n\r\n"))
 }
 
-/// Reads framed messages from one connection and answers each in order.
+/// Reads framed messages from one connection and answers each (several at once, at most
+/// [`PER_CONNECTION`]); the answers are written by one writer, which closes the connection
+/// after the last.
 async fn connection(
-    mut stream: TcpStream,
+    stream: TcpStream,
     from: SocketAddr,
-    auth: &CallAuth,
-    in_flight: &Semaphore,
+    auth: Arc<CallAuth>,
+    in_flight: Arc<Semaphore>,
 ) -> anyhow::Result<()> {
+    let (reader, mut writer) = stream.into_split();
+    let (answers, mut to_write) = tokio::sync::mpsc::channel::<Vec<u8>>(PER_CONNECTION);
+    let write = async move {
+        let mut result = Ok(());
+        while let Some(bytes) = to_write.recv().await {
+            if let Err(e) = writer.write_all(&bytes).await {
+                result = Err(e);
+                break;
+            }
+        }
+        writer.shutdown().await.ok();
+        result
+    };
+    let (read, write) = tokio::join!(read_messages(reader, from, auth, in_flight, answers), write);
+    read?;
+    Ok(write?)
+}
+
+/// The reading half of [`connection`]: frames messages and hands each to its own task.
+async fn read_messages(
+    mut stream: tokio::net::tcp::OwnedReadHalf,
+    from: SocketAddr,
+    auth: Arc<CallAuth>,
+    in_flight: Arc<Semaphore>,
+    answers: tokio::sync::mpsc::Sender<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let per_connection = Arc::new(Semaphore::new(PER_CONNECTION));
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16 * 1024];
     // Bytes already searched for a head's end without success, and when the pending message began.
@@ -154,22 +186,27 @@ async fn connection(
                     if msg.iter().all(|b| *b == b'\r' || *b == b'\n') {
                         continue; // keep-alive
                     }
-                    let _permit = in_flight.acquire().await?;
-                    if let Some(resp) = auth.handle_sip(from.ip(), &msg).await {
-                        stream.write_all(&resp).await?;
-                    }
+                    let mine = per_connection.clone().acquire_owned().await?;
+                    let permit = in_flight.clone().acquire_owned().await?;
+                    let (auth, answers) = (auth.clone(), answers.clone());
+                    tokio::spawn(async move {
+                        if let Some(answer) = auth.handle_sip(from, &msg).await {
+                            answers.send(answer.bytes).await.ok();
+                        }
+                        drop((permit, mine));
+                    });
                 }
                 Ok(None) => {
                     searched = buf.len();
                     break;
                 }
                 Err(e) => {
-                    // The stream can no longer be framed: answer 400 if the head allows, close.
-                    metrics::counter!("vouch_sip_malformed_total").increment(1);
-                    if let Some(resp) = auth.handle_sip(from.ip(), &buf).await {
-                        stream.write_all(&resp).await?;
+                    // The stream can no longer be framed (RFC 3261 section 18.3: over a stream
+                    // every message needs Content-Length): answer 400 where the head allows,
+                    // then close once the answers before it are written.
+                    if let Some(answer) = auth.refuse_unparsed(from, &buf, &e) {
+                        answers.send(answer.bytes).await.ok();
                     }
-                    stream.shutdown().await.ok();
                     return Err(anyhow::anyhow!("unframeable stream: {e}"));
                 }
             }

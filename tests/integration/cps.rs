@@ -395,7 +395,7 @@ async fn cps_sip_invites_from_a_tdm_gateway_are_verified_with_the_published_pass
     assert_eq!(r.ok(201)["tdm"], true);
     let invite = |id: &str, orig: &str| {
         format!(
-            "INVITE sip:+{DEST}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-{id}\r\n\
+            "INVITE sip:+{DEST}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;rport;branch=z9hG4bK-{id}\r\n\
              Max-Forwards: 70\r\nFrom: <sip:+{orig}@127.0.0.1>;tag=t-{id}\r\nTo: <sip:+{DEST}@127.0.0.1>\r\n\
              Call-ID: {id}@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:gw@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n"
         )

@@ -49,11 +49,16 @@ fn request_uri(req: &SipMessage) -> &str {
     }
 }
 
-/// `<uri?Name=value&…>`: the Request-URI with headers for the re-sent INVITE.
+/// `<uri?Name=value&…>`: the Request-URI with headers for the re-sent INVITE. A `tel:` URI
+/// has no headers component (RFC 3966; RFC 3261 section 19.1.1): it is given alone, and the
+/// headers are on the 302 itself. (The parser refuses a Request-URI with headers of its own.)
 fn contact_with(req: &SipMessage, headers: &[(&str, &str)]) -> String {
     let uri = request_uri(req);
+    if uri.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("tel:")) {
+        return format!("<{uri}>");
+    }
     let mut c = format!("<{uri}");
-    let mut sep = if uri.contains('?') { '&' } else { '?' };
+    let mut sep = '?';
     for (name, value) in headers {
         c.push(sep);
         c.push_str(name);
@@ -66,18 +71,16 @@ fn contact_with(req: &SipMessage, headers: &[(&str, &str)]) -> String {
 }
 
 /// The calling identity with `verstat` added to its URI: the P-Asserted-Identity (or From),
-/// its header parameters (the From tag) dropped, any earlier `verstat` replaced, and the
-/// display name set to `caller_name` when the PASSporT carried a verified one.
+/// its header parameters (the From tag) and any headers component dropped, any earlier
+/// `verstat` replaced, and the display name set to `caller_name` when the PASSporT carried a
+/// verified one.
 pub fn with_verstat(req: &SipMessage, verstat: Verstat, caller_name: Option<&str>) -> Option<String> {
     let value = req.header("P-Asserted-Identity").or_else(|| req.header("From"))?;
     let (display, uri) = match (value.find('<'), value.find('>')) {
         (Some(a), Some(b)) if a < b => (value[..a].trim(), &value[a + 1..b]),
         _ => ("", value.split(';').next().unwrap_or(value).trim()),
     };
-    let (base, headers) = match uri.split_once('?') {
-        Some((b, h)) => (b, Some(h)),
-        None => (uri, None),
-    };
+    let base = uri.split_once('?').map_or(uri, |(b, _)| b);
     let mut parts = base.split(';');
     let mut out_uri = parts.next().unwrap_or_default().to_owned();
     for p in parts.filter(|p| !p.trim().to_ascii_lowercase().starts_with("verstat=")) {
@@ -86,10 +89,6 @@ pub fn with_verstat(req: &SipMessage, verstat: Verstat, caller_name: Option<&str
     }
     out_uri.push_str(";verstat=");
     out_uri.push_str(verstat.as_str());
-    if let Some(h) = headers {
-        out_uri.push('?');
-        out_uri.push_str(h);
-    }
     let display = match caller_name {
         Some(n) => format!("{} ", quoted(n)),
         None if !display.is_empty() => format!("{display} "),

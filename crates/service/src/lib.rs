@@ -51,7 +51,7 @@ pub use trace::{
 };
 pub use voice::{
     CallAuth, CallToVerify, Enforcement, FailurePolicy, KeySource, RegisteredCertificate, RmdImport, SignerFacts,
-    Upstream, VerifyOutcome, VoiceConfig,
+    SipAnswer, Upstream, VerifyOutcome, VoiceConfig,
 };
 pub use webhooks::{Notification, webhook_signature};
 

@@ -8,7 +8,8 @@
 //! and replays.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+use std::hash::BuildHasher as _;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -28,7 +29,7 @@ use vouch_shaken::{
     Attestation, Certificate, IdentityHeader, LintMode, SigningKey, Tn, TrustStore, TrustedSigner, VerifyOptions,
     Verstat,
 };
-use vouch_sip::{Response, SipMessage, StartLine};
+use vouch_sip::{Response, SipError, SipMessage, StartLine};
 use vouch_store::{CertificateRow, NumberBlockRow, SignedCall, SigningKeyRow, SipPeerRow};
 
 use crate::{ConflictKind, Principal, Registry, ServiceError, store_conflict};
@@ -187,6 +188,8 @@ pub struct CallAuth {
     recorder: Recorder<SignedCall>,
     /// The node's Call Placement Service, for INVITEs from TDM gateways.
     cps: std::sync::OnceLock<std::sync::Weak<crate::Cps>>,
+    /// The key of the SIP responses' To tags ([`CallAuth::to_tag`]).
+    sip_tags: std::hash::RandomState,
 }
 
 /// A chain's validation, kept: the chain it was made for, when, and the signer.
@@ -273,6 +276,7 @@ impl CallAuth {
         let me = Arc::new(Self {
             replay: ReplayCache::new(config.replay_capacity),
             cps: std::sync::OnceLock::new(),
+            sip_tags: std::hash::RandomState::new(),
             config,
             fetcher,
             state: RwLock::new(VoiceState::default()),
@@ -1202,37 +1206,67 @@ impl CallAuth {
     }
 
     /// Answers one SIP message from `source` (stateless): `None` when nothing is to be sent
-    /// (responses, ACK, bytes that cannot be answered).
-    pub async fn handle_sip(&self, source: IpAddr, bytes: &[u8]) -> Option<Vec<u8>> {
-        let tag = format!("vouch{:08x}", rand::random::<u32>());
-        let req = match SipMessage::parse(bytes) {
+    /// (responses, ACK, CANCEL, bytes that cannot be answered). The topmost Via records the
+    /// source (`received`, `rport`); [`SipAnswer::to`] is where a UDP answer goes.
+    pub async fn handle_sip(&self, source: SocketAddr, bytes: &[u8]) -> Option<SipAnswer> {
+        let mut req = match SipMessage::parse(bytes) {
             Ok(m) => m,
-            Err(e) => {
-                metrics::counter!("vouch_sip_malformed_total").increment(1);
-                let m = vouch_sip::salvage_request(bytes)?;
-                return Some(bad_request(&e.to_string()).to_request(&m, &tag));
-            }
+            Err(e) => return self.refuse_unparsed(source, bytes, &e),
         };
         let method = match &req.start {
             StartLine::Request { method, .. } => method.clone(),
             StartLine::Response { .. } => return None,
         };
         if let Err(e) = req.check_request() {
-            metrics::counter!("vouch_sip_malformed_total").increment(1);
-            return vouch_sip::salvage_request(bytes).map(|m| bad_request(&e.to_string()).to_request(&m, &tag));
+            return self.refuse_unparsed(source, bytes, &e);
         }
+        req.stamp_via(source);
         metrics::counter!("vouch_sip_requests_total", "method" => sip_method_label(&method)).increment(1);
         let resp = match method.as_str() {
-            "ACK" => return None,
-            "OPTIONS" => {
-                Response::new(200, "OK").with("Allow", "INVITE, ACK, OPTIONS, CANCEL").with("Accept", "application/sdp")
-            }
-            "CANCEL" => Response::new(200, "OK"),
-            "INVITE" => self.invite(source, &req).await,
-            _ => Response::new(405, "Method Not Allowed").with("Allow", "INVITE, ACK, OPTIONS, CANCEL"),
+            // RFC 3261 section 8.2.7: a stateless UAS sends nothing for ACK and ignores CANCEL.
+            "ACK" | "CANCEL" => return None,
+            "OPTIONS" | "INVITE" => match sip_header_checks(&req) {
+                Some(refusal) => refusal,
+                None if method == "OPTIONS" => {
+                    Response::new(200, "OK").with("Allow", SIP_ALLOW).with("Accept", "application/sdp")
+                }
+                None => self.invite(source.ip(), &req).await,
+            },
+            m if SIP_METHODS.contains(&m) => Response::new(405, "Method Not Allowed").with("Allow", SIP_ALLOW),
+            _ => Response::new(501, "Not Implemented").with("Allow", SIP_ALLOW),
         };
         metrics::counter!("vouch_sip_responses_total", "code" => resp.code.to_string()).increment(1);
-        Some(resp.to_request(&req, &tag))
+        Some(SipAnswer { bytes: resp.to_request(&req, &self.to_tag(&req)), to: req.reply_address(source) })
+    }
+
+    /// The answer to bytes from `source` that are not a usable request (`error` says why):
+    /// `505` for another SIP version, else `400` with a Warning, when the head has what a
+    /// response needs (every Via, From, To, Call-ID, CSeq); `None` otherwise, and for an ACK.
+    /// Also for a stream that cannot be framed (no Content-Length over TCP).
+    pub fn refuse_unparsed(&self, source: SocketAddr, bytes: &[u8], error: &SipError) -> Option<SipAnswer> {
+        metrics::counter!("vouch_sip_malformed_total").increment(1);
+        let mut m = vouch_sip::salvage_request(bytes)?;
+        if m.method() == Some("ACK") {
+            return None;
+        }
+        m.stamp_via(source);
+        let resp = match error {
+            SipError::Version(_) => Response::new(505, "Version Not Supported")
+                .with("Warning", format!("399 vouch {}", redirect::quoted(&error.to_string()))),
+            _ => bad_request(&error.to_string()),
+        };
+        metrics::counter!("vouch_sip_responses_total", "code" => resp.code.to_string()).increment(1);
+        Some(SipAnswer { bytes: resp.to_request(&m, &self.to_tag(&m)), to: m.reply_address(source) })
+    }
+
+    /// The To tag of a response: the same for the same request, retransmissions included, as a
+    /// stateless server must make it (RFC 3261 section 8.2.7), and unpredictable to others.
+    fn to_tag(&self, req: &SipMessage) -> String {
+        let param = |header: &str, name: &str| {
+            req.header(header).and_then(|v| vouch_sip::header_param(v, name)).flatten().unwrap_or_default()
+        };
+        let key = (req.header("Call-ID"), req.header("CSeq"), param("From", "tag"), param("Via", "branch"));
+        format!("vouch{:016x}", self.sip_tags.hash_one(key))
     }
 
     async fn invite(&self, source: IpAddr, req: &SipMessage) -> Response {
@@ -1443,6 +1477,42 @@ fn install_peer(st: &mut VoiceState, p: &SipPeerRow) {
 
 fn bad_request(why: &str) -> Response {
     Response::new(400, "Bad Request").with("Warning", format!("399 vouch {}", redirect::quoted(why)))
+}
+
+/// The methods this server accepts, as its `Allow` header lists them.
+const SIP_ALLOW: &str = "INVITE, ACK, OPTIONS, CANCEL";
+
+/// SIP methods defined by RFC 3261 and its extensions: these get `405 Method Not Allowed`,
+/// any other `501 Not Implemented` (RFC 3261 sections 8.2.1, 21.5.2).
+const SIP_METHODS: &[&str] =
+    &["BYE", "REGISTER", "PRACK", "UPDATE", "INFO", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"];
+
+/// RFC 3261 section 8.2.2: a Request-URI scheme other than sip, sips or tel gets `416`, and
+/// an extension the request requires (`Require`; this server supports none) gets `420` with
+/// `Unsupported` naming it.
+fn sip_header_checks(req: &SipMessage) -> Option<Response> {
+    if let StartLine::Request { uri, .. } = &req.start {
+        let scheme = uri.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+        if !matches!(scheme.as_str(), "sip" | "sips" | "tel") {
+            return Some(Response::new(416, "Unsupported URI Scheme"));
+        }
+    }
+    let required: Vec<&str> =
+        req.headers_named("Require").flat_map(|v| v.split(',')).map(str::trim).filter(|t| !t.is_empty()).collect();
+    if !required.is_empty() {
+        return Some(Response::new(420, "Bad Extension").with("Unsupported", required.join(", ")));
+    }
+    None
+}
+
+/// What the SIP server sends back for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipAnswer {
+    /// The response.
+    pub bytes: Vec<u8>,
+    /// Where it goes over UDP (RFC 3261 section 18.2.2); over TCP it goes back on the
+    /// connection.
+    pub to: SocketAddr,
 }
 
 fn sip_method_label(m: &str) -> &'static str {

@@ -9,6 +9,7 @@
 //!   tag added), Call-ID and CSeq, then the caller's own headers.
 
 use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
 
 /// Largest message accepted (a UDP datagram cannot be larger; TCP messages are held to it too).
 pub const MAX_MESSAGE: usize = 65_535;
@@ -39,6 +40,9 @@ pub enum SipError {
     /// The bytes are not UTF-8 text before the body.
     #[error("the message head is not UTF-8")]
     NotText,
+    /// A request's start line names a SIP version other than 2.0 (answered 505).
+    #[error("{0} is not supported; this server speaks SIP/2.0")]
+    Version(String),
 }
 
 /// The first line of a message.
@@ -241,6 +245,54 @@ impl SipMessage {
         }
         Ok(())
     }
+
+    /// Records where a request came from in its topmost Via, as a server must before
+    /// answering (RFC 3261 section 18.2.1, RFC 3581 section 4): `received` with the source
+    /// address when the sent-by is not that address (always, when the Via asks for `rport`),
+    /// and an `rport` without a value filled in with the source port. Responses copy it.
+    pub fn stamp_via(&mut self, source: SocketAddr) {
+        let Some((_, value)) = self.headers.iter_mut().find(|(n, _)| n == "Via") else { return };
+        let (before, params, end) = split_params(value);
+        let Some((host, _)) = via_sent_by(before) else { return };
+        let ip = plain_ip(source.ip());
+        let same_host = host.parse::<IpAddr>().is_ok_and(|h| plain_ip(h) == ip);
+        let rport = params.iter().any(|(n, _)| n.eq_ignore_ascii_case("rport"));
+        let mut out = before.to_owned();
+        for (n, v) in &params {
+            if n.eq_ignore_ascii_case("received") {
+                continue;
+            }
+            out.push(';');
+            out.push_str(n);
+            match v {
+                Some(v) => {
+                    out.push('=');
+                    out.push_str(v);
+                }
+                None if n.eq_ignore_ascii_case("rport") => {
+                    let _ = write!(out, "={}", source.port());
+                }
+                None => {}
+            }
+        }
+        if rport || !same_host {
+            let _ = write!(out, ";received={ip}");
+        }
+        out.push_str(&value[end..]);
+        *value = out;
+    }
+
+    /// Where a response to this request goes over UDP (RFC 3261 section 18.2.2, RFC 3581):
+    /// back to the source address and port when the topmost Via has `rport`; otherwise to the
+    /// source address at the port the Via's sent-by names (5060 when it names none).
+    pub fn reply_address(&self, source: SocketAddr) -> SocketAddr {
+        let Some(via) = self.header("Via") else { return source };
+        if header_param(via, "rport").is_some() {
+            return source;
+        }
+        let port = via_sent_by(split_params(via).0).and_then(|(_, p)| p).unwrap_or(5060);
+        SocketAddr::new(source.ip(), port)
+    }
 }
 
 /// For bytes [`SipMessage::parse`] refused: the headers a stateless `400 Bad Request` needs
@@ -274,7 +326,8 @@ pub fn salvage_request(bytes: &[u8]) -> Option<SipMessage> {
 
 fn parse_start(line: &str) -> Result<StartLine, SipError> {
     let bad = || SipError::StartLine(line.chars().take(200).collect());
-    if let Some(rest) = line.strip_prefix("SIP/2.0 ") {
+    // RFC 3261 section 7.1: the version string is case-insensitive.
+    if let Some(rest) = line.get(..8).filter(|p| p.eq_ignore_ascii_case("SIP/2.0 ")).map(|_| &line[8..]) {
         let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
         let code: u16 = code.parse().map_err(|_| bad())?;
         if !(100..=699).contains(&code) {
@@ -283,39 +336,180 @@ fn parse_start(line: &str) -> Result<StartLine, SipError> {
         return Ok(StartLine::Response { code, reason: reason.to_owned() });
     }
     let mut parts = line.split(' ');
-    let (Some(method), Some(uri), Some("SIP/2.0"), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(method), Some(uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(bad());
     };
+    if !version.eq_ignore_ascii_case("SIP/2.0") {
+        let sip = version.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/"));
+        return Err(if sip && version.len() <= 16 && is_token(method) {
+            SipError::Version(version.chars().filter(|c| !c.is_control()).collect())
+        } else {
+            bad()
+        });
+    }
     // The Request-URI is copied into Contact headers: no control characters, no characters
-    // that would end or split a name-addr.
+    // that would end or split a name-addr, and no headers component (`?Name=value`), which
+    // RFC 3261 section 19.1.1 does not allow in a Request-URI and which would otherwise
+    // reach the redirected INVITE as headers the sender chose.
     if !is_token(method)
         || uri.is_empty()
         || !uri.contains(':')
-        || uri.chars().any(|c| c.is_control() || matches!(c, '<' | '>' | '"' | ','))
+        || uri.chars().any(|c| c.is_control() || matches!(c, '<' | '>' | '"' | ',' | '?'))
     {
         return Err(bad());
     }
     Ok(StartLine::Request { method: method.to_owned(), uri: uri.to_owned() })
 }
 
+/// Splits a header value's first element (up to a `,` outside quotes and `<…>`) into what
+/// comes before its parameters (a name-addr, an addr-spec, a Via's `SIP/2.0/UDP host:port`)
+/// and the parameters themselves, as (name, value) with the name trimmed; also returns where
+/// the first element ends. RFC 3261 section 20: an addr-spec outside `<…>` has no URI
+/// parameters, so the first `;` outside quotes and angle brackets starts the header's.
+fn split_params(value: &str) -> (&str, Vec<(&str, Option<&str>)>, usize) {
+    let (mut quoted, mut escaped, mut angle) = (false, false, false);
+    let mut params_at = None;
+    let mut end = value.len();
+    for (i, c) in value.char_indices() {
+        if quoted {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            '<' => angle = true,
+            '>' => angle = false,
+            ';' if !angle && params_at.is_none() => params_at = Some(i),
+            ',' if !angle => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let first = &value[..end];
+    let Some(at) = params_at.filter(|a| *a < end) else { return (first.trim(), Vec::new(), end) };
+    let params = split_unquoted(&first[at + 1..], ';')
+        .into_iter()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim())),
+            None => (p.trim(), None),
+        })
+        .collect();
+    (first[..at].trim(), params, end)
+}
+
+/// `text` split at `sep` outside quoted strings.
+fn split_unquoted(text: &str, sep: char) -> Vec<&str> {
+    let (mut out, mut start, mut quoted, mut escaped) = (Vec::new(), 0, false, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => {
+                out.push(&text[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// A header parameter of a header value's first element (`tag` of a From or To, `branch`
+/// or `rport` of a Via), its name matched case-insensitively: `Some(None)` when it is there
+/// without a value, `None` when it is not there.
+pub fn header_param<'a>(value: &'a str, name: &str) -> Option<Option<&'a str>> {
+    split_params(value).1.into_iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+}
+
+/// The sent-by of a Via element (`SIP/2.0/UDP host:port`): the host (IPv6 without its
+/// brackets) and the port, when given.
+fn via_sent_by(via: &str) -> Option<(&str, Option<u16>)> {
+    let (protocol, sent_by) = via.trim().split_once(char::is_whitespace)?;
+    if !protocol.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("SIP/2.0/")) {
+        return None;
+    }
+    let sent_by = sent_by.trim();
+    let (host, port) = match sent_by.strip_prefix('[') {
+        Some(v6) => {
+            let (host, rest) = v6.split_once(']')?;
+            (host, rest.strip_prefix(':'))
+        }
+        None => match sent_by.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (sent_by, None),
+        },
+    };
+    let port = match port {
+        Some(p) => Some(p.trim().parse::<u16>().ok()?),
+        None => None,
+    };
+    (!host.is_empty()).then_some((host, port))
+}
+
+fn plain_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
 /// The telephone number in a name-addr or addr-spec (`"Alice" <sip:+12025550123@host;user=phone>`,
-/// `<tel:+1-202-555-0123>`): the URI's user part, visual separators dropped, without `+`.
+/// `<tel:+1-202-555-0123>`): the URI's user part, visual separators dropped, as E.164 digits
+/// without `+` (RFC 8224 section 8.3). A number without `+` is made global the way US
+/// equipment writes it: a `tel:` URI's `phone-context=+CC` prefix is added, and a ten-digit
+/// North American number (`NPA-NXX-XXXX`, both starting 2 to 9) gets country code 1.
 /// `None` when the user part is not a telephone number (letters, empty, over 15 digits).
 pub fn telephone_number(value: &str) -> Option<String> {
     let uri = match (value.find('<'), value.find('>')) {
         (Some(a), Some(b)) if a < b => &value[a + 1..b],
         _ => value.split(';').next().unwrap_or(value).trim(),
     };
-    let user = if let Some(rest) = uri.strip_prefix("tel:") {
-        rest.split(';').next().unwrap_or_default()
+    let (user, params) = if let Some(rest) = uri.strip_prefix("tel:") {
+        rest.split_once(';').unwrap_or((rest, ""))
     } else {
         let rest = uri.strip_prefix("sip:").or_else(|| uri.strip_prefix("sips:"))?;
         let user = rest.split_once('@')?.0;
-        user.split(';').next().unwrap_or_default()
+        user.split_once(';').unwrap_or((user, ""))
     };
-    let digits: String = user.trim_start_matches('+').chars().filter(|c| !matches!(c, '-' | '.' | '(' | ')')).collect();
-    ((1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
+    let separators = |c: &char| !matches!(c, '-' | '.' | '(' | ')');
+    let digits = |s: &str| -> Option<String> {
+        let d: String = s.chars().filter(separators).collect();
+        (!d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())).then_some(d)
+    };
+    let mut number = match user.strip_prefix('+') {
+        Some(global) => digits(global)?,
+        None => {
+            let local = digits(user)?;
+            let context = params.split(';').find_map(|p| {
+                let (n, v) = p.split_once('=')?;
+                n.trim().eq_ignore_ascii_case("phone-context").then(|| v.trim().strip_prefix('+')).flatten()
+            });
+            match context.and_then(digits) {
+                Some(cc) => cc + &local,
+                None if is_nanp(&local) => format!("1{local}"),
+                None => local,
+            }
+        }
+    };
+    number.shrink_to_fit();
+    (number.len() <= 15).then_some(number)
+}
+
+/// A ten-digit North American number: area code and exchange each start with 2 to 9.
+fn is_nanp(digits: &str) -> bool {
+    let b = digits.as_bytes();
+    b.len() == 10 && (b'2'..=b'9').contains(&b[0]) && (b'2'..=b'9').contains(&b[3])
 }
 
 /// A response to build for a request.
@@ -354,7 +548,7 @@ impl Response {
             let _ = write!(out, "From: {f}\r\n");
         }
         if let Some(t) = request.header("To") {
-            let has_tag = t.split(';').skip(1).any(|p| p.trim().to_ascii_lowercase().starts_with("tag="));
+            let has_tag = header_param(t, "tag").is_some();
             if has_tag || self.code == 100 {
                 let _ = write!(out, "To: {t}\r\n");
             } else {
@@ -473,9 +667,96 @@ mod tests {
             ("<sip:@h>", None),
             ("<sip:+1234567890123456@h>", None),
             ("garbage", None),
+            // Ten-digit North American numbers, as many US SBCs send them, get country code 1.
+            ("<sip:2155551212@h;user=phone>;tag=1", Some("12155551212")),
+            ("<sip:215-555-1212@h>", Some("12155551212")),
+            ("<tel:2155551212>", Some("12155551212")),
+            ("<sip:+2155551212@h>", Some("2155551212")),
+            ("<sip:1155551212@h>", Some("1155551212")),
+            ("<sip:2151551212@h>", Some("2151551212")),
+            ("<sip:5551212@h>", Some("5551212")),
+            ("<tel:2155551212;phone-context=+1>", Some("12155551212")),
+            ("<tel:7911234567;phone-context=+44>", Some("447911234567")),
+            ("<tel:2155551212;phone-context=example.com>", Some("12155551212")),
+            ("<tel:+>", None),
         ] {
             assert_eq!(telephone_number(v).as_deref(), want, "{v}");
         }
+    }
+
+    #[test]
+    fn stamps_the_top_via_and_finds_where_answers_go() {
+        let src: SocketAddr = "127.0.0.9:41000".parse().unwrap();
+        let mut m = SipMessage::parse(INVITE.as_bytes()).unwrap();
+        m.stamp_via(src);
+        let vias: Vec<&str> = m.headers_named("Via").collect();
+        assert_eq!(
+            vias,
+            [
+                "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1;received=127.0.0.9",
+                "SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK-0"
+            ]
+        );
+        assert_eq!(m.reply_address(src), "127.0.0.9:5070".parse().unwrap());
+        for (via, stamped, to) in [
+            // rport: filled in, received always added, the answer goes to the source port.
+            (
+                "SIP/2.0/UDP 127.0.0.9:5060;rport;branch=b",
+                "SIP/2.0/UDP 127.0.0.9:5060;rport=41000;branch=b;received=127.0.0.9",
+                "127.0.0.9:41000",
+            ),
+            // Same host, no rport: nothing added; the sent-by port (5060 when none).
+            ("SIP/2.0/UDP 127.0.0.9;branch=b", "SIP/2.0/UDP 127.0.0.9;branch=b", "127.0.0.9:5060"),
+            // A received the sender wrote itself is replaced; several Vias on one line.
+            (
+                "SIP/2.0/UDP sbc.example:5080;received=1.2.3.4;branch=b, SIP/2.0/UDP x",
+                "SIP/2.0/UDP sbc.example:5080;branch=b;received=127.0.0.9, SIP/2.0/UDP x",
+                "127.0.0.9:5080",
+            ),
+            (
+                "SIP/2.0/TCP [::1]:5062 ; branch=b",
+                "SIP/2.0/TCP [::1]:5062;branch=b;received=127.0.0.9",
+                "127.0.0.9:5062",
+            ),
+            // Not a Via this server understands: left alone.
+            ("garbage", "garbage", "127.0.0.9:5060"),
+        ] {
+            let mut m =
+                SipMessage::parse(INVITE.replacen("SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1", via, 1).as_bytes())
+                    .unwrap();
+            m.stamp_via(src);
+            assert_eq!(m.header("Via"), Some(stamped), "{via}");
+            assert_eq!(m.reply_address(src), to.parse().unwrap(), "{via}");
+        }
+        let v6: SocketAddr = "[::1]:41000".parse().unwrap();
+        let mut m = SipMessage::parse(INVITE.replacen("127.0.0.1:5070;", "[::1]:5070;rport;", 1).as_bytes()).unwrap();
+        m.stamp_via(v6);
+        assert_eq!(m.header("Via"), Some("SIP/2.0/UDP [::1]:5070;rport=41000;branch=z9hG4bK-1;received=::1"));
+    }
+
+    #[test]
+    fn header_params_skip_display_names_and_uris() {
+        for (value, tag) in [
+            ("<sip:a@b>;tag=1", Some(Some("1"))),
+            ("<sip:a@b> ; TAG = 2 ;x", Some(Some("2"))),
+            ("sip:a@b;tag=3", Some(Some("3"))),
+            ("<sip:a@b;tag=uri>", None),
+            ("\"x;tag=quoted\" <sip:a@b>", None),
+            ("\"x \\\" ;tag=q\" <sip:a@b>;tag=4", Some(Some("4"))),
+            ("<sip:a@b>;tag", Some(None)),
+        ] {
+            assert_eq!(header_param(value, "tag"), tag, "{value}");
+        }
+    }
+
+    #[test]
+    fn versions_and_request_uris() {
+        let opt = |first: &str| SipMessage::parse(format!("{first}\r\nVia: x\r\n\r\n").as_bytes());
+        assert!(opt("OPTIONS sip:a@b sip/2.0").is_ok());
+        assert!(matches!(opt("OPTIONS sip:a@b SIP/3.0"), Err(SipError::Version(v)) if v == "SIP/3.0"));
+        assert!(matches!(opt("OPTIONS sip:a@b HTTP/1.1"), Err(SipError::StartLine(_))));
+        assert!(opt("sip/2.0 200 OK").is_ok());
+        assert!(matches!(opt("INVITE sip:a@b?Route=x SIP/2.0"), Err(SipError::StartLine(_))));
     }
 
     proptest::proptest! {
