@@ -36,8 +36,6 @@ const BIND_DEADLINE: Duration = Duration::from_secs(30);
 const IDLE: Duration = Duration::from_secs(300);
 /// How long an ESME has to answer a deliver_sm before the SMSC is told to retry.
 const DELIVER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a submit may wait for an upstream session before the ESME is told to retry.
-const UPSTREAM_DEADLINE: Duration = Duration::from_secs(30);
 /// Messages waiting for an upstream window slot, per SMSC.
 const UPSTREAM_QUEUE: usize = 65_536;
 /// How long a TLS handshake may take, either way.
@@ -60,6 +58,10 @@ pub struct SmscConfig {
     pub window: usize,
     /// TLS (`smpps://`), else plain TCP.
     pub tls: Option<SmscTls>,
+    /// How long a submit may go unanswered by it: sent, before the ESME is told ESME_RSYSERR
+    /// (the outcome is unknown) and the window slot is freed; waiting for a session (the SMSC
+    /// away), before the ESME is told ESME_RTHROTTLED.
+    pub response_timeout: Duration,
 }
 
 /// TLS to an SMSC: whom to trust and which name its certificate must carry.
@@ -141,8 +143,8 @@ fn tls_halves<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S) -> 
 }
 
 impl SmscConfig {
-    /// Parses `smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?prefixes=1202,1310&window=N]`, or `smpps://`
-    /// with `ca=PEM_FILE` and `server_name=NAME` as well.
+    /// Parses `smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?prefixes=1202,1310&window=N&response_timeout=S]`,
+    /// or `smpps://` with `ca=PEM_FILE` and `server_name=NAME` as well.
     pub fn parse(url: &str) -> anyhow::Result<Self> {
         let u = url::Url::parse(url).with_context(|| format!("--smsc {url:?} is not a URL"))?;
         anyhow::ensure!(
@@ -164,6 +166,7 @@ impl SmscConfig {
         anyhow::ensure!(password.len() <= 8, "--smsc: the password must be at most 8 characters");
         let mut prefixes = Vec::new();
         let mut window = 512;
+        let mut response_timeout = Duration::from_secs(30);
         let mut server_name = host.trim_start_matches('[').trim_end_matches(']').to_owned();
         let mut extra_roots = Vec::new();
         let tls = u.scheme() == "smpps";
@@ -171,10 +174,17 @@ impl SmscConfig {
             match k.as_ref() {
                 "prefixes" => prefixes = v.split(',').map(|p| p.trim().trim_start_matches('+').to_owned()).collect(),
                 "window" => window = v.parse().with_context(|| format!("--smsc window={v:?}"))?,
+                "response_timeout" => {
+                    let secs: u64 = v.parse().with_context(|| format!("--smsc response_timeout={v:?}"))?;
+                    anyhow::ensure!((1..=300).contains(&secs), "--smsc response_timeout must be 1 to 300 seconds");
+                    response_timeout = Duration::from_secs(secs);
+                }
                 "ca" if tls => extra_roots = pem_certificates(std::path::Path::new(v.as_ref()), "--smsc ca")?,
                 "server_name" if tls => server_name = v.into_owned(),
                 "ca" | "server_name" => anyhow::bail!("--smsc: {k} is for smpps:// (TLS) SMSCs"),
-                other => anyhow::bail!("--smsc: unknown parameter {other:?} (prefixes, window, ca, server_name)"),
+                other => anyhow::bail!(
+                    "--smsc: unknown parameter {other:?} (prefixes, window, response_timeout, ca, server_name)"
+                ),
             }
         }
         let tls = match tls {
@@ -185,7 +195,7 @@ impl SmscConfig {
                 Some(SmscTls::new(server_name, extra_roots)?)
             }
         };
-        Ok(Self { addr, system_id, password, prefixes, window: window.max(1), tls })
+        Ok(Self { addr, system_id, password, prefixes, window: window.max(1), tls, response_timeout })
     }
 }
 
@@ -208,7 +218,17 @@ type UpstreamReply = Result<String, CommandStatus>;
 struct UpstreamRequest {
     pdu: Vec<u8>,
     reply: Reply,
+    /// When the ESME's submit came (the deadline for sending it counts from here).
     first: Instant,
+    /// When it was last written to an SMSC session (its answer is awaited from then).
+    sent: Instant,
+}
+
+impl UpstreamRequest {
+    fn new(pdu: Vec<u8>, reply: Reply) -> Self {
+        let now = Instant::now();
+        Self { pdu, reply, first: now, sent: now }
+    }
 }
 
 /// Who hears what became of a submit forwarded upstream.
@@ -507,6 +527,8 @@ struct Part {
     /// others (ESMEs that send a part only after the previous one's answer need it). What
     /// becomes of it is told by a delivery receipt.
     acked: Option<String>,
+    /// Whether its session takes deliver_sm (receipts of vouch's own go elsewhere if not).
+    receives: bool,
 }
 
 /// A receipt telling the ESME that an acknowledged part was not delivered after all (the
@@ -540,21 +562,49 @@ fn rejection_receipt(part: &Part, our_id: &str, status: CommandStatus, stat: &st
     Some(out)
 }
 
+/// Sends a receipt of vouch's own about `part`: on the part's session when it takes deliver_sm,
+/// else to a receiving session of the same account (SMPP 3.4 section 2.3: a transmitter is
+/// sent no deliver_sm); dropped when the account has none bound.
+fn push_receipt(shared: &Arc<Shared>, acc: &BoundAccount, part: &Part, receipt: Option<Vec<u8>>, out: &mut Vec<u8>) {
+    let Some(receipt) = receipt else { return };
+    if part.receives {
+        out.extend_from_slice(&receipt);
+        return;
+    }
+    let receivers = shared.receivers_of(&acc.system_id, None);
+    if receivers.is_empty() {
+        metrics::counter!("vouch_smpp_receipts_total", "result" => "no_receiver").increment(1);
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        shared.deliver(receivers, receipt).await;
+    });
+}
+
 /// What a submit's answer task hands back to its session: the answers to write, and how many
 /// submits they answer.
 struct Event(Vec<u8>, usize);
 
 /// A message's concatenation reference (SAR TLVs, or a UDH with an 8-bit or 16-bit reference),
-/// and its user data without the UDH.
-fn user_text<'a>(sm: &'a ShortMessage<'_>) -> (Option<vouch_smpp::text::ConcatRef>, &'a [u8]) {
+/// and its user data without the UDH; an error when esm_class says a UDH is there and it does
+/// not parse (a handset would show text that no check read).
+fn user_text<'a>(
+    sm: &'a ShortMessage<'_>,
+) -> Result<(Option<vouch_smpp::text::ConcatRef>, &'a [u8]), vouch_smpp::text::UdhError> {
     let data = sm.user_data();
     let (udh_ref, text) = match sm.has_udh() {
-        true => vouch_smpp::text::split_udh(data).unwrap_or((None, &[])),
+        true => vouch_smpp::text::split_udh(data)?,
         false => (None, data),
     };
     let sar = sm.sar.map(|s| vouch_smpp::text::ConcatRef { reference: s.reference, total: s.total, seqnum: s.seqnum });
-    (sar.or(udh_ref), text)
+    Ok((sar.or(udh_ref), text))
 }
+
+/// The detail recorded for a concatenated message whose parts did not all come.
+const PARTS_MISSING: &str = "concatenated parts missing";
+/// How long an unbind waits for the answers to the submits before it.
+const UNBIND_WAIT: Duration = Duration::from_secs(10);
 
 /// Milliseconds on the process's monotonic clock (the reassembler's time).
 fn now_ms() -> u64 {
@@ -578,6 +628,8 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut account_check = Instant::now();
     let mut closing = false;
+    // An unbind waiting for the answers to the submits before it: (its sequence, when).
+    let mut unbinding: Option<(u32, Instant)> = None;
     let result: anyhow::Result<()> = loop {
         tokio::select! {
             n = rd.read_buf(&mut buf) => {
@@ -591,8 +643,10 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
                         Ok(Some(h)) => h,
                         Ok(None) => break,
                         Err(e) => {
-                            // The length lies: the stream cannot be followed; say so and close.
-                            vouch_smpp::encode_header_only(&mut out, CommandId::GENERIC_NACK, CommandStatus::ESME_RINVCMDLEN, 0);
+                            // The length lies: the stream cannot be followed; say so (to the
+                            // sequence number the header gave) and close.
+                            let seq = buf.get(at + 12..at + 16).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                            vouch_smpp::encode_header_only(&mut out, CommandId::GENERIC_NACK, CommandStatus::ESME_RINVCMDLEN, seq);
                             wr.write_all(&out).await?;
                             anyhow::bail!("{e}");
                         }
@@ -602,8 +656,9 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
                     at += header.length;
                     match handle_pdu(&shared, &mut session, &mut account, pdu, &mut out, &events_tx, &mut reassembler,
                         &mut pending_delivers, session_id, &deliver_tx).await {
-                        Ok(true) => {}
-                        Ok(false) => closing = true,
+                        Ok(Next::Continue) => {}
+                        Ok(Next::Close) => closing = true,
+                        Ok(Next::Unbind(seq)) => unbinding = Some((seq, Instant::now())),
                         Err(e) => { wr.write_all(&out).await?; return Err(e); }
                     }
                 }
@@ -630,7 +685,7 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
                 let expired = reassembler.expire(now_ms());
                 if !expired.is_empty()
                     && let Some(acc) = &account {
-                        answer_refused(&shared, acc, &expired, CommandStatus::VOUCH_INCOMPLETE_CONCATENATION, &mut out).await;
+                        answer_refused(&shared, acc, &expired, CommandStatus::VOUCH_INCOMPLETE_CONCATENATION, PARTS_MISSING, &mut out).await;
                         for _ in expired.iter().filter(|p| p.acked.is_none()) { session.answered(); }
                     }
                 if account.is_none() && opened.elapsed() > BIND_DEADLINE { break Ok(()); }
@@ -645,6 +700,15 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
                     }
             }
         }
+        // SMPP 3.4 section 4.2: unbind_resp once every submit before the unbind is answered
+        // (or after UNBIND_WAIT), then the connection closes.
+        if let Some((seq, since)) = unbinding
+            && (session.outstanding() == 0 || since.elapsed() > UNBIND_WAIT)
+        {
+            vouch_smpp::encode_header_only(&mut out, CommandId::UNBIND.response(), CommandStatus::ESME_ROK, seq);
+            unbinding = None;
+            closing = true;
+        }
         if !out.is_empty() {
             wr.write_all(&out).await?;
             out.clear();
@@ -658,7 +722,15 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
         let left = reassembler.drain();
         if !left.is_empty() {
             let mut sink = Vec::new();
-            answer_refused(&shared, acc, &left, CommandStatus::VOUCH_INCOMPLETE_CONCATENATION, &mut sink).await;
+            answer_refused(
+                &shared,
+                acc,
+                &left,
+                CommandStatus::VOUCH_INCOMPLETE_CONCATENATION,
+                PARTS_MISSING,
+                &mut sink,
+            )
+            .await;
         }
     }
     for (_, tx) in pending_delivers.drain() {
@@ -668,11 +740,19 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
     result
 }
 
-async fn answer_refused(shared: &Shared, acc: &BoundAccount, parts: &[Part], status: CommandStatus, out: &mut Vec<u8>) {
+/// Answers parts refused before any check (`detail` says why) and records the decision.
+async fn answer_refused(
+    shared: &Arc<Shared>,
+    acc: &BoundAccount,
+    parts: &[Part],
+    status: CommandStatus,
+    detail: &str,
+    out: &mut Vec<u8>,
+) {
     for p in parts {
         match &p.acked {
             None => vouch_smpp::encode_message_resp(out, p.command_id, status, p.sequence, ""),
-            Some(id) => out.extend(rejection_receipt(p, id, status, "REJECTD").unwrap_or_default()),
+            Some(id) => push_receipt(shared, acc, p, rejection_receipt(p, id, status, "REJECTD"), out),
         }
     }
     if let Some(first) = parts.first()
@@ -681,10 +761,7 @@ async fn answer_refused(shared: &Shared, acc: &BoundAccount, parts: &[Part], sta
     {
         let checked = vouch_service::Checked {
             source: vouch_service::source_label(&sm.source),
-            verdict: vouch_gateway::Verdict::Reject(vouch_gateway::Reason {
-                status,
-                detail: "concatenated parts missing".into(),
-            }),
+            verdict: vouch_gateway::Verdict::Reject(vouch_gateway::Reason { status, detail: detail.into() }),
             campaign: None,
             dest: None,
             fingerprint: 0,
@@ -693,7 +770,17 @@ async fn answer_refused(shared: &Shared, acc: &BoundAccount, parts: &[Part], sta
     }
 }
 
-/// Acts on one PDU; `Ok(false)` when the session is to close after writing `out`.
+/// What a session does after a PDU.
+enum Next {
+    /// Reads on.
+    Continue,
+    /// Closes after writing what is written.
+    Close,
+    /// The ESME unbound (this sequence number): answer once its submits are answered.
+    Unbind(u32),
+}
+
+/// Acts on one PDU.
 #[allow(clippy::too_many_arguments)]
 async fn handle_pdu(
     shared: &Arc<Shared>,
@@ -706,17 +793,17 @@ async fn handle_pdu(
     pending_delivers: &mut HashMap<u32, oneshot::Sender<CommandStatus>>,
     session_id: u64,
     deliver_tx: &mpsc::Sender<Deliver>,
-) -> anyhow::Result<bool> {
-    let Some(h) = vouch_smpp::frame(bytes)? else { return Ok(true) };
+) -> anyhow::Result<Next> {
+    let Some(h) = vouch_smpp::frame(bytes)? else { return Ok(Next::Continue) };
     match session.admit(&h) {
-        Admission::Ignore => return Ok(true),
+        Admission::Ignore => return Ok(Next::Continue),
         Admission::Nack(status) => {
             vouch_smpp::encode_header_only(out, CommandId::GENERIC_NACK, status, h.sequence);
-            return Ok(true);
+            return Ok(Next::Continue);
         }
         Admission::Refuse(status) => {
             vouch_smpp::encode_header_only(out, h.command_id.response(), status, h.sequence);
-            return Ok(true);
+            return Ok(Next::Continue);
         }
         Admission::Accept => {}
     }
@@ -725,13 +812,25 @@ async fn handle_pdu(
         Err(e) => {
             tracing::debug!(error = %e, "undecodable PDU");
             let status = CommandStatus::ESME_RINVCMDLEN;
-            if matches!(h.command_id, CommandId::SUBMIT_SM | CommandId::DATA_SM) {
-                session.answered();
-                vouch_smpp::encode_header_only(out, h.command_id.response(), status, h.sequence);
-            } else {
-                vouch_smpp::encode_header_only(out, CommandId::GENERIC_NACK, status, h.sequence);
+            match h.command_id {
+                CommandId::SUBMIT_SM | CommandId::DATA_SM => {
+                    session.answered();
+                    vouch_smpp::encode_header_only(out, h.command_id.response(), status, h.sequence);
+                }
+                CommandId::BIND_RECEIVER | CommandId::BIND_TRANSMITTER | CommandId::BIND_TRANSCEIVER => {
+                    // A system_id or password longer than its field, a missing NUL…: the bind fails.
+                    let status = CommandStatus::ESME_RBINDFAIL;
+                    vouch_smpp::encode_header_only(out, h.command_id.response(), status, h.sequence);
+                    metrics::counter!("vouch_smpp_binds_total", "result" => status.name()).increment(1);
+                    if session.bind_failed() {
+                        return Ok(Next::Close);
+                    }
+                }
+                // A response is never answered (section 4.3), not even a malformed one.
+                id if id.is_response() => {}
+                _ => vouch_smpp::encode_header_only(out, CommandId::GENERIC_NACK, status, h.sequence),
             }
-            return Ok(true);
+            return Ok(Next::Continue);
         }
     };
     match pdu.body() {
@@ -757,7 +856,7 @@ async fn handle_pdu(
                     vouch_smpp::encode_bind_resp(out, b.mode, status, h.sequence, "vouch");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     if session.bind_failed() {
-                        return Ok(false);
+                        return Ok(Next::Close);
                     }
                 }
             }
@@ -765,10 +864,7 @@ async fn handle_pdu(
         Body::EnquireLink => {
             vouch_smpp::encode_header_only(out, CommandId::ENQUIRE_LINK.response(), CommandStatus::ESME_ROK, h.sequence)
         }
-        Body::Unbind => {
-            vouch_smpp::encode_header_only(out, CommandId::UNBIND.response(), CommandStatus::ESME_ROK, h.sequence);
-            return Ok(false);
-        }
+        Body::Unbind => return Ok(Next::Unbind(h.sequence)),
         Body::MessageResp(_) if h.command_id == CommandId::DELIVER_SM.response() => {
             if let Some(tx) = pending_delivers.remove(&h.sequence) {
                 let _ = tx.send(h.status);
@@ -782,16 +878,34 @@ async fn handle_pdu(
                     CommandStatus::ESME_RINVBNDSTS,
                     h.sequence,
                 );
-                return Ok(true);
+                return Ok(Next::Continue);
             };
-            let mut part = Part { command_id: h.command_id, sequence: h.sequence, pdu: bytes.to_vec(), acked: None };
-            let (concat, text_bytes) = user_text(&sm);
+            let receives = matches!(session.state(), SessionState::Bound(m) if m.receives());
+            let mut part =
+                Part { command_id: h.command_id, sequence: h.sequence, pdu: bytes.to_vec(), acked: None, receives };
+            // User data given twice (short_message and message_payload), or a UDH that does not
+            // parse: what a check reads would not be what the handset shows.
+            let (concat, text_bytes) = match (sm.has_two_bodies(), user_text(&sm)) {
+                (false, Ok(t)) => t,
+                (two, udh) => {
+                    let (status, detail) = match (two, udh) {
+                        (true, _) => (CommandStatus::ESME_ROPTPARNOTALLWD, "message_payload with a short_message"),
+                        (false, _) => (CommandStatus::ESME_RINVESMCLASS, "a user data header that does not parse"),
+                    };
+                    session.answered();
+                    answer_refused(shared, &acc, &[part], status, detail, out).await;
+                    return Ok(Next::Continue);
+                }
+            };
             match concat {
                 Some(c) if c.total > 1 => {
                     let key = (sm.source.addr.to_owned(), sm.dest.addr.to_owned(), c.reference);
                     let id = shared.message_id();
                     part.acked = Some(id.clone());
-                    match reassembler.offer(key, c.total, c.seqnum, text_bytes, part, now_ms()) {
+                    // Each part is decoded with its own data_coding (parts may differ); the text
+                    // is reassembled.
+                    let text = vouch_smpp::text::decode_text(sm.data_coding, text_bytes);
+                    match reassembler.offer(key, c.total, c.seqnum, text.as_bytes(), part, now_ms()) {
                         Offer::Held => {
                             vouch_smpp::encode_message_resp(
                                 out,
@@ -806,13 +920,13 @@ async fn handle_pdu(
                             p.acked = None;
                             tracing::debug!(why, "concatenated part refused");
                             session.answered();
-                            answer_refused(shared, &acc, &[p], CommandStatus::VOUCH_INCOMPLETE_CONCATENATION, out)
-                                .await;
+                            let status = CommandStatus::VOUCH_INCOMPLETE_CONCATENATION;
+                            answer_refused(shared, &acc, &[p], status, why, out).await;
                         }
                         Offer::Complete { data, mut tags } => {
                             // The part that completed the message is answered with the verdict.
                             tags.iter_mut().filter(|t| t.sequence == h.sequence).for_each(|t| t.acked = None);
-                            let text = vouch_smpp::text::decode_text(sm.data_coding, &data);
+                            let text = String::from_utf8_lossy(&data);
                             let answered = submit(shared, &acc, &sm.source, &sm.dest, &text, tags, out, events).await;
                             (0..answered).for_each(|_| session.answered());
                         }
@@ -830,7 +944,7 @@ async fn handle_pdu(
             vouch_smpp::encode_header_only(out, CommandId::GENERIC_NACK, CommandStatus::ESME_RINVCMDID, h.sequence);
         }
     }
-    Ok(true)
+    Ok(Next::Continue)
 }
 
 /// Checks a whole message and answers or forwards its parts.
@@ -852,7 +966,7 @@ async fn submit(
         for p in &parts {
             match &p.acked {
                 None => vouch_smpp::encode_message_resp(out, p.command_id, status, p.sequence, ""),
-                Some(id) => out.extend(rejection_receipt(p, id, status, "REJECTD").unwrap_or_default()),
+                Some(id) => push_receipt(shared, acc, p, rejection_receipt(p, id, status, "REJECTD"), out),
             }
         }
         shared.gateway.record(acc, &checked, n, None).await;
@@ -877,7 +991,7 @@ async fn submit(
         let pdu = std::mem::take(&mut part.pdu);
         let answering =
             Answering { shared: shared.clone(), account: acc.clone(), checked, part, smsc, events: events.clone() };
-        send(UpstreamRequest { pdu, reply: Reply::Answer(Answer(Some(Box::new(answering)))), first: Instant::now() });
+        send(UpstreamRequest::new(pdu, Reply::Answer(Answer(Some(Box::new(answering))))));
         return 0;
     }
     let mut waits = Vec::with_capacity(parts.len());
@@ -885,7 +999,7 @@ async fn submit(
         let (tx, rx) = oneshot::channel();
         // An acknowledged part keeps its bytes for a receipt should the SMSC refuse it.
         let pdu = if p.acked.is_some() { p.pdu.clone() } else { std::mem::take(&mut p.pdu) };
-        send(UpstreamRequest { pdu, reply: Reply::Wait(tx), first: Instant::now() });
+        send(UpstreamRequest::new(pdu, Reply::Wait(tx)));
         waits.push((p, rx));
     }
     let shared = shared.clone();
@@ -917,7 +1031,7 @@ async fn submit(
 /// vouch gives the message (remembered for its receipt), or the refusal (a receipt for a part
 /// acknowledged earlier). Returns the id, or the SMSC's refusal.
 fn answer_part(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     smsc: usize,
     acc: &BoundAccount,
     part: &Part,
@@ -938,7 +1052,7 @@ fn answer_part(
         Err(status) => {
             match acked {
                 None => vouch_smpp::encode_message_resp(answers, command_id, status, sequence, ""),
-                Some(id) => answers.extend(rejection_receipt(part, id, status, "UNDELIV").unwrap_or_default()),
+                Some(id) => push_receipt(shared, acc, part, rejection_receipt(part, id, status, "UNDELIV"), answers),
             }
             Err(status)
         }
@@ -1003,22 +1117,37 @@ async fn upstream(shared: Arc<Shared>, index: usize, mut requests: mpsc::Receive
                 tracing::warn!(smsc = %cfg.addr, error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "SMSC session lost");
             }
         }
-        // Requests too old are given back to the ESME to retry.
-        let mut kept = VecDeque::new();
-        while let Some(r) = retry.pop_front() {
-            if r.first.elapsed() > UPSTREAM_DEADLINE {
-                r.reply.send(Err(CommandStatus::ESME_RTHROTTLED));
-            } else {
-                kept.push_back(r);
+        // While the SMSC is away, submits wait for the next session (those already sent
+        // first); one that waited the response timeout since it came is given back to the ESME
+        // to retry (ESME_RTHROTTLED), checked every second.
+        let until = tokio::time::Instant::now() + backoff;
+        loop {
+            give_back_late(&mut retry, cfg.response_timeout);
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => break,
+                r = requests.recv() => match r {
+                    Some(r) => retry.push_back(r),
+                    None => return,
+                },
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
-        retry = kept;
-        tokio::time::sleep(backoff).await;
+        give_back_late(&mut retry, cfg.response_timeout);
         backoff = (backoff * 2).min(Duration::from_secs(5));
-        if requests.is_closed() {
-            return;
+    }
+}
+
+/// Answers ESME_RTHROTTLED to the waiting submits that came more than `deadline` ago.
+fn give_back_late(waiting: &mut VecDeque<UpstreamRequest>, deadline: Duration) {
+    let mut kept = VecDeque::with_capacity(waiting.len());
+    while let Some(r) = waiting.pop_front() {
+        if r.first.elapsed() > deadline {
+            r.reply.send(Err(CommandStatus::ESME_RTHROTTLED));
+        } else {
+            kept.push_back(r);
         }
     }
+    *waiting = kept;
 }
 
 async fn upstream_connection(
@@ -1072,6 +1201,7 @@ async fn upstream_connection(
     let mut keepalive = tokio::time::interval(Duration::from_secs(30));
     keepalive.tick().await;
     let mut awaiting_link: Option<Instant> = None;
+    let mut sweep = tokio::time::interval(Duration::from_secs(1));
     let result = loop {
         // Retries first, then new requests, while the window has room.
         while pending.len() < cfg.window {
@@ -1079,6 +1209,7 @@ async fn upstream_connection(
             seq = seq.wrapping_add(1).max(2);
             vouch_smpp::set_sequence(&mut r.pdu, seq);
             out.extend_from_slice(&r.pdu);
+            r.sent = Instant::now();
             pending.insert(seq, r);
         }
         if !out.is_empty() {
@@ -1090,10 +1221,12 @@ async fn upstream_connection(
         tokio::select! {
             r = requests.recv(), if pending.len() < cfg.window => {
                 let Some(mut r) = r else { break Ok(()) };
+                let now = Instant::now();
                 loop {
                     seq = seq.wrapping_add(1).max(2);
                     vouch_smpp::set_sequence(&mut r.pdu, seq);
                     out.extend_from_slice(&r.pdu);
+                    r.sent = now;
                     pending.insert(seq, r);
                     if pending.len() >= cfg.window || out.len() > 256 * 1024 { break; }
                     match requests.try_recv() { Ok(next) => r = next, Err(_) => break }
@@ -1131,6 +1264,15 @@ async fn upstream_connection(
                                 r.reply.send(reply);
                             }
                         }
+                        // SMPP 3.4 section 4.3: generic_nack answers a request the SMSC could not
+                        // take (data_sm it does not support, a PDU it could not read).
+                        CommandId::GENERIC_NACK => {
+                            if let Some(r) = pending.remove(&h.sequence) {
+                                let status = if h.status.is_ok() { CommandStatus::ESME_RSYSERR } else { h.status };
+                                metrics::counter!("vouch_smpp_upstream_nacks_total").increment(1);
+                                r.reply.send(Err(status));
+                            }
+                        }
                         CommandId::ENQUIRE_LINK => vouch_smpp::encode_header_only(&mut out, CommandId::ENQUIRE_LINK.response(), CommandStatus::ESME_ROK, h.sequence),
                         id if id == CommandId::ENQUIRE_LINK.response() => awaiting_link = None,
                         CommandId::UNBIND => {
@@ -1159,6 +1301,18 @@ async fn upstream_connection(
             Some(r) = resps.recv() => {
                 out.extend_from_slice(&r);
                 while let Ok(r) = resps.try_recv() { out.extend_from_slice(&r); }
+            }
+            _ = sweep.tick() => {
+                // Submits the SMSC never answered: the ESME is told ESME_RSYSERR (the outcome
+                // is unknown) and the window slot is freed, so that a session that answers
+                // enquire_link but not submits cannot hold every slot.
+                let late: Vec<u32> = pending.iter().filter(|(_, r)| r.sent.elapsed() > cfg.response_timeout).map(|(s, _)| *s).collect();
+                for s in late {
+                    if let Some(r) = pending.remove(&s) {
+                        metrics::counter!("vouch_smpp_upstream_timeouts_total").increment(1);
+                        r.reply.send(Err(CommandStatus::ESME_RSYSERR));
+                    }
+                }
             }
             _ = keepalive.tick() => {
                 if awaiting_link.is_some_and(|t| t.elapsed() > Duration::from_secs(30)) {
@@ -1217,7 +1371,7 @@ async fn from_upstream(shared: &Arc<Shared>, index: usize, bytes: &[u8]) -> Comm
         return status;
     }
     // A subscriber's message.
-    let text = vouch_smpp::text::decode_text(sm.data_coding, user_text(&sm).1);
+    let text = vouch_smpp::text::decode_text(sm.data_coding, user_text(&sm).map_or(sm.user_data(), |(_, t)| t));
     let mo = match shared.gateway.mobile_originated(&sm.source, &sm.dest, &text).await {
         Ok(mo) => mo,
         Err(e) => {
@@ -1239,8 +1393,7 @@ async fn from_upstream(shared: &Arc<Shared>, index: usize, bytes: &[u8]) -> Comm
         };
         let mut pdu = Vec::new();
         if vouch_smpp::encode_message(&mut pdu, false, 0, &m).is_ok() {
-            let _ =
-                shared.upstreams[index].try_send(UpstreamRequest { pdu, reply: Reply::Nobody, first: Instant::now() });
+            let _ = shared.upstreams[index].try_send(UpstreamRequest::new(pdu, Reply::Nobody));
         }
     }
     let Some(campaign) = mo.campaign else {

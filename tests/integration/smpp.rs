@@ -444,3 +444,267 @@ async fn gateway_speaks_smpp_over_tls_to_esmes_and_smscs() {
     assert!(stats.contains("\"binds\": 1,"), "only the first gateway bound: {stats}");
     drop(server);
 }
+
+/// A PDU as read off the wire: command id, status, sequence, body.
+type RawPdu = (u32, u32, u32, Vec<u8>);
+
+/// An ESME written with raw PDUs, for what smpplib will not send: user data given twice, a UDH
+/// that does not parse, parts of one message in two encodings, header-only PDUs, an unbind
+/// with submits outstanding, a transmitter and a receiver of one account.
+struct RawEsme {
+    s: TcpStream,
+    seq: u32,
+    /// PDUs read while waiting for another.
+    seen: Vec<RawPdu>,
+}
+
+fn cstr(v: &str) -> Vec<u8> {
+    let mut b = v.as_bytes().to_vec();
+    b.push(0);
+    b
+}
+
+/// A submit_sm body from N_MAIN to SUBSCRIBER.
+fn submit_body(esm_class: u8, data_coding: u8, dlr: bool, short: &[u8], tlvs: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut b = cstr("");
+    b.extend([1, 1]);
+    b.extend(cstr(N_MAIN));
+    b.extend([1, 1]);
+    b.extend(cstr(SUBSCRIBER));
+    b.extend([esm_class, 0, 0]);
+    b.extend(cstr(""));
+    b.extend(cstr(""));
+    b.extend([u8::from(dlr), 0, data_coding, 0, short.len() as u8]);
+    b.extend(short);
+    for (tag, value) in tlvs {
+        b.extend(tag.to_be_bytes());
+        b.extend((value.len() as u16).to_be_bytes());
+        b.extend(*value);
+    }
+    b
+}
+
+impl RawEsme {
+    fn connect(port: u16) -> Self {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        Self { s, seq: 0, seen: Vec::new() }
+    }
+
+    fn send(&mut self, command_id: u32, status: u32, body: &[u8]) -> u32 {
+        self.seq += 1;
+        let seq = self.seq;
+        self.send_as(command_id, status, seq, body);
+        seq
+    }
+
+    fn send_as(&mut self, command_id: u32, status: u32, seq: u32, body: &[u8]) {
+        let mut p = ((16 + body.len()) as u32).to_be_bytes().to_vec();
+        for w in [command_id, status, seq] {
+            p.extend(w.to_be_bytes());
+        }
+        p.extend(body);
+        self.s.write_all(&p).expect("write");
+    }
+
+    /// The next PDU, or `None` at EOF or after `wait`.
+    fn read(&mut self, wait: Duration) -> Option<RawPdu> {
+        use std::io::Read;
+        self.s.set_read_timeout(Some(wait)).ok();
+        let mut head = [0u8; 16];
+        self.s.read_exact(&mut head).ok()?;
+        let w = |i: usize| u32::from_be_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+        let mut body = vec![0u8; (w(0) as usize).saturating_sub(16)];
+        self.s.read_exact(&mut body).ok()?;
+        Some((w(4), w(8), w(12), body))
+    }
+
+    /// The response to `seq`, read already or read now (keeping what else comes in `seen`):
+    /// its id and status.
+    fn answer_to(&mut self, seq: u32, wait: Duration) -> Option<(u32, u32)> {
+        if let Some(i) = self.seen.iter().position(|p| p.0 & 0x8000_0000 != 0 && p.2 == seq) {
+            let p = self.seen.remove(i);
+            return Some((p.0, p.1));
+        }
+        let deadline = Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let p = self.read(left)?;
+            if p.0 & 0x8000_0000 != 0 && p.2 == seq {
+                return Some((p.0, p.1));
+            }
+            self.seen.push(p);
+        }
+        None
+    }
+
+    fn bind(&mut self, command_id: u32, system_id: &str, password: &str) -> u32 {
+        let mut b = cstr(system_id);
+        b.extend(cstr(password));
+        b.extend(cstr(""));
+        b.extend([0x34, 0, 0]);
+        b.extend(cstr(""));
+        let seq = self.send(command_id, 0, &b);
+        self.answer_to(seq, Duration::from_secs(10)).expect("bind answer").1
+    }
+
+    /// Submits and waits (at most `wait`) for the status.
+    fn submit(&mut self, body: &[u8], wait: Duration) -> Option<u32> {
+        let seq = self.send(4, 0, body);
+        self.answer_to(seq, wait).map(|(_, status)| status)
+    }
+}
+
+/// UCS-2 (big-endian) bytes of `text`.
+fn ucs2(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_be_bytes).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_answers_every_pdu_when_smscs_nack_stall_or_vanish_and_esmes_misbehave() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let data_dir = dir.join("data");
+    let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
+    let s = server.accepted_campaign().await;
+    server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
+    let password = server.smpp_account(&s.csp, "rawesme").await;
+    server.sigterm();
+    let smsc = Smsc::start(dir.join("smsc.jsonl"));
+    let mut cmd = serve_command(dir, &data_dir);
+    cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--smpp-window", "8", "--smsc"])
+        .arg(format!("smpp://vouchup:uppw@127.0.0.1:{}?window=4&response_timeout=2", smsc.port));
+    let server = Server::launch(cmd, data_dir.clone(), dir.to_path_buf());
+    let port = announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:");
+    let short = Duration::from_secs(8);
+    let clean = submit_body(0, 0, false, b"Acme Dental: see you soon. Reply STOP to opt out.", &[]);
+
+    let mut e = RawEsme::connect(port);
+    assert_eq!(e.bind(0x09, "rawesme", &password), 0);
+    assert_eq!(e.submit(&clean, short), Some(0));
+
+    // generic_nack from the SMSC (it does not take the PDU) completes the submit: the ESME hears
+    // the SMSC's status, and the SMSC's window (4) is not left full.
+    smsc.control("nack 4");
+    for _ in 0..4 {
+        assert_eq!(e.submit(&clean, short), Some(0x03), "the SMSC's generic_nack");
+    }
+    assert_eq!(e.submit(&clean, short), Some(0), "the window is free again");
+    // An SMSC that never answers: after response_timeout (2 s) ESME_RSYSERR, the slot freed.
+    smsc.control("silent 4");
+    let seqs: Vec<u32> = (0..4).map(|_| e.send(4, 0, &clean)).collect();
+    for seq in seqs {
+        let got = e.answer_to(seq, short);
+        assert_eq!(
+            got,
+            Some((0x8000_0004, 0x08)),
+            "an unanswered submit is answered: {:x?} {}",
+            e.seen,
+            server.stderr.text()
+        );
+    }
+    assert_eq!(e.submit(&clean, short), Some(0));
+    // The SMSC away: a submit waits for it at most response_timeout, then ESME_RTHROTTLED.
+    smsc.control("down 6");
+    let since = Instant::now();
+    assert_eq!(e.submit(&clean, short), Some(0x58), "throttled while the SMSC is away");
+    assert!(since.elapsed() < Duration::from_secs(6), "answered before the SMSC came back: {:?}", since.elapsed());
+    let back = Instant::now() + Duration::from_secs(30);
+    while e.submit(&clean, short) != Some(0) {
+        assert!(Instant::now() < back, "the SMSC session never came back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // User data given twice: refused, not checked on one and forwarded with both.
+    let before = smsc.texts_from(N_MAIN).len();
+    let twice = submit_body(0, 0, false, b"Offer: bit.ly/abc call (415) 555-0100", &[(0x0424, b"Hello")]);
+    assert_eq!(e.submit(&twice, short), Some(0xC1), "ESME_ROPTPARNOTALLWD");
+    // A UDH whose element runs past its header: refused, not checked as empty text.
+    let mut bad_udh = b"\x03\x00\x05\x01".to_vec();
+    bad_udh.extend(b"Offer: bit.ly/abc");
+    assert_eq!(e.submit(&submit_body(0x40, 0, false, &bad_udh, &[]), short), Some(0x43), "ESME_RINVESMCLASS");
+    // Parts of one message in two encodings: each part is read in its own, and the whole text
+    // is checked (a URL shortener).
+    let mut one = b"\x05\x00\x03\x2a\x02\x01".to_vec();
+    one.extend(ucs2("Offer: bit.ly/abc"));
+    let mut two = b"\x05\x00\x03\x2a\x02\x02".to_vec();
+    two.extend(b" and more");
+    assert_eq!(e.submit(&submit_body(0x40, 0x08, false, &one, &[]), short), Some(0), "held for its other part");
+    assert_eq!(e.submit(&submit_body(0x40, 0x00, false, &two, &[]), short), Some(0x409), "the shortener is seen");
+    assert_eq!(smsc.texts_from(N_MAIN).len(), before, "none of these reached the SMSC");
+
+    // submit_sm of a header alone: answered ESME_RINVCMDLEN, and the window (8) not used up.
+    for _ in 0..9 {
+        let seq = e.send(4, 0, &[]);
+        assert_eq!(e.answer_to(seq, short), Some((0x8000_0004, 0x02)));
+    }
+    assert_eq!(e.submit(&clean, short), Some(0), "the window is not leaked");
+    // Operations a gateway without a message store does not offer: their own responses.
+    for (id, status) in [(0x03, 0x67), (0x08, 0x11), (0x07, 0x13), (0x21, 0x03)] {
+        let seq = e.send(id, 0, &cstr("x"));
+        assert_eq!(e.answer_to(seq, short), Some((id | 0x8000_0000, status)), "command 0x{id:x}");
+    }
+
+    // A receipt answered with a header-only deliver_sm_resp: accepted (no generic_nack), and
+    // the SMSC hears it was taken.
+    let dlr_ok = |smsc: &Smsc| {
+        let stats = smsc.control("stats");
+        let v: Value = serde_json::from_str(stats.trim_start_matches("OK ").trim()).expect("stats");
+        v["dlr_resps_ok"].as_u64().unwrap_or(0)
+    };
+    let ok_before = dlr_ok(&smsc);
+    assert_eq!(e.submit(&submit_body(0, 0, true, b"Acme Dental: receipt please.", &[]), short), Some(0));
+    let receipt = loop {
+        let p = match e.seen.pop() {
+            Some(p) => p,
+            None => e.read(short).expect("a receipt"),
+        };
+        if p.0 == 0x05 {
+            break p;
+        }
+    };
+    e.send_as(0x8000_0005, 0, receipt.2, &[]);
+    let late = e.read(Duration::from_millis(700));
+    assert!(late.as_ref().is_none_or(|p| p.0 != 0x8000_0000), "a response is never nacked: {late:?}");
+    let until = Instant::now() + Duration::from_secs(5);
+    while dlr_ok(&smsc) == ok_before {
+        assert!(Instant::now() < until, "the SMSC was not told the receipt was taken");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // unbind right behind a submit: the submit is answered first, then unbind_resp.
+    let seq = e.send(4, 0, &clean);
+    let unbind = e.send(0x06, 0, &[]);
+    let mut got = Vec::new();
+    while let Some(p) = e.read(short) {
+        got.push((p.0, p.1, p.2));
+    }
+    let at = |id: u32, seq: u32| got.iter().position(|p| p.0 == id && p.2 == seq);
+    let (submit_at, unbind_at) = (at(0x8000_0004, seq), at(0x8000_0006, unbind));
+    assert!(submit_at.is_some() && submit_at < unbind_at, "{got:x?}");
+
+    // A length that lies: generic_nack to the sequence number the header gave, then closed.
+    let mut lie = RawEsme::connect(port);
+    lie.s.write_all(&[0, 0, 0, 8, 0, 0, 0, 0x15, 0, 0, 0, 0, 0, 0, 0, 77]).expect("write");
+    let nack = lie.read(short).expect("generic_nack");
+    assert_eq!((nack.0, nack.1, nack.2), (0x8000_0000, 0x02, 77));
+
+    // A transmitter gets no deliver_sm: the REJECTD receipt of a part it was acknowledged for
+    // goes to the account's receiver.
+    let mut tx = RawEsme::connect(port);
+    let mut rx = RawEsme::connect(port);
+    assert_eq!(tx.bind(0x02, "rawesme", &password), 0);
+    assert_eq!(rx.bind(0x01, "rawesme", &password), 0);
+    let mut one = b"\x05\x00\x03\x2b\x02\x01".to_vec();
+    one.extend(b"Offer: bit.");
+    let mut two = b"\x05\x00\x03\x2b\x02\x02".to_vec();
+    two.extend(b"ly/abc");
+    assert_eq!(tx.submit(&submit_body(0x40, 0, true, &one, &[]), short), Some(0));
+    assert_eq!(tx.submit(&submit_body(0x40, 0, true, &two, &[]), short), Some(0x409));
+    let r = rx.read(short).expect("the receipt at the receiver");
+    assert_eq!(r.0, 0x05, "{r:x?}");
+    assert!(String::from_utf8_lossy(&r.3).contains("stat:REJECTD err:409"), "{r:x?}");
+    rx.send_as(0x8000_0005, 0, r.2, &cstr(""));
+    let stray = tx.read(Duration::from_millis(700));
+    assert!(stray.as_ref().is_none_or(|p| p.0 != 0x05), "a deliver_sm reached the transmitter: {stray:x?}");
+    drop(server);
+}

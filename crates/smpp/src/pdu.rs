@@ -15,7 +15,7 @@ use rusmpp_core::values::{InterfaceVersion, MessageState, Npi, Ton};
 use crate::{CommandStatus, SmppError};
 
 /// Most TLVs a PDU may carry (more is a decoding error).
-pub const MAX_TLVS: usize = 16;
+pub const MAX_TLVS: usize = 32;
 
 /// The length of the PDU header.
 pub const HEADER_LEN: usize = 16;
@@ -48,6 +48,14 @@ impl CommandId {
     pub const ENQUIRE_LINK: CommandId = CommandId(0x0000_0015);
     /// data_sm.
     pub const DATA_SM: CommandId = CommandId(0x0000_0103);
+    /// query_sm.
+    pub const QUERY_SM: CommandId = CommandId(0x0000_0003);
+    /// replace_sm.
+    pub const REPLACE_SM: CommandId = CommandId(0x0000_0007);
+    /// cancel_sm.
+    pub const CANCEL_SM: CommandId = CommandId(0x0000_0008);
+    /// submit_multi.
+    pub const SUBMIT_MULTI: CommandId = CommandId(0x0000_0021);
 
     /// Whether this is a response (the high bit).
     pub fn is_response(self) -> bool {
@@ -201,6 +209,13 @@ impl ShortMessage<'_> {
         self.payload.unwrap_or(self.short_message)
     }
 
+    /// Whether the message carries user data twice: a non-empty `short_message` and a
+    /// `message_payload` TLV, which SMPP 3.4 section 5.3.2.32 forbids (`sm_length` must then be
+    /// 0). A gateway checking one and forwarding both would let the other through unchecked.
+    pub fn has_two_bodies(&self) -> bool {
+        self.payload.is_some() && !self.short_message.is_empty()
+    }
+
     /// Whether the user data starts with a UDH.
     pub fn has_udh(&self) -> bool {
         self.esm_class & 0x40 != 0
@@ -259,6 +274,20 @@ pub fn decode(pdu: &[u8]) -> Result<Pdu<'_>, SmppError> {
     }
     let (command, used) = RCommand::decode(&pdu[4..], pdu.len() - 4)
         .map_err(|e| SmppError::Malformed { command_id: header.command_id.0, detail: e.to_string() })?;
+    // A header alone is a whole enquire_link, unbind or (error) response, but not a request
+    // that has mandatory fields: that is a command length that lies.
+    let needs_body = matches!(
+        header.command_id,
+        CommandId::SUBMIT_SM
+            | CommandId::DATA_SM
+            | CommandId::DELIVER_SM
+            | CommandId::BIND_RECEIVER
+            | CommandId::BIND_TRANSMITTER
+            | CommandId::BIND_TRANSCEIVER
+    );
+    if needs_body && command.pdu().is_none() {
+        return Err(SmppError::Malformed { command_id: header.command_id.0, detail: "no body".into() });
+    }
     if used != pdu.len() - 4 {
         return Err(SmppError::Malformed {
             command_id: header.command_id.0,
@@ -318,7 +347,24 @@ impl Pdu<'_> {
         let bind = |mode, system_id, password, version: InterfaceVersion| {
             Body::Bind(Bind { mode, system_id, password, interface_version: u8::from(version) })
         };
-        let Some(p) = self.command.pdu() else { return Body::Unsupported };
+        let Some(p) = self.command.pdu() else {
+            // A response of a header alone (an error response omits its body, and some peers
+            // answer deliver_sm with no message_id at all).
+            return match self.header.command_id {
+                id if id == CommandId::SUBMIT_SM.response()
+                    || id == CommandId::DATA_SM.response()
+                    || id == CommandId::DELIVER_SM.response() =>
+                {
+                    Body::MessageResp("")
+                }
+                CommandId::ENQUIRE_LINK => Body::EnquireLink,
+                CommandId::UNBIND => Body::Unbind,
+                id if id == CommandId::ENQUIRE_LINK.response() => Body::EnquireLinkResp,
+                id if id == CommandId::UNBIND.response() => Body::UnbindResp,
+                CommandId::GENERIC_NACK => Body::GenericNack,
+                _ => Body::Unsupported,
+            };
+        };
         match p {
             RPdu::BindTransmitter(b) => {
                 bind(BindMode::Transmitter, c_str(&b.system_id), c_str(&b.password), b.interface_version)
@@ -584,18 +630,29 @@ mod tests {
         assert_eq!(one(&out).body(), Body::EnquireLink);
     }
 
+    /// A plain message from +13105550100 to +12025550123 carrying `user_data`.
+    fn outbound(user_data: &[u8]) -> OutboundMessage<'_> {
+        OutboundMessage {
+            source: Address { ton: 1, npi: 1, addr: "13105550100" },
+            dest: Address { ton: 1, npi: 1, addr: "12025550123" },
+            esm_class: 0,
+            data_coding: 0,
+            registered_delivery: 0,
+            user_data,
+            receipted_message_id: None,
+            message_state: None,
+        }
+    }
+
     #[test]
     fn messages_round_trip_with_receipt_tlvs_and_long_payloads() {
         let m = OutboundMessage {
-            source: Address { ton: 1, npi: 1, addr: "13105550100" },
-            dest: Address { ton: 1, npi: 1, addr: "12025550123" },
             esm_class: 0x04,
-            data_coding: 0,
-            registered_delivery: 0,
-            user_data:
-                b"id:v-1 sub:001 dlvrd:001 submit date:2611231200 done date:2611231200 stat:DELIVRD err:000 text:",
             receipted_message_id: Some("v-1"),
             message_state: Some(2),
+            ..outbound(
+                b"id:v-1 sub:001 dlvrd:001 submit date:2611231200 done date:2611231200 stat:DELIVRD err:000 text:",
+            )
         };
         let mut out = Vec::new();
         encode_message(&mut out, true, 11, &m).unwrap();
@@ -635,5 +692,38 @@ mod tests {
         let n = bad.len() as u32;
         bad[..4].copy_from_slice(&n.to_be_bytes());
         assert!(matches!(decode(&bad), Err(SmppError::Malformed { command_id: 4, .. })));
+    }
+
+    #[test]
+    fn header_only_pdus() {
+        let header = |id: CommandId, status: u32| {
+            let mut out = Vec::new();
+            encode_header_only(&mut out, id, CommandStatus(status), 5);
+            out
+        };
+        // A request with mandatory fields cannot be a header alone.
+        for id in [CommandId::SUBMIT_SM, CommandId::DATA_SM, CommandId::DELIVER_SM, CommandId::BIND_TRANSCEIVER] {
+            assert!(matches!(decode(&header(id, 0)), Err(SmppError::Malformed { .. })), "{id:?}");
+        }
+        // Responses may be: an error response omits its body, and some peers answer
+        // deliver_sm with no message_id at all.
+        for id in [CommandId::DELIVER_SM, CommandId::SUBMIT_SM, CommandId::DATA_SM] {
+            for status in [0, 0x64] {
+                assert_eq!(decode(&header(id.response(), status)).unwrap().body(), Body::MessageResp(""));
+            }
+        }
+        assert_eq!(decode(&header(CommandId::GENERIC_NACK, 3)).unwrap().body(), Body::GenericNack);
+    }
+
+    #[test]
+    fn user_data_given_twice_is_seen() {
+        let mut out = Vec::new();
+        encode_message(&mut out, false, 1, &outbound(&[b'a'; 300])).unwrap();
+        let p = one(&out);
+        let Body::Message(sm) = p.body() else { panic!("not a message") };
+        assert!(!sm.has_two_bodies(), "message_payload alone");
+        let both = ShortMessage { short_message: b"hidden", ..sm.clone() };
+        assert!(both.has_two_bodies());
+        assert_eq!(both.user_data().len(), 300);
     }
 }

@@ -82,6 +82,20 @@ impl ServerSession {
             (CommandId::SUBMIT_SM | CommandId::DATA_SM | CommandId::DELIVER_SM, _) => {
                 Admission::Refuse(CommandStatus::ESME_RINVBNDSTS)
             }
+            // Operations on messages already sent, and submit_multi: SMPP 3.4 commands a
+            // gateway that keeps no message store does not offer, answered with their own
+            // response (generic_nack is for command ids that do not exist, section 4.3).
+            (CommandId::QUERY_SM | CommandId::REPLACE_SM | CommandId::CANCEL_SM | CommandId::SUBMIT_MULTI, s) => {
+                match s {
+                    SessionState::Bound(mode) if mode.transmits() => Admission::Refuse(match id {
+                        CommandId::QUERY_SM => CommandStatus::ESME_RQUERYFAIL,
+                        CommandId::REPLACE_SM => CommandStatus::ESME_RREPLACEFAIL,
+                        CommandId::CANCEL_SM => CommandStatus::ESME_RCANCELFAIL,
+                        _ => CommandStatus::ESME_RINVCMDID,
+                    }),
+                    _ => Admission::Refuse(CommandStatus::ESME_RINVBNDSTS),
+                }
+            }
             // Responses: deliver_sm_resp and enquire_link_resp answer vouch's own requests.
             (r, SessionState::Bound(mode)) if r == CommandId::DELIVER_SM.response() && mode.receives() => {
                 Admission::Accept
@@ -134,11 +148,16 @@ mod tests {
         assert_eq!(s.admit(&h(0x6)), Admission::Refuse(CommandStatus::ESME_RINVBNDSTS), "unbind before bind");
         assert_eq!(s.admit(&h(0x15)), Admission::Accept, "enquire_link in any state");
         assert_eq!(s.admit(&h(0x8000_0005)), Admission::Ignore, "a response nobody asked for");
-        assert_eq!(s.admit(&h(0x3)), Admission::Nack(CommandStatus::ESME_RINVCMDID), "query_sm is not offered");
+        assert_eq!(s.admit(&h(0x3)), Admission::Refuse(CommandStatus::ESME_RINVBNDSTS), "query_sm before bind");
         assert_eq!(s.admit(&h(0x1234)), Admission::Nack(CommandStatus::ESME_RINVCMDID));
         assert_eq!(s.admit(&h(0x2)), Admission::Accept);
         s.bound(BindMode::Transmitter);
         assert_eq!(s.admit(&h(0x9)), Admission::Refuse(CommandStatus::ESME_RALYBND));
+        // Not offered, but answered with their own responses, and not counted in the window.
+        assert_eq!(s.admit(&h(0x3)), Admission::Refuse(CommandStatus::ESME_RQUERYFAIL));
+        assert_eq!(s.admit(&h(0x7)), Admission::Refuse(CommandStatus::ESME_RREPLACEFAIL));
+        assert_eq!(s.admit(&h(0x8)), Admission::Refuse(CommandStatus::ESME_RCANCELFAIL));
+        assert_eq!(s.admit(&h(0x21)), Admission::Refuse(CommandStatus::ESME_RINVCMDID));
         assert_eq!(s.admit(&h(0x4)), Admission::Accept);
         assert_eq!(s.admit(&h(0x103)), Admission::Accept);
         assert_eq!(s.admit(&h(0x4)), Admission::Refuse(CommandStatus::ESME_RTHROTTLED), "window of two");

@@ -58,8 +58,18 @@ statuses! {
     ESME_RINVSYSID = 0x0000_000F, "invalid system id";
     /// Bind failed.
     ESME_RBINDFAIL = 0x0000_000D, "bind failed";
+    /// cancel_sm failed (vouch keeps no message to cancel).
+    ESME_RCANCELFAIL = 0x0000_0011, "cancel_sm failed: messages cannot be cancelled through this gateway";
+    /// replace_sm failed (vouch keeps no message to replace).
+    ESME_RREPLACEFAIL = 0x0000_0013, "replace_sm failed: messages cannot be replaced through this gateway";
+    /// Invalid esm_class (a UDH that does not parse).
+    ESME_RINVESMCLASS = 0x0000_0043, "invalid esm_class: the user data header does not parse";
     /// submit_sm or submit_multi failed.
     ESME_RSUBMITFAIL = 0x0000_0045, "submit failed";
+    /// query_sm failed (vouch keeps no message state to query).
+    ESME_RQUERYFAIL = 0x0000_0067, "query_sm failed: message state is not kept by this gateway";
+    /// An optional parameter not allowed here (message_payload with a short_message).
+    ESME_ROPTPARNOTALLWD = 0x0000_00C1, "optional parameter not allowed: message_payload with a non-empty short_message";
     /// Throttling error: the ESME exceeded its allowed message limits.
     ESME_RTHROTTLED = 0x0000_0058, "throttled: the message rate or the window is exceeded, retry later";
     /// Delivery failure (deliver_sm_resp), temporary: the ESME cannot take it now, retry.

@@ -18,6 +18,9 @@ submit_sm_resp (status 0) has been seen is always already in the log.
 Control commands (one per line, one reply line each, "OK ..." or "ERR ..."):
     throttle N      next N submit_sm/data_sm get ESME_RTHROTTLED (0x58), not logged
     drop N          next N submit_sm: the session's TCP connection is aborted, no answer
+    nack N          next N submit_sm/data_sm get generic_nack ESME_RINVCMDID (0x03), not logged
+    silent N        next N submit_sm/data_sm get no answer at all (the session stays up), not logged
+    down SECONDS    close every SMPP session, and close new connections at once, for SECONDS
     disconnect      close every SMPP session now
     mo SRC DST TEXT send a mobile-originated deliver_sm to the most recently bound
                     receiver/transceiver; OK when its deliver_sm_resp came back
@@ -279,6 +282,9 @@ class Sim:
         self.bind_counter = itertools.count(1)
         self.throttle_left = 0
         self.drop_left = 0
+        self.nack_left = 0
+        self.silent_left = 0
+        self.down_until = 0.0
         # system_id -> deque of DLR records waiting for a receiver
         self.pending_dlrs = collections.defaultdict(collections.deque)
         self.quit = asyncio.Event()
@@ -290,9 +296,13 @@ class Sim:
             "submits_ok": 0,
             "submits_throttled": 0,
             "submits_dropped": 0,
+            "submits_nacked": 0,
+            "submits_ignored": 0,
+            "connections_refused": 0,
             "submits_rejected": 0,
             "dlrs_sent": 0,
             "dlr_resps": 0,
+            "dlr_resps_ok": 0,
             "dlrs_pending": 0,
             "mos_sent": 0,
             "mo_resps": 0,
@@ -305,6 +315,10 @@ class Sim:
     # ---------------------------------------------------------------- SMPP side
 
     async def handle_smpp(self, reader, writer):
+        if time.monotonic() < self.down_until:
+            self.stats["connections_refused"] += 1
+            writer.close()
+            return
         s = Session(self, reader, writer)
         self.sessions.append(s)
         try:
@@ -379,6 +393,8 @@ class Sim:
         kind, item = entry
         if kind == "dlr":
             self.stats["dlr_resps"] += 1
+            if command_id == DELIVER_SM_RESP and status == ESME_ROK:
+                self.stats["dlr_resps_ok"] += 1
         else:
             self.stats["mo_resps"] += 1
             if not item.done():
@@ -424,6 +440,16 @@ class Sim:
             self.drop_left -= 1
             self.stats["submits_dropped"] += 1
             s.abort()
+            return
+        if self.nack_left > 0:
+            self.nack_left -= 1
+            self.stats["submits_nacked"] += 1
+            self.stats["generic_nacks_sent"] += 1
+            s.send(GENERIC_NACK, ESME_RINVCMDID, seq)
+            return
+        if self.silent_left > 0:
+            self.silent_left -= 1
+            self.stats["submits_ignored"] += 1
             return
         if self.throttle_left > 0:
             self.throttle_left -= 1
@@ -558,13 +584,22 @@ class Sim:
     async def control(self, cmd):
         words = cmd.split()
         op = words[0].lower()
-        if op in ("throttle", "drop"):
+        if op in ("throttle", "drop", "nack", "silent", "down"):
             if len(words) != 2 or not words[1].isdigit():
                 return "ERR usage: %s N" % op
+            n = int(words[1])
             if op == "throttle":
-                self.throttle_left = int(words[1])
+                self.throttle_left = n
+            elif op == "drop":
+                self.drop_left = n
+            elif op == "nack":
+                self.nack_left = n
+            elif op == "silent":
+                self.silent_left = n
             else:
-                self.drop_left = int(words[1])
+                self.down_until = time.monotonic() + n
+                for s in list(self.sessions):
+                    s.close()
             return "OK"
         if op == "disconnect":
             n = 0
