@@ -811,15 +811,23 @@ async fn handle_pdu(
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(error = %e, "undecodable PDU");
-            let status = CommandStatus::ESME_RINVCMDLEN;
+            // The field to blame when there is one (source address, TLVs…), else the length.
+            let status = match e {
+                vouch_smpp::SmppError::Malformed { status, .. } => status,
+                _ => CommandStatus::ESME_RINVCMDLEN,
+            };
             match h.command_id {
                 CommandId::SUBMIT_SM | CommandId::DATA_SM => {
                     session.answered();
                     vouch_smpp::encode_header_only(out, h.command_id.response(), status, h.sequence);
                 }
                 CommandId::BIND_RECEIVER | CommandId::BIND_TRANSMITTER | CommandId::BIND_TRANSCEIVER => {
-                    // A system_id or password longer than its field, a missing NUL…: the bind fails.
-                    let status = CommandStatus::ESME_RBINDFAIL;
+                    // A system_id or password longer than its field (0x0F, 0x0E), another field
+                    // that does not decode (0x0D): the bind fails.
+                    let status = match status {
+                        CommandStatus::ESME_RINVSYSID | CommandStatus::ESME_RINVPASWD => status,
+                        _ => CommandStatus::ESME_RBINDFAIL,
+                    };
                     vouch_smpp::encode_header_only(out, h.command_id.response(), status, h.sequence);
                     metrics::counter!("vouch_smpp_binds_total", "result" => status.name()).increment(1);
                     if session.bind_failed() {

@@ -638,6 +638,10 @@ async fn gateway_answers_every_pdu_when_smscs_nack_stall_or_vanish_and_esmes_mis
         assert_eq!(e.answer_to(seq, short), Some((0x8000_0004, 0x02)));
     }
     assert_eq!(e.submit(&clean, short), Some(0), "the window is not leaked");
+    // A TLV whose length runs past the PDU: the status names the TLVs (0xC0).
+    let mut lying_tlv = clean.clone();
+    lying_tlv.extend([0x04, 0x24, 0x00, 0x40, b'x']);
+    assert_eq!(e.submit(&lying_tlv, short), Some(0xC0));
     // Operations a gateway without a message store does not offer: their own responses.
     for (id, status) in [(0x03, 0x67), (0x08, 0x11), (0x07, 0x13), (0x21, 0x03)] {
         let seq = e.send(id, 0, &cstr("x"));

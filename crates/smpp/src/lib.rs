@@ -50,6 +50,9 @@ pub enum SmppError {
         command_id: u32,
         /// What rusmpp said.
         detail: String,
+        /// The command_status that names the fault (the field that failed: 0x0A for the
+        /// source address, 0xC0 for the TLVs…; 0x02 when no field is to blame).
+        status: CommandStatus,
     },
     /// A value does not fit its field.
     #[error("cannot encode: {0}")]

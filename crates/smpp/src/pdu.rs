@@ -272,8 +272,11 @@ pub fn decode(pdu: &[u8]) -> Result<Pdu<'_>, SmppError> {
     if header.length != pdu.len() {
         return Err(SmppError::LengthMismatch { declared: header.length, actual: pdu.len() });
     }
-    let (command, used) = RCommand::decode(&pdu[4..], pdu.len() - 4)
-        .map_err(|e| SmppError::Malformed { command_id: header.command_id.0, detail: e.to_string() })?;
+    let (command, used) = RCommand::decode(&pdu[4..], pdu.len() - 4).map_err(|e| SmppError::Malformed {
+        command_id: header.command_id.0,
+        detail: e.to_string(),
+        status: fault_status(&e),
+    })?;
     // A header alone is a whole enquire_link, unbind or (error) response, but not a request
     // that has mandatory fields: that is a command length that lies.
     let needs_body = matches!(
@@ -286,15 +289,41 @@ pub fn decode(pdu: &[u8]) -> Result<Pdu<'_>, SmppError> {
             | CommandId::BIND_TRANSCEIVER
     );
     if needs_body && command.pdu().is_none() {
-        return Err(SmppError::Malformed { command_id: header.command_id.0, detail: "no body".into() });
+        return Err(SmppError::Malformed {
+            command_id: header.command_id.0,
+            detail: "no body".into(),
+            status: CommandStatus::ESME_RINVCMDLEN,
+        });
     }
     if used != pdu.len() - 4 {
         return Err(SmppError::Malformed {
             command_id: header.command_id.0,
+            status: CommandStatus::ESME_RINVCMDLEN,
             detail: format!("{} bytes after the last field", pdu.len() - 4 - used),
         });
     }
     Ok(Pdu { header, command })
+}
+
+/// The command_status naming the field a decoding error is in (SMPP 3.4 section 5.1.3).
+fn fault_status(e: &rusmpp_core::decode::DecodeError) -> CommandStatus {
+    use rusmpp_core::fields::SmppField as F;
+    let blames = [
+        (F::source_addr, CommandStatus::ESME_RINVSRCADR),
+        (F::destination_addr, CommandStatus::ESME_RINVDSTADR),
+        (F::system_id, CommandStatus::ESME_RINVSYSID),
+        (F::password, CommandStatus::ESME_RINVPASWD),
+        (F::short_message, CommandStatus::ESME_RINVMSGLEN),
+        (F::sm_length, CommandStatus::ESME_RINVMSGLEN),
+        (F::tlvs, CommandStatus::ESME_RINVOPTPARSTREAM),
+    ];
+    if let Some((_, status)) = blames.iter().find(|(f, _)| e.field_exists(*f)) {
+        return *status;
+    }
+    match e.kind() {
+        rusmpp_core::decode::DecodeErrorKind::TooManyElements { .. } => CommandStatus::ESME_RINVOPTPARSTREAM,
+        _ => CommandStatus::ESME_RINVCMDLEN,
+    }
 }
 
 fn tlv_facts<'s>(tlvs: &'s [Tlv<'_>], m: &mut ShortMessage<'s>) {
@@ -692,6 +721,35 @@ mod tests {
         let n = bad.len() as u32;
         bad[..4].copy_from_slice(&n.to_be_bytes());
         assert!(matches!(decode(&bad), Err(SmppError::Malformed { command_id: 4, .. })));
+    }
+
+    #[test]
+    fn decoding_errors_name_the_field_to_blame() {
+        let status = |body: &[u8], id: u32| {
+            let mut p = ((16 + body.len()) as u32).to_be_bytes().to_vec();
+            p.extend(id.to_be_bytes());
+            p.extend([0, 0, 0, 0, 0, 0, 0, 1]);
+            p.extend(body);
+            match decode(&p) {
+                Err(SmppError::Malformed { status, .. }) => status,
+                other => panic!("{other:?}"),
+            }
+        };
+        let mut good = Vec::new();
+        encode_message(&mut good, false, 1, &outbound(b"hi")).unwrap();
+        let body = &good[16..];
+        // source_addr without its NUL (the rest of the body is read into it).
+        let at = body.iter().position(|b| *b == b'1').unwrap();
+        let no_nul: Vec<u8> = body[..at].iter().chain(b"1".repeat(40).iter()).copied().collect();
+        assert_eq!(status(&no_nul, 4), CommandStatus::ESME_RINVSRCADR);
+        // A TLV whose length runs past the PDU.
+        let mut tlv = body.to_vec();
+        tlv.extend([0x04, 0x24, 0x00, 0x40, b'x']);
+        assert_eq!(status(&tlv, 4), CommandStatus::ESME_RINVOPTPARSTREAM);
+        // A system_id longer than its 16 octets.
+        let mut bind = b"x".repeat(20);
+        bind.extend(b"\0pw\0\0\x34\0\0\0");
+        assert_eq!(status(&bind, 9), CommandStatus::ESME_RINVSYSID);
     }
 
     #[test]

@@ -68,6 +68,8 @@ statuses! {
     ESME_RSUBMITFAIL = 0x0000_0045, "submit failed";
     /// query_sm failed (vouch keeps no message state to query).
     ESME_RQUERYFAIL = 0x0000_0067, "query_sm failed: message state is not kept by this gateway";
+    /// Error in the optional part of the PDU body (a TLV whose length lies, too many TLVs).
+    ESME_RINVOPTPARSTREAM = 0x0000_00C0, "error in the optional parameters (TLVs) of the PDU";
     /// An optional parameter not allowed here (message_payload with a short_message).
     ESME_ROPTPARNOTALLWD = 0x0000_00C1, "optional parameter not allowed: message_payload with a non-empty short_message";
     /// Throttling error: the ESME exceeded its allowed message limits.
