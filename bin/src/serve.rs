@@ -285,6 +285,16 @@ async fn start_callauth(
         }
     };
     let public_url = if v.public_url.is_empty() { format!("http://{http}") } else { v.public_url.clone() };
+    // Call authentication in use (a trust list or a SIP listener): the x5u of the chains vouch
+    // serves are under the public URL, and verifiers refuse an x5u that is not https.
+    if !public_url.starts_with("https://") && (v.trust_dir.is_some() || v.sip.is_some()) {
+        tracing::warn!(
+            public_url = %public_url,
+            "the public URL is not https: verifiers other than this server refuse the x5u of the certificates vouch \
+             serves (<public URL>/certs/<fingerprint>.pem; 436, ATIS-1000082 E8). Serve vouch behind TLS and set \
+             --public-url https://…, or register certificates with an https x5u of their own"
+        );
+    }
     let voice = VoiceConfig {
         public_url,
         key_dir: v.key_dir.clone(),

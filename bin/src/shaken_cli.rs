@@ -252,7 +252,7 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         freshness: a.freshness,
         require_crl: a.require_crl,
         orig: a.orig.as_deref().map(Tn::canonicalize).transpose().context("--orig")?,
-        dest: a.dest.as_deref().map(Tn::canonicalize).transpose().context("--dest")?,
+        dest: a.dest.as_deref().map(Tn::canonicalize).transpose().context("--dest")?.into_iter().collect(),
     };
     let outcome = vouch_shaken::verify_identity(&a.identity, &chain, &trust, &opts);
     match outcome {

@@ -560,6 +560,11 @@ async fn stir_http_every_service_exception_names_its_parameter_and_carries_a_req
         "SVC4002",
         "application/xml",
     );
+    // ... as does one that names JSON with the weight 0 ("not acceptable", RFC 9110 12.4.2).
+    for refused in ["application/json;q=0", "application/json;q=0, */*;q=0.5"] {
+        let h = [("authorization", auth.as_str()), json_ct, ("accept", refused)];
+        stir(s, Method::POST, "/stir/v1/signing", &h, Some(good.clone())).await.exception(406, "SVC4002", refused);
+    }
     // ... while a list that includes it is fine.
     let list = [("authorization", auth.as_str()), json_ct, ("accept", "text/html, application/json;q=0.9")];
     assert_eq!(stir(s, Method::POST, "/stir/v1/signing", &list, Some(good.clone())).await.status, 200);
@@ -626,6 +631,18 @@ async fn stir_http_every_service_exception_names_its_parameter_and_carries_a_req
             json!({"signingRequest": {"attest": "A", "orig": {"tn": "CALL-ME"}, "dest": {"tn": ["12025550199"]}, "iat": now()}}),
             "SVC4005",
             "orig.tn",
+        ),
+        (
+            "/stir/v1/signing",
+            json!({"signingRequest": {"attest": "A", "orig": {"tn": "++++12025550100"}, "dest": {"tn": ["12025550199"]}, "iat": now()}}),
+            "SVC4005",
+            "orig.tn",
+        ),
+        (
+            "/stir/v1/signing",
+            json!({"signingRequest": {"attest": "A", "orig": {"tn": "12025550100"}, "dest": {"tn": ["++12025550199"]}, "iat": now()}}),
+            "SVC4005",
+            "dest.tn",
         ),
         (
             "/stir/v1/signing",
@@ -771,6 +788,41 @@ async fn stir_http_every_service_exception_names_its_parameter_and_carries_a_req
         assert_eq!(r.status, 200);
         assert!(is_uuid_v4(r.header("x-requestid").unwrap_or_default()), "{bad:?} was kept: {r:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_http_a_body_that_does_not_arrive_whole_within_10_s_is_refused_and_the_connection_closed() {
+    let v = Voice::start(&[]);
+    let s = &v.s;
+    let (p, _, _) = signer(s, &v.ca, "Acme Voice LLC", "0055500001", "123A").await;
+    // An authenticated client announces 100 bytes and sends 2.
+    let addr = s.base.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(
+            format!(
+                "POST /stir/v1/signing HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+                 Content-Type: application/json\r\nX-RequestID: slow-1\r\nContent-Length: 100\r\n\r\n{{\"",
+                p.key
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).expect("the server closes the connection");
+    let took = started.elapsed();
+    assert!((Duration::from_secs(9)..Duration::from_secs(20)).contains(&took), "answered after {took:?}");
+    let answers = split_responses(&buf);
+    assert_eq!(answers.len(), 1, "{}", String::from_utf8_lossy(&buf));
+    let (code, id, body) = &answers[0];
+    assert_eq!((*code, id.as_str()), (400, "slow-1"), "{body}");
+    let e = &body["requestError"]["serviceException"];
+    assert_eq!(e["messageId"], "SVC4006", "{body}");
+    assert!(e["variables"][0].as_str().unwrap().contains("10 s"), "{body}");
+    // The server goes on serving.
+    assert_eq!(sign(s, &p.key, &signing_request("A", "12025550100", "12025550199")).await["vouch"]["attest"], "C");
 }
 
 /// HTTP/1.1 responses read one after another off `bytes` (each with a Content-Length): the
@@ -948,6 +1000,18 @@ async fn stir_http_signing_attests_what_the_registry_supports_and_records_each_c
             rcd: None,
         },
         Case {
+            // The provider's own number stays A, but the registry does not tie it to the
+            // brand named: no verified caller name is signed for it.
+            what: "a VETTED_VERIFIED customer named on a number of the provider's own block",
+            body: with(signing_request("A", "12025550144", "13125550100"), "customer", json!(vv_id)),
+            attest: "A",
+            downgraded: false,
+            reason: "is not the number's holder",
+            brand: Some(vv_id.clone()),
+            campaign: None,
+            rcd: None,
+        },
+        Case {
             what: "an unknown number",
             body: signing_request("A", "13105550112", "13125550100"),
             attest: "C",
@@ -1025,6 +1089,9 @@ async fn stir_http_signing_attests_what_the_registry_supports_and_records_each_c
             assert!((ms - jiff::Timestamp::now().as_millisecond()).abs() < 60_000, "{what}: {generated} at {ms} ms");
         }
         assert_eq!(payload["rcd"]["nam"].as_str(), case.rcd.as_deref(), "{what}: rcd.nam in {payload}");
+        if case.rcd.is_none() {
+            assert!(payload.get("rcd").is_none(), "{what}: no rcd may be signed: {payload}");
+        }
         origids.push((vouch["origid"].as_str().unwrap().to_owned(), key.clone()));
 
         // vouch's own verifier agrees, and reports the signed caller name.
@@ -1115,6 +1182,25 @@ async fn stir_http_certificate_registration_is_checked_and_vouch_serves_the_chai
         "validation-failed",
         "keyFile",
     );
+    // An x5u verifiers would refuse (docs/X5U.md): not https, or with userinfo, a query or a
+    // fragment; or not a URL at all.
+    for x5u in [
+        "http://cert.example.org/123A.pem",
+        "HTTP://cert.example.org/123A.pem",
+        "ftp://cert.example.org/123A.pem",
+        "https://user:pw@cert.example.org/123A.pem",
+        "https://cert.example.org/123A.pem?v=1",
+        "https://cert.example.org/123A.pem#leaf",
+        "cert.example.org/123A.pem",
+        "https://cert.example.org/1 2.pem",
+    ] {
+        let r = post(json!({ "chain": good.chain_pem(), "privateKey": good.key_pem(), "x5u": x5u })).await;
+        let e = r.problem_naming(422, "validation-failed", "x5u");
+        assert!(e["detail"].as_str().is_some_and(|d| !d.is_empty()), "{x5u}: {e:#}");
+    }
+    // vouch's own x5u is under its public URL, here plain http on loopback: the server said at
+    // start that other verifiers refuse it.
+    assert!(s.stderr.text().contains("the public URL is not https"), "no warning:\n{}", s.stderr.text());
     // Only the provider itself (or the administrator), and only a voice provider.
     let body = json!({ "chain": good.chain_pem(), "privateKey": good.key_pem() });
     s.post(&path, &csp.key, &body).await.problem(403, "forbidden");
@@ -1162,6 +1248,22 @@ async fn stir_http_certificate_registration_is_checked_and_vouch_serves_the_chai
     assert_eq!(r.content_type(), "application/pem-certificate-chain");
     assert_eq!(r.headers.get("cache-control").unwrap(), "public, max-age=86400");
     assert_eq!(r.headers.get("etag").unwrap().to_str().unwrap(), format!("\"{fp}\""));
+    // A verifier revalidating its copy gets 304 without the body; another tag, the chain.
+    let url = format!("{}/certs/{fp}.pem", s.base);
+    for (tag, status) in [
+        (format!("\"{fp}\""), 304),
+        (format!("W/\"{fp}\""), 304),
+        (format!("\"other\", \"{fp}\""), 304),
+        ("*".to_owned(), 304),
+        ("\"other\"".to_owned(), 200),
+    ] {
+        let r = s.http.get(&url).header("if-none-match", &tag).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "If-None-Match: {tag}");
+        assert_eq!(r.headers().get("etag").unwrap().to_str().unwrap(), format!("\"{fp}\""), "{tag}");
+        assert!(r.headers().get("cache-control").is_some(), "{tag}");
+        let body = r.text().await.unwrap();
+        assert_eq!(body.is_empty(), status == 304, "If-None-Match: {tag}: {body}");
+    }
     let certs = |pem: &str| -> Vec<String> {
         pem.split("-----BEGIN CERTIFICATE-----")
             .skip(1)
@@ -1273,6 +1375,8 @@ async fn stir_http_verification_reports_each_atis_case() {
     no_origid.as_object_mut().unwrap().remove("origid");
     let mut attest_d = claims(orig, dest);
     attest_d["attest"] = json!("D");
+    let mut no_attest = claims(orig, dest);
+    no_attest.as_object_mut().unwrap().remove("attest");
     let mut typ = jose(&x5u);
     typ["typ"] = json!("JWT");
     let mut alg = jose(&x5u);
@@ -1315,12 +1419,30 @@ async fn stir_http_verification_reports_each_atis_case() {
             "No-TN-Validation",
         ),
         (
-            "E6 info not in angle brackets",
-            good.replace(&format!("<{x5u}>"), &x5u),
+            "E6 no info parameter among others",
+            good.replace(&format!(";info=<{x5u}>"), ""),
             orig,
             now(),
             436,
             "E6",
+            "No-TN-Validation",
+        ),
+        (
+            "E7 info not in angle brackets",
+            good.replace(&format!("<{x5u}>"), &x5u),
+            orig,
+            now(),
+            436,
+            "E7",
+            "No-TN-Validation",
+        ),
+        (
+            "E7 info not an absolute URI",
+            good.replace(&format!("<{x5u}>"), "<certs/123A.pem>"),
+            orig,
+            now(),
+            436,
+            "E7",
             "No-TN-Validation",
         ),
         (
@@ -1382,6 +1504,7 @@ async fn stir_http_verification_reports_each_atis_case() {
         ),
         ("E14 no iat", crafted(jose(&x5u), no_iat), orig, now(), 438, "E14", "No-TN-Validation"),
         ("E14 no origid", crafted(jose(&x5u), no_origid), orig, now(), 438, "E14", "No-TN-Validation"),
+        ("E14 no attest", crafted(jose(&x5u), no_attest), orig, now(), 438, "E14", "No-TN-Validation"),
         ("E15 iat ten minutes old", crafted(jose(&x5u), stale), orig, now(), 403, "E15", "No-TN-Validation"),
         (
             "E15 iat ten minutes old (vouch sign)",
@@ -1425,6 +1548,29 @@ async fn stir_http_verification_reports_each_atis_case() {
     body["verificationRequest"]["time"] = json!(now());
     let r = verify(s, &p.key, &body).await;
     assert_eq!((r["reasoncode"].as_u64(), r["vouch"]["case"].as_str()), (Some(438), Some("E16")), "{r:#}");
+    // A request may list several called numbers: it is enough that one of them is among the
+    // PASSporT's, wherever it is listed; none of them is E16.
+    for (to, passed) in [
+        (json!(["12025550198", dest]), true),
+        (json!([dest, "12025550198"]), true),
+        (json!(["12025550198", "12025550197"]), false),
+    ] {
+        let mut body = verification_request(orig, dest, &identity(s, &p, orig, dest).await);
+        body["verificationRequest"]["to"]["tn"] = to.clone();
+        let r = verify(s, &p.key, &body).await;
+        if passed {
+            assert_eq!(r["verstat"], "TN-Validation-Passed", "to {to}: {r:#}");
+        } else {
+            assert_eq!((r["reasoncode"].as_u64(), r["vouch"]["case"].as_str()), (Some(438), Some("E16")), "{r:#}");
+            assert!(r["reasondesc"].as_str().unwrap().contains("12025550198,12025550197"), "{r:#}");
+        }
+    }
+    // A PASSporT to several numbers, verified for a call to one of them.
+    let mut two = signing_request("A", orig, dest);
+    two["signingRequest"]["dest"]["tn"] = json!(["12025550198", dest]);
+    let id = sign(s, &p.key, &two).await["identity"].as_str().unwrap().to_owned();
+    let r = verify(s, &p.key, &verification_request(orig, dest, &id)).await;
+    assert_eq!(r["verstat"], "TN-Validation-Passed", "{r:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1482,6 +1628,22 @@ async fn stir_http_revoked_and_untrusted_chains_are_e17_after_a_restart() {
     // The untrusted chain can no longer be registered either.
     let fresh = ca2.issue("456B");
     register_certificate(&v.s, &q, &fresh).await.problem_naming(422, "validation-failed", "chain");
+    // vouch does not sign with the revoked certificate (every verifier holding the CRL would
+    // refuse what it signs), and says so; the listing shows it no longer signs.
+    let r = stir_post(&v.s, "/stir/v1/signing", &p.key, &signing_request("A", orig, dest)).await;
+    let e = r.exception(403, "VOUCH4030", "");
+    let why = e["variables"][0].as_str().unwrap();
+    assert!(why.contains("revoked") && why.contains(reg["fingerprint"].as_str().unwrap()), "{e}");
+    let path = format!("/v1/providers/{}/certificates", p.id);
+    let list = v.s.get(&path, Some(&p.key)).await.ok(200).clone();
+    assert_eq!(list.as_array().map(|l| l.iter().map(|c| c["signing"].clone()).collect()), Some(vec![json!(false)]));
+    // A new certificate signs again.
+    register_certificate(&v.s, &p, &v.ca.issue("123A")).await.ok(201);
+    let id = identity(&v.s, &p, orig, dest).await;
+    let r = verify(&v.s, &p.key, &verification_request(orig, dest, &id)).await;
+    assert_eq!(r["verstat"], "TN-Validation-Passed", "{r:#}");
+    let list = v.s.get(&path, Some(&p.key)).await.ok(200).clone();
+    assert_eq!(list.as_array().unwrap().iter().filter(|c| c["signing"] == true).count(), 1, "{list:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -335,6 +335,36 @@ async fn stir_sip_a_chain_to_an_untrusted_root_is_437() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_sip_a_signing_certificate_revoked_by_a_crl_of_the_trust_dir_signs_nothing() {
+    let (mut v, p, cert, _) = signing_setup(&[]).await;
+    let from = format!("<sip:+{ORIG}@127.0.0.1;user=phone>");
+    let a = datagram(v.sip, invite("before", &from, &[]).as_bytes(), Duration::from_secs(5)).expect("no answer");
+    assert!(a.starts_with("SIP/2.0 302 ") && sip_header(&a, "Identity").is_some(), "{a}");
+    // The CA revokes the certificate; the CRL goes into the trust directory (read at start).
+    let crl = v.ca.revoke(&cert);
+    std::fs::copy(crl, v.trust.join("dev.crl")).unwrap();
+    v.restart();
+    // As when the provider has no certificate: marked No-TN-Validation, nothing signed.
+    let a = datagram(v.sip, invite("after", &from, &[]).as_bytes(), Duration::from_secs(5)).expect("no answer");
+    assert!(a.starts_with("SIP/2.0 302 ") && sip_header(&a, "Identity").is_none(), "{a}");
+    assert!(sip_header(&a, "P-Asserted-Identity").unwrap().ends_with(";verstat=No-TN-Validation>"), "{a}");
+    // Over HTTP: refused, saying why.
+    let r = crate::stir_http::stir_post(
+        &v.s,
+        "/stir/v1/signing",
+        &p.key,
+        &crate::stir_http::signing_request("A", ORIG, DEST),
+    )
+    .await;
+    let e = r.exception(403, "VOUCH4030", "");
+    assert!(e["variables"][0].as_str().unwrap().contains("revoked"), "{e}");
+    // A new certificate: signed again.
+    crate::stir_http::register_certificate(&v.s, &p, &v.ca.issue("123A")).await.ok(201);
+    let a = datagram(v.sip, invite("renewed", &from, &[]).as_bytes(), Duration::from_secs(5)).expect("no answer");
+    assert!(a.starts_with("SIP/2.0 302 ") && sip_header(&a, "Identity").is_some(), "{a}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stir_sip_with_verify_failure_continue_a_failure_is_a_302_marked_failed() {
     let (v, p, cert, x5u) = signing_setup(&["--verify-failure", "continue", "--require-identity"]).await;
     let id = tamper_signature(&identity(&v.s, &p, ORIG, DEST).await);

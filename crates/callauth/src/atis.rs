@@ -170,14 +170,52 @@ pub fn check_content_type(value: Option<&str>) -> Result<(), ServiceException> {
     }
 }
 
-/// Checks the `Accept` header: absent, `*/*`, `application/*` or `application/json`.
+/// Checks the `Accept` header: absent, or a media range matching `application/json`
+/// (`application/json`, `application/*`, `*/*`) with a weight above zero. As RFC 9110 section
+/// 12.5.1 says, the most specific matching range gives the weight: `application/json;q=0, */*`
+/// refuses JSON.
 pub fn check_accept(value: Option<&str>) -> Result<(), ServiceException> {
     let Some(v) = value else { return Ok(()) };
-    let ok = v.split(',').any(|range| {
-        let media = range.split(';').next().unwrap_or_default().trim();
-        ["*/*", "application/*", "application/json"].iter().any(|m| media.eq_ignore_ascii_case(m))
-    });
-    if ok { Ok(()) } else { Err(ServiceException::UnsupportedAccept(v.to_owned())) }
+    // (specificity, weight in thousandths) of the most specific range that matches JSON.
+    let mut best: Option<(u8, u16)> = None;
+    for range in v.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim();
+        let specificity = match media.to_ascii_lowercase().as_str() {
+            "application/json" => 2,
+            "application/*" => 1,
+            "*/*" => 0,
+            _ => continue,
+        };
+        let weight = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1000), |(_, q)| qvalue(q.trim()));
+        // A weight that is not a qvalue: the range is ignored.
+        let Some(weight) = weight else { continue };
+        if best.is_none_or(|(s, _)| specificity > s) {
+            best = Some((specificity, weight));
+        }
+    }
+    match best {
+        Some((_, weight)) if weight > 0 => Ok(()),
+        _ => Err(ServiceException::UnsupportedAccept(v.to_owned())),
+    }
+}
+
+/// A `qvalue` (RFC 9110 section 12.4.2: `0`, `0.5`, `1.000`…) in thousandths.
+fn qvalue(q: &str) -> Option<u16> {
+    let (int, frac) = q.split_once('.').unwrap_or((q, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths =
+        frac.bytes().chain(std::iter::repeat(b'0')).take(3).fold(0u16, |n, b| n * 10 + u16::from(b - b'0'));
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
 }
 
 /// Whether `s` is a UUID in its 8-4-4-4-12 hexadecimal form.
@@ -415,12 +453,13 @@ pub fn atis_case(e: &ShakenError) -> &'static str {
         ShakenError::CompactForm => "E4",
         ShakenError::WrongPpt { .. } => "E13",
         ShakenError::IdentityHeader(_) => "E5",
-        ShakenError::BadInfo(_) => "E6",
+        ShakenError::MissingInfo(_) => "E6",
+        ShakenError::BadInfo(_) => "E7",
         ShakenError::MissingHeaderParameter(_) => "E9",
         ShakenError::InfoMismatch { .. } => "E10",
         ShakenError::UnsupportedType(_) => "E11",
         ShakenError::UnsupportedAlgorithm(_) => "E12",
-        ShakenError::Claim { claim: "attest", .. } => "E19",
+        ShakenError::BadAttest(_) => "E19",
         ShakenError::Malformed { .. } | ShakenError::Claim { .. } => "E14",
         ShakenError::Stale { .. } => "E15",
         ShakenError::NumberMismatch { .. } => "E16",
@@ -562,6 +601,32 @@ mod tests {
         assert!(check_accept(None).is_ok());
         assert!(check_accept(Some("text/html, application/json;q=0.9")).is_ok());
         assert_eq!(check_accept(Some("application/xml")).unwrap_err().http_status(), 406);
+        // A weight of zero means "not acceptable"; the most specific matching range decides.
+        for refused in [
+            "application/json;q=0",
+            "application/json; q=0.000",
+            "application/json;q=0, */*",
+            "*/*;q=0",
+            "application/*;q=0, text/html",
+            "application/json;q=2",
+        ] {
+            assert_eq!(check_accept(Some(refused)).unwrap_err().http_status(), 406, "{refused}");
+        }
+        for accepted in [
+            "application/json;q=0.001",
+            "application/json;Q=1.000",
+            "*/*;q=0, application/json",
+            "application/*;q=0, application/json;q=0.5",
+            "application/json;charset=utf-8",
+            "APPLICATION/JSON",
+        ] {
+            assert!(check_accept(Some(accepted)).is_ok(), "{accepted}");
+        }
+        assert_eq!(
+            (qvalue("0"), qvalue("0.5"), qvalue("1"), qvalue("1.0")),
+            (Some(0), Some(500), Some(1000), Some(1000))
+        );
+        assert_eq!((qvalue("1.5"), qvalue("0.0001"), qvalue(""), qvalue("x")), (None, None, None, None));
     }
 
     #[test]
@@ -583,7 +648,8 @@ mod tests {
         let cases = [
             (ShakenError::CompactForm, "E4", 438),
             (ShakenError::IdentityHeader("ppt".into()), "E5", 438),
-            (ShakenError::BadInfo("x".into()), "E6", 436),
+            (ShakenError::MissingInfo("x".into()), "E6", 436),
+            (ShakenError::BadInfo("x".into()), "E7", 436),
             (ShakenError::MissingHeaderParameter("x5u"), "E9", 436),
             (ShakenError::InfoMismatch { info: "a".into(), x5u: "b".into() }, "E10", 436),
             (ShakenError::UnsupportedType("jwt".into()), "E11", 437),
@@ -594,12 +660,23 @@ mod tests {
             (ShakenError::NumberMismatch { claim: "orig.tn", passport: "1".into(), call: "2".into() }, "E16", 438),
             (ShakenError::Chain("x".into()), "E17", 437),
             (ShakenError::BadSignature, "E18", 438),
-            (ShakenError::Claim { claim: "attest", problem: "x".into() }, "E19", 438),
+            (ShakenError::BadAttest("x".into()), "E19", 438),
+            (ShakenError::Claim { claim: "attest", problem: "is missing".into() }, "E14", 438),
         ];
         for (e, case, code) in cases {
             let f = Failure::from_shaken(&e);
             assert_eq!((f.case, f.code), (case, code), "{e}");
         }
+        // As the parsers produce them.
+        let case = |e: ShakenError| Failure::from_shaken(&e).case;
+        let t = "eyJhbGciOiJFUzI1NiJ9.e30.c2ln";
+        assert_eq!(case(vouch_shaken::IdentityHeader::parse(t).unwrap_err()), "E6");
+        assert_eq!(case(vouch_shaken::IdentityHeader::parse(&format!("{t};ppt=shaken")).unwrap_err()), "E6");
+        for info in ["info=https://a.example/c.pem", "info=<>", "info=<no-scheme>", "info"] {
+            assert_eq!(case(vouch_shaken::IdentityHeader::parse(&format!("{t};{info}")).unwrap_err()), "E7", "{info}");
+        }
+        assert_eq!(case("D".parse::<Attestation>().unwrap_err()), "E19");
+
         assert_eq!(stale_request(0, 61, 60).map(|f| f.code), Some(403));
         assert!(stale_request(0, 60, 60).is_none());
         assert!(stale_request(i64::MIN, 100, 60).is_some());

@@ -91,12 +91,19 @@ pub fn decide(provider: ProviderId, customer: Option<&BrandFacts>, holder: Optio
     let customer = customer.filter(|c| c.csp == provider);
     let (brand, campaign, active) = match holder {
         Some(NumberHolder::Block { provider: p, brand: None }) if *p == provider => {
-            return Decision::new(
+            // The provider's own number: A, whoever the provider says the caller is. A named
+            // customer is not the number's holder, so its name is never signed for it.
+            let mut d = Decision::new(
                 Attestation::A,
                 "the number is in a block the provider registered as its own".into(),
-                customer,
+                None,
                 None,
             );
+            if let Some(c) = customer {
+                d.reason = format!("{}; the customer named (brand {}) is not the number's holder", d.reason, c.id);
+                d.brand = Some(c.id);
+            }
+            return d;
         }
         Some(NumberHolder::Block { provider: p, brand: Some(b) }) if *p == provider => (b, None, true),
         Some(NumberHolder::Campaign { campaign, status, brand }) if brand.csp == provider => {
@@ -208,6 +215,29 @@ mod tests {
         assert_eq!((d.attest, d.caller_name.as_deref()), (Attestation::A, Some("Brand 2")));
         let weak = NumberHolder::Block { provider: p, brand: Some(unverified) };
         assert_eq!(a(decide(p, None, Some(&weak))), Attestation::B);
+    }
+
+    #[test]
+    fn a_customer_named_on_the_providers_own_number_gets_no_caller_name() {
+        let p = pid(1);
+        let own = NumberHolder::Block { provider: p, brand: None };
+        let vetted = brand(2, p, IdentityStatus::VettedVerified);
+        let d = decide(p, Some(&vetted), Some(&own));
+        // A stays right (the provider holds the number), but the registry does not tie the
+        // number to the brand: no verified caller name.
+        assert_eq!((d.attest, d.caller_name.as_deref()), (Attestation::A, None), "{}", d.reason);
+        assert!(d.reason.contains("registered as its own"), "{}", d.reason);
+        assert!(d.reason.contains(&format!("(brand {}) is not the number's holder", vetted.id)), "{}", d.reason);
+        // The call is still recorded as the customer's, which the provider authenticated.
+        assert_eq!((d.brand, d.campaign), (Some(vetted.id), None));
+        // Without a customer, nothing about one.
+        let d = decide(p, None, Some(&own));
+        assert_eq!((d.attest, d.caller_name, d.brand), (Attestation::A, None, None));
+        assert!(!d.reason.contains("customer"), "{}", d.reason);
+        // A customer of another provider does not count at all.
+        let foreign = brand(4, pid(2), IdentityStatus::VettedVerified);
+        let d = decide(p, Some(&foreign), Some(&own));
+        assert_eq!((d.attest, d.caller_name, d.brand), (Attestation::A, None, None));
     }
 
     #[test]

@@ -39,11 +39,21 @@ fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| atis::uuid_v4(rand::random()))
 }
 
-/// The body, at most [`atis::MAX_BODY`] bytes.
+/// How long a client may take to send a request's body once its head has arrived.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The body, at most [`atis::MAX_BODY`] bytes, arrived whole within [`BODY_TIMEOUT`] (SVC4006
+/// otherwise: what arrived cannot be parsed; the connection is then closed, since what follows
+/// on it cannot be framed).
 async fn read_body(body: Body) -> Result<Bytes, ServiceException> {
-    axum::body::to_bytes(body, atis::MAX_BODY)
-        .await
-        .map_err(|_| ServiceException::invalid("body", format!("the body is over {} bytes", atis::MAX_BODY)))
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, atis::MAX_BODY)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ServiceException::invalid("body", format!("the body is over {} bytes", atis::MAX_BODY))),
+        Err(_) => Err(ServiceException::MalformedJson(format!(
+            "the body did not arrive whole within {} s",
+            BODY_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
 fn json_response(status: u16, body: serde_json::Value, id: &str) -> Response {
@@ -183,7 +193,7 @@ async fn verify(
     let call = CallToVerify {
         identity: &req.identity,
         from: Some(req.from.clone()),
-        to: req.to.first().cloned(),
+        to: req.to.clone(),
         call_id: req.call_id.as_deref(),
         upstream,
     };

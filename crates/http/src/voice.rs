@@ -133,8 +133,13 @@ async fn list_certificates(
 
 /// The certificate chain at a vouch-served `x5u` (public, as verifiers fetch it).
 #[utoipa::path(get, path = "/certs/{file}", tag = "call authentication", params(("file" = String, Path, description = "<fingerprint>.pem")),
-    responses((status = 200, content_type = "application/pem-certificate-chain", body = String), (status = 404, body = Problem)))]
-async fn served_certificate(State(s): State<AppState>, Path(file): Path<String>) -> Result<Response> {
+    responses((status = 200, content_type = "application/pem-certificate-chain", body = String),
+        (status = 304, description = "If-None-Match names the chain's ETag"), (status = 404, body = Problem)))]
+async fn served_certificate(
+    State(s): State<AppState>,
+    Path(file): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response> {
     let not_found = || {
         ApiError(Problem::new(
             StatusCode::NOT_FOUND,
@@ -147,16 +152,29 @@ async fn served_certificate(State(s): State<AppState>, Path(file): Path<String>)
     let (pem, remaining) = callauth(&s)?.served_chain(fp).ok_or_else(not_found)?;
     // Verifiers cache for at least a day (ATIS-1000074); never past the certificate's end.
     let max_age = remaining.min(86_400);
-    let mut resp = pem.to_string().into_response();
+    let etag = format!("\"{fp}\"");
+    // A verifier revalidating what it holds (RFC 9110 section 13.1.2): 304, no body.
+    let unchanged = headers.get_all(header::IF_NONE_MATCH).iter().any(|v| etag_matches(v.as_bytes(), &etag));
+    let mut resp = if unchanged { StatusCode::NOT_MODIFIED.into_response() } else { pem.to_string().into_response() };
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pem-certificate-chain"));
+    if !unchanged {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pem-certificate-chain"));
+    }
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
         h.insert(header::CACHE_CONTROL, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{fp}\"")) {
+    if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);
     }
     Ok(resp)
+}
+
+/// Whether an `If-None-Match` value matches `etag` (a strong entity tag, quoted): `*`, or
+/// one of its comma-separated tags, compared weakly (a `W/` prefix is ignored) as section
+/// 13.1.2 of RFC 9110 says.
+fn etag_matches(value: &[u8], etag: &str) -> bool {
+    let Ok(value) = std::str::from_utf8(value) else { return false };
+    value.split(',').map(str::trim).any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
 /// `POST /v1/providers/{id}/sip-peers` body.
@@ -460,4 +478,21 @@ async fn signed_call(
     let n = calls.len();
     let newest = calls.swap_remove(0);
     Ok(Json(SignedCallView::new(newest, n)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::etag_matches;
+
+    #[test]
+    fn if_none_match_compares_entity_tags_weakly() {
+        let etag = "\"ab12\"";
+        for matching in ["\"ab12\"", "*", "W/\"ab12\"", "\"x\", \"ab12\"", " \"x\" ,W/\"ab12\" "] {
+            assert!(etag_matches(matching.as_bytes(), etag), "{matching}");
+        }
+        for other in ["\"ab1\"", "ab12", "\"AB12\"", "", "\"ab12\"x"] {
+            assert!(!etag_matches(other.as_bytes(), etag), "{other}");
+        }
+        assert!(!etag_matches(b"\xff\"ab12\"", etag));
+    }
 }

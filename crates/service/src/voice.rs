@@ -114,6 +114,9 @@ struct Credential {
     x5u: String,
     key: SigningKey,
     not_after: i64,
+    /// The registered chain (end entity first), checked against the trust list's CRLs before
+    /// it signs.
+    chain: Arc<Vec<Certificate>>,
 }
 
 /// A registered certificate as the API shows it.
@@ -182,6 +185,8 @@ pub struct CallAuth {
     parsed: RwLock<HashMap<String, ParsedChain>>,
     /// Validated signers by `x5u`: (the chain validated, when, the result).
     signers: RwLock<HashMap<String, CachedSigner>>,
+    /// Whether a CRL revokes a signing certificate, by fingerprint.
+    revocations: RwLock<HashMap<String, CachedRevocation>>,
     /// The STI-PA trust list (anchors, CRL signers, CRLs), replaced by [`CallAuth::set_trust`].
     trust: RwLock<Arc<TrustStore>>,
     replay: ReplayCache,
@@ -197,6 +202,10 @@ type CachedSigner = (Arc<Vec<Certificate>>, i64, Arc<TrustedSigner>);
 
 /// How long a chain's validation is reused (CRLs and the trust list are re-read by then).
 const SIGNER_TTL: i64 = 300;
+
+/// A signing certificate's revocation check, kept: the trust list it was made against, when,
+/// and why the certificate is revoked (`None`: it is not).
+type CachedRevocation = (Arc<TrustStore>, i64, Option<String>);
 
 impl std::fmt::Debug for CallAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -282,6 +291,7 @@ impl CallAuth {
             state: RwLock::new(VoiceState::default()),
             parsed: RwLock::new(HashMap::new()),
             signers: RwLock::new(HashMap::new()),
+            revocations: RwLock::new(HashMap::new()),
             trust: RwLock::new(Arc::new(trust)),
             recorder: Recorder::spawn(
                 SignedCallWriter(registry.store().clone()),
@@ -375,6 +385,7 @@ impl CallAuth {
             }
         };
         let not_after = chain[0].not_after;
+        let chain = Arc::new(chain);
         // vouch serves a chain (and knows it without fetching) only at its own fingerprint's
         // URL: no provider can make another provider's x5u resolve to its chain.
         if row.x5u.ends_with(&format!("/certs/{}.pem", row.fingerprint)) {
@@ -382,10 +393,10 @@ impl CallAuth {
                 tracing::warn!(x5u = %row.x5u, public_url = %self.config.public_url, "a served certificate's x5u is not under the public URL; verifiers may not reach it");
             }
             st.served.insert(row.fingerprint.clone(), (Arc::from(row.chain_pem.as_str()), not_after));
-            st.local.insert(row.x5u.clone(), Arc::new(chain));
+            st.local.insert(row.x5u.clone(), chain.clone());
         }
         let Some(key) = key else { return };
-        let cred = Credential { fingerprint: row.fingerprint.clone(), x5u: row.x5u.clone(), key, not_after };
+        let cred = Credential { fingerprint: row.fingerprint.clone(), x5u: row.x5u.clone(), key, not_after, chain };
         // The newest certificate of a provider is the one it signs with.
         st.credentials.insert(row.provider_id, Arc::new(cred));
     }
@@ -411,10 +422,59 @@ impl CallAuth {
     }
 
     /// Replaces the trust list (a re-read trust directory with new CRLs); chains are validated
-    /// again from the next call.
+    /// again from the next call, and signing certificates checked again against the new CRLs.
     pub fn set_trust(&self, trust: TrustStore) {
         *self.trust.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(trust);
         self.signers.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.revocations.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Why the certificate `fingerprint` (with its `chain`) must not sign: a CRL of the current
+    /// trust list revokes a certificate of its chain (every verifier holding that CRL would
+    /// refuse what it signs, 437). Checked once per certificate and trust list, and again after
+    /// [`SIGNER_TTL`].
+    fn revocation(&self, fingerprint: &str, chain: &[Certificate], now: i64) -> Option<String> {
+        let trust = self.trust();
+        if let Some((t, at, revoked)) = self.revocations.read().unwrap_or_else(|e| e.into_inner()).get(fingerprint)
+            && Arc::ptr_eq(t, &trust)
+            && now - at < SIGNER_TTL
+        {
+            return revoked.clone();
+        }
+        let revoked = trust.check_not_revoked(chain).err().map(|e| e.to_string());
+        let mut cache = self.revocations.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= 10_000 {
+            cache.clear();
+        }
+        cache.insert(fingerprint.to_owned(), (trust, now, revoked.clone()));
+        revoked
+    }
+
+    /// The credential `provider` signs with now: its newest certificate, unless it has expired
+    /// or a CRL of the trust list revokes it (`NoSigningCredential` saying which).
+    fn signing_credential(&self, provider: ProviderId, now: i64) -> Result<Arc<Credential>, ServiceError> {
+        let cred = self.state().credentials.get(&provider).cloned().ok_or_else(|| {
+            ServiceError::conflict(
+                ConflictKind::NoSigningCredential,
+                format!("provider {provider} has no signing certificate registered with vouch"),
+            )
+        })?;
+        if cred.not_after < now {
+            return Err(ServiceError::conflict(
+                ConflictKind::NoSigningCredential,
+                format!("the signing certificate {} of provider {provider} has expired", cred.fingerprint),
+            ));
+        }
+        if let Some(why) = self.revocation(&cred.fingerprint, &cred.chain, now) {
+            return Err(ServiceError::conflict(
+                ConflictKind::NoSigningCredential,
+                format!(
+                    "the signing certificate {} of provider {provider} is revoked ({why}); register a new one",
+                    cred.fingerprint
+                ),
+            ));
+        }
+        Ok(cred)
     }
 
     /// Now, Unix seconds, by the registry's clock.
@@ -518,12 +578,7 @@ impl CallAuth {
         let fingerprint = hex(&leaf.fingerprint());
         let x5u = match x5u {
             Some(u) => {
-                let ok = (u.starts_with("https://") || u.starts_with("http://"))
-                    && u.len() <= 2048
-                    && !u.contains(char::is_whitespace);
-                if !ok {
-                    return Err(invalid("x5u", "must be an http(s) URL of at most 2048 characters"));
-                }
+                check_x5u(&u)?;
                 u
             }
             None => format!("{}{fingerprint}.pem", self.served_prefix()),
@@ -564,7 +619,9 @@ impl CallAuth {
         provider: ProviderId,
     ) -> Result<Vec<RegisteredCertificate>, ServiceError> {
         require_self_voice(p, provider)?;
-        let active = self.state().credentials.get(&provider).map(|c| c.fingerprint.clone());
+        let now = self.now_secs();
+        // The newest certificate signs, unless a CRL revokes it (then none does).
+        let active = self.signing_credential(provider, now).ok().map(|c| c.fingerprint.clone());
         Ok(self
             .registry
             .store()
@@ -852,18 +909,7 @@ impl CallAuth {
         customer: Option<BrandId>,
     ) -> Result<SigningResponse, ServiceError> {
         let now = self.now_secs();
-        let cred = self.state().credentials.get(&provider).cloned().ok_or_else(|| {
-            ServiceError::conflict(
-                ConflictKind::NoSigningCredential,
-                format!("provider {provider} has no signing certificate registered with vouch"),
-            )
-        })?;
-        if cred.not_after < now {
-            return Err(ServiceError::conflict(
-                ConflictKind::NoSigningCredential,
-                format!("the signing certificate {} of provider {provider} has expired", cred.fingerprint),
-            ));
-        }
+        let cred = self.signing_credential(provider, now)?;
         if iat.saturating_sub(now).saturating_abs() > self.config.freshness {
             return Err(invalid(
                 "iat",
@@ -971,7 +1017,7 @@ impl CallAuth {
         }
         let iat = passport.claims().iat;
         let verified = self.trusted_signer(x5u, &chain, iat, self.now_secs()).and_then(|signer| {
-            let opts = VerifyOptions { now: iat, freshness: 60, require_crl: false, orig: None, dest: None };
+            let opts = VerifyOptions::at(iat);
             vouch_shaken::verify_with_signer(passport.clone(), &signer, &opts)
         });
         match verified {
@@ -1306,7 +1352,7 @@ impl CallAuth {
         let call = CallToVerify {
             identity,
             from: Some(from_tn),
-            to,
+            to: to.into_iter().collect(),
             call_id: req.header("Call-ID"),
             upstream: Upstream::Provider(provider),
         };
@@ -1356,7 +1402,7 @@ impl CallAuth {
             let call = CallToVerify {
                 identity: &identity,
                 from: Some(orig.clone()),
-                to: Some(dest.clone()),
+                to: vec![dest.clone()],
                 call_id: req.header("Call-ID"),
                 upstream: Upstream::None,
             };
@@ -1386,9 +1432,10 @@ impl CallAuth {
         from: Option<Tn>,
         to: Option<Tn>,
     ) -> Response {
+        // No certificate, or one that expired or was revoked: as if the provider could not sign.
         let now = self.now_secs();
-        let can_sign = self.state().credentials.get(&provider).is_some_and(|c| c.not_after >= now);
-        if !can_sign {
+        if let Err(e) = self.signing_credential(provider, now) {
+            tracing::debug!(error = %e, %provider, "cannot sign an INVITE");
             return if self.config.require_identity {
                 Response::new(428, "Use Identity Header")
             } else {
@@ -1429,8 +1476,9 @@ pub struct CallToVerify<'a> {
     pub identity: &'a str,
     /// The call's calling number.
     pub from: Option<Tn>,
-    /// The call's called number.
-    pub to: Option<Tn>,
+    /// The call's called numbers (one over SIP; an ATIS-1000082 request may list several):
+    /// the PASSporT's `dest` must hold one of them. Empty: not compared.
+    pub to: Vec<Tn>,
     /// The call's id (SIP Call-ID), for replay detection.
     pub call_id: Option<&'a str>,
     /// Who handed the call over.
@@ -1473,6 +1521,24 @@ fn install_peer(st: &mut VoiceState, p: &SipPeerRow) {
     st.peers.retain(|x| x.net != net);
     st.peers.push(Peer { net, provider: p.provider_id, brand: p.brand_id, tdm: p.tdm });
     st.peers.sort_by_key(|x| std::cmp::Reverse(x.net.prefix_len()));
+}
+
+/// The rules of `x5u` every verifier applies whatever its network (docs/X5U.md): an
+/// absolute `https` URL with a host, without userinfo, query or fragment, of at most 2048
+/// bytes; any other is refused everywhere (ATIS-1000082 E8). Which addresses and ports a
+/// verifier reaches is its own policy, so every network is allowed here.
+fn check_x5u(u: &str) -> Result<(), ServiceError> {
+    if u.contains(char::is_whitespace) {
+        return Err(invalid("x5u", "must be an https URL without white space"));
+    }
+    // 0.0.0.0/0 and ::/0.
+    let anywhere = FetchPolicy {
+        allow: vec![IpNet::V4(ipnet::Ipv4Net::default()), IpNet::V6(ipnet::Ipv6Net::default())],
+        ..FetchPolicy::default()
+    };
+    vouch_certfetch::check_x5u_url(u, &anywhere)
+        .map(|_| ())
+        .map_err(|e| invalid("x5u", format!("{e}; verifiers refuse such an x5u (docs/X5U.md)")))
 }
 
 fn bad_request(why: &str) -> Response {

@@ -66,6 +66,13 @@ impl Crl {
         self.revoked.is_empty()
     }
 
+    /// Whether one of its entries revokes `cert` (an entry revokes even from a CRL that is
+    /// partial or past its nextUpdate).
+    fn revokes(&self, cert: &Certificate) -> bool {
+        let serial = serial_key(&cert.serial);
+        self.revoked.iter().any(|r| r.serial == serial && r.issuer.as_ref().is_none_or(|i| *i == cert.issuer_key))
+    }
+
     /// Whether the CRL speaks for every revocation of `cert` at `at`: in effect, and not
     /// limited by its issuing distribution point to other certificates or some reasons.
     fn complete_for(&self, cert: &Certificate, at: i64) -> bool {
@@ -262,17 +269,27 @@ impl TrustStore {
 
     fn check_revocation(&self, cert: &Certificate, at: i64, require_crl: bool) -> Result<(), ShakenError> {
         let mut covered = false;
-        let serial = serial_key(&cert.serial);
         for crl in self.crls_for(cert) {
-            // An entry revokes even from a CRL that is partial or past its nextUpdate.
-            if crl.revoked.iter().any(|r| r.serial == serial && r.issuer.as_ref().is_none_or(|i| *i == cert.issuer_key))
-            {
+            if crl.revokes(cert) {
                 return Err(ShakenError::Revoked { subject: cert.subject.clone(), crl_issuer: crl.issuer.clone() });
             }
             covered |= crl.complete_for(cert, at);
         }
         if require_crl && !covered {
             return Err(chain_err(format!("no CRL in effect covers {} (issuer {})", cert.subject, cert.issuer)));
+        }
+        Ok(())
+    }
+
+    /// Fails with [`ShakenError::Revoked`] when a CRL the store holds revokes a certificate of
+    /// `chain` (leaf first, then the intermediates), whatever the path: what a signer checks
+    /// before it uses its own certificate, since every verifier holding the same CRLs refuses
+    /// what it signs (437). Nothing else about the chain is checked.
+    pub fn check_not_revoked(&self, chain: &[Certificate]) -> Result<(), ShakenError> {
+        for cert in chain {
+            if let Some(crl) = self.crls_for(cert).find(|crl| crl.revokes(cert)) {
+                return Err(ShakenError::Revoked { subject: cert.subject.clone(), crl_issuer: crl.issuer.clone() });
+            }
         }
         Ok(())
     }

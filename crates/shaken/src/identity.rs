@@ -112,7 +112,7 @@ impl IdentityHeader {
             return Err(bad("the PASSporT has characters outside base64url and '.'"));
         }
         if parts.len() == 1 {
-            return Err(ShakenError::BadInfo("no info parameter (nothing after the PASSporT)".into()));
+            return Err(ShakenError::MissingInfo("no info parameter (nothing after the PASSporT)".into()));
         }
         if parts.len() > MAX_PARAMS + 1 {
             return Err(bad(format!("more than {MAX_PARAMS} parameters")));
@@ -162,7 +162,7 @@ impl IdentityHeader {
                 }
             }
         }
-        header.info = info.ok_or_else(|| ShakenError::BadInfo("no info parameter".into()))?;
+        header.info = info.ok_or_else(|| ShakenError::MissingInfo("no info parameter".into()))?;
         Ok(header)
     }
 

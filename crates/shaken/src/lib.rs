@@ -61,7 +61,10 @@ pub enum ShakenError {
     /// An Identity header that does not parse.
     #[error("Identity header: {0}")]
     IdentityHeader(String),
-    /// The Identity header has no `info` parameter (or it is not a URI in angle brackets).
+    /// The Identity header has no `info` parameter (ATIS-1000082 E6).
+    #[error("Identity header: {0}")]
+    MissingInfo(String),
+    /// The Identity header's `info` is not an absolute URI in angle brackets (ATIS-1000082 E7).
     #[error("Identity header: {0}")]
     BadInfo(String),
     /// The header's `info` and the PASSporT's `x5u` differ.
@@ -108,6 +111,10 @@ pub enum ShakenError {
         /// What is wrong with it.
         problem: String,
     },
+    /// `attest` is there but is not `"A"`, `"B"` or `"C"` (ATIS-1000082 E19; a missing
+    /// `attest` is a [`ShakenError::Claim`], E14).
+    #[error("claim attest: {0}")]
+    BadAttest(String),
     /// The ES256 signature does not verify with the certificate's key.
     #[error("the signature does not verify with the certificate's key")]
     BadSignature,
@@ -172,7 +179,7 @@ impl ShakenError {
     /// E3/E15 403).
     pub fn sip_reason(&self) -> SipReason {
         match self {
-            Self::BadInfo(_) | Self::InfoMismatch { .. } | Self::MissingHeaderParameter(_) => {
+            Self::MissingInfo(_) | Self::BadInfo(_) | Self::InfoMismatch { .. } | Self::MissingHeaderParameter(_) => {
                 SipReason::BAD_IDENTITY_INFO
             }
             Self::UnsupportedType(_)
@@ -188,6 +195,7 @@ impl ShakenError {
             | Self::Malformed { .. }
             | Self::WrongPpt { .. }
             | Self::Claim { .. }
+            | Self::BadAttest(_)
             | Self::BadSignature
             | Self::NumberMismatch { .. } => SipReason::INVALID_IDENTITY_HEADER,
         }

@@ -63,7 +63,7 @@ impl std::str::FromStr for Attestation {
             "A" => Ok(Self::A),
             "B" => Ok(Self::B),
             "C" => Ok(Self::C),
-            other => Err(ShakenError::Claim { claim: "attest", problem: format!("{other:?} is not A, B or C") }),
+            other => Err(ShakenError::BadAttest(format!("{other:?} is not A, B or C"))),
         }
     }
 }
@@ -74,12 +74,13 @@ impl std::str::FromStr for Attestation {
 pub struct Tn(String);
 
 impl Tn {
-    /// Canonicalises a number as a user or a SIP URI writes it: drops a leading `+` and the
+    /// Canonicalises a number as a user or a SIP URI writes it: drops one leading `+` and the
     /// visual separators `-`, `.`, `(`, `)` and spaces.
     pub fn canonicalize(input: &str) -> Result<Self, ShakenError> {
-        let digits: String = input
-            .trim()
-            .trim_start_matches('+')
+        let trimmed = input.trim();
+        let digits: String = trimmed
+            .strip_prefix('+')
+            .unwrap_or(trimmed)
             .chars()
             .filter(|c| !matches!(c, '-' | '.' | '(' | ')' | ' '))
             .collect();
@@ -485,7 +486,7 @@ impl Passport {
         let attest = match o.get("attest") {
             None => None,
             Some(Value::String(s)) => Some(s.parse()?),
-            Some(other) => return Err(claim("attest", format!("is {}, not a string", kind(other)))),
+            Some(other) => return Err(ShakenError::BadAttest(format!("is {}, not a string", kind(other)))),
         };
         let origid = o.get("origid").map(|v| text(v, "origid")).transpose()?;
         let rcd = match o.get("rcd") {
@@ -720,6 +721,7 @@ mod tests {
         ] {
             match Passport::decode(&token_with(H, payload)) {
                 Err(ShakenError::Claim { claim, .. }) => assert_eq!(claim, what, "{payload}"),
+                Err(ShakenError::BadAttest(_)) => assert_eq!("attest", what, "{payload}"),
                 Err(ShakenError::Malformed { part, .. }) => assert_eq!(part, what, "{payload}"),
                 other => panic!("{payload}: {other:?}"),
             }
@@ -795,6 +797,11 @@ mod tests {
     fn canonicalizes_numbers() {
         assert_eq!(Tn::canonicalize("+1 (202) 555-0123").unwrap().as_str(), "12025550123");
         assert!(Tn::canonicalize("+1 202 CALL NOW").is_err());
+        // One leading '+' at most (E.164 has one).
+        assert_eq!(Tn::canonicalize(" +12025550100 ").unwrap().as_str(), "12025550100");
+        for bad in ["++12025550100", "++++12025550100", "+ +12025550100", "+", "1+2025550100"] {
+            assert!(Tn::canonicalize(bad).is_err(), "{bad:?}");
+        }
         assert!(Tn::from_canonical("+12025550123").is_err());
         assert!(Tn::from_canonical("1234567890123456").is_err());
     }

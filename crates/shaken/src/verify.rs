@@ -59,14 +59,15 @@ pub struct VerifyOptions {
     pub require_crl: bool,
     /// The call's calling number (From / P-Asserted-Identity), when known.
     pub orig: Option<Tn>,
-    /// The call's called number (To / Request-URI), when known.
-    pub dest: Option<Tn>,
+    /// The call's called numbers (To / Request-URI; an ATIS-1000082 request may list
+    /// several): the PASSporT's `dest.tn` must hold at least one of them. Empty: not compared.
+    pub dest: Vec<Tn>,
 }
 
 impl VerifyOptions {
     /// Defaults at `now`: 60 s freshness, CRLs used when held, numbers not compared.
     pub fn at(now: i64) -> Self {
-        Self { now, freshness: 60, require_crl: false, orig: None, dest: None }
+        Self { now, freshness: 60, require_crl: false, orig: None, dest: Vec::new() }
     }
 }
 
@@ -186,7 +187,7 @@ pub fn decode_identity(identity: &str, opts: &VerifyOptions) -> Result<(Identity
 }
 
 /// The steps after the credential: signature over the received bytes (E18), then the calling
-/// and called numbers (E16).
+/// number and the called numbers (E16: one of the call's must be among the PASSporT's).
 pub fn verify_with_signer(
     passport: Passport,
     signer: &TrustedSigner,
@@ -203,13 +204,12 @@ pub fn verify_with_signer(
             call: want.to_string(),
         });
     }
-    if let Some(want) = &opts.dest
-        && !claims.dest.tn.contains(want)
-    {
+    if !opts.dest.is_empty() && !opts.dest.iter().any(|want| claims.dest.tn.contains(want)) {
+        let list = |tns: &[Tn]| tns.iter().map(Tn::as_str).collect::<Vec<_>>().join(",");
         return Err(ShakenError::NumberMismatch {
             claim: "dest.tn",
-            passport: claims.dest.tn.iter().map(Tn::as_str).collect::<Vec<_>>().join(","),
-            call: want.to_string(),
+            passport: list(&claims.dest.tn),
+            call: list(&opts.dest),
         });
     }
     let attest = claims.attest.ok_or_else(|| ShakenError::Claim { claim: "attest", problem: "is missing".into() })?;

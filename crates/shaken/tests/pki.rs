@@ -88,6 +88,10 @@ fn indirect_crls_from_the_crl_signer_revoke() {
     let e = t.validate(&pem(&bad.chain_pem), NOW, true).unwrap_err();
     assert!(matches!(e, ShakenError::Revoked { .. }), "{e}");
     assert_eq!(e.sip_reason().code, 437);
+    // What a signer checks of its own chain: revocation only.
+    t.check_not_revoked(&pem(&good.chain_pem)).unwrap();
+    assert_eq!(t.check_not_revoked(&pem(&bad.chain_pem)), Err(e));
+    assert!(trust(&ca).check_not_revoked(&pem(&bad.chain_pem)).is_ok(), "without the CRL nothing is revoked");
     // A CRL past its nextUpdate, or signed by someone else, is refused.
     assert!(trust(&ca).add_crl_der(&crl, NOW + 8 * 86400).is_err());
     let other = DevCa::init(NOW, CRL_URL).unwrap();
@@ -160,7 +164,7 @@ fn the_verification_procedure_gives_each_failure_its_reason() {
     let good = IdentityHeader::shaken(token.clone(), x5u).to_string();
     let mut opts = VerifyOptions::at(NOW + 5);
     opts.orig = Some(Tn::canonicalize("+1 215 555 1212").unwrap());
-    opts.dest = Some(Tn::canonicalize("+1 212 555 1213").unwrap());
+    opts.dest = vec![Tn::canonicalize("+1 212 555 1213").unwrap()];
     let v = verify_identity(&good, &chain, &t, &opts).unwrap();
     assert_eq!((v.attest, v.spc.as_str()), (Attestation::B, "1234"));
 
@@ -181,8 +185,18 @@ fn the_verification_procedure_gives_each_failure_its_reason() {
     assert_eq!(code(&good, &chain, &late), (403, Verstat::NoValidation));
     let wrong_caller = VerifyOptions { orig: Some(Tn::canonicalize("12155550000").unwrap()), ..opts.clone() };
     assert_eq!(code(&good, &chain, &wrong_caller).0, 438);
-    let wrong_callee = VerifyOptions { dest: Some(Tn::canonicalize("12125550000").unwrap()), ..opts.clone() };
+    let wrong_callee = VerifyOptions { dest: vec![Tn::canonicalize("12125550000").unwrap()], ..opts.clone() };
     assert_eq!(code(&good, &chain, &wrong_callee).0, 438);
+    // A call to several numbers: one of them among the PASSporT's is enough, in any position.
+    let tn = |s: &str| Tn::canonicalize(s).unwrap();
+    let several = VerifyOptions { dest: vec![tn("12125550000"), tn("12125551213")], ..opts.clone() };
+    verify_identity(&good, &chain, &t, &several).unwrap();
+    let none = VerifyOptions { dest: vec![tn("12125550000"), tn("12125550001")], ..opts.clone() };
+    let e = verify_identity(&good, &chain, &t, &none).unwrap_err();
+    assert!(
+        matches!(&e, ShakenError::NumberMismatch { claim: "dest.tn", call, .. } if call == "12125550000,12125550001"),
+        "{e}"
+    );
     let other_ca = DevCa::init(NOW, CRL_URL).unwrap();
     let untrusted = pem(&other_ca.issue("1234", NOW, 365, CRL_URL).unwrap().chain_pem);
     assert_eq!(code(&good, &untrusted, &opts), (437, Verstat::Failed));
