@@ -24,6 +24,8 @@ const MESSAGE_DEADLINE: Duration = Duration::from_secs(10);
 /// Messages of one TCP connection handled at once: one that waits (for an x5u fetch) does not
 /// hold up those after it; answers go back in the order they are ready.
 const PER_CONNECTION: usize = 64;
+/// How long a connection closed for bytes that cannot be framed is still read (and discarded).
+const LINGER: Duration = Duration::from_secs(2);
 /// How long a shutdown waits for messages in progress.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -129,9 +131,14 @@ fn blank_line_from(buf: &[u8], from: usize) -> bool {
     buf.get(start..).is_some_and(|b| b.windows(2).any(|w| w == b"\n\n") || b.windows(4).any(|w| w == b"\r\n\r\n"))
 }
 
+/// An answer to write, with the permit of its message: held until the answer is written, so
+/// that a shutdown waits for it.
+type Written = (Vec<u8>, tokio::sync::OwnedSemaphorePermit);
+
 /// Reads framed messages from one connection and answers each (several at once, at most
 /// [`PER_CONNECTION`]); the answers are written by one writer, which closes the connection
-/// after the last.
+/// after the last. A peer that stops reading is cut off after [`MESSAGE_DEADLINE`] of a
+/// write not going through, which ends its messages too.
 async fn connection(
     stream: TcpStream,
     from: SocketAddr,
@@ -139,14 +146,28 @@ async fn connection(
     in_flight: Arc<Semaphore>,
 ) -> anyhow::Result<()> {
     let (reader, mut writer) = stream.into_split();
-    let (answers, mut to_write) = tokio::sync::mpsc::channel::<Vec<u8>>(PER_CONNECTION);
+    let (answers, mut to_write) = tokio::sync::mpsc::channel::<Written>(PER_CONNECTION);
     let write = async move {
         let mut result = Ok(());
-        while let Some(bytes) = to_write.recv().await {
-            if let Err(e) = writer.write_all(&bytes).await {
-                result = Err(e);
-                break;
+        while let Some((bytes, permit)) = to_write.recv().await {
+            let written = tokio::time::timeout(MESSAGE_DEADLINE, writer.write_all(&bytes)).await;
+            drop(permit);
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    result = Err(e);
+                    break;
+                }
+                Err(_) => {
+                    result = Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the peer does not read"));
+                    break;
+                }
             }
+        }
+        // Closing the receiver fails the senders still waiting, and stops the reader.
+        to_write.close();
+        while let Ok((_, permit)) = to_write.try_recv() {
+            drop(permit);
         }
         writer.shutdown().await.ok();
         result
@@ -162,7 +183,7 @@ async fn read_messages(
     from: SocketAddr,
     auth: Arc<CallAuth>,
     in_flight: Arc<Semaphore>,
-    answers: tokio::sync::mpsc::Sender<Vec<u8>>,
+    answers: tokio::sync::mpsc::Sender<Written>,
 ) -> anyhow::Result<()> {
     let per_connection = Arc::new(Semaphore::new(PER_CONNECTION));
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
@@ -191,9 +212,9 @@ async fn read_messages(
                     let (auth, answers) = (auth.clone(), answers.clone());
                     tokio::spawn(async move {
                         if let Some(answer) = auth.handle_sip(from, &msg).await {
-                            answers.send(answer.bytes).await.ok();
+                            answers.send((answer.bytes, permit)).await.ok();
                         }
-                        drop((permit, mine));
+                        drop(mine);
                     });
                 }
                 Ok(None) => {
@@ -205,8 +226,17 @@ async fn read_messages(
                     // every message needs Content-Length): answer 400 where the head allows,
                     // then close once the answers before it are written.
                     if let Some(answer) = auth.refuse_unparsed(from, &buf, &e) {
-                        answers.send(answer.bytes).await.ok();
+                        let permit = in_flight.clone().acquire_owned().await?;
+                        answers.send((answer.bytes, permit)).await.ok();
                     }
+                    // Let the writer finish and close its half; read what the peer still sends
+                    // for a moment, so that the close is a FIN and not a reset that could
+                    // discard the 400 at the peer.
+                    drop(answers);
+                    let _ = tokio::time::timeout(LINGER, async {
+                        while matches!(stream.read(&mut chunk).await, Ok(n) if n > 0) {}
+                    })
+                    .await;
                     return Err(anyhow::anyhow!("unframeable stream: {e}"));
                 }
             }
@@ -218,9 +248,13 @@ async fn read_messages(
             Some(t) => MESSAGE_DEADLINE.saturating_sub(t.elapsed()),
             None => IDLE,
         };
-        let n = match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
-            Ok(r) => r?,
-            Err(_) => return Ok(()),
+        let n = tokio::select! {
+            r = tokio::time::timeout(wait, stream.read(&mut chunk)) => match r {
+                Ok(r) => r?,
+                Err(_) => return Ok(()),
+            },
+            // The writer gave up on the peer.
+            _ = answers.closed() => return Ok(()),
         };
         if n == 0 {
             return Ok(());

@@ -694,7 +694,7 @@ async fn stir_sip_server_rules_of_rfc_3261_via_tags_methods_extensions_and_natio
     // A listener that accepts and never answers stands for a slow certificate repository.
     let tarpit = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let tarpit_at = tarpit.local_addr().unwrap();
-    let (v, _, cert, _) = signing_setup(&["--x5u-allow-net", "127.0.0.1/32"]).await;
+    let (mut v, _, cert, _) = signing_setup(&["--x5u-allow-net", "127.0.0.1/32"]).await;
     let wait = Duration::from_secs(5);
     let send = |msg: &str| datagram(v.sip, msg.as_bytes(), wait).unwrap_or_else(|| panic!("no answer to\n{msg}"));
     let code = |answer: &str| answer.get(8..11).unwrap_or_default().to_owned();
@@ -736,6 +736,9 @@ async fn stir_sip_server_rules_of_rfc_3261_via_tags_methods_extensions_and_natio
     assert_eq!(tag(&first), tag(&second));
     let other = format!("{}Content-Length: 0\r\n\r\n", head("OPTIONS", "other"));
     assert_ne!(tag(&first), tag(&send(&other)));
+    // A malformed CANCEL is ignored too (no 400).
+    let bad_cancel = format!("{}X Bad\r\nContent-Length: 0\r\n\r\n", head("CANCEL", "badcancel"));
+    assert_eq!(datagram(v.sip, bad_cancel.as_bytes(), Duration::from_millis(700)), None);
     // A To tag already there is kept, whatever its spelling.
     let tagged = options.replace("To: <sip:+12025550199@127.0.0.1>", "To: <sip:+12025550199@127.0.0.1> ; TAG = x1");
     assert_eq!(sip_header(&send(&tagged), "To"), Some("<sip:+12025550199@127.0.0.1> ; TAG = x1"));
@@ -816,4 +819,9 @@ async fn stir_sip_server_rules_of_rfc_3261_via_tags_methods_extensions_and_natio
     let got = read_until(&mut stream, |g| g.contains("Call-ID: slow@"));
     assert!(got.starts_with("SIP/2.0 436 ") && got.contains("Call-ID: slow@"), "{got}");
     drop(tarpit);
+
+    // The To tag's key is the store's: after a restart the same request gets the same tag.
+    v.restart();
+    let again = datagram(v.sip, options.as_bytes(), wait).expect("no answer after the restart");
+    assert_eq!(tag(&again), tag(&first));
 }

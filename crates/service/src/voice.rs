@@ -8,7 +8,6 @@
 //! and replays.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasher as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -193,8 +192,9 @@ pub struct CallAuth {
     recorder: Recorder<SignedCall>,
     /// The node's Call Placement Service, for INVITEs from TDM gateways.
     cps: std::sync::OnceLock<std::sync::Weak<crate::Cps>>,
-    /// The key of the SIP responses' To tags ([`CallAuth::to_tag`]).
-    sip_tags: std::hash::RandomState,
+    /// The key of the SIP responses' To tags ([`CallAuth::to_tag`]), derived from the secret
+    /// every node on the store shares, so that every node tags a request alike.
+    sip_tags: aws_lc_rs::hmac::Key,
 }
 
 /// A chain's validation, kept: the chain it was made for, when, and the signer.
@@ -282,10 +282,15 @@ impl CallAuth {
         let fetcher = CertFetcher::with_system_clock(config.fetch.clone())
             .map_err(|e| invalid("fetch", format!("x5u fetch policy: {e}")))?;
         let trust = std::mem::take(&mut config.trust);
+        let shared = registry.store().gateway_secret(&rand::random::<[u8; 32]>()).await?;
+        let derived = aws_lc_rs::hmac::sign(
+            &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &shared),
+            b"vouch SIP To tags",
+        );
         let me = Arc::new(Self {
             replay: ReplayCache::new(config.replay_capacity),
             cps: std::sync::OnceLock::new(),
-            sip_tags: std::hash::RandomState::new(),
+            sip_tags: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, derived.as_ref()),
             config,
             fetcher,
             state: RwLock::new(VoiceState::default()),
@@ -1292,7 +1297,8 @@ impl CallAuth {
     pub fn refuse_unparsed(&self, source: SocketAddr, bytes: &[u8], error: &SipError) -> Option<SipAnswer> {
         metrics::counter!("vouch_sip_malformed_total").increment(1);
         let mut m = vouch_sip::salvage_request(bytes)?;
-        if m.method() == Some("ACK") {
+        // Nothing for ACK, and CANCEL is ignored however it is written (section 8.2.7).
+        if matches!(m.method(), Some("ACK" | "CANCEL")) {
             return None;
         }
         m.stamp_via(source);
@@ -1305,14 +1311,29 @@ impl CallAuth {
         Some(SipAnswer { bytes: resp.to_request(&m, &self.to_tag(&m)), to: m.reply_address(source) })
     }
 
-    /// The To tag of a response: the same for the same request, retransmissions included, as a
-    /// stateless server must make it (RFC 3261 section 8.2.7), and unpredictable to others.
+    /// The To tag of a response: the same for the same request, retransmissions included and
+    /// on any node of the store, as a stateless server must make it (RFC 3261 section 8.2.7);
+    /// unpredictable to others (a keyed MAC of Call-ID, CSeq, From tag and Via branch).
     fn to_tag(&self, req: &SipMessage) -> String {
         let param = |header: &str, name: &str| {
             req.header(header).and_then(|v| vouch_sip::header_param(v, name)).flatten().unwrap_or_default()
         };
-        let key = (req.header("Call-ID"), req.header("CSeq"), param("From", "tag"), param("Via", "branch"));
-        format!("vouch{:016x}", self.sip_tags.hash_one(key))
+        let mut mac = aws_lc_rs::hmac::Context::with_key(&self.sip_tags);
+        for part in [
+            req.header("Call-ID").unwrap_or_default(),
+            req.header("CSeq").unwrap_or_default(),
+            param("From", "tag"),
+            param("Via", "branch"),
+        ] {
+            mac.update(&(part.len() as u32).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        let tag = mac.sign();
+        let mut out = String::from("vouch");
+        for b in &tag.as_ref()[..8] {
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{b:02x}"));
+        }
+        out
     }
 
     async fn invite(&self, source: IpAddr, req: &SipMessage) -> Response {

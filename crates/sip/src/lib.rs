@@ -349,13 +349,16 @@ fn parse_start(line: &str) -> Result<StartLine, SipError> {
         });
     }
     // The Request-URI is copied into Contact headers: no control characters, no characters
-    // that would end or split a name-addr, and no headers component (`?Name=value`), which
-    // RFC 3261 section 19.1.1 does not allow in a Request-URI and which would otherwise
-    // reach the redirected INVITE as headers the sender chose.
+    // that would end or split a name-addr, and no headers component (`?Name=value` after the
+    // host; a `?` in the user part is legal), which RFC 3261 section 19.1.1 does not allow in
+    // a Request-URI and which would otherwise reach the redirected INVITE as headers the
+    // sender chose.
+    let after_user = uri.rsplit_once('@').map_or(uri, |(_, host)| host);
     if !is_token(method)
         || uri.is_empty()
         || !uri.contains(':')
-        || uri.chars().any(|c| c.is_control() || matches!(c, '<' | '>' | '"' | ',' | '?'))
+        || uri.chars().any(|c| c.is_control() || matches!(c, '<' | '>' | '"' | ','))
+        || after_user.contains('?')
     {
         return Err(bad());
     }
@@ -757,6 +760,9 @@ mod tests {
         assert!(matches!(opt("OPTIONS sip:a@b HTTP/1.1"), Err(SipError::StartLine(_))));
         assert!(opt("sip/2.0 200 OK").is_ok());
         assert!(matches!(opt("INVITE sip:a@b?Route=x SIP/2.0"), Err(SipError::StartLine(_))));
+        assert!(matches!(opt("INVITE sip:a@b;user=phone?Route=x SIP/2.0"), Err(SipError::StartLine(_))));
+        assert!(matches!(opt("INVITE tel:+1202?Route=x SIP/2.0"), Err(SipError::StartLine(_))));
+        assert!(opt("INVITE sip:a?b@host SIP/2.0").is_ok(), "a ? in the user part is legal");
     }
 
     proptest::proptest! {
