@@ -222,12 +222,14 @@ struct UpstreamRequest {
     first: Instant,
     /// When it was last written to an SMSC session (its answer is awaited from then).
     sent: Instant,
+    /// Whether it was ever written to an SMSC (which may then have taken it).
+    written: bool,
 }
 
 impl UpstreamRequest {
     fn new(pdu: Vec<u8>, reply: Reply) -> Self {
         let now = Instant::now();
-        Self { pdu, reply, first: now, sent: now }
+        Self { pdu, reply, first: now, sent: now, written: false }
     }
 }
 
@@ -658,7 +660,13 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
                         &mut pending_delivers, session_id, &deliver_tx).await {
                         Ok(Next::Continue) => {}
                         Ok(Next::Close) => closing = true,
-                        Ok(Next::Unbind(seq)) => unbinding = Some((seq, Instant::now())),
+                        Ok(Next::Unbind(seq)) => {
+                            unbinding = Some((seq, Instant::now()));
+                            // No more deliveries to this session: those queued go back to the
+                            // SMSC (ESME_RX_T_APPN: it retries, another receiver may take them).
+                            if let Some(acc) = &account { shared.remove_receiver(acc, session_id); }
+                            while let Ok(d) = delivers.try_recv() { let _ = d.reply.send(CommandStatus::ESME_RX_T_APPN); }
+                        }
                         Err(e) => { wr.write_all(&out).await?; return Err(e); }
                     }
                 }
@@ -707,6 +715,7 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
         {
             vouch_smpp::encode_header_only(&mut out, CommandId::UNBIND.response(), CommandStatus::ESME_ROK, seq);
             unbinding = None;
+            session.close();
             closing = true;
         }
         if !out.is_empty() {
@@ -1126,31 +1135,37 @@ async fn upstream(shared: Arc<Shared>, index: usize, mut requests: mpsc::Receive
             }
         }
         // While the SMSC is away, submits wait for the next session (those already sent
-        // first); one that waited the response timeout since it came is given back to the ESME
-        // to retry (ESME_RTHROTTLED), checked every second.
+        // first); one that waited the response timeout since it came is answered, checked every
+        // second (and after each failed attempt, which may itself take up to 25 s).
+        give_back_late(&mut retry, cfg.response_timeout);
         let until = tokio::time::Instant::now() + backoff;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
-            give_back_late(&mut retry, cfg.response_timeout);
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => break,
                 r = requests.recv() => match r {
                     Some(r) => retry.push_back(r),
                     None => return,
                 },
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tick.tick() => give_back_late(&mut retry, cfg.response_timeout),
             }
         }
-        give_back_late(&mut retry, cfg.response_timeout);
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
-/// Answers ESME_RTHROTTLED to the waiting submits that came more than `deadline` ago.
+/// Answers the waiting submits that came more than `deadline` ago: ESME_RTHROTTLED (retry
+/// later) for one never sent; ESME_RSYSERR for one sent before the connection dropped, which
+/// the SMSC may have taken (a retry could deliver it twice).
 fn give_back_late(waiting: &mut VecDeque<UpstreamRequest>, deadline: Duration) {
+    if waiting.iter().all(|r| r.first.elapsed() <= deadline) {
+        return;
+    }
     let mut kept = VecDeque::with_capacity(waiting.len());
     while let Some(r) = waiting.pop_front() {
         if r.first.elapsed() > deadline {
-            r.reply.send(Err(CommandStatus::ESME_RTHROTTLED));
+            let status = if r.written { CommandStatus::ESME_RSYSERR } else { CommandStatus::ESME_RTHROTTLED };
+            r.reply.send(Err(status));
         } else {
             kept.push_back(r);
         }
@@ -1218,6 +1233,7 @@ async fn upstream_connection(
             vouch_smpp::set_sequence(&mut r.pdu, seq);
             out.extend_from_slice(&r.pdu);
             r.sent = Instant::now();
+            r.written = true;
             pending.insert(seq, r);
         }
         if !out.is_empty() {
@@ -1235,6 +1251,7 @@ async fn upstream_connection(
                     vouch_smpp::set_sequence(&mut r.pdu, seq);
                     out.extend_from_slice(&r.pdu);
                     r.sent = now;
+                    r.written = true;
                     pending.insert(seq, r);
                     if pending.len() >= cfg.window || out.len() > 256 * 1024 { break; }
                     match requests.try_recv() { Ok(next) => r = next, Err(_) => break }

@@ -605,9 +605,34 @@ async fn gateway_answers_every_pdu_when_smscs_nack_stall_or_vanish_and_esmes_mis
     assert_eq!(e.submit(&clean, short), Some(0));
     // The SMSC away: a submit waits for it at most response_timeout, then ESME_RTHROTTLED.
     smsc.control("down 6");
+    // Once vouch saw the session close (a submit written into it just before could have been
+    // taken, and is answered ESME_RSYSERR instead; see below).
+    let seen = Instant::now() + Duration::from_secs(5);
+    while !server
+        .get("/metrics", None)
+        .await
+        .text
+        .lines()
+        .any(|l| l.starts_with("vouch_smpp_upstream_bound") && l.ends_with(" 0"))
+    {
+        assert!(Instant::now() < seen, "vouch never saw the SMSC session close");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let since = Instant::now();
     assert_eq!(e.submit(&clean, short), Some(0x58), "throttled while the SMSC is away");
     assert!(since.elapsed() < Duration::from_secs(6), "answered before the SMSC came back: {:?}", since.elapsed());
+    let back = Instant::now() + Duration::from_secs(30);
+    while e.submit(&clean, short) != Some(0) {
+        assert!(Instant::now() < back, "the SMSC session never came back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A submit already written when the SMSC went away may have been taken: after the timeout
+    // it is answered ESME_RSYSERR (outcome unknown), not ESME_RTHROTTLED (send it again).
+    smsc.control("silent 1");
+    let seq = e.send(4, 0, &clean);
+    std::thread::sleep(Duration::from_millis(500));
+    smsc.control("down 6");
+    assert_eq!(e.answer_to(seq, short), Some((0x8000_0004, 0x08)));
     let back = Instant::now() + Duration::from_secs(30);
     while e.submit(&clean, short) != Some(0) {
         assert!(Instant::now() < back, "the SMSC session never came back");
@@ -675,9 +700,11 @@ async fn gateway_answers_every_pdu_when_smscs_nack_stall_or_vanish_and_esmes_mis
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    // unbind right behind a submit: the submit is answered first, then unbind_resp.
+    // unbind right behind a submit: the submit is answered first, then unbind_resp; a submit
+    // after the unbind is refused (0x04).
     let seq = e.send(4, 0, &clean);
     let unbind = e.send(0x06, 0, &[]);
+    let after = e.send(4, 0, &clean);
     let mut got = Vec::new();
     while let Some(p) = e.read(short) {
         got.push((p.0, p.1, p.2));
@@ -685,6 +712,7 @@ async fn gateway_answers_every_pdu_when_smscs_nack_stall_or_vanish_and_esmes_mis
     let at = |id: u32, seq: u32| got.iter().position(|p| p.0 == id && p.2 == seq);
     let (submit_at, unbind_at) = (at(0x8000_0004, seq), at(0x8000_0006, unbind));
     assert!(submit_at.is_some() && submit_at < unbind_at, "{got:x?}");
+    assert!(got.contains(&(0x8000_0004, 0, seq)) && got.contains(&(0x8000_0004, 0x04, after)), "{got:x?}");
 
     // A length that lies: generic_nack to the sequence number the header gave, then closed.
     let mut lie = RawEsme::connect(port);

@@ -11,6 +11,9 @@ pub enum SessionState {
     Open,
     /// Bound.
     Bound(BindMode),
+    /// Unbound by the ESME, its unbind not yet answered: the answers to its earlier submits
+    /// are still to go out, and its answers to deliver_sm are still taken; no new request is.
+    Unbinding(BindMode),
     /// Unbound or failed; the connection closes.
     Closed,
 }
@@ -67,8 +70,8 @@ impl ServerSession {
                 SessionState::Open => Admission::Accept,
                 _ => Admission::Refuse(CommandStatus::ESME_RALYBND),
             },
-            (CommandId::UNBIND, SessionState::Bound(_)) => {
-                self.state = SessionState::Closed;
+            (CommandId::UNBIND, SessionState::Bound(mode)) => {
+                self.state = SessionState::Unbinding(mode);
                 Admission::Accept
             }
             (CommandId::UNBIND, _) => Admission::Refuse(CommandStatus::ESME_RINVBNDSTS),
@@ -97,10 +100,14 @@ impl ServerSession {
                 }
             }
             // Responses: deliver_sm_resp and enquire_link_resp answer vouch's own requests.
-            (r, SessionState::Bound(mode)) if r == CommandId::DELIVER_SM.response() && mode.receives() => {
+            (r, SessionState::Bound(mode) | SessionState::Unbinding(mode))
+                if r == CommandId::DELIVER_SM.response() && mode.receives() =>
+            {
                 Admission::Accept
             }
             (r, SessionState::Bound(_)) if r == CommandId::ENQUIRE_LINK.response() => Admission::Accept,
+            (r, SessionState::Unbinding(_)) if r.is_response() => Admission::Ignore,
+            (_, SessionState::Unbinding(_)) => Admission::Refuse(CommandStatus::ESME_RINVBNDSTS),
             (r, _) if r.is_response() => Admission::Ignore,
             _ => Admission::Nack(CommandStatus::ESME_RINVCMDID),
         }
@@ -166,7 +173,12 @@ mod tests {
         assert_eq!(s.outstanding(), 2);
         assert_eq!(s.admit(&h(0x8000_0005)), Admission::Ignore, "a transmitter gets no deliver_sm");
         assert_eq!(s.admit(&h(0x6)), Admission::Accept);
-        assert_eq!(s.state(), SessionState::Closed);
+        assert_eq!(s.state(), SessionState::Unbinding(BindMode::Transmitter));
+        // Unbinding: no new request, responses to deliver_sm only from a receiver.
+        assert_eq!(s.admit(&h(0x4)), Admission::Refuse(CommandStatus::ESME_RINVBNDSTS));
+        assert_eq!(s.admit(&h(0x8000_0005)), Admission::Ignore);
+        assert_eq!(s.admit(&h(0x15)), Admission::Accept, "enquire_link still answered");
+        s.close();
         assert_eq!(s.admit(&h(0x4)), Admission::Ignore);
     }
 
@@ -178,6 +190,8 @@ mod tests {
         s.bound(BindMode::Receiver);
         assert_eq!(s.admit(&h(0x4)), Admission::Refuse(CommandStatus::ESME_RINVBNDSTS));
         assert_eq!(s.admit(&h(0x8000_0005)), Admission::Accept);
+        assert_eq!(s.admit(&h(0x6)), Admission::Accept);
+        assert_eq!(s.admit(&h(0x8000_0005)), Admission::Accept, "a receiver unbinding still answers deliver_sm");
         let mut t = ServerSession::new(8);
         for _ in 1..MAX_BIND_ATTEMPTS {
             assert!(!t.bind_failed());
