@@ -606,6 +606,15 @@ async fn stir_sip_retransmissions_compact_and_several_identity_headers_pai_and_c
     let id = identity(s, &p, ORIG, DEST).await;
     let div = "eyJhbGciOiJFUzI1NiJ9.e30.c2ln;info=<https://cert.example.org/div.pem>;alg=ES256;ppt=div".to_owned();
     passed(&send("127.0.0.1", &invite("two-ids", &from, &[format!("Identity: {div}"), format!("Identity: {id}")])));
+    // Several SHAKEN ones: the first that verifies decides (RFC 9410: one with an error does not
+    // fail the call); when none verifies, the first one's failure is the answer.
+    let id = identity(s, &p, ORIG, DEST).await;
+    let bad = tamper_signature(&identity(s, &p, ORIG, DEST).await);
+    let m = invite("bad-then-good", &from, &[format!("Identity: {bad}"), format!("Identity: {id}")]);
+    passed(&send("127.0.0.1", &m));
+    let worse = tamper_signature(&identity(s, &p, ORIG, DEST).await);
+    let a = send("127.0.0.1", &invite("two-bad", &from, &[format!("Identity: {bad}"), format!("Identity: {worse}")]));
+    assert!(a.starts_with("SIP/2.0 438 "), "{a}");
     // The calling number from P-Asserted-Identity, before an anonymous From; the answer marks
     // the PAI (display name kept).
     let id = identity(s, &p, ORIG, DEST).await;

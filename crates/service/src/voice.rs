@@ -1358,27 +1358,46 @@ impl CallAuth {
         if identities.is_empty() {
             return self.sign_invite(provider, brand, req, from, to).await;
         }
-        // The SHAKEN one among several (div, rcd…); else the first, to report why it fails.
-        // One header (the usual case) is parsed once, by the verification itself.
-        let identity = match identities.as_slice() {
-            [one] => one,
-            several => several
-                .iter()
-                .find(|v| IdentityHeader::parse(v).is_ok_and(|h| h.ppt.as_deref() == Some(PPT_SHAKEN)))
-                .unwrap_or(&several[0]),
+        // The SHAKEN ones among several (div, rcd…), at most MAX_SHAKEN_IDENTITIES, in order:
+        // the first that verifies decides (RFC 9410 section 5: one with an error does not fail
+        // the call when another verifies); when none does, the first one's failure is
+        // reported. No SHAKEN one: the first, to report why it fails. One header (the usual
+        // case) is parsed once, by the verification itself.
+        let candidates: Vec<&str> = match identities.as_slice() {
+            [one] => vec![*one],
+            several => {
+                let shaken: Vec<&str> = several
+                    .iter()
+                    .filter(|v| IdentityHeader::parse(v).is_ok_and(|h| h.ppt.as_deref() == Some(PPT_SHAKEN)))
+                    .take(MAX_SHAKEN_IDENTITIES)
+                    .copied()
+                    .collect();
+                if shaken.is_empty() { vec![several[0]] } else { shaken }
+            }
         };
         let Some(from_tn) = from else {
             return bad_request("the calling party (P-Asserted-Identity or From) is not a telephone number");
         };
-        let call = CallToVerify {
-            identity,
-            from: Some(from_tn),
-            to: to.into_iter().collect(),
-            call_id: req.header("Call-ID"),
-            upstream: Upstream::Provider(provider),
-        };
-        let outcome = self.verify(&call).await;
-        self.answer(req, &outcome)
+        let mut first: Option<VerifyOutcome> = None;
+        for identity in candidates {
+            let call = CallToVerify {
+                identity,
+                from: Some(from_tn.clone()),
+                to: to.iter().cloned().collect(),
+                call_id: req.header("Call-ID"),
+                upstream: Upstream::Provider(provider),
+            };
+            let outcome = self.verify(&call).await;
+            // Passed, or refused by the RMD rule (which no other header changes).
+            if outcome.response.failure.is_none() || outcome.refuse {
+                return self.answer(req, &outcome);
+            }
+            first.get_or_insert(outcome);
+        }
+        match first {
+            Some(outcome) => self.answer(req, &outcome),
+            None => bad_request("no Identity header to verify"),
+        }
     }
 
     /// The redirect server's answer to a verified INVITE.
@@ -1565,6 +1584,9 @@ fn check_x5u(u: &str) -> Result<(), ServiceError> {
 fn bad_request(why: &str) -> Response {
     Response::new(400, "Bad Request").with("Warning", format!("399 vouch {}", redirect::quoted(why)))
 }
+
+/// Most SHAKEN Identity headers of one INVITE that are tried (each may need an x5u fetch).
+const MAX_SHAKEN_IDENTITIES: usize = 4;
 
 /// The methods this server accepts, as its `Allow` header lists them.
 const SIP_ALLOW: &str = "INVITE, ACK, OPTIONS, CANCEL";
