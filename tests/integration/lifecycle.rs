@@ -112,6 +112,35 @@ async fn sigterm_does_not_wait_on_a_client_stuck_in_its_request_head() {
     assert_eq!(out.status.code(), Some(0), "exit status after SIGTERM: {out:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_that_stalls_is_answered_400_and_the_connection_let_go() {
+    use std::io::{Read, Write};
+    let s = Server::start();
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut stalled = std::net::TcpStream::connect(&addr).expect("connect");
+    stalled.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let head = format!(
+        "POST /v1/providers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"",
+        s.admin
+    );
+    stalled.write_all(head.as_bytes()).expect("write");
+    let t = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("\r\n\r\n{") {
+        match stalled.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(answer.contains("application/problem+json") && answer.contains("stalled"), "{answer}");
+    assert!(t.elapsed() < Duration::from_secs(25), "answered after {:?}", t.elapsed());
+    // Meanwhile and after, others are served.
+    assert_eq!(s.health().await["status"], "ok");
+}
+
 /// Waits for a server started with `cmd`, checks that it serves and uses `data_dir`, and
 /// stops it.
 async fn serves_on(cmd: std::process::Command, data_dir: &std::path::Path, scratch: &std::path::Path) {

@@ -175,6 +175,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(retry_concurrent))
+        // A request body that stalls (a client that sent its head and then trickles or stops)
+        // fails after BODY_IDLE without a byte: the connection does not stay held.
+        .layer(axum::middleware::map_request(|req: axum::extract::Request| async move {
+            req.map(|body| axum::body::Body::new(tower_http::timeout::TimeoutBody::new(BODY_IDLE, body)))
+        }))
         .layer(middleware::from_fn(record_metrics))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             Problem::new(
@@ -196,6 +201,10 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let path = if path.starts_with("/passports/") { "/passports/…" } else { path };
     tracing::debug_span!("request", method = %req.method(), path = %path)
 }
+
+/// Longest wait for the next bytes of a request body (the whole body may take longer while
+/// bytes keep coming: a large CSV import).
+pub const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Times a write may run when another node keeps writing first.
 const WRITE_ATTEMPTS: usize = 4;
@@ -226,7 +235,7 @@ async fn retry_concurrent(req: axum::extract::Request, next: middleware::Next) -
                 StatusCode::BAD_REQUEST,
                 "bad-body",
                 "Unreadable request body",
-                "the request body ended before its Content-Length",
+                "the request body ended before its Content-Length, or stalled (no byte for 15 s)",
             )
             .into_response();
         }
