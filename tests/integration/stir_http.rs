@@ -1759,4 +1759,25 @@ async fn stir_http_replays_are_refused_and_the_rmd_is_enforced_once_imported() {
     let out = import(&s.admin);
     assert!(!out.status.success() && out.stderr.contains("column"), "{out:?}");
     assert_eq!(s.get("/v1/rmd", Some(&s.admin)).await.ok(200)["filings"], 1);
+
+    // An export of the real database's size (about 9,200 filings) imports in one go (its
+    // event lists the first 1,000 FRNs of each kind and the totals). A Latin-1 business name,
+    // a note in other_frns, an odd yes/no and a spreadsheet date do not cost the signer its
+    // listing: its calls pass again.
+    let mut big = b"number,frn,business_name,implementation,voice_service_provider_choice,gateway_provider_choice,intermediate_provider_choice,last_updated,other_frns\r\n".to_vec();
+    big.extend_from_slice(
+        b"RMD0000001,0055500001,Acme Voice S\xe0rl,Complete STIR/SHAKEN Implementation,Maybe,No,No,1/15/2025,N/A\r\n",
+    );
+    for i in 0..9_300u32 {
+        big.extend_from_slice(
+            format!("RMD{i:07},{:010},Filer {i},Complete,Yes,No,No,2025-01-01,\r\n", 1_000_000 + i).as_bytes(),
+        );
+    }
+    std::fs::write(&file, &big).unwrap();
+    let out = import(&s.admin);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stdout.contains("imported 9301 RMD filings"), "{out:?}");
+    let r = verify(s, &p.key, &ver(&identity(s, &p, orig, dest).await, None, None)).await;
+    assert!(passed(&r), "{r:#}");
+    assert_eq!(r["vouch"]["signerRmd"], "listed", "{r:#}");
 }

@@ -110,12 +110,11 @@ pub struct RmdSnapshot {
     pub rejected: Vec<RmdRejection>,
 }
 
-fn yes(s: &str) -> Result<bool, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "yes" | "y" | "true" | "1" | "x" => Ok(true),
-        "no" | "n" | "false" | "0" | "" => Ok(false),
-        other => Err(format!("{other:?} is not yes or no")),
-    }
+/// A yes/no column. Anything but a yes counts as no: the provider choices only describe the
+/// filing, and the RMD rule looks at whether the FRN is listed, so an odd value must not cost
+/// a provider its listing.
+fn yes(s: &str) -> bool {
+    matches!(s.trim().to_ascii_lowercase().as_str(), "yes" | "y" | "true" | "1" | "x")
 }
 
 fn frn(s: &str) -> Result<Frn, String> {
@@ -129,82 +128,128 @@ fn frn(s: &str) -> Result<Frn, String> {
     padded.parse().map_err(|_| format!("frn {t:?} is not an FCC Registration Number (ten digits)"))
 }
 
-fn date(s: &str) -> Result<String, String> {
+/// `last_updated` as `YYYY-MM-DD`: the export writes `YYYY-MM-DD`, sometimes with a time after
+/// it (` 10:00:00`, `T10:00:00Z`); spreadsheets turn it into `M/D/YYYY`. A real calendar date,
+/// else empty: the date only decides between two filings of one FRN, so a bad one must not
+/// cost the provider its listing (an empty date loses to any real one).
+fn date(s: &str) -> String {
     let t = s.trim();
-    // The export writes YYYY-MM-DD, sometimes with a time after it.
-    let d = t.get(..10).unwrap_or(t);
-    let b = d.as_bytes();
-    let ok = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if ok { Ok(d.to_owned()) } else { Err(format!("last_updated {t:?} is not a date YYYY-MM-DD")) }
+    let iso = t.get(..10).filter(|_| t.len() == 10 || t[10..].starts_with([' ', 'T']));
+    let parsed = iso
+        .and_then(|d| jiff::civil::Date::strptime("%Y-%m-%d", d).ok())
+        .or_else(|| jiff::civil::Date::strptime("%m/%d/%Y", t.split(' ').next().unwrap_or(t)).ok());
+    parsed.filter(|d| d.year() >= 2000).map(|d| d.to_string()).unwrap_or_default()
+}
+
+/// The further FRNs of an `other_frns` cell: the tokens between separators (`,` `;` `|` `/`,
+/// spaces, "and") that are FRNs; anything else in the cell ("N/A", "None", notes) is skipped
+/// rather than costing the filing its main FRN.
+fn other_frns(cell: &str) -> Vec<Frn> {
+    cell.split([',', ';', '|', '/', ' ', '\t'])
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 10 && t.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|t| frn(t).ok())
+        .collect()
 }
 
 impl RmdSnapshot {
     /// Parses the CSV export. Columns are found by name (any order, any case; others ignored).
-    /// A row with a bad FRN or date is refused with its line; the `other_frns` column, when
-    /// present, lists further FRNs the same filing covers.
+    /// Cells are read as bytes: text that is not UTF-8 (a Latin-1 business name) is kept with
+    /// replacement characters rather than refusing the row. A row is refused (with its line)
+    /// only when its FRN is not one: everything else (roles, dates, `other_frns` notes) is
+    /// descriptive, and a refused row leaves its provider unlisted, which blocks its calls.
+    /// The `other_frns` column, when present, lists further FRNs the same filing covers.
     pub fn parse(bytes: &[u8]) -> Result<Self, RmdError> {
         let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
         let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
         let header: Vec<String> = rdr
-            .headers()
+            .byte_headers()
             .map_err(|e| RmdError::Csv(e.to_string()))?
             .iter()
-            .map(|h| h.trim().to_ascii_lowercase())
+            .map(|h| String::from_utf8_lossy(h).trim().to_ascii_lowercase())
             .collect();
         let col = |name: &'static str| header.iter().position(|h| h == name).ok_or(RmdError::MissingColumn(name));
         let idx: Vec<usize> = REQUIRED_COLUMNS.iter().map(|c| col(c)).collect::<Result<_, _>>()?;
-        let other_frns = header.iter().position(|h| h == "other_frns");
+        let other = header.iter().position(|h| h == "other_frns");
         let mut out = Self::default();
-        for (i, record) in rdr.records().enumerate() {
-            let line = i as u64 + 2;
-            let record = match record {
-                Ok(r) => r,
+        let mut record = csv::ByteRecord::new();
+        let mut rows = 0usize;
+        let mut lines = LineCounter::default();
+        loop {
+            match rdr.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
                 Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
                     out.rejected.push(RmdRejection { line, reason: e.to_string() });
+                    if out.rejected.len() > MAX_FILINGS {
+                        return Err(RmdError::Csv(e.to_string()));
+                    }
+                    continue;
+                }
+            }
+            // A blank line between rows is no filing.
+            if record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
+                continue;
+            }
+            rows += 1;
+            if rows > MAX_FILINGS {
+                return Err(RmdError::TooLarge);
+            }
+            let line = lines.line_at(bytes, record.position().map_or(0, |p| p.byte()) as usize);
+            let get = |k: usize| String::from_utf8_lossy(record.get(idx[k]).unwrap_or_default()).into_owned();
+            let main = match frn(&get(1)) {
+                Ok(f) => f,
+                Err(reason) => {
+                    out.rejected.push(RmdRejection { line, reason });
                     continue;
                 }
             };
-            if i >= MAX_FILINGS {
-                return Err(RmdError::TooLarge);
-            }
-            let get = |k: usize| record.get(idx[k]).unwrap_or_default();
-            let parsed = (|| -> Result<Vec<RmdFiling>, String> {
-                let filing = RmdFiling {
-                    rmd_number: get(0).trim().chars().take(32).collect(),
-                    frn: frn(get(1))?,
-                    business_name: get(2).trim().chars().take(255).collect(),
-                    implementation: Implementation::parse(get(3)),
-                    voice: yes(get(4)).map_err(|e| format!("voice_service_provider_choice: {e}"))?,
-                    gateway: yes(get(5)).map_err(|e| format!("gateway_provider_choice: {e}"))?,
-                    intermediate: yes(get(6)).map_err(|e| format!("intermediate_provider_choice: {e}"))?,
-                    last_updated: date(get(7))?,
-                };
-                let mut all = vec![filing.clone()];
-                if let Some(o) = other_frns.and_then(|k| record.get(k)) {
-                    for extra in o.split([',', ';', ' ']).filter(|s| !s.trim().is_empty()) {
-                        all.push(RmdFiling { frn: frn(extra)?, ..filing.clone() });
+            let filing = RmdFiling {
+                rmd_number: get(0).trim().chars().take(32).collect(),
+                frn: main,
+                business_name: get(2).trim().chars().take(255).collect(),
+                implementation: Implementation::parse(&get(3)),
+                voice: yes(&get(4)),
+                gateway: yes(&get(5)),
+                intermediate: yes(&get(6)),
+                last_updated: date(&get(7)),
+            };
+            let extra = other.and_then(|k| record.get(k)).map(|c| other_frns(&String::from_utf8_lossy(c)));
+            let covered = std::iter::once(filing.frn.clone()).chain(extra.into_iter().flatten());
+            for frn in covered.collect::<Vec<_>>() {
+                match out.filings.get(&frn) {
+                    Some(old) if old.last_updated > filing.last_updated => {}
+                    _ => {
+                        out.filings.insert(frn.clone(), RmdFiling { frn, ..filing.clone() });
                     }
                 }
-                Ok(all)
-            })();
-            match parsed {
-                Ok(filings) => {
-                    for f in filings {
-                        match out.filings.get(&f.frn) {
-                            Some(old) if old.last_updated > f.last_updated => {}
-                            _ => {
-                                out.filings.insert(f.frn.clone(), f);
-                            }
-                        }
-                    }
-                }
-                Err(reason) => out.rejected.push(RmdRejection { line, reason }),
             }
         }
         Ok(out)
+    }
+}
+
+/// The line a record starts on, counted from the bytes (the csv reader's own line numbers skip
+/// blank lines and CRLF ends). The reader's position is at or before the line break that ends
+/// the previous record: breaks are skipped first. Counting goes forward only.
+#[derive(Default)]
+struct LineCounter {
+    at: usize,
+    breaks: u64,
+}
+
+impl LineCounter {
+    fn line_at(&mut self, bytes: &[u8], position: usize) -> u64 {
+        let mut start = position.min(bytes.len());
+        while bytes.get(start).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+            start += 1;
+        }
+        if start >= self.at {
+            self.breaks += bytes[self.at..start].iter().filter(|b| **b == b'\n').count() as u64;
+            self.at = start;
+        }
+        self.breaks + 1
     }
 }
 
@@ -250,7 +295,7 @@ mod tests {
     #[test]
     fn parses_the_export() {
         let s = RmdSnapshot::parse(CSV.as_bytes()).unwrap();
-        assert_eq!(s.filings.len(), 3, "{s:#?}");
+        assert_eq!(s.filings.len(), 4, "{s:#?}");
         let acme = &s.filings[&"0012345678".parse().unwrap()];
         assert_eq!(acme.rmd_number, "RMD0000001", "the later filing wins");
         assert_eq!(acme.implementation, Implementation::Complete);
@@ -258,7 +303,29 @@ mod tests {
         let beta = &s.filings[&"0012345679".parse().unwrap()];
         assert_eq!(beta.last_updated, "2024-12-01");
         assert!(s.filings.contains_key(&"0000000042".parse().unwrap()), "other_frns are covered");
-        assert_eq!(s.rejected.iter().map(|r| r.line).collect::<Vec<_>>(), vec![4, 5]);
+        // Only the row whose FRN is not one is refused; a bad date keeps its filing (undated).
+        assert_eq!(s.rejected.iter().map(|r| r.line).collect::<Vec<_>>(), vec![4]);
+        assert_eq!(s.filings[&"0000000099".parse().unwrap()].last_updated, "");
+    }
+
+    #[test]
+    fn odd_cells_do_not_cost_a_provider_its_listing() {
+        let csv = b"number,frn,business_name,implementation,voice_service_provider_choice,gateway_provider_choice,intermediate_provider_choice,last_updated,other_frns\r\n\
+            RMD1,0000000101,T\xe9l\xe9com Sub Co,Complete,Yes,No,No,2025-01-01,N/A\r\n\
+            \r\n\
+            RMD2,0000000202,\"Multi\nLine, Inc\",Complete,Maybe,No,No,05/28/2024,0000000020 and 0000000021\r\n\
+            RMD3,0000000303,Odd Date,Complete,Yes,No,No,2024-13-45,None\r\n\
+            RMD4,bad,Bad Frn,Complete,Yes,No,No,2025-01-01,\r\n";
+        let s = RmdSnapshot::parse(csv).unwrap();
+        let f = |n: &str| s.filings.get(&n.parse().unwrap()).cloned();
+        assert!(f("0000000101").unwrap().business_name.starts_with('T'), "Latin-1 kept, lossily");
+        assert_eq!(f("0000000202").unwrap().last_updated, "2024-05-28", "M/D/YYYY");
+        assert!(!f("0000000202").unwrap().voice, "an odd yes/no is no, the filing kept");
+        assert!(f("0000000020").is_some() && f("0000000021").is_some(), "FRNs among words");
+        assert_eq!(f("0000000303").unwrap().last_updated, "", "not a calendar date: undated");
+        assert_eq!(s.filings.len(), 5);
+        // The line of the refused row counts the blank line and the quoted line break.
+        assert_eq!(s.rejected.iter().map(|r| r.line).collect::<Vec<_>>(), vec![7]);
     }
 
     #[test]

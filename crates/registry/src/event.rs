@@ -53,6 +53,21 @@ impl<'de> Deserialize<'de> for Actor {
     }
 }
 
+/// Most FRNs an `rmd.imported` event lists in each of `added`, `removed` and `changed`.
+pub const RMD_EVENT_FRNS: usize = 1_000;
+
+/// How many FRNs an RMD import added, removed and changed, when its event lists only the first
+/// [`RMD_EVENT_FRNS`] of each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RmdChangeTotals {
+    /// FRNs newly listed.
+    pub added: u64,
+    /// FRNs no longer listed.
+    pub removed: u64,
+    /// FRNs whose filing changed.
+    pub changed: u64,
+}
+
 /// What happened. The `kind` strings are stable: the transparency log hashes them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "body", rename_all_fields = "camelCase")]
@@ -318,6 +333,11 @@ pub enum EventBody {
         removed: Vec<Frn>,
         /// FRNs whose filing changed.
         changed: Vec<Frn>,
+        /// When the three lists were cut to their first [`RMD_EVENT_FRNS`] FRNs each (an
+        /// event has a size limit; the first import of the whole database lists some 9,000):
+        /// how many FRNs each list had. Absent when nothing was cut.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        totals: Option<RmdChangeTotals>,
     },
     /// A voice provider registered the HPKE public key that PASSporTs published for it to the
     /// Call Placement Service in privacy mode are sealed to (replacing the last one).

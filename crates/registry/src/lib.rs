@@ -31,7 +31,7 @@ pub use campaign::{
     CampaignDetails, CampaignRequest, CampaignStatus, SharingStatus, ThroughputClass, Usecase, check_brand_eligibility,
 };
 pub use error::{FieldViolation, RegistryError, Violations};
-pub use event::{Actor, EVENT_ENCODING_VERSION, Event, EventBody, Seq};
+pub use event::{Actor, EVENT_ENCODING_VERSION, Event, EventBody, RMD_EVENT_FRNS, RmdChangeTotals, Seq};
 pub use ids::{BrandId, CampaignId, ProviderId, ReportId};
 pub use import::{ImportRow, import_field, is_import_header, parse_import_csv};
 pub use index::{CampaignSlot, IndexedAssignment, NumberIndex};

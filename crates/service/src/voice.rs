@@ -858,9 +858,17 @@ impl CallAuth {
             EventBody::RmdImported {
                 filings: snapshot.filings.len() as u64,
                 sha256,
-                added: changes.added.clone(),
-                removed: changes.removed.clone(),
-                changed: changes.changed.clone(),
+                added: first_frns(&changes.added),
+                removed: first_frns(&changes.removed),
+                changed: first_frns(&changes.changed),
+                totals: [&changes.added, &changes.removed, &changes.changed]
+                    .iter()
+                    .any(|l| l.len() > vouch_registry::RMD_EVENT_FRNS)
+                    .then_some(vouch_registry::RmdChangeTotals {
+                        added: changes.added.len() as u64,
+                        removed: changes.removed.len() as u64,
+                        changed: changes.changed.len() as u64,
+                    }),
             },
         )
         .await?;
@@ -1583,6 +1591,11 @@ fn check_x5u(u: &str) -> Result<(), ServiceError> {
 
 fn bad_request(why: &str) -> Response {
     Response::new(400, "Bad Request").with("Warning", format!("399 vouch {}", redirect::quoted(why)))
+}
+
+/// The FRNs an `rmd.imported` event lists: the first [`vouch_registry::RMD_EVENT_FRNS`].
+fn first_frns(frns: &[Frn]) -> Vec<Frn> {
+    frns.iter().take(vouch_registry::RMD_EVENT_FRNS).cloned().collect()
 }
 
 /// Most SHAKEN Identity headers of one INVITE that are tried (each may need an x5u fetch).
