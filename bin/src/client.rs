@@ -366,7 +366,7 @@ pub fn import_sanctions(args: &ClientArgs, file: &Path) -> anyhow::Result<ExitCo
 
 /// `vouch import rmd FILE`: uploads the Robocall Mitigation Database export with a progress
 /// bar; the server replaces its snapshot and reports what changed.
-pub fn import_rmd(args: &ClientArgs, file: &Path) -> anyhow::Result<ExitCode> {
+pub fn import_rmd(args: &ClientArgs, file: &Path, allow_shrink: bool) -> anyhow::Result<ExitCode> {
     let client = Client::new(args)?;
     let body = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let bar = byte_bar(body.len() as u64);
@@ -383,7 +383,8 @@ pub fn import_rmd(args: &ClientArgs, file: &Path) -> anyhow::Result<ExitCode> {
     drop(body);
     let value = runtime()?.block_on(async {
         bar.set_message("uploading");
-        let v = client.post_stream("/v1/rmd", "text/csv", reqwest::Body::wrap_stream(stream), len).await;
+        let path = if allow_shrink { "/v1/rmd?allowShrink=true" } else { "/v1/rmd" };
+        let v = client.post_stream(path, "text/csv", reqwest::Body::wrap_stream(stream), len).await;
         bar.set_message("the server is applying the snapshot");
         v
     })?;
@@ -405,6 +406,9 @@ pub fn import_rmd(args: &ClientArgs, file: &Path) -> anyhow::Result<ExitCode> {
             r.get("line").and_then(|v| v.as_u64()).unwrap_or(0),
             r.get("reason").and_then(|v| v.as_str()).unwrap_or("")
         );
+    }
+    if rejected.len() > 100 {
+        eprintln!("… and {} more rows rejected", rejected.len() - 100);
     }
     Ok(if rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }

@@ -99,6 +99,10 @@ enum ImportCommand {
     Rmd {
         /// The export (columns number, frn, business_name, implementation, …, last_updated).
         file: PathBuf,
+        /// Replace the snapshot even with an export of fewer than half its filings (refused
+        /// otherwise, as a likely partial download that would block the providers it leaves out)
+        #[arg(long)]
+        allow_shrink: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -135,7 +139,9 @@ fn main() -> ExitCode {
             client::import_numbers(&client, &file, chunk as usize)
         }
         Command::Import(ImportCommand::Sanctions { file, client }) => client::import_sanctions(&client, &file),
-        Command::Import(ImportCommand::Rmd { file, client }) => client::import_rmd(&client, &file),
+        Command::Import(ImportCommand::Rmd { file, allow_shrink, client }) => {
+            client::import_rmd(&client, &file, allow_shrink)
+        }
         Command::Sign(a) => shaken_cli::sign(a),
         Command::Verify(a) => shaken_cli::verify(a),
         Command::Lint(a) => shaken_cli::lint(a),

@@ -1780,4 +1780,14 @@ async fn stir_http_replays_are_refused_and_the_rmd_is_enforced_once_imported() {
     let r = verify(s, &p.key, &ver(&identity(s, &p, orig, dest).await, None, None)).await;
     assert!(passed(&r), "{r:#}");
     assert_eq!(r["vouch"]["signerRmd"], "listed", "{r:#}");
+    // A truncated download (one filing of 9,301) is refused and the snapshot kept, unless the
+    // import allows the database to shrink.
+    std::fs::write(&file, csv2).unwrap();
+    let out = import(&s.admin);
+    assert!(!out.status.success() && out.stderr.contains("fewer than half the 9301"), "{out:?}");
+    assert_eq!(s.get("/v1/rmd", Some(&s.admin)).await.ok(200)["filings"], 9301);
+    let mut c = vouch(&v.dir);
+    c.args(["import", "rmd", "--allow-shrink"]).arg(&file).args(["--server", &s.base, "--api-key", &s.admin]);
+    assert!(run(c, LIMIT).status.success());
+    assert_eq!(s.get("/v1/rmd", Some(&s.admin)).await.ok(200)["filings"], 1);
 }

@@ -390,9 +390,16 @@ pub struct RmdRejectedRow {
 /// Import the FCC Robocall Mitigation Database CSV export (administrator), replacing the
 /// snapshot; the change is recorded as an `rmd.imported` event.
 #[utoipa::path(post, path = "/v1/rmd", tag = "call authentication", request_body(content = String, content_type = "text/csv"),
+    params(RmdImportQuery),
     security(("bearer" = [])), responses((status = 200, body = RmdImportView), (status = 403, body = Problem), (status = 422, body = Problem)))]
-async fn import_rmd(State(s): State<AppState>, Auth(p): Auth, RawBody(body): RawBody) -> Result<Json<RmdImportView>> {
-    let r = callauth(&s)?.import_rmd(&p, &body).await?;
+async fn import_rmd(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    q: std::result::Result<Query<RmdImportQuery>, QueryRejection>,
+    RawBody(body): RawBody,
+) -> Result<Json<RmdImportView>> {
+    let q = query(q)?;
+    let r = callauth(&s)?.import_rmd(&p, &body, q.allow_shrink).await?;
     Ok(Json(RmdImportView {
         filings: r.filings,
         rejected: r.rejected.into_iter().map(|(line, reason)| RmdRejectedRow { line, reason }).collect(),
@@ -400,6 +407,17 @@ async fn import_rmd(State(s): State<AppState>, Auth(p): Auth, RawBody(body): Raw
         removed: r.changes.removed,
         changed: r.changes.changed,
     }))
+}
+
+/// How an RMD export is imported.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct RmdImportQuery {
+    /// Replace the snapshot even with an export of fewer than half its filings (otherwise
+    /// refused as a likely partial download).
+    #[serde(default)]
+    allow_shrink: bool,
 }
 
 /// RMD status.

@@ -829,8 +829,10 @@ impl CallAuth {
     // ---- Robocall Mitigation Database ----------------------------------------------------
 
     /// Imports an RMD export (administrator only), replacing the snapshot, with one
-    /// `rmd.imported` event naming what changed.
-    pub async fn import_rmd(&self, p: &Principal, bytes: &[u8]) -> Result<RmdImport, ServiceError> {
+    /// `rmd.imported` event naming what changed. An export with fewer than half the filings of
+    /// the current snapshot (of at least [`RMD_SHRINK_FLOOR`]) is refused unless `allow_shrink`:
+    /// a partial download would otherwise block every provider it leaves out.
+    pub async fn import_rmd(&self, p: &Principal, bytes: &[u8], allow_shrink: bool) -> Result<RmdImport, ServiceError> {
         if !p.is_admin() {
             return Err(ServiceError::Forbidden(
                 "only the administrator imports the Robocall Mitigation Database".into(),
@@ -850,6 +852,17 @@ impl CallAuth {
             .collect::<Result<_, ServiceError>>()?;
         let mut w = self.registry.write_lock().await?;
         let old = self.state().rmd.clone().unwrap_or_default();
+        let (had, has) = (old.len(), snapshot.filings.len());
+        if !allow_shrink && had >= RMD_SHRINK_FLOOR && has < had / 2 {
+            return Err(invalid(
+                "file",
+                format!(
+                    "the export has {has} filings, fewer than half the {had} of the current snapshot; a partial \
+                     download would block every provider it leaves out, so the current snapshot is kept (import \
+                     again allowing it to shrink if the database really shrank)"
+                ),
+            ));
+        }
         let changes = RmdChanges::between(&old, &snapshot.filings);
         let mut tx = self.registry.begin(&mut w).await?;
         tx.replace_rmd_filings(&rows).await?;
@@ -1592,6 +1605,10 @@ fn check_x5u(u: &str) -> Result<(), ServiceError> {
 fn bad_request(why: &str) -> Response {
     Response::new(400, "Bad Request").with("Warning", format!("399 vouch {}", redirect::quoted(why)))
 }
+
+/// Snapshots at least this large are not replaced by one less than half their size unless the
+/// import allows it ([`CallAuth::import_rmd`]).
+pub const RMD_SHRINK_FLOOR: usize = 20;
 
 /// The FRNs an `rmd.imported` event lists: the first [`vouch_registry::RMD_EVENT_FRNS`].
 fn first_frns(frns: &[Frn]) -> Vec<Frn> {
