@@ -834,3 +834,27 @@ async fn stir_sip_server_rules_of_rfc_3261_via_tags_methods_extensions_and_natio
     let again = datagram(v.sip, options.as_bytes(), wait).expect("no answer after the restart");
     assert_eq!(tag(&again), tag(&first));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_sip_rmd_policy_flag_passes_the_call_on_with_a_warning_naming_both_absences() {
+    let (v, p, _, _) = signing_setup(&["--rmd-policy", "flag"]).await;
+    let s = &v.s;
+    let q = provider(s, "Bravo Voice LLC", &["voice"], Some("0055500002"), Some("456B")).await;
+    add_peer(s, &q, "127.0.0.2").await;
+    // A snapshot listing neither the signer (p) nor the upstream (q).
+    let csv = "number,frn,business_name,implementation,voice_service_provider_choice,gateway_provider_choice,intermediate_provider_choice,last_updated\n\
+        RMD0000009,0055500009,Someone Else LLC,Complete STIR/SHAKEN Implementation,Yes,No,No,2025-01-15\n";
+    let file = v.file("rmd.csv");
+    std::fs::write(&file, csv).unwrap();
+    let mut c = vouch(&v.dir);
+    c.args(["import", "rmd"]).arg(&file).args(["--server", &s.base, "--api-key", &s.admin]);
+    assert!(ok(run(c, LIMIT)).contains("imported 1 RMD filings"));
+    let id = identity(s, &p, ORIG, DEST).await;
+    let m = invite("flagged", &format!("<sip:+{ORIG}@127.0.0.1;user=phone>"), &[format!("Identity: {id}")]);
+    let a = datagram_from("127.0.0.2", v.sip, m.as_bytes(), Duration::from_secs(5)).expect("no answer");
+    assert!(a.starts_with("SIP/2.0 302 "), "flag passes the call on: {a}");
+    assert!(sip_header(&a, "P-Asserted-Identity").unwrap().ends_with(";verstat=TN-Validation-Passed>"), "{a}");
+    let warning = sip_header(&a, "Warning").unwrap_or_else(|| panic!("no Warning: {a}"));
+    assert!(warning.starts_with("399 vouch \"RMD flag: "), "{warning}");
+    assert!(warning.contains("the upstream") && warning.contains("the signer"), "both absences: {warning}");
+}

@@ -1255,7 +1255,12 @@ impl CallAuth {
         match self.config.rmd {
             Enforcement::Block => Some(Failure { case: "RMD", code: 603, text: "Decline", desc }),
             Enforcement::Flag => {
-                details.insert("rmdFlag".into(), desc.into());
+                // Both the upstream and the signer may be absent: keep both.
+                let flag = match details.get("rmdFlag").and_then(Value::as_str) {
+                    Some(earlier) => format!("{earlier}; {desc}"),
+                    None => desc,
+                };
+                details.insert("rmdFlag".into(), flag.into());
                 None
             }
         }
@@ -1421,12 +1426,17 @@ impl CallAuth {
         }
     }
 
-    /// The redirect server's answer to a verified INVITE.
+    /// The redirect server's answer to a verified INVITE. A call the RMD rule only flags
+    /// (`--rmd-policy flag`) is passed on with `Warning: 399 vouch "RMD flag: …"` on the 302.
     fn answer(&self, req: &SipMessage, outcome: &VerifyOutcome) -> Response {
         let failure = outcome.response.failure.as_ref();
-        match failure {
+        let resp = match failure {
             Some(f) if outcome.refuse || self.config.on_failure == FailurePolicy::Reject => redirect::refused(f),
             _ => redirect::verified(req, outcome.response.verstat, outcome.caller_name.as_deref(), failure),
+        };
+        match outcome.response.details.get("rmdFlag").and_then(Value::as_str) {
+            Some(flag) => resp.with("Warning", format!("399 vouch {}", redirect::quoted(&format!("RMD flag: {flag}")))),
+            None => resp,
         }
     }
 
