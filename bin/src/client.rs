@@ -368,6 +368,13 @@ pub fn import_sanctions(args: &ClientArgs, file: &Path) -> anyhow::Result<ExitCo
 /// bar; the server replaces its snapshot and reports what changed.
 pub fn import_rmd(args: &ClientArgs, file: &Path, allow_shrink: bool) -> anyhow::Result<ExitCode> {
     let client = Client::new(args)?;
+    let size = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
+    anyhow::ensure!(
+        size <= vouch_http::CSV_BODY_LIMIT as u64,
+        "{} is {size} bytes; the server takes an RMD export of at most {} MiB",
+        file.display(),
+        vouch_http::CSV_BODY_LIMIT >> 20
+    );
     let body = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let bar = byte_bar(body.len() as u64);
     bar.set_message("uploading");

@@ -376,6 +376,9 @@ async fn gateway_enforces_the_registry_between_a_real_esme_and_a_real_smsc() {
     server.get("/v1/gateway/minutes", Some(&dca2.key)).await.ok(403);
     server.get("/v1/gateway/minutes?since=yesterday", Some(&s.dca.key)).await.ok(400);
     server.get("/v1/gateway/minutes?since=2020-01-01T00:00:00Z", Some(&s.dca.key)).await.ok(400);
+    for bad in ["limit=0", "limit=10001", "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z"] {
+        server.get(&format!("/v1/gateway/records?{bad}"), Some(&s.dca.key)).await.ok(400);
+    }
     drop(bad);
 }
 

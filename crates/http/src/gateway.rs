@@ -208,7 +208,17 @@ async fn records(
         Some(t) => instant("since", t)?,
         None => until - jiff::SignedDuration::from_hours(24),
     };
-    let rows = gateway(&s)?.records(&p, source, since, until, q.limit.unwrap_or(100)).await?;
+    let bad = |slug: &'static str, detail: &str| {
+        ApiError(Problem::new(StatusCode::BAD_REQUEST, slug, "Invalid query parameter", detail.to_owned()))
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=10_000).contains(&limit) {
+        return Err(bad("invalid-limit", "limit: 1 to 10,000"));
+    }
+    if since > until {
+        return Err(bad("invalid-since", "since: not after until"));
+    }
+    let rows = gateway(&s)?.records(&p, source, since, until, limit).await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
