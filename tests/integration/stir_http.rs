@@ -1722,7 +1722,7 @@ async fn stir_http_replays_are_refused_and_the_rmd_is_enforced_once_imported() {
             verify(s, &p.key, &ver(&id, None, Some(&upstream))).await
         }
     };
-    for listed in ["0055500001", "0055500003"] {
+    for listed in ["0055500001", "0055500003", "55500003"] {
         let r = check(listed.to_owned()).await;
         assert!(passed(&r), "{listed}: {r:#}");
         assert_eq!(r["vouch"]["upstreamRmd"], "listed", "{r:#}");

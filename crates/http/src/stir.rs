@@ -175,11 +175,12 @@ async fn verify(
     let req = VerificationRequest::parse(&body)?;
     let upstream = match req.upstream.as_deref() {
         None => Upstream::None,
-        Some(u) if u.len() == 10 && u.bytes().all(|b| b.is_ascii_digit()) => {
-            Upstream::Frn(u.parse().map_err(|_| ServiceException::invalid("upstream", "not an FRN"))?)
+        // An FRN; spreadsheets drop its leading zeros, which are put back.
+        Some(u) if (1..=10).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_digit()) => {
+            Upstream::Frn(format!("{u:0>10}").parse().map_err(|_| ServiceException::invalid("upstream", "not an FRN"))?)
         }
         Some(u) => Upstream::Provider(u.parse().map_err(|_| {
-            ServiceException::invalid("upstream", "must be an FRN (ten digits) or a vouch provider id")
+            ServiceException::invalid("upstream", "must be an FRN (up to ten digits) or a vouch provider id")
         })?),
     };
     // E3: the request's own time.
