@@ -220,16 +220,14 @@ struct UpstreamRequest {
     reply: Reply,
     /// When the ESME's submit came (the deadline for sending it counts from here).
     first: Instant,
-    /// When it was last written to an SMSC session (its answer is awaited from then).
-    sent: Instant,
-    /// Whether it was ever written to an SMSC (which may then have taken it).
-    written: bool,
+    /// When it was last written to an SMSC session (its answer is awaited from then); `None`
+    /// while it was never written (once written, the SMSC may have taken it).
+    sent: Option<Instant>,
 }
 
 impl UpstreamRequest {
     fn new(pdu: Vec<u8>, reply: Reply) -> Self {
-        let now = Instant::now();
-        Self { pdu, reply, first: now, sent: now, written: false }
+        Self { pdu, reply, first: Instant::now(), sent: None }
     }
 }
 
@@ -647,7 +645,7 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
                         Err(e) => {
                             // The length lies: the stream cannot be followed; say so (to the
                             // sequence number the header gave) and close.
-                            let seq = buf.get(at + 12..at + 16).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                            let seq = vouch_smpp::sequence(&buf[at..]).unwrap_or(0);
                             vouch_smpp::encode_header_only(&mut out, CommandId::GENERIC_NACK, CommandStatus::ESME_RINVCMDLEN, seq);
                             wr.write_all(&out).await?;
                             anyhow::bail!("{e}");
@@ -902,13 +900,14 @@ async fn handle_pdu(
                 Part { command_id: h.command_id, sequence: h.sequence, pdu: bytes.to_vec(), acked: None, receives };
             // User data given twice (short_message and message_payload), or a UDH that does not
             // parse: what a check reads would not be what the handset shows.
-            let (concat, text_bytes) = match (sm.has_two_bodies(), user_text(&sm)) {
-                (false, Ok(t)) => t,
-                (two, udh) => {
-                    let (status, detail) = match (two, udh) {
-                        (true, _) => (CommandStatus::ESME_ROPTPARNOTALLWD, "message_payload with a short_message"),
-                        (false, _) => (CommandStatus::ESME_RINVESMCLASS, "a user data header that does not parse"),
-                    };
+            let refusal = match (sm.has_two_bodies(), user_text(&sm)) {
+                (false, Ok(t)) => Ok(t),
+                (true, _) => Err((CommandStatus::ESME_ROPTPARNOTALLWD, "message_payload with a short_message")),
+                (false, Err(_)) => Err((CommandStatus::ESME_RINVESMCLASS, "a user data header that does not parse")),
+            };
+            let (concat, text_bytes) = match refusal {
+                Ok(t) => t,
+                Err((status, detail)) => {
                     session.answered();
                     answer_refused(shared, &acc, &[part], status, detail, out).await;
                     return Ok(Next::Continue);
@@ -1138,8 +1137,9 @@ async fn upstream(shared: Arc<Shared>, index: usize, mut requests: mpsc::Receive
         // first); one that waited the response timeout since it came is answered, checked every
         // second (and after each failed attempt, which may itself take up to 25 s).
         give_back_late(&mut retry, cfg.response_timeout);
-        let until = tokio::time::Instant::now() + backoff;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let now = tokio::time::Instant::now();
+        let until = now + backoff;
+        let mut tick = tokio::time::interval_at(now + Duration::from_secs(1), Duration::from_secs(1));
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => break,
@@ -1164,7 +1164,7 @@ fn give_back_late(waiting: &mut VecDeque<UpstreamRequest>, deadline: Duration) {
     let mut kept = VecDeque::with_capacity(waiting.len());
     while let Some(r) = waiting.pop_front() {
         if r.first.elapsed() > deadline {
-            let status = if r.written { CommandStatus::ESME_RSYSERR } else { CommandStatus::ESME_RTHROTTLED };
+            let status = if r.sent.is_some() { CommandStatus::ESME_RSYSERR } else { CommandStatus::ESME_RTHROTTLED };
             r.reply.send(Err(status));
         } else {
             kept.push_back(r);
@@ -1232,8 +1232,7 @@ async fn upstream_connection(
             seq = seq.wrapping_add(1).max(2);
             vouch_smpp::set_sequence(&mut r.pdu, seq);
             out.extend_from_slice(&r.pdu);
-            r.sent = Instant::now();
-            r.written = true;
+            r.sent = Some(Instant::now());
             pending.insert(seq, r);
         }
         if !out.is_empty() {
@@ -1250,8 +1249,7 @@ async fn upstream_connection(
                     seq = seq.wrapping_add(1).max(2);
                     vouch_smpp::set_sequence(&mut r.pdu, seq);
                     out.extend_from_slice(&r.pdu);
-                    r.sent = now;
-                    r.written = true;
+                    r.sent = Some(now);
                     pending.insert(seq, r);
                     if pending.len() >= cfg.window || out.len() > 256 * 1024 { break; }
                     match requests.try_recv() { Ok(next) => r = next, Err(_) => break }
@@ -1331,7 +1329,7 @@ async fn upstream_connection(
                 // Submits the SMSC never answered: the ESME is told ESME_RSYSERR (the outcome
                 // is unknown) and the window slot is freed, so that a session that answers
                 // enquire_link but not submits cannot hold every slot.
-                let late: Vec<u32> = pending.iter().filter(|(_, r)| r.sent.elapsed() > cfg.response_timeout).map(|(s, _)| *s).collect();
+                let late: Vec<u32> = pending.iter().filter(|(_, r)| r.sent.is_some_and(|t| t.elapsed() > cfg.response_timeout)).map(|(s, _)| *s).collect();
                 for s in late {
                     if let Some(r) = pending.remove(&s) {
                         metrics::counter!("vouch_smpp_upstream_timeouts_total").increment(1);

@@ -117,7 +117,9 @@ fn yes(s: &str) -> bool {
     matches!(s.trim().to_ascii_lowercase().as_str(), "yes" | "y" | "true" | "1" | "x")
 }
 
-fn frn(s: &str) -> Result<Frn, String> {
+/// An FRN as written in the export or by an operator: ten digits, leading zeros optional
+/// (spreadsheets drop them).
+pub fn frn(s: &str) -> Result<Frn, String> {
     let t = s.trim();
     // Spreadsheets drop FRNs' leading zeros; put them back.
     let padded = if !t.is_empty() && t.len() < 10 && t.bytes().all(|b| b.is_ascii_digit()) {
@@ -145,11 +147,7 @@ fn date(s: &str) -> String {
 /// spaces, "and") that are FRNs; anything else in the cell ("N/A", "None", notes) is skipped
 /// rather than costing the filing its main FRN.
 fn other_frns(cell: &str) -> Vec<Frn> {
-    cell.split([',', ';', '|', '/', ' ', '\t'])
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= 10 && t.bytes().all(|b| b.is_ascii_digit()))
-        .filter_map(|t| frn(t).ok())
-        .collect()
+    cell.split([',', ';', '|', '/', ' ', '\t']).filter_map(|t| frn(t).ok()).collect()
 }
 
 impl RmdSnapshot {
@@ -216,8 +214,7 @@ impl RmdSnapshot {
                 last_updated: date(&get(7)),
             };
             let extra = other.and_then(|k| record.get(k)).map(|c| other_frns(&String::from_utf8_lossy(c)));
-            let covered = std::iter::once(filing.frn.clone()).chain(extra.into_iter().flatten());
-            for frn in covered.collect::<Vec<_>>() {
+            for frn in std::iter::once(filing.frn.clone()).chain(extra.into_iter().flatten()) {
                 match out.filings.get(&frn) {
                     Some(old) if old.last_updated > filing.last_updated => {}
                     _ => {

@@ -176,8 +176,8 @@ async fn verify(
     let upstream = match req.upstream.as_deref() {
         None => Upstream::None,
         // An FRN; spreadsheets drop its leading zeros, which are put back.
-        Some(u) if (1..=10).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_digit()) => {
-            Upstream::Frn(format!("{u:0>10}").parse().map_err(|_| ServiceException::invalid("upstream", "not an FRN"))?)
+        Some(u) if u.bytes().all(|b| b.is_ascii_digit()) => {
+            Upstream::Frn(vouch_callauth::rmd::frn(u).map_err(|e| ServiceException::invalid("upstream", e))?)
         }
         Some(u) => Upstream::Provider(u.parse().map_err(|_| {
             ServiceException::invalid("upstream", "must be an FRN (up to ten digits) or a vouch provider id")

@@ -203,9 +203,9 @@ type CachedSigner = (Arc<Vec<Certificate>>, i64, Arc<TrustedSigner>);
 /// How long a chain's validation is reused (CRLs and the trust list are re-read by then).
 const SIGNER_TTL: i64 = 300;
 
-/// A signing certificate's revocation check, kept: the trust list it was made against, when,
-/// and why the certificate is revoked (`None`: it is not).
-type CachedRevocation = (Arc<TrustStore>, i64, Option<String>);
+/// A signing certificate's revocation check, kept: the trust list it was made against (the
+/// answer depends on nothing else) and why the certificate is revoked (`None`: it is not).
+type CachedRevocation = (Arc<TrustStore>, Option<String>);
 
 impl std::fmt::Debug for CallAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -436,13 +436,11 @@ impl CallAuth {
 
     /// Why the certificate `fingerprint` (with its `chain`) must not sign: a CRL of the current
     /// trust list revokes a certificate of its chain (every verifier holding that CRL would
-    /// refuse what it signs, 437). Checked once per certificate and trust list, and again after
-    /// [`SIGNER_TTL`].
-    fn revocation(&self, fingerprint: &str, chain: &[Certificate], now: i64) -> Option<String> {
+    /// refuse what it signs, 437). Checked once per certificate and trust list.
+    fn revocation(&self, fingerprint: &str, chain: &[Certificate]) -> Option<String> {
         let trust = self.trust();
-        if let Some((t, at, revoked)) = self.revocations.read().unwrap_or_else(|e| e.into_inner()).get(fingerprint)
+        if let Some((t, revoked)) = self.revocations.read().unwrap_or_else(|e| e.into_inner()).get(fingerprint)
             && Arc::ptr_eq(t, &trust)
-            && now - at < SIGNER_TTL
         {
             return revoked.clone();
         }
@@ -451,7 +449,7 @@ impl CallAuth {
         if cache.len() >= 10_000 {
             cache.clear();
         }
-        cache.insert(fingerprint.to_owned(), (trust, now, revoked.clone()));
+        cache.insert(fingerprint.to_owned(), (trust, revoked.clone()));
         revoked
     }
 
@@ -470,7 +468,7 @@ impl CallAuth {
                 format!("the signing certificate {} of provider {provider} has expired", cred.fingerprint),
             ));
         }
-        if let Some(why) = self.revocation(&cred.fingerprint, &cred.chain, now) {
+        if let Some(why) = self.revocation(&cred.fingerprint, &cred.chain) {
             return Err(ServiceError::conflict(
                 ConflictKind::NoSigningCredential,
                 format!(
@@ -1312,8 +1310,7 @@ impl CallAuth {
             m if SIP_METHODS.contains(&m) => Response::new(405, "Method Not Allowed").with("Allow", SIP_ALLOW),
             _ => Response::new(501, "Not Implemented").with("Allow", SIP_ALLOW),
         };
-        metrics::counter!("vouch_sip_responses_total", "code" => resp.code.to_string()).increment(1);
-        Some(SipAnswer { bytes: resp.to_request(&req, &self.to_tag(&req)), to: req.reply_address(source) })
+        Some(self.sip_answer(resp, &req, source))
     }
 
     /// The answer to bytes from `source` that are not a usable request (`error` says why):
@@ -1329,12 +1326,18 @@ impl CallAuth {
         }
         m.stamp_via(source);
         let resp = match error {
-            SipError::Version(_) => Response::new(505, "Version Not Supported")
-                .with("Warning", format!("399 vouch {}", redirect::quoted(&error.to_string()))),
+            SipError::Version(_) => {
+                Response::new(505, "Version Not Supported").with("Warning", sip_warning(&error.to_string()))
+            }
             _ => bad_request(&error.to_string()),
         };
+        Some(self.sip_answer(resp, &m, source))
+    }
+
+    /// `resp` as sent to `req` (a Via-stamped request from `source`), counted.
+    fn sip_answer(&self, resp: Response, req: &SipMessage, source: SocketAddr) -> SipAnswer {
         metrics::counter!("vouch_sip_responses_total", "code" => resp.code.to_string()).increment(1);
-        Some(SipAnswer { bytes: resp.to_request(&m, &self.to_tag(&m)), to: m.reply_address(source) })
+        SipAnswer { bytes: resp.to_request(req, &self.to_tag(req)), to: req.reply_address(source) }
     }
 
     /// The To tag of a response: the same for the same request, retransmissions included and
@@ -1354,12 +1357,7 @@ impl CallAuth {
             mac.update(&(part.len() as u32).to_be_bytes());
             mac.update(part.as_bytes());
         }
-        let tag = mac.sign();
-        let mut out = String::from("vouch");
-        for b in &tag.as_ref()[..8] {
-            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{b:02x}"));
-        }
-        out
+        format!("vouch{}", hex(&mac.sign().as_ref()[..8]))
     }
 
     async fn invite(&self, source: IpAddr, req: &SipMessage) -> Response {
@@ -1435,7 +1433,7 @@ impl CallAuth {
             _ => redirect::verified(req, outcome.response.verstat, outcome.caller_name.as_deref(), failure),
         };
         match outcome.response.details.get("rmdFlag").and_then(Value::as_str) {
-            Some(flag) => resp.with("Warning", format!("399 vouch {}", redirect::quoted(&format!("RMD flag: {flag}")))),
+            Some(flag) => resp.with("Warning", sip_warning(&format!("RMD flag: {flag}"))),
             None => resp,
         }
     }
@@ -1613,7 +1611,12 @@ fn check_x5u(u: &str) -> Result<(), ServiceError> {
 }
 
 fn bad_request(why: &str) -> Response {
-    Response::new(400, "Bad Request").with("Warning", format!("399 vouch {}", redirect::quoted(why)))
+    Response::new(400, "Bad Request").with("Warning", sip_warning(why))
+}
+
+/// A `Warning` header value of vouch's (RFC 3261 section 20.43, code 399).
+fn sip_warning(why: &str) -> String {
+    format!("399 vouch {}", redirect::quoted(why))
 }
 
 /// Snapshots at least this large are not replaced by one less than half their size unless the

@@ -287,10 +287,11 @@ impl SipMessage {
     /// source address at the port the Via's sent-by names (5060 when it names none).
     pub fn reply_address(&self, source: SocketAddr) -> SocketAddr {
         let Some(via) = self.header("Via") else { return source };
-        if header_param(via, "rport").is_some() {
+        let (sent_by, params, _) = split_params(via);
+        if params.iter().any(|(n, _)| n.eq_ignore_ascii_case("rport")) {
             return source;
         }
-        let port = via_sent_by(split_params(via).0).and_then(|(_, p)| p).unwrap_or(5060);
+        let port = via_sent_by(sent_by).and_then(|(_, p)| p).unwrap_or(5060);
         SocketAddr::new(source.ip(), port)
     }
 }
@@ -397,7 +398,7 @@ fn split_params(value: &str) -> (&str, Vec<(&str, Option<&str>)>, usize) {
         }
     }
     let first = &value[..end];
-    let Some(at) = params_at.filter(|a| *a < end) else { return (first.trim(), Vec::new(), end) };
+    let Some(at) = params_at else { return (first.trim(), Vec::new(), end) };
     let params = split_unquoted(&first[at + 1..], ';')
         .into_iter()
         .filter(|p| !p.trim().is_empty())
@@ -490,7 +491,7 @@ pub fn telephone_number(value: &str) -> Option<String> {
         let d: String = s.chars().filter(separators).collect();
         (!d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())).then_some(d)
     };
-    let mut number = match user.strip_prefix('+') {
+    let number = match user.strip_prefix('+') {
         Some(global) => digits(global)?,
         None => {
             let local = digits(user)?;
@@ -505,7 +506,6 @@ pub fn telephone_number(value: &str) -> Option<String> {
             }
         }
     };
-    number.shrink_to_fit();
     (number.len() <= 15).then_some(number)
 }
 

@@ -97,6 +97,12 @@ pub fn frame(buf: &[u8]) -> Result<Option<Header>, SmppError> {
     Ok(Some(Header { length, command_id: CommandId(word(4)), status: CommandStatus(word(8)), sequence: word(12) }))
 }
 
+/// The sequence number in the header at the start of `buf`, when 16 bytes are there (also for
+/// a header whose length lies, to address the generic_nack that answers it).
+pub fn sequence(buf: &[u8]) -> Option<u32> {
+    buf.get(12..16).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
 /// Replaces the sequence number of an encoded PDU (forwarding a PDU as it came, under the
 /// next session's numbering).
 pub fn set_sequence(pdu: &mut [u8], sequence: u32) {
