@@ -312,7 +312,8 @@ mod tests {
             \r\n\
             RMD2,0000000202,\"Multi\nLine, Inc\",Complete,Maybe,No,No,05/28/2024,0000000020 and 0000000021\r\n\
             RMD3,0000000303,Odd Date,Complete,Yes,No,No,2024-13-45,None\r\n\
-            RMD4,bad,Bad Frn,Complete,Yes,No,No,2025-01-01,\r\n";
+            RMD4,bad,Bad Frn,Complete,Yes,No,No,2025-01-01,\r\n\
+            RMD5,0,Zero Frn,Complete,Yes,No,No,2025-01-01,0000000000\r\n";
         let s = RmdSnapshot::parse(csv).unwrap();
         let f = |n: &str| s.filings.get(&n.parse().unwrap()).cloned();
         assert!(f("0000000101").unwrap().business_name.starts_with('T'), "Latin-1 kept, lossily");
@@ -322,7 +323,9 @@ mod tests {
         assert_eq!(f("0000000303").unwrap().last_updated, "", "not a calendar date: undated");
         assert_eq!(s.filings.len(), 5);
         // The line of the refused row counts the blank line and the quoted line break.
-        assert_eq!(s.rejected.iter().map(|r| r.line).collect::<Vec<_>>(), vec![7]);
+        // A `0` would pad to 0000000000, which the FCC never issues: refused, not matched.
+        assert_eq!(s.rejected.iter().map(|r| r.line).collect::<Vec<_>>(), vec![7, 8]);
+        assert!(frn("0").is_err() && frn("0000000000").is_err());
     }
 
     #[test]

@@ -102,8 +102,9 @@ fn four_alnum(s: &str) -> bool {
 }
 
 code_newtype!(
-    /// FCC Registration Number: ten digits.
-    Frn, "frn", |s| s.len() == 10 && s.bytes().all(|b| b.is_ascii_digit()), "ten digits (the FCC Registration Number)", "^[0-9]{10}$"
+    /// FCC Registration Number: ten digits, not all zero (the FCC issues no such number, and a
+    /// spreadsheet's `0` padded back to ten digits would otherwise match it).
+    Frn, "frn", |s| s.len() == 10 && s.bytes().all(|b| b.is_ascii_digit()) && s != "0000000000", "ten digits, not all zero (the FCC Registration Number)", "^(?!0{10})[0-9]{10}$"
 );
 code_newtype!(
     /// Operating Company Number: four digits or upper-case letters.
