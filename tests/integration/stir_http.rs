@@ -1638,12 +1638,27 @@ async fn stir_http_revoked_and_untrusted_chains_are_e17_after_a_restart() {
     let list = v.s.get(&path, Some(&p.key)).await.ok(200).clone();
     assert_eq!(list.as_array().map(|l| l.iter().map(|c| c["signing"].clone()).collect()), Some(vec![json!(false)]));
     // A new certificate signs again.
-    register_certificate(&v.s, &p, &v.ca.issue("123A")).await.ok(201);
+    let reg3 = register_certificate(&v.s, &p, &v.ca.issue("123A")).await.ok(201).clone();
     let id = identity(&v.s, &p, orig, dest).await;
     let r = verify(&v.s, &p.key, &verification_request(orig, dest, &id)).await;
     assert_eq!(r["verstat"], "TN-Validation-Passed", "{r:#}");
     let list = v.s.get(&path, Some(&p.key)).await.ok(200).clone();
     assert_eq!(list.as_array().unwrap().iter().filter(|c| c["signing"] == true).count(), 1, "{list:#}");
+    // A newer certificate that is then revoked (mis-issued, say) leaves the one it was to
+    // replace signing, rather than the provider signing nothing.
+    let cert4 = v.ca.issue("123A");
+    let reg4 = register_certificate(&v.s, &p, &cert4).await.ok(201).clone();
+    assert!(identity(&v.s, &p, orig, dest).await.contains(reg4["fingerprint"].as_str().unwrap()));
+    std::fs::copy(v.ca.revoke(&cert4), v.trust.join("dev.crl")).unwrap();
+    v.restart();
+    let id = identity(&v.s, &p, orig, dest).await;
+    assert!(id.contains(reg3["x5u"].as_str().unwrap()), "signed with the older certificate: {id}");
+    let r = verify(&v.s, &p.key, &verification_request(orig, dest, &id)).await;
+    assert_eq!(r["verstat"], "TN-Validation-Passed", "{r:#}");
+    let list = v.s.get(&path, Some(&p.key)).await.ok(200).clone();
+    let signing: Vec<_> = list.as_array().unwrap().iter().filter(|c| c["signing"] == true).collect();
+    assert_eq!(signing.len(), 1, "{list:#}");
+    assert_eq!(signing[0]["fingerprint"], reg3["fingerprint"], "{list:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

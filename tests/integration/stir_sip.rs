@@ -596,6 +596,30 @@ async fn stir_sip_retransmissions_compact_and_several_identity_headers_pai_and_c
     for _ in 0..2 {
         passed(&send("127.0.0.1", &m));
     }
+    // An unsigned INVITE retransmitted gets the first answer again, byte for byte: one
+    // signature and one origid per call. A new transaction (another branch and CSeq) of the
+    // same call is signed anew.
+    let m = invite("retx-unsigned", &from, &[]);
+    let sbc = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sbc.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let exchange = |msg: &str| {
+        sbc.send_to(msg.as_bytes(), v.sip).unwrap();
+        let mut buf = vec![0u8; 65_536];
+        let n = sbc.recv(&mut buf).expect("an answer");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = exchange(&m);
+    assert!(first.starts_with("SIP/2.0 302 ") && sip_header(&first, "Identity").is_some(), "{first}");
+    assert_eq!(exchange(&m), first);
+    // From another port it is another sender: answered afresh (its own rport).
+    let elsewhere = send("127.0.0.1", &m);
+    assert_ne!(sip_header(&elsewhere, "Identity"), sip_header(&first, "Identity"));
+    let next = m.replace("z9hG4bK-retx-unsigned", "z9hG4bK-retx-unsigned-2").replace("CSeq: 1 ", "CSeq: 2 ");
+    let next = exchange(&next);
+    assert!(next.starts_with("SIP/2.0 302 "), "{next}");
+    assert_ne!(sip_header(&next, "Identity"), sip_header(&first, "Identity"));
+    let metrics = s.get("/metrics", None).await.text;
+    assert!(metrics.lines().any(|l| l.starts_with("vouch_sip_retransmissions_total ")), "{metrics}");
     let a = send("127.0.0.1", &invite("retx-other-call", &from, &[format!("Identity: {id}")]));
     assert!(a.starts_with("SIP/2.0 438 "), "{a}");
     assert!(sip_header(&a, "Reason").unwrap().contains("already presented"), "{a}");

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::recorder::{BatchPolicy, BatchWrite, Recorder};
@@ -157,8 +157,9 @@ struct Block {
 
 #[derive(Default)]
 struct VoiceState {
-    /// The newest usable credential of each provider.
-    credentials: HashMap<ProviderId, Arc<Credential>>,
+    /// Each provider's credentials with a usable key, oldest first: the newest that has not
+    /// expired and is not revoked signs.
+    credentials: HashMap<ProviderId, Arc<[Arc<Credential>]>>,
     /// Certificates vouch serves, by fingerprint: (chain PEM, notAfter).
     served: HashMap<String, (Arc<str>, i64)>,
     /// Chains known without fetching, by `x5u`.
@@ -195,6 +196,47 @@ pub struct CallAuth {
     /// The key of the SIP responses' To tags ([`CallAuth::to_tag`]), derived from the secret
     /// every node on the store shares, so that every node tags a request alike.
     sip_tags: aws_lc_rs::hmac::Key,
+    /// This node's recent answers to peers' INVITEs, for their retransmissions.
+    recent_invites: RecentAnswers,
+}
+
+/// Recent answers to INVITEs, by transaction (the response's To tag: a MAC of Call-ID, CSeq,
+/// From tag and Via branch) and source address, so that a retransmitted INVITE gets the answer
+/// the first one got, byte for byte: one signature and one `origid` per call, and no ECDSA
+/// work for a peer that retransmits because the node is slow. Two generations of at most
+/// [`RECENT_INVITES`] answers each, the older dropped every [`RECENT_INVITE_SECS`] seconds (or
+/// when the newer is full): an answer is kept for that long at least, twice that at most, and
+/// memory stays bounded whatever the call rate.
+#[derive(Default)]
+struct RecentAnswers(Mutex<RecentGenerations>);
+
+#[derive(Default)]
+struct RecentGenerations {
+    current: HashMap<(String, SocketAddr), Arc<[u8]>>,
+    previous: HashMap<(String, SocketAddr), Arc<[u8]>>,
+    since: i64,
+}
+
+/// Answers in each generation of [`RecentAnswers`].
+const RECENT_INVITES: usize = 16_384;
+/// Seconds between two generations of [`RecentAnswers`]: INVITE retransmissions (RFC 3261
+/// Timer A) come 0.5, 1.5, 3.5, 7.5 and 15.5 s after the first.
+const RECENT_INVITE_SECS: i64 = 16;
+
+impl RecentAnswers {
+    fn get(&self, key: &(String, SocketAddr)) -> Option<Arc<[u8]>> {
+        let g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        g.current.get(key).or_else(|| g.previous.get(key)).cloned()
+    }
+
+    fn put(&self, key: (String, SocketAddr), answer: Arc<[u8]>, now: i64) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if g.current.len() >= RECENT_INVITES || now - g.since >= RECENT_INVITE_SECS {
+            g.previous = std::mem::take(&mut g.current);
+            g.since = now;
+        }
+        g.current.insert(key, answer);
+    }
 }
 
 /// A chain's validation, kept: the chain it was made for, when, and the signer.
@@ -291,6 +333,7 @@ impl CallAuth {
             replay: ReplayCache::new(config.replay_capacity),
             cps: std::sync::OnceLock::new(),
             sip_tags: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, derived.as_ref()),
+            recent_invites: RecentAnswers::default(),
             config,
             fetcher,
             state: RwLock::new(VoiceState::default()),
@@ -402,8 +445,8 @@ impl CallAuth {
         }
         let Some(key) = key else { return };
         let cred = Credential { fingerprint: row.fingerprint.clone(), x5u: row.x5u.clone(), key, not_after, chain };
-        // The newest certificate of a provider is the one it signs with.
-        st.credentials.insert(row.provider_id, Arc::new(cred));
+        let creds = st.credentials.entry(row.provider_id).or_insert_with(|| Arc::from([]));
+        *creds = creds.iter().cloned().chain([Arc::new(cred)]).collect();
     }
 
     fn load_key(&self, k: &SigningKeyRow) -> Result<SigningKey, String> {
@@ -453,31 +496,35 @@ impl CallAuth {
         revoked
     }
 
-    /// The credential `provider` signs with now: its newest certificate, unless it has expired
-    /// or a CRL of the trust list revokes it (`NoSigningCredential` saying which).
+    /// The credential `provider` signs with now: its newest certificate that has not expired
+    /// and that no CRL of the trust list revokes, so a revoked new certificate leaves the one
+    /// it was to replace signing (`NoSigningCredential` saying what is wrong with the newest
+    /// when none is usable).
     fn signing_credential(&self, provider: ProviderId, now: i64) -> Result<Arc<Credential>, ServiceError> {
-        let cred = self.state().credentials.get(&provider).cloned().ok_or_else(|| {
+        let creds = self.state().credentials.get(&provider).cloned().ok_or_else(|| {
             ServiceError::conflict(
                 ConflictKind::NoSigningCredential,
                 format!("provider {provider} has no signing certificate registered with vouch"),
             )
         })?;
-        if cred.not_after < now {
-            return Err(ServiceError::conflict(
-                ConflictKind::NoSigningCredential,
-                format!("the signing certificate {} of provider {provider} has expired", cred.fingerprint),
-            ));
-        }
-        if let Some(why) = self.revocation(&cred.fingerprint, &cred.chain) {
-            return Err(ServiceError::conflict(
-                ConflictKind::NoSigningCredential,
+        let mut newest_problem = None;
+        for cred in creds.iter().rev() {
+            let problem = if cred.not_after < now {
+                format!("the signing certificate {} of provider {provider} has expired", cred.fingerprint)
+            } else if let Some(why) = self.revocation(&cred.fingerprint, &cred.chain) {
                 format!(
                     "the signing certificate {} of provider {provider} is revoked ({why}); register a new one",
                     cred.fingerprint
-                ),
-            ));
+                )
+            } else {
+                return Ok(cred.clone());
+            };
+            newest_problem.get_or_insert(problem);
         }
-        Ok(cred)
+        Err(ServiceError::conflict(
+            ConflictKind::NoSigningCredential,
+            newest_problem.unwrap_or_else(|| format!("provider {provider} has no usable signing certificate")),
+        ))
     }
 
     /// Now, Unix seconds, by the registry's clock.
@@ -623,7 +670,7 @@ impl CallAuth {
     ) -> Result<Vec<RegisteredCertificate>, ServiceError> {
         require_self_voice(p, provider)?;
         let now = self.now_secs();
-        // The newest certificate signs, unless a CRL revokes it (then none does).
+        // The newest certificate that has not expired and is not revoked signs.
         let active = self.signing_credential(provider, now).ok().map(|c| c.fingerprint.clone());
         Ok(self
             .registry
@@ -1305,7 +1352,27 @@ impl CallAuth {
                 None if method == "OPTIONS" => {
                     Response::new(200, "OK").with("Allow", SIP_ALLOW).with("Accept", "application/sdp")
                 }
-                None => self.invite(source.ip(), &req).await,
+                None => match self.peer_of(source.ip()) {
+                    None => Response::new(403, "Forbidden").with(
+                        "Reason",
+                        format!(
+                            "SIP;cause=403;text={}",
+                            redirect::quoted(&format!("{} is not a registered SIP peer", source.ip()))
+                        ),
+                    ),
+                    Some(peer) => {
+                        // A retransmission gets the first answer again (see RecentAnswers).
+                        let key = (self.to_tag(&req), source);
+                        if let Some(bytes) = self.recent_invites.get(&key) {
+                            metrics::counter!("vouch_sip_retransmissions_total").increment(1);
+                            return Some(SipAnswer { bytes: bytes.to_vec(), to: req.reply_address(source) });
+                        }
+                        let resp = self.invite(peer, &req).await;
+                        let answer = self.sip_answer_tagged(resp, &req, source, &key.0);
+                        self.recent_invites.put(key, Arc::from(answer.bytes.as_slice()), self.now_secs());
+                        return Some(answer);
+                    }
+                },
             },
             m if SIP_METHODS.contains(&m) => Response::new(405, "Method Not Allowed").with("Allow", SIP_ALLOW),
             _ => Response::new(501, "Not Implemented").with("Allow", SIP_ALLOW),
@@ -1336,8 +1403,13 @@ impl CallAuth {
 
     /// `resp` as sent to `req` (a Via-stamped request from `source`), counted.
     fn sip_answer(&self, resp: Response, req: &SipMessage, source: SocketAddr) -> SipAnswer {
+        self.sip_answer_tagged(resp, req, source, &self.to_tag(req))
+    }
+
+    /// [`CallAuth::sip_answer`] with the To tag already made.
+    fn sip_answer_tagged(&self, resp: Response, req: &SipMessage, source: SocketAddr, tag: &str) -> SipAnswer {
         metrics::counter!("vouch_sip_responses_total", "code" => resp.code.to_string()).increment(1);
-        SipAnswer { bytes: resp.to_request(req, &self.to_tag(req)), to: req.reply_address(source) }
+        SipAnswer { bytes: resp.to_request(req, tag), to: req.reply_address(source) }
     }
 
     /// The To tag of a response: the same for the same request, retransmissions included and
@@ -1360,13 +1432,9 @@ impl CallAuth {
         format!("vouch{}", hex(&mac.sign().as_ref()[..8]))
     }
 
-    async fn invite(&self, source: IpAddr, req: &SipMessage) -> Response {
-        let Some((provider, brand, tdm)) = self.peer_of(source) else {
-            return Response::new(403, "Forbidden").with(
-                "Reason",
-                format!("SIP;cause=403;text={}", redirect::quoted(&format!("{source} is not a registered SIP peer"))),
-            );
-        };
+    /// The answer to an INVITE from a registered peer: (provider, the brand of a customer
+    /// trunk, whether a TDM gateway).
+    async fn invite(&self, (provider, brand, tdm): (ProviderId, Option<BrandId>, bool), req: &SipMessage) -> Response {
         let from =
             req.header("P-Asserted-Identity").or_else(|| req.header("From")).and_then(vouch_sip::telephone_number);
         let to = req.header("To").and_then(vouch_sip::telephone_number).or_else(|| match &req.start {
