@@ -630,6 +630,8 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
     let mut closing = false;
     // An unbind waiting for the answers to the submits before it: (its sequence, when).
     let mut unbinding: Option<(u32, Instant)> = None;
+    // vouch's own unbind (the account was disabled): when, and whether the ESME answered it.
+    let mut withdrawn: Option<(Instant, bool)> = None;
     let result: anyhow::Result<()> = loop {
         tokio::select! {
             n = rd.read_buf(&mut buf) => {
@@ -660,10 +662,14 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
                         Ok(Next::Close) => closing = true,
                         Ok(Next::Unbind(seq)) => {
                             unbinding = Some((seq, Instant::now()));
+                            withdrawn = None;
                             // No more deliveries to this session: those queued go back to the
                             // SMSC (ESME_RX_T_APPN: it retries, another receiver may take them).
                             if let Some(acc) = &account { shared.remove_receiver(acc, session_id); }
                             while let Ok(d) = delivers.try_recv() { let _ = d.reply.send(CommandStatus::ESME_RX_T_APPN); }
+                        }
+                        Ok(Next::UnbindAnswered) => {
+                            if let Some((_, answered)) = &mut withdrawn { *answered = true; }
                         }
                         Err(e) => { wr.write_all(&out).await?; return Err(e); }
                     }
@@ -697,11 +703,18 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
                 if account.is_none() && opened.elapsed() > BIND_DEADLINE { break Ok(()); }
                 if last_pdu.elapsed() > IDLE { break Ok(()); }
                 if let Some(acc) = &account
+                    && matches!(session.state(), SessionState::Bound(_))
                     && account_check.elapsed() > Duration::from_secs(5) {
                         account_check = Instant::now();
-                        if !shared.gateway.registry().smpp_account_active(&acc.system_id).await {
+                        // A disabled account is unbound (section 4.2): no new request is taken,
+                        // the answers to earlier submits still go out, queued deliveries go back
+                        // to the SMSC, and the connection closes once the ESME has answered.
+                        if !shared.gateway.registry().smpp_account_active(&acc.system_id).await && session.withdraw() {
                             vouch_smpp::encode_header_only(&mut out, CommandId::UNBIND, CommandStatus::ESME_ROK, next_seq);
-                            closing = true;
+                            next_seq = next_seq.wrapping_add(1).max(1);
+                            withdrawn = Some((Instant::now(), false));
+                            shared.remove_receiver(acc, session_id);
+                            while let Ok(d) = delivers.try_recv() { let _ = d.reply.send(CommandStatus::ESME_RX_T_APPN); }
                         }
                     }
             }
@@ -713,6 +726,12 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
         {
             vouch_smpp::encode_header_only(&mut out, CommandId::UNBIND.response(), CommandStatus::ESME_ROK, seq);
             unbinding = None;
+            session.close();
+            closing = true;
+        }
+        if let Some((since, answered)) = withdrawn
+            && ((answered && session.outstanding() == 0) || since.elapsed() > UNBIND_WAIT)
+        {
             session.close();
             closing = true;
         }
@@ -785,6 +804,8 @@ enum Next {
     Close,
     /// The ESME unbound (this sequence number): answer once its submits are answered.
     Unbind(u32),
+    /// The ESME answered vouch's unbind.
+    UnbindAnswered,
 }
 
 /// Acts on one PDU.
@@ -880,6 +901,7 @@ async fn handle_pdu(
             vouch_smpp::encode_header_only(out, CommandId::ENQUIRE_LINK.response(), CommandStatus::ESME_ROK, h.sequence)
         }
         Body::Unbind => return Ok(Next::Unbind(h.sequence)),
+        Body::UnbindResp => return Ok(Next::UnbindAnswered),
         Body::MessageResp(_) if h.command_id == CommandId::DELIVER_SM.response() => {
             if let Some(tx) = pending_delivers.remove(&h.sequence) {
                 let _ = tx.send(h.status);
@@ -955,7 +977,7 @@ async fn handle_pdu(
                 }
             }
         }
-        Body::EnquireLinkResp | Body::GenericNack | Body::UnbindResp | Body::MessageResp(_) | Body::BindResp(_) => {}
+        Body::EnquireLinkResp | Body::GenericNack | Body::MessageResp(_) | Body::BindResp(_) => {}
         Body::Message(_) | Body::Unsupported => {
             vouch_smpp::encode_header_only(out, CommandId::GENERIC_NACK, CommandStatus::ESME_RINVCMDID, h.sequence);
         }

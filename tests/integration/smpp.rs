@@ -741,5 +741,27 @@ async fn gateway_answers_every_pdu_when_smscs_nack_stall_or_vanish_and_esmes_mis
     rx.send_as(0x8000_0005, 0, r.2, &cstr(""));
     let stray = tx.read(Duration::from_millis(700));
     assert!(stray.as_ref().is_none_or(|p| p.0 != 0x05), "a deliver_sm reached the transmitter: {stray:x?}");
+
+    // The account disabled with a submit outstanding (the SMSC silent): vouch unbinds the
+    // session (within 5 s), refuses what comes after with 0x04, still answers the earlier
+    // submit (ESME_RSYSERR once response_timeout is up), and closes once its unbind is answered.
+    smsc.control("silent 1");
+    let pending = tx.send(4, 0, &clean);
+    let r = server.delete(&format!("/v1/providers/{}/smpp-accounts/rawesme", s.csp.id), &s.csp.key).await;
+    assert_eq!(r.status.as_u16(), 204, "{}", r.text);
+    let unbind = match tx.seen.iter().position(|p| p.0 == 0x06) {
+        Some(i) => tx.seen.remove(i),
+        None => loop {
+            let p = tx.read(short).expect("vouch's unbind");
+            if p.0 == 0x06 {
+                break p;
+            }
+            tx.seen.push(p);
+        },
+    };
+    assert_eq!(tx.submit(&clean, short), Some(0x04), "no new submit once unbound");
+    assert_eq!(tx.answer_to(pending, short), Some((0x8000_0004, 0x08)), "the earlier submit is answered");
+    tx.send_as(0x8000_0006, 0, unbind.2, &[]);
+    assert_eq!(tx.read(short).map(|p| p.0), None, "closed once the unbind is answered");
     drop(server);
 }

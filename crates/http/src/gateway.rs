@@ -104,7 +104,8 @@ async fn list_accounts(
     Ok(Json(s.registry.smpp_accounts(&p, id).await?.into_iter().map(Into::into).collect()))
 }
 
-/// Revoke an SMPP account: new binds are refused and bound sessions are closed.
+/// Revoke an SMPP account: new binds are refused and bound sessions are unbound (within 5 s;
+/// answers to earlier submits still go out).
 #[utoipa::path(delete, path = "/v1/providers/{id}/smpp-accounts/{system_id}", tag = "smpp gateway",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "provider id"), ("system_id" = String, Path, description = "the account's system_id")),

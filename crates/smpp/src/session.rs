@@ -14,6 +14,10 @@ pub enum SessionState {
     /// Unbound by the ESME, its unbind not yet answered: the answers to its earlier submits
     /// are still to go out, and its answers to deliver_sm are still taken; no new request is.
     Unbinding(BindMode),
+    /// Unbound by vouch (the account was disabled), its unbind not yet answered: the answers
+    /// to earlier submits are still to go out and the ESME's unbind_resp (and its answers to
+    /// deliver_sm) are taken; no new request is.
+    Withdrawn(BindMode),
     /// Unbound or failed; the connection closes.
     Closed,
 }
@@ -70,7 +74,7 @@ impl ServerSession {
                 SessionState::Open => Admission::Accept,
                 _ => Admission::Refuse(CommandStatus::ESME_RALYBND),
             },
-            (CommandId::UNBIND, SessionState::Bound(mode)) => {
+            (CommandId::UNBIND, SessionState::Bound(mode) | SessionState::Withdrawn(mode)) => {
                 self.state = SessionState::Unbinding(mode);
                 Admission::Accept
             }
@@ -100,14 +104,17 @@ impl ServerSession {
                 }
             }
             // Responses: deliver_sm_resp and enquire_link_resp answer vouch's own requests.
-            (r, SessionState::Bound(mode) | SessionState::Unbinding(mode))
+            (r, SessionState::Bound(mode) | SessionState::Unbinding(mode) | SessionState::Withdrawn(mode))
                 if r == CommandId::DELIVER_SM.response() && mode.receives() =>
             {
                 Admission::Accept
             }
+            (r, SessionState::Withdrawn(_)) if r == CommandId::UNBIND.response() => Admission::Accept,
             (r, SessionState::Bound(_)) if r == CommandId::ENQUIRE_LINK.response() => Admission::Accept,
-            (r, SessionState::Unbinding(_)) if r.is_response() => Admission::Ignore,
-            (_, SessionState::Unbinding(_)) => Admission::Refuse(CommandStatus::ESME_RINVBNDSTS),
+            (r, SessionState::Unbinding(_) | SessionState::Withdrawn(_)) if r.is_response() => Admission::Ignore,
+            (_, SessionState::Unbinding(_) | SessionState::Withdrawn(_)) => {
+                Admission::Refuse(CommandStatus::ESME_RINVBNDSTS)
+            }
             (r, _) if r.is_response() => Admission::Ignore,
             _ => Admission::Nack(CommandStatus::ESME_RINVCMDID),
         }
@@ -132,6 +139,18 @@ impl ServerSession {
     /// A submit accepted by [`ServerSession::admit`] was answered.
     pub fn answered(&mut self) {
         self.outstanding = self.outstanding.saturating_sub(1);
+    }
+
+    /// vouch unbinds a bound ESME (section 4.2: it then waits for the unbind_resp); returns
+    /// `false` when the session was not bound.
+    pub fn withdraw(&mut self) -> bool {
+        match self.state {
+            SessionState::Bound(mode) => {
+                self.state = SessionState::Withdrawn(mode);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The connection is going away.
@@ -197,5 +216,23 @@ mod tests {
             assert!(!t.bind_failed());
         }
         assert!(t.bind_failed(), "the third failed bind closes the connection");
+    }
+
+    #[test]
+    fn vouch_unbinds_a_disabled_account_and_waits_for_its_answer() {
+        let mut s = ServerSession::new(8);
+        assert!(!s.withdraw(), "nothing to unbind before a bind");
+        s.bound(BindMode::Transceiver);
+        assert_eq!(s.admit(&h(0x4)), Admission::Accept);
+        assert!(s.withdraw());
+        assert_eq!(s.state(), SessionState::Withdrawn(BindMode::Transceiver));
+        assert_eq!(s.admit(&h(0x4)), Admission::Refuse(CommandStatus::ESME_RINVBNDSTS), "no new submit");
+        assert_eq!(s.admit(&h(0x8000_0005)), Admission::Accept, "deliver_sm_resp still taken");
+        assert_eq!(s.admit(&h(0x8000_0006)), Admission::Accept, "its unbind_resp");
+        assert_eq!(s.admit(&h(0x8000_0004)), Admission::Ignore);
+        assert_eq!(s.outstanding(), 1, "the earlier submit is still to be answered");
+        // Both sides unbinding at once: the ESME's unbind is answered as usual.
+        assert_eq!(s.admit(&h(0x6)), Admission::Accept);
+        assert_eq!(s.state(), SessionState::Unbinding(BindMode::Transceiver));
     }
 }
