@@ -586,19 +586,29 @@ fn push_receipt(shared: &Arc<Shared>, acc: &BoundAccount, part: &Part, receipt: 
 /// submits they answer.
 struct Event(Vec<u8>, usize);
 
+/// Why a message's user data cannot be checked as the handset would show it.
+enum UserDataFault {
+    /// esm_class says a UDH is there and it does not parse.
+    Udh,
+    /// A UDH concatenation header and sar_ TLVs that disagree: the check would join the parts
+    /// one way and the handset (by the UDH) another.
+    Conflict,
+}
+
 /// A message's concatenation reference (SAR TLVs, or a UDH with an 8-bit or 16-bit reference),
-/// and its user data without the UDH; an error when esm_class says a UDH is there and it does
-/// not parse (a handset would show text that no check read).
-fn user_text<'a>(
-    sm: &'a ShortMessage<'_>,
-) -> Result<(Option<vouch_smpp::text::ConcatRef>, &'a [u8]), vouch_smpp::text::UdhError> {
+/// and its user data without the UDH; an error when the text that a check reads may not be
+/// what a handset shows.
+fn user_text<'a>(sm: &'a ShortMessage<'_>) -> Result<(Option<vouch_smpp::text::ConcatRef>, &'a [u8]), UserDataFault> {
     let data = sm.user_data();
     let (udh_ref, text) = match sm.has_udh() {
-        true => vouch_smpp::text::split_udh(data)?,
+        true => vouch_smpp::text::split_udh(data).map_err(|_| UserDataFault::Udh)?,
         false => (None, data),
     };
     let sar = sm.sar.map(|s| vouch_smpp::text::ConcatRef { reference: s.reference, total: s.total, seqnum: s.seqnum });
-    Ok((sar.or(udh_ref), text))
+    match (sar, udh_ref) {
+        (Some(s), Some(u)) if s != u => Err(UserDataFault::Conflict),
+        (s, u) => Ok((s.or(u), text)),
+    }
 }
 
 /// The detail recorded for a concatenated message whose parts did not all come.
@@ -920,12 +930,19 @@ async fn handle_pdu(
             let receives = matches!(session.state(), SessionState::Bound(m) if m.receives());
             let mut part =
                 Part { command_id: h.command_id, sequence: h.sequence, pdu: bytes.to_vec(), acked: None, receives };
-            // User data given twice (short_message and message_payload), or a UDH that does not
-            // parse: what a check reads would not be what the handset shows.
+            // User data given twice (short_message and message_payload), a UDH that does not
+            // parse, or parts numbered two ways that disagree (UDH and sar_ TLVs): what a check
+            // reads would not be what the handset shows.
             let refusal = match (sm.has_two_bodies(), user_text(&sm)) {
                 (false, Ok(t)) => Ok(t),
                 (true, _) => Err((CommandStatus::ESME_ROPTPARNOTALLWD, "message_payload with a short_message")),
-                (false, Err(_)) => Err((CommandStatus::ESME_RINVESMCLASS, "a user data header that does not parse")),
+                (false, Err(UserDataFault::Udh)) => {
+                    Err((CommandStatus::ESME_RINVESMCLASS, "a user data header that does not parse"))
+                }
+                (false, Err(UserDataFault::Conflict)) => Err((
+                    CommandStatus::ESME_ROPTPARNOTALLWD,
+                    "sar_ TLVs that disagree with the user data header's concatenation",
+                )),
             };
             let (concat, text_bytes) = match refusal {
                 Ok(t) => t,
@@ -1425,14 +1442,16 @@ async fn from_upstream(shared: &Arc<Shared>, index: usize, bytes: &[u8]) -> Comm
         }
     };
     if let Some(reply) = &mo.reply {
-        // The campaign's answer, from the campaign's number to the subscriber, straight upstream.
+        // The campaign's answer, from the campaign's number to the subscriber, straight upstream,
+        // in the GSM alphabet when it fits, else UCS-2.
+        let (data_coding, user_data) = vouch_smpp::text::encode_text(reply);
         let m = OutboundMessage {
             source: sm.dest,
             dest: sm.source,
             esm_class: 0,
-            data_coding: 0,
+            data_coding,
             registered_delivery: 0,
-            user_data: reply.as_bytes(),
+            user_data: &user_data,
             receipted_message_id: None,
             message_state: None,
         };

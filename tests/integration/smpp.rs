@@ -74,12 +74,18 @@ impl Smsc {
     }
 }
 
-/// A logged message's short_message, as text.
+/// A logged message's short_message, as text: UCS-2 for data_coding 8; otherwise ASCII, as
+/// smpplib sends it, with byte 0 read as the GSM alphabet's `@` (vouch's own answers are GSM).
 fn short_message(m: &Value) -> String {
     let hex = m["short_message_hex"].as_str().unwrap_or("");
     let bytes: Vec<u8> =
         (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect();
-    String::from_utf8_lossy(&bytes).into_owned()
+    match m["data_coding"].as_u64() {
+        Some(8) => String::from_utf16_lossy(
+            &bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect::<Vec<_>>(),
+        ),
+        _ => bytes.iter().map(|&b| if b == 0 { '@' } else { char::from(b) }).collect(),
+    }
 }
 
 impl Drop for Smsc {
@@ -282,6 +288,11 @@ async fn gateway_enforces_the_registry_between_a_real_esme_and_a_real_smsc() {
     let texts: Vec<String> = replies.iter().map(short_message).collect();
     assert!(texts.iter().any(|t| t.contains("you are unsubscribed")), "the opt-out is confirmed: {texts:?}");
     assert!(texts.iter().any(|t| t.contains("help at support@acmedental.com")), "HELP is answered: {texts:?}");
+    // In the GSM alphabet, where `@` is septet 0 (0x40 is `¡`).
+    let help = replies.iter().find(|m| short_message(m).contains("help at")).expect("the HELP answer");
+    let hex = help["short_message_hex"].as_str().unwrap_or_default();
+    assert_eq!(help["data_coding"], 0, "{help}");
+    assert!(hex.as_bytes().chunks(2).all(|b| b != b"40") && hex.contains("00"), "{help}");
     assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, "Welcome back", "none"), vec![0], "START lifts the opt-out");
     let _ = esme.wait_deliver(1, 5);
 
@@ -650,6 +661,19 @@ async fn gateway_answers_every_pdu_when_smscs_nack_stall_or_vanish_and_esmes_mis
     let mut bad_udh = b"\x03\x00\x05\x01".to_vec();
     bad_udh.extend(b"Offer: bit.ly/abc");
     assert_eq!(e.submit(&submit_body(0x40, 0, false, &bad_udh, &[]), short), Some(0x43), "ESME_RINVESMCLASS");
+    // A UDH saying part 1 of 2 and sar_ TLVs saying a whole message: the check would read this
+    // part alone and the handset join it to the next (a link split in two). Refused; when the
+    // two agree, the part is held as usual.
+    let mut split = b"\x05\x00\x03\x09\x02\x01".to_vec();
+    split.extend(b"Offer https://evil");
+    let whole: [(u16, &[u8]); 3] = [(0x020C, &[0, 9]), (0x020E, &[1]), (0x020F, &[1])];
+    assert_eq!(e.submit(&submit_body(0x40, 0, false, &split, &whole), short), Some(0xC1), "UDH and SAR disagree");
+    let agree: [(u16, &[u8]); 3] = [(0x020C, &[0, 9]), (0x020E, &[2]), (0x020F, &[1])];
+    assert_eq!(e.submit(&submit_body(0x40, 0, false, &split, &agree), short), Some(0), "held for its other part");
+    let mut rest = b"\x05\x00\x03\x09\x02\x02".to_vec();
+    rest.extend(b".com/abc");
+    let last: [(u16, &[u8]); 3] = [(0x020C, &[0, 9]), (0x020E, &[2]), (0x020F, &[2])];
+    assert_eq!(e.submit(&submit_body(0x40, 0, false, &rest, &last), short), Some(0x407), "the link, joined");
     // Parts of one message in two encodings: each part is read in its own, and the whole text
     // is checked (a URL shortener).
     let mut one = b"\x05\x00\x03\x2a\x02\x01".to_vec();

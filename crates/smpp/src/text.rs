@@ -99,6 +99,24 @@ pub fn decode_text(data_coding: u8, bytes: &[u8]) -> String {
     }
 }
 
+/// `text` as user data vouch sends itself (a campaign's HELP or STOP answer): the GSM 03.38
+/// default alphabet, unpacked, with `data_coding` 0 when every character has a septet there
+/// (the extension table included), else UCS-2 with `data_coding` 8. Returns (data_coding,
+/// bytes).
+pub fn encode_text(text: &str) -> (u8, Vec<u8>) {
+    let mut gsm = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        if let Some(septet) = GSM_BASIC.iter().position(|&g| g == c && c != '\u{1b}') {
+            gsm.push(septet as u8);
+        } else if let Some(septet) = (0u8..0x80).find(|&s| gsm_extension(s) == Some(c)) {
+            gsm.extend([0x1b, septet]);
+        } else {
+            return (0x08, text.encode_utf16().flat_map(u16::to_be_bytes).collect());
+        }
+    }
+    (0x00, gsm)
+}
+
 /// Where a part stands in a concatenated message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConcatRef {
@@ -166,6 +184,21 @@ mod tests {
         assert_eq!(Alphabet::of(0xF1), Alphabet::Gsm7);
         assert_eq!(Alphabet::of(0xF5), Alphabet::Binary);
         assert_eq!(Alphabet::of(0x18), Alphabet::Ucs2);
+    }
+
+    #[test]
+    fn answers_are_encoded_as_their_data_coding_says() {
+        let help = "Acme: help at support@acme.com or {call} 555-0100 €5. Reply STOP";
+        let (dc, bytes) = encode_text(help);
+        assert_eq!(dc, 0);
+        assert!(bytes.contains(&0x00) && !bytes.contains(&b'@'), "@ is septet 0, not 0x40 (¡)");
+        assert_eq!(decode_text(dc, &bytes), help);
+        let accented = "Dentál — don’t";
+        let (dc, bytes) = encode_text(accented);
+        assert_eq!(dc, 8, "á, — and ’ have no GSM septet: UCS-2");
+        assert_eq!(decode_text(dc, &bytes), accented);
+        assert_eq!(decode_text(0, &encode_text("é Ä ß ¿").1), "é Ä ß ¿");
+        assert_eq!(encode_text("\u{1b}").0, 8, "the escape is not a character");
     }
 
     #[test]
