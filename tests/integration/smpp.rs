@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -787,5 +787,46 @@ async fn gateway_answers_every_pdu_when_smscs_nack_stall_or_vanish_and_esmes_mis
     assert_eq!(tx.answer_to(pending, short), Some((0x8000_0004, 0x08)), "the earlier submit is answered");
     tx.send_as(0x8000_0006, 0, unbind.2, &[]);
     assert_eq!(tx.read(short).map(|p| p.0), None, "closed once the unbind is answered");
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brands_daily_cap_holds_across_a_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let data_dir = dir.join("data");
+    let config = dir.join("vouch.toml");
+    std::fs::write(&config, "[gateway]\ndaily_caps = [12, 12, 12, 12, 12]\n").expect("config");
+    let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
+    let s = server.accepted_campaign().await;
+    server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
+    let password = server.smpp_account(&s.csp, "capesme").await;
+    server.sigterm();
+    let smsc = Smsc::start(dir.join("smsc.jsonl"));
+    let gateway = |dir: &Path| {
+        let mut cmd = serve_command(dir, &data_dir);
+        cmd.arg("--config").arg(&config);
+        cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--smsc"])
+            .arg(format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port));
+        cmd
+    };
+    let short = Duration::from_secs(8);
+    let clean = submit_body(0, 0, false, b"Acme Dental: see you soon. Reply STOP to opt out.", &[]);
+    let mut server = Server::launch(gateway(dir), data_dir.clone(), dir.to_path_buf());
+    let mut e = RawEsme::connect(announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(e.bind(0x09, "capesme", &password), 0);
+    for n in 0..10 {
+        assert_eq!(e.submit(&clean, short), Some(0), "message {n}");
+    }
+    server.sigterm();
+    // The day goes on after the restart: 2 more of the 12, then the cap.
+    let server = Server::launch(gateway(dir), data_dir.clone(), dir.to_path_buf());
+    tokio::time::sleep(Duration::from_millis(600)).await; // a shared store's nodes meet every 250 ms
+    let mut e = RawEsme::connect(announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(e.bind(0x09, "capesme", &password), 0);
+    assert_eq!(e.submit(&clean, short), Some(0));
+    assert_eq!(e.submit(&clean, short), Some(0));
+    assert_eq!(e.submit(&clean, short), Some(0x405), "VOUCH_BRAND_DAILY_CAP: 12 today in all");
+    assert_eq!(smsc.texts_from(N_MAIN).len(), 12);
     drop(server);
 }

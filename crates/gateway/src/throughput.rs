@@ -3,7 +3,7 @@
 //! per day per brand (T-Mobile's model: a tier by vetting score, reset at midnight US Pacific).
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use dashmap::DashMap;
 use jiff::Timestamp;
@@ -118,6 +118,11 @@ struct Taken {
     changed: bool,
 }
 
+/// [`Throughput::remember_days`]: the brands' days are counted.
+const COUNT_DAYS: u8 = 1;
+/// [`Throughput::share`]: the minutes and the days are counted.
+const COUNT_ALL: u8 = 2;
+
 /// The counters (in memory). Several gateway nodes share their limits by exchanging
 /// [`Usage`]: each reports what it took ([`Throughput::take_usage`], once
 /// [`Throughput::share`]d) and takes in what the others did ([`Throughput::apply_others`]).
@@ -129,8 +134,9 @@ pub struct Throughput {
     pacific: TimeZone,
     /// The Pacific day number and the instant the next one starts.
     today: Mutex<(i64, Timestamp)>,
-    /// Whether this node counts what it takes for the others.
-    shared: AtomicBool,
+    /// What this node counts of what it takes, for [`Throughput::take_usage`]: nothing,
+    /// [`COUNT_DAYS`] or [`COUNT_ALL`].
+    counting: AtomicU8,
     /// What this node took, per key, in the current period.
     taken: DashMap<UsageKey, Taken, foldhash::fast::RandomState>,
     /// The other nodes' minute figures applied so far.
@@ -151,7 +157,7 @@ impl Throughput {
             days: DashMap::with_hasher(Default::default()),
             pacific,
             today: Mutex::new((i64::MIN, Timestamp::MIN)),
-            shared: AtomicBool::new(false),
+            counting: AtomicU8::new(0),
             taken: DashMap::with_hasher(Default::default()),
             others_minutes: DashMap::with_hasher(Default::default()),
             others_days: DashMap::with_hasher(Default::default()),
@@ -161,7 +167,14 @@ impl Throughput {
 
     /// From now on, counts what this node takes for [`Throughput::take_usage`] (several nodes).
     pub fn share(&self) {
-        self.shared.store(true, Ordering::Relaxed);
+        self.counting.store(COUNT_ALL, Ordering::Relaxed);
+    }
+
+    /// From now on, counts what the brands take a day for [`Throughput::take_usage`], so that
+    /// a node alone on its store can keep the day's counts across a restart (they come back
+    /// through [`Throughput::apply_others`], a previous process being another node).
+    pub fn remember_days(&self) {
+        self.counting.fetch_max(COUNT_DAYS, Ordering::Relaxed);
     }
 
     /// What this node took, per key, in the periods that changed since the last call.
@@ -330,8 +343,11 @@ impl Throughput {
         }
         d.count += n as u64;
         drop(d);
-        if self.shared.load(Ordering::Relaxed) {
+        let counting = self.counting.load(Ordering::Relaxed);
+        if counting == COUNT_ALL {
             self.count_taken(UsageKey::Minute { campaign, number: key.1 }, minute_of(now_us), n as u64);
+        }
+        if counting >= COUNT_DAYS {
             self.count_taken(UsageKey::Day { brand }, day, n as u64);
         }
         Ok(())
@@ -361,7 +377,7 @@ impl Throughput {
         {
             d.count = d.count.saturating_sub(u64::from(n));
         }
-        if self.shared.load(Ordering::Relaxed) {
+        if self.counting.load(Ordering::Relaxed) != 0 {
             let minute = minute_of(now.as_microsecond());
             for (k, period) in
                 [(UsageKey::Minute { campaign: id, number: key.1 }, minute), (UsageKey::Day { brand }, day)]

@@ -302,6 +302,17 @@ impl SmppGateway {
         if store.is_shared() {
             this.gateway.throughput().share();
             tokio::spawn(follow_other_nodes(Arc::downgrade(&this)));
+        } else {
+            // Alone on its store: the brands' day counts are kept there, and taken up again at
+            // start (an earlier process reads as another node), so that a restart does not
+            // give every brand a fresh daily cap.
+            let throughput = this.gateway.throughput();
+            throughput.remember_days();
+            let now = this.registry.now();
+            let (day, _) = throughput.pacific_day(now);
+            let earlier = store.others_gateway_usage(this.registry.node(), i64::MAX, day).await?;
+            throughput.apply_others(&earlier.iter().filter_map(usage_of).collect::<Vec<_>>(), now);
+            tokio::spawn(remember_days(Arc::downgrade(&this)));
         }
         Ok(this)
     }
@@ -405,9 +416,23 @@ impl SmppGateway {
         self.records.record(record).await;
     }
 
-    /// Writes every record queued so far (before shutting down, and in tests).
+    /// Writes every record queued so far, and the throughput totals (before shutting down, and
+    /// in tests).
     pub async fn flush(&self) {
         self.records.flush().await;
+        self.write_usage().await;
+    }
+
+    /// Writes what this node took since the last call (the totals
+    /// [`vouch_gateway::Throughput::take_usage`] gives).
+    async fn write_usage(&self) {
+        let rows: Vec<UsageRow> =
+            self.gateway.throughput().take_usage().into_iter().map(|u| usage_row(u.key, u.period, u.count)).collect();
+        if !rows.is_empty()
+            && let Err(e) = self.registry.store().put_gateway_usage(self.registry.node(), &rows).await
+        {
+            tracing::warn!(error = %e, "cannot write the brands' day counts");
+        }
     }
 
     /// Handles a message from a subscriber to a number: records an opt-out or opt-in for the
@@ -670,6 +695,27 @@ async fn follow_other_nodes(gateway: std::sync::Weak<SmppGateway>) {
             && let Err(e) = store.purge_gateway_usage(minute - 5, day - 2).await
         {
             tracing::warn!(error = %e, "cannot delete old throughput totals");
+        }
+    }
+}
+
+/// Alone on its store: every second, the brands' day counts written (so that a restart takes
+/// the day up where it was; a crash loses at most a second of them), and hourly the totals no
+/// day needs any more deleted. Ends with the gateway.
+async fn remember_days(gateway: std::sync::Weak<SmppGateway>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for pass in 0u64.. {
+        tick.tick().await;
+        let Some(gw) = gateway.upgrade() else { break };
+        gw.write_usage().await;
+        if pass % 3600 == 0 {
+            let now = gw.registry.now();
+            let (day, _) = gw.gateway.throughput().pacific_day(now);
+            if let Err(e) = gw.registry.store().purge_gateway_usage(vouch_gateway::usage_minute(now) - 5, day - 2).await
+            {
+                tracing::warn!(error = %e, "cannot delete old throughput totals");
+            }
         }
     }
 }
