@@ -1123,12 +1123,38 @@ async fn stir_http_signing_attests_what_the_registry_supports_and_records_each_c
         assert_eq!(rec["providerId"], signer_id.as_str(), "{what}: {rec:#}");
     }
     assert_eq!(origids[0].0, origid, "the origid asked for is the one signed");
+    // UUIDs compare case-insensitively: one asked for in upper case is signed and recorded in
+    // lower case, and found in either.
+    let upper = "7C9E6679-7425-40DE-944B-E07FC1F90AE7";
+    let r = sign(s, &p.key, &with(signing_request("A", "12025550142", "13125550100"), "origid", json!(upper))).await;
+    assert_eq!(r["vouch"]["origid"], upper.to_ascii_lowercase(), "{r:#}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.get(&format!("/v1/signed-calls/{upper}"), Some(&p.key)).await.status.as_u16() != 200 {
+        assert!(Instant::now() < deadline, "{upper} not found");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     // Once the DCA suspends the VERIFIED brand's campaign, its number is only B.
     let suspend = format!("/v1/campaigns/{verified_campaign}/suspend");
     s.post(&suspend, &dca.key, &json!({"reason": "spam complaints"})).await.ok(200);
     let r = sign(s, &p.key, &signing_request("A", "14155550123", "13125550100")).await;
     assert_eq!((r["vouch"]["attest"].as_str(), r["vouch"]["downgraded"].as_bool()), (Some("B"), Some(true)), "{r:#}");
     assert!(r["vouch"]["reason"].as_str().unwrap().contains("not active"), "{r:#}");
+    // A number both in a voice provider's own block and in another CSP's 10DLC campaign (a
+    // texting-enabled landline): the block's provider keeps A, and the campaign's CSP its own
+    // answer (here B: the campaign is suspended).
+    add_block(s, &other, "+14155550100", "+14155550199").await;
+    let r = sign(s, &other.key, &signing_request("A", "14155550123", "13125550100")).await;
+    assert_eq!(r["vouch"]["attest"], "A", "{r:#}");
+    assert!(r["vouch"]["reason"].as_str().unwrap().contains("as its own"), "{r:#}");
+    let r = sign(s, &p.key, &signing_request("A", "14155550123", "13125550100")).await;
+    assert_eq!(r["vouch"]["attest"], "B", "{r:#}");
+    // A number suspended by enforcement is at most B, and signs no caller name.
+    s.post("/v1/numbers/+15125550177/suspend", &s.admin, &json!({"reason": "traceback"})).await.ok(200);
+    let r = sign(s, &p.key, &signing_request("A", "15125550177", "13125550100")).await;
+    assert_eq!(r["vouch"]["attest"], "B", "{r:#}");
+    assert!(r["vouch"]["reason"].as_str().unwrap().contains("suspended"), "{r:#}");
+    let (_, claims) = decode(split_identity(r["identity"].as_str().unwrap()).0);
+    assert!(claims.get("rcd").is_none(), "{claims}");
     // The administrator sees every record; another provider none of p's.
     let path = format!("/v1/signed-calls/{origid}");
     s.get(&path, Some(&s.admin)).await.ok(200);
@@ -1571,6 +1597,39 @@ async fn stir_http_verification_reports_each_atis_case() {
     let id = sign(s, &p.key, &two).await["identity"].as_str().unwrap().to_owned();
     let r = verify(s, &p.key, &verification_request(orig, dest, &id)).await;
     assert_eq!(r["verstat"], "TN-Validation-Passed", "{r:#}");
+
+    // A caller name counts only at A: signed at B or C it says nothing of who is calling. And a
+    // PASSporT refused (here a replay: presented again without a call id) gives none.
+    for (attest, shown) in [("A", true), ("B", false), ("C", false)] {
+        let mut c = claims(orig, dest);
+        c["attest"] = json!(attest);
+        c["rcd"] = json!({ "nam": "Bank of America Fraud Dept" });
+        let id = crafted(jose(&x5u), c);
+        let r = verify(s, &p.key, &verification_request(orig, dest, &id)).await;
+        assert_eq!(r["verstat"], "TN-Validation-Passed", "{attest}: {r:#}");
+        assert_eq!(r["vouch"]["callerName"].is_string(), shown, "{attest}: {r:#}");
+        let again = verify(s, &p.key, &verification_request(orig, dest, &id)).await;
+        assert_eq!(again["vouch"]["case"], "REPLAY", "{again:#}");
+        assert!(again["vouch"].get("callerName").is_none(), "{again:#}");
+    }
+
+    // Ten-digit North American numbers are made global, as the SIP server reads them: signed
+    // as 1NPANXXXXXX, and a national number in a PASSporT from other equipment matches the
+    // request's global one (and the other way round).
+    let national = sign(s, &p.key, &signing_request("A", "2025550100", "2025550199")).await;
+    assert_eq!(national["vouch"]["attest"], "A", "the block's number: {national:#}");
+    let (_, c) = decode(split_identity(national["identity"].as_str().unwrap()).0);
+    assert_eq!((c["orig"]["tn"].as_str(), c["dest"]["tn"][0].as_str()), (Some(orig), Some(dest)), "{c}");
+    let mut c = claims("2025550100", "2025550199");
+    c["origid"] = json!("123e4567-e89b-12d3-a456-426655440001");
+    let r = verify(s, &p.key, &verification_request(orig, dest, &crafted(jose(&x5u), c))).await;
+    assert_eq!(r["verstat"], "TN-Validation-Passed", "{r:#}");
+    let r =
+        verify(s, &p.key, &verification_request("2025550100", "2025550199", &identity(s, &p, orig, dest).await)).await;
+    assert_eq!(r["verstat"], "TN-Validation-Passed", "{r:#}");
+    // Not any number with a leading 1: 12025550100 is not 2025550101.
+    let r = verify(s, &p.key, &verification_request("2025550101", dest, &identity(s, &p, orig, dest).await)).await;
+    assert_eq!(r["vouch"]["case"], "E16", "{r:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -275,9 +275,13 @@ fn required<'a>(o: &'a Map<String, Value>, name: &str) -> Result<&'a Value, Serv
     }
 }
 
+/// A number of a request: canonical, and a ten-digit North American number written nationally
+/// made global (`4155550123` is `14155550123`), as the SIP server reads one.
 fn tn_value(v: &Value, name: &str) -> Result<Tn, ServiceException> {
     let s = v.as_str().ok_or_else(|| ServiceException::invalid(name, "must be a string of digits"))?;
-    Tn::canonicalize(s).map_err(|_| ServiceException::invalid(name, format!("{s:?} is not a telephone number")))
+    let tn =
+        Tn::canonicalize(s).map_err(|_| ServiceException::invalid(name, format!("{s:?} is not a telephone number")))?;
+    Ok(if s.trim().starts_with('+') { tn } else { tn.nanp_global() })
 }
 
 /// `{"tn": "…"}` (a string; a one-element array is accepted, as some clients send it).
@@ -361,7 +365,9 @@ impl SigningRequest {
             return Err(ServiceException::invalid("ppt", "only \"shaken\" is signed"));
         }
         let customer = opt_str(&o, "customer", 64)?.map(str::to_owned);
-        Ok(Self { attest, orig, dest, iat, origid: origid.map(str::to_owned), customer })
+        // UUIDs compare case-insensitively (RFC 9562 section 4): signed and recorded in lower
+        // case, the form lookups use.
+        Ok(Self { attest, orig, dest, iat, origid: origid.map(str::to_ascii_lowercase), customer })
     }
 }
 

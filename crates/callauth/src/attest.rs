@@ -73,6 +73,16 @@ impl Decision {
         Self { attest, reason, brand: brand.map(|b| b.id), campaign, caller_name }
     }
 
+    /// At most B (and no caller name), for `why`, when the registry says more.
+    pub fn at_most_b(mut self, why: &str) -> Self {
+        if self.attest == Attestation::A {
+            self.attest = Attestation::B;
+            self.reason = format!("{}, but {why}", self.reason);
+            self.caller_name = None;
+        }
+        self
+    }
+
     /// Applies the caller's requested level: the result is the less trusted of the two.
     pub fn capped_by(mut self, requested: Attestation) -> Self {
         if requested > self.attest {
@@ -197,6 +207,10 @@ mod tests {
         assert_eq!(decide(p, None, Some(&camp(&verified, active))).caller_name, None);
         assert_eq!(a(decide(p, None, Some(&camp(&unverified, active)))), Attestation::B);
         assert_eq!(a(decide(p, None, Some(&camp(&verified, CampaignStatus::Suspended)))), Attestation::B);
+        let d = decide(p, None, Some(&camp(&vetted, active))).at_most_b("the number itself is suspended");
+        assert_eq!((d.attest, d.caller_name), (Attestation::B, None));
+        assert!(d.reason.ends_with("but the number itself is suspended"), "{}", d.reason);
+        assert_eq!(a(decide(p, None, None).at_most_b("x")), Attestation::C, "never raises");
         // The number belongs to another provider's brand.
         assert_eq!(a(decide(p, None, Some(&camp(&foreign, active)))), Attestation::C);
         assert_eq!(a(decide(p, Some(&verified), Some(&camp(&foreign, active)))), Attestation::B);

@@ -953,17 +953,34 @@ impl CallAuth {
     // ---- signing -------------------------------------------------------------------------
 
     /// Who holds `tn` in the registry: a campaign's brand, or a number block.
-    fn holder(&self, tn: &Tn) -> Option<NumberHolder> {
+    /// Who holds `tn` as far as a signing by `provider` is concerned. A number can be both in a
+    /// voice provider's block and in a 10DLC campaign (a texting-enabled landline: its voice
+    /// provider and its messaging CSP differ), so the holder that concerns the signer wins:
+    /// its own block (or one it registered for a customer), then its customer's campaign, and
+    /// only then another provider's campaign or block. A campaign assignment by some DCA thus
+    /// neither takes A from the block's provider nor gives it to another.
+    fn holder(&self, tn: &Tn, provider: ProviderId) -> Option<NumberHolder> {
         let n = registry_number(tn)?;
-        if let Some(a) = self.registry.index().lookup(n) {
+        let campaign = self.registry.index().lookup(n).and_then(|a| {
             let slot = a.campaign;
-            if let Some(brand) = self.registry.brand_facts(slot.brand) {
-                return Some(NumberHolder::Campaign { campaign: slot.id, status: slot.status, brand });
-            }
-        }
-        let st = self.state();
-        let (_, b) = st.blocks.range(..=n.digits()).next_back().filter(|(_, b)| b.last >= n.digits())?;
-        Some(NumberHolder::Block { provider: b.provider, brand: b.brand.and_then(|id| self.registry.brand_facts(id)) })
+            let brand = self.registry.brand_facts(slot.brand)?;
+            Some(NumberHolder::Campaign { campaign: slot.id, status: slot.status, brand })
+        });
+        let block = {
+            let st = self.state();
+            st.blocks.range(..=n.digits()).next_back().filter(|(_, b)| b.last >= n.digits()).map(|(_, b)| {
+                NumberHolder::Block {
+                    provider: b.provider,
+                    brand: b.brand.and_then(|id| self.registry.brand_facts(id)),
+                }
+            })
+        };
+        let concerns = |h: &Option<NumberHolder>| match h {
+            Some(NumberHolder::Block { provider: p, .. }) => *p == provider,
+            Some(NumberHolder::Campaign { brand, .. }) => brand.csp == provider,
+            None => false,
+        };
+        if concerns(&block) || campaign.is_none() { block } else { campaign }
     }
 
     /// Signs a call for `provider`: the attestation the registry supports (never more than
@@ -994,7 +1011,13 @@ impl CallAuth {
             ),
             None => None,
         };
-        let decision = decide(provider, customer.as_ref(), self.holder(&orig).as_ref()).capped_by(requested);
+        let mut decision = decide(provider, customer.as_ref(), self.holder(&orig, provider).as_ref());
+        // A number suspended by enforcement (its DCA, the administrator, a policy) is not
+        // vouched for at A, whoever holds it.
+        if registry_number(&orig).is_some_and(|n| self.registry.number_suspended(n)) {
+            decision = decision.at_most_b("the number itself is suspended");
+        }
+        let decision = decision.capped_by(requested);
         // Generated origids sort by time (UUIDv7): the store's origid index grows at its end.
         let origid = origid.unwrap_or_else(|| {
             let unix_ms = u64::try_from(self.registry.now().as_millisecond()).unwrap_or(0);
@@ -1039,7 +1062,7 @@ impl CallAuth {
     /// which decides itself what its caller may see).
     pub async fn flushed_signed_calls(&self, origid: &str) -> Result<Vec<SignedCall>, ServiceError> {
         self.flush().await;
-        Ok(self.registry.store().signed_calls(origid).await?)
+        Ok(self.registry.store().signed_calls(&origid.to_ascii_lowercase()).await?)
     }
 
     /// The calls signed under `origid` that the caller may see (the signing provider its own;
@@ -1048,7 +1071,7 @@ impl CallAuth {
         let calls: Vec<SignedCall> = self
             .registry
             .store()
-            .signed_calls(origid)
+            .signed_calls(&origid.to_ascii_lowercase())
             .await?
             .into_iter()
             .filter(|c| p.is_admin() || p.provider() == Some(c.provider_id))
@@ -1230,8 +1253,12 @@ impl CallAuth {
                 if !v.profile_warnings.is_empty() {
                     details.insert("profileWarnings".into(), v.profile_warnings.clone().into());
                 }
-                if let Some(rcd) = &claims.rcd {
-                    details.insert("callerName".into(), rcd.nam.clone().into());
+                // A caller name is shown as verified only when the signer vouches for the caller
+                // in full (A): at B or C the signer does not know who is calling, so a name it
+                // signs says nothing (vouch signs one only at A itself).
+                if let Some(rcd) = &claims.rcd
+                    && v.attest == Attestation::A
+                {
                     out.caller_name = Some(rcd.nam.clone());
                 }
                 // Keyed by what was signed: an ECDSA signature has two valid forms (s and n - s).
@@ -1268,6 +1295,10 @@ impl CallAuth {
                     out.refuse = true;
                     out.response.failure = Some(f);
                     out.caller_name = None;
+                }
+                // Only a PASSporT that passes gives a caller name.
+                if let Some(name) = &out.caller_name {
+                    details.insert("callerName".into(), name.clone().into());
                 }
             }
         }

@@ -104,6 +104,30 @@ impl Tn {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The number made global as US equipment means it: a ten-digit North American number
+    /// written nationally (`NPA-NXX-XXXX`, both starting 2 to 9) gets country code 1; any other
+    /// number is itself.
+    pub fn nanp_global(self) -> Self {
+        if is_nanp_national(&self.0) { Self(format!("1{}", self.0)) } else { self }
+    }
+
+    /// Whether `self` and `other` are the same number: equal, or equal once a ten-digit North
+    /// American number written nationally is given country code 1 (a PASSporT from equipment
+    /// that signs national numbers, a request that names them).
+    pub fn same_number(&self, other: &Tn) -> bool {
+        let (a, b) = (self.0.as_str(), other.0.as_str());
+        a == b
+            || (is_nanp_national(a) && b.strip_prefix('1') == Some(a))
+            || (is_nanp_national(b) && a.strip_prefix('1') == Some(b))
+    }
+}
+
+/// A ten-digit North American number written nationally: area code and exchange each start
+/// with 2 to 9.
+fn is_nanp_national(digits: &str) -> bool {
+    let b = digits.as_bytes();
+    b.len() == 10 && b.iter().all(u8::is_ascii_digit) && (b'2'..=b'9').contains(&b[0]) && (b'2'..=b'9').contains(&b[3])
 }
 
 impl std::fmt::Display for Tn {
@@ -804,6 +828,21 @@ mod tests {
         }
         assert!(Tn::from_canonical("+12025550123").is_err());
         assert!(Tn::from_canonical("1234567890123456").is_err());
+    }
+
+    #[test]
+    fn national_north_american_numbers_are_the_global_ones() {
+        let tn = |s: &str| Tn::from_canonical(s).unwrap();
+        assert_eq!(tn("2025550123").nanp_global(), tn("12025550123"));
+        assert_eq!(tn("12025550123").nanp_global(), tn("12025550123"));
+        // NPA or NXX starting 0 or 1 is not North American; other lengths are left alone.
+        for other in ["1025550123", "2021550123", "442079460958", "911"] {
+            assert_eq!(tn(other).nanp_global(), tn(other), "{other}");
+        }
+        assert!(tn("2025550123").same_number(&tn("12025550123")));
+        assert!(tn("12025550123").same_number(&tn("2025550123")));
+        assert!(!tn("2025550124").same_number(&tn("12025550123")));
+        assert!(!tn("1025550123").same_number(&tn("11025550123")), "not a NANP national number");
     }
 
     proptest::proptest! {

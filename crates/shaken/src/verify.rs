@@ -196,7 +196,7 @@ pub fn verify_with_signer(
     passport.verify_signature(&signer.key)?;
     let claims = passport.claims();
     if let (Some(want), Origin::Tn(got)) = (&opts.orig, &claims.orig)
-        && want != got
+        && !want.same_number(got)
     {
         return Err(ShakenError::NumberMismatch {
             claim: "orig.tn",
@@ -204,7 +204,7 @@ pub fn verify_with_signer(
             call: want.to_string(),
         });
     }
-    if !opts.dest.is_empty() && !opts.dest.iter().any(|want| claims.dest.tn.contains(want)) {
+    if !opts.dest.is_empty() && !opts.dest.iter().any(|want| claims.dest.tn.iter().any(|d| want.same_number(d))) {
         let list = |tns: &[Tn]| tns.iter().map(Tn::as_str).collect::<Vec<_>>().join(",");
         return Err(ShakenError::NumberMismatch {
             claim: "dest.tn",
