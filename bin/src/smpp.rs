@@ -1027,6 +1027,13 @@ async fn submit(
         shared.gateway.record(acc, &checked, n, None).await;
         return parts.iter().filter(|p| p.acked.is_none()).count();
     }
+    // Forwarded under the flag policy: the carrier is told which check failed.
+    let mut parts = parts;
+    if let vouch_gateway::Verdict::Flag(r) = &checked.verdict {
+        for p in &mut parts {
+            vouch_smpp::append_tlv(&mut p.pdu, vouch_smpp::TLV_VOUCH_FLAG, &r.status.0.to_be_bytes());
+        }
+    }
     let smsc = shared.route(dest.addr);
     let upstream = &shared.upstreams[smsc];
     let send = |req: UpstreamRequest| {
@@ -1041,7 +1048,6 @@ async fn submit(
         && p.acked.is_none()
     {
         // A message in one PDU: the upstream session answers it.
-        let mut parts = parts;
         let mut part = parts.remove(0);
         let pdu = std::mem::take(&mut part.pdu);
         let answering =

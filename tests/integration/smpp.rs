@@ -830,3 +830,34 @@ async fn a_brands_daily_cap_holds_across_a_restart() {
     assert_eq!(smsc.texts_from(N_MAIN).len(), 12);
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flag_policy_forwards_and_marks_what_the_carrier_gets() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let data_dir = dir.join("data");
+    let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
+    let s = server.accepted_campaign().await;
+    server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
+    let password = server.smpp_account(&s.csp, "flagesme").await;
+    server.sigterm();
+    let smsc = Smsc::start(dir.join("smsc.jsonl"));
+    let mut cmd = serve_command(dir, &data_dir);
+    cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--gateway-policy", "flag", "--smsc"])
+        .arg(format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port));
+    let server = Server::launch(cmd, data_dir.clone(), dir.to_path_buf());
+    let mut e = RawEsme::connect(announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(e.bind(0x09, "flagesme", &password), 0);
+    let short = Duration::from_secs(8);
+    let clean = submit_body(0, 0, false, b"Acme Dental: see you soon. Reply STOP to opt out.", &[]);
+    let link = submit_body(0, 0, false, b"Acme Dental: book at https://acme-dental.example/book", &[]);
+    assert_eq!(e.submit(&clean, short), Some(0));
+    assert_eq!(e.submit(&link, short), Some(0), "flagged, not refused");
+    let flag = |text: &str| {
+        let m = smsc.messages().into_iter().find(|m| short_message(m).contains(text)).expect("at the SMSC");
+        m["tlvs"].get("0x1430").and_then(Value::as_str).map(str::to_owned)
+    };
+    assert_eq!(flag("see you soon"), None, "an accepted message carries no mark");
+    assert_eq!(flag("book at").as_deref(), Some("00000407"), "VOUCH_UNDECLARED_LINK, for the carrier to see");
+    drop(server);
+}

@@ -148,6 +148,9 @@ pub struct Submission<'a> {
     pub source: TelephoneNumber,
     /// The destination's keyed hash.
     pub dest: DestinationKey,
+    /// The keyed hash of the number the destination may also mean
+    /// ([`address_number_alternative`]): an opt-out under either refuses the message.
+    pub dest_also: Option<DestinationKey>,
     /// The whole text (parts reassembled).
     pub text: &'a str,
     /// How many SMS it is (parts).
@@ -298,7 +301,7 @@ impl Gateway {
     /// The checks after throughput (opt-out, then content): the first failure.
     fn later_failure(&self, campaign: CampaignId, facts: &SourceFacts, m: &Submission<'_>) -> Option<Reason> {
         // 3. Opt-out.
-        if self.is_opted_out(campaign, m.dest) {
+        if self.is_opted_out(campaign, m.dest) || m.dest_also.is_some_and(|d| self.is_opted_out(campaign, d)) {
             return Some(Reason::new(CommandStatus::VOUCH_OPTED_OUT, format!("destination {}", m.dest.to_hex())));
         }
         // 4. Content.
@@ -339,6 +342,20 @@ pub fn address_number(a: &Address<'_>) -> Option<TelephoneNumber> {
     TelephoneNumber::parse(&e164).ok()
 }
 
+/// The other number an address may mean: ten digits that look North American under TON 1
+/// (international), which [`address_number`] reads as written (`3105557001` as +3105557001),
+/// may be a national number an ESME mislabelled, and a US SMSC that normalises them would
+/// deliver to +13105557001. The opt-out check looks at both, so a STOP cannot be sidestepped
+/// by how the number is written.
+pub fn address_number_alternative(a: &Address<'_>) -> Option<TelephoneNumber> {
+    let b = a.addr.as_bytes();
+    let nanp = b.len() == 10
+        && b.iter().all(u8::is_ascii_digit)
+        && (b'2'..=b'9').contains(&b[0])
+        && (b'2'..=b'9').contains(&b[3]);
+    if a.ton == 1 && nanp { TelephoneNumber::parse(&format!("+1{}", a.addr)).ok() } else { None }
+}
+
 #[cfg(test)]
 mod tests {
     use vouch_registry::{BrandId, ThroughputClass};
@@ -371,6 +388,7 @@ mod tests {
             csp,
             source: "+12025550100".parse().unwrap(),
             dest: keyer.key("+13105550100".parse().unwrap()),
+            dest_also: None,
             text: "Your appointment is confirmed.",
             parts: 1,
             now: "2026-11-23T12:00:00Z".parse().unwrap(),
@@ -434,6 +452,30 @@ mod tests {
         assert!(v.forwards(), "flag mode forwards");
         assert_eq!(status(v.clone()), 0x58);
         assert_eq!(v.as_str(), "flagged");
+    }
+
+    #[test]
+    fn a_stop_holds_however_the_destination_is_written() {
+        let (g, facts, m) = setup(Policy::Block);
+        let c = facts.campaign.as_ref().map(|c| c.id).unwrap();
+        let keyer = DestinationKeyer::new(b"k");
+        let addr = |ton: u8, addr: &'static str| Address { ton, npi: 1, addr };
+        let stopped = address_number(&addr(1, "+13105557001")).unwrap();
+        assert!(g.opt_out(c, keyer.key(stopped)));
+        // Ten digits under TON 1 read as written, but also as the North American number.
+        let mislabelled = addr(1, "3105557001");
+        assert_eq!(address_number(&mislabelled).map(|n| n.to_string()), Some("+3105557001".into()));
+        assert_eq!(address_number_alternative(&mislabelled), Some(stopped));
+        let m = Submission {
+            dest: keyer.key(address_number(&mislabelled).unwrap()),
+            dest_also: address_number_alternative(&mislabelled).map(|n| keyer.key(n)),
+            ..m
+        };
+        assert_eq!(status(g.check(&facts, &m)), 0x406);
+        // Not for other shapes: national TON, a '+', other lengths, NPA or NXX starting 0/1.
+        for (ton, a) in [(0, "3105557001"), (1, "+3105557001"), (1, "441234567890"), (1, "3101557001")] {
+            assert_eq!(address_number_alternative(&addr(ton, a)), None, "{ton} {a}");
+        }
     }
 
     #[test]

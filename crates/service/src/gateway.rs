@@ -355,7 +355,16 @@ impl SmppGateway {
             return Checked { source: label, verdict, campaign: None, dest: Some(dest_key), fingerprint };
         };
         let facts = self.registry.source_facts(source);
-        let m = Submission { csp: account.provider, source, dest: dest_key, text, parts, now: self.registry.now() };
+        let dest_also = vouch_gateway::address_number_alternative(dest).map(|n| self.keyer.key(n));
+        let m = Submission {
+            csp: account.provider,
+            source,
+            dest: dest_key,
+            dest_also,
+            text,
+            parts,
+            now: self.registry.now(),
+        };
         let verdict = self.gateway.check(&facts, &m);
         let status = verdict.reason().map_or(CommandStatus::ESME_ROK, |r| r.status);
         metrics::counter!("vouch_gateway_decisions_total", "verdict" => verdict.as_str(), "status" => status.name())

@@ -20,8 +20,8 @@ pub mod text;
 
 pub use pdu::{
     Address, Bind, BindMode, Body, CommandId, HEADER_LEN, Header, MAX_PDU_LEN, MAX_TLVS, OutboundMessage, Pdu, Sar,
-    ShortMessage, decode, encode_bind, encode_bind_resp, encode_header_only, encode_message, encode_message_resp,
-    frame, sequence, set_sequence,
+    ShortMessage, TLV_VOUCH_FLAG, append_tlv, decode, encode_bind, encode_bind_resp, encode_header_only,
+    encode_message, encode_message_resp, frame, sequence, set_sequence,
 };
 pub use status::CommandStatus;
 

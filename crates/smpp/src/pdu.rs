@@ -111,6 +111,25 @@ pub fn set_sequence(pdu: &mut [u8], sequence: u32) {
     }
 }
 
+/// The vendor-specific TLV (SMPP 3.4 section 5.3.2: tags 0x1400-0x3FFF, which an SMSC that
+/// does not know them ignores) vouch adds to a message it forwards under the `flag` policy:
+/// its value is the command_status (4 octets, big-endian) the failed check would have
+/// answered, so the carrier sees why it was flagged.
+pub const TLV_VOUCH_FLAG: u16 = 0x1430;
+
+/// Appends a TLV to a whole PDU (`pdu`, header included) and makes its command_length say
+/// so. Only for PDUs whose body ends with their TLVs (submit_sm, data_sm, deliver_sm).
+pub fn append_tlv(pdu: &mut Vec<u8>, tag: u16, value: &[u8]) {
+    let Ok(len) = u16::try_from(value.len()) else { return };
+    pdu.extend_from_slice(&tag.to_be_bytes());
+    pdu.extend_from_slice(&len.to_be_bytes());
+    pdu.extend_from_slice(value);
+    let total = u32::try_from(pdu.len()).unwrap_or(u32::MAX);
+    if let Some(l) = pdu.get_mut(0..4) {
+        l.copy_from_slice(&total.to_be_bytes());
+    }
+}
+
 /// How an ESME binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BindMode {
