@@ -860,6 +860,43 @@ async fn stir_sip_server_rules_of_rfc_3261_via_tags_methods_extensions_and_natio
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_sip_a_tcp_peer_that_stops_reading_is_cut_off() {
+    let (v, _, _, _) = signing_setup(&[]).await;
+    // A registered peer sends OPTIONS without ever reading the answers. Once every buffer
+    // between it and the server is full, the server's write stalls; after 10 s of that it
+    // gives the connection up, and the peer's writes then fail (reset), where they would
+    // otherwise block for as long as the peer liked. At most 20 MB are sent.
+    let mut stream = TcpStream::connect(v.sip).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let one = format!("{}Content-Length: 0\r\n\r\n", head("OPTIONS", "noreader")).replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let batch = one.repeat(64);
+    let start = Instant::now();
+    let mut sent = 0usize;
+    let cut = loop {
+        assert!(start.elapsed() < Duration::from_secs(40), "still connected after {:?}", start.elapsed());
+        match stream.write(batch.as_bytes()) {
+            Ok(n) => sent += n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => break e,
+        }
+        assert!(sent < 20 << 20, "20 MB written and the server still takes them");
+    };
+    assert!(
+        matches!(cut.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe),
+        "{cut:?} after {:?}",
+        start.elapsed()
+    );
+    assert!(start.elapsed() >= Duration::from_secs(10), "cut off after only {:?}", start.elapsed());
+    // The server serves on.
+    let answer = datagram(
+        v.sip,
+        format!("{}Content-Length: 0\r\n\r\n", head("OPTIONS", "after")).as_bytes(),
+        Duration::from_secs(5),
+    );
+    assert!(answer.is_some_and(|a| a.starts_with("SIP/2.0 200 ")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stir_sip_rmd_policy_flag_passes_the_call_on_with_a_warning_naming_both_absences() {
     let (v, p, _, _) = signing_setup(&["--rmd-policy", "flag"]).await;
     let s = &v.s;
