@@ -996,8 +996,24 @@ impl CallAuth {
         origid: Option<String>,
         customer: Option<BrandId>,
     ) -> Result<SigningResponse, ServiceError> {
+        let cred = self.signing_credential(provider, self.now_secs())?;
+        self.sign_with(cred, provider, requested, orig, dest, iat, origid, customer).await
+    }
+
+    /// [`CallAuth::sign`] with the provider's signing credential already looked up.
+    #[allow(clippy::too_many_arguments)]
+    async fn sign_with(
+        &self,
+        cred: Arc<Credential>,
+        provider: ProviderId,
+        requested: Attestation,
+        orig: Tn,
+        dest: Vec<Tn>,
+        iat: i64,
+        origid: Option<String>,
+        customer: Option<BrandId>,
+    ) -> Result<SigningResponse, ServiceError> {
         let now = self.now_secs();
-        let cred = self.signing_credential(provider, now)?;
         if iat.saturating_sub(now).saturating_abs() > self.config.freshness {
             return Err(invalid(
                 "iat",
@@ -1602,20 +1618,23 @@ impl CallAuth {
     ) -> Response {
         // No certificate, or one that expired or was revoked: as if the provider could not sign.
         let now = self.now_secs();
-        if let Err(e) = self.signing_credential(provider, now) {
-            tracing::debug!(error = %e, %provider, "cannot sign an INVITE");
-            return if self.config.require_identity {
-                Response::new(428, "Use Identity Header")
-            } else {
-                redirect::verified(req, Verstat::NoValidation, None, None)
-            };
-        }
+        let cred = match self.signing_credential(provider, now) {
+            Ok(cred) => cred,
+            Err(e) => {
+                tracing::debug!(error = %e, %provider, "cannot sign an INVITE");
+                return if self.config.require_identity {
+                    Response::new(428, "Use Identity Header")
+                } else {
+                    redirect::verified(req, Verstat::NoValidation, None, None)
+                };
+            }
+        };
         let (Some(orig), Some(dest)) = (from, to) else {
             return bad_request(
                 "the calling (P-Asserted-Identity or From) and called (To) parties must be telephone numbers to sign",
             );
         };
-        match self.sign(provider, Attestation::A, orig, vec![dest], self.now_secs(), None, brand).await {
+        match self.sign_with(cred, provider, Attestation::A, orig, vec![dest], now, None, brand).await {
             Ok(s) => redirect::signed(req, &s.identity),
             Err(e) => {
                 tracing::warn!(error = %e, %provider, "cannot sign an INVITE");
