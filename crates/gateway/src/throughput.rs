@@ -1,5 +1,5 @@
 //! Throughput: messages per minute per campaign by class (AT&T's model: the class follows
-//! from the use case and the brand's vetting score; class G counts per number), and messages
+//! from the use case and the brand's vetting score; classes G and N count per number), and messages
 //! per day per brand (T-Mobile's model: a tier by vetting score, reset at midnight US Pacific).
 
 use std::sync::Mutex;
@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use dashmap::DashMap;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use vouch_registry::{BrandId, CampaignId, CampaignSlot, TelephoneNumber, ThroughputClass};
+use vouch_registry::{BrandId, CampaignId, CampaignSlot, TelephoneNumber};
 
 /// A brand's daily tier, modelled on T-Mobile's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,7 +358,7 @@ impl Throughput {
     fn minute_budget(&self, campaign: &CampaignSlot, source: TelephoneNumber) -> ((CampaignId, u64), f64) {
         let class = campaign.throughput_class;
         let per_minute = (f64::from(class.sms_per_minute()) * self.config.minute_scale).max(1.0);
-        ((campaign.id, if class == ThroughputClass::G { source.digits() } else { 0 }), per_minute)
+        ((campaign.id, if class.per_number() { source.digits() } else { 0 }), per_minute)
     }
 
     /// Gives back what [`Throughput::take`] took for `n` messages that were not sent after all
@@ -412,6 +412,8 @@ fn minute_of(us: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use vouch_registry::ThroughputClass;
+
     use super::*;
 
     fn slot(c: CampaignId, b: BrandId, class: ThroughputClass) -> CampaignSlot {
@@ -449,6 +451,13 @@ mod tests {
         }
         assert!(t.take(&slot(c, b, ThroughputClass::G), n, DailyTier::Top, 1, t1).is_err());
         t.take(&slot(c, b, ThroughputClass::G), other, DailyTier::Top, 1, t1).unwrap();
+        // So does class N (agents and franchises: 3,600 a minute each number).
+        let franchise = CampaignId::from_random(77);
+        for _ in 0..3_600 {
+            t.take(&slot(franchise, b, ThroughputClass::N), n, DailyTier::Top, 1, t1).unwrap();
+        }
+        assert!(t.take(&slot(franchise, b, ThroughputClass::N), n, DailyTier::Top, 1, t1).is_err());
+        t.take(&slot(franchise, b, ThroughputClass::N), other, DailyTier::Top, 1, t1).unwrap();
     }
 
     #[test]

@@ -157,7 +157,7 @@ wire_enum!(
         X => "X",
         /// Free trial: 60 TPM.
         Z => "Z",
-        /// Agents and franchises: 3,600 TPM.
+        /// Agents and franchises: 3,600 TPM per number.
         N => "N",
     }
 );
@@ -184,6 +184,13 @@ impl ThroughputClass {
                 (_, true) => Self::F,
             },
         }
+    }
+
+    /// Whether the class's rate is per number rather than per campaign: conversational (G) and
+    /// agents and franchises (N) campaigns spread over many numbers, each with its own rate
+    /// (AT&T enforces G, N and Y per number, the others per campaign).
+    pub fn per_number(self) -> bool {
+        matches!(self, Self::G | Self::N)
     }
 
     /// SMS messages per minute this class allows.
