@@ -270,9 +270,10 @@ async fn gateway_enforces_the_registry_between_a_real_esme_and_a_real_smsc() {
     let _ = esme.wait_deliver(4, 5);
 
     // Opt-out: STOP from the subscriber (through the SMSC) suppresses the campaign until START.
-    smsc.control(&format!("mo {SUBSCRIBER} {N_MAIN} STOP"));
+    // ("Stop all", as subscribers type it: STOP ALL is one of CTIA's opt-out words.)
+    smsc.control(&format!("mo {SUBSCRIBER} {N_MAIN} Stop all"));
     let mo = esme.wait_deliver(1, 10);
-    assert_eq!(mo.first().map(|m| m["text"].clone()), Some(json!("STOP")), "the CSP gets the STOP: {mo:?}");
+    assert_eq!(mo.first().map(|m| m["text"].clone()), Some(json!("Stop all")), "the CSP gets the STOP: {mo:?}");
     assert_eq!(esme.submit(N_MAIN, SUBSCRIBER, "Hello again", "none"), vec![0x406]);
     assert_eq!(
         esme.submit(N_MAIN, "13105550199", "Hello other", "none"),
@@ -682,6 +683,19 @@ async fn gateway_answers_every_pdu_when_smscs_nack_stall_or_vanish_and_esmes_mis
     two.extend(b" and more");
     assert_eq!(e.submit(&submit_body(0x40, 0x08, false, &one, &[]), short), Some(0), "held for its other part");
     assert_eq!(e.submit(&submit_body(0x40, 0x00, false, &two, &[]), short), Some(0x409), "the shortener is seen");
+    // Links and numbers as people write them, in UCS-2: next to curly quotes, emoji and
+    // full-width punctuation, under any top-level domain, internationalised, with full-width
+    // digits.
+    for (text, want) in [
+        ("Visit “https://evil.com/x” now", 0x407),
+        ("👉usps-redelivery.icu/track", 0x407),
+        ("Visit bücher.de， now", 0x407),
+        ("Go “https://bit.ly/abc”", 0x409),
+        ("Call +44 20 7946 0958", 0x408),
+        ("Call ４１５-５５５-０１００", 0x408),
+    ] {
+        assert_eq!(e.submit(&submit_body(0, 0x08, false, &ucs2(text), &[]), short), Some(want), "{text}");
+    }
     assert_eq!(smsc.texts_from(N_MAIN).len(), before, "none of these reached the SMSC");
 
     // submit_sm of a header alone: answered ESME_RINVCMDLEN, and the window (8) not used up.

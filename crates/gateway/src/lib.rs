@@ -12,6 +12,7 @@ pub mod content;
 pub mod fingerprint;
 pub mod optout;
 pub mod throughput;
+mod tlds;
 
 use std::sync::Arc;
 
