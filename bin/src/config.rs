@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// A network x5u fetches may reach although special-purpose (loopback, private); repeatable
     #[arg(long = "x5u-allow-net", env = "VOUCH_X5U_ALLOW_NET", value_delimiter = ',')]
     pub x5u_allow_net: Vec<ipnet::IpNet>,
+    /// PEM file of extra CA certificates trusted for x5u fetches' TLS, besides the Mozilla
+    /// roots (a lab's or a private certificate repository's CA)
+    #[arg(long = "x5u-tls-root", env = "VOUCH_X5U_TLS_ROOT")]
+    pub x5u_tls_root: Option<PathBuf>,
     /// Calls from providers absent from the Robocall Mitigation Database: block or flag [default: block]
     #[arg(long, env = "VOUCH_RMD_POLICY", value_parser = ["block", "flag"])]
     pub rmd_policy: Option<String>,
@@ -199,6 +203,7 @@ struct FileConfig {
     trust_dir: Option<PathBuf>,
     key_dir: Option<PathBuf>,
     x5u_allow_net: Option<Vec<String>>,
+    x5u_tls_root: Option<PathBuf>,
     rmd_policy: Option<String>,
     verify_failure: Option<String>,
     replay_policy: Option<String>,
@@ -258,6 +263,8 @@ pub struct VoiceSettings {
     pub trust_dir: Option<PathBuf>,
     pub key_dir: PathBuf,
     pub x5u_allow_net: Vec<ipnet::IpNet>,
+    /// Extra TLS trust anchors for x5u fetches (DER), from `--x5u-tls-root`.
+    pub x5u_tls_roots: Vec<Vec<u8>>,
     pub rmd_block: bool,
     pub continue_on_failure: bool,
     pub replay_block: bool,
@@ -329,6 +336,22 @@ impl ServeArgs {
             trust_dir: self.trust_dir.or(file.trust_dir),
             key_dir: self.key_dir.or(file.key_dir).unwrap_or_else(|| data_dir.join("keys")),
             x5u_allow_net: allow,
+            x5u_tls_roots: match self.x5u_tls_root.or(file.x5u_tls_root) {
+                None => Vec::new(),
+                Some(path) => {
+                    let pem = std::fs::read(&path)
+                        .with_context(|| format!("x5u_tls_root: cannot read {}", path.display()))?;
+                    let roots: Vec<Vec<u8>> = vouch_shaken::Certificate::chain_from_pem(&pem)
+                        .with_context(|| format!("x5u_tls_root: {}", path.display()))?
+                        .iter()
+                        .map(|c| c.der().to_vec())
+                        .collect();
+                    if roots.is_empty() {
+                        bail!("x5u_tls_root: {} holds no certificate", path.display());
+                    }
+                    roots
+                }
+            },
             rmd_block: choice("rmd_policy", &file_name, self.rmd_policy.or(file.rmd_policy), ["block", "flag"])?,
             continue_on_failure: !choice(
                 "verify_failure",
@@ -488,6 +511,7 @@ mod tests {
             trust_dir: None,
             key_dir: None,
             x5u_allow_net: Vec::new(),
+            x5u_tls_root: None,
             rmd_policy: None,
             verify_failure: None,
             replay_policy: None,

@@ -299,7 +299,11 @@ async fn start_callauth(
         public_url,
         key_dir: v.key_dir.clone(),
         trust,
-        fetch: vouch_certfetch::FetchPolicy { allow: v.x5u_allow_net.clone(), ..Default::default() },
+        fetch: vouch_certfetch::FetchPolicy {
+            allow: v.x5u_allow_net.clone(),
+            extra_roots: v.x5u_tls_roots.clone(),
+            ..Default::default()
+        },
         freshness: i64::from(v.freshness),
         rmd: if v.rmd_block { Enforcement::Block } else { Enforcement::Flag },
         replay: if v.replay_block { Enforcement::Block } else { Enforcement::Flag },

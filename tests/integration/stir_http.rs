@@ -1865,3 +1865,114 @@ async fn stir_http_replays_are_refused_and_the_rmd_is_enforced_once_imported() {
     assert!(run(c, LIMIT).status.success());
     assert_eq!(s.get("/v1/rmd", Some(&s.admin)).await.ok(200)["filings"], 1);
 }
+
+/// A lab certificate repository: a TLS CA and a certificate for 127.0.0.1 made with the
+/// `openssl` command, and `peers/cert_repo.py` serving `dir` over HTTPS with them. Returns the
+/// CA's PEM file, the server's port, the child and the lines it has printed ("GET /path").
+fn lab_cert_repo(
+    tmp: &Path,
+    dir: &Path,
+) -> (PathBuf, u16, std::process::Child, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::BufRead;
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(tmp).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "lab-ca.key", "-out", "lab-ca.pem", "-days", "2", "-subj", "/CN=lab repository CA"]);
+    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
+    openssl(&ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "repo.key", "-out", "repo.csr", "-subj", "/CN=127.0.0.1"]);
+    openssl(&csr);
+    std::fs::write(
+        tmp.join("repo.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=critical,CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "repo.csr",
+        "-CA",
+        "lab-ca.pem",
+        "-CAkey",
+        "lab-ca.key",
+        "-CAcreateserial",
+        "-out",
+        "repo.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "repo.ext",
+    ]);
+    let python = std::env::var("VOUCH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/integration/peers/cert_repo.py");
+    let mut child = Command::new(python)
+        .arg(script)
+        .arg("--dir")
+        .arg(dir)
+        .arg("--cert")
+        .arg(tmp.join("repo.pem"))
+        .arg("--key")
+        .arg(tmp.join("repo.key"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("cert_repo.py");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    let port: u16 = first.strip_prefix("listening ").and_then(|p| p.parse().ok()).expect("listening PORT");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            log.lock().unwrap().push(l);
+        }
+    });
+    (tmp.join("lab-ca.pem"), port, child, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_http_a_chain_fetched_from_a_lab_repository_verifies_and_is_fetched_once() {
+    // The repository's TLS certificate is issued by a lab CA, trusted with --x5u-tls-root.
+    let lab = tempfile::tempdir().unwrap();
+    let repo_dir = lab.path().join("repo");
+    std::fs::create_dir(&repo_dir).unwrap();
+    let (lab_ca, port, mut repo, requests) = lab_cert_repo(lab.path(), &repo_dir);
+    let lab_ca = lab_ca.to_string_lossy().into_owned();
+    let v = Voice::start(&["--x5u-allow-net", "127.0.0.0/8", "--x5u-tls-root", &lab_ca]);
+    let s = &v.s;
+    let (p, cert, _) = signer(s, &v.ca, "Acme Voice LLC", "0055500001", "123A").await;
+    std::fs::copy(&cert.chain, repo_dir.join("acme.pem")).unwrap();
+    let x5u = format!("https://127.0.0.1:{port}/acme.pem");
+    let (orig, dest) = ("12025550100", "12025550199");
+    // Two calls signed elsewhere with that x5u: both verify, and the chain is fetched once.
+    for n in 0..2 {
+        let id = cli_sign(&v.dir, &cert, &x5u, orig, dest, &[]);
+        let r = verify(s, &p.key, &verification_request(orig, dest, &id)).await;
+        assert_eq!(r["verstat"], "TN-Validation-Passed", "call {n}: {r:#}");
+        assert_eq!(r["vouch"]["spc"], "123A", "{r:#}");
+    }
+    assert_eq!(*requests.lock().unwrap(), vec!["GET /acme.pem".to_owned()], "one fetch, then the cache");
+    // The fetcher's figures reach /metrics (every 5 s).
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let m = s.get("/metrics", None).await.text;
+        if m.lines().any(|l| l == "vouch_x5u_fetches_total 1") && m.lines().any(|l| l == "vouch_x5u_cache_hits_total 1")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no x5u figures in /metrics:\n{m}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A chain the repository does not have: 436 (E8), as any unusable x5u.
+    let id = cli_sign(&v.dir, &cert, &format!("https://127.0.0.1:{port}/missing.pem"), orig, dest, &[]);
+    let r = verify(s, &p.key, &verification_request(orig, dest, &id)).await;
+    assert_eq!((r["reasoncode"].as_u64(), r["vouch"]["case"].as_str()), (Some(436), Some("E8")), "{r:#}");
+    let _ = repo.kill();
+    let _ = repo.wait();
+}

@@ -172,6 +172,26 @@ struct VoiceState {
     rmd: Option<Arc<BTreeMap<Frn, RmdFiling>>>,
 }
 
+/// Every 5 s, the x5u fetcher's counters as metrics (`/metrics`): cache hits, remembered
+/// failures, misses, calls that waited on another's fetch, requests sent, failures, and the
+/// cache's size. Ends with the service.
+async fn export_fetch_stats(auth: std::sync::Weak<CallAuth>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        let Some(auth) = auth.upgrade() else { break };
+        let s = auth.fetcher.stats();
+        metrics::counter!("vouch_x5u_cache_hits_total").absolute(s.hits);
+        metrics::counter!("vouch_x5u_negative_hits_total").absolute(s.negative_hits);
+        metrics::counter!("vouch_x5u_misses_total").absolute(s.misses);
+        metrics::counter!("vouch_x5u_collapsed_total").absolute(s.collapsed);
+        metrics::counter!("vouch_x5u_fetches_total").absolute(s.network_fetches);
+        metrics::counter!("vouch_x5u_errors_total").absolute(s.errors);
+        metrics::gauge!("vouch_x5u_cache_entries").set(s.cached_entries as f64);
+        metrics::gauge!("vouch_x5u_cache_bytes").set(s.cached_bytes as f64);
+    }
+}
+
 /// A fetched chain and its certificates, parsed once.
 type ParsedChain = (Arc<FetchedChain>, Arc<Vec<Certificate>>);
 
@@ -367,6 +387,7 @@ impl CallAuth {
             me.replay.share();
             tokio::spawn(share_presentations(Arc::downgrade(&me)));
         }
+        tokio::spawn(export_fetch_stats(Arc::downgrade(&me)));
         Ok(me)
     }
 
