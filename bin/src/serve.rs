@@ -151,7 +151,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     crate::out!("vouch: SMPP gateway over TLS on {a} {what}");
                 }
                 let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-                let settings = crate::smpp::SmppSettings { window: g.window, smscs: g.smscs.clone() };
+                let settings = crate::smpp::SmppSettings {
+                    window: g.window,
+                    smscs: g.smscs.clone(),
+                    receipt_ids: Some(config.data_dir.join("smpp-receipt-ids")),
+                };
                 let task = tokio::spawn(server.run(gateway.clone(), settings, async move {
                     let _ = stopped.await;
                 }));

@@ -210,6 +210,8 @@ pub struct SmppSettings {
     pub window: usize,
     /// The SMSCs.
     pub smscs: Vec<SmscConfig>,
+    /// Where the message ids awaiting receipts are kept from a stop to the next start.
+    pub receipt_ids: Option<std::path::PathBuf>,
 }
 
 /// What answers a submit forwarded upstream.
@@ -335,7 +337,61 @@ impl IdMap {
         let g = self.generations.lock().unwrap_or_else(|e| e.into_inner());
         g.0.get(key).or_else(|| g.1.get(key)).cloned()
     }
+
+    /// Writes the ids to `path` (at shutdown), older generation first: one line per message,
+    /// `SMSC address, SMSC's id, vouch's id, system_id`, tab-separated. Returns how many.
+    fn save(&self, path: &std::path::Path, smscs: &[SmscConfig]) -> std::io::Result<usize> {
+        use std::io::Write as _;
+        let g = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        let tmp = path.with_extension("tmp");
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        writeln!(w, "{RECEIPT_IDS_HEADER}")?;
+        let mut n = 0;
+        for ((index, theirs), sent) in g.1.iter().chain(g.0.iter()) {
+            let Some(smsc) = smscs.get(*index) else { continue };
+            let fields = [theirs.as_str(), sent.our_id.as_str(), sent.system_id.as_str()];
+            if fields.iter().any(|f| f.contains(['\t', '\n'])) {
+                continue;
+            }
+            writeln!(w, "{}\t{}\t{}\t{}", smsc.addr, fields[0], fields[1], fields[2])?;
+            n += 1;
+        }
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(n)
+    }
+
+    /// Reads what [`IdMap::save`] wrote, for the SMSCs still configured (by address), and
+    /// removes the file. Returns how many were taken.
+    fn load(&self, path: &std::path::Path, smscs: &[SmscConfig]) -> std::io::Result<usize> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut lines = text.lines();
+        if lines.next() != Some(RECEIPT_IDS_HEADER) {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not a vouch receipt id file"));
+        }
+        let mut n = 0;
+        for line in lines {
+            let mut f = line.split('\t');
+            let (Some(addr), Some(theirs), Some(ours), Some(system_id), None) =
+                (f.next(), f.next(), f.next(), f.next(), f.next())
+            else {
+                continue;
+            };
+            let Some(index) = smscs.iter().position(|s| s.addr.to_string() == addr) else { continue };
+            self.insert((index, theirs.to_owned()), Sent { our_id: ours.to_owned(), system_id: system_id.to_owned() });
+            n += 1;
+        }
+        std::fs::remove_file(path)?;
+        Ok(n)
+    }
 }
+
+/// The first line of the file [`IdMap::save`] writes.
+const RECEIPT_IDS_HEADER: &str = "vouch smpp receipt ids v1";
 
 struct Shared {
     gateway: Arc<SmppGateway>,
@@ -348,6 +404,10 @@ struct Shared {
     next_id: AtomicU64,
     id_prefix: u32,
     next_session: AtomicU64,
+    /// Set at shutdown: every session unbinds (see [`SmppServer::run`]).
+    draining: tokio::sync::watch::Sender<bool>,
+    /// Set once the sessions are gone: the SMSC sessions unbind once their submits are answered.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -479,10 +539,22 @@ impl SmppServer {
             next_id: AtomicU64::new(1),
             id_prefix: rand::random(),
             next_session: AtomicU64::new(1),
+            draining: tokio::sync::watch::Sender::new(false),
+            stopping: tokio::sync::watch::Sender::new(false),
         });
-        for (i, rx) in receivers.into_iter().enumerate() {
-            tokio::spawn(upstream(shared.clone(), i, rx));
+        // The ids of messages sent before the last stop, so that their receipts still find
+        // their ESMEs.
+        if let Some(path) = &settings.receipt_ids {
+            match shared.ids.load(path, &settings.smscs) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(ids = n, "message ids awaiting receipts taken up from the last run"),
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %path.display(), "cannot read the message ids awaiting receipts")
+                }
+            }
         }
+        let upstream_tasks: Vec<_> =
+            receivers.into_iter().enumerate().map(|(i, rx)| tokio::spawn(upstream(shared.clone(), i, rx))).collect();
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let serve = |listener: Option<TcpListener>, tls: Option<tokio_rustls::TlsAcceptor>| {
             let (limit, shared) = (limit.clone(), shared.clone());
@@ -514,6 +586,30 @@ impl SmppServer {
         tokio::select! {
             _ = accept => {}
             _ = shutdown => {}
+        }
+        // Shutting down (the listeners are closed): every bound session is unbound and closes
+        // once the answers to its submits are out (at most UNBIND_WAIT); then each SMSC session
+        // unbinds once its own submits are answered. Nothing acknowledged is lost, and the ESMEs
+        // hear about every submit they sent.
+        shared.draining.send_replace(true);
+        let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+        if tokio::time::timeout(UNBIND_WAIT + Duration::from_secs(2), limit.acquire_many(all)).await.is_err() {
+            tracing::warn!("SMPP sessions still open after {:?}; stopping anyway", UNBIND_WAIT);
+        }
+        shared.stopping.send_replace(true);
+        for t in upstream_tasks {
+            if tokio::time::timeout(Duration::from_secs(3), t).await.is_err() {
+                tracing::warn!("an SMSC session did not unbind in 3 s; stopping anyway");
+            }
+        }
+        if let Some(path) = &settings.receipt_ids {
+            let (ids, smscs) = (shared.clone(), settings.smscs.clone());
+            let path = path.clone();
+            match tokio::task::spawn_blocking(move || ids.ids.save(&path, &smscs)).await {
+                Ok(Ok(n)) => tracing::info!(ids = n, "message ids awaiting receipts kept for the next start"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot keep the message ids awaiting receipts"),
+                Err(e) => tracing::warn!(error = %e, "cannot keep the message ids awaiting receipts"),
+            }
         }
     }
 }
@@ -616,6 +712,36 @@ const PARTS_MISSING: &str = "concatenated parts missing";
 /// How long an unbind waits for the answers to the submits before it.
 const UNBIND_WAIT: Duration = Duration::from_secs(10);
 
+/// vouch unbinding a session: since when, whether its unbind went out, and whether the ESME
+/// answered it.
+struct Withdrawal {
+    since: Instant,
+    sent: bool,
+    answered: bool,
+}
+
+/// vouch unbinds a bound session (SMPP 3.4 section 4.2; its account was revoked, or vouch is
+/// stopping): no new request is taken, the session gets no more deliveries (those queued go
+/// back to the SMSC with ESME_RX_T_APPN, which it retries), the answers to earlier submits
+/// still go out, and then the unbind (see the session loop). `None` when the session was not
+/// bound.
+fn withdraw(
+    session: &mut ServerSession,
+    shared: &Shared,
+    account: &BoundAccount,
+    session_id: u64,
+    delivers: &mut mpsc::Receiver<Deliver>,
+) -> Option<Withdrawal> {
+    if !session.withdraw() {
+        return None;
+    }
+    shared.remove_receiver(account, session_id);
+    while let Ok(d) = delivers.try_recv() {
+        let _ = d.reply.send(CommandStatus::ESME_RX_T_APPN);
+    }
+    Some(Withdrawal { since: Instant::now(), sent: false, answered: false })
+}
+
 /// Milliseconds on the process's monotonic clock (the reassembler's time).
 fn now_ms() -> u64 {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -640,8 +766,9 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
     let mut closing = false;
     // An unbind waiting for the answers to the submits before it: (its sequence, when).
     let mut unbinding: Option<(u32, Instant)> = None;
-    // vouch's own unbind (the account was disabled): when, and whether the ESME answered it.
-    let mut withdrawn: Option<(Instant, bool)> = None;
+    // vouch's own unbind (the account was disabled, or vouch is stopping).
+    let mut withdrawn: Option<Withdrawal> = None;
+    let mut draining = shared.draining.subscribe();
     let result: anyhow::Result<()> = loop {
         tokio::select! {
             n = rd.read_buf(&mut buf) => {
@@ -679,7 +806,7 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
                             while let Ok(d) = delivers.try_recv() { let _ = d.reply.send(CommandStatus::ESME_RX_T_APPN); }
                         }
                         Ok(Next::UnbindAnswered) => {
-                            if let Some((_, answered)) = &mut withdrawn { *answered = true; }
+                            if let Some(w) = &mut withdrawn { w.answered = true; }
                         }
                         Err(e) => { wr.write_all(&out).await?; return Err(e); }
                     }
@@ -703,6 +830,17 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
                 out.extend_from_slice(&pdu);
                 pending_delivers.insert(seq, d.reply);
             }
+            Ok(()) = draining.changed() => {
+                match session.state() {
+                    SessionState::Bound(_) => {
+                        if let Some(acc) = &account {
+                            withdrawn = withdraw(&mut session, &shared, acc, session_id, &mut delivers);
+                        }
+                    }
+                    SessionState::Open => closing = true,
+                    _ => {}
+                }
+            }
             _ = tick.tick() => {
                 let expired = reassembler.expire(now_ms());
                 if !expired.is_empty()
@@ -719,12 +857,8 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
                         // A disabled account is unbound (section 4.2): no new request is taken,
                         // the answers to earlier submits still go out, queued deliveries go back
                         // to the SMSC, and the connection closes once the ESME has answered.
-                        if !shared.gateway.registry().smpp_account_active(&acc.system_id).await && session.withdraw() {
-                            vouch_smpp::encode_header_only(&mut out, CommandId::UNBIND, CommandStatus::ESME_ROK, next_seq);
-                            next_seq = next_seq.wrapping_add(1).max(1);
-                            withdrawn = Some((Instant::now(), false));
-                            shared.remove_receiver(acc, session_id);
-                            while let Ok(d) = delivers.try_recv() { let _ = d.reply.send(CommandStatus::ESME_RX_T_APPN); }
+                        if !shared.gateway.registry().smpp_account_active(&acc.system_id).await {
+                            withdrawn = withdraw(&mut session, &shared, acc, session_id, &mut delivers);
                         }
                     }
             }
@@ -739,11 +873,19 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
             session.close();
             closing = true;
         }
-        if let Some((since, answered)) = withdrawn
-            && ((answered && session.outstanding() == 0) || since.elapsed() > UNBIND_WAIT)
-        {
-            session.close();
-            closing = true;
+        // vouch's unbind goes out once every earlier submit is answered (an ESME may stop
+        // reading at an unbind), at the latest after UNBIND_WAIT; the connection closes once the
+        // ESME answers it (or a second later).
+        if let Some(w) = &mut withdrawn {
+            if !w.sent && (session.outstanding() == 0 || w.since.elapsed() > UNBIND_WAIT) {
+                vouch_smpp::encode_header_only(&mut out, CommandId::UNBIND, CommandStatus::ESME_ROK, next_seq);
+                next_seq = next_seq.wrapping_add(1).max(1);
+                w.sent = true;
+            }
+            if w.sent && (w.answered || w.since.elapsed() > UNBIND_WAIT + Duration::from_secs(1)) {
+                session.close();
+                closing = true;
+            }
         }
         if !out.is_empty() {
             wr.write_all(&out).await?;
@@ -1170,7 +1312,11 @@ async fn upstream(shared: Arc<Shared>, index: usize, mut requests: mpsc::Receive
     let mut backoff = Duration::from_millis(100);
     // Submits sent and not answered when a connection dropped: sent again first.
     let mut retry: VecDeque<UpstreamRequest> = VecDeque::new();
+    let mut stopping = shared.stopping.subscribe();
     loop {
+        if *stopping.borrow_and_update() {
+            return; // the gateway is shutting down, and this SMSC is away
+        }
         match upstream_connection(&shared, index, &cfg, &mut requests, &mut retry).await {
             Ok(()) => return, // the gateway is shutting down
             Err(e) => {
@@ -1193,6 +1339,7 @@ async fn upstream(shared: Arc<Shared>, index: usize, mut requests: mpsc::Receive
                     None => return,
                 },
                 _ = tick.tick() => give_back_late(&mut retry, cfg.response_timeout),
+                Ok(()) = stopping.changed() => return,
             }
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -1270,7 +1417,36 @@ async fn upstream_connection(
     keepalive.tick().await;
     let mut awaiting_link: Option<Instant> = None;
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
+    let mut stopping = shared.stopping.subscribe();
     let result = loop {
+        // Shutting down, and every submit answered: unbind (section 4.2) and wait a little for
+        // the answer.
+        if *stopping.borrow_and_update() && pending.is_empty() && retry.is_empty() {
+            seq = seq.wrapping_add(1).max(2);
+            vouch_smpp::encode_header_only(&mut out, CommandId::UNBIND, CommandStatus::ESME_ROK, seq);
+            if wr.write_all(&out).await.is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    loop {
+                        match rd.read_buf(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        while let Ok(Some(h)) = vouch_smpp::frame(&buf) {
+                            if buf.len() < h.length {
+                                break;
+                            }
+                            buf.drain(..h.length);
+                            if h.command_id == CommandId::UNBIND.response() {
+                                return;
+                            }
+                        }
+                    }
+                })
+                .await;
+            }
+            tracing::info!(smsc = %cfg.addr, "unbound from SMSC");
+            break Ok(());
+        }
         // Retries first, then new requests, while the window has room.
         while pending.len() < cfg.window {
             let Some(mut r) = retry.pop_front() else { break };
@@ -1382,6 +1558,7 @@ async fn upstream_connection(
                     }
                 }
             }
+            Ok(()) = stopping.changed() => {}
             _ = keepalive.tick() => {
                 if awaiting_link.is_some_and(|t| t.elapsed() > Duration::from_secs(30)) {
                     break Err(anyhow::anyhow!("the SMSC did not answer enquire_link"));

@@ -875,3 +875,84 @@ async fn the_flag_policy_forwards_and_marks_what_the_carrier_gets() {
     assert_eq!(flag("book at").as_deref(), Some("00000407"), "VOUCH_UNDECLARED_LINK, for the carrier to see");
     drop(server);
 }
+
+/// A C-octet string at the start of `body`.
+fn leading_cstr(body: &[u8]) -> String {
+    String::from_utf8_lossy(body.split(|b| *b == 0).next().unwrap_or_default()).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_answers_every_submit_in_flight_and_receipts_find_their_esme_after_the_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let data_dir = dir.join("data");
+    let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
+    let s = server.accepted_campaign().await;
+    server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
+    let password = server.smpp_account(&s.csp, "drainesme").await;
+    server.sigterm();
+    let smsc = Smsc::start(dir.join("smsc.jsonl"));
+    let gateway = || {
+        let mut cmd = serve_command(dir, &data_dir);
+        cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--smsc"])
+            .arg(format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port));
+        Server::launch(cmd, data_dir.clone(), dir.to_path_buf())
+    };
+    let server = gateway();
+    let mut e = RawEsme::connect(announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(e.bind(0x09, "drainesme", &password), 0);
+    // The SMSC answers each submit 1.5 s late and sends its receipts 4 s after; vouch is told to
+    // stop while 5 submits are in flight.
+    smsc.control("delay 1500");
+    smsc.control("dlrdelay 4000");
+    let body = submit_body(0, 0, true, b"Acme Dental: see you soon. Reply STOP to opt out.", &[]);
+    let seqs: Vec<u32> = (0..5).map(|_| e.send(4, 0, &body)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = Instant::now();
+    let stopper = std::thread::spawn(move || {
+        let mut server = server;
+        server.sigterm()
+    });
+    // Every submit is answered (accepted), then vouch unbinds; the ESME answers and the
+    // connection closes.
+    let mut ids = Vec::new();
+    let unbind = loop {
+        let p = e.read(Duration::from_secs(8)).expect("an answer or vouch's unbind before the close");
+        match p.0 {
+            0x8000_0004 => {
+                assert!(seqs.contains(&p.2) && p.1 == 0, "{p:x?}");
+                ids.push(leading_cstr(&p.3));
+            }
+            0x06 => break p,
+            _ => {}
+        }
+    };
+    assert_eq!(ids.len(), 5, "every submit in flight answered before the unbind");
+    e.send_as(0x8000_0006, 0, unbind.2, &[]);
+    assert_eq!(e.read(Duration::from_secs(5)).map(|p| p.0), None, "closed once the unbind is answered");
+    let finished = stopper.join().expect("the stopping thread");
+    assert!(finished.status.success(), "{finished:?}");
+    assert!(stopped.elapsed() < Duration::from_secs(8), "the stop took {:?}", stopped.elapsed());
+    let stats = smsc.control("stats");
+    assert!(stats.contains("\"unbinds\": 1"), "vouch unbinds from the SMSC: {stats}");
+    assert!(std::fs::read_to_string(data_dir.join("smpp-receipt-ids")).is_ok_and(|t| t.lines().count() == 6));
+    // Restarted: the receipts the SMSC sends now reach the ESME under the ids it was given.
+    let server = gateway();
+    let mut rx = RawEsme::connect(announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(rx.bind(0x01, "drainesme", &password), 0);
+    let mut receipted = Vec::new();
+    while receipted.len() < 5 {
+        let p = rx.read(Duration::from_secs(10)).expect("the receipts after the restart");
+        if p.0 == 0x05 {
+            let text = String::from_utf8_lossy(&p.3).into_owned();
+            let id = text.split("id:").nth(1).and_then(|t| t.split(' ').next()).unwrap_or_default().to_owned();
+            receipted.push(id);
+            rx.send_as(0x8000_0005, 0, p.2, &cstr(""));
+        }
+    }
+    receipted.sort();
+    ids.sort();
+    assert_eq!(receipted, ids);
+    assert!(!data_dir.join("smpp-receipt-ids").exists(), "taken up and removed");
+    drop(server);
+}

@@ -21,6 +21,8 @@ Control commands (one per line, one reply line each, "OK ..." or "ERR ..."):
     nack N          next N submit_sm/data_sm get generic_nack ESME_RINVCMDID (0x03), not logged
     silent N        next N submit_sm/data_sm get no answer at all (the session stays up), not logged
     down SECONDS    close every SMPP session, and close new connections at once, for SECONDS
+    delay MS        answer accepted submits MS milliseconds after logging them (0: at once)
+    dlrdelay MS     send delivery receipts MS milliseconds after the submit
     disconnect      close every SMPP session now
     mo SRC DST TEXT send a mobile-originated deliver_sm to the most recently bound
                     receiver/transceiver; OK when its deliver_sm_resp came back
@@ -276,6 +278,7 @@ class Sim:
         self.system_id = args.system_id
         self.password = args.password
         self.dlr_delay = max(0, args.dlr_delay_ms) / 1000.0
+        self.resp_delay = 0.0  # seconds before a submit is answered ("delay MS")
         self.log = open(args.log, "a", encoding="utf-8")
         self.sessions = []  # open sessions
         self.msg_counter = itertools.count(1)
@@ -483,7 +486,10 @@ class Sim:
         self.log.write(json.dumps(record, sort_keys=True) + "\n")
         self.log.flush()
         self.stats["submits_ok"] += 1
-        s.send(resp_id, ESME_ROK, seq, cstr(message_id))
+        if self.resp_delay > 0:
+            asyncio.get_running_loop().call_later(self.resp_delay, s.send, resp_id, ESME_ROK, seq, cstr(message_id))
+        else:
+            s.send(resp_id, ESME_ROK, seq, cstr(message_id))
 
         if m["registered_delivery"] & 0x03:
             text = m["short_message"]
@@ -600,6 +606,14 @@ class Sim:
                 self.down_until = time.monotonic() + n
                 for s in list(self.sessions):
                     s.close()
+            return "OK"
+        if op in ("delay", "dlrdelay"):
+            if len(words) != 2 or not words[1].isdigit():
+                return "ERR usage: %s MS" % op
+            if op == "delay":
+                self.resp_delay = int(words[1]) / 1000.0
+            else:
+                self.dlr_delay = int(words[1]) / 1000.0
             return "OK"
         if op == "disconnect":
             n = 0
