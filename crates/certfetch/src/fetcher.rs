@@ -7,18 +7,28 @@
 //! byte bound must count certificates and URLs. It is a `Mutex<HashMap>` never held across an
 //! `.await`; a miss spawns one task that performs the fetch and publishes the result through a
 //! `tokio::sync::watch` channel that every collapsed caller waits on, so a cancelled caller never
-//! cancels the fetch for the others. Eviction scans for the expired or least recently used entry
-//! (O(entries) per eviction; it only happens on a miss, and misses are rare: entries live 24 h).
+//! cancels the fetch for the others.
+//!
+//! Eviction order: expired entries, then remembered failures, then the least recently used chain,
+//! so that failures (which anyone who can get a PASSporT verified can create at will, one per
+//! unique x5u) never push a fresh chain out. Three ordered indexes (chains by last use, chains by
+//! expiry, failures by expiry) make each eviction O(log entries), so a flood of unique failing
+//! x5u against a full cache costs O(log n) per failure, not a scan of the cache.
+//!
+//! The fetch task first takes a slot for its host (host and port) and then one of the overall
+//! slots (`tokio::sync::Semaphore`s, first come first served), within the total timeout; the
+//! slots are released when the task's work ends or is dropped (timeout, error, shutdown).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::error::Error as StdError;
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use jiff::Timestamp;
 use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit, watch};
 
 use crate::body::{self, CacheDirective};
 use crate::error::{ConfigError, FetchError};
@@ -45,11 +55,13 @@ pub struct FetchedChain {
     pub fetched_at: Timestamp,
     /// When the cache stops serving it.
     pub expires_at: Timestamp,
-    /// The earliest `notAfter` of the certificates (caps `expires_at`).
+    /// The earliest `notAfter` of the leaf and the certificates it chains to by name (caps
+    /// `expires_at`; see [`crate::parse_pem_chain`]).
     pub earliest_not_after: Timestamp,
     /// The `Content-Type` the server sent, if any.
     pub content_type: Option<String>,
-    /// Deviations from ATIS-1000074/-1000080 that did not prevent use of the chain.
+    /// Deviations from ATIS-1000074/-1000080 that did not prevent use of the chain. The fetcher
+    /// logs them (info, `x5u chain fetched with warnings`) once, when the chain is fetched.
     pub warnings: Vec<FetchWarning>,
 }
 
@@ -62,6 +74,20 @@ pub enum FetchWarning {
     UnexpectedContentType(Option<String>),
     /// The response carried no recognised `Cache-Control` directive (cached for the minimum).
     NoCacheDirective,
+}
+
+impl fmt::Display for FetchWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnexpectedContentType(Some(ct)) => {
+                write!(f, "Content-Type {ct:?} is not {PEM_CHAIN_MEDIA_TYPE} (ATIS-1000080)")
+            }
+            Self::UnexpectedContentType(None) => {
+                write!(f, "no Content-Type, expected {PEM_CHAIN_MEDIA_TYPE} (ATIS-1000080)")
+            }
+            Self::NoCacheDirective => f.write_str("no recognised Cache-Control directive, cached for the minimum"),
+        }
+    }
 }
 
 /// Counters since the fetcher was created, and the cache's current size.
@@ -105,6 +131,7 @@ struct Inner {
     clock: Clock,
     tls: rustls::ClientConfig,
     state: Mutex<State>,
+    limits: Limits,
     counters: Counters,
 }
 
@@ -120,61 +147,90 @@ struct Counters {
 
 type Outcome = Result<Arc<FetchedChain>, FetchError>;
 
+/// The cache and the fetches in flight.
+///
+/// Invariants: every `Ready` slot is in `ready_by_use` (under its `last_used`) and in
+/// `ready_by_expiry` (under its chain's `expires_at` and its `id`); every `Failed` slot is in
+/// `failed_by_expiry`; `Pending` slots are in no index and not charged.
 #[derive(Default)]
 struct State {
-    map: HashMap<String, Slot>,
+    map: HashMap<Arc<str>, Slot>,
     /// Bytes charged by `Ready` and `Failed` slots.
     bytes: usize,
     /// Entries that are `Ready` or `Failed`.
     entries: usize,
-    /// Logical time for least-recently-used eviction.
+    /// Logical time: last-use order, and a unique id for each cached entry.
     tick: u64,
+    /// `Ready` keys by last use, least recent first.
+    ready_by_use: BTreeMap<u64, Arc<str>>,
+    /// `Ready` keys by expiry, earliest first.
+    ready_by_expiry: BTreeMap<(Timestamp, u64), Arc<str>>,
+    /// `Failed` keys by expiry, earliest first (all live `negative_cache`: oldest first).
+    failed_by_expiry: BTreeMap<(Timestamp, u64), Arc<str>>,
 }
 
 enum Slot {
-    Ready { chain: Arc<FetchedChain>, bytes: usize, last_used: u64 },
-    Failed { error: FetchError, expires_at: Timestamp, bytes: usize, last_used: u64 },
+    Ready { chain: Arc<FetchedChain>, bytes: usize, id: u64, last_used: u64 },
+    Failed { error: FetchError, expires_at: Timestamp, bytes: usize, id: u64 },
     Pending(watch::Receiver<Option<Outcome>>),
 }
 
-impl Slot {
-    fn charged(&self) -> Option<(usize, u64, Timestamp)> {
-        match self {
-            Slot::Ready { chain, bytes, last_used } => Some((*bytes, *last_used, chain.expires_at)),
-            Slot::Failed { expires_at, bytes, last_used, .. } => Some((*bytes, *last_used, *expires_at)),
-            Slot::Pending(_) => None,
-        }
-    }
-}
-
 impl State {
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+
     fn remove(&mut self, key: &str) -> Option<Slot> {
         let slot = self.map.remove(key)?;
-        if let Some((bytes, ..)) = slot.charged() {
-            self.bytes -= bytes;
-            self.entries -= 1;
-        }
+        let bytes = match &slot {
+            Slot::Ready { chain, bytes, id, last_used } => {
+                self.ready_by_use.remove(last_used);
+                self.ready_by_expiry.remove(&(chain.expires_at, *id));
+                *bytes
+            }
+            Slot::Failed { expires_at, bytes, id, .. } => {
+                self.failed_by_expiry.remove(&(*expires_at, *id));
+                *bytes
+            }
+            Slot::Pending(_) => return Some(slot),
+        };
+        self.bytes -= bytes;
+        self.entries -= 1;
         Some(slot)
     }
 
-    fn insert(&mut self, key: String, slot: Slot) {
+    fn insert(&mut self, key: Arc<str>, slot: Slot) {
         self.remove(&key);
-        if let Some((bytes, ..)) = slot.charged() {
+        let bytes = match &slot {
+            Slot::Ready { chain, bytes, id, last_used } => {
+                self.ready_by_use.insert(*last_used, key.clone());
+                self.ready_by_expiry.insert((chain.expires_at, *id), key.clone());
+                Some(*bytes)
+            }
+            Slot::Failed { expires_at, bytes, id, .. } => {
+                self.failed_by_expiry.insert((*expires_at, *id), key.clone());
+                Some(*bytes)
+            }
+            Slot::Pending(_) => None,
+        };
+        if let Some(bytes) = bytes {
             self.bytes += bytes;
             self.entries += 1;
         }
         self.map.insert(key, slot);
     }
 
-    /// Evict until within the bounds: expired entries first, then the least recently used.
+    /// Evict until within the bounds: expired entries first (failures, then chains), then
+    /// failures (earliest expiry first), then the least recently used chain. The entry just
+    /// inserted may be the victim: a failure, when the rest of the cache is fresh chains.
     fn evict(&mut self, now: Timestamp, max_entries: usize, max_bytes: usize) {
         while self.entries > max_entries || self.bytes > max_bytes {
-            let victim = self
-                .map
-                .iter()
-                .filter_map(|(k, s)| s.charged().map(|(_, used, exp)| (exp > now, used, k)))
-                .min_by_key(|(fresh, used, _)| (*fresh, *used))
-                .map(|(.., k)| k.clone());
+            let victim = first_expired(&self.failed_by_expiry, now)
+                .or_else(|| first_expired(&self.ready_by_expiry, now))
+                .or_else(|| self.failed_by_expiry.values().next())
+                .or_else(|| self.ready_by_use.values().next())
+                .cloned();
             match victim {
                 Some(k) => {
                     self.remove(&k);
@@ -182,6 +238,87 @@ impl State {
                 None => break,
             }
         }
+    }
+
+    fn clear(&mut self) {
+        self.map.retain(|_, slot| matches!(slot, Slot::Pending(_)));
+        self.ready_by_use.clear();
+        self.ready_by_expiry.clear();
+        self.failed_by_expiry.clear();
+        self.bytes = 0;
+        self.entries = 0;
+    }
+}
+
+/// The key of the earliest expiry in `index`, if that has passed at `now`.
+fn first_expired(index: &BTreeMap<(Timestamp, u64), Arc<str>>, now: Timestamp) -> Option<&Arc<str>> {
+    index.first_key_value().filter(|((expires_at, _), _)| *expires_at <= now).map(|(_, k)| k)
+}
+
+/// The caps on fetches in flight: per host and overall.
+struct Limits {
+    per_host: usize,
+    all: Semaphore,
+    hosts: Mutex<HashMap<String, HostGate>>,
+}
+
+/// One host's slots, and how many fetches hold or wait for one (the entry is removed at zero).
+struct HostGate {
+    slots: Arc<Semaphore>,
+    users: usize,
+}
+
+/// A fetch's registration with its host's gate; unregisters (and drops an unused gate) on drop.
+struct HostUse<'a> {
+    limits: &'a Limits,
+    host: String,
+}
+
+impl Drop for HostUse<'_> {
+    fn drop(&mut self) {
+        let mut hosts = self.limits.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(gate) = hosts.get_mut(&self.host) {
+            gate.users = gate.users.saturating_sub(1);
+            if gate.users == 0 {
+                hosts.remove(&self.host);
+            }
+        }
+    }
+}
+
+/// The slots one fetch holds; dropping it releases them (fields drop in order: the permits, then
+/// the registration).
+struct FetchSlots<'a> {
+    _all: SemaphorePermit<'a>,
+    _host: OwnedSemaphorePermit,
+    _use: HostUse<'a>,
+}
+
+impl Limits {
+    fn new(per_host: usize, all: usize) -> Self {
+        Self { per_host, all: Semaphore::new(all), hosts: Mutex::new(HashMap::new()) }
+    }
+
+    /// Wait for a slot for `host`, then for one of the overall slots (in that order, so that the
+    /// fetches queued for one busy host do not hold overall slots other hosts could use).
+    async fn acquire(&self, host: &str) -> Result<FetchSlots<'_>, FetchError> {
+        let (slots, registration) = {
+            let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+            let gate = hosts
+                .entry(host.to_owned())
+                .or_insert_with(|| HostGate { slots: Arc::new(Semaphore::new(self.per_host)), users: 0 });
+            gate.users += 1;
+            (gate.slots.clone(), HostUse { limits: self, host: host.to_owned() })
+        };
+        // The semaphores are never closed; an error would mean they were.
+        let host_permit = slots.acquire_owned().await.map_err(|_| FetchError::Aborted)?;
+        let all = self.all.acquire().await.map_err(|_| FetchError::Aborted)?;
+        Ok(FetchSlots { _all: all, _host: host_permit, _use: registration })
+    }
+
+    #[cfg(test)]
+    fn hosts_tracked(&self) -> usize {
+        self.hosts.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 }
 
@@ -199,13 +336,25 @@ impl CertFetcher {
         if policy.connect_timeout.is_zero() || policy.total_timeout.is_zero() {
             return Err(ConfigError::Policy("timeouts must be positive".into()));
         }
+        for (name, value) in
+            [("max_in_flight_per_host", policy.max_in_flight_per_host), ("max_in_flight", policy.max_in_flight)]
+        {
+            if value == 0 || value > Semaphore::MAX_PERMITS {
+                return Err(ConfigError::Policy(format!(
+                    "{name} must be between 1 and {}, not {value}",
+                    Semaphore::MAX_PERMITS
+                )));
+            }
+        }
         let tls = client_tls_config(&policy.extra_roots)?;
+        let limits = Limits::new(policy.max_in_flight_per_host, policy.max_in_flight);
         Ok(Self {
             inner: Arc::new(Inner {
                 policy,
                 clock,
                 tls,
                 state: Mutex::new(State::default()),
+                limits,
                 counters: Counters::default(),
             }),
         })
@@ -228,6 +377,11 @@ impl CertFetcher {
     /// refuses it if any address is special-purpose (and not allow-listed), connects only to the
     /// checked addresses, sends one GET without following redirects, reads at most
     /// `max_bytes`, and parses the PEM chain. Any error means SIP 436 for the verifier.
+    ///
+    /// A fetch first waits for a slot ([`FetchPolicy::max_in_flight_per_host`],
+    /// [`FetchPolicy::max_in_flight`]); the wait counts towards the total timeout. A fetch that
+    /// times out before getting a slot says nothing about the URL and is not negatively cached.
+    /// Warnings ([`FetchedChain::warnings`]) are logged at info level once per network fetch.
     pub async fn fetch(&self, url: &str) -> Result<Arc<FetchedChain>, FetchError> {
         let inner = &self.inner;
         let x5u = match check_x5u_url(url, &inner.policy) {
@@ -237,20 +391,21 @@ impl CertFetcher {
                 return Err(e);
             }
         };
-        let key = x5u.as_str().to_owned();
         let mut rx = {
-            let mut state = lock(&inner.state);
+            let mut guard = lock(&inner.state);
             let now = (inner.clock)();
-            state.tick += 1;
-            let tick = state.tick;
-            match state.map.get_mut(&key) {
+            let tick = guard.next_tick();
+            let state = &mut *guard;
+            match state.map.get_mut(x5u.as_str()) {
                 Some(Slot::Ready { chain, last_used, .. }) if chain.expires_at > now => {
+                    if let Some(k) = state.ready_by_use.remove(last_used) {
+                        state.ready_by_use.insert(tick, k);
+                    }
                     *last_used = tick;
                     inner.counters.hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(chain.clone());
                 }
-                Some(Slot::Failed { error, expires_at, last_used, .. }) if *expires_at > now => {
-                    *last_used = tick;
+                Some(Slot::Failed { error, expires_at, .. }) if *expires_at > now => {
                     inner.counters.negative_hits.fetch_add(1, Ordering::Relaxed);
                     return Err(error.clone());
                 }
@@ -260,11 +415,12 @@ impl CertFetcher {
                 }
                 _ => {
                     inner.counters.misses.fetch_add(1, Ordering::Relaxed);
+                    let key: Arc<str> = Arc::from(x5u.as_str());
                     let (tx, rx) = watch::channel(None);
                     state.insert(key.clone(), Slot::Pending(rx.clone()));
-                    drop(state);
-                    let guard = PendingGuard { inner: inner.clone(), key: Some(key) };
-                    tokio::spawn(run_fetch(guard, x5u, tx));
+                    drop(guard);
+                    let pending = PendingGuard { inner: inner.clone(), key: Some(key) };
+                    tokio::spawn(run_fetch(pending, x5u, tx));
                     rx
                 }
             }
@@ -297,10 +453,7 @@ impl CertFetcher {
 
     /// Drop every cached chain and remembered failure (fetches in flight are unaffected).
     pub fn clear(&self) {
-        let mut s = lock(&self.inner.state);
-        s.map.retain(|_, slot| matches!(slot, Slot::Pending(_)));
-        s.bytes = 0;
-        s.entries = 0;
+        lock(&self.inner.state).clear();
     }
 }
 
@@ -308,7 +461,7 @@ impl CertFetcher {
 /// the next call starts a new fetch instead of waiting forever.
 struct PendingGuard {
     inner: Arc<Inner>,
-    key: Option<String>,
+    key: Option<Arc<str>>,
 }
 
 impl Drop for PendingGuard {
@@ -326,37 +479,50 @@ async fn run_fetch(mut guard: PendingGuard, x5u: X5uUrl, tx: watch::Sender<Optio
     let inner = guard.inner.clone();
     let policy = &inner.policy;
     let limit = policy.total_timeout;
-    let outcome = match tokio::time::timeout(limit, fetch_network(&inner, &x5u)).await {
+    let host = format!("{}:{}", x5u.host(), x5u.port());
+    let mut got_slots = false;
+    let work = async {
+        // Held until the fetch ends or this future is dropped (timeout, runtime shutdown).
+        let _slots = inner.limits.acquire(&host).await?;
+        got_slots = true;
+        fetch_network(&inner, &x5u).await
+    };
+    let outcome = match tokio::time::timeout(limit, work).await {
         Ok(r) => r,
         Err(_) => Err(FetchError::Timeout { phase: "fetch", limit_ms: millis(limit) }),
     };
     let now = (inner.clock)();
-    let key = guard.key.take().unwrap_or_default();
+    let Some(key) = guard.key.take() else { return };
+    let mut warned: Option<String> = None;
     let outcome = {
         let mut state = lock(&inner.state);
         state.remove(&key);
-        state.tick += 1;
-        let tick = state.tick;
+        let tick = state.next_tick();
         let outcome = match outcome {
             Ok(parsed) => {
-                let chain = Arc::new(parsed.into_chain(key.clone(), now, policy));
+                let chain = Arc::new(parsed.into_chain(key.to_string(), now, policy));
                 let bytes = key.len()
                     + ENTRY_OVERHEAD
                     + chain.certificates.iter().map(|c| c.len() + 24).sum::<usize>()
                     + chain.content_type.as_ref().map_or(0, String::len);
                 if chain.expires_at > now && bytes <= policy.max_cached_bytes {
-                    state.insert(key.clone(), Slot::Ready { chain: chain.clone(), bytes, last_used: tick });
+                    let slot = Slot::Ready { chain: chain.clone(), bytes, id: tick, last_used: tick };
+                    state.insert(key.clone(), slot);
+                }
+                if !chain.warnings.is_empty() {
+                    warned = Some(chain.warnings.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
                 }
                 Ok(chain)
             }
             Err(error) => {
                 inner.counters.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(url = %key, kind = error.kind(), %error, "x5u fetch failed");
-                if !policy.negative_cache.is_zero() {
+                tracing::info!(url = %key, kind = error.kind(), %error, attempted = got_slots, "x5u fetch failed");
+                // A fetch that timed out waiting for a slot was never attempted: remembering it
+                // would fail a good x5u for `negative_cache` because its host was busy.
+                if !policy.negative_cache.is_zero() && got_slots {
                     let expires_at = body::add(now, policy.negative_cache);
                     let bytes = key.len() + ENTRY_OVERHEAD;
-                    state
-                        .insert(key.clone(), Slot::Failed { error: error.clone(), expires_at, bytes, last_used: tick });
+                    state.insert(key.clone(), Slot::Failed { error: error.clone(), expires_at, bytes, id: tick });
                 }
                 Err(error)
             }
@@ -364,6 +530,9 @@ async fn run_fetch(mut guard: PendingGuard, x5u: X5uUrl, tx: watch::Sender<Optio
         state.evict(now, policy.max_entries, policy.max_cached_bytes);
         outcome
     };
+    if let Some(warnings) = warned {
+        tracing::info!(url = %key, %warnings, "x5u chain fetched with warnings");
+    }
     tx.send_replace(Some(outcome));
 }
 
@@ -565,4 +734,185 @@ pub fn client_tls_config(extra_roots: &[Vec<u8>]) -> Result<rustls::ClientConfig
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn ts(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_900_000_000 + secs).expect("timestamp")
+    }
+
+    fn ready(state: &mut State, key: &str, expires_at: Timestamp) {
+        let tick = state.next_tick();
+        let chain = Arc::new(FetchedChain {
+            url: key.to_owned(),
+            certificates: vec![vec![0; 500]],
+            fetched_at: ts(0),
+            expires_at,
+            earliest_not_after: expires_at,
+            content_type: None,
+            warnings: Vec::new(),
+        });
+        state.insert(Arc::from(key), Slot::Ready { chain, bytes: 700, id: tick, last_used: tick });
+    }
+
+    fn failed(state: &mut State, key: &str, expires_at: Timestamp) {
+        let tick = state.next_tick();
+        let slot = Slot::Failed { error: FetchError::Status(404), expires_at, bytes: 200, id: tick };
+        state.insert(Arc::from(key), slot);
+    }
+
+    fn has(state: &State, key: &str) -> bool {
+        state.map.contains_key(key)
+    }
+
+    fn check_indexes(state: &State) {
+        let ready = state.map.values().filter(|s| matches!(s, Slot::Ready { .. })).count();
+        let failed = state.map.values().filter(|s| matches!(s, Slot::Failed { .. })).count();
+        assert_eq!(state.ready_by_use.len(), ready);
+        assert_eq!(state.ready_by_expiry.len(), ready);
+        assert_eq!(state.failed_by_expiry.len(), failed);
+        assert_eq!(state.entries, ready + failed);
+    }
+
+    #[test]
+    fn a_flood_of_failures_keeps_every_fresh_chain() {
+        let (max, now) = (10_000, ts(0));
+        let mut state = State::default();
+        for i in 0..max {
+            ready(&mut state, &format!("https://r/{i}"), ts(86_400));
+            state.evict(now, max, usize::MAX);
+        }
+        // 10^4 chains, then 2·10^4 unique failures, each evicting: O(log n) each (the former
+        // scan of the whole cache per eviction made this 2·10^8 steps).
+        for i in 0..2 * max {
+            failed(&mut state, &format!("https://f/{i}"), ts(30));
+            state.evict(now, max, usize::MAX);
+        }
+        assert_eq!(state.entries, max);
+        assert!((0..max).all(|i| has(&state, &format!("https://r/{i}"))));
+        assert!(state.failed_by_expiry.is_empty(), "a failure is not kept in a cache full of fresh chains");
+        check_indexes(&state);
+    }
+
+    #[test]
+    fn eviction_order_is_expired_then_failures_then_least_recently_used() {
+        let now = ts(100);
+        let mut state = State::default();
+        ready(&mut state, "old-chain", ts(50)); // expired
+        failed(&mut state, "old-failure", ts(60)); // expired
+        ready(&mut state, "a", ts(86_400));
+        ready(&mut state, "b", ts(86_400));
+        failed(&mut state, "f1", ts(120));
+        failed(&mut state, "f2", ts(130));
+        state.evict(now, 5, usize::MAX);
+        assert!(!has(&state, "old-failure") && has(&state, "old-chain"), "expired failure first");
+        state.evict(now, 4, usize::MAX);
+        assert!(!has(&state, "old-chain"), "then expired chains");
+        state.evict(now, 3, usize::MAX);
+        assert!(!has(&state, "f1") && has(&state, "f2"), "then the failure expiring first");
+        state.evict(now, 2, usize::MAX);
+        assert!(!has(&state, "f2") && has(&state, "a") && has(&state, "b"));
+        // `a` was used after `b`: `b` is the least recently used.
+        let tick = state.next_tick();
+        if let Some(Slot::Ready { last_used, .. }) = state.map.get_mut("a")
+            && let Some(k) = state.ready_by_use.remove(last_used)
+        {
+            state.ready_by_use.insert(tick, k);
+            *last_used = tick;
+        }
+        state.evict(now, 1, usize::MAX);
+        assert!(has(&state, "a") && !has(&state, "b"));
+        check_indexes(&state);
+        // Replacing an entry keeps the indexes and the charge consistent.
+        failed(&mut state, "a", ts(130));
+        check_indexes(&state);
+        assert_eq!(state.bytes, 200);
+        state.clear();
+        check_indexes(&state);
+        assert_eq!(state.bytes, 0);
+    }
+
+    #[test]
+    fn byte_bound_evicts_failures_before_chains() {
+        let now = ts(0);
+        let mut state = State::default();
+        ready(&mut state, "a", ts(86_400));
+        for i in 0..5 {
+            failed(&mut state, &format!("f{i}"), ts(30));
+        }
+        ready(&mut state, "b", ts(86_400));
+        state.evict(now, usize::MAX, 1_400);
+        assert!(has(&state, "a") && has(&state, "b"));
+        assert_eq!((state.entries, state.bytes), (2, 1_400));
+        check_indexes(&state);
+    }
+
+    fn local_policy(per_host: usize) -> FetchPolicy {
+        FetchPolicy {
+            allow: vec!["127.0.0.0/8".parse().expect("net")],
+            total_timeout: Duration::from_millis(200),
+            max_in_flight_per_host: per_host,
+            ..FetchPolicy::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fetch_that_timed_out_waiting_for_a_slot_is_not_remembered() {
+        let f = CertFetcher::with_system_clock(local_policy(1)).expect("fetcher");
+        // Nothing listens on port 1: once attempted, the fetch fails with `Connect`.
+        let url = "https://127.0.0.1:1/a.pem";
+        let held = f.inner.limits.acquire("127.0.0.1:1").await.expect("slot");
+        let err = f.fetch(url).await.expect_err("queued");
+        assert!(matches!(err, FetchError::Timeout { phase: "fetch", limit_ms: 200 }), "{err:?}");
+        let s = f.stats();
+        assert_eq!((s.network_fetches, s.cached_entries, s.errors), (0, 0, 1));
+        drop(held);
+        let err = f.fetch(url).await.expect_err("refused");
+        assert!(matches!(err, FetchError::Connect(_)), "{err:?}");
+        let s = f.stats();
+        assert_eq!((s.network_fetches, s.cached_entries), (1, 1), "an attempted fetch is remembered");
+        assert_eq!(f.inner.limits.hosts_tracked(), 0, "idle hosts are forgotten");
+    }
+
+    #[tokio::test]
+    async fn host_slots_are_released_by_cancelled_waiters() {
+        let limits = Limits::new(1, 10);
+        let first = limits.acquire("h:443").await.expect("slot");
+        let waiting = tokio::time::timeout(Duration::from_millis(20), limits.acquire("h:443")).await;
+        assert!(waiting.is_err(), "the second fetch to a host with 1 slot waits");
+        let other = limits.acquire("other:443").await.expect("another host is not blocked");
+        assert_eq!(limits.hosts_tracked(), 2);
+        drop(first);
+        let second = limits.acquire("h:443").await.expect("slot after release");
+        drop((second, other));
+        assert_eq!(limits.hosts_tracked(), 0);
+        assert_eq!(limits.all.available_permits(), 10);
+    }
+
+    #[test]
+    fn zero_or_huge_caps_are_configuration_errors() {
+        for policy in [
+            FetchPolicy { max_in_flight_per_host: 0, ..FetchPolicy::default() },
+            FetchPolicy { max_in_flight: 0, ..FetchPolicy::default() },
+            FetchPolicy { max_in_flight: usize::MAX, ..FetchPolicy::default() },
+        ] {
+            assert!(matches!(CertFetcher::with_system_clock(policy), Err(ConfigError::Policy(_))));
+        }
+    }
+
+    #[test]
+    fn warnings_display() {
+        let ct = FetchWarning::UnexpectedContentType(Some("text/html\u{7}".into()));
+        assert_eq!(
+            ct.to_string(),
+            "Content-Type \"text/html\\u{7}\" is not application/pem-certificate-chain (ATIS-1000080)"
+        );
+        assert!(FetchWarning::UnexpectedContentType(None).to_string().starts_with("no Content-Type"));
+        assert!(FetchWarning::NoCacheDirective.to_string().contains("Cache-Control"));
+    }
 }

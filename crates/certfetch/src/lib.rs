@@ -12,9 +12,12 @@
 //!   [`FetchPolicy::max_bytes`] while streaming; connect and total timeouts; at least one PEM
 //!   `CERTIFICATE` block, each a DER X.509 certificate, kept in order.
 //! - A cache bounded in entries and bytes: `Cache-Control: max-age` honoured, but never less
-//!   than 24 h (ATIS-1000074) and never past the chain's earliest `notAfter`; failures
-//!   remembered for [`FetchPolicy::negative_cache`]; concurrent calls for one URL share one
-//!   request and its result (single-flight).
+//!   than 24 h (ATIS-1000074) and never past the earliest `notAfter` of the leaf and the
+//!   certificates it chains to; failures remembered for [`FetchPolicy::negative_cache`], and
+//!   evicted before any fresh chain; concurrent calls for one URL share one request and its
+//!   result (single-flight).
+//! - At most [`FetchPolicy::max_in_flight_per_host`] fetches in flight per host and
+//!   [`FetchPolicy::max_in_flight`] in all; further fetches queue (within the total timeout).
 //! - [`FetchPolicy::allow`] exempts test networks from the address guard and the port rule.
 //!
 //! Every [`FetchError`] means SIP `436 Bad Identity Info` for the verifier. See `docs/X5U.md`.
@@ -42,7 +45,7 @@ pub use fetcher::{
 };
 pub use ipnet::IpNet;
 pub use policy::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MIN_CACHE, DEFAULT_NEGATIVE_CACHE, DEFAULT_TOTAL_TIMEOUT,
-    FetchPolicy,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_HOST,
+    DEFAULT_MIN_CACHE, DEFAULT_NEGATIVE_CACHE, DEFAULT_TOTAL_TIMEOUT, FetchPolicy,
 };
 pub use x5u::{MAX_URL_LEN, STANDARD_PORTS, X5uHost, X5uUrl, check_x5u_url};

@@ -10,7 +10,8 @@ use crate::{FetchError, STANDARD_PORTS, ranges};
 /// Limits and exceptions for fetching x5u certificate chains.
 ///
 /// [`FetchPolicy::default`] is the production policy: no allow-list, 8 KiB, 2 s connect, 5 s
-/// total, 24 h minimum cache (ATIS-1000074), 30 s negative cache, 10 000 entries, 64 MiB.
+/// total, 24 h minimum cache (ATIS-1000074), 30 s negative cache, 10 000 entries, 64 MiB, at most
+/// 8 fetches in flight per host and 64 in all.
 #[derive(Clone, Debug)]
 pub struct FetchPolicy {
     /// Networks exempt from the SSRF guard, for test networks (e.g. `127.0.0.0/8` in tests, a lab
@@ -30,10 +31,19 @@ pub struct FetchPolicy {
     /// How long a failure is remembered and returned without fetching again. Default 30 s;
     /// zero disables the negative cache.
     pub negative_cache: Duration,
-    /// Most entries (chains and remembered failures) kept in the cache. Default 10 000.
+    /// Most entries (chains and remembered failures) kept in the cache. Default 10 000. When it is
+    /// full, expired entries go first, then remembered failures (earliest expiry first), then the
+    /// least recently used chain: failures never push a fresh chain out.
     pub max_entries: usize,
     /// Most bytes (URLs, DER certificates, bookkeeping) kept in the cache. Default 64 MiB.
     pub max_cached_bytes: usize,
+    /// Most fetches in flight to one host (the URL's host name or IP literal, and port). Further
+    /// fetches to that host wait, in order, for one to finish; the wait counts towards
+    /// `total_timeout`. Default 8: vouch cannot be used to open many connections to one server,
+    /// while a burst of distinct x5u on one repository (a cold start) is queued, not refused.
+    pub max_in_flight_per_host: usize,
+    /// Most fetches in flight in all, to any hosts; further fetches wait as above. Default 64.
+    pub max_in_flight: usize,
     /// Extra DER trust anchors for the TLS connection, added to the Mozilla roots (webpki-roots),
     /// e.g. a test CA or a private CA of a lab certificate repository.
     pub extra_roots: Vec<Vec<u8>>,
@@ -49,6 +59,10 @@ pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MIN_CACHE: Duration = Duration::from_secs(24 * 3600);
 /// Default [`FetchPolicy::negative_cache`]: 30 s.
 pub const DEFAULT_NEGATIVE_CACHE: Duration = Duration::from_secs(30);
+/// Default [`FetchPolicy::max_in_flight_per_host`]: 8.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_HOST: usize = 8;
+/// Default [`FetchPolicy::max_in_flight`]: 64.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 
 impl Default for FetchPolicy {
     fn default() -> Self {
@@ -61,6 +75,8 @@ impl Default for FetchPolicy {
             negative_cache: DEFAULT_NEGATIVE_CACHE,
             max_entries: 10_000,
             max_cached_bytes: 64 * 1024 * 1024,
+            max_in_flight_per_host: DEFAULT_MAX_IN_FLIGHT_PER_HOST,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             extra_roots: Vec::new(),
         }
     }

@@ -7,7 +7,7 @@ mod server;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use server::{Route, Server, TestClock, chain_pem, hours, pem_route};
+use server::{Gauge, LogCapture, Route, Server, TestClock, chain_pem, hours, pem_route, unrelated_pem};
 use vouch_certfetch::{FetchError, FetchPolicy, FetchWarning, check_x5u_url};
 
 const T0: &str = "2030-01-01T00:00:00Z";
@@ -341,6 +341,219 @@ async fn allow_listed_hostname_connects_to_the_checked_address() {
     let c = f.fetch(&format!("https://localhost:{}/a.pem", srv.addr.port())).await.unwrap();
     assert_eq!(c.certificates.len(), 2);
     assert_eq!(srv.count("/a.pem"), 1);
+}
+
+#[tokio::test]
+async fn failures_never_evict_fresh_chains() {
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    srv.route("/a", pem_route(&pem, None));
+    srv.route("/b", pem_route(&pem, None));
+    let f = TestClock::at(T0).fetcher(FetchPolicy { max_entries: 4, ..srv.policy() });
+    f.fetch(&srv.url("/a")).await.unwrap();
+    f.fetch(&srv.url("/b")).await.unwrap();
+    // A flood of unique failing x5u (404: no route) fills the cache's remaining room only.
+    for i in 0..50 {
+        assert_eq!(f.fetch(&srv.url(&format!("/missing/{i}"))).await.unwrap_err(), FetchError::Status(404));
+        assert!(f.stats().cached_entries <= 4, "{:?}", f.stats());
+    }
+    f.fetch(&srv.url("/a")).await.unwrap();
+    f.fetch(&srv.url("/b")).await.unwrap();
+    assert_eq!((srv.count("/a"), srv.count("/b")), (1, 1), "good chains stayed cached");
+    // The most recent failures are the ones remembered.
+    assert_eq!(f.fetch(&srv.url("/missing/49")).await.unwrap_err(), FetchError::Status(404));
+    assert_eq!(srv.count("/missing/49"), 1, "still negatively cached");
+    assert_eq!(f.fetch(&srv.url("/missing/0")).await.unwrap_err(), FetchError::Status(404));
+    assert_eq!(srv.count("/missing/0"), 2, "evicted by later failures");
+}
+
+#[tokio::test]
+async fn a_failure_is_not_kept_in_a_cache_full_of_fresh_chains() {
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    srv.route("/a", pem_route(&pem, None));
+    srv.route("/b", pem_route(&pem, None));
+    let f = TestClock::at(T0).fetcher(FetchPolicy { max_entries: 2, ..srv.policy() });
+    f.fetch(&srv.url("/a")).await.unwrap();
+    f.fetch(&srv.url("/b")).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(f.fetch(&srv.url("/x")).await.unwrap_err(), FetchError::Status(404));
+    }
+    assert_eq!(srv.count("/x"), 2, "the failure was not kept");
+    f.fetch(&srv.url("/a")).await.unwrap();
+    f.fetch(&srv.url("/b")).await.unwrap();
+    assert_eq!((srv.count("/a"), srv.count("/b")), (1, 1));
+    assert_eq!(f.stats().cached_entries, 2);
+}
+
+#[tokio::test]
+async fn an_expired_chain_is_evicted_before_a_fresh_failure() {
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    srv.route("/a", pem_route(&pem, None));
+    srv.route("/b", pem_route(&pem, None));
+    let clock = TestClock::at(T0);
+    let f = clock.fetcher(FetchPolicy { max_entries: 2, ..srv.policy() });
+    f.fetch(&srv.url("/a")).await.unwrap();
+    clock.advance(hours(25)); // /a has expired (but is still held)
+    f.fetch(&srv.url("/b")).await.unwrap();
+    assert_eq!(f.fetch(&srv.url("/x")).await.unwrap_err(), FetchError::Status(404));
+    assert_eq!(f.fetch(&srv.url("/x")).await.unwrap_err(), FetchError::Status(404));
+    assert_eq!(srv.count("/x"), 1, "the failure took the expired chain's place");
+    f.fetch(&srv.url("/b")).await.unwrap();
+    assert_eq!(srv.count("/b"), 1);
+    assert_eq!(f.stats().negative_hits, 1);
+}
+
+#[tokio::test]
+async fn fetches_to_one_host_are_capped_and_queued() {
+    let srv = Server::start().await;
+    let (pem, ders) = chain_pem(FAR);
+    let delayed = Route::Sleep { delay: Duration::from_millis(60), then: Box::new(pem_route(&pem, None)) };
+    for i in 0..40 {
+        srv.route(&format!("/{i}.pem"), delayed.clone());
+    }
+    let policy = FetchPolicy { total_timeout: Duration::from_secs(5), ..srv.policy() };
+    assert_eq!(policy.max_in_flight_per_host, 8);
+    let f = TestClock::at(T0).fetcher(policy);
+    let mut set = tokio::task::JoinSet::new();
+    // Three callers per URL: the collapsed ones wait for the queued fetch too.
+    for i in 0..40 {
+        for _ in 0..3 {
+            let (f, url) = (f.clone(), srv.url(&format!("/{i}.pem")));
+            set.spawn(async move { f.fetch(&url).await });
+        }
+    }
+    for r in set.join_all().await {
+        assert_eq!(r.unwrap().certificates, ders);
+    }
+    assert_eq!(srv.total(), 40);
+    assert!(srv.gauge.max() <= 8, "{} requests at once", srv.gauge.max());
+    assert!(srv.gauge.max() >= 2, "fetches to one host still run concurrently");
+    let s = f.stats();
+    assert_eq!((s.misses, s.collapsed, s.network_fetches, s.errors), (40, 80, 40, 0));
+}
+
+#[tokio::test]
+async fn fetches_are_capped_overall() {
+    let gauge = Arc::new(Gauge::default());
+    let a = Server::start_with_gauge(gauge.clone()).await;
+    let b = Server::start_with_gauge(gauge.clone()).await;
+    let (pem, _) = chain_pem(FAR);
+    let delayed = Route::Sleep { delay: Duration::from_millis(60), then: Box::new(pem_route(&pem, None)) };
+    for i in 0..10 {
+        a.route(&format!("/{i}.pem"), delayed.clone());
+        b.route(&format!("/{i}.pem"), delayed.clone());
+    }
+    let policy = FetchPolicy {
+        max_in_flight: 3,
+        total_timeout: Duration::from_secs(5),
+        extra_roots: vec![a.ca_der.clone(), b.ca_der.clone()],
+        ..a.policy()
+    };
+    let f = TestClock::at(T0).fetcher(policy);
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        for srv in [&a, &b] {
+            let (f, url) = (f.clone(), srv.url(&format!("/{i}.pem")));
+            set.spawn(async move { f.fetch(&url).await });
+        }
+    }
+    for r in set.join_all().await {
+        r.unwrap();
+    }
+    assert_eq!(a.total() + b.total(), 20);
+    assert!(gauge.max() <= 3, "{} requests at once", gauge.max());
+}
+
+#[tokio::test]
+async fn fetch_slots_are_released_after_every_failure() {
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    srv.route("/hang.pem", Route::Sleep { delay: Duration::from_secs(3), then: Box::new(pem_route(&pem, None)) });
+    srv.route("/big.pem", Route::Flood { announce: false, bytes: 1 << 16 });
+    srv.route("/bad.pem", Route::Ok { body: b"no certificate here".to_vec(), headers: vec![] });
+    srv.route("/moved.pem", Route::Redirect { status: 301, location: srv.url("/ok.pem") });
+    srv.route("/ok.pem", pem_route(&pem, None));
+    // One slot in all: a leaked slot would make every later fetch time out waiting for it.
+    let policy = FetchPolicy { max_in_flight_per_host: 1, max_in_flight: 1, ..srv.policy() };
+    let f = TestClock::at(T0).fetcher(policy);
+    assert!(matches!(f.fetch(&srv.url("/hang.pem")).await.unwrap_err(), FetchError::Timeout { .. }));
+    assert_eq!(f.fetch(&srv.url("/missing.pem")).await.unwrap_err(), FetchError::Status(404));
+    assert!(matches!(f.fetch(&srv.url("/big.pem")).await.unwrap_err(), FetchError::TooLarge { .. }));
+    assert_eq!(f.fetch(&srv.url("/bad.pem")).await.unwrap_err(), FetchError::NoCertificate);
+    assert!(matches!(f.fetch(&srv.url("/moved.pem")).await.unwrap_err(), FetchError::Redirect { .. }));
+    let closed = "https://127.0.0.1:1/a.pem";
+    assert!(matches!(f.fetch(closed).await.unwrap_err(), FetchError::Connect(_)));
+    // A caller that gives up does not take the slot with it (the fetch runs on for the others).
+    let slow = f.clone();
+    let url = srv.url("/hang.pem");
+    let _ = tokio::time::timeout(Duration::from_millis(20), async move { slow.fetch(&url).await }).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    f.fetch(&srv.url("/ok.pem")).await.unwrap();
+}
+
+#[tokio::test]
+async fn pem_markers_are_found_anywhere_in_a_line() {
+    let srv = Server::start().await;
+    let (pem, ders) = chain_pem(FAR);
+    let (leaf, ca) = pem.split_at(pem[1..].find("-----BEGIN").unwrap() + 1);
+    // `<pre>` before the leaf's BEGIN, the CA's BEGIN right after the leaf's END, `</pre>` after the
+    // last END.
+    let body = format!("<html><pre>{}{}</pre></html>\n", leaf.trim_end(), ca.trim_end());
+    srv.route("/html.pem", Route::Ok { body: body.into_bytes(), headers: vec![] });
+    let f = TestClock::at(T0).fetcher(srv.policy());
+    let c = f.fetch(&srv.url("/html.pem")).await.unwrap();
+    assert_eq!(c.certificates, ders, "leaf first, then the CA");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn fetch_warnings_are_logged_once_per_network_fetch() {
+    let logs = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(logs.clone());
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    srv.route("/none.pem", Route::Ok { body: pem.clone().into_bytes(), headers: vec![] });
+    srv.route("/clean.pem", pem_route(&pem, Some("max-age=86400")));
+    let clock = TestClock::at(T0);
+    let f = clock.fetcher(srv.policy());
+    for _ in 0..3 {
+        f.fetch(&srv.url("/none.pem")).await.unwrap();
+        f.fetch(&srv.url("/clean.pem")).await.unwrap();
+    }
+    let warned = logs.with_message("x5u chain fetched with warnings");
+    assert_eq!(warned.len(), 1, "{:?}", logs.events());
+    let e = &warned[0];
+    assert_eq!(e.level, tracing::Level::INFO);
+    assert_eq!(e.field("url"), Some(srv.url("/none.pem").as_str()));
+    let w = e.field("warnings").unwrap();
+    assert!(w.contains("Content-Type") && w.contains("Cache-Control"), "{w}");
+    clock.advance(hours(25));
+    f.fetch(&srv.url("/none.pem")).await.unwrap();
+    assert_eq!(logs.with_message("x5u chain fetched with warnings").len(), 2, "logged again on the refetch");
+}
+
+#[tokio::test]
+async fn unrelated_certificates_do_not_shorten_caching() {
+    let srv = Server::start().await;
+    let (pem, _) = chain_pem(FAR);
+    let (soon, _) = unrelated_pem((2030, 1, 2));
+    let (expired, _) = unrelated_pem((2029, 6, 1));
+    srv.route("/soon.pem", pem_route(&format!("{pem}{soon}"), None));
+    srv.route("/expired.pem", pem_route(&soon, None));
+    srv.route("/expired-extra.pem", pem_route(&format!("{pem}{expired}"), None));
+    let clock = TestClock::at("2030-01-01T12:00:00Z");
+    let f = clock.fetcher(srv.policy());
+    let far: jiff::Timestamp = "2031-01-01T00:00:00Z".parse().unwrap();
+    for path in ["/soon.pem", "/expired-extra.pem"] {
+        let c = f.fetch(&srv.url(path)).await.unwrap();
+        assert_eq!(c.certificates.len(), 3);
+        assert_eq!(c.earliest_not_after, far, "{path}");
+        assert_eq!(c.expires_at, clock.now() + jiff::SignedDuration::from_hours(24), "{path}");
+    }
+    // The leaf's own notAfter still counts, whatever else is in the response.
+    let c = f.fetch(&srv.url("/expired.pem")).await.unwrap();
+    assert_eq!(c.earliest_not_after, "2030-01-02T00:00:00Z".parse::<jiff::Timestamp>().unwrap());
 }
 
 #[test]

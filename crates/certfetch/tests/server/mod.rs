@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,15 +44,56 @@ pub fn pem_route(pem: &str, cache_control: Option<&str>) -> Route {
     Route::Ok { body: pem.as_bytes().to_vec(), headers }
 }
 
+/// Requests being worked on by one or more servers: from the end of the request head to the end of
+/// the route's leading `Sleep`s (before any response byte, so a client cannot have finished yet).
+#[derive(Debug, Default)]
+pub struct Gauge {
+    active: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl Gauge {
+    /// The most requests that were in progress at once.
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::SeqCst)
+    }
+
+    /// Requests in progress now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    fn enter(self: &Arc<Self>) -> GaugeGuard {
+        let n = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(n, Ordering::SeqCst);
+        GaugeGuard(self.clone())
+    }
+}
+
+struct GaugeGuard(Arc<Gauge>);
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 pub struct Server {
     pub addr: SocketAddr,
     pub ca_der: Vec<u8>,
+    pub gauge: Arc<Gauge>,
     routes: Arc<Mutex<HashMap<String, Route>>>,
     counts: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Server {
     pub async fn start() -> Server {
+        Self::start_with_gauge(Arc::default()).await
+    }
+
+    /// A server that reports its requests in progress to `gauge` (shared by several servers to
+    /// measure their sum).
+    pub async fn start_with_gauge(gauge: Arc<Gauge>) -> Server {
         let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -80,18 +121,18 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let routes: Arc<Mutex<HashMap<String, Route>>> = Arc::default();
         let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let (r, c) = (routes.clone(), counts.clone());
+        let (r, c, g) = (routes.clone(), counts.clone(), gauge.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else { continue };
-                let (acceptor, routes, counts) = (acceptor.clone(), r.clone(), c.clone());
+                let (acceptor, routes, counts, gauge) = (acceptor.clone(), r.clone(), c.clone(), g.clone());
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else { return };
-                    serve(tls, routes, counts).await;
+                    serve(tls, routes, counts, gauge).await;
                 });
             }
         });
-        Server { addr, ca_der: ca_cert.der().to_vec(), routes, counts }
+        Server { addr, ca_der: ca_cert.der().to_vec(), gauge, routes, counts }
     }
 
     pub fn route(&self, path: &str, route: Route) {
@@ -126,6 +167,7 @@ async fn serve(
     mut tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
     routes: Arc<Mutex<HashMap<String, Route>>>,
     counts: Arc<Mutex<HashMap<String, usize>>>,
+    gauge: Arc<Gauge>,
 ) {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
@@ -141,7 +183,14 @@ async fn serve(
     let text = String::from_utf8_lossy(&head);
     let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
     *counts.lock().unwrap().entry(path.clone()).or_default() += 1;
-    let route = routes.lock().unwrap().get(&path).cloned().unwrap_or(Route::Status(404));
+    let mut route = routes.lock().unwrap().get(&path).cloned().unwrap_or(Route::Status(404));
+    {
+        let _in_progress = gauge.enter();
+        while let Route::Sleep { delay, then } = route {
+            tokio::time::sleep(delay).await;
+            route = *then;
+        }
+    }
     respond(&mut tls, route).await;
     let _ = tls.shutdown().await;
 }
@@ -250,4 +299,91 @@ impl TestClock {
 
 pub fn hours(h: u64) -> Duration {
     Duration::from_secs(h * 3600)
+}
+
+/// A PEM certificate expiring at `not_after`, issued by nobody in [`chain_pem`]'s chains (e.g. a
+/// TLS CA a repository appends by mistake), and its DER.
+pub fn unrelated_pem(not_after: (i32, u8, u8)) -> (String, Vec<u8>) {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, "unrelated TLS root");
+    params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), cert.der().to_vec())
+}
+
+/// One event captured by [`LogCapture`]: its level, message and `name=value` fields.
+#[derive(Clone, Debug)]
+pub struct LogEvent {
+    pub level: tracing::Level,
+    pub message: String,
+    pub fields: Vec<(String, String)>,
+}
+
+impl LogEvent {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A minimal `tracing` subscriber that records events (no spans), for asserting on logs. Install
+/// with `tracing::subscriber::set_default` in a current-thread test: tasks spawned on that runtime
+/// log to it too.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<LogEvent>>>);
+
+impl LogCapture {
+    pub fn events(&self) -> Vec<LogEvent> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Events whose message is `message`.
+    pub fn with_message(&self, message: &str) -> Vec<LogEvent> {
+        self.events().into_iter().filter(|e| e.message == message).collect()
+    }
+}
+
+struct Fields<'a>(&'a mut LogEvent);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.0.message = value.to_owned();
+        } else {
+            self.0.fields.push((field.name().to_owned(), value.to_owned()));
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0.message = format!("{value:?}");
+        } else {
+            self.0.fields.push((field.name().to_owned(), format!("{value:?}")));
+        }
+    }
+}
+
+impl tracing::Subscriber for LogCapture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut e = LogEvent { level: *event.metadata().level(), message: String::new(), fields: Vec::new() };
+        event.record(&mut Fields(&mut e));
+        self.0.lock().unwrap().push(e);
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
 }
