@@ -94,10 +94,15 @@ pub struct ServeArgs {
     #[arg(long, env = "VOUCH_SMPP_TLS_KEY")]
     pub smpp_tls_key: Option<PathBuf>,
     /// Upstream SMSC: smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?prefixes=1202,1310&window=512], or
-    /// smpps:// for TLS (with &ca=PEM_FILE&server_name=NAME); repeatable (the longest matching
-    /// destination prefix routes, else the one without prefixes)
-    #[arg(long, env = "VOUCH_SMSC", value_delimiter = ' ')]
+    /// smpps:// for TLS (with &ca=PEM_FILE&server_name=NAME); SYSTEM_ID and PASSWORD are
+    /// percent-encoded (%40 for @, %3A for :, %25 for %, %20 for a space; + is itself).
+    /// Repeatable, one URL per flag (the longest matching destination prefix routes, else the
+    /// one without prefixes) [env: VOUCH_SMSC, several URLs separated by spaces]
+    #[arg(long, value_name = "URL")]
     pub smsc: Vec<String>,
+    /// VOUCH_SMSC, read here rather than by clap: clap's delimiter would split `--smsc` too.
+    #[arg(skip = std::env::var_os("VOUCH_SMSC"))]
+    pub smsc_env: Option<std::ffi::OsString>,
     /// The DCA (provider id) this gateway carries campaigns for
     #[arg(long, env = "VOUCH_GATEWAY_DCA")]
     pub gateway_dca: Option<String>,
@@ -179,15 +184,32 @@ pub struct GatewaySettings {
     pub throughput: vouch_gateway::ThroughputConfig,
 }
 
-/// A database URL without its password, for messages.
+/// A URL (database, SMSC) without its password, for messages: `smpp://up:***@127.0.0.1:2775`.
+/// Everything from the first `:` of the user information to the last `@` is hidden, so a
+/// password that is not well-formed (holding `@`, `/` or a space) is hidden whole; a string with
+/// no `scheme://` is read as user information from its start.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-            None => url.to_owned(),
-        },
-        _ => url.to_owned(),
+    let Some(at) = url.rfind('@') else { return url.to_owned() };
+    let start = url[..at].find("://").map_or(0, |s| s + 3);
+    match url[start..at].split_once(':') {
+        Some((user, _)) => format!("{}{user}:***{}", &url[..start], &url[at..]),
+        None => url.to_owned(),
     }
+}
+
+/// [`redact`] on each line of a message that may quote URLs, such as a TOML error (which quotes
+/// the line and the value). In a line without `scheme://`, the word holding the last `@`.
+fn redact_lines(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| {
+            let Some(at) = line.rfind('@') else { return line.to_owned() };
+            let start = match line[..at].find("://") {
+                Some(_) => 0,
+                None => line[..at].rfind([' ', '"', '\'', '[', ',', '=']).map_or(0, |i| i + 1),
+            };
+            format!("{}{}", &line[..start], redact(&line[start..]))
+        })
+        .collect()
 }
 
 /// The TOML file's settings.
@@ -328,7 +350,7 @@ impl ServeArgs {
         }
         let public_url = self.public_url.or(file.public_url).unwrap_or_else(|| format!("http://{http}"));
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            bail!("public_url {public_url:?} must be an http:// or https:// URL");
+            bail!("public_url {:?} must be an http:// or https:// URL", redact(&public_url));
         }
         let voice = VoiceSettings {
             sip,
@@ -398,40 +420,96 @@ impl ServeArgs {
             (None, None, None) => None,
             (None, _, _) => bail!("--smpp-tls-cert and --smpp-tls-key are for the --smpps listener, which is not set"),
         };
+        let urls = if !self.smsc.is_empty() {
+            self.smsc
+        } else {
+            let env = match self.smsc_env {
+                Some(v) => v.into_string().map_err(|_| anyhow::anyhow!("VOUCH_SMSC is not UTF-8"))?,
+                None => String::new(),
+            };
+            let env: Vec<String> = env.split_whitespace().map(str::to_owned).collect();
+            if env.is_empty() { g.smsc.unwrap_or_default() } else { env }
+        };
+        let dca = self.gateway_dca.or(g.dca);
         let gateway = match (smpp, tls) {
-            (None, None) => None,
+            (None, None) => {
+                let given = match (urls.is_empty(), dca.is_none()) {
+                    (true, true) => None,
+                    (false, true) => Some("--smsc is"),
+                    (true, false) => Some("--gateway-dca is"),
+                    (false, false) => Some("--smsc and --gateway-dca are"),
+                };
+                if let Some(given) = given {
+                    bail!(
+                        "{given} for the SMPP gateway, which is off: it needs --smpp ADDR (or --smpps ADDR) to listen on"
+                    );
+                }
+                None
+            }
             (listen, tls) => {
-                let urls = if self.smsc.is_empty() { g.smsc.unwrap_or_default() } else { self.smsc };
                 if urls.is_empty() {
                     bail!("the SMPP gateway needs at least one upstream --smsc smpp://SYSTEM_ID:PASSWORD@HOST:PORT");
                 }
                 let smscs =
                     urls.iter().map(|u| crate::smpp::SmscConfig::parse(u)).collect::<anyhow::Result<Vec<_>>>()?;
-                let dca = self
-                    .gateway_dca
-                    .or(g.dca)
-                    .context("the SMPP gateway needs --gateway-dca PROVIDER_ID (the DCA the gateway carries for)")?;
+                for (i, a) in smscs.iter().enumerate() {
+                    if let Some(j) = smscs[..i].iter().position(|b| (b.addr, &b.system_id) == (a.addr, &a.system_id)) {
+                        bail!(
+                            "--smsc {:?} and {:?} are the same SMSC (address {}, system_id {:?}); give each SMSC once",
+                            redact(&urls[j]),
+                            redact(&urls[i]),
+                            a.addr,
+                            a.system_id
+                        );
+                    }
+                }
+                let dca =
+                    dca.context("the SMPP gateway needs --gateway-dca PROVIDER_ID (the DCA the gateway carries for)")?;
                 let dca = dca.parse().map_err(|e| anyhow::anyhow!("--gateway-dca {dca:?}: {e}"))?;
                 let policy = self.gateway_policy.or(g.policy).unwrap_or_else(|| "block".into());
                 let policy = policy.parse().map_err(|e: String| anyhow::anyhow!("{file_name}: [gateway] {e}"))?;
                 let mut throughput = vouch_gateway::ThroughputConfig::default();
                 if let Some(scale) = g.minute_scale {
                     if !(scale > 0.0 && scale <= 1_000_000.0) {
-                        bail!("{file_name}: [gateway] minute_scale = {scale} must be above 0");
+                        bail!("{file_name}: [gateway] minute_scale = {scale} must be above 0 and at most 1000000");
                     }
                     throughput.minute_scale = scale;
                 }
                 if let Some(caps) = g.daily_caps {
+                    const TIERS: [&str; 5] = ["top", "upper_mid", "lower_mid", "low", "sole_proprietor"];
+                    if let Some(i) = caps.iter().position(|&c| c == 0) {
+                        bail!(
+                            "{file_name}: [gateway] daily_caps = {caps:?}: the {} cap is 0, which would refuse every \
+                             message of every brand in that tier; each cap must be at least 1",
+                            TIERS[i]
+                        );
+                    }
                     throughput.daily_caps = caps;
                 }
+                let window = match (self.smpp_window, g.window) {
+                    (Some(w), _) => w,
+                    (None, Some(w)) if !(1..=65_536).contains(&w) => {
+                        bail!("{file_name}: [gateway] window = {w} must be 1 to 65536 (--smpp-window)")
+                    }
+                    (None, w) => w.unwrap_or(256),
+                };
+                let retention_days = match (self.gateway_retention_days, g.retention_days) {
+                    (Some(d), _) => d,
+                    (None, Some(d)) if !(1..=3650).contains(&d) => {
+                        bail!(
+                            "{file_name}: [gateway] retention_days = {d} must be 1 to 3650 (--gateway-retention-days)"
+                        )
+                    }
+                    (None, d) => d.unwrap_or(90),
+                };
                 Some(GatewaySettings {
                     listen,
                     tls,
                     smscs,
                     dca,
                     policy,
-                    window: self.smpp_window.or(g.window).unwrap_or(256).clamp(1, 65_536) as usize,
-                    retention_days: self.gateway_retention_days.or(g.retention_days).unwrap_or(90).clamp(1, 3650),
+                    window: window as usize,
+                    retention_days,
                     content_rules: self.content_rules.or(g.content_rules),
                     throughput,
                 })
@@ -490,7 +568,8 @@ impl ServeArgs {
 
 fn load(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
+    toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), redact_lines(&e.to_string())))
 }
 
 #[cfg(test)]
@@ -524,6 +603,7 @@ mod tests {
             smpp_tls_cert: None,
             smpp_tls_key: None,
             smsc: Vec::new(),
+            smsc_env: None,
             gateway_dca: None,
             gateway_policy: None,
             smpp_window: None,
@@ -608,5 +688,157 @@ mod tests {
         a.smpps = None;
         let e = a.resolve().unwrap_err().to_string();
         assert!(e.contains("which is not set"), "{e}");
+    }
+
+    fn gateway_args() -> ServeArgs {
+        let mut a = args();
+        a.smpp = Some("127.0.0.1:2775".parse().unwrap());
+        a.smsc = vec!["smpp://up:pw@127.0.0.1:2776".into()];
+        a.gateway_dca = Some("PAAAAAAA".into());
+        a
+    }
+
+    /// `a` reading a config file holding `toml` (the directory must outlive the call).
+    fn with_file(mut a: ServeArgs, dir: &tempfile::TempDir, toml: &str) -> ServeArgs {
+        let path = dir.path().join("vouch.toml");
+        std::fs::write(&path, toml).unwrap();
+        a.config = Some(path);
+        a
+    }
+
+    fn error(a: ServeArgs) -> String {
+        format!("{:#}", a.resolve().unwrap_err())
+    }
+
+    #[test]
+    fn urls_in_messages_lose_their_password() {
+        assert_eq!(redact("postgres://u:pw@db:5432/vouch"), "postgres://u:***@db:5432/vouch");
+        assert_eq!(redact("smpp://up:S3cr3tPw@127.0.0.1:99999"), "smpp://up:***@127.0.0.1:99999");
+        assert_eq!(redact("smpp://up:a@b/c@127.0.0.1:1"), "smpp://up:***@127.0.0.1:1", "up to the last @");
+        assert_eq!(redact("up:pw@127.0.0.1:1"), "up:***@127.0.0.1:1", "no scheme");
+        assert_eq!(redact("smpp://up@127.0.0.1:1"), "smpp://up@127.0.0.1:1");
+        assert_eq!(redact("postgres://db/vouch"), "postgres://db/vouch");
+        let text =
+            "line 2\n2 | smsc = \"smpp://up:pw1@h:1\"\ninvalid type: string \"up:pw2@h:1\", expected a sequence\n";
+        let shown = redact_lines(text);
+        assert!(!shown.contains("pw1") && !shown.contains("pw2"), "{shown}");
+        assert!(shown.contains("smpp://up:***@h:1") && shown.contains("string \"up:***@h:1\", expected"), "{shown}");
+    }
+
+    #[test]
+    fn file_errors_hide_url_passwords() {
+        let dir = tempfile::tempdir().unwrap();
+        for toml in [
+            "[gateway]\nsmsc = \"smpp://up:S3cr3tPw@127.0.0.1:2775\"\n",
+            "[gateway]\nsmsc = \"up:S3cr3tPw@127.0.0.1:2775\"\n",
+            "database = [\"postgres://u:S3cr3tPw@db/vouch\"]\n",
+            "database = \"postgres://u:S3cr3tPw@db/vouch\" x\n",
+        ] {
+            let e = error(with_file(args(), &dir, toml));
+            assert!(!e.contains("S3cr3tPw") && e.contains(":***@"), "{e}");
+        }
+        let a = with_file(args(), &dir, "[gateway]\nsmpp = \"127.0.0.1:2775\"\ndca = \"PAAAAAAA\"\n");
+        let mut b = a.clone();
+        b.smsc = vec!["smpp://up:S3cr3tPw@127.0.0.1:99999".into()];
+        let e = error(b);
+        assert!(e.contains("\"smpp://up:***@127.0.0.1:99999\" is not a URL") && !e.contains("S3cr3tPw"), "{e}");
+        let mut b = a;
+        b.smsc = vec!["smpp://up:S3cr3tPw@127.0.0.1:1".into(), "smpp://up:0therPw@127.0.0.1:1?window=8".into()];
+        let e = error(b);
+        assert!(e.contains("are the same SMSC") && !e.contains("S3cr3tPw") && !e.contains("0therPw"), "{e}");
+    }
+
+    #[test]
+    fn smsc_flags_are_one_url_each_and_the_variable_a_list() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "vouch",
+            "--smsc",
+            "smpp://up:a b@127.0.0.1:2776",
+            "--smsc",
+            "smpp://up2:pw@127.0.0.1:2777",
+        ])
+        .unwrap();
+        assert_eq!(cli.serve.smsc, ["smpp://up:a b@127.0.0.1:2776", "smpp://up2:pw@127.0.0.1:2777"]);
+        let mut a = cli.serve;
+        a.smpp = Some("127.0.0.1:2775".parse().unwrap());
+        a.gateway_dca = Some("PAAAAAAA".into());
+        a.smsc_env = Some("smpp://x:y@127.0.0.1:1".into());
+        let g = a.clone().resolve().unwrap().gateway.unwrap();
+        assert_eq!(g.smscs.iter().map(|s| s.password.as_str()).collect::<Vec<_>>(), ["a b", "pw"], "flags win");
+        a.smsc = Vec::new();
+        a.smsc_env = Some(" smpp://up:a%20b@127.0.0.1:1 \tsmpp://up:c+d@127.0.0.1:2\n".into());
+        let g = a.resolve().unwrap().gateway.unwrap();
+        assert_eq!(g.smscs.iter().map(|s| s.password.as_str()).collect::<Vec<_>>(), ["a b", "c+d"]);
+    }
+
+    #[test]
+    fn the_same_smsc_twice_is_refused() {
+        let mut a = gateway_args();
+        a.smsc.push("smpp://up:pw@127.0.0.1:2776?prefixes=1202".into());
+        assert!(error(a.clone()).contains("are the same SMSC (address 127.0.0.1:2776, system_id \"up\")"));
+        a.smsc[1] = "smpp://up2:pw@127.0.0.1:2776?prefixes=1202".into();
+        assert_eq!(a.clone().resolve().unwrap().gateway.unwrap().smscs.len(), 2, "another system_id");
+        a.smsc[1] = "smpp://up:pw@127.0.0.1:2777?prefixes=1202".into();
+        assert_eq!(a.resolve().unwrap().gateway.unwrap().smscs.len(), 2, "another address");
+    }
+
+    #[test]
+    fn gateway_settings_without_a_listener_are_refused() {
+        let mut a = gateway_args();
+        a.smpp = None;
+        let e = error(a.clone());
+        assert!(
+            e.contains("--smsc and --gateway-dca are for the SMPP gateway, which is off: it needs --smpp ADDR"),
+            "{e}"
+        );
+        a.gateway_dca = None;
+        assert!(error(a.clone()).starts_with("--smsc is for the SMPP gateway"));
+        a.smsc = Vec::new();
+        a.smsc_env = Some("smpp://up:pw@127.0.0.1:2776".into());
+        assert!(error(a.clone()).starts_with("--smsc is for the SMPP gateway"));
+        a.smsc_env = Some(String::new().into());
+        assert!(a.clone().resolve().unwrap().gateway.is_none(), "an empty VOUCH_SMSC is no SMSC");
+        let dir = tempfile::tempdir().unwrap();
+        let e = error(with_file(a.clone(), &dir, "[gateway]\ndca = \"PAAAAAAA\"\n"));
+        assert!(e.starts_with("--gateway-dca is for the SMPP gateway"), "{e}");
+        assert!(a.resolve().unwrap().gateway.is_none());
+    }
+
+    #[test]
+    fn gateway_file_values_are_checked_not_clamped() {
+        let dir = tempfile::tempdir().unwrap();
+        for (toml, message) in [
+            ("window = 0", "[gateway] window = 0 must be 1 to 65536"),
+            ("window = 65537", "[gateway] window = 65537 must be 1 to 65536"),
+            ("retention_days = 0", "[gateway] retention_days = 0 must be 1 to 3650"),
+            ("retention_days = 3651", "[gateway] retention_days = 3651 must be 1 to 3650"),
+            ("minute_scale = 2000000", "minute_scale = 2000000 must be above 0 and at most 1000000"),
+            ("minute_scale = 0.0", "minute_scale = 0 must be above 0 and at most 1000000"),
+            ("daily_caps = [0, 0, 0, 0, 0]", "the top cap is 0, which would refuse every message"),
+            ("daily_caps = [5, 4, 3, 0, 1]", "the low cap is 0"),
+        ] {
+            let e = error(with_file(gateway_args(), &dir, &format!("[gateway]\n{toml}\n")));
+            assert!(e.contains(message), "{toml}: {e}");
+        }
+        let g = with_file(
+            gateway_args(),
+            &dir,
+            "[gateway]\nwindow = 1\nretention_days = 3650\ndaily_caps = [5, 4, 3, 2, 1]\n",
+        )
+        .resolve()
+        .unwrap()
+        .gateway
+        .unwrap();
+        assert_eq!((g.window, g.retention_days, g.throughput.daily_caps), (1, 3650, [5, 4, 3, 2, 1]));
+        let mut a = with_file(gateway_args(), &dir, "[gateway]\nwindow = 0\nretention_days = 0\n");
+        a.smpp_window = Some(8);
+        a.gateway_retention_days = Some(7);
+        let g = a.resolve().unwrap().gateway.unwrap();
+        assert_eq!((g.window, g.retention_days), (8, 7), "flags win over the file");
     }
 }

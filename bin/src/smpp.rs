@@ -9,7 +9,7 @@
 //! account is bound to take them.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -31,7 +31,13 @@ use vouch_smpp::{
 /// ESME connections at once.
 const MAX_CONNECTIONS: usize = 4096;
 /// An ESME connection that has not bound within this long is closed.
-const BIND_DEADLINE: Duration = Duration::from_secs(30);
+const BIND_DEADLINE: Duration = Duration::from_secs(10);
+/// Connections from one address that have not bound yet: more are closed at once, so that
+/// idle connections from one place cannot take every slot.
+const MAX_UNBOUND_PER_ADDRESS: usize = 32;
+/// Failed binds from one address in a minute; past this, its binds are refused
+/// (ESME_RBINDFAIL) without checking the password until the minute is over.
+const MAX_BIND_FAILURES_PER_MINUTE: u32 = 20;
 /// A connection silent this long (no PDU, not even enquire_link) is closed.
 const IDLE: Duration = Duration::from_secs(300);
 /// How long an ESME has to answer a deliver_sm before the SMSC is told to retry.
@@ -43,8 +49,8 @@ const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// Ids remembered for receipts: two generations of this many.
 const ID_GENERATION: usize = 1 << 21;
 
-/// One upstream SMSC.
-#[derive(Debug, Clone)]
+/// One upstream SMSC (its `Debug` form hides the password).
+#[derive(Clone)]
 pub struct SmscConfig {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -62,6 +68,20 @@ pub struct SmscConfig {
     /// (the outcome is unknown) and the window slot is freed; waiting for a session (the SMSC
     /// away), before the ESME is told ESME_RTHROTTLED.
     pub response_timeout: Duration,
+}
+
+impl std::fmt::Debug for SmscConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmscConfig")
+            .field("addr", &self.addr)
+            .field("system_id", &self.system_id)
+            .field("password", &"***")
+            .field("prefixes", &self.prefixes)
+            .field("window", &self.window)
+            .field("tls", &self.tls.is_some())
+            .field("response_timeout", &self.response_timeout)
+            .finish()
+    }
 }
 
 /// TLS to an SMSC: whom to trust and which name its certificate must carry.
@@ -146,10 +166,11 @@ impl SmscConfig {
     /// Parses `smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?prefixes=1202,1310&window=N&response_timeout=S]`,
     /// or `smpps://` with `ca=PEM_FILE` and `server_name=NAME` as well.
     pub fn parse(url: &str) -> anyhow::Result<Self> {
-        let u = url::Url::parse(url).with_context(|| format!("--smsc {url:?} is not a URL"))?;
+        let shown = crate::config::redact(url);
+        let u = url::Url::parse(url).with_context(|| format!("--smsc {shown:?} is not a URL"))?;
         anyhow::ensure!(
             matches!(u.scheme(), "smpp" | "smpps"),
-            "--smsc {url:?}: the scheme must be smpp:// or smpps:// (TLS)"
+            "--smsc {shown:?}: the scheme must be smpp:// or smpps:// (TLS)"
         );
         let host = u.host_str().context("--smsc needs a host")?;
         let port = u.port().context("--smsc needs a port")?;
@@ -160,8 +181,10 @@ impl SmscConfig {
             addr.ip().is_loopback() || std::env::var_os("VOUCH_ALLOW_REMOTE_SMSC").is_some(),
             "--smsc {addr}: only loopback SMSCs are allowed unless VOUCH_ALLOW_REMOTE_SMSC is set"
         );
-        let system_id = urlencoding_decode(u.username());
-        let password = urlencoding_decode(u.password().unwrap_or(""));
+        let system_id = percent_decode(u.username())
+            .with_context(|| format!("--smsc {shown:?}: the system_id is not UTF-8 once percent-decoded"))?;
+        let password = percent_decode(u.password().unwrap_or(""))
+            .with_context(|| format!("--smsc {shown:?}: the password is not UTF-8 once percent-decoded"))?;
         anyhow::ensure!(!system_id.is_empty() && system_id.len() <= 15, "--smsc: system_id must be 1-15 characters");
         anyhow::ensure!(password.len() <= 8, "--smsc: the password must be at most 8 characters");
         let mut prefixes = Vec::new();
@@ -172,8 +195,27 @@ impl SmscConfig {
         let tls = u.scheme() == "smpps";
         for (k, v) in u.query_pairs() {
             match k.as_ref() {
-                "prefixes" => prefixes = v.split(',').map(|p| p.trim().trim_start_matches('+').to_owned()).collect(),
-                "window" => window = v.parse().with_context(|| format!("--smsc window={v:?}"))?,
+                "prefixes" => {
+                    prefixes = Vec::new();
+                    for p in v.split(',').map(str::trim) {
+                        let digits = p.strip_prefix('+').unwrap_or(p);
+                        anyhow::ensure!(
+                            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
+                            "--smsc {shown:?}: prefixes={v:?} holds {}: a prefix is digits (after an optional +), \
+                             the prefixes separated by commas",
+                            if p.is_empty() {
+                                "an empty prefix, which would route every destination".to_owned()
+                            } else {
+                                format!("{p:?}")
+                            }
+                        );
+                        prefixes.push(digits.to_owned());
+                    }
+                }
+                "window" => {
+                    window = v.parse().with_context(|| format!("--smsc window={v:?}"))?;
+                    anyhow::ensure!(window >= 1, "--smsc {shown:?}: window={v} must be at least 1");
+                }
                 "response_timeout" => {
                     let secs: u64 = v.parse().with_context(|| format!("--smsc response_timeout={v:?}"))?;
                     anyhow::ensure!((1..=300).contains(&secs), "--smsc response_timeout must be 1 to 300 seconds");
@@ -195,12 +237,25 @@ impl SmscConfig {
                 Some(SmscTls::new(server_name, extra_roots)?)
             }
         };
-        Ok(Self { addr, system_id, password, prefixes, window: window.max(1), tls, response_timeout })
+        Ok(Self { addr, system_id, password, prefixes, window, tls, response_timeout })
     }
 }
 
-fn urlencoding_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+/// Percent-decodes a URL's user or password (RFC 3986: `%2B` is `+`, and `+` is itself, not a
+/// space as in a form); `None` when the octets are not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let (b, mut out, mut i) = (s.as_bytes(), Vec::with_capacity(s.len()), 0);
+    let hex = |i: usize| b.get(i).and_then(|&c| char::from(c).to_digit(16));
+    while i < b.len() {
+        if let (b'%', Some(h), Some(l)) = (b[i], hex(i + 1), hex(i + 2)) {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Gateway settings of the SMPP listener.
@@ -408,6 +463,50 @@ struct Shared {
     draining: tokio::sync::watch::Sender<bool>,
     /// Set once the sessions are gone: the SMSC sessions unbind once their submits are answered.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Connections per address not bound yet ([`MAX_UNBOUND_PER_ADDRESS`]).
+    unbound: std::sync::Mutex<HashMap<IpAddr, usize>>,
+    /// Failed binds per address: (when its minute began, how many).
+    bind_failures: std::sync::Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+/// A connection counted against its address's [`MAX_UNBOUND_PER_ADDRESS`] until it binds or
+/// closes.
+struct UnboundSlot {
+    shared: Arc<Shared>,
+    address: IpAddr,
+    held: bool,
+}
+
+impl UnboundSlot {
+    /// A slot for a new connection from `address`, if it has room.
+    fn take(shared: &Arc<Shared>, address: IpAddr) -> Option<Self> {
+        let mut m = shared.unbound.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(address).or_insert(0);
+        if *n >= MAX_UNBOUND_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(Self { shared: shared.clone(), address, held: true })
+    }
+
+    /// The connection bound (or closes): it no longer counts.
+    fn release(&mut self) {
+        if std::mem::take(&mut self.held) {
+            let mut m = self.shared.unbound.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = m.get_mut(&self.address) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.address);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for UnboundSlot {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 impl Shared {
@@ -415,9 +514,31 @@ impl Shared {
         format!("{:06x}{:010x}", self.id_prefix & 0xff_ffff, self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// The SMSC for a destination: the longest matching prefix, else the first without prefixes,
-    /// else the first.
-    fn route(&self, dest: &str) -> usize {
+    /// Whether binds from `address` are refused for now: [`MAX_BIND_FAILURES_PER_MINUTE`]
+    /// failed in its current minute.
+    fn bind_throttled(&self, address: IpAddr) -> bool {
+        let m = self.bind_failures.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&address)
+            .is_some_and(|(since, n)| since.elapsed() < Duration::from_secs(60) && *n >= MAX_BIND_FAILURES_PER_MINUTE)
+    }
+
+    /// Counts a failed bind from `address`; `true` when this one reached the limit.
+    fn bind_failed(&self, address: IpAddr) -> bool {
+        let mut m = self.bind_failures.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= 65_536 {
+            m.retain(|_, (since, _)| since.elapsed() < Duration::from_secs(60));
+        }
+        let e = m.entry(address).or_insert((Instant::now(), 0));
+        if e.0.elapsed() >= Duration::from_secs(60) {
+            *e = (Instant::now(), 0);
+        }
+        e.1 = e.1.saturating_add(1);
+        e.1 == MAX_BIND_FAILURES_PER_MINUTE
+    }
+
+    /// The SMSC for a destination: the longest matching prefix, else the first without prefixes
+    /// (the default route); `None` when every SMSC has prefixes and none matches.
+    fn route(&self, dest: &str) -> Option<usize> {
         let digits = dest.trim_start_matches('+');
         let mut best: Option<(usize, usize)> = None;
         for (i, s) in self.settings.smscs.iter().enumerate() {
@@ -427,7 +548,7 @@ impl Shared {
                 }
             }
         }
-        best.map(|(i, _)| i).or_else(|| self.settings.smscs.iter().position(|s| s.prefixes.is_empty())).unwrap_or(0)
+        best.map(|(i, _)| i).or_else(|| self.settings.smscs.iter().position(|s| s.prefixes.is_empty()))
     }
 
     fn receivers_of(&self, system_id: &str, provider: Option<ProviderId>) -> Vec<Receiver> {
@@ -541,6 +662,8 @@ impl SmppServer {
             next_session: AtomicU64::new(1),
             draining: tokio::sync::watch::Sender::new(false),
             stopping: tokio::sync::watch::Sender::new(false),
+            unbound: Default::default(),
+            bind_failures: Default::default(),
         });
         // The ids of messages sent before the last stop, so that their receipts still find
         // their ESMEs.
@@ -564,11 +687,15 @@ impl SmppServer {
                     let Ok(permit) = limit.clone().acquire_owned().await else { return };
                     match listener.accept().await {
                         Ok((stream, peer)) => {
+                            let Some(slot) = UnboundSlot::take(&shared, peer.ip()) else {
+                                metrics::counter!("vouch_smpp_connections_refused_total", "why" => "unbound per address").increment(1);
+                                continue;
+                            };
                             let (shared, tls) = (shared.clone(), tls.clone());
                             tokio::spawn(async move {
                                 let _permit = permit;
                                 let Some(halves) = open_halves(stream, peer, tls).await else { return };
-                                if let Err(e) = esme_session(shared, halves).await {
+                                if let Err(e) = esme_session(shared, halves, peer, slot).await {
                                     tracing::debug!(%peer, error = %e, "SMPP session ended");
                                 }
                             });
@@ -593,7 +720,10 @@ impl SmppServer {
         // hear about every submit they sent.
         shared.draining.send_replace(true);
         let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
-        if tokio::time::timeout(UNBIND_WAIT + Duration::from_secs(2), limit.acquire_many(all)).await.is_err() {
+        if tokio::time::timeout(UNBIND_WAIT + UNBIND_ANSWER + Duration::from_secs(1), limit.acquire_many(all))
+            .await
+            .is_err()
+        {
             tracing::warn!("SMPP sessions still open after {:?}; stopping anyway", UNBIND_WAIT);
         }
         shared.stopping.send_replace(true);
@@ -711,12 +841,14 @@ fn user_text<'a>(sm: &'a ShortMessage<'_>) -> Result<(Option<vouch_smpp::text::C
 const PARTS_MISSING: &str = "concatenated parts missing";
 /// How long an unbind waits for the answers to the submits before it.
 const UNBIND_WAIT: Duration = Duration::from_secs(10);
+/// How long vouch waits for the answer to its own unbind before it closes the connection.
+const UNBIND_ANSWER: Duration = Duration::from_secs(2);
 
 /// vouch unbinding a session: since when, whether its unbind went out, and whether the ESME
 /// answered it.
 struct Withdrawal {
     since: Instant,
-    sent: bool,
+    sent: Option<Instant>,
     answered: bool,
 }
 
@@ -739,7 +871,7 @@ fn withdraw(
     while let Ok(d) = delivers.try_recv() {
         let _ = d.reply.send(CommandStatus::ESME_RX_T_APPN);
     }
-    Some(Withdrawal { since: Instant::now(), sent: false, answered: false })
+    Some(Withdrawal { since: Instant::now(), sent: None, answered: false })
 }
 
 /// Milliseconds on the process's monotonic clock (the reassembler's time).
@@ -748,7 +880,12 @@ fn now_ms() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
-async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::Result<()> {
+async fn esme_session(
+    shared: Arc<Shared>,
+    (mut rd, mut wr): Halves,
+    peer: SocketAddr,
+    mut unbound: UnboundSlot,
+) -> anyhow::Result<()> {
     let mut session = ServerSession::new(shared.settings.window);
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
@@ -793,8 +930,10 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
                     if buf.len() - at < header.length { break; }
                     let pdu = &buf[at..at + header.length];
                     at += header.length;
-                    match handle_pdu(&shared, &mut session, &mut account, pdu, &mut out, &events_tx, &mut reassembler,
-                        &mut pending_delivers, session_id, &deliver_tx).await {
+                    let result = handle_pdu(&shared, &mut session, &mut account, pdu, &mut out, &events_tx, &mut reassembler,
+                        &mut pending_delivers, session_id, &deliver_tx, peer).await;
+                    if account.is_some() { unbound.release(); }
+                    match result {
                         Ok(Next::Continue) => {}
                         Ok(Next::Close) => closing = true,
                         Ok(Next::Unbind(seq)) => {
@@ -875,14 +1014,14 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
         }
         // vouch's unbind goes out once every earlier submit is answered (an ESME may stop
         // reading at an unbind), at the latest after UNBIND_WAIT; the connection closes once the
-        // ESME answers it (or a second later).
+        // ESME answers it (or UNBIND_ANSWER after it was sent).
         if let Some(w) = &mut withdrawn {
-            if !w.sent && (session.outstanding() == 0 || w.since.elapsed() > UNBIND_WAIT) {
+            if w.sent.is_none() && (session.outstanding() == 0 || w.since.elapsed() > UNBIND_WAIT) {
                 vouch_smpp::encode_header_only(&mut out, CommandId::UNBIND, CommandStatus::ESME_ROK, next_seq);
                 next_seq = next_seq.wrapping_add(1).max(1);
-                w.sent = true;
+                w.sent = Some(Instant::now());
             }
-            if w.sent && (w.answered || w.since.elapsed() > UNBIND_WAIT + Duration::from_secs(1)) {
+            if w.sent.is_some_and(|t| w.answered || t.elapsed() > UNBIND_ANSWER) {
                 session.close();
                 closing = true;
             }
@@ -896,6 +1035,7 @@ async fn esme_session(shared: Arc<Shared>, (mut rd, mut wr): Halves) -> anyhow::
         }
     };
     if let Some(acc) = &account {
+        metrics::gauge!("vouch_smpp_sessions_bound").decrement(1.0);
         shared.remove_receiver(acc, session_id);
         let left = reassembler.drain();
         if !left.is_empty() {
@@ -973,6 +1113,7 @@ async fn handle_pdu(
     pending_delivers: &mut HashMap<u32, oneshot::Sender<CommandStatus>>,
     session_id: u64,
     deliver_tx: &mpsc::Sender<Deliver>,
+    peer: SocketAddr,
 ) -> anyhow::Result<Next> {
     let Some(h) = vouch_smpp::frame(bytes)? else { return Ok(Next::Continue) };
     match session.admit(&h) {
@@ -982,6 +1123,10 @@ async fn handle_pdu(
             return Ok(Next::Continue);
         }
         Admission::Refuse(status) => {
+            if status == CommandStatus::ESME_RTHROTTLED {
+                // The ESME's window is full: refused before any check, so in no record.
+                metrics::counter!("vouch_smpp_window_refusals_total").increment(1);
+            }
             vouch_smpp::encode_header_only(out, h.command_id.response(), status, h.sequence);
             return Ok(Next::Continue);
         }
@@ -1023,11 +1168,19 @@ async fn handle_pdu(
     };
     match pdu.body() {
         Body::Bind(b) => {
-            let result = if b.interface_version < 0x33 {
+            let throttled = shared.bind_throttled(peer.ip());
+            let result = if b.interface_version < 0x33 || throttled {
                 Err(CommandStatus::ESME_RBINDFAIL)
             } else {
                 shared.gateway.registry().authenticate_smpp(b.system_id, b.password).await
             };
+            if let Err(status) = result {
+                tracing::info!(%peer, system_id = b.system_id, status = status.name(), throttled, "ESME bind refused");
+                if shared.bind_failed(peer.ip()) {
+                    tracing::warn!(address = %peer.ip(), "{MAX_BIND_FAILURES_PER_MINUTE} failed SMPP binds from one address within a minute: its binds are refused for the rest of the minute");
+                    metrics::counter!("vouch_smpp_bind_holds_total").increment(1);
+                }
+            }
             match result {
                 Ok(acc) => {
                     session.bound(b.mode);
@@ -1037,6 +1190,7 @@ async fn handle_pdu(
                     }
                     tracing::info!(system_id = %acc.system_id, mode = b.mode.as_str(), "ESME bound");
                     metrics::counter!("vouch_smpp_binds_total", "result" => "ok").increment(1);
+                    metrics::gauge!("vouch_smpp_sessions_bound").increment(1.0);
                     *account = Some(acc);
                 }
                 Err(status) => {
@@ -1157,8 +1311,17 @@ async fn submit(
     events: &mpsc::Sender<Event>,
 ) -> usize {
     let n = parts.len() as u32;
-    let checked = shared.gateway.check(acc, source, dest, text, n);
-    if !checked.verdict.forwards() {
+    let mut checked = shared.gateway.check(acc, source, dest, text, n);
+    let route = shared.route(dest.addr);
+    if checked.verdict.forwards() && route.is_none() {
+        // No SMSC takes this destination: refused as the carrier would, what it spent given back.
+        shared.gateway.refused_upstream(&checked, n);
+        checked.verdict = vouch_gateway::Verdict::Reject(vouch_gateway::Reason {
+            status: CommandStatus::ESME_RINVDSTADR,
+            detail: "no SMSC routes this destination (every SMSC has prefixes and none matches)".into(),
+        });
+    }
+    let (true, Some(smsc)) = (checked.verdict.forwards(), route) else {
         let status = checked.verdict.reason().map_or(CommandStatus::ESME_RSYSERR, |r| r.status);
         for p in &parts {
             match &p.acked {
@@ -1168,7 +1331,7 @@ async fn submit(
         }
         shared.gateway.record(acc, &checked, n, None).await;
         return parts.iter().filter(|p| p.acked.is_none()).count();
-    }
+    };
     // Forwarded under the flag policy: the carrier is told which check failed.
     let mut parts = parts;
     if let vouch_gateway::Verdict::Flag(r) = &checked.verdict {
@@ -1176,7 +1339,6 @@ async fn submit(
             vouch_smpp::append_tlv(&mut p.pdu, vouch_smpp::TLV_VOUCH_FLAG, &r.status.0.to_be_bytes());
         }
     }
-    let smsc = shared.route(dest.addr);
     let upstream = &shared.upstreams[smsc];
     let send = |req: UpstreamRequest| {
         if let Err(e) = upstream.try_send(req) {
@@ -1283,8 +1445,14 @@ fn conclude(
         if first_id.is_none() {
             // Not sent after all: what it spent of the campaign's rate goes back.
             shared.gateway.refused_upstream(&checked, parts);
-            checked.verdict =
-                vouch_gateway::Verdict::Reject(vouch_gateway::Reason { status, detail: "refused upstream".into() });
+            let detail = match status {
+                CommandStatus::ESME_RTHROTTLED => "not sent: the SMSC throttled it, or was unavailable",
+                CommandStatus::ESME_RSYSERR => {
+                    "no answer from the SMSC within its response_timeout (it may have been delivered)"
+                }
+                _ => "refused by the SMSC",
+            };
+            checked.verdict = vouch_gateway::Verdict::Reject(vouch_gateway::Reason { status, detail: detail.into() });
         }
     }
     let record = shared.gateway.try_record(&acc, &checked, parts, first_id);
@@ -1313,14 +1481,21 @@ async fn upstream(shared: Arc<Shared>, index: usize, mut requests: mpsc::Receive
     // Submits sent and not answered when a connection dropped: sent again first.
     let mut retry: VecDeque<UpstreamRequest> = VecDeque::new();
     let mut stopping = shared.stopping.subscribe();
+    // Present from the start, so that an alert on 0 also sees an SMSC that never bound.
+    metrics::gauge!("vouch_smpp_upstream_bound", "smsc" => cfg.addr.to_string()).set(0.0);
     loop {
         if *stopping.borrow_and_update() {
             return; // the gateway is shutting down, and this SMSC is away
         }
-        match upstream_connection(&shared, index, &cfg, &mut requests, &mut retry).await {
+        let mut bound = false;
+        match upstream_connection(&shared, index, &cfg, &mut requests, &mut retry, &mut bound).await {
             Ok(()) => return, // the gateway is shutting down
             Err(e) => {
-                metrics::counter!("vouch_smpp_upstream_disconnects_total").increment(1);
+                // A session that was up starts the back-off again from the shortest wait.
+                if bound {
+                    backoff = Duration::from_millis(100);
+                }
+                metrics::counter!("vouch_smpp_upstream_disconnects_total", "smsc" => cfg.addr.to_string()).increment(1);
                 tracing::warn!(smsc = %cfg.addr, error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "SMSC session lost");
             }
         }
@@ -1371,6 +1546,7 @@ async fn upstream_connection(
     cfg: &SmscConfig,
     requests: &mut mpsc::Receiver<UpstreamRequest>,
     retry: &mut VecDeque<UpstreamRequest>,
+    bound_once: &mut bool,
 ) -> anyhow::Result<()> {
     let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(cfg.addr))
         .await
@@ -1408,7 +1584,14 @@ async fn upstream_connection(
     })
     .await
     .context("no bind answer")??;
-    anyhow::ensure!(bound.status.is_ok(), "bind refused: {}", bound.status);
+    if !bound.status.is_ok() {
+        // A wrong system_id or password will not get better by itself: say so loudly.
+        if matches!(bound.status, CommandStatus::ESME_RINVPASWD | CommandStatus::ESME_RINVSYSID) {
+            tracing::error!(smsc = %cfg.addr, status = %bound.status, "the SMSC refuses vouch's system_id or password; check --smsc");
+        }
+        anyhow::bail!("bind refused: {}", bound.status);
+    }
+    *bound_once = true;
     tracing::info!(smsc = %cfg.addr, "bound to SMSC");
     metrics::gauge!("vouch_smpp_upstream_bound", "smsc" => cfg.addr.to_string()).set(1.0);
     let mut pending: HashMap<u32, UpstreamRequest> = HashMap::new();
@@ -1680,5 +1863,50 @@ mod tests {
         assert!(e.contains("is for smpps://"), "{e}");
         let e = SmscConfig::parse("smpps://a:b@127.0.0.1:1?ca=/nonexistent.pem").unwrap_err().to_string();
         assert!(e.contains("--smsc ca /nonexistent.pem"), "{e}");
+    }
+
+    #[test]
+    fn smsc_url_user_information_is_percent_decoded() {
+        let password = |u: &str| SmscConfig::parse(u).unwrap().password;
+        assert_eq!(password("smpp://up:pw+1@127.0.0.1:2775"), "pw+1", "+ is itself, not a space");
+        assert_eq!(password("smpp://up:pw%2B1@127.0.0.1:2775"), "pw+1");
+        assert_eq!(password("smpp://up:a%20b@127.0.0.1:2775"), "a b");
+        assert_eq!(password("smpp://up:a b@127.0.0.1:2775"), "a b");
+        assert_eq!(password("smpp://up:%40%3A%25@127.0.0.1:2775"), "@:%");
+        assert_eq!(SmscConfig::parse("smpp://a%2Bb+c:pw@127.0.0.1:1").unwrap().system_id, "a+b+c");
+        assert!(SmscConfig::parse("smpp://up:%FF@127.0.0.1:1").is_err(), "not UTF-8");
+    }
+
+    #[test]
+    fn smsc_url_errors_hide_the_password() {
+        for url in [
+            "smpp://up:S3cr3tPw@127.0.0.1:99999",
+            "http://up:S3cr3tPw@127.0.0.1:99999",
+            "smpp://up:S3cr3tPw@127.0.0.1:1?prefixes=1202,",
+            "smpp://up:S3cr3tPw@127.0.0.1:1?prefixes=abc",
+            "smpp://up:S3cr3tPw@127.0.0.1:1?window=0",
+        ] {
+            let e = format!("{:#}", SmscConfig::parse(url).unwrap_err());
+            assert!(!e.contains("S3cr3tPw") && e.contains("up:***@127.0.0.1:"), "{e}");
+        }
+        let e = format!("{:#}", SmscConfig::parse("smpp://up:S3cr3tPw@127.0.0.1:99999").unwrap_err());
+        assert!(e.contains("\"smpp://up:***@127.0.0.1:99999\" is not a URL"), "{e}");
+    }
+
+    #[test]
+    fn smsc_url_prefixes_and_window_are_checked() {
+        let c = SmscConfig::parse("smpp://up:pw@127.0.0.1:1?prefixes=%2B1202,%201310").unwrap();
+        assert_eq!(c.prefixes, ["1202", "1310"]);
+        for bad in ["prefixes=1202,", "prefixes=", "prefixes=1202,,1310"] {
+            let e = format!("{:#}", SmscConfig::parse(&format!("smpp://up:pw@127.0.0.1:1?{bad}")).unwrap_err());
+            assert!(e.contains("smpp://up:***@127.0.0.1:1") && e.contains("an empty prefix"), "{e}");
+        }
+        for bad in ["prefixes=abc", "prefixes=1202,12a", "prefixes=%2B%2B1", "prefixes=1-202"] {
+            let e = format!("{:#}", SmscConfig::parse(&format!("smpp://up:pw@127.0.0.1:1?{bad}")).unwrap_err());
+            assert!(e.contains("smpp://up:***@127.0.0.1:1") && e.contains("a prefix is digits"), "{e}");
+        }
+        let e = format!("{:#}", SmscConfig::parse("smpp://up:pw@127.0.0.1:1?window=0").unwrap_err());
+        assert!(e.contains("window=0 must be at least 1"), "{e}");
+        assert_eq!(SmscConfig::parse("smpp://up:pw@127.0.0.1:1?window=1").unwrap().window, 1);
     }
 }

@@ -506,6 +506,20 @@ impl RawEsme {
         Self { s, seq: 0, seen: Vec::new() }
     }
 
+    /// Connects from `source` (another loopback address), as a second ESME host would.
+    fn connect_from(source: &str, port: u16) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(format!("{source}:0").parse().expect("source")).expect("bind the source address");
+        let stream = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(socket.connect(([127, 0, 0, 1], port).into()))
+        })
+        .expect("connect");
+        let s = stream.into_std().expect("std stream");
+        s.set_nonblocking(false).expect("blocking");
+        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        Self { s, seq: 0, seen: Vec::new() }
+    }
+
     fn send(&mut self, command_id: u32, status: u32, body: &[u8]) -> u32 {
         self.seq += 1;
         let seq = self.seq;
@@ -832,6 +846,7 @@ async fn a_brands_daily_cap_holds_across_a_restart() {
     for n in 0..10 {
         assert_eq!(e.submit(&clean, short), Some(0), "message {n}");
     }
+    drop(e);
     server.sigterm();
     // The day goes on after the restart: 2 more of the 12, then the cap.
     let server = Server::launch(gateway(dir), data_dir.clone(), dir.to_path_buf());
@@ -954,5 +969,60 @@ async fn sigterm_answers_every_submit_in_flight_and_receipts_find_their_esme_aft
     ids.sort();
     assert_eq!(receipted, ids);
     assert!(!data_dir.join("smpp-receipt-ids").exists(), "taken up and removed");
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_refuses_unroutable_messages_and_holds_off_bind_guessers_and_idle_connections() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let data_dir = dir.join("data");
+    let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
+    let s = server.accepted_campaign().await;
+    server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
+    let password = server.smpp_account(&s.csp, "opsesme").await;
+    server.sigterm();
+    let smsc = Smsc::start(dir.join("smsc.jsonl"));
+    // The only SMSC takes +1415 numbers: there is no default route.
+    let mut cmd = serve_command(dir, &data_dir);
+    cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--smsc"])
+        .arg(format!("smpp://vouchup:uppw@127.0.0.1:{}?prefixes=1415", smsc.port));
+    let server = Server::launch(cmd, data_dir.clone(), dir.to_path_buf());
+    let port = announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:");
+    let short = Duration::from_secs(8);
+    let mut e = RawEsme::connect(port);
+    assert_eq!(e.bind(0x09, "opsesme", &password), 0);
+    let clean = submit_body(0, 0, false, b"Acme Dental: see you soon. Reply STOP to opt out.", &[]);
+    assert_eq!(e.submit(&clean, short), Some(0x0B), "+1310 matches no SMSC's prefixes: ESME_RINVDSTADR");
+    assert!(smsc.messages().is_empty());
+    let records = server.get(&format!("/v1/gateway/records?source=%2B{N_MAIN}"), Some(&server.admin)).await;
+    assert!(records.text.contains("no SMSC routes this destination"), "{}", records.text);
+
+    // Someone guessing passwords from 127.0.0.2: after 20 failures in a minute its binds are
+    // refused (0x0D) without a password check, even the right one; 127.0.0.1 is not affected.
+    let mut failures = 0;
+    while failures < 20 {
+        let mut g = RawEsme::connect_from("127.0.0.2", port);
+        for _ in 0..3.min(20 - failures) {
+            assert_eq!(g.bind(0x09, "opsesme", "wrongpw"), 0x0E, "failure {failures}");
+            failures += 1;
+        }
+    }
+    let mut g = RawEsme::connect_from("127.0.0.2", port);
+    assert_eq!(g.bind(0x09, "opsesme", &password), 0x0D, "held off for the rest of the minute");
+    assert_eq!(RawEsme::connect(port).bind(0x09, "opsesme", &password), 0);
+    assert!(server.stderr.text().contains("failed SMPP binds from one address"), "{}", server.stderr.text());
+
+    // Idle connections from one address: 32 at most wait for their bind; more are closed at
+    // once, and other addresses still bind.
+    let idle: Vec<RawEsme> = (0..32).map(|_| RawEsme::connect_from("127.0.0.3", port)).collect();
+    let mut extra = RawEsme::connect_from("127.0.0.3", port);
+    assert_eq!(extra.read(Duration::from_secs(5)).map(|p| p.0), None, "closed without a word");
+    assert_eq!(RawEsme::connect(port).bind(0x09, "opsesme", &password), 0);
+    drop(idle);
+    let metrics = server.get("/metrics", None).await.text;
+    for m in ["vouch_smpp_upstream_bound{smsc=", "vouch_smpp_connections_refused_total{why=\"unbound per address\"}"] {
+        assert!(metrics.contains(m), "{m} in\n{metrics}");
+    }
     drop(server);
 }
