@@ -20,6 +20,7 @@ mod numbers;
 mod registry_flow;
 mod shaken;
 mod smpp;
+mod smpp_accounts;
 mod stir_http;
 mod stir_sip;
 mod tlog;

@@ -26,6 +26,7 @@ type Result<T> = std::result::Result<T, ApiError>;
 pub(crate) fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     r.routes(routes!(issue_account, list_accounts))
         .routes(routes!(revoke_account))
+        .routes(routes!(rotate_password))
         .routes(routes!(records))
         .routes(routes!(minutes))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
@@ -57,7 +58,8 @@ pub struct SmppAccountView {
     /// When it was revoked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked: Option<String>,
-    /// The password, only in the answer that issued it (8 characters, SMPP 3.4's limit).
+    /// The password, only in the answer that issued the account or rotated its password (8
+    /// characters, SMPP 3.4's limit).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
 }
@@ -102,6 +104,25 @@ async fn list_accounts(
 ) -> Result<Json<Vec<SmppAccountView>>> {
     let id: ProviderId = path_param("providerId", &id)?;
     Ok(Json(s.registry.smpp_accounts(&p, id).await?.into_iter().map(Into::into).collect()))
+}
+
+/// Rotate an SMPP account's password (the account's CSP or the administrator). The new
+/// password is in this answer only; binds with the old one fail from now on (0x0E), while
+/// sessions already bound stay bound. An unknown or revoked account is not found (404).
+#[utoipa::path(post, path = "/v1/providers/{id}/smpp-accounts/{system_id}/password", tag = "smpp gateway",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "provider id (a CSP)"), ("system_id" = String, Path, description = "the account's system_id")),
+    responses((status = 200, body = SmppAccountView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn rotate_password(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, system_id)): Path<(String, String)>,
+) -> Result<Json<SmppAccountView>> {
+    let id: ProviderId = path_param("providerId", &id)?;
+    let rotated = s.registry.rotate_smpp_password(&p, id, &system_id).await?;
+    let mut view = SmppAccountView::from(rotated.account);
+    view.password = Some(rotated.password);
+    Ok(Json(view))
 }
 
 /// Revoke an SMPP account: new binds are refused and bound sessions are unbound (within 5 s;

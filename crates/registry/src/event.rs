@@ -107,6 +107,14 @@ pub enum EventBody {
         /// The account's `system_id`.
         system_id: String,
     },
+    /// An SMPP account's password was replaced (neither password nor hash appears).
+    #[serde(rename = "smppaccount.rotated")]
+    SmppAccountRotated {
+        /// The CSP the account binds as.
+        provider_id: ProviderId,
+        /// The account's `system_id`.
+        system_id: String,
+    },
     /// An SMPP account was revoked.
     #[serde(rename = "smppaccount.revoked")]
     SmppAccountRevoked {
@@ -360,6 +368,7 @@ impl EventBody {
             Self::ApiKeyIssued { .. } => "apikey.issued",
             Self::ApiKeyRevoked { .. } => "apikey.revoked",
             Self::SmppAccountIssued { .. } => "smppaccount.issued",
+            Self::SmppAccountRotated { .. } => "smppaccount.rotated",
             Self::SmppAccountRevoked { .. } => "smppaccount.revoked",
             Self::BrandRegistered { .. } => "brand.registered",
             Self::BrandUpdated { .. } => "brand.updated",
@@ -394,7 +403,9 @@ impl EventBody {
                 provider_id.to_string()
             }
             Self::ApiKeyIssued { key_id, .. } | Self::ApiKeyRevoked { key_id, .. } => key_id.clone(),
-            Self::SmppAccountIssued { system_id, .. } | Self::SmppAccountRevoked { system_id, .. } => system_id.clone(),
+            Self::SmppAccountIssued { system_id, .. }
+            | Self::SmppAccountRotated { system_id, .. }
+            | Self::SmppAccountRevoked { system_id, .. } => system_id.clone(),
             Self::BrandRegistered { brand_id, .. }
             | Self::BrandUpdated { brand_id, .. }
             | Self::BrandVetted { brand_id, .. } => brand_id.to_string(),
@@ -513,5 +524,22 @@ mod tests {
         assert!(Event::from_canonical(spaced.as_bytes()).is_err());
         let nanos = String::from_utf8(bytes).unwrap().replace(".123456Z", ".123456789Z");
         assert!(Event::from_canonical(nanos.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn smpp_account_rotation_names_the_account_only() {
+        let ev = Event {
+            seq: Seq(7),
+            time: Timestamp::from_microsecond(1_790_000_000_123_456).unwrap(),
+            actor: Actor::Admin,
+            body: EventBody::SmppAccountRotated { provider_id: "PABCDEFG".parse().unwrap(), system_id: "acme1".into() },
+        };
+        assert_eq!(ev.body.subject(), "acme1");
+        let bytes = ev.to_canonical().unwrap();
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"actor":"admin","body":{"providerId":"PABCDEFG","systemId":"acme1"},"kind":"smppaccount.rotated","seq":7,"time":"2026-09-21T14:13:20.123456Z","v":1}"#
+        );
+        assert_eq!(Event::from_canonical(&bytes).unwrap(), ev);
     }
 }

@@ -25,7 +25,8 @@ use crate::{ConflictKind, Principal, Registry, ServiceError, store_conflict};
 /// PBKDF2-HMAC-SHA256 rounds for SMPP passwords (a bind is rare; a message never hashes).
 const PBKDF2_ROUNDS: u32 = 20_000;
 
-/// An account issued to a CSP: its row and, once, its password.
+/// An account and, once, its password: when the account is issued and when its password is
+/// rotated.
 #[derive(Debug, Clone)]
 pub struct IssuedSmppAccount {
     /// The account.
@@ -129,6 +130,19 @@ fn verify_password(stored: &str, password: &str) -> bool {
     pbkdf2::verify(pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, password.as_bytes(), &hash).is_ok()
 }
 
+/// A new password (8 characters, the most SMPP 3.4 carries) and its PBKDF2 hash (computed off
+/// the async threads).
+async fn new_password() -> Result<(String, String), ServiceError> {
+    let password = random_chars(b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789", 8);
+    let hash = tokio::task::spawn_blocking({
+        let password = password.clone();
+        move || hash_password(&password)
+    })
+    .await
+    .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
+    Ok((password, hash))
+}
+
 fn valid_system_id(s: &str) -> bool {
     (1..=15).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
@@ -139,7 +153,10 @@ impl Registry {
     }
 
     /// Issues an SMPP account to a CSP (the administrator or the CSP itself); `system_id` is
-    /// chosen by the caller (1-15 of `A-Za-z0-9_-`) or generated.
+    /// chosen by the caller (1-15 of `A-Za-z0-9_-`) or generated. A `system_id` equal to any
+    /// account's ignoring ASCII case, of any CSP and revoked ones included, is refused as a
+    /// duplicate: a revoked `system_id` is never issued again, and no two accounts differ
+    /// only in case (binds still compare `system_id` exactly, as SMPP does).
     pub async fn issue_smpp_account(
         &self,
         p: &Principal,
@@ -158,15 +175,15 @@ impl Registry {
             }
             None => format!("v{}", random_chars(b"abcdefghijkmnpqrstuvwxyz23456789", 10)),
         };
-        let password = random_chars(b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789", 8);
-        let hash = tokio::task::spawn_blocking({
-            let password = password.clone();
-            move || hash_password(&password)
-        })
-        .await
-        .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
+        let (password, hash) = new_password().await?;
         let mut w = self.write_lock().await?;
         let mut tx = self.begin(&mut w).await?;
+        if tx.smpp_account_ignoring_case(&system_id).await?.is_some() {
+            return Err(ServiceError::conflict(
+                ConflictKind::DuplicateReference,
+                "this systemId is taken (system_ids are compared ignoring case, revoked ones included)",
+            ));
+        }
         tx.insert_smpp_account(&system_id, id, &hash)
             .await
             .map_err(store_conflict(ConflictKind::DuplicateReference, "this systemId is taken"))?;
@@ -182,6 +199,36 @@ impl Registry {
     pub async fn smpp_accounts(&self, p: &Principal, id: ProviderId) -> Result<Vec<SmppAccountRow>, ServiceError> {
         Self::may_manage_smpp(p, id)?;
         Ok(self.store.smpp_accounts(Some(id)).await?)
+    }
+
+    /// Replaces the password of an active SMPP account (the administrator or the account's
+    /// CSP): the answer holds the new password, once. Binds with the old one fail from the
+    /// commit on; sessions already bound stay bound. A revoked account, like an unknown one or
+    /// one of another CSP, is not found.
+    pub async fn rotate_smpp_password(
+        &self,
+        p: &Principal,
+        id: ProviderId,
+        system_id: &str,
+    ) -> Result<IssuedSmppAccount, ServiceError> {
+        Self::may_manage_smpp(p, id)?;
+        let (password, hash) = new_password().await?;
+        let mut w = self.write_lock().await?;
+        let account = self
+            .store
+            .smpp_accounts(Some(id))
+            .await?
+            .into_iter()
+            .find(|a| a.system_id == system_id && a.revoked.is_none())
+            .ok_or_else(|| ServiceError::not_found("smpp account", system_id))?;
+        let mut tx = self.begin(&mut w).await?;
+        if !tx.set_smpp_password(system_id, &hash).await? {
+            return Err(ServiceError::not_found("smpp account", system_id));
+        }
+        tx.append(p.actor(), EventBody::SmppAccountRotated { provider_id: id, system_id: system_id.to_owned() })
+            .await?;
+        self.committed(&tx.commit().await?).await?;
+        Ok(IssuedSmppAccount { account, password })
     }
 
     /// Revokes an SMPP account (new binds are refused; bound sessions close at their next PDU).

@@ -142,6 +142,30 @@ impl Tx {
         Ok(())
     }
 
+    /// The `system_id` of an account, revoked ones included, equal to `system_id` ignoring
+    /// ASCII case (read in the write transaction, so that no other writer can issue one
+    /// between this check and the insert).
+    pub async fn smpp_account_ignoring_case(&mut self, system_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(on_conn!(&mut self.tx, db => sqlx::query_scalar(
+            "SELECT system_id FROM smpp_accounts WHERE lower(system_id) = lower($1) ORDER BY created_us LIMIT 1",
+        )
+        .bind(system_id)
+        .fetch_optional(&mut *db)
+        .await)?)
+    }
+
+    /// Replaces an active SMPP account's password hash; `false` if the account is not active.
+    pub async fn set_smpp_password(&mut self, system_id: &str, password_hash: &str) -> Result<bool, StoreError> {
+        let r = on_conn!(&mut self.tx, db => sqlx::query(
+            "UPDATE smpp_accounts SET password_hash = $1 WHERE system_id = $2 AND revoked_us IS NULL",
+        )
+        .bind(password_hash)
+        .bind(system_id)
+        .execute(&mut *db)
+        .await.map(|r| r.rows_affected()))?;
+        Ok(r == 1)
+    }
+
     /// Marks an SMPP account revoked; `false` if it was not active.
     pub async fn revoke_smpp_account(&mut self, system_id: &str) -> Result<bool, StoreError> {
         let now = self.now().as_microsecond();

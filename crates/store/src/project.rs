@@ -101,10 +101,12 @@ pub async fn project(conn: &mut DbConn<'_>, deferred: &mut Deferred, event: &Eve
                 .await.map(|r| r.rows_affected()))
                 .map_err(map_unique)?;
         }
-        // Keys live in api_keys, written beside the event (the secret's hash is not an event).
+        // Keys live in api_keys and SMPP accounts in smpp_accounts, written beside the event (a
+        // secret's hash is never in an event: events are published in the transparency log).
         EventBody::ApiKeyIssued { .. }
         | EventBody::ApiKeyRevoked { .. }
         | EventBody::SmppAccountIssued { .. }
+        | EventBody::SmppAccountRotated { .. }
         | EventBody::SmppAccountRevoked { .. }
         | EventBody::SanctionsImported { .. } => {}
         EventBody::BrandRegistered { brand_id, csp_id, brand } => {
