@@ -55,6 +55,10 @@ pub struct FetchedChain {
     pub fetched_at: Timestamp,
     /// When the cache stops serving it.
     pub expires_at: Timestamp,
+    /// Until when it may still be served when a refetch after `expires_at` fails
+    /// ([`FetchPolicy::max_stale`]: a repository's outage does not fail every call of its
+    /// signers); never past `earliest_not_after`.
+    pub stale_until: Timestamp,
     /// The earliest `notAfter` of the leaf and the certificates it chains to by name (caps
     /// `expires_at`; see [`crate::parse_pem_chain`]).
     pub earliest_not_after: Timestamp,
@@ -415,12 +419,18 @@ impl CertFetcher {
                 }
                 _ => {
                     inner.counters.misses.fetch_add(1, Ordering::Relaxed);
+                    // An expired chain stays at hand while it is fetched again, in case the
+                    // repository is down (see `FetchedChain::stale_until`).
+                    let stale = match state.map.get(x5u.as_str()) {
+                        Some(Slot::Ready { chain, .. }) if chain.stale_until > now => Some(chain.clone()),
+                        _ => None,
+                    };
                     let key: Arc<str> = Arc::from(x5u.as_str());
                     let (tx, rx) = watch::channel(None);
                     state.insert(key.clone(), Slot::Pending(rx.clone()));
                     drop(guard);
                     let pending = PendingGuard { inner: inner.clone(), key: Some(key) };
-                    tokio::spawn(run_fetch(pending, x5u, tx));
+                    tokio::spawn(run_fetch(pending, x5u, tx, stale));
                     rx
                 }
             }
@@ -475,7 +485,12 @@ impl Drop for PendingGuard {
     }
 }
 
-async fn run_fetch(mut guard: PendingGuard, x5u: X5uUrl, tx: watch::Sender<Option<Outcome>>) {
+async fn run_fetch(
+    mut guard: PendingGuard,
+    x5u: X5uUrl,
+    tx: watch::Sender<Option<Outcome>>,
+    stale: Option<Arc<FetchedChain>>,
+) {
     let inner = guard.inner.clone();
     let policy = &inner.policy;
     let limit = policy.total_timeout;
@@ -512,6 +527,17 @@ async fn run_fetch(mut guard: PendingGuard, x5u: X5uUrl, tx: watch::Sender<Optio
                 if !chain.warnings.is_empty() {
                     warned = Some(chain.warnings.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
                 }
+                Ok(chain)
+            }
+            Err(error) if let Some(old) = stale.as_deref().filter(|c| c.stale_until > now) => {
+                // The repository failed a refetch: the chain fetched before serves on, tried
+                // again after `negative_cache`, until its `stale_until`.
+                inner.counters.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(url = %key, kind = error.kind(), %error, stale_until = %old.stale_until, "x5u refetch failed; the chain fetched before is used meanwhile");
+                let expires_at = body::add(now, policy.negative_cache).min(old.stale_until);
+                let chain = Arc::new(FetchedChain { expires_at, warnings: Vec::new(), ..old.clone() });
+                let bytes = key.len() + ENTRY_OVERHEAD + chain.certificates.iter().map(|c| c.len() + 24).sum::<usize>();
+                state.insert(key.clone(), Slot::Ready { chain: chain.clone(), bytes, id: tick, last_used: tick });
                 Ok(chain)
             }
             Err(error) => {
@@ -561,11 +587,13 @@ impl Fetched {
         if self.directive == CacheDirective::None {
             warnings.push(FetchWarning::NoCacheDirective);
         }
+        let stale_until = body::add(expires_at, policy.max_stale).min(self.parsed.earliest_not_after);
         FetchedChain {
             url,
             certificates: self.parsed.certificates,
             fetched_at: now,
             expires_at,
+            stale_until,
             earliest_not_after: self.parsed.earliest_not_after,
             content_type: self.content_type,
             warnings,
@@ -753,6 +781,7 @@ mod tests {
             certificates: vec![vec![0; 500]],
             fetched_at: ts(0),
             expires_at,
+            stale_until: expires_at,
             earliest_not_after: expires_at,
             content_type: None,
             warnings: Vec::new(),

@@ -31,6 +31,10 @@ pub struct FetchPolicy {
     /// How long a failure is remembered and returned without fetching again. Default 30 s;
     /// zero disables the negative cache.
     pub negative_cache: Duration,
+    /// How long past its cache lifetime a chain may still be served when fetching it again
+    /// fails (the repository is down or slow), as HTTP's `stale-if-error` does; never past the
+    /// chain's `notAfter`. Default 24 h; zero disables.
+    pub max_stale: Duration,
     /// Most entries (chains and remembered failures) kept in the cache. Default 10 000. When it is
     /// full, expired entries go first, then remembered failures (earliest expiry first), then the
     /// least recently used chain: failures never push a fresh chain out.
@@ -57,6 +61,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default [`FetchPolicy::min_cache`]: 24 h (ATIS-1000074).
 pub const DEFAULT_MIN_CACHE: Duration = Duration::from_secs(24 * 3600);
+/// Default [`FetchPolicy::max_stale`]: 24 h.
+pub const DEFAULT_MAX_STALE: Duration = Duration::from_secs(24 * 3600);
 /// Default [`FetchPolicy::negative_cache`]: 30 s.
 pub const DEFAULT_NEGATIVE_CACHE: Duration = Duration::from_secs(30);
 /// Default [`FetchPolicy::max_in_flight_per_host`]: 8.
@@ -73,6 +79,7 @@ impl Default for FetchPolicy {
             total_timeout: DEFAULT_TOTAL_TIMEOUT,
             min_cache: DEFAULT_MIN_CACHE,
             negative_cache: DEFAULT_NEGATIVE_CACHE,
+            max_stale: DEFAULT_MAX_STALE,
             max_entries: 10_000,
             max_cached_bytes: 64 * 1024 * 1024,
             max_in_flight_per_host: DEFAULT_MAX_IN_FLIGHT_PER_HOST,

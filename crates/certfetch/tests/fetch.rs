@@ -236,6 +236,43 @@ async fn failures_are_negatively_cached() {
 }
 
 #[tokio::test]
+async fn a_chain_serves_past_its_lifetime_while_its_repository_fails() {
+    let srv = Server::start().await;
+    let (pem, ders) = chain_pem(FAR);
+    srv.route("/sp.pem", pem_route(&pem, Some("max-age=86400")));
+    let clock = TestClock::at(T0);
+    let f = clock.fetcher(srv.policy());
+    let url = srv.url("/sp.pem");
+    let first = f.fetch(&url).await.unwrap();
+    assert_eq!(first.stale_until, first.expires_at + jiff::SignedDuration::from_hours(24));
+    // A day later the repository answers 500: the chain fetched before serves on, and is tried
+    // again only after the negative-cache period.
+    srv.route("/sp.pem", Route::Status(500));
+    clock.advance(hours(25));
+    let stale = f.fetch(&url).await.unwrap();
+    assert_eq!(stale.certificates, ders);
+    assert_eq!(stale.expires_at, clock.now() + jiff::SignedDuration::from_secs(30));
+    assert_eq!(srv.count("/sp.pem"), 2);
+    f.fetch(&url).await.unwrap();
+    assert_eq!(srv.count("/sp.pem"), 2, "not fetched again within 30 s");
+    clock.advance(Duration::from_secs(31));
+    f.fetch(&url).await.unwrap();
+    assert_eq!(srv.count("/sp.pem"), 3);
+    // Past stale_until (48 h after the fetch), the failure is the answer.
+    clock.advance(hours(23));
+    assert_eq!(f.fetch(&url).await.unwrap_err(), FetchError::Status(500));
+    // With max_stale zero, a failed refetch fails at once.
+    let clock = TestClock::at(T0);
+    let g = clock.fetcher(FetchPolicy { max_stale: Duration::ZERO, ..srv.policy() });
+    srv.route("/other.pem", pem_route(&pem, None));
+    let other = srv.url("/other.pem");
+    g.fetch(&other).await.unwrap();
+    srv.route("/other.pem", Route::Status(503));
+    clock.advance(hours(25));
+    assert_eq!(g.fetch(&other).await.unwrap_err(), FetchError::Status(503));
+}
+
+#[tokio::test]
 async fn eviction_keeps_the_cache_within_max_entries_lru() {
     let srv = Server::start().await;
     let (pem, _) = chain_pem(FAR);
