@@ -1483,6 +1483,7 @@ async fn upstream(shared: Arc<Shared>, index: usize, mut requests: mpsc::Receive
     let mut stopping = shared.stopping.subscribe();
     // Present from the start, so that an alert on 0 also sees an SMSC that never bound.
     metrics::gauge!("vouch_smpp_upstream_bound", "smsc" => cfg.addr.to_string()).set(0.0);
+    shared.gateway.set_smsc_bound(&cfg.addr.to_string(), false);
     loop {
         if *stopping.borrow_and_update() {
             return; // the gateway is shutting down, and this SMSC is away
@@ -1594,6 +1595,7 @@ async fn upstream_connection(
     *bound_once = true;
     tracing::info!(smsc = %cfg.addr, "bound to SMSC");
     metrics::gauge!("vouch_smpp_upstream_bound", "smsc" => cfg.addr.to_string()).set(1.0);
+    shared.gateway.set_smsc_bound(&cfg.addr.to_string(), true);
     let mut pending: HashMap<u32, UpstreamRequest> = HashMap::new();
     let (resp_tx, mut resps) = mpsc::channel::<Vec<u8>>(4096);
     let mut keepalive = tokio::time::interval(Duration::from_secs(30));
@@ -1753,6 +1755,7 @@ async fn upstream_connection(
         }
     };
     metrics::gauge!("vouch_smpp_upstream_bound", "smsc" => cfg.addr.to_string()).set(0.0);
+    shared.gateway.set_smsc_bound(&cfg.addr.to_string(), false);
     // Unanswered submits go out again on the next connection, oldest first.
     let mut left: Vec<(u32, UpstreamRequest)> = pending.into_iter().collect();
     left.sort_by_key(|(s, _)| *s);

@@ -455,6 +455,8 @@ async fn gateway_speaks_smpp_over_tls_to_esmes_and_smscs() {
     }
     let log = server.stderr.text();
     assert!(log.contains("TLS handshake failed") && log.contains("UnknownIssuer"), "{log}");
+    let health = server.health().await;
+    assert_eq!(health["smscs"][format!("127.0.0.1:{}", smsc.port)], json!(false), "/healthz: {health}");
     let stats = smsc.control("stats");
     assert!(stats.contains("\"binds\": 1,"), "only the first gateway bound: {stats}");
     drop(server);
@@ -997,6 +999,8 @@ async fn gateway_refuses_unroutable_messages_and_holds_off_bind_guessers_and_idl
     assert!(smsc.messages().is_empty());
     let records = server.get(&format!("/v1/gateway/records?source=%2B{N_MAIN}"), Some(&server.admin)).await;
     assert!(records.text.contains("no SMSC routes this destination"), "{}", records.text);
+    let health = server.health().await;
+    assert_eq!(health["smscs"], json!({ format!("127.0.0.1:{}", smsc.port): true }), "/healthz: {health}");
 
     // Someone guessing passwords from 127.0.0.2: after 20 failures in a minute its binds are
     // refused (0x0D) without a password check, even the right one; 127.0.0.1 is not affected.

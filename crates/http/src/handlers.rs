@@ -72,6 +72,7 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
         applied_event: store.applied(),
         store: store.engine(),
         sequencer: state.log.as_ref().is_some_and(|l| l.is_sequencer()),
+        smscs: state.gateway.as_ref().map(|g| g.smscs_bound()),
     }))
 }
 

@@ -401,4 +401,8 @@ pub struct Health {
     pub store: &'static str,
     /// Whether this node is the transparency log's sequencer.
     pub sequencer: bool,
+    /// With the SMPP gateway on: whether this node is bound to each upstream SMSC now, by
+    /// address (`false` while it is away or refuses vouch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smscs: Option<std::collections::BTreeMap<String, bool>>,
 }

@@ -2,7 +2,7 @@
 //! PBKDF2), the registry facts each message is checked against, opt-outs kept in the store,
 //! and decision records written in batches and deleted after the retention.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -309,6 +309,8 @@ pub struct SmppGateway {
     gateway: Gateway,
     keyer: DestinationKeyer,
     records: Recorder<GatewayRecord>,
+    /// Whether vouch is bound to each upstream SMSC now, by address (for `/healthz`).
+    smscs: std::sync::RwLock<BTreeMap<String, bool>>,
 }
 
 impl SmppGateway {
@@ -345,7 +347,7 @@ impl SmppGateway {
             GATEWAY_RECORDS.max_batch,
         );
         tokio::spawn(purge_records(store.clone(), registry.clone(), retention));
-        let this = Arc::new(Self { registry, gateway, keyer, records });
+        let this = Arc::new(Self { registry, gateway, keyer, records, smscs: Default::default() });
         if store.is_shared() {
             this.gateway.throughput().share();
             tokio::spawn(follow_other_nodes(Arc::downgrade(&this)));
@@ -362,6 +364,17 @@ impl SmppGateway {
             tokio::spawn(remember_days(Arc::downgrade(&this)));
         }
         Ok(this)
+    }
+
+    /// Notes whether vouch is bound to the SMSC at `addr` (the socket adapter says so as its
+    /// sessions come and go).
+    pub fn set_smsc_bound(&self, addr: &str, bound: bool) {
+        self.smscs.write().unwrap_or_else(|e| e.into_inner()).insert(addr.to_owned(), bound);
+    }
+
+    /// Whether vouch is bound to each upstream SMSC now, by address.
+    pub fn smscs_bound(&self) -> BTreeMap<String, bool> {
+        self.smscs.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The registry.
