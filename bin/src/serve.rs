@@ -170,7 +170,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some((stop, task, gateway)) = smpp_task {
             let _ = stop.send(());
             let _ = task.await;
-            gateway.flush().await;
+            gateway.close().await;
         }
         if let Some((stop, task)) = sip_task {
             let _ = stop.send(());

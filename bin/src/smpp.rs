@@ -1312,7 +1312,7 @@ async fn submit(
 ) -> usize {
     let n = parts.len() as u32;
     let mut checked = shared.gateway.check(acc, source, dest, text, n);
-    let route = shared.route(dest.addr);
+    let route = if checked.verdict.forwards() { shared.route(dest.addr) } else { None };
     if checked.verdict.forwards() && route.is_none() {
         // No SMSC takes this destination: refused as the carrier would, what it spent given back.
         shared.gateway.refused_upstream(&checked, n);

@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 
 use crate::harness::{Server, serve_command};
 
-fn python() -> String {
+pub(crate) fn python() -> String {
     std::env::var("VOUCH_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
-fn peer(name: &str) -> PathBuf {
+pub(crate) fn peer(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/integration/peers").join(name)
 }
 
@@ -404,11 +404,7 @@ async fn gateway_speaks_smpp_over_tls_to_esmes_and_smscs() {
     let data_dir = dir.join("data");
     let (cert, key) = crate::harness::loopback_tls_certificate(dir);
 
-    let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
-    let s = server.accepted_campaign().await;
-    server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
-    let password = server.smpp_account(&s.csp, "acmetls").await;
-    server.sigterm();
+    let (s, password) = registered_account(dir, &data_dir, "acmetls").await;
 
     let smsc = Smsc::start_with(
         dir.join("smsc.jsonl"),
@@ -460,6 +456,18 @@ async fn gateway_speaks_smpp_over_tls_to_esmes_and_smscs() {
     let stats = smsc.control("stats");
     assert!(stats.contains("\"binds\": 1,"), "only the first gateway bound: {stats}");
     drop(server);
+}
+
+/// A store (in `data_dir`) where N_MAIN is in a campaign accepted by the DCA and its CSP has the
+/// SMPP account `system_id`, written by a server that is stopped again: the setup and the
+/// account's password.
+async fn registered_account(dir: &Path, data_dir: &Path, system_id: &str) -> (crate::harness::Setup, String) {
+    let mut server = Server::launch(serve_command(dir, data_dir), data_dir.to_path_buf(), dir.to_path_buf());
+    let s = server.accepted_campaign().await;
+    server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
+    let password = server.smpp_account(&s.csp, system_id).await;
+    server.sigterm();
+    (s, password)
 }
 
 /// A PDU as read off the wire: command id, status, sequence, body.
@@ -595,11 +603,7 @@ async fn gateway_answers_every_pdu_when_smscs_nack_stall_or_vanish_and_esmes_mis
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let data_dir = dir.join("data");
-    let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
-    let s = server.accepted_campaign().await;
-    server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
-    let password = server.smpp_account(&s.csp, "rawesme").await;
-    server.sigterm();
+    let (s, password) = registered_account(dir, &data_dir, "rawesme").await;
     let smsc = Smsc::start(dir.join("smsc.jsonl"));
     let mut cmd = serve_command(dir, &data_dir);
     cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--smpp-window", "8", "--smsc"])
@@ -827,11 +831,7 @@ async fn a_brands_daily_cap_holds_across_a_restart() {
     let data_dir = dir.join("data");
     let config = dir.join("vouch.toml");
     std::fs::write(&config, "[gateway]\ndaily_caps = [12, 12, 12, 12, 12]\n").expect("config");
-    let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
-    let s = server.accepted_campaign().await;
-    server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
-    let password = server.smpp_account(&s.csp, "capesme").await;
-    server.sigterm();
+    let (s, password) = registered_account(dir, &data_dir, "capesme").await;
     let smsc = Smsc::start(dir.join("smsc.jsonl"));
     let gateway = |dir: &Path| {
         let mut cmd = serve_command(dir, &data_dir);
@@ -867,11 +867,7 @@ async fn the_flag_policy_forwards_and_marks_what_the_carrier_gets() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let data_dir = dir.join("data");
-    let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
-    let s = server.accepted_campaign().await;
-    server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
-    let password = server.smpp_account(&s.csp, "flagesme").await;
-    server.sigterm();
+    let (s, password) = registered_account(dir, &data_dir, "flagesme").await;
     let smsc = Smsc::start(dir.join("smsc.jsonl"));
     let mut cmd = serve_command(dir, &data_dir);
     cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--gateway-policy", "flag", "--smsc"])
@@ -903,11 +899,7 @@ async fn sigterm_answers_every_submit_in_flight_and_receipts_find_their_esme_aft
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let data_dir = dir.join("data");
-    let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
-    let s = server.accepted_campaign().await;
-    server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
-    let password = server.smpp_account(&s.csp, "drainesme").await;
-    server.sigterm();
+    let (s, password) = registered_account(dir, &data_dir, "drainesme").await;
     let smsc = Smsc::start(dir.join("smsc.jsonl"));
     let gateway = || {
         let mut cmd = serve_command(dir, &data_dir);
@@ -979,11 +971,7 @@ async fn gateway_refuses_unroutable_messages_and_holds_off_bind_guessers_and_idl
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let data_dir = dir.join("data");
-    let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
-    let s = server.accepted_campaign().await;
-    server.assign(&s.csp.key, &format!("+{N_MAIN}"), &s.campaign).await.ok(201);
-    let password = server.smpp_account(&s.csp, "opsesme").await;
-    server.sigterm();
+    let (s, password) = registered_account(dir, &data_dir, "opsesme").await;
     let smsc = Smsc::start(dir.join("smsc.jsonl"));
     // The only SMSC takes +1415 numbers: there is no default route.
     let mut cmd = serve_command(dir, &data_dir);

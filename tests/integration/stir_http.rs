@@ -1910,10 +1910,8 @@ fn lab_cert_repo(
         "-extfile",
         "repo.ext",
     ]);
-    let python = std::env::var("VOUCH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/integration/peers/cert_repo.py");
-    let mut child = Command::new(python)
-        .arg(script)
+    let mut child = Command::new(crate::smpp::python())
+        .arg(crate::smpp::peer("cert_repo.py"))
         .arg("--dir")
         .arg(dir)
         .arg("--cert")

@@ -485,9 +485,14 @@ impl SmppGateway {
         self.records.record(record).await;
     }
 
-    /// Writes every record queued so far, and the throughput totals (before shutting down, and
-    /// in tests).
+    /// Writes every record queued so far (before a records query, and in tests).
     pub async fn flush(&self) {
+        self.records.flush().await;
+    }
+
+    /// Before shutting down: writes every record queued so far and this node's throughput
+    /// totals (what `remember_days` or `follow_other_nodes` would have written next).
+    pub async fn close(&self) {
         self.records.flush().await;
         self.write_usage().await;
     }
