@@ -294,6 +294,25 @@ pub struct VoiceSettings {
     pub require_identity: bool,
 }
 
+/// A number the flag (range-checked by clap) or else the TOML file sets, or `default`: a file's
+/// value outside `range` is refused with the file and key named, never clamped.
+fn file_number<T: Copy + PartialOrd + std::fmt::Display>(
+    file_name: &str,
+    key: &str,
+    flag: Option<T>,
+    file: Option<T>,
+    range: std::ops::RangeInclusive<T>,
+    default: T,
+) -> anyhow::Result<T> {
+    match (flag, file) {
+        (Some(v), _) => Ok(v),
+        (None, Some(v)) if !range.contains(&v) => {
+            bail!("{file_name}: {key} = {v} must be {} to {}", range.start(), range.end())
+        }
+        (None, v) => Ok(v.unwrap_or(default)),
+    }
+}
+
 fn choice(name: &str, file_name: &str, v: Option<String>, allowed: [&str; 2]) -> anyhow::Result<bool> {
     match v {
         None => Ok(true),
@@ -387,7 +406,7 @@ impl ServeArgs {
                 self.replay_policy.or(file.replay_policy),
                 ["block", "flag"],
             )?,
-            freshness: self.freshness.or(file.freshness).unwrap_or(60),
+            freshness: file_number(&file_name, "freshness", self.freshness, file.freshness, 1..=3600, 60)?,
             require_identity: self.require_identity || file.require_identity.unwrap_or(false),
         };
         let log_origin = match self.log_origin.or(file.log_origin) {
@@ -462,6 +481,29 @@ impl ServeArgs {
                             a.system_id
                         );
                     }
+                    // Routing takes the first SMSC for a prefix, and the first without prefixes
+                    // for the rest: a second one would never be sent anything (there is no
+                    // failover), which an operator should hear now rather than find out later.
+                    if a.prefixes.is_empty()
+                        && let Some(j) = smscs[..i].iter().position(|b| b.prefixes.is_empty())
+                    {
+                        bail!(
+                            "--smsc {:?} and {:?} both have no prefixes: only the first would carry the destinations \
+                             no prefix routes (there is no failover); give one of them ?prefixes=",
+                            redact(&urls[j]),
+                            redact(&urls[i]),
+                        );
+                    }
+                    for p in &a.prefixes {
+                        if let Some(j) = smscs[..i].iter().position(|b| b.prefixes.contains(p)) {
+                            bail!(
+                                "--smsc {:?} and {:?} both route prefix {p}: only the first would carry it (there \
+                                 is no failover); give each prefix to one SMSC",
+                                redact(&urls[j]),
+                                redact(&urls[i]),
+                            );
+                        }
+                    }
                 }
                 let dca =
                     dca.context("the SMPP gateway needs --gateway-dca PROVIDER_ID (the DCA the gateway carries for)")?;
@@ -486,22 +528,15 @@ impl ServeArgs {
                     }
                     throughput.daily_caps = caps;
                 }
-                let window = match (self.smpp_window, g.window) {
-                    (Some(w), _) => w,
-                    (None, Some(w)) if !(1..=65_536).contains(&w) => {
-                        bail!("{file_name}: [gateway] window = {w} must be 1 to 65536 (--smpp-window)")
-                    }
-                    (None, w) => w.unwrap_or(256),
-                };
-                let retention_days = match (self.gateway_retention_days, g.retention_days) {
-                    (Some(d), _) => d,
-                    (None, Some(d)) if !(1..=3650).contains(&d) => {
-                        bail!(
-                            "{file_name}: [gateway] retention_days = {d} must be 1 to 3650 (--gateway-retention-days)"
-                        )
-                    }
-                    (None, d) => d.unwrap_or(90),
-                };
+                let window = file_number(&file_name, "[gateway] window", self.smpp_window, g.window, 1..=65_536, 256)?;
+                let retention_days = file_number(
+                    &file_name,
+                    "[gateway] retention_days",
+                    self.gateway_retention_days,
+                    g.retention_days,
+                    1..=3650,
+                    90,
+                )?;
                 Some(GatewaySettings {
                     listen,
                     tls,
@@ -531,10 +566,24 @@ impl ServeArgs {
         if !(1..=100).contains(&suspend_at) {
             bail!("{file_name}: [risk] suspend_at = {suspend_at} must be 1 to 100");
         }
-        let number_reports = self.suspend_number_reports.or(r.suspend_number_reports).unwrap_or(5).max(1);
+        let number_reports = file_number(
+            &file_name,
+            "[risk] suspend_number_reports",
+            self.suspend_number_reports,
+            r.suspend_number_reports,
+            1..=u64::MAX,
+            5,
+        )?;
         abuse.suspend_at = enforce.then_some(suspend_at);
         abuse.suspend_number_reports = enforce.then_some(number_reports);
-        let interval = self.enforcement_interval.or(r.interval_secs).unwrap_or(30).clamp(1, 86_400);
+        let interval = file_number(
+            &file_name,
+            "[risk] interval_secs",
+            self.enforcement_interval,
+            r.interval_secs,
+            1..=86_400,
+            30,
+        )?;
         abuse.interval = std::time::Duration::from_secs(u64::from(interval));
         let cps_ttl = file.cps_ttl.unwrap_or(60);
         if !(1..=300).contains(&cps_ttl) {
@@ -673,6 +722,30 @@ mod tests {
     }
 
     #[test]
+    fn file_numbers_out_of_range_are_refused_not_clamped() {
+        let dir = tempfile::tempdir().unwrap();
+        for (toml, message) in [
+            ("freshness = 0", "freshness = 0 must be 1 to 3600"),
+            ("freshness = 86400", "freshness = 86400 must be 1 to 3600"),
+            ("[risk]\nsuspend_number_reports = 0", "[risk] suspend_number_reports = 0 must be 1 to"),
+            ("[risk]\ninterval_secs = 0", "[risk] interval_secs = 0 must be 1 to 86400"),
+            ("[risk]\ninterval_secs = 100000", "[risk] interval_secs = 100000 must be 1 to 86400"),
+        ] {
+            let e = error(with_file(args(), &dir, &format!("{toml}\n")));
+            assert!(e.contains("vouch.toml: ") && e.contains(message), "{toml}: {e}");
+        }
+        let ok = "freshness = 3600\n[risk]\nsuspend_number_reports = 1\ninterval_secs = 86400\n";
+        let c = with_file(args(), &dir, ok).resolve().unwrap();
+        assert_eq!(c.voice.freshness, 3600);
+        assert_eq!(c.abuse.suspend_number_reports, Some(1));
+        assert_eq!(c.abuse.interval, std::time::Duration::from_secs(86_400));
+        // A flag wins over the file, whatever the file says.
+        let mut a = with_file(args(), &dir, "freshness = 0\n");
+        a.freshness = Some(120);
+        assert_eq!(a.resolve().unwrap().voice.freshness, 120);
+    }
+
+    #[test]
     fn smpp_over_tls_needs_its_certificate_and_key() {
         let mut a = args();
         a.smsc = vec!["smpp://up:pw@127.0.0.1:2775".into()];
@@ -760,10 +833,10 @@ mod tests {
             "--smsc",
             "smpp://up:a b@127.0.0.1:2776",
             "--smsc",
-            "smpp://up2:pw@127.0.0.1:2777",
+            "smpp://up2:pw@127.0.0.1:2777?prefixes=1310",
         ])
         .unwrap();
-        assert_eq!(cli.serve.smsc, ["smpp://up:a b@127.0.0.1:2776", "smpp://up2:pw@127.0.0.1:2777"]);
+        assert_eq!(cli.serve.smsc, ["smpp://up:a b@127.0.0.1:2776", "smpp://up2:pw@127.0.0.1:2777?prefixes=1310"]);
         let mut a = cli.serve;
         a.smpp = Some("127.0.0.1:2775".parse().unwrap());
         a.gateway_dca = Some("PAAAAAAA".into());
@@ -771,7 +844,7 @@ mod tests {
         let g = a.clone().resolve().unwrap().gateway.unwrap();
         assert_eq!(g.smscs.iter().map(|s| s.password.as_str()).collect::<Vec<_>>(), ["a b", "pw"], "flags win");
         a.smsc = Vec::new();
-        a.smsc_env = Some(" smpp://up:a%20b@127.0.0.1:1 \tsmpp://up:c+d@127.0.0.1:2\n".into());
+        a.smsc_env = Some(" smpp://up:a%20b@127.0.0.1:1 \tsmpp://up:c+d@127.0.0.1:2?prefixes=1310\n".into());
         let g = a.resolve().unwrap().gateway.unwrap();
         assert_eq!(g.smscs.iter().map(|s| s.password.as_str()).collect::<Vec<_>>(), ["a b", "c+d"]);
     }
@@ -784,7 +857,16 @@ mod tests {
         a.smsc[1] = "smpp://up2:pw@127.0.0.1:2776?prefixes=1202".into();
         assert_eq!(a.clone().resolve().unwrap().gateway.unwrap().smscs.len(), 2, "another system_id");
         a.smsc[1] = "smpp://up:pw@127.0.0.1:2777?prefixes=1202".into();
-        assert_eq!(a.resolve().unwrap().gateway.unwrap().smscs.len(), 2, "another address");
+        assert_eq!(a.clone().resolve().unwrap().gateway.unwrap().smscs.len(), 2, "another address");
+        // One SMSC per route: a second default or a prefix given twice would never be used.
+        a.smsc.push("smpp://up3:pw@127.0.0.1:2778".into());
+        let e = error(a.clone());
+        assert!(e.contains("both have no prefixes") && e.contains("127.0.0.1:2778") && !e.contains(":pw@"), "{e}");
+        a.smsc[2] = "smpp://up3:pw@127.0.0.1:2778?prefixes=1310,+1202".into();
+        let e = error(a.clone());
+        assert!(e.contains("both route prefix 1202"), "{e}");
+        a.smsc[2] = "smpp://up3:pw@127.0.0.1:2778?prefixes=1310,12025".into();
+        assert_eq!(a.resolve().unwrap().gateway.unwrap().smscs.len(), 3, "a longer prefix is another route");
     }
 
     #[test]
