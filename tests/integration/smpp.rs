@@ -358,6 +358,14 @@ async fn gateway_enforces_the_registry_between_a_real_esme_and_a_real_smsc() {
     let text = serde_json::to_string(recs).unwrap_or_default();
     assert!(!text.contains(SUBSCRIBER) && !text.contains("cleaning"), "records keep no number and no content");
     assert!(recs.iter().all(|r| r["destinationHash"].as_str().is_some_and(|h| h.len() == 32)));
+    // A message from another CSP's number tells this CSP nothing of that CSP's campaign.
+    let foreign =
+        server.get(&format!("/v1/gateway/records?source=%2B{N_OTHER_CSP}"), Some(&s.csp.key)).await.ok(200).clone();
+    let foreign = foreign.as_array().and_then(|a| a.first()).cloned().unwrap_or_default();
+    assert_eq!(foreign["status"], "0x00000404", "{foreign}");
+    assert!(foreign["campaignId"].is_null(), "{foreign}");
+    let shown = foreign.to_string();
+    assert!(!shown.contains(other_campaign.as_str()) && !shown.contains(other.id.as_str()), "{shown}");
     let theirs = server.get("/v1/gateway/records", Some(&other.key)).await.ok(200).clone();
     assert!(theirs.as_array().is_some_and(|a| a.iter().all(|r| r["providerId"] == other.id.as_str())));
 

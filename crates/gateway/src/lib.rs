@@ -250,6 +250,15 @@ impl Gateway {
                 format!("{} is not assigned", m.source),
             ));
         };
+        // Ownership before anything else about the campaign: another CSP's campaign's state
+        // (suspended, expired, not accepted) is none of this account's business, and its id
+        // and CSP stay out of the detail this account reads back in its records.
+        if c.csp != m.csp {
+            return Some(Reason::new(
+                CommandStatus::VOUCH_WRONG_CSP,
+                format!("{} is assigned to another CSP's campaign", m.source),
+            ));
+        }
         match c.status {
             CampaignStatus::Active => {}
             CampaignStatus::Suspended => {
@@ -267,12 +276,6 @@ impl Gateway {
             return Some(Reason::new(
                 CommandStatus::VOUCH_CAMPAIGN_NOT_ACCEPTED,
                 format!("campaign {} is not accepted by DCA {}", c.id, self.config.dca),
-            ));
-        }
-        if c.csp != m.csp {
-            return Some(Reason::new(
-                CommandStatus::VOUCH_WRONG_CSP,
-                format!("campaign {} belongs to CSP {}, the account to {}", c.id, c.csp, m.csp),
             ));
         }
         // 2. Throughput. A message that a later check refuses is not sent, so under the block
@@ -421,6 +424,20 @@ mod tests {
         assert_eq!(with(&|c| c.dca = None), 0x403);
         assert_eq!(with(&|c| c.dca = Some(ProviderId::from_random(9))), 0x403);
         assert_eq!(with(&|c| c.csp = ProviderId::from_random(9)), 0x404);
+        // Another CSP's campaign reads the same whatever its state: nothing of it leaks.
+        assert_eq!(
+            with(&|c| {
+                c.csp = ProviderId::from_random(9);
+                c.status = CampaignStatus::Suspended;
+                c.dca = None;
+            }),
+            0x404
+        );
+        let mut other = SourceFacts { number_suspended: true, ..facts.clone() };
+        if let Some(c) = other.campaign.as_mut() {
+            c.csp = ProviderId::from_random(9);
+        }
+        assert_eq!(status(g.check(&other, &m)), 0x404);
         let text = |t: &'static str| status(g.check(&facts, &Submission { text: t, ..m.clone() }));
         assert_eq!(text("Book at https://acme.example/b"), 0x407);
         assert_eq!(text("Call 415-555-0100"), 0x408);

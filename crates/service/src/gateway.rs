@@ -429,7 +429,9 @@ impl SmppGateway {
         let status = verdict.reason().map_or(CommandStatus::ESME_ROK, |r| r.status);
         metrics::counter!("vouch_gateway_decisions_total", "verdict" => verdict.as_str(), "status" => status.name())
             .increment(u64::from(parts.max(1)));
-        Checked { source: label, verdict, campaign: facts.campaign, dest: Some(dest_key), fingerprint }
+        // Another CSP's campaign is not named in this account's records.
+        let campaign = facts.campaign.filter(|_| status != CommandStatus::VOUCH_WRONG_CSP);
+        Checked { source: label, verdict, campaign, dest: Some(dest_key), fingerprint }
     }
 
     /// The SMSC refused a message that the checks let through: it was not sent, so the
