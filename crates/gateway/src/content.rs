@@ -486,6 +486,9 @@ struct PhoneRun {
     /// Where slashes are (digit offsets).
     slashes: [u8; MAX_RUN_DIGITS],
     n_slashes: usize,
+    /// Where `-`, `.` and the like are (digit offsets).
+    separators: [u8; MAX_RUN_DIGITS],
+    n_separators: usize,
 }
 
 impl PhoneRun {
@@ -499,6 +502,8 @@ impl PhoneRun {
             n_spaces: 0,
             slashes: [0; MAX_RUN_DIGITS],
             n_slashes: 0,
+            separators: [0; MAX_RUN_DIGITS],
+            n_separators: 0,
         }
     }
 
@@ -538,6 +543,11 @@ impl PhoneRun {
             11 if self.digits.get(s) == Some(&1) => s + 1,
             _ => return false,
         };
+        // NANP: neither the area code nor the exchange starts with 0 or 1.
+        let plausible = |at: usize| self.digits.get(at).is_some_and(|&d| d >= 2);
+        if !plausible(national) || !plausible(national + 3) {
+            return false;
+        }
         let between_groups = |o: usize| o == national || o == national + 3 || o == national + 6;
         let all_between =
             |list: &[u8]| list.iter().map(|&o| usize::from(o)).filter(|&o| o > s && o < e).all(between_groups);
@@ -548,7 +558,13 @@ impl PhoneRun {
     /// between spaces are tried, longest first, so a number after a date or a code is found.
     fn finish(&mut self, found: &mut Vec<String>) {
         if !self.overflow && self.n >= 8 {
+            // An ISO 8601 date at the start (`2025-12-25 10:30`) is a date, not digits of a
+            // number; a number may still follow it.
+            let date = self.starts_with_iso_date();
             let mut bounds = [0usize; MAX_RUN_DIGITS + 2];
+            if date {
+                bounds[0] = 8;
+            }
             let mut nb = 1;
             for &o in &self.spaces[..self.n_spaces] {
                 let o = usize::from(o);
@@ -561,7 +577,7 @@ impl PhoneRun {
             nb += 1;
             let mut i = 0;
             while i + 1 < nb {
-                let part = |j: usize| i > 0 || j + 1 < nb;
+                let part = |j: usize| date || i > 0 || j + 1 < nb;
                 match (i + 1..nb).rev().find(|&j| self.is_phone(bounds[i], bounds[j], part(j))) {
                     Some(j) => {
                         found.push(self.digits[bounds[i]..bounds[j]].iter().map(|d| char::from(b'0' + d)).collect());
@@ -576,6 +592,22 @@ impl PhoneRun {
         self.plus = false;
         self.n_spaces = 0;
         self.n_slashes = 0;
+        self.n_separators = 0;
+    }
+
+    /// Whether the run starts `YYYY-MM-DD` (or with `.` or `/`): 19xx or 20xx, a month and a
+    /// day, separated after the year and the month.
+    fn starts_with_iso_date(&self) -> bool {
+        let d = &self.digits;
+        let two = |at: usize| d[at] * 10 + d[at + 1];
+        let separated =
+            |at: u8| self.separators[..self.n_separators].contains(&at) || self.slashes[..self.n_slashes].contains(&at);
+        self.n >= 8
+            && matches!(two(0), 19 | 20)
+            && (1..=12).contains(&two(4))
+            && (1..=31).contains(&two(6))
+            && separated(4)
+            && separated(6)
     }
 }
 
@@ -599,6 +631,7 @@ pub fn phone_numbers(text: &str) -> Vec<String> {
         match c {
             PhoneChar::Digit(d) => run.push(d),
             PhoneChar::Plus if run.n == 0 => run.plus = matches!(next, Some(PhoneChar::Digit(_))),
+            PhoneChar::Separator if run.n > 0 => PhoneRun::mark(&mut run.separators, &mut run.n_separators, run.n),
             PhoneChar::Plus | PhoneChar::Open | PhoneChar::Separator => {}
             PhoneChar::Slash if run.n > 0 => PhoneRun::mark(&mut run.slashes, &mut run.n_slashes, run.n),
             // A space continues a number only between digit groups ("415 555 0100", "+1 (415)…").
@@ -857,10 +890,19 @@ mod tests {
         // A number after a date or a code.
         assert_eq!(phone_numbers("12/25/2025 4155550100"), vec!["4155550100"]);
         assert_eq!(phone_numbers("Ref 1234567 415 555 0100"), vec!["4155550100"]);
+        assert_eq!(phone_numbers("2025-12-25 415 555 0100"), vec!["4155550100"]);
+        // Not a date: the digits still make a number.
+        assert_eq!(phone_numbers("Call 2025-125-100"), vec!["2025125100"]);
+        assert_eq!(phone_numbers("Call 2 0 2 5 5 5 0 1 0 0"), vec!["2025550100"]);
         for text in [
             "Due 12/25/2025",
             "Due 12/25/2025 10:30am",
             "On 1/2/2025 10:30",
+            "Your visit: 2025-12-25 10:30",
+            "Your visit: 2025.12.25 10:45am",
+            "Due 2025/12/25 12",
+            "Order 1225202510 shipped",
+            "Ref 212-155-5010",
             "Total $1,234.56",
             "Save +1234567 points",
             "Score 2+2",
