@@ -681,6 +681,17 @@ async fn stir_sip_retransmissions_compact_and_several_identity_headers_pai_and_c
             vv["displayName"].as_str().unwrap()
         )
     );
+    assert_eq!(vv["callerName"], vv["displayName"], "{vv:#}");
+    // Renamed to something that is not the vetted company: the legal name is signed instead,
+    // so the brand's CSP cannot present any name it likes as verified.
+    let mut renamed = listed.clone();
+    renamed["displayName"] = serde_json::json!("IRS Collections");
+    let vv_id = vv["brandId"].as_str().unwrap();
+    let after = s.put(&format!("/v1/brands/{vv_id}"), &p.key, &renamed).await.ok(200).clone();
+    assert_eq!((&after["identityStatus"], &after["callerName"]), (&vv["identityStatus"], &listed["companyName"]));
+    let id = identity(s, &p, "15125550177", DEST).await;
+    let (_, claims) = decode(split_identity(&id).0);
+    assert_eq!(claims["rcd"]["nam"], listed["companyName"], "{claims}");
 
     // A customer trunk (a peer registered with one of the provider's brands): a number that is
     // not the brand's is signed B; from the provider's own peer, C.

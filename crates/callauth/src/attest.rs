@@ -24,8 +24,9 @@ pub struct BrandFacts {
     pub csp: ProviderId,
     /// How far its identity is established.
     pub status: IdentityStatus,
-    /// Its display name (the verified caller name for VETTED_VERIFIED brands).
-    pub display_name: String,
+    /// The name signed as `rcd.nam` when the brand is VETTED_VERIFIED
+    /// ([`vouch_registry::BrandRequest::verified_caller_name`]).
+    pub caller_name: String,
 }
 
 /// Who holds the calling number, according to the registry.
@@ -69,7 +70,7 @@ impl Decision {
     fn new(attest: Attestation, reason: String, brand: Option<&BrandFacts>, campaign: Option<CampaignId>) -> Self {
         let caller_name = brand
             .filter(|b| attest == Attestation::A && b.status == IdentityStatus::VettedVerified)
-            .map(|b| b.display_name.clone());
+            .map(|b| b.caller_name.clone());
         Self { attest, reason, brand: brand.map(|b| b.id), campaign, caller_name }
     }
 
@@ -183,7 +184,7 @@ mod tests {
     }
 
     fn brand(n: u8, csp: ProviderId, status: IdentityStatus) -> BrandFacts {
-        BrandFacts { id: BrandId::from_random(u64::from(n)), csp, status, display_name: format!("Brand {n}") }
+        BrandFacts { id: BrandId::from_random(u64::from(n)), csp, status, caller_name: format!("Brand {n}") }
     }
 
     #[test]

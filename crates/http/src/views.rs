@@ -110,6 +110,10 @@ pub struct BrandView {
     pub vetting_score: u8,
     /// Every vetting finding, blocking first, each with how to fix it.
     pub vetting_reasons: Vec<VettingReason>,
+    /// The verified caller name signed as `rcd.nam` on calls attested at A (VETTED_VERIFIED
+    /// brands only, else null): `displayName` when it names the vetted company (words of
+    /// `companyName`, or its initials), else `companyName`.
+    pub caller_name: Option<String>,
     /// Incremented on every update.
     pub version: i64,
     /// Registration time.
@@ -123,6 +127,8 @@ impl From<BrandRow> for BrandView {
         Self {
             brand_id: b.id,
             csp_id: b.csp_id,
+            caller_name: (b.identity_status == IdentityStatus::VettedVerified)
+                .then(|| b.details.verified_caller_name().to_owned()),
             details: b.details,
             identity_status: b.identity_status,
             vetting_score: b.score,

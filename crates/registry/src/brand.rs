@@ -359,6 +359,30 @@ fn is_country(s: &str) -> bool {
 }
 
 impl BrandRequest {
+    /// The name signed as the brand's verified caller name (`rcd.nam`) once vetting has made
+    /// it VETTED_VERIFIED. Vetting establishes the legal name (`companyName`, with its EIN and
+    /// a strong identifier), not the free-text `displayName`, so the display name is used only
+    /// when it names that company: words of the legal name (`Acme Dental` for `Acme Dental
+    /// Group LLC`), the legal name written together (`CocaCola`), or its initials (`ADG`),
+    /// compared without case, punctuation and legal-form words. Otherwise the legal name is
+    /// signed, so that a display name such as `IRS Collections` is never presented as verified.
+    pub fn verified_caller_name(&self) -> &str {
+        let Some(company) = self.company_name.as_deref().filter(|c| !c.trim().is_empty()) else {
+            return &self.display_name;
+        };
+        let (display_n, company_n) =
+            (crate::sanctions::normalise_name(&self.display_name), crate::sanctions::normalise_name(company));
+        let company_words: Vec<&str> = company_n.split(' ').filter(|w| !w.is_empty()).collect();
+        let display_words: Vec<&str> = display_n.split(' ').filter(|w| !w.is_empty()).collect();
+        let joined = |words: &[&str]| words.concat();
+        let initials: String = company_words.iter().filter_map(|w| w.chars().next()).collect();
+        let names_the_company = !display_words.is_empty()
+            && (display_words.iter().all(|w| company_words.contains(w))
+                || joined(&display_words) == joined(&company_words)
+                || (initials.chars().count() >= 2 && joined(&display_words) == initials));
+        if names_the_company { &self.display_name } else { company }
+    }
+
     /// Checks the shape: required fields per entity type, lengths, country codes.
     pub fn validate(mut self) -> Result<BrandDetails, RegistryError> {
         let mut v = Violations::default();
@@ -438,6 +462,27 @@ impl BrandRequest {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn the_verified_caller_name_names_the_vetted_company() {
+        let with = |display: &str, company: Option<&str>| {
+            let mut b: BrandRequest = serde_json::from_value(acme()).unwrap();
+            b.display_name = display.into();
+            b.company_name = company.map(Into::into);
+            b.verified_caller_name().to_owned()
+        };
+        let acme = Some("Acme Dental Group LLC");
+        for display in ["Acme Dental", "ACME DENTAL GROUP", "Acme Dental Group, LLC", "Dental", "ADG", "A.D.G."] {
+            assert_eq!(with(display, acme), display, "{display}");
+        }
+        assert_eq!(with("CocaCola", Some("The Coca-Cola Company")), "CocaCola");
+        assert_eq!(with("IBM", Some("International Business Machines Corporation")), "IBM");
+        // Anything else: the legal name vetting established.
+        for display in ["IRS Collections", "Acme Bank", "Acme Dental Fraud Dept", "A", "", "LLC", "Bank of America"] {
+            assert_eq!(with(display, acme), "Acme Dental Group LLC", "{display:?}");
+        }
+        assert_eq!(with("Jane's Bakery", None), "Jane's Bakery", "no legal name (sole proprietors)");
+    }
 
     pub(crate) fn acme() -> serde_json::Value {
         serde_json::json!({

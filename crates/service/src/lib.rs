@@ -230,7 +230,12 @@ impl Facts {
 }
 
 fn brand_facts(b: &BrandRow) -> BrandFacts {
-    BrandFacts { id: b.id, csp: b.csp_id, status: b.identity_status, display_name: b.details.display_name.clone() }
+    BrandFacts {
+        id: b.id,
+        csp: b.csp_id,
+        status: b.identity_status,
+        caller_name: b.details.verified_caller_name().to_owned(),
+    }
 }
 
 impl Registry {
