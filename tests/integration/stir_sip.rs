@@ -738,7 +738,7 @@ async fn stir_sip_server_rules_of_rfc_3261_via_tags_methods_extensions_and_natio
     // A listener that accepts and never answers stands for a slow certificate repository.
     let tarpit = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let tarpit_at = tarpit.local_addr().unwrap();
-    let (mut v, _, cert, _) = signing_setup(&["--x5u-allow-net", "127.0.0.1/32"]).await;
+    let (mut v, _, cert, x5u) = signing_setup(&["--x5u-allow-net", "127.0.0.1/32"]).await;
     let wait = Duration::from_secs(5);
     let send = |msg: &str| datagram(v.sip, msg.as_bytes(), wait).unwrap_or_else(|| panic!("no answer to\n{msg}"));
     let code = |answer: &str| answer.get(8..11).unwrap_or_default().to_owned();
@@ -862,6 +862,18 @@ async fn stir_sip_server_rules_of_rfc_3261_via_tags_methods_extensions_and_natio
     // The INVITE is answered after it, when the fetch gives up: 436 (x5u unreachable).
     let got = read_until(&mut stream, |g| g.contains("Call-ID: slow@"));
     assert!(got.starts_with("SIP/2.0 436 ") && got.contains("Call-ID: slow@"), "{got}");
+
+    // Several Identity headers: their chains are fetched at once. Two whose repositories never
+    // answer, ahead of one that verifies, cost one fetch budget (5 s), not one each (10 s,
+    // past this wait): the answer is the third header's verdict.
+    let dead = |path: &str| cli_sign(&v.dir, &cert, &format!("https://{tarpit_at}/{path}"), ORIG, DEST, &[]);
+    let headers = [dead("a.pem"), dead("b.pem"), cli_sign(&v.dir, &cert, &x5u, ORIG, DEST, &[])]
+        .map(|id| format!("Identity: {id}"));
+    let three = invite("three-ids", &format!("<sip:+{ORIG}@127.0.0.1>"), &headers);
+    let answer = datagram(v.sip, three.as_bytes(), Duration::from_secs(8)).expect("no answer within 8 s");
+    assert!(answer.starts_with("SIP/2.0 302 "), "{answer}");
+    let pai = sip_header(&answer, "P-Asserted-Identity").unwrap_or_default();
+    assert!(pai.ends_with(";verstat=TN-Validation-Passed>"), "{answer}");
     drop(tarpit);
 
     // The To tag's key is the store's: after a restart the same request gets the same tag.

@@ -1538,6 +1538,16 @@ impl CallAuth {
         let Some(from_tn) = from else {
             return bad_request("the calling party (P-Asserted-Identity or From) is not a telephone number");
         };
+        // Several headers: their certificate chains are fetched at once, so that an INVITE
+        // whose first headers point at slow or dead repositories waits for one fetch budget,
+        // not one per header. The verification below then reads them from the cache, in order.
+        if candidates.len() > 1 {
+            let mut urls: Vec<String> =
+                candidates.iter().filter_map(|v| IdentityHeader::parse(v).ok()).map(|h| h.info).collect();
+            urls.sort_unstable();
+            urls.dedup();
+            futures_util::future::join_all(urls.iter().map(|u| self.chain(u))).await;
+        }
         let mut first: Option<VerifyOutcome> = None;
         for identity in candidates {
             let call = CallToVerify {
