@@ -143,7 +143,8 @@ async fn sharing_goes_to_one_dca_at_a_time() {
     let declined = declined.ok(200);
     assert_eq!(declined["sharing"][0]["sharingStatus"], "DECLINED");
     assert_eq!(declined["sharing"][0]["reason"], "not our vertical");
-    s.call(Method::POST, &accept1_by_d2, Some(&d1.key), None).await.problem(409, "sharing-state");
+    // A DCA that declined sees the campaign no more, so it cannot answer again either.
+    s.call(Method::POST, &accept1_by_d2, Some(&d1.key), None).await.problem(404, "campaign-not-found");
     // It may be shared with the same DCA again, which may decline again (without a body).
     let again = s.share(&csp, &id, &d1).await;
     assert_eq!(again["sharing"].as_array().map(Vec::len), Some(1), "{again:#}");
@@ -151,6 +152,13 @@ async fn sharing_goes_to_one_dca_at_a_time() {
     assert!(again["sharing"][0].get("reason").is_none(), "{again:#}");
     let declined = s.call(Method::POST, &decline, Some(&d1.key), None).await;
     assert_eq!(declined.ok(200)["sharing"][0]["sharingStatus"], "DECLINED");
+    // Declined: neither the campaign nor its brand's confidential fields are the DCA's to read.
+    s.get(&format!("/v1/campaigns/{id}"), Some(&d1.key)).await.problem(404, "campaign-not-found");
+    s.get(&format!("/v1/brands/{brand}"), Some(&d1.key)).await.problem(404, "brand-not-found");
+    let listed = s.get("/v1/campaigns", Some(&d1.key)).await.ok(200).clone();
+    assert!(listed.as_array().is_some_and(|a| a.iter().all(|c| c["campaignId"] != id.as_str())), "{listed:#}");
+    let brands = s.get("/v1/brands", Some(&d1.key)).await.ok(200).clone();
+    assert!(brands.as_array().is_some_and(|a| a.iter().all(|b| b["brandId"] != brand.as_str())), "{brands:#}");
 
     let c = s.share(&csp, &id, &d2).await;
     assert_eq!(c["sharing"].as_array().map(Vec::len), Some(2), "{c:#}");
@@ -246,4 +254,96 @@ async fn deleting_a_campaign_expires_it_and_releases_its_numbers() {
     s.assign(&st.dca.key, "+14045550100", &keep).await.ok(201);
     let h = s.history("+14045550100").await;
     assert_eq!(h["intervals"].as_array().map(Vec::len), Some(2), "{h:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_is_only_as_good_as_its_brand() {
+    let s = Server::start();
+    let st = s.accepted_campaign().await;
+    let other = s.second_campaign(&st).await;
+    let n = "+13125550140";
+    s.assign(&st.dca.key, n, &st.campaign).await.ok(201);
+    let brand_path = format!("/v1/brands/{}", st.brand);
+    let campaign_path = format!("/v1/campaigns/{}", st.campaign);
+
+    // The CSP swaps the brand's identity under its accepted campaign: an EIN the IRS never
+    // issued. Vetting makes the brand UNVERIFIED, and in the same transaction the campaign
+    // is suspended by `system`: no traffic, no new numbers.
+    let mut bad = brand_json();
+    bad["ein"] = json!("00-0000000");
+    let b = s.put(&brand_path, &st.csp.key, &bad).await.ok(200).clone();
+    assert_eq!(b["identityStatus"], "UNVERIFIED", "{b:#}");
+    let c = s.get(&campaign_path, Some(&st.csp.key)).await.ok(200).clone();
+    assert_eq!(c["status"], "SUSPENDED", "{c:#}");
+    let why = c["statusReason"].as_str().unwrap_or_default();
+    assert!(why.contains(&st.brand) && why.contains("UNVERIFIED"), "{c:#}");
+    assert_eq!(s.get(&format!("/v1/numbers/{n}"), None).await.ok(200)["campaignStatus"], "SUSPENDED");
+    s.assign(&st.dca.key, "+13125550141", &st.campaign).await.problem(409, "campaign-suspended");
+    // Its DCA cannot resume it while the brand does not qualify.
+    let resume = format!("{campaign_path}/resume");
+    let r = s.post(&resume, &st.dca.key, &json!({"reason": "looks fine"})).await;
+    r.problem(409, "campaign-state");
+    // Nor can the CSP take the numbers elsewhere: release and deactivation wait for the DCA.
+    s.delete(&format!("/v1/numbers/{n}"), &st.csp.key).await.problem(409, "campaign-suspended");
+    s.delete(&campaign_path, &st.csp.key).await.problem(409, "campaign-suspended");
+    assert_eq!(s.get(&format!("/v1/numbers/{n}"), None).await.ok(200)["campaignId"], st.campaign.as_str());
+    // Every campaign of the brand went the same way.
+    let o = s.get(&format!("/v1/campaigns/{other}"), Some(&st.csp.key)).await.ok(200).clone();
+    assert_eq!(o["status"], "SUSPENDED", "{o:#}");
+
+    // The brand fixed, the DCA resumes it.
+    s.put(&brand_path, &st.csp.key, &brand_json()).await.ok(200);
+    let c = s.post(&resume, &st.dca.key, &json!({"reason": "EIN corrected"})).await;
+    assert_eq!(c.ok(200)["status"], "ACTIVE");
+
+    // A legal form changed to sole proprietor cannot keep a MARKETING campaign either.
+    let mut sole = brand_json();
+    sole["entityType"] = json!("SOLE_PROPRIETOR");
+    sole["firstName"] = json!("Jane");
+    sole["lastName"] = json!("Doe");
+    sole["mobilePhone"] = json!("+14155550123");
+    let b = s.put(&brand_path, &st.csp.key, &sole).await.ok(200).clone();
+    assert_eq!(b["entityType"], "SOLE_PROPRIETOR", "{b:#}");
+    let c = s.get(&campaign_path, Some(&st.csp.key)).await.ok(200).clone();
+    assert_eq!(c["status"], "SUSPENDED", "{c:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csp_cannot_undo_its_dcas_suspensions() {
+    let s = Server::start();
+    let st = s.accepted_campaign().await;
+    let other = s.second_campaign(&st).await;
+    let n = "+13125550150";
+    s.assign(&st.csp.key, n, &st.campaign).await.ok(201);
+    let number = format!("/v1/numbers/{n}");
+
+    // The DCA suspends one number: the CSP can neither release it (to assign it again, or to
+    // another campaign) nor deactivate the campaign holding it.
+    s.post(&format!("{number}/suspend"), &st.dca.key, &json!({"reason": "spam reports"})).await.ok(200);
+    s.delete(&number, &st.csp.key).await.problem(409, "number-state");
+    s.delete(&format!("/v1/campaigns/{}", st.campaign), &st.csp.key).await.problem(409, "number-state");
+    s.assign(&st.csp.key, n, &other).await.problem(409, "number-held");
+    let r = s.post(&format!("{number}/reinstate"), &st.dca.key, &json!({"reason": "cleared"})).await;
+    r.ok(200);
+    // The DCA can release it.
+    s.post(&format!("{number}/suspend"), &st.dca.key, &json!({"reason": "again"})).await.ok(200);
+    s.delete(&number, &st.dca.key).await.ok(204);
+
+    // The DCA suspends the campaign: its numbers stay with it.
+    s.assign(&st.csp.key, n, &st.campaign).await.ok(201);
+    s.set_suspended(&st.dca.key, &st.campaign, true, "complaints").await.ok(200);
+    s.delete(&number, &st.csp.key).await.problem(409, "campaign-suspended");
+    s.delete(&format!("/v1/campaigns/{}", st.campaign), &st.csp.key).await.problem(409, "campaign-suspended");
+    assert_eq!(s.get(&number, None).await.ok(200)["campaignId"], st.campaign.as_str());
+    // The administrator may deactivate it.
+    let c = s.call(Method::DELETE, &format!("/v1/campaigns/{}", st.campaign), Some(&s.admin), None).await;
+    assert_eq!(c.ok(200)["status"], "EXPIRED");
+
+    // Reasons are bounded like the others: they are recorded in the public history.
+    s.assign(&st.csp.key, n, &other).await.ok(201);
+    let long = "x".repeat(1025);
+    let r = s.call(Method::DELETE, &format!("{number}?reason={long}"), Some(&st.csp.key), None).await;
+    r.problem_naming(422, "validation-failed", "reason");
+    let r = s.call(Method::DELETE, &format!("/v1/campaigns/{other}?reason={long}"), Some(&st.csp.key), None).await;
+    r.problem_naming(422, "validation-failed", "reason");
 }

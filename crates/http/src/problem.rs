@@ -120,6 +120,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict { kind, detail } => {
                 Problem::new(StatusCode::CONFLICT, kind.slug(), "Conflict with the registry's state", detail)
             }
+            ServiceError::Store(e @ vouch_store::StoreError::TooLarge { .. }) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "change-too-large",
+                "The change is too large to record",
+                format!("{e}: every change is an entry of the transparency log; send less (fewer or shorter values)"),
+            ),
             ServiceError::Store(e) if e.is_retryable() => {
                 let mut p = Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -367,7 +367,13 @@ fn check_keywords(v: &mut Violations, field: &str, value: &mut Option<String>, m
     match value.as_deref() {
         Some(s) => {
             let words: Vec<&str> = s.split(',').collect();
-            if words.iter().any(|w| w.is_empty() || w.len() > 20 || !w.bytes().all(|b| b.is_ascii_alphanumeric())) {
+            if s.len() > 255 {
+                // As TCR's API: the keywords of one field take at most 255 characters.
+                v.push(field, format!("at most 255 characters of keywords ({} given)", s.len()));
+            } else if words
+                .iter()
+                .any(|w| w.is_empty() || w.len() > 20 || !w.bytes().all(|b| b.is_ascii_alphanumeric()))
+            {
                 v.push(
                     field,
                     "write keywords as letters and digits separated by commas, without spaces, e.g. STOP,QUIT,END",

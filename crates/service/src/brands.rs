@@ -1,8 +1,8 @@
 //! Brands: registration with synchronous vetting, updates, re-vetting, sanctions imports.
 
 use vouch_registry::{
-    BrandDetails, BrandId, BrandRequest, EventBody, Role, SanctionsList, ThroughputClass, VettingContext,
-    VettingOutcome, vet,
+    Actor, BrandDetails, BrandId, BrandRequest, CampaignId, CampaignStatus, EntityType, EventBody, IdentityStatus,
+    Role, SanctionsList, ThroughputClass, VettingContext, VettingOutcome, check_brand_eligibility, vet,
 };
 use vouch_store::{BrandRow, Tx};
 
@@ -72,9 +72,12 @@ impl Registry {
         Ok(match p {
             Principal::Admin => true,
             Principal::Provider { id, .. } if *id == b.csp_id => true,
-            Principal::Provider { id, roles } if roles.contains(&Role::Dca) => {
-                self.store.campaigns(None, Some(*id)).await?.iter().any(|c| c.brand_id == b.id)
-            }
+            Principal::Provider { id, roles } if roles.contains(&Role::Dca) => self
+                .store
+                .campaigns(None, Some(*id))
+                .await?
+                .iter()
+                .any(|c| c.brand_id == b.id && crate::campaigns::shared_with(c, *id)),
             Principal::Provider { .. } => false,
         })
     }
@@ -92,8 +95,14 @@ impl Registry {
             Principal::Provider { id, roles } => {
                 let mut out = self.store.brands(Some(*id)).await?;
                 if roles.contains(&Role::Dca) {
-                    let shared: std::collections::BTreeSet<BrandId> =
-                        self.store.campaigns(None, Some(*id)).await?.iter().map(|c| c.brand_id).collect();
+                    let shared: std::collections::BTreeSet<BrandId> = self
+                        .store
+                        .campaigns(None, Some(*id))
+                        .await?
+                        .iter()
+                        .filter(|c| crate::campaigns::shared_with(c, *id))
+                        .map(|c| c.brand_id)
+                        .collect();
                     for b in shared {
                         if !out.iter().any(|o| o.id == b)
                             && let Some(row) = self.store.brand(b).await?
@@ -133,9 +142,10 @@ impl Registry {
         let outcome = self.vet_brand(Some(id), old.csp_id, &details, &self.sanctions()).await?;
         let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::BrandUpdated { brand_id: id, brand: (*details).clone() }).await?;
-        let score = outcome.score;
+        let (score, status) = (outcome.score, outcome.identity_status);
         tx.append(p.actor(), EventBody::BrandVetted { brand_id: id, outcome }).await?;
-        self.committed(&tx.commit().await?).await?;
+        let suspended = self.suspend_what_the_brand_no_longer_allows(&mut tx, id, details.entity_type, status).await?;
+        self.commit_with_suspensions(tx, &suspended).await?;
         self.refresh_brand_campaigns(id, score).await?;
         self.store.brand(id).await?.ok_or_else(|| ServiceError::not_found("brand", id))
     }
@@ -152,12 +162,51 @@ impl Registry {
         }
         let details = b.details.clone().validate()?;
         let outcome = self.vet_brand(Some(id), b.csp_id, &details, &self.sanctions()).await?;
-        let score = outcome.score;
+        let (score, status) = (outcome.score, outcome.identity_status);
         let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::BrandVetted { brand_id: id, outcome }).await?;
-        self.committed(&tx.commit().await?).await?;
+        let suspended = self.suspend_what_the_brand_no_longer_allows(&mut tx, id, details.entity_type, status).await?;
+        self.commit_with_suspensions(tx, &suspended).await?;
         self.refresh_brand_campaigns(id, score).await?;
         self.store.brand(id).await?.ok_or_else(|| ServiceError::not_found("brand", id))
+    }
+
+    /// Appends to `tx` the suspension (actor `system`) of every active campaign of `brand` that
+    /// the brand, as just vetted, no longer qualifies for: a campaign is only as good as its
+    /// brand's identity, so a sanctions match, a failed EIN, a legal form changed to sole
+    /// proprietor or a special use case without VETTED_VERIFIED stops its traffic in the same
+    /// transaction as the vetting. Returns the campaigns, for the index once committed. Its
+    /// DCA resumes a campaign once the brand qualifies again.
+    async fn suspend_what_the_brand_no_longer_allows(
+        &self,
+        tx: &mut Tx,
+        brand: BrandId,
+        entity_type: EntityType,
+        status: IdentityStatus,
+    ) -> Result<Vec<CampaignId>, ServiceError> {
+        let mut out = Vec::new();
+        for id in self.index.campaigns_of_brand(brand) {
+            let Some(c) = self.store.campaign(id).await? else { continue };
+            if c.status != CampaignStatus::Active {
+                continue;
+            }
+            if let Err(e) = check_brand_eligibility(c.details.usecase, entity_type, status) {
+                let reason = format!("brand {brand} no longer qualifies ({status} after vetting): {e}");
+                tx.append(Actor::System, EventBody::CampaignSuspended { campaign_id: id, reason }).await?;
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Commits `tx`; the campaigns it suspended are refused from the very next message.
+    async fn commit_with_suspensions(&self, tx: Tx, suspended: &[CampaignId]) -> Result<(), ServiceError> {
+        let events = tx.commit().await?;
+        for id in suspended {
+            self.index.update_campaign(*id, |s| s.status = CampaignStatus::Suspended);
+        }
+        self.committed(&events).await?;
+        Ok(())
     }
 
     /// Brings the index slots of a brand's campaigns up to date with its score.
@@ -186,7 +235,7 @@ impl Registry {
             let Ok(details) = b.details.clone().validate() else { continue };
             let outcome = self.vet_brand(Some(b.id), b.csp_id, &details, &list).await?;
             if b.vetting.as_ref() != Some(&outcome) {
-                changed.push((b.id, outcome));
+                changed.push((b.id, details.entity_type, outcome));
             }
         }
         let mut tx: Tx = self.begin(&mut w).await?;
@@ -194,11 +243,14 @@ impl Registry {
         tx.append(p.actor(), EventBody::SanctionsImported { entries: list.len() as u64, sha256: sha256.clone() })
             .await?;
         let mut scores = Vec::new();
-        for (id, outcome) in changed {
+        let mut suspended = Vec::new();
+        for (id, entity_type, outcome) in changed {
             scores.push((id, outcome.score));
-            tx.append(vouch_registry::Actor::System, EventBody::BrandVetted { brand_id: id, outcome }).await?;
+            let status = outcome.identity_status;
+            tx.append(Actor::System, EventBody::BrandVetted { brand_id: id, outcome }).await?;
+            suspended.extend(self.suspend_what_the_brand_no_longer_allows(&mut tx, id, entity_type, status).await?);
         }
-        self.committed(&tx.commit().await?).await?;
+        self.commit_with_suspensions(tx, &suspended).await?;
         let entries = list.len() as u64;
         self.set_sanctions(list);
         for (id, score) in &scores {

@@ -55,7 +55,7 @@ impl Registry {
     fn can_see_campaign(p: &Principal, c: &CampaignRow) -> bool {
         match p {
             Principal::Admin => true,
-            Principal::Provider { id, .. } => *id == c.csp_id || c.sharing.iter().any(|s| s.dca_id == *id),
+            Principal::Provider { id, .. } => *id == c.csp_id || shared_with(c, *id),
         }
     }
 
@@ -75,7 +75,7 @@ impl Registry {
                 let mut out = self.store.campaigns(Some(*id), None).await?;
                 if roles.contains(&Role::Dca) {
                     for c in self.store.campaigns(None, Some(*id)).await? {
-                        if c.csp_id != *id {
+                        if c.csp_id != *id && shared_with(&c, *id) {
                             out.push(c);
                         }
                     }
@@ -193,6 +193,7 @@ impl Registry {
         accept: bool,
         reason: Option<String>,
     ) -> Result<CampaignRow, ServiceError> {
+        let reason = checked_optional_reason(reason)?;
         let mut w = self.write_lock().await?;
         let c = self.campaign(p, id).await?;
         if p.provider() != Some(dca) {
@@ -238,6 +239,19 @@ impl Registry {
             return Err(ServiceError::Forbidden(format!(
                 "only the DCA that accepted campaign {id} or the administrator can suspend or resume it"
             )));
+        }
+        if !suspend
+            && c.status == CampaignStatus::Suspended
+            && let Some(b) = self.store.brand(c.brand_id).await?
+            && let Err(e) = check_brand_eligibility(c.details.usecase, b.details.entity_type, b.identity_status)
+        {
+            return Err(ServiceError::conflict(
+                ConflictKind::CampaignState,
+                format!(
+                    "campaign {id} cannot resume while its brand {} does not qualify ({}): {e}",
+                    c.brand_id, b.identity_status
+                ),
+            ));
         }
         self.change_campaign_status(&mut w, p.actor(), c, suspend, reason).await
     }
@@ -304,6 +318,7 @@ impl Registry {
         id: CampaignId,
         reason: Option<String>,
     ) -> Result<CampaignRow, ServiceError> {
+        let reason = checked_optional_reason(reason)?;
         let mut w = self.write_lock().await?;
         let c = self.campaign(p, id).await?;
         if !p.is_admin() && p.provider() != Some(c.csp_id) {
@@ -314,6 +329,25 @@ impl Registry {
         }
         if c.status == CampaignStatus::Expired {
             return Ok(c);
+        }
+        // Expiring releases the numbers: a CSP cannot use that to take the numbers of a
+        // campaign its DCA suspended (or numbers the DCA suspended) elsewhere.
+        if !p.is_admin() {
+            if c.status == CampaignStatus::Suspended {
+                return Err(ServiceError::conflict(
+                    ConflictKind::CampaignSuspended,
+                    format!("campaign {id} is suspended: its DCA resumes it, or the administrator deactivates it"),
+                ));
+            }
+            if let Some(n) = self.index.numbers_of_campaign(id).into_iter().find(|n| self.number_suspended(*n)) {
+                return Err(ServiceError::conflict(
+                    ConflictKind::NumberState,
+                    format!(
+                        "{n} of campaign {id} is suspended: its DCA reinstates or releases it before the campaign \
+                         can be deactivated"
+                    ),
+                ));
+            }
         }
         // The index is the store's current view while the writer lock is held. In number
         // order, each release updates the history row next to the previous one's (in index
@@ -342,6 +376,23 @@ impl Registry {
 }
 
 /// A suspension's or reinstatement's reason: 1 to 1024 characters, trimmed.
+/// Whether `c` is shared with DCA `dca`, pending its answer or accepted: a DCA that declined
+/// it sees it (and its brand's confidential fields) no more.
+pub(crate) fn shared_with(c: &CampaignRow, dca: ProviderId) -> bool {
+    c.sharing.iter().any(|s| s.dca_id == dca && s.status != SharingStatus::Declined)
+}
+
+/// An optional reason (release, deactivation, a DCA's answer): empty is none, longer than
+/// 1,024 characters is refused.
+pub(crate) fn checked_optional_reason(reason: Option<String>) -> Result<Option<String>, ServiceError> {
+    match reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()) {
+        Some(r) if r.chars().count() > 1024 => {
+            Err(ServiceError::invalid("reason", "a reason takes at most 1024 characters"))
+        }
+        r => Ok(r),
+    }
+}
+
 pub(crate) fn checked_reason(reason: String) -> Result<String, ServiceError> {
     let reason = reason.trim().to_owned();
     if reason.is_empty() || reason.chars().count() > 1024 {

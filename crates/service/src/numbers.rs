@@ -151,6 +151,7 @@ impl Registry {
         number: TelephoneNumber,
         reason: Option<String>,
     ) -> Result<(), ServiceError> {
+        let reason = crate::campaigns::checked_optional_reason(reason)?;
         let mut w = self.write_lock().await?;
         let current = self.index.lookup(number).ok_or_else(|| ServiceError::not_found("number", number))?;
         match p {
@@ -161,6 +162,26 @@ impl Registry {
                     "only the CSP or DCA of campaign {} can release {number}",
                     current.campaign.id
                 )));
+            }
+        }
+        // A suspension is the DCA's enforcement: the CSP cannot undo it by releasing the number
+        // (and assigning it again, or to another campaign). The DCA or the administrator can.
+        let by_dca_or_admin = p.is_admin() || current.campaign.dca.is_some_and(|d| p.provider() == Some(d));
+        if !by_dca_or_admin {
+            if current.campaign.status == CampaignStatus::Suspended {
+                return Err(ServiceError::conflict(
+                    ConflictKind::CampaignSuspended,
+                    format!(
+                        "campaign {} is suspended: its numbers stay with it until its DCA resumes it or releases them",
+                        current.campaign.id
+                    ),
+                ));
+            }
+            if self.number_suspended(number) {
+                return Err(ServiceError::conflict(
+                    ConflictKind::NumberState,
+                    format!("{number} is suspended: only the campaign's DCA or the administrator can release it"),
+                ));
             }
         }
         let mut tx = self.begin(&mut w).await?;

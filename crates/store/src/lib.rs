@@ -176,6 +176,14 @@ pub enum StoreError {
     /// A uniqueness rule of the registry would be broken.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The change's event would be larger than a transparency-log entry may be.
+    #[error("the change is too large to record ({bytes} bytes as an event; at most {max})")]
+    TooLarge {
+        /// The canonical event's size.
+        bytes: usize,
+        /// The most an event may take.
+        max: usize,
+    },
     /// The events cannot be encoded.
     #[error(transparent)]
     Registry(#[from] vouch_registry::RegistryError),

@@ -150,10 +150,7 @@ impl Tx {
         // Every event is a transparency-log entry, and a C2SP entry bundle carries at most
         // 65,535 bytes per entry (the log form of a brand event is at most ~2 KiB longer).
         if canonical.len() > MAX_EVENT_BYTES {
-            return Err(StoreError::Conflict(format!(
-                "the change is too large to record ({} bytes; at most {MAX_EVENT_BYTES})",
-                canonical.len()
-            )));
+            return Err(StoreError::TooLarge { bytes: canonical.len(), max: MAX_EVENT_BYTES });
         }
         on_conn!(&mut self.tx, db => sqlx::query("INSERT INTO events (seq, ts_us, actor, kind, subject, canonical) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(event.seq.0 as i64)
