@@ -31,8 +31,9 @@ fn import_command(s: &Server, file: &Path, key: &str, chunk: u32) -> std::proces
 
 const GOOD_ROWS: usize = 20_000;
 
+/// A 10DLC number (the exchange starts at 200).
 fn good_number(i: usize) -> String {
-    format!("+1720{i:07}")
+    format!("+1720{:07}", 2_000_000 + i)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,8 +125,9 @@ async fn bulk_import_reports_bad_rows_and_is_idempotent() {
 const CRASH_ROWS: usize = 300_000;
 const CRASH_CHUNK: u64 = 2_000;
 
+/// A 10DLC number (the exchange starts at 200).
 fn crash_number(i: usize) -> String {
-    format!("+1900{i:07}")
+    format!("+1900{:07}", 2_000_000 + i)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,6 +51,18 @@ async fn assignment_is_idempotent_and_exclusive() {
     s.delete("/v1/numbers/+16175550199", &st.dca.key).await.problem(404, "number-not-found");
     s.delete(&format!("/v1/numbers/{n}"), &st.csp.key).await.ok(204);
     s.assign(&st.dca.key, n, &second).await.ok(201);
+
+    // Only 10DLC numbers: North American, +1 NPA NXX XXXX, no N11 or toll-free area code.
+    for bad in ["+442071838750", "+1202555010", "+10005550100", "+12021550100", "+19115550100", "+18885550100"] {
+        let r = s.assign(&st.dca.key, bad, &second).await;
+        r.problem_naming(422, "validation-failed", "number");
+    }
+    let csv = format!("+442071838750,{second}\n+16175550150,{second}\n");
+    let r =
+        s.raw(Method::POST, "/v1/numbers/import", Some(&st.dca.key), Some("text/csv"), Some(csv.into_bytes())).await;
+    let report = r.ok(200).clone();
+    assert_eq!(report["accepted"], 1, "{report:#}");
+    assert!(report["rejected"][0]["reason"].as_str().is_some_and(|why| why.contains("North American")), "{report:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

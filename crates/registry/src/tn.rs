@@ -40,6 +40,28 @@ impl TelephoneNumber {
     pub fn is_nanp(self) -> bool {
         (10_000_000_000..20_000_000_000).contains(&self.0)
     }
+
+    /// Why this number cannot be a 10DLC number (a campaign's), if it cannot. 10DLC is the
+    /// North American ten-digit long code: `+1 NPA NXX XXXX` with the area code (NPA) and the
+    /// exchange (NXX) starting 2 to 9, an area code that is not an N11 service code (211 to
+    /// 911), and not a toll-free area code (toll-free numbers are verified apart from 10DLC).
+    pub fn ten_dlc_problem(self) -> Option<&'static str> {
+        if !self.is_nanp() {
+            return Some("10DLC numbers are North American: +1 and ten digits");
+        }
+        let national = self.0 - 10_000_000_000;
+        let (npa, nxx) = (national / 10_000_000, national / 10_000 % 1_000);
+        if npa < 200 || nxx < 200 {
+            return Some("the area code and the exchange of a North American number start with 2 to 9");
+        }
+        if npa % 100 == 11 {
+            return Some("an N11 code (211 to 911) is not an area code");
+        }
+        if matches!(npa, 800 | 833 | 844 | 855 | 866 | 877 | 888) {
+            return Some("a toll-free number is not a 10DLC number");
+        }
+        None
+    }
 }
 
 impl FromStr for TelephoneNumber {
@@ -116,6 +138,29 @@ impl utoipa::ToSchema for TelephoneNumber {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ten_dlc_numbers_are_north_american_long_codes() {
+        let problem = |s: &str| s.parse::<TelephoneNumber>().unwrap().ten_dlc_problem();
+        for ok in ["+12025550100", "+13125550140", "+19895550100", "+12122000000"] {
+            assert_eq!(problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "+442071838750",
+            "+8613800138000",
+            "+1202555010",
+            "+10005550100",
+            "+11115550100",
+            "+12021550100",
+            "+12020550100",
+            "+19115550100",
+            "+14115550100",
+            "+18005550100",
+            "+18885550100",
+        ] {
+            assert!(problem(bad).is_some(), "{bad}");
+        }
+    }
 
     #[test]
     fn round_trips() {

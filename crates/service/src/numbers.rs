@@ -121,6 +121,9 @@ impl Registry {
         number: TelephoneNumber,
         campaign: CampaignId,
     ) -> Result<(NumberAnswer, bool), ServiceError> {
+        if let Some(why) = number.ten_dlc_problem() {
+            return Err(ServiceError::invalid("number", format!("{number}: {why}")));
+        }
         let mut w = self.write_lock().await?;
         let slot = self.index.campaign(campaign).ok_or_else(|| ServiceError::not_found("campaign", campaign))?;
         Self::may_manage_numbers(p, &slot)?;
@@ -304,7 +307,13 @@ impl Registry {
         for row in rows {
             let reject = |reason: String| ImportRejection { line: row.line, number: row.number.clone(), reason };
             let number = match row.number.trim().parse::<TelephoneNumber>() {
-                Ok(n) => n,
+                Ok(n) => match n.ten_dlc_problem() {
+                    None => n,
+                    Some(why) => {
+                        report.rejected.push(reject(format!("{n}: {why}")));
+                        continue;
+                    }
+                },
                 Err(e) => {
                     report.rejected.push(reject(e.to_string()));
                     continue;
