@@ -347,3 +347,38 @@ async fn a_csp_cannot_undo_its_dcas_suspensions() {
     let r = s.call(Method::DELETE, &format!("/v1/campaigns/{other}?reason={long}"), Some(&st.csp.key), None).await;
     r.problem_naming(422, "validation-failed", "reason");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_widens_a_campaign_goes_back_to_its_dca() {
+    let s = Server::start();
+    let st = s.accepted_campaign().await;
+    let path = format!("/v1/campaigns/{}", st.campaign);
+    s.assign(&st.csp.key, "+13125550160", &st.campaign).await.ok(201);
+
+    // A change of wording keeps the acceptance.
+    let mut wording = campaign_json(&st.brand);
+    wording["description"] = json!("Appointment reminders and recall notices for the patients of Acme Dental clinics.");
+    let c = s.put(&path, &st.csp.key, &wording).await.ok(200).clone();
+    assert_eq!((&c["dcaId"], &c["sharing"][0]["sharingStatus"]), (&json!(st.dca.id), &json!("ACCEPTED")), "{c:#}");
+
+    // Links and lending, which the DCA never accepted: the campaign is pending with it again,
+    // and takes no numbers (and sends nothing) until the DCA accepts the new declaration.
+    let mut wider = wording.clone();
+    wider["embeddedLink"] = json!(true);
+    wider["sample3"] = json!("Acme Dental: book at https://acmedental.com/book. Reply STOP to opt out.");
+    wider["directLending"] = json!(true);
+    let c = s.put(&path, &st.csp.key, &wider).await.ok(200).clone();
+    assert!(c["dcaId"].is_null(), "{c:#}");
+    assert_eq!(c["sharing"][0]["sharingStatus"], "PENDING", "{c:#}");
+    s.assign(&st.csp.key, "+13125550161", &st.campaign).await.problem(409, "campaign-not-accepted");
+    assert!(s.get("/v1/numbers/+13125550160", None).await.ok(200)["dcaId"].is_null());
+    // The DCA still sees it, reviews it and accepts it.
+    s.get(&path, Some(&st.dca.key)).await.ok(200);
+    let c = s.accept(&st.dca, &st.campaign).await;
+    assert_eq!(c["dcaId"], st.dca.id.as_str(), "{c:#}");
+    s.assign(&st.csp.key, "+13125550161", &st.campaign).await.ok(201);
+
+    // Turning a permission off needs no review.
+    let c = s.put(&path, &st.csp.key, &wording).await.ok(200).clone();
+    assert_eq!(c["sharing"][0]["sharingStatus"], "ACCEPTED", "{c:#}");
+}

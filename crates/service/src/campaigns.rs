@@ -143,9 +143,20 @@ impl Registry {
                 format!("referenceId `{r}` is already used by campaign {existing}"),
             ));
         }
+        // A change that widens what the campaign may send is the DCA's to review again: the
+        // campaign goes back to it, pending, and sends nothing until it accepts once more.
+        let widened = widened_permissions(&c.details, &details);
         let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::CampaignUpdated { campaign_id: id, campaign: (*details).clone() }).await?;
-        self.committed(&tx.commit().await?).await?;
+        let review = c.dca_id.filter(|_| !widened.is_empty());
+        if let Some(dca) = review {
+            tx.append(Actor::System, EventBody::CampaignShared { campaign_id: id, dca_id: dca }).await?;
+        }
+        let events = tx.commit().await?;
+        if review.is_some() {
+            self.index.update_campaign(id, |s| s.dca = None);
+        }
+        self.committed(&events).await?;
         self.store.campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))
     }
 
@@ -376,6 +387,24 @@ impl Registry {
 }
 
 /// A suspension's or reinstatement's reason: 1 to 1024 characters, trimmed.
+/// The declarations `after` turns on that `before` did not make: each lets the campaign send
+/// what its DCA did not accept (links, phone numbers, a number pool, age-gated or lending
+/// content, affiliate marketing).
+fn widened_permissions(before: &CampaignRequest, after: &CampaignRequest) -> Vec<&'static str> {
+    [
+        ("embeddedLink", before.embedded_link, after.embedded_link),
+        ("embeddedPhone", before.embedded_phone, after.embedded_phone),
+        ("numberPool", before.number_pool, after.number_pool),
+        ("ageGated", before.age_gated, after.age_gated),
+        ("directLending", before.direct_lending, after.direct_lending),
+        ("affiliateMarketing", before.affiliate_marketing, after.affiliate_marketing),
+    ]
+    .into_iter()
+    .filter(|(_, was, is)| !was && *is)
+    .map(|(name, _, _)| name)
+    .collect()
+}
+
 /// Whether `c` is shared with DCA `dca`, pending its answer or accepted: a DCA that declined
 /// it sees it (and its brand's confidential fields) no more.
 pub(crate) fn shared_with(c: &CampaignRow, dca: ProviderId) -> bool {

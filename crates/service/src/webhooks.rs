@@ -31,7 +31,7 @@ pub struct Notification {
     /// Unique per notification and receiver (`Vouch-Delivery` too): a receiver drops repeats.
     pub id: String,
     /// The event kind: `campaign.suspended`, `campaign.resumed`, `number.suspended`,
-    /// `number.reinstated`.
+    /// `number.reinstated`, `campaign.updated`, `campaign.shared`.
     pub kind: &'static str,
     /// The registry event (its transparency-log entry).
     pub seq: u64,
@@ -57,6 +57,12 @@ impl Notification {
             EventBody::NumberSuspended { number, campaign_id, reason }
             | EventBody::NumberReinstated { number, campaign_id, reason } => {
                 (*campaign_id, Some(number.to_string()), reason.clone())
+            }
+            EventBody::CampaignUpdated { campaign_id, .. } => {
+                (*campaign_id, None, "the CSP changed the campaign's declaration (GET the campaign)".into())
+            }
+            EventBody::CampaignShared { campaign_id, dca_id } => {
+                (*campaign_id, None, format!("shared with DCA {dca_id}, which accepts or declines it"))
             }
             _ => return None,
         };
@@ -261,13 +267,19 @@ impl Registry {
         }
     }
 
-    /// Tells the CSP and DCA of each suspension or reinstatement in `events`.
+    /// Tells the CSP and DCA of each suspension, reinstatement, change or sharing in `events`.
     pub(crate) async fn notify_parties(&self, events: &[Event]) -> Result<(), ServiceError> {
         for e in events {
             let Some(n) = Notification::of(e) else { continue };
             let Some(c) = self.store.campaign(n.campaign_id).await? else { continue };
             let mut to = vec![c.csp_id];
             to.extend(c.dca_id);
+            // A DCA asked to review it (a new sharing, or a change to review again) too.
+            for s in c.sharing.iter().filter(|s| s.status == vouch_registry::SharingStatus::Pending) {
+                if !to.contains(&s.dca_id) {
+                    to.push(s.dca_id);
+                }
+            }
             self.webhooks.notify(&self.store, &to, &n).await;
         }
         Ok(())

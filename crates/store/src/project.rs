@@ -187,6 +187,13 @@ pub async fn project(conn: &mut DbConn<'_>, deferred: &mut Deferred, event: &Eve
             .bind(us)
             .execute(&mut *db)
             .await.map(|r| r.rows_affected()))?;
+            // Shared again with the DCA that had accepted it (a material change to review): it
+            // carries the campaign again only once it accepts again.
+            on_conn!(conn, db => sqlx::query("UPDATE campaigns SET dca_id = NULL WHERE id = $1 AND dca_id = $2")
+                .bind(campaign_id.to_string())
+                .bind(dca_id.to_string())
+                .execute(&mut *db)
+                .await.map(|r| r.rows_affected()))?;
         }
         EventBody::SharingAccepted { campaign_id, dca_id } | EventBody::SharingDeclined { campaign_id, dca_id, .. } => {
             let (status, reason) = match &event.body {
