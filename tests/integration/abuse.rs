@@ -289,11 +289,22 @@ async fn a_cycling_brand_is_traced_flagged_and_suspended_and_the_innocent_is_unt
     server.assign(&s.csp.key, &format!("+{sloppy_n}"), &sloppy).await.ok(201);
     assert_eq!(cycler.submit(sloppy_n, SUBSCRIBER, "Weekly deals inside our store", "none"), vec![0]);
     let mut last = Value::Null;
-    for k in 0..5 {
-        let body = json!({"channel": "sms", "number": format!("+{sloppy_n}"), "at": jiff::Timestamp::now().to_string(), "category": "unwanted"});
-        last = server.post("/v1/reports", &carrier.key, &body).await.ok(201).clone();
+    // The same complaint filed again by the same carrier counts once.
+    let once = jiff::Timestamp::now().to_string();
+    for _ in 0..6 {
+        let body = json!({"channel": "sms", "number": format!("+{sloppy_n}"), "at": once, "category": "unwanted"});
+        let r = server.post("/v1/reports", &carrier.key, &body).await.ok(201).clone();
+        assert!(r["enforced"].as_array().is_none_or(|a| a.is_empty()), "a repeated report: {r}");
+    }
+    for k in 0..4 {
+        // Four more carriers report it: five reports that count.
+        let carrier = json!({"legalName": format!("Regional Carrier {k}"), "roles": ["carrier"], "frn": format!("{:010}", 990_000_000 + k)});
+        let other = server.post("/v1/providers", &server.admin, &carrier).await.ok(201).clone();
+        let key = other["apiKey"].as_str().unwrap_or_default();
+        let body = json!({"channel": "sms", "number": format!("+{sloppy_n}"), "at": once, "category": "unwanted"});
+        last = server.post("/v1/reports", key, &body).await.ok(201).clone();
         let acted = last["enforced"].as_array().is_some_and(|a| a.iter().any(|e| e["action"] == "number.suspended"));
-        assert_eq!(acted, k == 4, "the fifth report suspends the number: {last}");
+        assert_eq!(acted, k == 3, "the fifth distinct report suspends the number: {last}");
     }
     assert_eq!(cycler.submit(sloppy_n, SUBSCRIBER, "Weekly deals inside our store", "none"), vec![0x40C]);
     let sc = server.get(&format!("/v1/campaigns/{sloppy}"), Some(&s.dca.key)).await.ok(200).clone();

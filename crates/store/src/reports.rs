@@ -105,7 +105,9 @@ impl Store {
     }
 
     /// How many reports there are about a number, or against a campaign or a brand, for
-    /// instants in `[since, until]`.
+    /// instants in `[since, until]`. One reporter's reports about instants of the same minute
+    /// count once: a carrier filing the same complaint again (or five times in a second) does
+    /// not reach an enforcement threshold alone.
     pub async fn count_reports(
         &self,
         about: ReportsAbout,
@@ -114,7 +116,8 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let (column, value) = about.column();
         let q = sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM reports WHERE {column} = $1 AND at_us BETWEEN $2 AND $3"
+            "SELECT count(*) FROM (SELECT DISTINCT reporter_id, at_us / 60000000 FROM reports \
+             WHERE {column} = $1 AND at_us BETWEEN $2 AND $3) AS r"
         ));
         let n: i64 = on!(self.pool(), db => {
             let q = sqlx::query_scalar(q);

@@ -139,7 +139,8 @@ impl Store {
         rows.into_iter().map(|(c,)| parse("campaign_activity", &c)).collect()
     }
 
-    /// Reports against `campaign` about `number` for instants in `[since, until]`.
+    /// Reports against `campaign` about `number` for instants in `[since, until]`, one reporter's
+    /// reports of one minute counting once (see [`Store::count_reports`]).
     pub async fn count_reports_on_holding(
         &self,
         number: TelephoneNumber,
@@ -148,7 +149,8 @@ impl Store {
         until: Timestamp,
     ) -> Result<u64, StoreError> {
         let (n,): (i64,) = on!(self.pool(), db => sqlx::query_as(
-            "SELECT count(*) FROM reports WHERE number = $1 AND at_us BETWEEN $2 AND $3 AND campaign_id = $4",
+            "SELECT count(*) FROM (SELECT DISTINCT reporter_id, at_us / 60000000 FROM reports \
+             WHERE number = $1 AND at_us BETWEEN $2 AND $3 AND campaign_id = $4) AS r",
         )
         .bind(number.digits() as i64)
         .bind(since.as_microsecond())
