@@ -21,6 +21,9 @@ pub struct RiskSignals {
     /// Numbers released in the window after being held less than a day (those under an hour
     /// included).
     pub held_under_day: u64,
+    /// Numbers released in the last week (since the last resumption, if later) after being
+    /// held less than a week: cycling too slow for the window's churn and short holds.
+    pub held_under_week: u64,
     /// Messages the gateway decided on (accepted, flagged or rejected) in the window.
     pub messages: u64,
     /// Spam reports whose reported instant falls in the window.
@@ -75,6 +78,8 @@ pub struct RiskPolicy {
     pub churn_per_hour: Threshold,
     /// Numbers held less than a day.
     pub short_holds: Threshold,
+    /// Numbers held less than a week, released in the last week.
+    pub short_holds_week: Threshold,
     /// Reports in the window.
     pub reports: Threshold,
     /// Reports per 1,000 messages through the gateway.
@@ -91,6 +96,7 @@ impl Default for RiskPolicy {
         Self {
             churn_per_hour: Threshold::new(20.0, 15),
             short_holds: Threshold::new(5.0, 15),
+            short_holds_week: Threshold::new(50.0, 15),
             reports: Threshold::new(3.0, 15),
             reports_per_thousand: Threshold::new(1.0, 10),
             similar_numbers: Threshold::new(10.0, 10),
@@ -103,7 +109,7 @@ impl Default for RiskPolicy {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RiskReason {
-    /// Stable code: `number-churn`, `short-holds`, `reports`, `report-rate`,
+    /// Stable code: `number-churn`, `short-holds`, `short-holds-week`, `reports`, `report-rate`,
     /// `similar-content`, `ein-reuse`.
     pub code: &'static str,
     /// What was seen, in words.
@@ -152,6 +158,12 @@ impl RiskPolicy {
                 "{} numbers released less than a day after assignment ({} within an hour)",
                 s.held_under_day, s.held_under_hour
             ),
+        );
+        add(
+            "short-holds-week",
+            &self.short_holds_week,
+            s.held_under_week as f64,
+            format!("{} numbers released in the last week less than a week after assignment", s.held_under_week),
         );
         add("reports", &self.reports, s.reports as f64, format!("{} spam reports", s.reports));
         if s.messages > 0 {
@@ -240,6 +252,25 @@ mod tests {
         assert_eq!(codes, ["number-churn", "short-holds", "report-rate", "reports"]);
         // 30 + 30 + 20 (15 per 1,000 is past twice the threshold) + 15.
         assert_eq!(s.score, 95);
+    }
+
+    #[test]
+    fn slow_cycling_is_seen_over_the_week() {
+        // Nine numbers an hour, each held 25 hours: under the hourly churn, no short hold, and
+        // 216 numbers a day: 1,512 in a week.
+        let signals = RiskSignals {
+            assigned: 216,
+            released: 216,
+            busiest_hour_churn: 18,
+            held_under_week: 1512,
+            ..RiskSignals::default()
+        };
+        let s = RiskPolicy::default().score(&signals);
+        assert_eq!(s.reasons.iter().map(|r| r.code).collect::<Vec<_>>(), ["short-holds-week"]);
+        assert_eq!(s.score, 30);
+        // A campaign that moves a few numbers in a week is not.
+        let few = RiskSignals { held_under_week: 12, ..RiskSignals::default() };
+        assert_eq!(RiskPolicy::default().score(&few).score, 0);
     }
 
     #[test]

@@ -212,6 +212,7 @@ impl Abuse {
             signals.busiest_hour_churn += s.busiest_hour_churn;
             signals.held_under_hour += s.held_under_hour;
             signals.held_under_day += s.held_under_day;
+            signals.held_under_week += s.held_under_week;
             signals.messages += s.messages;
             signals.reports += s.reports;
             signals.similar_numbers = signals.similar_numbers.max(s.similar_numbers);
@@ -278,12 +279,11 @@ impl Abuse {
         ein_twins: &[EinTwin],
     ) -> Result<CampaignRisk, ServiceError> {
         let store = self.registry.store();
-        let mut since = now - self.policy.window;
-        if let Some(resumed) = store.last_resumed(c.id).await?
-            && resumed > since
-        {
-            since = resumed;
-        }
+        // The window, and the last week for slow cycling; neither from before a resumption.
+        let resumed = store.last_resumed(c.id).await?;
+        let from = |start: Timestamp| resumed.filter(|r| *r > start).unwrap_or(start);
+        let since = from(now - self.policy.window);
+        let week = from(now - jiff::SignedDuration::from_hours(24 * 7));
         let activity = store.campaign_activity(c.id, since).await?;
         let traffic = store.campaign_traffic(c.id, since).await?;
         let churn: Vec<(i64, u64)> = activity.iter().map(|a| (a.minute_us, a.assigned + a.released)).collect();
@@ -293,6 +293,7 @@ impl Abuse {
             busiest_hour_churn: busiest_hour(&churn),
             held_under_hour: activity.iter().map(|a| a.held_under_hour).sum(),
             held_under_day: activity.iter().map(|a| a.held_under_day).sum(),
+            held_under_week: store.held_under_week(c.id, week).await?,
             messages: traffic.iter().map(|t| t.messages).sum(),
             reports: store.count_reports(ReportsAbout::Campaign(c.id), since, now).await?,
             similar_numbers: traffic.iter().map(|t| t.similar_numbers).max().unwrap_or(0),

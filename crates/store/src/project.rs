@@ -19,8 +19,8 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
 /// releases every one of its numbers in one transaction).
 #[derive(Debug, Default)]
 pub struct Deferred {
-    /// (campaign, minute) -> assigned, released, held under an hour, held under a day.
-    activity: HashMap<(String, i64), [i64; 4]>,
+    /// (campaign, minute) -> assigned, released, held under an hour, a day, a week.
+    activity: HashMap<(String, i64), [i64; 5]>,
     /// Numbers released.
     pub(crate) released: Vec<i64>,
 }
@@ -32,7 +32,8 @@ impl Deferred {
         for chunk in rows.chunks(100) {
             on_conn!(conn, db => {
                 let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO campaign_activity (campaign_id, minute_us, assigned, released, held_under_hour, held_under_day) ",
+                    "INSERT INTO campaign_activity \
+                     (campaign_id, minute_us, assigned, released, held_under_hour, held_under_day, held_under_week) ",
                 );
                 q.push_values(chunk, |mut b, ((campaign, minute), c)| {
                     b.push_bind(campaign)
@@ -40,14 +41,16 @@ impl Deferred {
                         .push_bind(c[0])
                         .push_bind(c[1])
                         .push_bind(c[2])
-                        .push_bind(c[3]);
+                        .push_bind(c[3])
+                        .push_bind(c[4]);
                 });
                 q.push(
                     " ON CONFLICT (campaign_id, minute_us) DO UPDATE SET \
                      assigned = campaign_activity.assigned + excluded.assigned, \
                      released = campaign_activity.released + excluded.released, \
                      held_under_hour = campaign_activity.held_under_hour + excluded.held_under_hour, \
-                     held_under_day = campaign_activity.held_under_day + excluded.held_under_day",
+                     held_under_day = campaign_activity.held_under_day + excluded.held_under_day, \
+                     held_under_week = campaign_activity.held_under_week + excluded.held_under_week",
                 );
                 q.build().execute(&mut *db).await.map(|r| r.rows_affected())
             })?;
@@ -79,6 +82,7 @@ impl Deferred {
             c[1] += 1;
             c[2] += i64::from(h < HOUR_US);
             c[3] += i64::from(h < DAY_US);
+            c[4] += i64::from(h < 7 * DAY_US);
         }
     }
 }
