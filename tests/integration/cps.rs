@@ -22,6 +22,7 @@ const ORIG: &str = "12025557311";
 const DEST: &str = "13105557422";
 const O_SPC: &str = "731A";
 const T_SPC: &str = "742B";
+const X_SPC: &str = "753C";
 
 /// Two voice providers with certificates: the originating one (O) and the terminating one (T).
 struct Parties {
@@ -58,11 +59,22 @@ async fn parties_logging(flags: &[&str], rust_log: Option<&str>) -> Parties {
 impl Parties {
     /// `vouch cps <verb>` as O or T.
     fn cli(&self, verb: &str, as_t: bool, extra: &[&str]) -> crate::harness::Finished {
+        self.cli_for(verb, as_t, ORIG, DEST, extra)
+    }
+
+    /// `vouch cps <verb>` as O or T for the call from `orig` to `dest`.
+    fn cli_for(&self, verb: &str, as_t: bool, orig: &str, dest: &str, extra: &[&str]) -> crate::harness::Finished {
         let (key, x5u, spc) = if as_t { (&self.t_key, &self.t_x5u, T_SPC) } else { (&self.o_key, &self.o_x5u, O_SPC) };
         let mut c = vouch(&self.v.dir);
         c.args(["cps", verb, "--cps", &self.v.s.base, "--key"]).arg(key);
-        c.args(["--x5u", x5u, "--signer-spc", spc, "--orig", ORIG, "--dest", DEST]).args(extra);
+        c.args(["--x5u", x5u, "--signer-spc", spc, "--orig", orig, "--dest", dest]).args(extra);
         run(c, LIMIT)
+    }
+
+    /// A third voice provider, X (SPC 753C), with its certificate: (key, x5u, certificate).
+    async fn third(&self) -> (std::path::PathBuf, String, crate::stir_http::Issued) {
+        let (_, cert, reg) = signer(&self.v.s, &self.v.ca, "Other Telco", "0075333333", X_SPC).await;
+        (cert.key.clone(), reg["x5u"].as_str().unwrap().to_owned(), cert)
     }
 
     /// O's Identity header for the call, signed offline (`vouch sign`: nothing reaches the server).
@@ -228,18 +240,6 @@ async fn cps_refuses_every_bad_token_with_its_own_problem() {
     let bad = p.token(&p.t_key, &p.o_x5u, &with(&|c| c["jti"] = jti.clone()));
     p.publish(&bad, &passports).await.problem(401, "cps-signature");
     p.publish(&p.token(&p.o_key, &p.o_x5u, &with(&|c| c["jti"] = jti.clone())), &passports).await.ok(201);
-    // A PASSporT in the clear signed with another certificate than the publisher's.
-    let t_signed = cli_sign(
-        &p.v.dir,
-        &crate::stir_http::Issued { chain: p.t_key.clone(), key: p.t_key.clone() },
-        &p.t_x5u,
-        ORIG,
-        DEST,
-        &[],
-    );
-    let foreign = vec![split_identity(&t_signed).0.to_owned()];
-    let t = p.token(&p.o_key, &p.o_x5u, &with(&|c| c["passports"] = json!(digest(&foreign))));
-    p.publish(&t, &foreign).await.problem(403, "cps-foreign");
     // One call, one path: no '+', no percent-encoding, no query.
     for path in [
         format!("/passports/{T_SPC}/%2B{DEST}/{ORIG}"),
@@ -257,7 +257,10 @@ async fn cps_refuses_every_bad_token_with_its_own_problem() {
     let other = cli_sign(&p.v.dir, &p.o_cert, &p.o_x5u, "12025550001", DEST, &[]);
     let wrong = vec![split_identity(&other).0.to_owned()];
     let t = p.token(&p.o_key, &p.o_x5u, &with(&|c| c["passports"] = json!(digest(&wrong))));
-    p.publish(&t, &wrong).await.problem(403, "cps-number");
+    let r = p.publish(&t, &wrong).await;
+    let detail = r.problem(403, "cps-number")["detail"].as_str().unwrap_or_default().to_owned();
+    // The numbers as digits, not a Rust debug dump.
+    assert!(detail.contains("PASSporT orig 12025550001 is not the path's 12025557311"), "{detail}");
     let t = p.token(&p.o_key, &p.o_x5u, &with(&|c| c["passports"] = json!(digest(&[]))));
     p.publish(&t, &[]).await.problem(400, "cps-body");
     p.publish_at(&format!("/passports/{T_SPC}/not-a-number/{ORIG}"), &once, &passports).await.problem(400, "cps-body");
@@ -412,9 +415,10 @@ async fn cps_sip_invites_from_a_tdm_gateway_are_verified_with_the_published_pass
     let a = ask(invite("tdm-1", ORIG));
     assert!(a.starts_with("SIP/2.0 302 ") && a.contains("verstat=No-TN-Validation"), "{a}");
     ok(p.cli("publish", false, &["--spc", T_SPC, "--identity", &p.identity()]));
-    // A newer PASSporT that does not verify (here a tampered one) does not spoil the call.
+    // A PASSporT that does not verify (here a tampered one) is not taken by the CPS.
     let junk = crate::stir_http::tamper_signature(&p.identity());
-    ok(p.cli("publish", false, &["--spc", T_SPC, "--identity", &junk]));
+    let refused = p.cli("publish", false, &["--spc", T_SPC, "--identity", &junk]);
+    assert!(!refused.status.success() && refused.stderr.contains("does not verify"), "{refused:?}");
     let a = ask(invite("tdm-2", ORIG));
     assert!(a.starts_with("SIP/2.0 302 ") && a.contains("verstat=TN-Validation-Passed"), "{a}");
     // The same PASSporT again for another call (a redial before its own is published): a
@@ -424,4 +428,157 @@ async fn cps_sip_invites_from_a_tdm_gateway_are_verified_with_the_published_pass
     // Another caller's call finds nothing.
     let a = ask(invite("tdm-3", "12025550003"));
     assert!(a.starts_with("SIP/2.0 302 ") && a.contains("verstat=No-TN-Validation"), "{a}");
+}
+
+/// Registers 127.0.0.1 as T's TDM gateway.
+async fn tdm_gateway(p: &Parties) {
+    let peer = json!({ "address": "127.0.0.1", "tdm": true });
+    let r = p.v.s.post(&format!("/v1/providers/{}/sip-peers", p.t.id), &p.t.key, &peer).await;
+    assert_eq!(r.ok(201)["tdm"], true);
+}
+
+/// An INVITE without Identity from T's TDM gateway (`orig`, `dest` as the gateway writes
+/// them): the redirect server's answer.
+fn tdm_invite(p: &Parties, id: &str, orig: &str, dest: &str) -> String {
+    let m = format!(
+        "INVITE sip:{dest}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;rport;branch=z9hG4bK-{id}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{orig}@127.0.0.1>;tag=t-{id}\r\nTo: <sip:{dest}@127.0.0.1>\r\n\
+         Call-ID: {id}@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:gw@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n"
+    );
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.send_to(m.as_bytes(), p.v.sip).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = vec![0u8; 65_536];
+    let (n, _) = sock.recv_from(&mut buf).expect("no SIP answer");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// Another publisher's PASSporT for the same call (here with a caller name of its own) does not
+/// override the originating provider's: PASSporTs of two signers that both verify make the
+/// call ambiguous, so no caller name is shown. One signer's several PASSporTs are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cps_tdm_call_with_passports_of_two_signers_shows_no_caller_name() {
+    let p = parties(&[]).await;
+    tdm_gateway(&p).await;
+    let (x_key, x_x5u, x_cert) = p.third().await;
+    let named = || cli_sign(&p.v.dir, &p.o_cert, &p.o_x5u, ORIG, DEST, &["--rcd-name", "Acme Dental"]);
+    // O publishes a PASSporT twice (a retransmission) and another one: one signer, its name.
+    let first = named();
+    ok(p.cli("publish", false, &["--spc", T_SPC, "--identity", &first]));
+    ok(p.cli("publish", false, &["--spc", T_SPC, "--identity", &first, "--identity", &named()]));
+    let a = tdm_invite(&p, "amb-1", &format!("+{ORIG}"), &format!("+{DEST}"));
+    assert!(a.contains("verstat=TN-Validation-Passed") && a.contains("Acme Dental"), "{a}");
+    // The next call: O's new PASSporT, and X's own for the same numbers, published after it.
+    ok(p.cli("publish", false, &["--spc", T_SPC, "--identity", &named()]));
+    let x = cli_sign(&p.v.dir, &x_cert, &x_x5u, ORIG, DEST, &["--rcd-name", "Bank Fraud Department"]);
+    let items = vec![split_identity(&x).0.to_owned()];
+    p.publish(&p.token(&x_key, &x_x5u, &p.claims("publish", X_SPC, Some(&items))), &items).await.ok(201);
+    let a = tdm_invite(&p, "amb-2", &format!("+{ORIG}"), &format!("+{DEST}"));
+    assert!(a.starts_with("SIP/2.0 302 ") && a.contains("verstat=TN-Validation-Passed"), "{a}");
+    assert!(!a.contains("Bank Fraud") && !a.contains("Acme Dental"), "an ambiguous call shows a caller name: {a}");
+}
+
+/// Each PASSporT in the clear is verified with the certificate at its own x5u, whoever
+/// publishes it: a gateway may publish the originating provider's PASSporT, and a PASSporT that
+/// does not verify is refused (cps-passport).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cps_publish_verifies_each_passport_with_its_own_certificate() {
+    use crate::stir_http::{claims as passport_claims, jose, tamper_signature};
+    let p = parties(&[]).await;
+    let (x_key, x_x5u, _) = p.third().await;
+    let as_o = |items: &[String]| p.token(&p.o_key, &p.o_x5u, &p.claims("publish", O_SPC, Some(items)));
+    let refused = [
+        // A signature that does not verify.
+        split_identity(&tamper_signature(&p.identity())).0.to_owned(),
+        // O's key, T's certificate.
+        craft(&p.o_key, &jose(&p.t_x5u), &passport_claims(ORIG, DEST)),
+        // A certificate that cannot be had.
+        craft(&p.o_key, &jose("http://127.0.0.1:9/none.pem"), &passport_claims(ORIG, DEST)),
+    ];
+    for item in refused {
+        let items = vec![item];
+        let r = p.publish(&as_o(&items), &items).await;
+        let detail = r.problem(400, "cps-passport")["detail"].as_str().unwrap_or_default().to_owned();
+        assert!(detail.starts_with("passports[0] does not verify"), "{detail}");
+    }
+    // The valid one after a bad one: the whole body is refused, nothing is held.
+    let good = split_identity(&p.identity()).0.to_owned();
+    let items = vec![good.clone(), split_identity(&tamper_signature(&p.identity())).0.to_owned()];
+    let r = p.publish(&as_o(&items), &items).await;
+    assert!(r.problem(400, "cps-passport")["detail"].as_str().unwrap_or_default().starts_with("passports[1]"));
+    p.retrieve(T_SPC, &p.token(&p.t_key, &p.t_x5u, &p.claims("retrieve", T_SPC, None)))
+        .await
+        .problem(404, "cps-not-found");
+    // X, an IP-to-TDM gateway, publishes O's PASSporT as it received it.
+    let items = vec![good.clone()];
+    let r = p.publish(&p.token(&x_key, &x_x5u, &p.claims("publish", X_SPC, Some(&items))), &items).await;
+    assert_eq!(r.ok(201)["items"], 1);
+    let got = ok(p.cli("retrieve", true, &[]));
+    assert_eq!(split_identity(got.trim()).0, good);
+}
+
+/// National-format North American numbers name the same record as with country code 1: in
+/// the CLI's numbers, the path, the token and the PASSporT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cps_national_numbers_name_the_record_of_the_global_ones() {
+    let p = parties(&[]).await;
+    tdm_gateway(&p).await;
+    let (nat_orig, nat_dest) = (&ORIG[1..], &DEST[1..]);
+    // `vouch sign` keeps national numbers in the PASSporT, as some equipment does.
+    let identity = cli_sign(&p.v.dir, &p.o_cert, &p.o_x5u, nat_orig, nat_dest, &[]);
+    assert_eq!(decode(split_identity(&identity).0).1["orig"]["tn"], json!(nat_orig));
+    ok(p.cli_for("publish", false, "202-555-7311", "(310) 555-7422", &["--spc", T_SPC, "--identity", &identity]));
+    // Retrieved with the global numbers, and with national ones.
+    let got = ok(p.cli("retrieve", true, &[]));
+    assert_eq!(split_identity(got.trim()).0, split_identity(&identity).0);
+    ok(p.cli_for("retrieve", true, nat_orig, nat_dest, &[]));
+    // A national path with a token naming the global numbers.
+    let t = p.token(&p.t_key, &p.t_x5u, &p.claims("retrieve", T_SPC, None));
+    let r = p.v.s.get(&format!("/passports/{T_SPC}/{nat_dest}/{nat_orig}"), Some(&t)).await;
+    assert_eq!(r.ok(200)["passports"].as_array().map(Vec::len), Some(1));
+    // The TDM gateway writes the numbers nationally too.
+    let a = tdm_invite(&p, "nat-1", nat_orig, nat_dest);
+    assert!(a.contains("verstat=TN-Validation-Passed"), "{a}");
+}
+
+/// A sealed item in the record (anyone may publish one) does not keep `vouch cps retrieve`
+/// without --hpke-key from printing the PASSporTs in the clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cps_retrieve_without_a_key_skips_sealed_items() {
+    use base64::Engine as _;
+    let p = parties(&[]).await;
+    let (x_key, x_x5u, _) = p.third().await;
+    let identity = p.identity();
+    ok(p.cli("publish", false, &["--spc", T_SPC, "--identity", &identity]));
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let mut point = vec![4u8];
+    point.extend_from_slice(&[0x11; 64]);
+    let junk = vec![format!("hpke1.{}.{}", b64(&point), b64(&[0; 32]))];
+    p.publish(&p.token(&x_key, &x_x5u, &p.claims("publish", X_SPC, Some(&junk))), &junk).await.ok(201);
+    let got = p.cli("retrieve", true, &[]);
+    assert!(got.stderr.contains("skipped 1 sealed item(s): give --hpke-key"), "{got:?}");
+    assert_eq!(split_identity(ok(got).trim()).0, split_identity(&identity).0);
+}
+
+/// A publish body over the limit gets problem+json like every other answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cps_refuses_an_oversize_body_with_a_problem() {
+    let p = parties(&[]).await;
+    let big = vec!["x".repeat(8_000); 13];
+    let r = p.publish(&p.token(&p.o_key, &p.o_x5u, &p.claims("publish", O_SPC, Some(&big))), &big).await;
+    r.problem(413, "body-too-large");
+    assert_eq!(r.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+}
+
+/// A path whose SPC is not canonical (lower case) is refused, rather than held where the
+/// provider's retrievals (whose certificate says 742B) never look.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cps_refuses_a_lower_case_spc_in_the_path() {
+    let p = parties(&[]).await;
+    let items = vec![split_identity(&p.identity()).0.to_owned()];
+    let t = p.token(&p.o_key, &p.o_x5u, &p.claims("publish", O_SPC, Some(&items)));
+    let lower = T_SPC.to_ascii_lowercase();
+    p.publish_at(&format!("/passports/{lower}/{DEST}/{ORIG}"), &t, &items).await.problem(400, "cps-body");
+    let t = p.token(&p.t_key, &p.t_x5u, &p.claims("retrieve", T_SPC, None));
+    p.retrieve(&lower, &t).await.problem(400, "cps-body");
 }

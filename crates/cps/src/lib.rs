@@ -5,10 +5,12 @@
 //!   digest of a publish body's `passports` (RFC 8785).
 //! - [`record`]: keyed record names and vouch's privacy mode (sealed PASSporTs).
 //! - [`hpke`]: HPKE (RFC 9180) base mode, DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-128-GCM.
+//! - [`verdict`]: which of several held PASSporTs that verify answers a call (ambiguity).
 
 pub mod hpke;
 pub mod record;
 pub mod token;
+pub mod verdict;
 
 pub use hpke::{HpkePrivateKey, HpkePublicKey};
 pub use record::{Item, NamingKey, RecordName, open_passport, seal_passport};
@@ -115,15 +117,14 @@ pub enum CpsError {
         /// The path's.
         path: String,
     },
-    /// A PASSporT in the clear signed with another certificate than the publisher's token.
-    #[error(
-        "a PASSporT in the clear must be signed with the publisher's certificate: its x5u {passport} is not the token's {token}"
-    )]
-    ForeignPassport {
-        /// The PASSporT's x5u.
-        passport: String,
-        /// The token's x5u.
-        token: String,
+    /// A PASSporT in the clear that does not verify with the certificate chain at its own
+    /// `x5u` (chain, SHAKEN profile, revocation, signature, SHAKEN claims).
+    #[error("passports[{index}] does not verify: {problem}")]
+    Unverified {
+        /// Its position in the body's `passports` (from 0).
+        index: usize,
+        /// Why.
+        problem: String,
     },
     /// The body's passports are not those the token covers.
     #[error("the body's passports do not match the token's passports digest")]
@@ -168,9 +169,8 @@ impl CpsError {
             | Self::SpcMismatch { .. }
             | Self::NotYours { .. }
             | Self::NumberMismatch { .. }
-            | Self::ForeignPassport { .. }
             | Self::DigestMismatch => 403,
-            Self::Body(_) | Self::Key(_) | Self::Sealed(_) => 400,
+            Self::Body(_) | Self::Key(_) | Self::Sealed(_) | Self::Unverified { .. } => 400,
             Self::NotFound => 404,
             Self::Crypto(_) => 500,
             Self::Unavailable(_) => 503,
@@ -195,7 +195,7 @@ impl CpsError {
             Self::NotYours { .. } => "cps-not-yours",
             Self::NumberMismatch { .. } => "cps-number",
             Self::DigestMismatch => "cps-digest",
-            Self::ForeignPassport { .. } => "cps-foreign",
+            Self::Unverified { .. } => "cps-passport",
             Self::Body(_) => "cps-body",
             Self::Key(_) => "cps-key",
             Self::Sealed(_) => "cps-sealed",

@@ -276,7 +276,8 @@ impl CpsToken {
 
     /// Checks the claims against the request and the clock, in this order: action, audience,
     /// `iss` = `spc`, time (`iat` not ahead, not stale; `exp` not passed, at most
-    /// [`MAX_LIFETIME`] after `iat`), numbers, and for publish the passports digest.
+    /// [`MAX_LIFETIME`] after `iat`), numbers ([`Tn::same_number`]: a ten-digit North American
+    /// number is the same as with country code 1), and for publish the passports digest.
     pub fn check(&self, e: &Expect<'_>) -> Result<(), CpsError> {
         let c = &self.claims;
         if c.action != e.action {
@@ -301,14 +302,15 @@ impl CpsToken {
         if c.exp.saturating_sub(c.iat) > MAX_LIFETIME || c.exp < c.iat {
             return Err(CpsError::Lifetime { iat: c.iat, exp: c.exp });
         }
-        if &c.orig != e.orig {
+        // A North American number written nationally is the same number with country code 1.
+        if !c.orig.same_number(e.orig) {
             return Err(CpsError::NumberMismatch {
                 claim: "orig",
                 token: c.orig.to_string(),
                 path: e.orig.to_string(),
             });
         }
-        if &c.dest != e.dest {
+        if !c.dest.same_number(e.dest) {
             return Err(CpsError::NumberMismatch {
                 claim: "dest",
                 token: c.dest.to_string(),
@@ -387,6 +389,18 @@ mod tests {
         assert_eq!(slug(Expect { orig: &other, ..ok.clone() }), Some("cps-number"));
         assert_eq!(slug(Expect { dest: &other, ..ok.clone() }), Some("cps-number"));
         assert_eq!(slug(Expect { passports: Some("sha256-AAAA"), ..ok.clone() }), Some("cps-digest"));
+        // A national-format North American number is the same number as with country code 1.
+        let national = TokenClaims {
+            orig: Tn::canonicalize("202-555-0100").unwrap(),
+            dest: Tn::canonicalize("(202) 555-0101").unwrap(),
+            ..c.clone()
+        };
+        let t2 = CpsToken::decode(&national.sign(&key, "https://cr.test/sp.pem").unwrap()).unwrap();
+        t2.check(&ok).unwrap();
+        let national_path = (Tn::canonicalize("2025550100").unwrap(), Tn::canonicalize("2025550101").unwrap());
+        t.check(&Expect { orig: &national_path.0, dest: &national_path.1, ..ok.clone() }).unwrap();
+        let not_nanp = Tn::canonicalize("1025550100").unwrap();
+        assert_eq!(slug(Expect { orig: &not_nanp, ..ok.clone() }), Some("cps-number"));
         // Extreme times from the sender do not overflow.
         for (iat, exp) in [(i64::MIN, i64::MAX), (i64::MAX, i64::MAX), (i64::MIN, i64::MIN), (0, i64::MAX)] {
             let c = TokenClaims { iat, exp, ..c.clone() };

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -66,6 +67,29 @@ fn cps_problem(e: &CpsError) -> Response {
     resp
 }
 
+/// A publish body that cannot be read: problem+json like every other answer (413
+/// `body-too-large` over [`PUBLISH_BODY_LIMIT`], as the other endpoints answer; else 400
+/// `cps-body`), `no-store`.
+fn body_refused(e: &BytesRejection) -> Response {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        metrics::counter!("vouch_cps_refused_total", "reason" => "body-too-large").increment(1);
+        no_store(
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Request body too large",
+                format!(
+                    "a publish body is at most {} KiB (10 items of 8 KiB and their JSON)",
+                    PUBLISH_BODY_LIMIT >> 10
+                ),
+            )
+            .into_response(),
+        )
+    } else {
+        cps_problem(&CpsError::Body(format!("the body cannot be read: {}", e.body_text())))
+    }
+}
+
 /// One call, one path: no query, no percent-encoding (a load balancer hashing paths must send
 /// a publish and its retrieval to the same node).
 fn canonical(uri: &Uri, spc: &str, dest: &str, orig: &str) -> std::result::Result<(), CpsError> {
@@ -109,18 +133,22 @@ pub struct PassportsBody {
     params(("spc" = String, Path, description = "the terminating provider's SPC"),
         ("dest" = String, Path, description = "called number"), ("orig" = String, Path, description = "calling number")),
     responses((status = 201, body = PublishedView), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 503, body = Problem)))]
+        (status = 403, body = Problem), (status = 413, body = Problem), (status = 503, body = Problem)))]
 async fn publish(
     State(s): State<AppState>,
     Path((spc, dest, orig)): Path<(String, String, String)>,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let cps = cps(&s)?;
     if let Err(e) = canonical(&uri, &spc, &dest, &orig) {
         return Ok(cps_problem(&e));
     }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return Ok(body_refused(&e)),
+    };
     Ok(match cps.publish(authorization(&headers), &spc, &dest, &orig, &body).await {
         Ok(p) => no_store(
             (

@@ -6,7 +6,9 @@
 //! Each request carries an ES256 bearer token signed with the caller's SHAKEN certificate
 //! (`vouch_cps::token`): the certificate at its `x5u` must validate to the STI-PA trust list
 //! (the verifier's), its SPC must be the token's, a token is accepted once (`jti`), and a
-//! provider retrieves only records published for its own SPC.
+//! provider retrieves only records published for its own SPC. Each PASSporT published in the
+//! clear must verify with the certificate chain at its own `x5u`, whoever publishes it (a
+//! gateway forwards the originating provider's); sealed items cannot be checked.
 //!
 //! What is held, and for how long: records live in memory only, named by a keyed hash of
 //! (SPC, called, calling number), for `ttl` seconds (and in the standard flow no longer than the
@@ -132,20 +134,33 @@ fn drop_expired(held: &mut Vec<Held>, now: i64) -> usize {
     freed
 }
 
+/// A path's SPC: digits and upper-case letters, as certificates and the registry write SPCs.
+/// A lower-case one is refused rather than upper-cased, so that one call has one path (a load
+/// balancer that hashes paths sends its publish and its retrieval to the same node), and so
+/// that a publish cannot land in a record its provider's retrievals never name.
 fn spc_of_path(spc: &str) -> Result<&str, CpsError> {
-    if (1..=16).contains(&spc.len()) && spc.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if (1..=16).contains(&spc.len()) && spc.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()) {
         Ok(spc)
     } else {
-        Err(CpsError::Body(format!("{spc:?} is not an SPC (1 to 16 letters and digits)")))
+        Err(CpsError::Body(format!("{spc:?} is not an SPC (1 to 16 digits or upper-case letters)")))
     }
 }
 
-/// A path's number: canonical digits only, so that one call has one path (a load balancer
-/// that hashes paths sends its publish and its retrieval to the same node).
+/// A path's number: canonical digits only (no `+`, separators or percent-encoding), made
+/// global as US equipment means it ([`Tn::nanp_global`]): a ten-digit North American number
+/// written nationally names the same record as with country code 1.
 fn tn_of_path(what: &str, s: &str) -> Result<Tn, CpsError> {
-    Tn::from_canonical(s).map_err(|_| {
+    Tn::from_canonical(s).map(Tn::nanp_global).map_err(|_| {
         CpsError::Body(format!("the path's {what} {s:?} is not a telephone number in digits (no '+' or separators)"))
     })
+}
+
+/// A PASSporT's `orig`, for a problem's detail.
+fn origin_text(o: &vouch_shaken::Origin) -> String {
+    match o {
+        vouch_shaken::Origin::Tn(tn) => tn.to_string(),
+        vouch_shaken::Origin::Uri(uri) => format!("uri {uri}"),
+    }
 }
 
 fn bearer(authorization: Option<&str>) -> Result<&str, CpsError> {
@@ -248,6 +263,57 @@ impl Cps {
         Ok(token)
     }
 
+    /// Verifies each PASSporT in the clear (with its index in the body) as a terminating
+    /// verifier would, against the certificate chain at **its own** `x5u`, whoever publishes it
+    /// (a gateway may publish the originating provider's PASSporT, RFC 8816 / ATIS-1000096): the
+    /// chain through [`CallAuth`]'s cache and its validation (trust list, SHAKEN certificate
+    /// profile, revocation), the signature, and for `ppt` `shaken` its claims and numbers. The
+    /// chains are fetched at once, so a body pointing at several repositories waits for one
+    /// fetch budget.
+    async fn verify_items(
+        &self,
+        items: Vec<(usize, Box<vouch_shaken::Passport>)>,
+        orig: &Tn,
+        dest: &Tn,
+        now: i64,
+    ) -> Result<(), CpsError> {
+        if items.len() > 1 {
+            let mut urls: Vec<&str> = items.iter().map(|(_, p)| p.header().x5u.as_str()).collect();
+            urls.sort_unstable();
+            urls.dedup();
+            futures_util::future::join_all(urls.iter().map(|u| self.callauth.chain(u))).await;
+        }
+        for (index, passport) in items {
+            let unverified = |problem: String| CpsError::Unverified { index, problem };
+            let x5u = passport.header().x5u.clone();
+            let chain = self.callauth.chain(&x5u).await.map_err(|f| unverified(f.desc))?;
+            let iat = passport.claims().iat;
+            let signer = self
+                .callauth
+                .trusted_signer(&x5u, &chain, iat, now)
+                .map_err(|e| unverified(format!("its certificate at {x5u}: {e}")))?;
+            if passport.header().ppt.as_deref() == Some(vouch_shaken::passport::PPT_SHAKEN) {
+                passport.require_shaken().map_err(|e| unverified(e.to_string()))?;
+                let opts = vouch_shaken::VerifyOptions {
+                    now,
+                    freshness: self.callauth.freshness(),
+                    require_crl: false,
+                    orig: Some(orig.clone()),
+                    dest: vec![dest.clone()],
+                };
+                vouch_shaken::verify_with_signer(*passport, &signer, &opts).map_err(|e| unverified(e.to_string()))?;
+            } else {
+                // Another PASSporT type (div, rcd…): its signature, over the bytes received.
+                let (input, signature) = passport.as_str().rsplit_once('.').unwrap_or_default();
+                let signature = URL_SAFE_NO_PAD.decode(signature).unwrap_or_default();
+                signer
+                    .verify(input.as_bytes(), &signature)
+                    .map_err(|_| unverified(format!("the signature does not verify with the certificate at {x5u}")))?;
+            }
+        }
+        Ok(())
+    }
+
     /// `POST /passports/{spc}/{dest}/{orig}`: stores the body's `passports` for the provider
     /// `spc`'s call from `orig` to `dest`.
     pub async fn publish(
@@ -284,7 +350,8 @@ impl Cps {
         let now = self.callauth.now_secs();
         let mut expires = now.saturating_add(self.ttl);
         let mut sealed = true;
-        for p in &passports {
+        let mut plain = Vec::new();
+        for (index, p) in passports.iter().enumerate() {
             match Item::parse(p)? {
                 Item::Sealed => {}
                 Item::Plain(passport) => {
@@ -295,24 +362,18 @@ impl Cps {
                                 .into(),
                         ));
                     }
-                    if passport.header().x5u != token.x5u {
-                        return Err(CpsError::ForeignPassport {
-                            passport: passport.header().x5u.clone(),
-                            token: token.x5u.clone(),
-                        });
-                    }
                     let claims = passport.claims();
                     match &claims.orig {
-                        vouch_shaken::Origin::Tn(tn) if *tn == orig => {}
+                        vouch_shaken::Origin::Tn(tn) if tn.same_number(&orig) => {}
                         other => {
                             return Err(CpsError::NumberMismatch {
                                 claim: "PASSporT orig",
-                                token: format!("{other:?}"),
+                                token: origin_text(other),
                                 path: orig.to_string(),
                             });
                         }
                     }
-                    if !claims.dest.tn.contains(&dest) {
+                    if !claims.dest.tn.iter().any(|d| d.same_number(&dest)) {
                         return Err(CpsError::NumberMismatch {
                             claim: "PASSporT dest",
                             token: claims.dest.tn.iter().map(Tn::as_str).collect::<Vec<_>>().join(","),
@@ -327,9 +388,11 @@ impl Cps {
                         )));
                     }
                     expires = expires.min(claims.iat.saturating_add(self.ttl));
+                    plain.push((index, passport));
                 }
             }
         }
+        self.verify_items(plain, &orig, &dest, now).await?;
         if expires <= now {
             return Err(CpsError::Body(format!(
                 "the PASSporT would expire on arrival (iat + {} s is past); publish while the call is placed",
@@ -421,7 +484,7 @@ impl Cps {
     /// own SIP verifier.
     pub fn held(&self, spc: &str, dest: &Tn, orig: &Tn) -> Vec<String> {
         let now = self.callauth.now_secs();
-        let name = self.naming.name(spc, dest, orig);
+        let name = self.naming.name(spc, &dest.clone().nanp_global(), &orig.clone().nanp_global());
         let shard = self.shard(&name);
         shard
             .records

@@ -1584,11 +1584,18 @@ impl CallAuth {
         }
     }
 
-    /// An INVITE from a TDM gateway arrives without Identity: the PASSporT the originating
-    /// provider published to this node's Call Placement Service for the call (under the
-    /// gateway's provider's SPC) is verified as if it had come in the INVITE. Without one, or
-    /// with sealed ones only (privacy mode: the provider opens those itself), the call goes on
-    /// with No-TN-Validation.
+    /// An INVITE from a TDM gateway arrives without Identity: the PASSporTs published to this
+    /// node's Call Placement Service for the call (under the gateway's provider's SPC) are
+    /// verified as if they had come in the INVITE. One that fails (junk, the PASSporT of an
+    /// earlier call between the same numbers) is not the call's. Of those that verify, one
+    /// signer's newest decides; PASSporTs of several signers make the call ambiguous
+    /// ([`vouch_cps::verdict`]): no caller name, and the weakest attestation decides. Without
+    /// one that verifies, or with sealed ones only (privacy mode: the provider opens those
+    /// itself), the call goes on with No-TN-Validation.
+    ///
+    /// The work is bounded by what a record holds: at most 40 items (10 of each of 4
+    /// publishers), each distinct one verified once, their chains fetched at once (a publish
+    /// fetched them already, so they are usually cached) and validated once per chain.
     async fn verify_out_of_band(
         &self,
         provider: ProviderId,
@@ -1607,12 +1614,17 @@ impl CallAuth {
             (Some(cps), Some(spc)) => cps.held(spc.as_str(), &dest, &orig),
             _ => Vec::new(),
         };
-        // Newest first; the first that verifies decides. One that fails (junk another
-        // publisher put there, the PASSporT of an earlier call between the same numbers) is
-        // not the call's: the call goes on unverified rather than refused.
-        let mut tried = 0;
-        for passport in held.iter().rev().filter_map(|p| vouch_shaken::Passport::decode(p).ok()) {
-            tried += 1;
+        let passports = Self::out_of_band_passports(&held);
+        if passports.len() > 1 {
+            let mut urls: Vec<&str> = passports.iter().map(|p| p.header().x5u.as_str()).collect();
+            urls.sort_unstable();
+            urls.dedup();
+            futures_util::future::join_all(urls.iter().map(|u| self.chain(u))).await;
+        }
+        let tried = passports.len();
+        // Each verified, newest first: (signer's SPC, attestation, outcome).
+        let mut verified: Vec<(String, Attestation, VerifyOutcome)> = Vec::new();
+        for passport in passports {
             let identity = format!("{};info=<{}>;alg=ES256;ppt=shaken", passport.as_str(), passport.header().x5u);
             let call = CallToVerify {
                 identity: &identity,
@@ -1624,13 +1636,49 @@ impl CallAuth {
             let outcome = self.verify(&call).await;
             // A PASSporT that verified but whose signer the RMD rule refuses is the signer's.
             if outcome.response.verstat == Verstat::Passed && (outcome.response.failure.is_none() || outcome.refuse) {
-                metrics::counter!("vouch_cps_sip_lookups_total", "found" => "verified").increment(1);
-                return self.answer(req, &outcome);
+                let details = &outcome.response.details;
+                let signer = details.get("spc").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let attest = details.get("attest").and_then(Value::as_str).and_then(|a| a.parse().ok());
+                if let Some(attest) = attest {
+                    verified.push((signer, attest, outcome));
+                }
             }
         }
-        metrics::counter!("vouch_cps_sip_lookups_total", "found" => if tried == 0 { "none" } else { "failed" })
-            .increment(1);
-        redirect::verified(req, Verstat::NoValidation, None, None)
+        let candidates: Vec<vouch_cps::verdict::Candidate<'_>> = verified
+            .iter()
+            .map(|(signer, attest, outcome)| vouch_cps::verdict::Candidate {
+                signer,
+                attest: *attest,
+                refused: outcome.refuse,
+            })
+            .collect();
+        let Some(verdict) = vouch_cps::verdict::decide(&candidates) else {
+            metrics::counter!("vouch_cps_sip_lookups_total", "found" => if tried == 0 { "none" } else { "failed" })
+                .increment(1);
+            return redirect::verified(req, Verstat::NoValidation, None, None);
+        };
+        let mut outcome = verified.swap_remove(verdict.index).2;
+        if verdict.ambiguous {
+            // Several signers vouch for the call: none of their caller names is shown.
+            outcome.caller_name = None;
+            outcome.response.details.remove("callerName");
+            outcome.response.details.insert("ambiguous".into(), true.into());
+        }
+        let found = if verdict.ambiguous { "ambiguous" } else { "verified" };
+        metrics::counter!("vouch_cps_sip_lookups_total", "found" => found).increment(1);
+        self.answer(req, &outcome)
+    }
+
+    /// The PASSporTs among the items a CPS holds for a call, newest first, each distinct one once
+    /// (a publisher's re-publish, a gateway forwarding what the originating provider published):
+    /// sealed items and what does not decode are left out.
+    fn out_of_band_passports(held: &[String]) -> Vec<vouch_shaken::Passport> {
+        let mut seen = std::collections::HashSet::new();
+        held.iter()
+            .rev()
+            .filter(|p| seen.insert(p.as_str()))
+            .filter_map(|p| vouch_shaken::Passport::decode(p).ok())
+            .collect()
     }
 
     /// Connects the Call Placement Service whose records INVITEs from TDM gateways are
