@@ -101,6 +101,79 @@ async fn bad_paths_and_queries_get_problems() {
     let r = s.call(Method::PATCH, "/v1/brands", Some(&csp.key), None).await;
     r.problem(405, "method-not-allowed");
 
+    // The event stream's page: `after` past the largest sequence number (it once wrapped to -1
+    // and answered the whole stream) and an empty page are refused, naming the parameter.
+    for (q, names) in [
+        ("after=18446744073709551615", "after"),
+        ("after=9223372036854775808", "after"),
+        ("limit=0", "limit"),
+        ("after=0&limit=0", "limit"),
+    ] {
+        let r = s.get(&format!("/v1/events?{q}"), Some(&s.admin)).await;
+        let p = r.problem(400, "invalid-query");
+        assert!(p["detail"].as_str().is_some_and(|d| d.starts_with(names)), "{q}: {p}");
+    }
+    let page = s.get("/v1/events?after=9223372036854775807", Some(&s.admin)).await;
+    assert_eq!(page.ok(200).as_array().map(Vec::len), Some(0), "{}", page.text);
+    let page = s.get("/v1/events?limit=1", Some(&s.admin)).await;
+    assert_eq!(page.ok(200).as_array().map(Vec::len), Some(1), "{}", page.text);
+
     assert_eq!(s.health().await["status"], "ok");
     s.get("/v1/providers", Some(&csp.key)).await.ok(200);
+}
+
+/// The authentication scheme is case-insensitive (RFC 9110 §11.1): `BEARER` and `bearer` are
+/// `Bearer`; another scheme is no key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let s = Server::start();
+    let csp = s.csp("Acme Messaging Inc").await;
+    let with = |value: String| {
+        s.http.get(format!("{}/v1/campaigns", s.base)).header(reqwest::header::AUTHORIZATION, value).send()
+    };
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = with(format!("{scheme} {}", csp.key)).await.expect("request");
+        assert_eq!(r.status(), 200, "{scheme}: {:?}", r.text().await);
+    }
+    for value in [format!("Basic {}", csp.key), format!("Bearer{}", csp.key), "Bearer ".to_owned()] {
+        let r = with(value.clone()).await.expect("request");
+        assert_eq!(r.status(), 401, "{value}");
+        let ct = r.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(ct.starts_with("application/problem+json"), "{value}: {ct}");
+    }
+}
+
+/// A body that ends before its Content-Length answers 400 `unreadable-body` (docs/API.md),
+/// on a JSON endpoint and on the CSV import alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_cut_short_of_its_length_is_unreadable_body() {
+    use std::io::{Read, Write};
+    let s = Server::start();
+    let addr = s.base.strip_prefix("http://").expect("an http base").to_owned();
+    for (method, path, ct) in
+        [("PUT", "/v1/numbers/+12025550100", "application/json"), ("POST", "/v1/numbers/import", "text/csv")]
+    {
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: {ct}\r\n\
+             Content-Length: 100\r\nConnection: close\r\n\r\n{{\"campa",
+            s.admin
+        );
+        let addr = addr.clone();
+        let answer = tokio::task::spawn_blocking(move || {
+            let mut c = std::net::TcpStream::connect(&addr).expect("connect");
+            c.set_read_timeout(Some(std::time::Duration::from_secs(20))).expect("timeout");
+            c.write_all(request.as_bytes()).expect("send");
+            c.shutdown(std::net::Shutdown::Write).expect("half-close");
+            let mut answer = Vec::new();
+            // The server may reset the connection after answering: keep what came.
+            let _ = c.read_to_end(&mut answer);
+            String::from_utf8_lossy(&answer).into_owned()
+        })
+        .await
+        .expect("the client thread");
+        assert!(answer.starts_with("HTTP/1.1 400"), "{method} {path}: {answer}");
+        assert!(answer.to_ascii_lowercase().contains("content-type: application/problem+json"), "{answer}");
+        assert!(answer.contains("\"type\":\"urn:vouch:problem:unreadable-body\""), "{method} {path}: {answer}");
+    }
+    assert_eq!(s.health().await["status"], "ok");
 }

@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
+
 use crate::harness::*;
 
 fn write_lines(path: &Path, lines: impl IntoIterator<Item = String>) {
@@ -202,4 +204,53 @@ async fn an_import_interrupted_by_a_server_crash_resumes_exactly() {
         Some(setup_last + CRASH_ROWS as u64),
         "one number.assigned event per row"
     );
+}
+
+/// A spreadsheet's file as Excel writes "CSV UTF-8" (a byte order mark, CRLF, empty padding
+/// fields), with a row repeated exactly and a row with a field too many, through the CLI; then
+/// the same rules on the endpoint itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spreadsheet_files_byte_order_mark_repeated_rows_and_extra_fields() {
+    let s = Server::start();
+    let st = s.accepted_campaign().await;
+    let (c, d) = (&st.campaign, &st.dca.id);
+    let file = s.scratch_file("excel.csv");
+    let text = format!(
+        "\u{feff}number,campaignId,dca\r\n+12025550601,{c},{d}\r\n+12025550602,{c},\r\n+12025550601,{c},{d}\r\n\
+         +12025550603,{c},{d},extra,cols\r\n+12025550604,{c},{d},,\r\n"
+    );
+    std::fs::write(&file, text).expect("write the CSV file");
+    let out = run(import_command(&s, &file, &st.dca.key, 10_000), Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(2), "the extra field is a rejected row: {out:?}");
+    let summary = "3 assigned, 1 already assigned, 1 rejected, 6 lines";
+    assert!(out.stdout.contains(summary), "expected `{summary}`:\n{out:?}");
+    let report = format!("{}\n{}", out.stdout, out.stderr);
+    let rejected: Vec<&str> = report.lines().filter(|l| l.starts_with("line ")).collect();
+    assert_eq!(rejected.len(), 1, "{report}");
+    assert!(rejected[0].starts_with("line 5: +12025550603: ") && rejected[0].contains("field 4 `extra`"), "{report}");
+    for n in ["+12025550601", "+12025550602", "+12025550604"] {
+        assert_eq!(s.get(&format!("/v1/numbers/{n}"), None).await.ok(200)["campaignId"], c.as_str(), "{n}");
+    }
+    s.get("/v1/numbers/+12025550603", None).await.problem(404, "number-not-assigned");
+
+    // The endpoint: a byte order mark before a data row; a repeat of an assigned row is
+    // unchanged, a repeat of a rejected row is rejected alike, the same number with another
+    // campaign stays rejected.
+    let second = s.second_campaign(&st).await;
+    let body = format!(
+        "\u{feff}+12025550610,{c},\n+12025550610,{c},\n+12025550610,{second},\n+12025550611,C0000000,\n\
+         +12025550611,C0000000,\n+12025550612,{c},{d},note\n"
+    );
+    let r =
+        s.raw(Method::POST, "/v1/numbers/import", Some(&st.dca.key), Some("text/csv"), Some(body.into_bytes())).await;
+    let report = r.ok(200);
+    assert_eq!((report["accepted"].as_u64(), report["unchanged"].as_u64()), (Some(1), Some(1)), "{report:#}");
+    let rejected = report["rejected"].as_array().expect("rejected");
+    let lines: Vec<u64> = rejected.iter().filter_map(|j| j["line"].as_u64()).collect();
+    assert_eq!(lines, [3, 4, 5, 6], "{report:#}");
+    assert!(rejected[0]["reason"].as_str().is_some_and(|r| r.contains("appears twice")), "{report:#}");
+    assert_eq!(rejected[1]["reason"], rejected[2]["reason"], "{report:#}");
+    assert!(rejected[1]["reason"].as_str().is_some_and(|r| r.contains("C0000000")), "{report:#}");
+    assert!(rejected[3]["reason"].as_str().is_some_and(|r| r.contains("field 4 `note`")), "{report:#}");
+    assert_eq!(s.get("/v1/numbers/+12025550610", None).await.ok(200)["campaignId"], c.as_str());
 }

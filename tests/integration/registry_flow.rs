@@ -188,6 +188,74 @@ async fn openapi_is_3_1_and_lists_every_v1_path() {
     }
 }
 
+/// The served document says what the wire carries, for every operation: problems are
+/// `application/problem+json`, every operation with a security requirement declares its 401,
+/// every response has a description, and `PUT /v1/numbers/{number}` declares the problems it
+/// answers. Then the wire: a secured operation called without a key answers the declared 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_declares_problem_json_and_a_401_on_every_secured_operation() {
+    const PROBLEM_REF: &str = "#/components/schemas/Problem";
+    const PROBLEM_JSON: &str = "application/problem+json";
+    let s = Server::start();
+    let doc = s.get("/openapi.json", None).await.ok(200).clone();
+    let methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+    let (mut operations, mut secured) = (0, Vec::new());
+    let mut wrong = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("a path item").iter().filter(|(m, _)| methods.contains(&m.as_str()))
+        {
+            operations += 1;
+            let what = format!("{} {path}", method.to_uppercase());
+            let responses = op["responses"].as_object().expect("responses");
+            for (status, r) in responses {
+                if r["description"].as_str().is_none_or(str::is_empty) {
+                    wrong.push(format!("{what} {status}: no description"));
+                }
+                for (media, content) in r["content"].as_object().into_iter().flatten() {
+                    let problem = content["schema"]["$ref"] == PROBLEM_REF;
+                    if problem != (media == PROBLEM_JSON) {
+                        wrong.push(format!("{what} {status}: {media} with {}", content["schema"]));
+                    }
+                }
+                if status.starts_with('4') || status.starts_with('5') {
+                    let media: Vec<&String> = r["content"].as_object().into_iter().flatten().map(|(m, _)| m).collect();
+                    if media != [PROBLEM_JSON] {
+                        wrong.push(format!("{what} {status}: error declared as {media:?}"));
+                    }
+                }
+            }
+            if op["security"].as_array().is_some_and(|s| s.iter().any(|r| r.as_object().is_some_and(|r| !r.is_empty())))
+            {
+                secured.push((method.clone(), path.clone()));
+                if responses.get("401").map(|r| &r["content"][PROBLEM_JSON]["schema"]["$ref"])
+                    != Some(&json!(PROBLEM_REF))
+                {
+                    wrong.push(format!("{what}: no 401 problem"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "the OpenAPI document disagrees with the wire:\n{}", wrong.join("\n"));
+    assert!(operations > 50 && secured.len() > 50, "{operations} operations, {} secured", secured.len());
+    let put = &doc["paths"]["/v1/numbers/{number}"]["put"]["responses"];
+    for status in ["400", "401", "403", "404", "409", "422"] {
+        assert_eq!(
+            put[status]["content"][PROBLEM_JSON]["schema"]["$ref"], PROBLEM_REF,
+            "PUT /v1/numbers/{{number}} {status}"
+        );
+    }
+
+    // The wire: every secured GET without parameters answers the 401 it declares.
+    let mut called = 0;
+    for (method, path) in secured.iter().filter(|(m, p)| m == "get" && !p.contains('{')) {
+        let r = s.get(path, None).await;
+        r.problem(401, "unauthenticated");
+        assert!(r.headers.contains_key(reqwest::header::WWW_AUTHENTICATE), "{method} {path}");
+        called += 1;
+    }
+    assert!(called > 5, "only {called} secured GETs without parameters");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_prometheus_text() {
     let s = Server::start();

@@ -408,7 +408,11 @@ async fn get_number(
 /// 201 when assigned, 200 when the campaign already held it.
 #[utoipa::path(put, path = "/v1/numbers/{number}", tag = "numbers", request_body = AssignNumber, security(("bearer" = [])),
     params(("number" = String, Path, description = "E.164 number")),
-    responses((status = 201, body = NumberView), (status = 200, body = NumberView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = NumberView), (status = 200, body = NumberView),
+        (status = 400, description = "the number is not E.164 (invalid-number), or the body is not JSON", body = Problem),
+        (status = 403, description = "the caller may not assign numbers to this campaign", body = Problem),
+        (status = 404, description = "no such campaign visible to the caller", body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn assign_number(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -467,7 +471,37 @@ async fn import_numbers(
     let rows = vouch_registry::parse_import_csv(&body, first_line).map_err(|e| {
         ApiError(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-csv", "Unreadable CSV", e.to_string()))
     })?;
-    Ok(Json(s.registry.import_numbers(&p, rows).await?.into()))
+    // Rows refused for their shape and exact repeats of an earlier row never reach the
+    // registry; each repeat is then decided as the row it repeats was.
+    let (rows, aside): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.refusal().is_none() && r.repeats.is_none());
+    let mut report = s.registry.import_numbers(&p, rows).await?;
+    settle_set_aside(&mut report, aside);
+    Ok(Json(report.into()))
+}
+
+/// Adds the rows [`import_numbers`] kept from the registry to its report: a row with extra
+/// fields is rejected naming the first; a repeat of a rejected row is rejected for the same
+/// reason, a repeat of an assigned or unchanged row is unchanged. Rejections end in line order.
+fn settle_set_aside(report: &mut vouch_service::ImportReport, aside: Vec<vouch_registry::ImportRow>) {
+    if aside.is_empty() {
+        return;
+    }
+    let reasons: std::collections::HashMap<u64, String> =
+        report.rejected.iter().map(|r| (r.line, r.reason.clone())).collect();
+    for row in aside {
+        let reason = match (row.refusal(), row.repeats) {
+            (Some(why), _) => Some(why),
+            (None, Some(first)) => reasons.get(&first).cloned(),
+            (None, None) => None,
+        };
+        match reason {
+            Some(reason) => {
+                report.rejected.push(vouch_service::ImportRejection { line: row.line, number: row.number, reason })
+            }
+            None => report.unchanged += 1,
+        }
+    }
+    report.rejected.sort_by_key(|r| r.line);
 }
 
 /// Import a sanctions list in OFAC SDN CSV layout (administrator); brands are re-screened.
@@ -485,15 +519,17 @@ async fn import_sanctions(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct EventsQuery {
-    /// Return events with a sequence number above this (default 0).
+    /// Return events with a sequence number above this (default 0; at most 9223372036854775807).
     after: Option<u64>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100; 1 or more, and more than 1000 is taken as 1000).
     limit: Option<u32>,
 }
 
 /// Registry events in order, in their canonical encoding (administrator).
 #[utoipa::path(get, path = "/v1/events", tag = "operations", security(("bearer" = [])), params(EventsQuery),
-    responses((status = 200, body = Vec<Object>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<Object>),
+        (status = 400, description = "`after` or `limit` out of range, or not a number (invalid-query)", body = Problem),
+        (status = 403, body = Problem)))]
 async fn list_events(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -505,11 +541,18 @@ async fn list_events(
         );
     }
     let q = query(q)?;
-    let rows = s
-        .registry
-        .store()
-        .events_after(q.after.unwrap_or(0), q.limit.unwrap_or(100).clamp(1, 1000))
-        .await
-        .map_err(vouch_service::ServiceError::Store)?;
+    let invalid = |detail: String| {
+        ApiError(Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query string", detail))
+    };
+    let after = q.after.unwrap_or(0);
+    if i64::try_from(after).is_err() {
+        return Err(invalid(format!("after: {after} is above the largest sequence number, {}", i64::MAX)));
+    }
+    let limit = match q.limit {
+        Some(0) => return Err(invalid("limit: 0 events is no page; ask for 1 to 1000".into())),
+        Some(l) => l.min(1000),
+        None => 100,
+    };
+    let rows = s.registry.store().events_after(after, limit).await.map_err(vouch_service::ServiceError::Store)?;
     Ok(Json(rows.into_iter().filter_map(|(_, c)| serde_json::from_str(&c).ok()).collect()))
 }

@@ -154,12 +154,102 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI document and the router of every endpoint.
-pub fn router(state: AppState) -> Router {
-    let (api_router, api) = cps::routes(abuse::routes(trace::routes(gateway::routes(log::routes(voice::routes(
+/// Where a problem's schema is in the document.
+const PROBLEM_SCHEMA: &str = "#/components/schemas/Problem";
+/// The media type of every problem on the wire ([`Problem`]'s `IntoResponse`).
+const PROBLEM_MEDIA_TYPE: &str = "application/problem+json";
+
+/// Makes the document say what the server sends, for every operation at once (the routes'
+/// annotations declare their own responses): a response whose body is a [`Problem`] is
+/// `application/problem+json`, not the `application/json` the annotations imply; every
+/// operation with a security requirement answers 401 `unauthenticated` (the [`problem::Auth`]
+/// extractor); and every response has a description (OpenAPI requires one), the status's
+/// reason phrase when its annotation gives none.
+struct ProblemResponses;
+
+impl ProblemResponses {
+    fn operation(op: &mut utoipa::openapi::path::Operation) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::security::SecurityRequirement;
+        let secured = op.security.as_ref().is_some_and(|s| s.iter().any(|r| r != &SecurityRequirement::default()));
+        if secured && !op.responses.responses.contains_key("401") {
+            op.responses.responses.insert("401".into(), RefOr::T(Self::unauthenticated()));
+        }
+        for (status, response) in op.responses.responses.iter_mut() {
+            let RefOr::T(response) = response else { continue };
+            let is_problem = |c: &RefOr<utoipa::openapi::Content>| match c {
+                RefOr::T(c) => matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location == PROBLEM_SCHEMA),
+                RefOr::Ref(_) => false,
+            };
+            let content = std::mem::take(&mut response.content);
+            response.content = content
+                .into_iter()
+                .map(|(media, c)| match media.as_str() {
+                    "application/json" if is_problem(&c) => (PROBLEM_MEDIA_TYPE.to_owned(), c),
+                    _ => (media, c),
+                })
+                .collect();
+            if response.description.is_empty() {
+                response.description = status
+                    .parse::<u16>()
+                    .ok()
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("Response")
+                    .to_owned();
+            }
+        }
+    }
+
+    /// The 401 of a secured operation.
+    fn unauthenticated() -> utoipa::openapi::Response {
+        use utoipa::openapi::header::Header;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let mut challenge = Header::default();
+        challenge.description = Some("Bearer realm=\"vouch\"".into());
+        ResponseBuilder::new()
+            .description("unauthenticated: no API key, a wrong key or a revoked key")
+            .header("WWW-Authenticate", challenge)
+            .content(PROBLEM_MEDIA_TYPE, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+            .build()
+    }
+}
+
+impl utoipa::Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let methods = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+                &mut item.query,
+            ];
+            for op in methods.into_iter().flatten().chain(item.additional_operations.values_mut()) {
+                Self::operation(op);
+            }
+        }
+    }
+}
+
+/// The routes that the OpenAPI document describes, and that document.
+fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (api_router, mut api) = cps::routes(abuse::routes(trace::routes(gateway::routes(log::routes(voice::routes(
         handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi())),
     ))))))
     .split_for_parts();
+    // After every route added its operations (`ApiDoc`'s own modifiers run before).
+    utoipa::Modify::modify(&ProblemResponses, &mut api);
+    (api_router, api)
+}
+
+/// The OpenAPI document and the router of every endpoint.
+pub fn router(state: AppState) -> Router {
+    let (api_router, api) = documented_routes();
     let api = Arc::new(api);
     api_router
         .route(
@@ -233,7 +323,7 @@ async fn retry_concurrent(req: axum::extract::Request, next: middleware::Next) -
         Err(_) => {
             return Problem::new(
                 StatusCode::BAD_REQUEST,
-                "bad-body",
+                "unreadable-body",
                 "Unreadable request body",
                 "the request body ended before its Content-Length, or stalled (no byte for 15 s)",
             )
@@ -296,4 +386,58 @@ async fn record_metrics(req: Request, next: Next) -> Response {
         .increment(1);
     metrics::histogram!("vouch_http_request_duration_seconds", "route" => route).record(start.elapsed().as_secs_f64());
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// Every operation of the document, as `(METHOD path, operation)`.
+    fn operations(doc: &Value) -> Vec<(String, &Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                if ["get", "put", "post", "delete", "options", "head", "patch", "trace", "query"]
+                    .contains(&method.as_str())
+                {
+                    out.push((format!("{} {path}", method.to_uppercase()), op));
+                }
+            }
+        }
+        out
+    }
+
+    /// The document says what the wire carries: problems as application/problem+json, a 401
+    /// on every secured operation, a description on every response.
+    #[test]
+    fn problem_responses_and_401s_in_the_document() {
+        let doc = serde_json::to_value(super::documented_routes().1).expect("the document serialises");
+        let ops = operations(&doc);
+        assert!(ops.len() > 50, "too few operations: {}", ops.len());
+        let mut secured = 0;
+        for (what, op) in &ops {
+            let responses = op["responses"].as_object().expect("responses");
+            for (status, r) in responses {
+                assert!(r["description"].as_str().is_some_and(|d| !d.is_empty()), "{what} {status}: no description");
+                for (media, c) in r["content"].as_object().into_iter().flatten() {
+                    let problem = c["schema"]["$ref"] == super::PROBLEM_SCHEMA;
+                    assert_eq!(problem, media == super::PROBLEM_MEDIA_TYPE, "{what} {status}: {media} {c}");
+                }
+            }
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                secured += 1;
+                let r = &responses.get("401").unwrap_or_else(|| panic!("{what}: no 401"));
+                assert_eq!(r["content"][super::PROBLEM_MEDIA_TYPE]["schema"]["$ref"], super::PROBLEM_SCHEMA, "{what}");
+            }
+        }
+        assert!(secured > 50, "too few secured operations: {secured}");
+        let put = &doc["paths"]["/v1/numbers/{number}"]["put"]["responses"];
+        for status in ["400", "401", "403", "404", "409", "422"] {
+            assert_eq!(
+                put[status]["content"][super::PROBLEM_MEDIA_TYPE]["schema"]["$ref"],
+                super::PROBLEM_SCHEMA,
+                "{status}"
+            );
+        }
+    }
 }

@@ -278,9 +278,13 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header value.
+/// The token of an `Authorization: Bearer <token>` header value. The scheme is compared
+/// ignoring ASCII case (RFC 9110 §11.1: `BEARER` and `bearer` are `Bearer`); the token is what
+/// follows its space, trimmed; `None` for another scheme or no token.
 pub(crate) fn bearer_token(value: &str) -> Option<&str> {
-    value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim)
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("Bearer") && !token.is_empty()).then_some(token)
 }
 
 /// A path segment parsed as a domain type, with a problem naming it when it does not parse.
@@ -349,4 +353,23 @@ pub(crate) fn instant(field: &str, raw: &str) -> Result<jiff::Timestamp, ApiErro
             format!("{field}: `{raw}` is not an RFC 3339 instant such as 2024-05-28T10:00:00Z ({e})"),
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in
+            ["Bearer vouch_K_s", "bearer vouch_K_s", "BEARER vouch_K_s", "bEaReR  vouch_K_s ", "Bearer\u{20}vouch_K_s"]
+        {
+            assert_eq!(bearer_token(value), Some("vouch_K_s"), "{value:?}");
+        }
+        for value in
+            ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Bearervouch_K_s", " Bearer vouch_K_s", "Bearerx vouch_K_s", ""]
+        {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
 }

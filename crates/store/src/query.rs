@@ -474,10 +474,16 @@ impl Store {
         Ok((n - 1) as u64)
     }
 
-    /// Canonical events with `seq > after`, at most `limit`, in order.
+    /// Canonical events with `seq > after`, at most `limit`, in order. Sequence numbers are
+    /// stored as `i64`: an `after` above `i64::MAX` has no event after it, so the answer is empty
+    /// (as it is for `limit` 0).
     pub async fn events_after(&self, after: u64, limit: u32) -> Result<Vec<(u64, String)>, StoreError> {
+        let Ok(after) = i64::try_from(after) else { return Ok(Vec::new()) };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let rows: Vec<(i64, String)> = on!(&self.pool, db => sqlx::query_as("SELECT seq, canonical FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
-                .bind(after as i64)
+                .bind(after)
                 .bind(i64::from(limit))
                 .fetch_all(db)
                 .await)?;
@@ -504,4 +510,34 @@ fn provider_row(r: &crate::DbRow) -> Result<ProviderRow, StoreError> {
         registration: from_json(T, r.try_get("registration")?)?,
         created: ts(T, r.try_get("created_us")?)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+    use vouch_registry::{Actor, CampaignId, ProviderId, TelephoneNumber};
+
+    /// `after` past `i64::MAX` is after every event (it once wrapped to -1: the whole stream),
+    /// and a page of 0 events is empty (not 1 event, nor all of them).
+    #[tokio::test]
+    async fn events_after_the_largest_sequence_number_are_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(&dir.path().join("v.db")).await.unwrap();
+        let mut tx = store.begin(Timestamp::from_second(1_790_000_000).unwrap()).await.unwrap();
+        let rows: Vec<_> = (0..3)
+            .map(|i| {
+                let number = TelephoneNumber::from_digits(12_025_550_100 + i).unwrap();
+                (number, CampaignId::from_random(1), ProviderId::from_random(2))
+            })
+            .collect();
+        tx.append_number_assignments(Actor::Admin, &rows).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.events_after(0, 10).await.unwrap().len(), 3);
+        assert_eq!(store.events_after(1, 10).await.unwrap().len(), 2);
+        assert_eq!(store.events_after(0, 1).await.unwrap().len(), 1);
+        for after in [i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX] {
+            assert!(store.events_after(after, 10).await.unwrap().is_empty(), "after {after}");
+        }
+        assert!(store.events_after(0, 0).await.unwrap().is_empty());
+    }
 }
