@@ -3,7 +3,12 @@
 //! The auditor trusts one key (given, or the one it saw first, kept in its state file) and the
 //! last checkpoint it accepted. Each run checks the new checkpoint's signature and its
 //! consistency with that last one; `--full` also rebuilds the whole tree from the entry
-//! bundles and compares every hash tile the log serves.
+//! bundles and compares every hash tile the log serves; then it checks that the log keeps up
+//! with the registry (`--max-lag`).
+//!
+//! Exit status: 0 when every check passed; [`EXIT_MISBEHAVES`] (1) when the log misbehaves;
+//! [`EXIT_CANNOT_CHECK`] (2) when the check could not be made; [`EXIT_NOT_GROWING`] (3) when
+//! the log checks out but has stopped keeping up with the registry.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,11 +25,14 @@ use vouch_tlog::{Checkpoint, Hash, NoteVerifier, SignedNote, TilePath, TreeEdge,
 #[derive(Debug, clap::Subcommand)]
 pub enum LogCommand {
     /// Audit a vouch log: checkpoint signature, consistency with the last checkpoint seen
-    /// (kept in --state), and with --full the whole tree rebuilt from its entries. Exit 1 on
-    /// any split view, rewrite or bad signature.
+    /// (kept in --state), with --full the whole tree rebuilt from its entries, and whether the
+    /// signed tree keeps up with the registry. Exit 1 on any split view, rewrite or bad
+    /// signature; 2 when the check cannot be made (server unreachable, bad arguments, bad
+    /// state file); 3 when the log has halted or trails the registry by more than --max-lag.
     Verify(VerifyArgs),
     /// Fetch and check the inclusion proof of an event (or of a certificate's registration)
-    /// against the log's signed checkpoint.
+    /// against the log's signed checkpoint, and that the entry proven is the one asked for.
+    /// Exit 1 when the log misbehaves; 2 when the check cannot be made.
     Prove(ProveArgs),
 }
 
@@ -51,14 +59,36 @@ pub struct VerifyArgs {
     /// Also rebuild the tree from every entry bundle and compare every hash tile.
     #[arg(long)]
     full: bool,
+    /// How many registry events (`lastEvent` on /healthz) the signed tree may trail by before
+    /// the log counts as not growing (exit 3), once it has had 5 s to catch up.
+    #[arg(long, default_value_t = DEFAULT_MAX_LAG)]
+    max_lag: u64,
 }
+
+/// `--max-lag` unless given: far more than a healthy sequencer (a pass every 500 ms) leaves
+/// behind under ordinary load; a burst beyond it is caught up within the grace below.
+const DEFAULT_MAX_LAG: u64 = 1_000;
+
+/// How long a log that trails the registry by more than `--max-lag` gets to catch up.
+const LAG_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Exit status when the log misbehaves: a bad signature or origin, a rollback, a split view,
+/// a rewrite, a proof that does not verify or proves another entry than the one asked for.
+pub const EXIT_MISBEHAVES: u8 = 1;
+/// Exit status when the check could not be made: the server cannot be reached or answers with
+/// an error, bad arguments, an unreadable or foreign state file, an entry not integrated
+/// within `--wait`.
+pub const EXIT_CANNOT_CHECK: u8 = 2;
+/// Exit status when the log checks out but is not keeping up with the registry: the server
+/// says it halted, or the signed tree trails `lastEvent` by more than `--max-lag`.
+pub const EXIT_NOT_GROWING: u8 = 3;
 
 /// `vouch log prove`.
 #[derive(Debug, clap::Args)]
 pub struct ProveArgs {
     #[command(flatten)]
     target: LogTarget,
-    /// The event's sequence number.
+    /// The event's sequence number (from 1).
     #[arg(long, conflicts_with = "fingerprint", required_unless_present = "fingerprint")]
     event: Option<u64>,
     /// Or: a registered certificate's SHA-256 fingerprint (hex).
@@ -94,20 +124,38 @@ fn misbehaved(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Misbehaviour(msg.into()))
 }
 
+/// A log that checks out but does not keep up with the registry.
+#[derive(Debug)]
+struct NotGrowing(String);
+
+impl std::fmt::Display for NotGrowing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotGrowing {}
+
 pub fn run(cmd: LogCommand) -> anyhow::Result<ExitCode> {
-    let rt = crate::client::runtime()?;
-    let result = match cmd {
+    let result = crate::client::runtime().and_then(|rt| match cmd {
         LogCommand::Verify(a) => rt.block_on(verify(a)),
         LogCommand::Prove(a) => rt.block_on(prove(a)),
-    };
-    match result {
-        Ok(()) => Ok(ExitCode::SUCCESS),
+    });
+    Ok(ExitCode::from(match result {
+        Ok(()) => return Ok(ExitCode::SUCCESS),
         Err(e) if e.downcast_ref::<Misbehaviour>().is_some() => {
             eprintln!("vouch log: LOG CHECK FAILED: {e:#}");
-            Ok(ExitCode::FAILURE)
+            EXIT_MISBEHAVES
         }
-        Err(e) => Err(e),
-    }
+        Err(e) if e.downcast_ref::<NotGrowing>().is_some() => {
+            eprintln!("vouch log: LOG NOT GROWING: {e:#}");
+            EXIT_NOT_GROWING
+        }
+        Err(e) => {
+            eprintln!("vouch log: cannot check the log: {e:#}");
+            EXIT_CANNOT_CHECK
+        }
+    }))
 }
 
 struct Fetcher {
@@ -266,7 +314,39 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
         let s = AuditState { key: key.to_key_string(), size: cp.size, root: cp.root.to_base64(), checkpoint: note };
         save_state(path, &s)?;
     }
+    // The checkpoint checked out (and is kept); a log that stopped growing is reported apart.
+    check_growth(&f, &key, &cp, a.max_lag).await?;
     crate::out!("OK");
+    Ok(())
+}
+
+/// Checks that the log keeps up with the registry: the server's own word (`logHalted` on
+/// /healthz), then the signed tree's size against the registry's last event (`lastEvent`),
+/// given [`LAG_GRACE`] to catch up when it trails by more than `max_lag`.
+async fn check_growth(f: &Fetcher, key: &NoteVerifier, cp: &Checkpoint, max_lag: u64) -> anyhow::Result<()> {
+    let health = f.json("/healthz").await.context("the registry's last event (/healthz)")?;
+    let last = health["lastEvent"].as_u64().context("/healthz: no lastEvent")?;
+    if let Some(why) = health["logHalted"].as_str() {
+        return Err(anyhow::Error::new(NotGrowing(format!(
+            "the server says its log has halted: {why} (the signed tree has {} entries, the registry {last} events)",
+            cp.size
+        ))));
+    }
+    let mut size = cp.size;
+    let deadline = std::time::Instant::now() + LAG_GRACE;
+    while last.saturating_sub(size) > max_lag {
+        if std::time::Instant::now() >= deadline {
+            return Err(anyhow::Error::new(NotGrowing(format!(
+                "the signed tree has {size} entries and the registry {last} events: {} behind, more than \
+                 --max-lag {max_lag}, after {} s to catch up",
+                last - size,
+                LAG_GRACE.as_secs()
+            ))));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        size = size.max(fetch_checkpoint(f, key).await?.0.size);
+    }
+    crate::out!("the signed tree ({size} entries) keeps up with the registry ({last} events; --max-lag {max_lag})");
     Ok(())
 }
 
@@ -321,52 +401,153 @@ fn leaf_number(tile: TileId, at: usize) -> u64 {
 struct Included {
     cp: Checkpoint,
     entry: Vec<u8>,
+    /// The entry as JSON (an event in its log form).
+    doc: serde_json::Value,
     index: u64,
     proof: Vec<Vec<u8>>,
     leaf: Hash,
 }
 
-/// Fetches the newest checkpoint and the inclusion proof of the entry `query` names
-/// (`event=N` or `fingerprint=HEX`) in it, retrying until `deadline` while the entry is not
-/// integrated yet, and verifies the proof against the checkpoint's root.
-async fn included(
-    f: &Fetcher,
-    key: &NoteVerifier,
-    query: &str,
-    deadline: std::time::Instant,
-) -> anyhow::Result<Included> {
-    let (cp, v) = loop {
-        let (cp, _) = fetch_checkpoint(f, key).await?;
-        let (status, body) = f.get(&format!("/v1/log/proofs/inclusion?{query}&size={}", cp.size)).await?;
+/// The entry to prove.
+#[derive(Debug, Clone, Copy)]
+enum Wanted<'a> {
+    /// The event of this sequence number.
+    Event(u64),
+    /// The registration of the certificate of this fingerprint (hex SHA-256 of its DER).
+    Certificate(&'a str),
+}
+
+/// The event that registered certificate `fingerprint`, as the server names it (whether it
+/// is that certificate's registration is checked on its entry, once proven), waiting until
+/// `deadline` while it is not integrated yet.
+async fn certificate_event(f: &Fetcher, fingerprint: &str, deadline: std::time::Instant) -> anyhow::Result<u64> {
+    let query = format!("/v1/log/proofs/inclusion?fingerprint={}", urlencode(fingerprint));
+    loop {
+        let (status, body) = f.get(&query).await?;
         if status == reqwest::StatusCode::CONFLICT && std::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             continue;
         }
         if !status.is_success() {
-            bail!("{query}: {status}: {}", String::from_utf8_lossy(&body));
+            bail!("certificate {fingerprint}: {status}: {}", String::from_utf8_lossy(&body));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body).context("the proof is not JSON")?;
+        return v["event"]
+            .as_u64()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| misbehaved(format!("the proof of certificate {fingerprint} names no event")));
+    }
+}
+
+/// Fetches the newest checkpoint and the inclusion proof of the entry `wanted` names in it,
+/// waiting until `deadline` while the entry is not integrated yet; verifies the proof against
+/// the checkpoint's root at the leaf of the event asked for, and that the entry proven is that
+/// event (and, for a certificate, its registration).
+async fn included(
+    f: &Fetcher,
+    key: &NoteVerifier,
+    wanted: Wanted<'_>,
+    deadline: std::time::Instant,
+) -> anyhow::Result<Included> {
+    let seq = match wanted {
+        Wanted::Event(0) => bail!("there is no event 0: events are numbered from 1"),
+        Wanted::Event(n) => n,
+        Wanted::Certificate(fp) => certificate_event(f, fp, deadline).await?,
+    };
+    let (cp, v) = loop {
+        let (cp, _) = fetch_checkpoint(f, key).await?;
+        let now = std::time::Instant::now();
+        if cp.size < seq && now < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            continue;
+        }
+        if cp.size < seq {
+            bail!("event {seq} is not in the log's signed tree (size {}) yet; try again later or give --wait", cp.size);
+        }
+        let (status, body) = f.get(&format!("/v1/log/proofs/inclusion?event={seq}&size={}", cp.size)).await?;
+        if status == reqwest::StatusCode::CONFLICT && now < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            continue;
+        }
+        if !status.is_success() {
+            bail!("event {seq}: {status}: {}", String::from_utf8_lossy(&body));
         }
         break (cp, serde_json::from_slice::<serde_json::Value>(&body).context("the proof is not JSON")?);
     };
+    let index = seq - 1;
+    match v["leafIndex"].as_u64() {
+        Some(i) if i == index => {}
+        other => {
+            return Err(misbehaved(format!(
+                "asked for the proof of event {seq} (leaf {index}), the log answered for leaf {other:?}"
+            )));
+        }
+    }
     let entry = STANDARD.decode(v["entry"].as_str().unwrap_or("")).map_err(|_| misbehaved("entry: not base64"))?;
-    let index = v["leafIndex"].as_u64().context("no leafIndex")?;
     let proof = hashes(&v, "proof")?;
     let leaf = leaf_hash(&entry);
     verify_inclusion(&leaf.0, index, cp.size, &proof, &cp.root.0)
         .map_err(|e| misbehaved(format!("the inclusion proof of leaf {index} does not verify: {e}")))?;
-    Ok(Included { cp, entry, index, proof, leaf })
+    // The proof binds the entry to leaf `index`; the entry must be the event asked for.
+    let doc: serde_json::Value = serde_json::from_slice(&entry)
+        .map_err(|e| misbehaved(format!("the entry at leaf {index} is not an event: {e}")))?;
+    if doc["seq"].as_u64() != Some(seq) {
+        return Err(misbehaved(format!("the entry at leaf {index} is event {}, not event {seq}", doc["seq"])));
+    }
+    if let Wanted::Certificate(fp) = wanted {
+        let registers = doc["kind"] == "certificate.registered"
+            && doc["body"]["fingerprint"].as_str().is_some_and(|f| f.eq_ignore_ascii_case(fp.trim()));
+        if !registers {
+            return Err(misbehaved(format!(
+                "event {seq}, proved for certificate {fp}, is {} {}, not that certificate's registration",
+                doc["kind"], doc["body"]["fingerprint"]
+            )));
+        }
+    }
+    Ok(Included { cp, entry, doc, index, proof, leaf })
 }
 
-/// Checks that each event in `seqs` is in the log under a signed checkpoint (the key as for
-/// `vouch log prove`: `key`, else the server's); returns the last checkpoint's size and the key
-/// name.
-pub(crate) async fn check_events(url: &str, key: Option<String>, seqs: &[u64]) -> anyhow::Result<(u64, String)> {
+/// Checks that each event a trace cites (its `evidence`: `seq`, `kind`, `at`, and the
+/// `proof` it may carry) is in the log under a signed checkpoint, as that event: the entry
+/// proven must have the cited sequence number, kind and time (and be the entry of the cited
+/// proof). The key as for `vouch log prove`: `key`, else the server's. Returns the last
+/// checkpoint's size and the key name.
+pub(crate) async fn check_events(
+    url: &str,
+    key: Option<String>,
+    cited: &[serde_json::Value],
+) -> anyhow::Result<(u64, String)> {
     let f = Fetcher::new(url)?;
     let target = LogTarget { url: url.to_owned(), key, state: None };
     let key = trusted_key(&f, &target, None).await?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut size = 0;
-    for seq in seqs {
-        size = included(&f, &key, &format!("event={seq}"), deadline).await?.cp.size;
+    for c in cited {
+        let seq = c["seq"]
+            .as_u64()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| misbehaved(format!("the trace cites an event without a sequence number: {c}")))?;
+        let proven = included(&f, &key, Wanted::Event(seq), deadline).await?;
+        if proven.doc["kind"] != c["kind"] {
+            return Err(misbehaved(format!(
+                "the trace cites event {seq} as {}, the log's entry for it is {}",
+                c["kind"], proven.doc["kind"]
+            )));
+        }
+        let instant = |v: &serde_json::Value| v.as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        if let (Some(cited_at), Some(logged)) = (instant(&c["at"]), instant(&proven.doc["time"]))
+            && cited_at != logged
+        {
+            return Err(misbehaved(format!(
+                "the trace cites event {seq} at {cited_at}, the log's entry for it is of {logged}"
+            )));
+        }
+        if let Some(e) = c["proof"]["entry"].as_str()
+            && STANDARD.decode(e).ok().as_deref() != Some(proven.entry.as_slice())
+        {
+            return Err(misbehaved(format!("the trace's proof of event {seq} carries another entry than the log's")));
+        }
+        size = proven.cp.size;
     }
     Ok((size, key.name().to_owned()))
 }
@@ -374,14 +555,17 @@ pub(crate) async fn check_events(url: &str, key: Option<String>, seqs: &[u64]) -
 async fn prove(a: ProveArgs) -> anyhow::Result<()> {
     let f = Fetcher::new(&a.target.url)?;
     let state = load_state(a.target.state.as_deref())?;
-    let key = trusted_key(&f, &a.target, state.as_ref()).await?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(a.wait);
-    let query = match (&a.event, &a.fingerprint) {
-        (Some(e), _) => format!("event={e}"),
-        (None, Some(fp)) => format!("fingerprint={fp}"),
+    let wanted = match (&a.event, &a.fingerprint) {
+        (Some(e), _) => Wanted::Event(*e),
+        (None, Some(fp)) => Wanted::Certificate(fp),
         (None, None) => bail!("give --event or --fingerprint"),
     };
-    let Included { cp, entry, index, proof, leaf } = included(&f, &key, &query, deadline).await?;
+    if let Wanted::Event(0) = wanted {
+        bail!("--event 0: events are numbered from 1");
+    }
+    let key = trusted_key(&f, &a.target, state.as_ref()).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(a.wait);
+    let Included { cp, entry, index, proof, leaf, .. } = included(&f, &key, wanted, deadline).await?;
     crate::out!("entry {} (event {}): {}", index, index + 1, String::from_utf8_lossy(&entry));
     crate::out!("leaf hash {}", leaf.to_base64());
     for (i, p) in proof.iter().enumerate() {
@@ -394,4 +578,9 @@ async fn prove(a: ProveArgs) -> anyhow::Result<()> {
         key.name()
     );
     Ok(())
+}
+
+/// `s` percent-encoded for a query string.
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -133,7 +133,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     crate::out!("report {} filed", s(&v["id"]));
-    match v.get("campaignId") {
+    match field(&v, "campaignId") {
         Some(cid) => crate::out!(
             "{} was held by campaign {} (brand {}) at {}",
             s(&v["number"]),
@@ -147,7 +147,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
         crate::out!(
             "enforced: {} {} — {}",
             s(&e["action"]),
-            e.get("number").map_or_else(|| s(&e["campaignId"]), s),
+            field(e, "number").map_or_else(|| s(&e["campaignId"]), s),
             s(&e["reason"])
         );
     }
@@ -176,8 +176,12 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
     let seqs: Vec<u64> = v["evidence"].as_array().into_iter().flatten().filter_map(|e| e["seq"].as_u64()).collect();
     let verified = if a.verify {
         Some(
-            rt.block_on(crate::log_cli::check_events(&a.client.server, a.log_key.clone(), &seqs))
-                .context("the cited events could not all be checked against the transparency log")?,
+            rt.block_on(crate::log_cli::check_events(
+                &a.client.server,
+                a.log_key.clone(),
+                v["evidence"].as_array().map_or(&[][..], Vec::as_slice),
+            ))
+            .context("the cited events could not all be checked against the transparency log")?,
         )
     } else {
         None
@@ -196,9 +200,14 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A member of `v` that is present and not JSON null.
+fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    v.get(name).filter(|x| !x.is_null())
+}
+
 fn print_trace(v: &Value) {
     crate::out!("{} {} at {}", s(&v["channel"]), s(&v["number"]), s(&v["at"]));
-    match v.get("holder") {
+    match field(v, "holder") {
         Some(h) => {
             crate::out!(
                 "held by campaign {} ({}, {} then, {} now) from {} until {}",
@@ -207,20 +216,40 @@ fn print_trace(v: &Value) {
                 s(&h["statusThen"]),
                 s(&h["statusNow"]),
                 s(&h["assigned"]),
-                h.get("released").map_or("now", s)
+                field(h, "released").map_or("now", s)
             );
+            match (h["numberSuspendedThen"].as_bool(), h["numberSuspendedNow"].as_bool()) {
+                (Some(true), Some(now)) => {
+                    crate::out!("  the number itself was suspended then ({} now)", if now { "and is" } else { "not" })
+                }
+                (_, Some(true)) => crate::out!("  the number itself is suspended now (it was not then)"),
+                _ => {}
+            }
             let b = &h["brand"];
-            crate::out!("  brand {} {:?}", s(&b["id"]), b["displayName"].as_str().unwrap_or("-"));
+            let as_of = field(b, "asOf").map(|t| format!(", as of {}", s(t))).unwrap_or_default();
+            let changed = if b["changedSince"].as_bool() == Some(true) { "; changed since" } else { "" };
+            crate::out!(
+                "  brand {} {:?} ({}, score {}{as_of}{changed})",
+                s(&b["brandId"]),
+                b["displayName"].as_str().unwrap_or("-"),
+                s(&b["identityStatus"]),
+                b["score"]
+            );
             crate::out!("  CSP {} {:?}", s(&h["csp"]["id"]), s(&h["csp"]["legalName"]));
             crate::out!("  DCA {} {:?}", s(&h["dca"]["id"]), s(&h["dca"]["legalName"]));
         }
-        None => crate::out!("held by no campaign at that instant"),
+        None => crate::out!("held by nobody at that instant (no campaign)"),
     }
-    match v.get("currentHolder") {
-        Some(c) => crate::out!("held now by campaign {}", s(c)),
-        None => crate::out!("held now by no campaign"),
+    // `currentHolder` is named only when it is another campaign than the one of the instant.
+    match (field(v, "currentHolder"), field(v, "holder")) {
+        (Some(c), _) => crate::out!("held now by campaign {}", s(c)),
+        (None, Some(h)) if field(h, "released").is_none() => crate::out!("still held by that campaign"),
+        (None, _) => crate::out!("held now by nobody"),
     }
-    if let Some(g) = v.get("gateway") {
+    let gateway = field(v, "gateway");
+    if gateway.is_some_and(|g| field(g, "since").is_none()) {
+        crate::out!("gateway: no records (the SMPP gateway does not run on this server)");
+    } else if let Some(g) = gateway {
         crate::out!(
             "gateway, {} to {}: {} messages ({} accepted, {} rejected, {} flagged){}",
             s(&g["since"]),
@@ -229,22 +258,52 @@ fn print_trace(v: &Value) {
             g["accepted"],
             g["rejected"],
             g["flagged"],
-            g.get("similar").map(|n| format!(", {n} similar to the reported content")).unwrap_or_default()
+            field(g, "similar").map(|n| format!(", {n} similar to the reported content")).unwrap_or_default()
         );
         for a in g["accounts"].as_array().into_iter().flatten() {
             crate::out!("  account {} of {}: {} messages", s(&a["systemId"]), s(&a["providerId"]), a["messages"]);
         }
+        if let Some(n) = g["accountsHidden"].as_u64().filter(|n| *n > 0) {
+            crate::out!(
+                "  {n} account(s) not shown to you (the administrator, the gateway's DCA and their CSP see them)"
+            );
+        }
+        if let Some(r) = field(g, "nearest") {
+            crate::out!(
+                "  nearest: {} from account {} of {}: {} ({})",
+                s(&r["at"]),
+                s(&r["systemId"]),
+                s(&r["providerId"]),
+                s(&r["verdict"]),
+                s(&r["status"])
+            );
+        }
+        let listed = g["records"].as_array().map_or(0, Vec::len);
+        if g["truncated"].as_bool() == Some(true) {
+            crate::out!("  {listed} records listed nearest the instant; the window holds more (--json for the list)");
+        }
     }
-    if let Some(c) = v.get("call") {
+    if let Some(c) = field(v, "call") {
+        let (who, spc) = match field(c, "signer") {
+            Some(p) => (format!("signed by {}", s(&p["id"])), s(&c["spc"])),
+            None => match field(c, "claimedSigner") {
+                Some(p) => (format!("CLAIMS to be signed by {} (not verified)", s(&p["id"])), s(&c["claimedSpc"])),
+                None => ("signer unknown".to_owned(), field(c, "claimedSpc").map_or_else(|| s(&c["spc"]), s)),
+            },
+        };
         crate::out!(
-            "call: attestation {} origid {} signed by {} ({}){}",
+            "call: attestation {} origid {} {who} (SPC {spc}){}",
             s(&c["attest"]),
             s(&c["origid"]),
-            s(&c["signer"]["id"]),
-            s(&c["spc"]),
-            if c["verified"].as_bool() == Some(true) { ", signature verified" } else { "" }
+            if c["verified"].as_bool() == Some(true) { ", signature verified" } else { ", signature NOT verified" }
         );
-        if let Some(p) = c.get("signedByVouch") {
+        if let Some(p) = field(c, "problem") {
+            crate::out!("  PROBLEM: {}", s(p));
+        }
+        for w in c["warnings"].as_array().into_iter().flatten() {
+            crate::out!("  WARNING: {}", s(w));
+        }
+        if let Some(p) = field(c, "signedByVouch") {
             crate::out!(
                 "  vouch signed it for {} (brand {}, campaign {}) with attestation {}",
                 s(&p["provider"]["id"]),
@@ -279,9 +338,9 @@ pub fn risk(cmd: RiskCommand) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let print = |r: &Value| {
-        let what =
-            r.get("campaignId").map_or_else(|| format!("brand {}", s(&r["brandId"])), |c| format!("campaign {}", s(c)));
-        let status = r.get("status").map(|st| format!(" ({})", s(st))).unwrap_or_default();
+        let what = field(r, "campaignId")
+            .map_or_else(|| format!("brand {}", s(&r["brandId"])), |c| format!("campaign {}", s(c)));
+        let status = field(r, "status").map(|st| format!(" ({})", s(st))).unwrap_or_default();
         crate::out!("{what}{status}: risk {}", r["score"]);
         for reason in r["reasons"].as_array().into_iter().flatten() {
             crate::out!("  +{} {}: {}", reason["points"], s(&reason["code"]), s(&reason["detail"]));

@@ -234,7 +234,13 @@ async fn a_cycling_brand_is_traced_flagged_and_suspended_and_the_innocent_is_unt
         .clone();
     assert_eq!(t["holder"]["campaignId"], s.campaign.as_str(), "{t}");
     assert_eq!(t["currentHolder"], innocent.as_str(), "{t}");
-    assert_eq!(t["gateway"]["accounts"][0]["systemId"], "cycler1", "{t}");
+    // The carrier gets the gateway's counts; which account sent the text is for the gateway's
+    // DCA (as `/v1/gateway/records`).
+    assert!(t["gateway"]["accounts"].as_array().is_some_and(Vec::is_empty), "{t}");
+    assert!(t["gateway"]["messages"].as_u64().is_some_and(|n| n >= 1), "{t}");
+    let path = format!("/v1/trace?tn=%2B{reported}&at={at}&proofs=false");
+    let d = server.get(&path, Some(&s.dca.key)).await.ok(200).clone();
+    assert_eq!(d["gateway"]["accounts"][0]["systemId"], "cycler1", "{d}");
 
     // Suspended: its next message is refused at the gateway; the innocent one's goes through.
     assert_eq!(cycler.submit(still_held, SUBSCRIBER, SPAM, "none"), vec![0x401], "suspended campaign");

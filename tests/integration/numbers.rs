@@ -114,7 +114,8 @@ async fn public_lookup_needs_no_key_and_shows_nothing_of_the_brand() {
     let keys: Vec<&str> = body.as_object().expect("object").keys().map(String::as_str).collect();
     for k in &keys {
         assert!(
-            ["number", "campaignId", "campaignStatus", "dcaId", "throughputClass", "smsPerMinute"].contains(k),
+            ["number", "campaignId", "campaignStatus", "dcaId", "throughputClass", "smsPerMinute", "numberSuspended"]
+                .contains(k),
             "unexpected field {k} in {body}"
         );
     }

@@ -1,6 +1,8 @@
 //! The transparency log through the real binary: signed checkpoints, proofs checked by
-//! `vouch log prove`, sealed brand fields and their openings, the auditor (`vouch log verify`)
-//! across a SIGKILL during a burst of writes, and tampering caught by `--full`.
+//! `vouch log prove`, sealed brand fields and vetting texts and their openings, the auditor
+//! (`vouch log verify`) across a SIGKILL during a burst of writes, tampering caught by
+//! `--full`, a lying log caught by `prove` and `trace --verify`, a halted or lagging log
+//! reported, and the exit codes that tell these apart.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -128,6 +130,9 @@ async fn events_are_proved_and_brand_secrets_are_sealed() {
         ("/v1/log/proofs/consistency?from=5&to=99999999", 422),
         ("/v1/log/proofs/inclusion?event=1&size=99999999", 422),
         ("/v1/log/proofs/inclusion?event=99999999", 409),
+        ("/v1/log/proofs/inclusion?event=0", 422),
+        ("/v1/log/proofs/inclusion?event=5&size=3", 422),
+        ("/v1/log/proofs/inclusion?event=1&size=0", 422),
         ("/v1/log/proofs/inclusion?event=1&fingerprint=ab", 400),
         ("/v1/log/proofs/inclusion?fingerprint=00", 404),
         ("/v1/log/proofs/inclusion?event=-1", 400),
@@ -269,4 +274,320 @@ async fn tampering_with_a_tile_or_an_entry_is_caught_and_a_split_view_is_reporte
     let out = run(log_cmd(&s, &["verify", "--state", &st]), Duration::from_secs(60));
     assert!(!out.status.success(), "{out:?}");
     assert!(out.stderr.contains("SPLIT VIEW"), "{}", out.stderr);
+}
+
+/// Every entry of the signed tree, as the public entry bundles serve them.
+async fn public_entries(s: &Server) -> Vec<Vec<u8>> {
+    let size = wait_integrated(s).await;
+    let mut entries = Vec::new();
+    for n in 0..size.div_ceil(256) {
+        let width = (size - n * 256).min(256);
+        let path = if width == 256 {
+            format!("/log/tile/entries/{n:03}")
+        } else {
+            format!("/log/tile/entries/{n:03}.p/{width}")
+        };
+        let r = s.http.get(format!("{}{path}", s.base)).send().await.expect("bundle");
+        assert_eq!(r.status(), 200, "{path}");
+        let bytes = r.bytes().await.expect("bytes");
+        let mut rest = &bytes[..];
+        while rest.len() >= 2 {
+            let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+            entries.push(rest[2..2 + len].to_vec());
+            rest = &rest[2 + len..];
+        }
+    }
+    assert_eq!(entries.len() as u64, size);
+    entries
+}
+
+/// SHA-256(salt || canonical JSON of value), base64, of an opening.
+fn commitment_of(opening: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(STANDARD.decode(opening["salt"].as_str().expect("salt")).expect("b64"));
+    h.update(serde_json::to_string(&opening["value"]).expect("json").as_bytes());
+    STANDARD.encode(h.finalize())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vetting_texts_that_quote_sealed_values_are_sealed_in_the_log() {
+    let s = Server::start();
+    // A sanctions list naming a person: a sole proprietor of that name is matched by name.
+    let sdn = "99001,\"DOEPRIVATE, Janet Quincy\",\"individual\",\"SDGT\",-0-,-0-,-0-,-0-,-0-,-0-,-0-,-0-\n";
+    let r = s.raw(reqwest::Method::POST, "/v1/sanctions", Some(&s.admin), Some("text/csv"), Some(sdn.into())).await;
+    r.ok(200);
+    let csp = s.csp("Vetting texts CSP").await;
+    let other = s.csp("Another CSP").await;
+    // Each brand gets reasons whose texts quote a sealed value: the e-mail's domain (which
+    // does not match the website), an alternative business id that is not a D-U-N-S number,
+    // an EIN that is not one, an e-mail that is not one, a person's name on the list.
+    let mut a = brand_json();
+    a["email"] = json!("jane.private@secretive-mail.example");
+    a["altBusinessIdType"] = json!("DUNS");
+    a["altBusinessId"] = json!("SECRET-ALT-ID-77");
+    let mut b = other_brand_json();
+    b["ein"] = json!("98765432X");
+    b["email"] = json!("jane.doe.at.home");
+    let c = json!({
+        "entityType": "SOLE_PROPRIETOR", "displayName": "Janet Crafts", "firstName": "Janet Quincy",
+        "lastName": "Doeprivate", "country": "US", "state": "CA", "city": "San Francisco",
+        "street": "1 Main St", "postalCode": "94105", "email": "janet@example.com", "vertical": "RETAIL",
+        "phone": "+14155550100", "mobilePhone": "+14155550199"
+    });
+    let mut ids = Vec::new();
+    for body in [&a, &b, &c] {
+        ids.push(s.brand_with(&csp, body).await["brandId"].as_str().expect("brandId").to_owned());
+    }
+    for (i, code, quoted) in [
+        (0, "DOMAINS_INCONSISTENT", "secretive-mail.example"),
+        (0, "DUNS_INVALID", "SECRET-ALT-ID-77"),
+        (1, "EIN_FORMAT_INVALID", "98765432X"),
+        (1, "EMAIL_INVALID", "jane.doe.at.home"),
+        (2, "SANCTIONS_MATCH", "doeprivate"),
+    ] {
+        // The API (for those who may read the brand) keeps the whole text.
+        let brand = s.get(&format!("/v1/brands/{}", ids[i]), Some(&csp.key)).await.ok(200).clone();
+        let r = reason(&brand, code).unwrap_or_else(|| panic!("no {code}: {brand:#}"));
+        let quotes = r["message"].as_str().is_some_and(|m| m.to_lowercase().contains(&quoted.to_lowercase()));
+        assert!(quotes, "{code} should quote {quoted}: {r}");
+    }
+
+    // No public entry carries any of them; `brand.vetted` entries keep each reason's code,
+    // severity, field and points, and commit to its texts.
+    let entries = public_entries(&s).await;
+    let text = String::from_utf8_lossy(&entries.concat()).to_lowercase();
+    for secret in
+        ["46-4123456", "jane.private", "secretive-mail.example", "secret-alt-id-77", "98765432x", "jane.doe.at.home"]
+            .into_iter()
+            .chain(["quincy", "doeprivate", "janet@example.com", "+14155550199"])
+    {
+        assert!(!text.contains(secret), "{secret} is in the clear in the public log");
+    }
+    let vetted: Vec<Value> = entries
+        .iter()
+        .map(|e| serde_json::from_slice::<Value>(e).expect("an entry is JSON"))
+        .filter(|e| e["kind"] == "brand.vetted")
+        .collect();
+    assert!(vetted.len() >= 3, "{vetted:?}");
+    for e in &vetted {
+        let reasons = e["body"]["outcome"]["reasons"].as_array().expect("reasons");
+        assert!(!reasons.is_empty(), "{e}");
+        let sealed = e["body"]["sealed"].as_object().expect("sealed");
+        for (i, r) in reasons.iter().enumerate() {
+            let keys: Vec<&str> = r.as_object().expect("reason").keys().map(String::as_str).collect();
+            assert!(keys.iter().all(|k| ["code", "severity", "field", "points"].contains(k)), "{r}");
+            assert!(r["code"].is_string() && r["severity"].is_string() && r["points"].is_i64(), "{r}");
+            assert!(sealed.contains_key(&format!("reasons.{i}.message")), "{e}");
+        }
+    }
+
+    // The brand's CSP opens a vetting event's commitments, which match the entry and the API's
+    // texts; another CSP cannot.
+    let sole = &ids[2];
+    let event = all_events(&s)
+        .await
+        .into_iter()
+        .rfind(|e| e["kind"] == "brand.vetted" && e["body"]["brandId"] == sole.as_str())
+        .expect("the sole proprietor's vetting");
+    let seq = event["seq"].as_u64().expect("seq");
+    let entry: Value = serde_json::from_slice(&entries[seq as usize - 1]).expect("json");
+    let openings = s.get(&format!("/v1/log/openings/{seq}"), Some(&csp.key)).await.ok(200)["openings"].clone();
+    let openings = openings.as_array().expect("openings");
+    assert_eq!(openings.len(), entry["body"]["sealed"].as_object().expect("sealed").len(), "{openings:?}");
+    for o in openings {
+        let field = o["field"].as_str().expect("field");
+        assert_eq!(entry["body"]["sealed"][field].as_str(), Some(commitment_of(o).as_str()), "{o}");
+    }
+    let reasons = entry["body"]["outcome"]["reasons"].as_array().expect("reasons");
+    let i = reasons.iter().position(|r| r["code"] == "SANCTIONS_MATCH").expect("match");
+    let message = openings.iter().find(|o| o["field"] == format!("reasons.{i}.message")).expect("opening");
+    assert!(message["value"].as_str().is_some_and(|m| m.to_lowercase().contains("quincy doeprivate")), "{message}");
+    s.get(&format!("/v1/log/openings/{seq}"), Some(&other.key)).await.ok(404);
+
+    // Auditors recomputing every leaf from the served entries agree with the signed tree, and
+    // a proof of a vetting event verifies.
+    let out = run(log_cmd(&s, &["verify", "--full"]), Duration::from_secs(60));
+    assert!(out.status.success(), "{out:?}");
+    let out = run(log_cmd(&s, &["prove", "--event", &seq.to_string()]), Duration::from_secs(60));
+    assert!(out.status.success() && out.stdout.contains(": OK"), "{out:?}");
+    assert!(!out.stdout.to_lowercase().contains("doeprivate"), "{}", out.stdout);
+}
+
+/// A lying log in front of `upstream` (loopback only): every inclusion proof asked for, by
+/// event or by fingerprint, is answered with the true proof of event 1 (of the size asked
+/// for). Everything else is passed through. Returns its base URL.
+async fn lying_log(upstream: String) -> String {
+    let http = reqwest::Client::builder().no_proxy().build().expect("client");
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (http, upstream) = (http.clone(), upstream.clone());
+        async move {
+            let uri = req.uri().clone();
+            let mut path = uri.path_and_query().map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+            if uri.path() == "/v1/log/proofs/inclusion" {
+                let size = uri.query().unwrap_or("").split('&').find(|kv| kv.starts_with("size="));
+                path = format!("/v1/log/proofs/inclusion?event=1{}", size.map(|s| format!("&{s}")).unwrap_or_default());
+            }
+            let mut forward = http.get(format!("{upstream}{path}"));
+            if let Some(auth) = req.headers().get(reqwest::header::AUTHORIZATION) {
+                forward = forward.header(reqwest::header::AUTHORIZATION, auth.clone());
+            }
+            let answer = forward.send().await.expect("the real log answers");
+            let status = answer.status();
+            let content_type = answer.headers().get(reqwest::header::CONTENT_TYPE).cloned();
+            let body = answer.bytes().await.expect("body");
+            let mut out = axum::response::Response::new(axum::body::Body::from(body));
+            *out.status_mut() = status;
+            if let Some(ct) = content_type {
+                out.headers_mut().insert(reqwest::header::CONTENT_TYPE, ct);
+            }
+            out
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+/// Runs `cmd` on a blocking thread (the test's runtime keeps serving the lying log).
+async fn run_blocking(cmd: Command) -> Finished {
+    tokio::task::spawn_blocking(move || run(cmd, Duration::from_secs(60))).await.expect("the command ran")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_that_proves_another_entry_is_caught_by_prove_and_trace() {
+    let s = Server::start();
+    let st = s.accepted_campaign().await;
+    s.assign(&st.dca.key, "+12025550177", &st.campaign).await.ok(201);
+    let size = wait_integrated(&s).await;
+    let liar = lying_log(s.base.clone()).await;
+    let prove = |url: &str, args: &[&str]| {
+        let mut c = vouch(&s.scratch);
+        c.args(["log", "prove", "--url", url, "--wait", "5"]).args(args);
+        c
+    };
+
+    // The true log proves event `size`; the liar's answer (a valid proof, of event 1) is refused.
+    let out = run_blocking(prove(&s.base, &["--event", &size.to_string()])).await;
+    assert!(out.status.success(), "{out:?}");
+    let out = run_blocking(prove(&liar, &["--event", &size.to_string()])).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("LOG CHECK FAILED") && out.stderr.contains("leaf"), "{}", out.stderr);
+    // A certificate's registration answered with another entry: refused too.
+    let fp = "ab".repeat(32);
+    let out = run_blocking(prove(&liar, &["--fingerprint", &fp])).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("LOG CHECK FAILED") && out.stderr.contains("registration"), "{}", out.stderr);
+    // The fingerprint is one query parameter, whatever it holds.
+    let out = run_blocking(prove(&s.base, &["--fingerprint", "ab&event=1"])).await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stderr.contains("certificate-not-found"), "{}", out.stderr);
+
+    // `vouch trace --verify` checks that each cited event is the entry proven.
+    let trace = |url: &str| {
+        let mut c = vouch(&s.scratch);
+        c.args(["trace", "--tn", "+12025550177", "--verify", "--server", url, "--api-key", &s.admin]);
+        c
+    };
+    let out = run_blocking(trace(&s.base)).await;
+    assert!(out.status.success() && out.stdout.contains("verified: all"), "{out:?}");
+    let out = run_blocking(trace(&liar)).await;
+    assert!(!out.status.success(), "{out:?}");
+    assert!(!out.stdout.contains("verified: all") && out.stderr.contains("leaf"), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impossible_proofs_are_refused_at_once_and_exit_codes_say_why() {
+    let s = Server::start();
+    s.csp("Exit codes").await;
+    let size = wait_integrated(&s).await;
+    assert!(size >= 3, "{size}");
+    for (path, status, slug) in [
+        ("/v1/log/proofs/inclusion?event=0".to_owned(), 422, "no-such-event"),
+        (format!("/v1/log/proofs/inclusion?event={size}&size={}", size - 1), 422, "event-not-in-tree"),
+        ("/v1/log/proofs/inclusion?event=1&size=0".to_owned(), 422, "event-not-in-tree"),
+        (format!("/v1/log/proofs/inclusion?event={}", size + 1), 409, "not-yet-integrated"),
+        (format!("/v1/log/proofs/inclusion?event={}&size={size}", size + 1), 409, "not-yet-integrated"),
+    ] {
+        s.get(&path, None).await.problem(status, slug);
+    }
+
+    // `prove --event 0` does not wait out --wait; bad arguments, a bad state file and an
+    // unreachable server exit 2, apart from a misbehaving log's 1.
+    let started = Instant::now();
+    let out = run(log_cmd(&s, &["prove", "--event", "0", "--wait", "60"]), Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let out = run(log_cmd(&s, &["prove", "--event", "99999999", "--wait", "1"]), Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let bad = s.scratch_file("bad-state.json");
+    std::fs::write(&bad, "not json").expect("write");
+    let out = run(log_cmd(&s, &["verify", "--state", bad.to_str().expect("path")]), Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = run(log_cmd(&s, &["verify", "--key", "not a key"]), Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let mut c = vouch(&s.scratch);
+    c.args(["log", "verify", "--url", "http://127.0.0.1:9"]);
+    let out = run(c, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stderr.contains("cannot check the log"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_halted_log_is_reported_by_healthz_and_the_auditor_while_writes_go_on() {
+    let mut s = Server::start();
+    for i in 0..3 {
+        s.csp(&format!("Halt {i}")).await;
+    }
+    wait_integrated(&s).await;
+    let state = s.scratch_file("audit.json");
+    let st = state.to_str().expect("path").to_owned();
+    let out = run(log_cmd(&s, &["verify", "--state", &st]), Duration::from_secs(60));
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(s.health().await["status"], "ok");
+
+    // The right edge's tile no longer gives the checkpoint's root: at start the log halts.
+    s.sigterm();
+    store_sql(
+        &s.data_dir,
+        "UPDATE log_tiles SET hashes = zeroblob(32) || substr(hashes, 33) WHERE level = 0 AND idx = 0;",
+        "UPDATE log_tiles SET hashes = decode(repeat('00', 32), 'hex') || substring(hashes from 33) \
+         WHERE level = 0 AND idx = 0;",
+    );
+    s.restart();
+    let health = s.health().await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(health["logHalted"].as_str().is_some_and(|w| w.contains("will not grow")), "{health}");
+    // The registry still takes writes (their events wait outside the signed tree).
+    s.csp("After the halt").await;
+    let last = s.health().await["lastEvent"].as_u64().expect("lastEvent");
+    let out = run(log_cmd(&s, &["verify", "--state", &st]), Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(out.stderr.contains("LOG NOT GROWING") && out.stderr.contains("halted"), "{}", out.stderr);
+    assert!(!out.stdout.lines().any(|l| l == "OK"), "{}", out.stdout);
+    assert_eq!(s.health().await["lastEvent"].as_u64(), Some(last));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_tree_that_trails_the_registry_fails_the_auditor_past_max_lag() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("data");
+    // The sequencer integrates at start, then not for a minute.
+    let mut cmd = serve_command(tmp.path(), &data_dir);
+    cmd.arg("--log-interval").arg("60000");
+    let s = Server::launch(cmd, data_dir, tmp.path().to_path_buf());
+    let size = wait_integrated(&s).await;
+    for i in 0..3 {
+        s.csp(&format!("Lag {i}")).await;
+    }
+    let last = s.health().await["lastEvent"].as_u64().expect("lastEvent");
+    assert!(last >= size + 6, "{last} {size}");
+    assert_eq!(s.health().await["status"], "ok");
+    let out = run(log_cmd(&s, &["verify", "--max-lag", "2"]), Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(out.stderr.contains("LOG NOT GROWING") && out.stderr.contains("--max-lag 2"), "{}", out.stderr);
+    let out = run(log_cmd(&s, &["verify"]), Duration::from_secs(60));
+    assert!(out.status.success(), "within the default --max-lag: {out:?}");
 }

@@ -210,3 +210,258 @@ async fn a_reported_call_is_traced_to_its_signer_and_origid() {
     bad["identity"] = json!("not-a-passport");
     s.post("/v1/reports", &carrier.key, &bad).await.problem_naming(422, "validation-failed", "identity");
 }
+
+/// `vouch trace` against `server` as `key`: its standard output (the command must succeed).
+fn cli_trace(server: &Server, key: &str, args: &[&str]) -> String {
+    let out = crate::harness::run(
+        crate::harness::vouch(&server.scratch).arg("trace").args(args).args([
+            "--server",
+            &server.base,
+            "--api-key",
+            key,
+        ]),
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "vouch trace {args:?}: {out:?}");
+    out.stdout
+}
+
+/// A PASSporT that copies a real call's `origid` is not traced to the provider that signed the
+/// real call: signed with another key it names that provider only as claimed; signed with the
+/// right key but for another destination it does not match vouch's record; and a report about
+/// another number than the PASSporT's `orig` says so. The CLI puts these first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_passport_is_not_traced_to_the_call_whose_origid_it_copied() {
+    use crate::stir_http::{Voice, craft, decode, identity, signer, split_identity};
+    let v = Voice::start(&[]);
+    let s = &v.s;
+    let (p, cert, _) = signer(s, &v.ca, "Acme Voice LLC", "0099999999", "1234").await;
+    let carrier = s.provider("Terminating Carrier", &["carrier"]).await;
+    let real = identity(s, &p, "12155551212", "12125551213").await;
+    let (token, x5u) = split_identity(&real);
+    let (header, claims) = decode(token);
+    let origid = claims["origid"].as_str().expect("origid").to_owned();
+    let mut copied = claims.clone();
+    copied["dest"] = json!({"tn": ["19175550000"]});
+    copied["iat"] = json!(claims["iat"].as_i64().expect("iat") + 60);
+    let attacker = v.ca.issue("5678");
+    let header_of = |t: String| format!("{t};info=<{x5u}>;alg=ES256;ppt=shaken");
+    let forged = header_of(craft(&attacker.key, &header, &copied));
+    let resigned = header_of(craft(&cert.key, &header, &copied));
+
+    let report = |number: &str, identity: &str| {
+        json!({"channel": "voice", "number": number, "at": jiff::Timestamp::now().to_string(),
+            "category": "robocall", "identity": identity})
+    };
+    let trace_of = |id: &Value| format!("/v1/reports/{}/trace?proofs=false", id.as_str().unwrap_or(""));
+
+    // Another key: nothing verifies, the SPC and its provider are only claimed, and vouch's
+    // record of the real call is not attached.
+    let r = s.post("/v1/reports", &carrier.key, &report("+12155551212", &forged)).await.ok(201).clone();
+    let t = s.get(&trace_of(&r["id"]), Some(&carrier.key)).await.ok(200).clone();
+    let call = &t["call"];
+    assert_eq!(call["verified"], false, "{call}");
+    assert!(call["signer"].is_null() && call["spc"].is_null(), "no signer is named for a forgery: {call}");
+    assert_eq!(call["claimedSpc"], "1234", "{call}");
+    assert_eq!(call["claimedSigner"]["id"], p.id.as_str(), "{call}");
+    assert!(call["signedByVouch"].is_null(), "the copied call's record is not attached: {call}");
+    assert_eq!(call["mismatch"]["fields"], json!(["signature", "dest", "iat"]), "{call}");
+    assert!(call["problem"].as_str().is_some_and(|p| !p.is_empty()), "{call}");
+    assert_eq!(call["origIsNumber"], true);
+    let out = cli_trace(s, &carrier.key, &["--report", r["id"].as_str().unwrap_or("")]);
+    assert!(out.contains("signature NOT verified") && out.contains("CLAIMS to be signed by"), "{out}");
+    assert!(out.contains("PROBLEM: ") && out.contains(&format!("WARNING: vouch signed a call with origid {origid}")));
+    assert!(!out.contains("vouch signed it for"), "{out}");
+
+    // The provider's own key, another destination and time: it verifies, but it is not the
+    // call vouch signed.
+    let r = s.post("/v1/reports", &carrier.key, &report("+12155551212", &resigned)).await.ok(201).clone();
+    let call = s.get(&trace_of(&r["id"]), Some(&carrier.key)).await.ok(200)["call"].clone();
+    assert_eq!(call["verified"], true, "{call}");
+    assert_eq!(call["signer"]["id"], p.id.as_str(), "{call}");
+    assert!(call["signedByVouch"].is_null(), "{call}");
+    assert_eq!(call["mismatch"]["fields"], json!(["dest", "iat"]), "{call}");
+
+    // The real call, reported against another number: its record is attached, and the
+    // difference between the report and the PASSporT is flagged.
+    let r = s.post("/v1/reports", &carrier.key, &report("+12155550000", &real)).await.ok(201).clone();
+    let t = s.get(&trace_of(&r["id"]), Some(&carrier.key)).await.ok(200).clone();
+    let call = &t["call"];
+    assert_eq!(call["signedByVouch"]["provider"]["id"], p.id.as_str(), "{call}");
+    assert!(call["mismatch"].is_null(), "{call}");
+    assert_eq!(call["origIsNumber"], false, "{call}");
+    assert!(
+        call["warnings"].as_array().is_some_and(|w| w.iter().any(|w| w.as_str().is_some_and(|w| w.contains("orig")))),
+        "{call}"
+    );
+    assert_eq!(call["dest"], json!(["12125551213"]), "the stored header keeps dest: {call}");
+}
+
+/// Instants at the ends of jiff's range: a trace is refused with 400 `invalid-at`, a report
+/// with 422 naming `at`; a report stored with such an instant (before the check) is traced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_instants_are_refused_and_a_stored_one_still_traces() {
+    let mut server = Server::start();
+    let s = server.accepted_campaign().await;
+    let carrier = server.provider("Big Mobile Carrier", &["carrier"]).await;
+    server.assign(&s.csp.key, "+12025550177", &s.campaign).await.ok(201);
+    for at in ["-009999-01-02T01:59:59Z", "9999-12-30T22:00:00Z", "2014-12-31T23:59:59Z"] {
+        let path = format!("/v1/trace?tn=%2B12025550177&at={at}");
+        let p = server.get(&path, Some(&carrier.key)).await.problem(400, "invalid-at").clone();
+        assert!(p["detail"].as_str().is_some_and(|d| d.contains("at: ")), "{p}");
+        let body = json!({"channel": "sms", "number": "+12025550177", "at": at, "category": "spam"});
+        server.post("/v1/reports", &carrier.key, &body).await.problem_naming(422, "validation-failed", "at");
+    }
+    let body = json!({"channel": "sms", "number": "+12025550177", "at": jiff::Timestamp::now().to_string(),
+        "category": "spam"});
+    let id = server.post("/v1/reports", &carrier.key, &body).await.ok(201)["id"].as_str().expect("id").to_owned();
+    // As a report filed before the check could be: at the first instant jiff knows.
+    server.sigterm();
+    let min_us = jiff::Timestamp::MIN.as_microsecond();
+    let sql = format!("UPDATE reports SET at_us = {min_us} WHERE id = '{id}'");
+    crate::harness::store_sql(&server.data_dir, &sql, &sql);
+    server.restart();
+    let t = server.get(&format!("/v1/reports/{id}/trace?proofs=false"), Some(&carrier.key)).await.ok(200).clone();
+    assert!(t["holder"].is_null(), "{t}");
+    assert_eq!(t["at"], "-009999-01-02T01:59:59Z", "{t}");
+}
+
+/// The trace and `vouch trace` show the number and the brand as they stood at the instant: the
+/// brand's fields before a later rename (with the events they rest on), the number's own
+/// suspension then and now (also in the public lookup); and the CLI prints nobody as nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_shows_the_brand_and_the_numbers_suspension_as_they_stood_then() {
+    let server = Server::start();
+    let s = server.accepted_campaign().await;
+    let carrier = server.provider("Big Mobile Carrier", &["carrier"]).await;
+    let n = "+12025550177";
+    server.assign(&s.csp.key, n, &s.campaign).await.ok(201);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let t0 = jiff::Timestamp::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut renamed = crate::harness::brand_json();
+    renamed["displayName"] = json!("Renamed Later Co");
+    renamed["website"] = json!("https://renamed.example");
+    server.put(&format!("/v1/brands/{}", s.brand), &s.csp.key, &renamed).await.ok(200);
+    server.post(&format!("/v1/numbers/{n}/suspend"), &s.dca.key, &json!({"reason": "traceback test"})).await.ok(200);
+
+    // Then: the old name, and the number not yet suspended.
+    let then = server.get(&format!("/v1/trace?tn=%2B{}&at={t0}&proofs=false", &n[1..]), Some(&s.dca.key)).await;
+    let then = then.ok(200).clone();
+    let h = &then["holder"];
+    assert_eq!(h["brand"]["displayName"], "Acme Dental", "{h}");
+    assert_eq!(h["brand"]["website"], "https://acmedental.com", "{h}");
+    assert_eq!(h["brand"]["changedSince"], true, "{h}");
+    assert!(h["brand"]["asOf"].is_string(), "{h}");
+    assert_eq!((&h["numberSuspendedThen"], &h["numberSuspendedNow"]), (&json!(false), &json!(true)), "{h}");
+    let k = kinds(&then);
+    assert!(!k.iter().any(|k| k == "brand.updated"), "only what the answer rests on: {k:?}");
+    assert!(k.iter().any(|k| k == "number.suspended"), "the suspension now shown is cited: {k:?}");
+    // Now: the new name, the suspension then and now.
+    let now = server.get(&format!("/v1/trace?tn=%2B{}&proofs=false", &n[1..]), Some(&carrier.key)).await;
+    let now = now.ok(200).clone();
+    let h = &now["holder"];
+    assert_eq!(h["brand"]["displayName"], "Renamed Later Co", "{h}");
+    assert_eq!(h["brand"]["changedSince"], false, "{h}");
+    assert_eq!((&h["numberSuspendedThen"], &h["numberSuspendedNow"]), (&json!(true), &json!(true)), "{h}");
+    assert!(kinds(&now).iter().any(|k| k == "brand.updated") && kinds(&now).iter().any(|k| k == "number.suspended"));
+    // The public lookup says so too, now and at an instant.
+    let l = server.get(&format!("/v1/numbers/{n}"), None).await.ok(200).clone();
+    assert_eq!((&l["campaignStatus"], &l["numberSuspended"]), (&json!("ACTIVE"), &json!(true)), "{l}");
+    let l = server.get(&format!("/v1/numbers/{n}?at={t0}"), None).await.ok(200).clone();
+    assert_eq!(l["numberSuspended"], false, "{l}");
+
+    // The CLI: nobody is "nobody" (not null), and the brand's id is printed.
+    let out = cli_trace(&server, &carrier.key, &["--tn", "+12025550999"]);
+    assert!(out.contains("held by nobody at that instant") && out.contains("held now by nobody"), "{out}");
+    assert!(!out.contains("null") && !out.contains("campaign -"), "{out}");
+    let out = cli_trace(&server, &carrier.key, &["--tn", n, "--at", &t0.to_string()]);
+    assert!(out.contains(&format!("held by campaign {}", s.campaign)), "{out}");
+    assert!(out.contains(&format!("brand {} \"Acme Dental\"", s.brand)), "{out}");
+    assert!(out.contains("still held by that campaign") && out.contains("changed since"), "{out}");
+    assert!(out.contains("the number itself is suspended now"), "{out}");
+    assert!(!out.contains("null") && !out.contains("brand -"), "{out}");
+
+    // Reinstated: not suspended now, still suspended at the instant it was.
+    let during = jiff::Timestamp::now();
+    server.post(&format!("/v1/numbers/{n}/reinstate"), &s.dca.key, &json!({"reason": "cleared"})).await.ok(200);
+    assert_eq!(server.get(&format!("/v1/numbers/{n}"), None).await.ok(200)["numberSuspended"], false);
+    let l = server.get(&format!("/v1/numbers/{n}?at={during}"), None).await.ok(200).clone();
+    assert_eq!(l["numberSuspended"], true, "{l}");
+    let t = server.get(&format!("/v1/trace?tn=%2B{}&at={during}&proofs=false", &n[1..]), Some(&carrier.key)).await;
+    let h = t.ok(200)["holder"].clone();
+    assert_eq!((&h["numberSuspendedThen"], &h["numberSuspendedNow"]), (&json!(true), &json!(false)), "{h}");
+}
+
+/// The gateway side of a trace over more decisions than it lists: the counts cover the whole
+/// window, the decision nearest the instant is found among 2,000 later ones, and which
+/// accounts sent them is shown only to the administrator, the gateway's DCA and each
+/// account's CSP (the others get the counts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_counts_the_whole_window_and_names_accounts_only_to_those_entitled() {
+    use crate::harness::serve_command;
+    use crate::smpp::{Esme, Smsc, announced_port};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let data_dir = dir.join("data");
+    let mut server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
+    let s = server.accepted_campaign().await;
+    let n = "12025557000";
+    server.assign(&s.csp.key, &format!("+{n}"), &s.campaign).await.ok(201);
+    let spam_pw = server.smpp_account(&s.csp, "spammer1").await;
+    let bulk_pw = server.smpp_account(&s.csp, "bulk1").await;
+    let carrier = server.provider("Big Mobile Carrier", &["carrier"]).await;
+    let rival = server.dca("Rival DCA").await;
+    let other = server.provider("Other Texting and Carrier Co", &["csp", "carrier"]).await;
+    let other_pw = server.smpp_account(&other, "other1").await;
+    server.sigterm();
+    let smsc = Smsc::start(dir.join("smsc.jsonl"));
+    let mut cmd = serve_command(dir, &data_dir);
+    cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--enforcement", "off", "--smsc"])
+        .arg(format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port));
+    let server = Server::launch(cmd, data_dir.clone(), dir.to_path_buf());
+    let port = announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:");
+    let (mut spam, mut bulk, mut foreign) = (Esme::start(port), Esme::start(port), Esme::start(port));
+    assert_eq!(spam.bind("spammer1", &spam_pw), 0);
+    assert_eq!(bulk.bind("bulk1", &bulk_pw), 0);
+    assert_eq!(foreign.bind("other1", &other_pw), 0);
+
+    const SPAM: &str = "WIN a FREE cruise now, claim at prizes.example";
+    foreign.submit(n, "13105550100", "Hello from another CSP's account", "none");
+    assert_eq!(spam.submit(n, "13105550100", SPAM, "none"), vec![0]);
+    let t0 = jiff::Timestamp::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..2_100 {
+        let to = format!("1310555{:04}", i % 9_000);
+        assert_eq!(bulk.submit(n, &to, &format!("Your package {i} is out for delivery."), "none"), vec![0]);
+    }
+    let content: String = url::form_urlencoded::byte_serialize(SPAM.as_bytes()).collect();
+    let path = format!("/v1/trace?tn=%2B{n}&at={t0}&proofs=false&content={content}");
+
+    let g = server.get(&path, Some(&s.dca.key)).await.ok(200)["gateway"].clone();
+    assert_eq!(g["messages"], 2_102, "every decision of the hour: {g}");
+    assert_eq!(g["nearest"]["systemId"], "spammer1", "the decision nearest the instant: {g}");
+    assert_eq!(g["truncated"], true, "{g}");
+    let records = g["records"].as_array().expect("records");
+    assert_eq!(records.len(), 2 + 1_000, "all before the instant, 1,000 after: {}", records.len());
+    assert!(g["similar"].as_u64().is_some_and(|n| n >= 1), "{g}");
+    let accounts: Vec<&str> =
+        g["accounts"].as_array().expect("accounts").iter().filter_map(|a| a["systemId"].as_str()).collect();
+    assert_eq!(accounts, ["bulk1", "other1", "spammer1"], "{g}");
+
+    // A carrier and another DCA: the counts, not the accounts (as /v1/gateway/records).
+    for key in [&carrier.key, &rival.key] {
+        server.get(&format!("/v1/gateway/records?source=%2B{n}"), Some(key)).await.problem(403, "forbidden");
+        let g = server.get(&path, Some(key)).await.ok(200)["gateway"].clone();
+        assert_eq!((&g["messages"], &g["accountsHidden"]), (&json!(2_102), &json!(3)), "{g}");
+        assert!(g["accounts"].as_array().is_some_and(Vec::is_empty), "{g}");
+        assert!(g["nearest"].is_null() && g["records"].as_array().is_some_and(Vec::is_empty), "{g}");
+    }
+    // A CSP that also traces: its own account only.
+    let g = server.get(&path, Some(&other.key)).await.ok(200)["gateway"].clone();
+    let accounts: Vec<&str> =
+        g["accounts"].as_array().expect("accounts").iter().filter_map(|a| a["systemId"].as_str()).collect();
+    assert_eq!(accounts, ["other1"], "{g}");
+    assert!(g["nearest"].is_null(), "the nearest decision is another CSP's: {g}");
+    drop(server);
+}

@@ -59,20 +59,23 @@ fn class_of(state: &AppState, id: CampaignId) -> Option<vouch_registry::Throughp
     state.registry.index().campaign(id).map(|s| s.throughput_class)
 }
 
-/// Liveness: answers as soon as the server accepts connections.
+/// Liveness: answers 200 as soon as the server accepts connections; `status` is `degraded`
+/// (still 200) when a part has stopped, e.g. the transparency log (`logHalted`).
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
     let last_event =
         state.registry.store().last_seq().await.map_err(|e| ApiError::from(vouch_service::ServiceError::Store(e)))?;
     let store = state.registry.store();
+    let log_halted = state.log.as_ref().and_then(|l| l.halted());
     Ok(Json(Health {
-        status: "ok",
+        status: if log_halted.is_some() { "degraded" } else { "ok" },
         numbers: state.registry.index().len(),
         last_event,
         applied_event: store.applied(),
         store: store.engine(),
         sequencer: state.log.as_ref().is_some_and(|l| l.is_sequencer()),
         smscs: state.gateway.as_ref().map(|g| g.smscs_bound()),
+        log_halted,
     }))
 }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vouch_service::{InclusionProof, ProofView, TransparencyLog};
+use vouch_service::{InclusionProof, ProofError, ProofView, TransparencyLog};
 use vouch_tlog::TilePath;
 
 use crate::AppState;
@@ -127,9 +127,32 @@ fn inclusion_view(log: &TransparencyLog, p: InclusionProof) -> InclusionView {
     InclusionView { event: p.seq, proof: ProofView::from(&p), checkpoint }
 }
 
+/// A refused inclusion proof as a problem: 422 `no-such-event` (event 0) and
+/// `event-not-in-tree` (a tree of a fixed size that does not hold the event) are permanent;
+/// 409 `not-yet-integrated` (the newest tree does not hold it yet) is worth retrying.
+fn proof_problem(e: ProofError) -> ApiError {
+    let detail = e.to_string();
+    let (status, slug, title, field) = match e {
+        ProofError::NoSuchEvent => (StatusCode::UNPROCESSABLE_ENTITY, "no-such-event", "No such event", "event"),
+        ProofError::NotInTree { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "event-not-in-tree", "The event is not in that tree", "size")
+        }
+        ProofError::NotYetIntegrated { .. } => {
+            return ApiError(Problem::new(StatusCode::CONFLICT, "not-yet-integrated", "Not integrated yet", detail));
+        }
+        ProofError::Service(e) => return e.into(),
+    };
+    ApiError(
+        Problem::new(status, slug, title, detail.clone())
+            .with_errors(vec![vouch_registry::FieldViolation::new(field, detail)]),
+    )
+}
+
 /// The inclusion proof of a registry event, or of the event that registered a certificate.
+/// Event 0, or an event past a tree size given that is not the newest, get 422 (permanent);
+/// an event not integrated yet gets 409 (retry).
 #[utoipa::path(get, path = "/v1/log/proofs/inclusion", tag = "transparency log", params(InclusionQuery),
-    responses((status = 200, body = InclusionView), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = InclusionView), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn inclusion(
     State(s): State<AppState>,
     q: std::result::Result<Query<InclusionQuery>, QueryRejection>,
@@ -137,8 +160,8 @@ async fn inclusion(
     let q = query(q)?;
     let log = log(&s)?;
     let proof = match (q.event, q.fingerprint) {
-        (Some(seq), None) => log.prove_event(seq, q.size).await?,
-        (None, Some(fp)) => log.prove_certificate(&fp, q.size).await?,
+        (Some(seq), None) => log.prove(seq, q.size).await.map_err(proof_problem)?,
+        (None, Some(fp)) => log.prove_certificate(&fp, q.size).await.map_err(proof_problem)?,
         _ => {
             return Err(ApiError(Problem::new(
                 StatusCode::BAD_REQUEST,
@@ -200,7 +223,8 @@ async fn consistency(
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OpeningView {
-    /// The brand field.
+    /// The sealed field: a brand field (`ein`), or a vetting reason's text
+    /// (`reasons.<i>.message`, `reasons.<i>.fix`).
     pub field: String,
     /// The salt, base64.
     pub salt: String,
@@ -221,8 +245,9 @@ pub struct OpeningsView {
     pub openings: Vec<OpeningView>,
 }
 
-/// The openings of a brand event's confidential-field commitments, for the parties that may
-/// read the brand (its CSP, a DCA it is shared with, the administrator).
+/// The openings of a brand event's commitments (confidential fields, vetting reasons' texts),
+/// for the parties that may read the brand (its CSP, a DCA it is shared with, the
+/// administrator).
 #[utoipa::path(get, path = "/v1/log/openings/{event}", tag = "transparency log", security(("bearer" = [])),
     params(("event" = u64, Path, description = "the event's sequence number")),
     responses((status = 200, body = OpeningsView), (status = 404, body = Problem)))]

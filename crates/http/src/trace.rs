@@ -201,7 +201,8 @@ struct TraceParams {
 /// the gateway's decisions around it (sms) or the call's signer (voice), and the registry events
 /// it rests on with their inclusion proofs.
 #[utoipa::path(get, path = "/v1/trace", tag = "traceback", security(("bearer" = [])), params(TraceParams),
-    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Object), (status = 400, body = Problem, description = "a bad parameter; `invalid-at` also for an instant before 2015-01-01 or more than a day ahead"),
+        (status = 403, body = Problem)))]
 async fn trace(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -209,10 +210,19 @@ async fn trace(
 ) -> Result<Json<Trace>> {
     let q = query(q)?;
     let number: TelephoneNumber = path_param("tn", &q.tn)?;
+    let now = s.registry.now();
     let at = match q.at.as_deref() {
         Some(t) => instant("at", t)?,
-        None => s.registry.now(),
+        None => now,
     };
+    if let Some(why) = vouch_service::trace_instant_error(at, now) {
+        return Err(ApiError(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-at",
+            "Instant out of range",
+            format!("at: {why}; trace an instant from {} to a day past now", vouch_service::EARLIEST_INSTANT),
+        )));
+    }
     let channel = match q.channel.as_deref() {
         Some(c) => c.parse()?,
         None if q.identity.is_some() => Channel::Voice,

@@ -250,6 +250,10 @@ pub struct NumberView {
     /// End of the holding interval, if it ended (point-in-time answers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held_until: Option<String>,
+    /// Whether the number itself is suspended (now, or at `at`): the gateway refuses its
+    /// messages (0x40C) whatever `campaignStatus` says. Lookups only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number_suspended: Option<bool>,
 }
 
 impl NumberView {
@@ -265,6 +269,7 @@ impl NumberView {
             at: at.map(rfc3339),
             held_since: a.held_since.map(rfc3339),
             held_until: a.held_until.map(rfc3339),
+            number_suspended: a.number_suspended,
         }
     }
 }
@@ -394,7 +399,8 @@ pub struct ReasonBody {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
-    /// Always `ok` when the server answers.
+    /// `ok`, or `degraded` when a part of the server has stopped working while it still
+    /// answers (the transparency log has halted: `logHalted` says why).
     pub status: &'static str,
     /// Numbers held in the index.
     pub numbers: usize,
@@ -411,4 +417,8 @@ pub struct Health {
     /// address (`false` while it is away or refuses vouch).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smscs: Option<std::collections::BTreeMap<String, bool>>,
+    /// Why the transparency log stopped growing, if it did (the registry still takes writes;
+    /// their events wait, outside the signed tree, until an operator has investigated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_halted: Option<String>,
 }

@@ -40,14 +40,16 @@ pub use follow::FOLLOW_INTERVAL;
 pub(crate) use follow::WriteGuard;
 pub use gateway::{BoundAccount, Checked, IssuedSmppAccount, MobileOriginated, SmppGateway, source_label};
 pub use log::{
-    InclusionProof, Integrated, Opening, ProofView, SEALED_BRAND_FIELDS, TransparencyLog, commit, salt_base64,
+    InclusionProof, Integrated, Opening, ProofError, ProofView, SEALED_BRAND_FIELDS, SEALED_REASON_FIELDS,
+    TransparencyLog, commit, salt_base64,
 };
 pub use numbers::{ImportRejection, ImportReport, NumberAnswer, SuspensionAnswer};
 pub use providers::IssuedKey;
 pub use risk::{Abuse, AbusePolicy, BrandRisk, CampaignRisk, Enforced};
 pub use trace::{
-    AccountCount, CATEGORIES, CallEvidence, Channel, Evidence, GatewayEvidence, Holder, Party, RecordView,
-    ReportRequest, SIMILAR_BITS, SignedView, TRACE_WINDOW, Trace, TraceQuery, Traceback, content_fingerprint,
+    AccountCount, CATEGORIES, CallEvidence, Channel, EARLIEST_INSTANT, Evidence, GatewayEvidence, Holder, Mismatch,
+    Party, RecordView, ReportRequest, SIMILAR_BITS, SignedView, TRACE_AHEAD, TRACE_RECORDS_EACH, TRACE_WINDOW, Trace,
+    TraceQuery, Traceback, content_fingerprint, trace_instant_error,
 };
 pub use voice::{
     CallAuth, CallToVerify, Enforcement, FailurePolicy, KeySource, RegisteredCertificate, RmdImport, SignerFacts,

@@ -2,7 +2,8 @@
 //! C2SP tiles, with a signed checkpoint after each batch (docs/TRANSPARENCY-LOG.md).
 //!
 //! Leaf `i` is the event with sequence number `i + 1`, in its *log form*: its canonical bytes,
-//! except that a brand's confidential fields are replaced by salted SHA-256 commitments. The
+//! except that a brand's confidential fields, and the messages of its vetting reasons (which
+//! quote them), are replaced by salted SHA-256 commitments. The
 //! log form is a pure function of the event and the log's sealing secret, so integrating the
 //! same events again always gives the same tree: a crash between a write and its integration
 //! loses nothing (the events are durable; integration resumes from the last checkpoint) and
@@ -40,6 +41,12 @@ pub const SEALED_BRAND_FIELDS: &[&str] = &[
     "referenceId",
 ];
 
+/// The fields of each vetting reason of a `brand.vetted` event that never appear in the clear
+/// in the log: the texts, which may quote a sealed value (an EIN, an e-mail address, an
+/// alternative business id, a sole proprietor's name matched against a sanctions list). The
+/// reason's `code`, `severity`, `field` and `points` stay in the clear.
+pub const SEALED_REASON_FIELDS: &[&str] = &["message", "fix"];
+
 /// How long the sequencer lease lasts unless renewed (each pass and each checkpoint renews it).
 const LEASE_US: i64 = 5_000_000;
 
@@ -74,6 +81,50 @@ pub struct InclusionProof {
     pub proof: Vec<Hash>,
     /// The tree head at `size`.
     pub root: Hash,
+}
+
+/// Why an inclusion proof was not given.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofError {
+    /// Event 0 was asked for: events are numbered from 1 (leaf `i` is event `i + 1`).
+    #[error("events are numbered from 1 (leaf i is event i + 1): there is no event 0")]
+    NoSuchEvent,
+    /// The event is not in the tree of the size asked for, and never will be: a tree of a given
+    /// size never changes.
+    #[error(
+        "event {seq} is not in the tree of size {size}, and never will be (a tree of a given size never \
+         changes): ask for a larger size, or leave size out for the newest tree"
+    )]
+    NotInTree {
+        /// The event asked for.
+        seq: u64,
+        /// The tree size asked for.
+        size: u64,
+    },
+    /// The event is not integrated yet: the newest tree is smaller. Asking again later works.
+    #[error("event {seq} is not in the newest tree (size {size}) yet: retry")]
+    NotYetIntegrated {
+        /// The event asked for.
+        seq: u64,
+        /// The newest tree's size.
+        size: u64,
+    },
+    /// Anything else: an unknown certificate, a size past the tree, the store.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<ProofError> for ServiceError {
+    fn from(e: ProofError) -> Self {
+        match e {
+            ProofError::NoSuchEvent => ServiceError::invalid("event", e.to_string()),
+            ProofError::NotInTree { .. } => ServiceError::invalid("size", e.to_string()),
+            ProofError::NotYetIntegrated { .. } => {
+                ServiceError::Conflict { kind: crate::ConflictKind::LogState, detail: e.to_string() }
+            }
+            ProofError::Service(e) => e,
+        }
+    }
 }
 
 /// An inclusion proof as JSON: `GET /v1/log/proofs/inclusion` and the evidence of a trace.
@@ -197,7 +248,7 @@ impl TransparencyLog {
                 rows.push(Vec::new());
                 continue;
             }
-            let hashes = match self.tile(id).await {
+            let hashes = match self.tile_at_least(id, width).await {
                 Ok(t) => t.and_then(|t| t.first().cloned()).unwrap_or_default(),
                 Err(ServiceError::Store(vouch_store::StoreError::Corrupt { .. })) => Vec::new(),
                 Err(e) => return Err(e),
@@ -363,7 +414,7 @@ impl TransparencyLog {
             {
                 let mut cache = self.tiles.write().unwrap_or_else(|e| e.into_inner());
                 for t in &updates {
-                    cache.put(t.id, &t.hashes);
+                    put_wider(&mut cache, t.id, &t.hashes);
                 }
             }
             added += edge.size() - size;
@@ -375,16 +426,19 @@ impl TransparencyLog {
         }
     }
 
-    /// The log form of an event: its canonical bytes, with a brand's confidential fields
-    /// replaced by commitments (`body.sealed`).
+    /// The log form of an event: its canonical bytes, with a brand's confidential fields and
+    /// the texts of its vetting reasons replaced by commitments (`body.sealed`).
     pub fn log_form(&self, seq: u64, kind: &str, canonical: &str) -> Result<Vec<u8>, ServiceError> {
-        if kind != "brand.registered" && kind != "brand.updated" {
+        if !has_sealed_fields(kind) {
             return Ok(canonical.as_bytes().to_vec());
         }
         let mut v: Value = serde_json::from_str(canonical)
             .map_err(|e| log_error(TlogError::OutOfRange(format!("event {seq} does not parse: {e}"))))?;
-        let sealed: Map<String, Value> =
-            self.seal(seq, &mut v).into_iter().map(|o| (o.field, Value::String(o.commitment.to_base64()))).collect();
+        let sealed: Map<String, Value> = self
+            .seal(seq, kind, &mut v)
+            .into_iter()
+            .map(|o| (o.field, Value::String(o.commitment.to_base64())))
+            .collect();
         if !sealed.is_empty()
             && let Some(body) = v.get_mut("body").and_then(Value::as_object_mut)
         {
@@ -394,18 +448,45 @@ impl TransparencyLog {
             .map_err(|e| log_error(TlogError::OutOfRange(format!("event {seq} does not encode: {e}"))))
     }
 
-    /// Takes a brand event's confidential fields out of `event` and returns their openings.
-    fn seal(&self, seq: u64, event: &mut Value) -> Vec<Opening> {
-        let Some(brand) = event.pointer_mut("/body/brand").and_then(Value::as_object_mut) else { return Vec::new() };
-        SEALED_BRAND_FIELDS
-            .iter()
-            .filter_map(|field| {
-                let value = brand.remove(*field)?;
-                let salt = self.salt(seq, field);
+    /// Takes an event's confidential values out of `event` (see [`take_sealed`]) and returns
+    /// their openings.
+    fn seal(&self, seq: u64, kind: &str, event: &mut Value) -> Vec<Opening> {
+        take_sealed(kind, event)
+            .into_iter()
+            .map(|(field, value)| {
+                let salt = self.salt(seq, &field);
                 let commitment = commit(&salt, &value);
-                Some(Opening { field: (*field).to_string(), salt, value, commitment })
+                Opening { field, salt, value, commitment }
             })
             .collect()
+    }
+
+    /// Whether event `seq` (a `brand.vetted` one, in the tree) was integrated in its canonical
+    /// form, by a vouch that did not seal vetting reasons yet: its stored leaf hash is that of
+    /// the canonical bytes. The tree never changes, so such an entry is served as integrated.
+    async fn integrated_unsealed(&self, seq: u64, kind: &str, canonical: &str) -> Result<bool, ServiceError> {
+        if kind != "brand.vetted" || seq == 0 {
+            return Ok(false);
+        }
+        Ok(self.stored_leaf(seq - 1).await? == Some(leaf_hash(canonical.as_bytes())))
+    }
+
+    /// The entry of event `seq` (in the tree) as the tree holds it: its log form, or, for a
+    /// `brand.vetted` event integrated before vetting reasons were sealed, its canonical bytes.
+    async fn served_form(&self, seq: u64, kind: &str, canonical: &str) -> Result<Vec<u8>, ServiceError> {
+        let form = self.log_form(seq, kind, canonical)?;
+        if form != canonical.as_bytes() && self.integrated_unsealed(seq, kind, canonical).await? {
+            return Ok(canonical.as_bytes().to_vec());
+        }
+        Ok(form)
+    }
+
+    /// The leaf hash stored for leaf `index` (level-0 tiles), if the store has it.
+    async fn stored_leaf(&self, index: u64) -> Result<Option<Hash>, ServiceError> {
+        let id = TileId { level: 0, index: index / TILE_WIDTH as u64 };
+        let pos = (index % TILE_WIDTH as u64) as usize;
+        let Some(tile) = self.tile_at_least(id, pos + 1).await? else { return Ok(None) };
+        Ok(tile.first().and_then(|row| row.get(pos)).copied())
     }
 
     /// The stored event `seq`: its kind and canonical text.
@@ -431,7 +512,7 @@ impl TransparencyLog {
             return Err(not_found());
         }
         let (kind, canonical) = self.stored_event(seq).await?.ok_or_else(not_found)?;
-        if kind != "brand.registered" && kind != "brand.updated" {
+        if !has_sealed_fields(&kind) {
             return Ok(Vec::new());
         }
         let mut v: Value = serde_json::from_str(&canonical).map_err(|_| not_found())?;
@@ -439,7 +520,10 @@ impl TransparencyLog {
             v.pointer("/body/brandId").and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(not_found)?;
         // Whoever may read the brand through the API may open its commitments.
         self.registry.brand(p, brand_id).await.map_err(|_| not_found())?;
-        Ok(self.seal(seq, &mut v))
+        if self.integrated_unsealed(seq, &kind, &canonical).await? {
+            return Ok(Vec::new());
+        }
+        Ok(self.seal(seq, &kind, &mut v))
     }
 
     /// The entry (log form) of event `seq`, if it is in the tree.
@@ -449,7 +533,7 @@ impl TransparencyLog {
         }
         let (kind, canonical) =
             self.stored_event(seq).await?.ok_or_else(|| ServiceError::not_found("log entry", seq))?;
-        self.log_form(seq, &kind, &canonical)
+        self.served_form(seq, &kind, &canonical).await
     }
 
     /// An entry bundle: entries `256·index ..` (`width` of them), all inside the tree.
@@ -466,7 +550,7 @@ impl TransparencyLog {
         }
         let mut entries = Vec::with_capacity(events.len());
         for (seq, kind, canonical) in &events {
-            entries.push(self.log_form(*seq, kind, canonical)?);
+            entries.push(self.served_form(*seq, kind, canonical).await?);
         }
         Ok(Some(encode_bundle(&entries).map_err(log_error)?))
     }
@@ -474,31 +558,39 @@ impl TransparencyLog {
     /// A hash tile's bytes: the full tile, or the first `width` hashes of one (which the tree
     /// must have).
     pub async fn hash_tile(&self, id: TileId, width: u16) -> Result<Option<Vec<u8>>, ServiceError> {
-        let Some(tile) = self.tile(id).await? else { return Ok(None) };
-        let row = &tile[0];
         let w = usize::from(width);
-        if row.len() < w {
-            return Ok(None);
-        }
+        let Some(tile) = self.tile_at_least(id, w).await? else { return Ok(None) };
+        let Some(row) = tile.first().filter(|row| row.len() >= w) else { return Ok(None) };
         Ok(Some(row[..w].iter().flat_map(|h| h.0).collect()))
     }
 
-    /// An expanded tile, from the cache or the store.
-    async fn tile(&self, id: TileId) -> Result<Option<ExpandedTile>, ServiceError> {
-        if let Some(t) = self.tiles.read().unwrap_or_else(|e| e.into_inner()).get(id) {
+    /// An expanded tile whose bottom row holds at least `width` hashes if the store has one
+    /// that wide: from the cache when it holds one that wide, else from the store.
+    async fn tile_at_least(&self, id: TileId, width: usize) -> Result<Option<ExpandedTile>, ServiceError> {
+        if let Some(t) = self.tiles.read().unwrap_or_else(|e| e.into_inner()).get(id)
+            && tile_width(&t) >= width
+        {
             return Ok(Some(t));
         }
+        self.load_tile(id).await
+    }
+
+    /// Reads a tile from the store into the cache (never over a wider one: the store may
+    /// have been read before the sequencer cached a newer version) and returns the wider of
+    /// the two.
+    async fn load_tile(&self, id: TileId) -> Result<Option<ExpandedTile>, ServiceError> {
         let Some(bytes) = self.registry.store.log_tile(id.level, id.index).await? else { return Ok(None) };
         let hashes = parse_hash_tile(&bytes).map_err(log_error)?;
         let mut cache = self.tiles.write().unwrap_or_else(|e| e.into_inner());
-        if cache.0.len() >= TILE_CACHE {
+        if cache.0.len() >= TILE_CACHE && !cache.0.contains_key(&id) {
             cache.0.clear();
         }
-        Ok(Some(cache.put(id, &hashes)))
+        Ok(Some(put_wider(&mut cache, id, &hashes)))
     }
 
     /// Runs a proof generator, loading the tiles it misses.
     async fn with_nodes<T>(&self, f: impl Fn(&MemoryTiles) -> Result<T, TlogError>) -> Result<T, ServiceError> {
+        let mut last = None;
         for _ in 0..128 {
             let missing = {
                 let cache = self.tiles.read().unwrap_or_else(|e| e.into_inner());
@@ -508,8 +600,13 @@ impl TransparencyLog {
                     Err(e) => return Err(log_error(e)),
                 }
             };
+            // The store's tile did not have it either: the tree is short of a node.
+            if last == Some(missing) {
+                return Err(log_error(TlogError::MissingNode(missing)));
+            }
+            last = Some(missing);
             let (tile, _, _) = locate(missing);
-            if self.tile(tile).await?.is_none() {
+            if self.load_tile(tile).await?.is_none() {
                 return Err(log_error(TlogError::MissingNode(missing)));
             }
         }
@@ -527,32 +624,48 @@ impl TransparencyLog {
 
     /// The inclusion proof of event `seq` in the tree of `size` (default: the newest).
     pub async fn prove_event(&self, seq: u64, size: Option<u64>) -> Result<InclusionProof, ServiceError> {
-        let size = self.check_size(size)?;
-        if seq == 0 || seq > size {
-            return Err(ServiceError::Conflict {
-                kind: crate::ConflictKind::LogState,
-                detail: format!("event {seq} is not in the tree of size {size} (yet)"),
+        Ok(self.prove(seq, size).await?)
+    }
+
+    /// The inclusion proof of event `seq` in the tree of `size` (default: the newest), with a
+    /// typed reason when there is none: event 0 and a tree of a fixed size that does not hold
+    /// the event are permanent refusals; the newest tree not holding it yet is not.
+    pub async fn prove(&self, seq: u64, size: Option<u64>) -> Result<InclusionProof, ProofError> {
+        if seq == 0 {
+            return Err(ProofError::NoSuchEvent);
+        }
+        let current = self.size();
+        let tree = match size {
+            None => current,
+            Some(s) if s <= current => s,
+            Some(s) => {
+                return Err(ServiceError::invalid("size", format!("the tree has {current} entries, not {s}")).into());
+            }
+        };
+        if seq > tree {
+            // Only the newest tree can still come to hold the event; a smaller one never will.
+            return Err(if size.is_some() && (tree < current || tree == 0) {
+                ProofError::NotInTree { seq, size: tree }
+            } else {
+                ProofError::NotYetIntegrated { seq, size: tree }
             });
         }
         let entry = self.entry(seq).await?;
         let index = seq - 1;
-        let (proof, root) = self.with_nodes(|n| Ok((inclusion_proof(n, index, size)?, tree_root(n, size)?))).await?;
-        Ok(InclusionProof { seq, index, size, leaf: leaf_hash(&entry), entry, proof, root })
+        let (proof, root) = self.with_nodes(|n| Ok((inclusion_proof(n, index, tree)?, tree_root(n, tree)?))).await?;
+        Ok(InclusionProof { seq, index, size: tree, leaf: leaf_hash(&entry), entry, proof, root })
     }
 
     /// The inclusion proof of the event that registered a certificate (hex SHA-256 of its DER).
-    pub async fn prove_certificate(
-        &self,
-        fingerprint: &str,
-        size: Option<u64>,
-    ) -> Result<InclusionProof, ServiceError> {
+    pub async fn prove_certificate(&self, fingerprint: &str, size: Option<u64>) -> Result<InclusionProof, ProofError> {
         let seq = self
             .registry
             .store
             .certificate_event(&fingerprint.to_ascii_lowercase())
-            .await?
+            .await
+            .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found("certificate", fingerprint))?;
-        self.prove_event(seq, size).await
+        self.prove(seq, size).await
     }
 
     /// The consistency proof from `from` to `to` (default: the newest), with both heads.
@@ -576,6 +689,61 @@ impl TransparencyLog {
     }
 }
 
+/// Whether events of `kind` have sealed values in their log form.
+fn has_sealed_fields(kind: &str) -> bool {
+    matches!(kind, "brand.registered" | "brand.updated" | "brand.vetted")
+}
+
+/// Takes an event's confidential values out of `event`, each with the name it is sealed
+/// under: a brand's [`SEALED_BRAND_FIELDS`] from `body.brand` (named by field), and the
+/// [`SEALED_REASON_FIELDS`] of each vetting reason in `body.outcome.reasons` (named
+/// `reasons.<i>.<field>`).
+fn take_sealed(kind: &str, event: &mut Value) -> Vec<(String, Value)> {
+    let mut taken = Vec::new();
+    match kind {
+        "brand.registered" | "brand.updated" => {
+            if let Some(brand) = event.pointer_mut("/body/brand").and_then(Value::as_object_mut) {
+                for field in SEALED_BRAND_FIELDS {
+                    if let Some(value) = brand.remove(*field) {
+                        taken.push(((*field).to_string(), value));
+                    }
+                }
+            }
+        }
+        "brand.vetted" => {
+            if let Some(reasons) = event.pointer_mut("/body/outcome/reasons").and_then(Value::as_array_mut) {
+                for (i, reason) in reasons.iter_mut().enumerate() {
+                    let Some(reason) = reason.as_object_mut() else { continue };
+                    for field in SEALED_REASON_FIELDS {
+                        if let Some(value) = reason.remove(*field) {
+                            taken.push((format!("reasons.{i}.{field}"), value));
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    taken
+}
+
+/// The number of hashes in a tile's bottom row.
+fn tile_width(tile: &ExpandedTile) -> usize {
+    tile.first().map_or(0, Vec::len)
+}
+
+/// Caches a tile unless the cache holds a version at least as wide (a partial tile of width W
+/// is a prefix of every later version: a narrower one is only ever an older read); returns
+/// the version the cache holds.
+fn put_wider(cache: &mut MemoryTiles, id: TileId, hashes: &[Hash]) -> ExpandedTile {
+    if let Some(t) = cache.get(id)
+        && tile_width(&t) >= hashes.len()
+    {
+        return t;
+    }
+    cache.put(id, hashes)
+}
+
 /// The commitment to a sealed value: SHA-256(salt || canonical JSON).
 pub fn commit(salt: &[u8], value: &Value) -> Hash {
     let mut ctx = digest::Context::new(&digest::SHA256);
@@ -589,4 +757,71 @@ pub fn commit(salt: &[u8], value: &Value) -> Hash {
 /// Base64 of a salt (for the API).
 pub fn salt_base64(salt: &[u8]) -> String {
     STANDARD.encode(salt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hashes(n: usize) -> Vec<Hash> {
+        (0..n).map(|i| leaf_hash(format!("entry {i}").as_bytes())).collect()
+    }
+
+    #[test]
+    fn a_cached_tile_is_never_replaced_by_a_narrower_one() {
+        let id = TileId { level: 0, index: 3 };
+        let mut cache = MemoryTiles::default();
+        // The sequencer caches the tile of width 5 it just committed…
+        let newer = put_wider(&mut cache, id, &hashes(5));
+        assert_eq!(tile_width(&newer), 5);
+        // …then a reader that read the store before that commit caches what it read (width 3):
+        // the wider tile stays, and is what the reader gets.
+        let got = put_wider(&mut cache, id, &hashes(3));
+        assert_eq!(tile_width(&got), 5);
+        assert_eq!(tile_width(&cache.get(id).expect("cached")), 5);
+        assert_eq!(cache.get(id).expect("cached")[0], hashes(5));
+        // A wider version replaces it.
+        assert_eq!(tile_width(&put_wider(&mut cache, id, &hashes(8))), 8);
+        assert_eq!(cache.get(id).expect("cached")[0], hashes(8));
+        // Other tiles are not touched.
+        assert!(cache.get(TileId { level: 0, index: 2 }).is_none());
+    }
+
+    #[test]
+    fn vetting_reasons_keep_code_severity_field_and_points_and_lose_their_texts() {
+        let mut event = serde_json::json!({
+            "actor": "P1234567", "kind": "brand.vetted", "seq": 7, "time": "2026-01-01T00:00:00.000000Z", "v": 1,
+            "body": {"brandId": "B1234567", "outcome": {"identityStatus": "UNVERIFIED", "score": 0, "reasons": [
+                {"code": "EIN_FORMAT_INVALID", "severity": "BLOCKING", "field": "ein", "points": 0,
+                 "message": "`98765432X` is not an EIN", "fix": "Enter the nine-digit EIN"},
+                {"code": "SANCTIONS_CLEAR", "severity": "PASS", "field": "companyName", "points": 0,
+                 "message": "no match in the operator's sanctions list"}
+            ]}}
+        });
+        let taken = take_sealed("brand.vetted", &mut event);
+        let names: Vec<&str> = taken.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["reasons.0.message", "reasons.0.fix", "reasons.1.message"]);
+        assert_eq!(taken[0].1, "`98765432X` is not an EIN");
+        assert_eq!(
+            event["body"]["outcome"]["reasons"][0],
+            serde_json::json!({"code": "EIN_FORMAT_INVALID", "severity": "BLOCKING", "field": "ein", "points": 0})
+        );
+        assert!(!event.to_string().contains("98765432X"), "{event}");
+        assert_eq!(event["body"]["outcome"]["score"], 0);
+        // Other kinds keep everything.
+        let mut other = serde_json::json!({"kind": "campaign.created", "body": {"message": "kept"}});
+        assert!(take_sealed("campaign.created", &mut other).is_empty());
+        assert_eq!(other["body"]["message"], "kept");
+    }
+
+    #[test]
+    fn brand_events_and_vetting_have_sealed_fields() {
+        for kind in ["brand.registered", "brand.updated", "brand.vetted"] {
+            assert!(has_sealed_fields(kind), "{kind}");
+        }
+        for kind in ["campaign.created", "provider.registered", "certificate.registered"] {
+            assert!(!has_sealed_fields(kind), "{kind}");
+        }
+        assert_eq!(SEALED_REASON_FIELDS, ["message", "fix"]);
+    }
 }

@@ -27,6 +27,9 @@ pub struct NumberAnswer {
     pub held_since: Option<Timestamp>,
     /// End of the holding interval, if it ended (point-in-time answers).
     pub held_until: Option<Timestamp>,
+    /// Whether the number itself is suspended (now, or at `at`): the gateway refuses its
+    /// messages whatever its campaign's status. `None` in the answers to assignments.
+    pub number_suspended: Option<bool>,
 }
 
 /// A number's suspension or reinstatement, as recorded.
@@ -260,9 +263,13 @@ impl Registry {
         Ok(SuspensionAnswer { number, campaign_id, suspended: suspend, reason, seq })
     }
 
-    /// Who holds `number` now, from memory (public).
+    /// Who holds `number` now, and whether the number itself is suspended, from memory
+    /// (public).
     pub fn lookup_number(&self, number: TelephoneNumber) -> Option<NumberAnswer> {
-        self.index.lookup(number).map(|a| answer_from_slot(number, &a.campaign))
+        self.index.lookup(number).map(|a| NumberAnswer {
+            number_suspended: Some(self.number_suspended(number)),
+            ..answer_from_slot(number, &a.campaign)
+        })
     }
 
     /// Who held `number` at instant `at`, from the store's history (public).
@@ -273,6 +280,9 @@ impl Registry {
     ) -> Result<Option<NumberAnswer>, ServiceError> {
         let Some(row) = self.store.assignment_at(number, at).await? else { return Ok(None) };
         let status = self.store.campaign_status_at(row.campaign_id, at).await?;
+        // The number's own suspensions during this holding, the last one up to `at` decides.
+        let suspensions = self.store.number_suspension_events(number, row.assigned_seq, row.released_seq).await?;
+        let number_suspended = suspensions.iter().rev().find(|e| e.at <= at).is_some_and(|e| e.suspended);
         Ok(Some(NumberAnswer {
             number,
             campaign_id: row.campaign_id,
@@ -281,6 +291,7 @@ impl Registry {
             throughput_class: None,
             held_since: Some(row.assigned),
             held_until: row.released,
+            number_suspended: Some(number_suspended),
         }))
     }
 
@@ -388,5 +399,6 @@ fn answer_from_slot(number: TelephoneNumber, slot: &CampaignSlot) -> NumberAnswe
         throughput_class: Some(slot.throughput_class),
         held_since: None,
         held_until: None,
+        number_suspended: None,
     }
 }

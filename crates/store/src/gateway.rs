@@ -110,6 +110,37 @@ pub struct RecordFilter<'a> {
     pub until: Timestamp,
 }
 
+/// How many decisions one account's messages got of one verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountVerdictCount {
+    /// The bound account's `system_id`.
+    pub system_id: String,
+    /// Its CSP.
+    pub provider_id: ProviderId,
+    /// `accepted`, `rejected` or `flagged`.
+    pub verdict: String,
+    /// Decisions.
+    pub messages: u64,
+}
+
+fn record_row(r: &crate::DbRow) -> Result<GatewayRecord, StoreError> {
+    const T: &str = "gateway_records";
+    Ok(GatewayRecord {
+        at: ts(T, r.try_get("at_us")?)?,
+        system_id: r.try_get("system_id")?,
+        provider_id: parse(T, r.try_get("provider_id")?)?,
+        source: r.try_get("source")?,
+        campaign_id: r.try_get::<Option<String>, _>("campaign_id")?.map(|c| parse(T, &c)).transpose()?,
+        dest_key: r.try_get("dest_key")?,
+        fingerprint: r.try_get("fingerprint")?,
+        parts: u32::try_from(r.try_get::<i64, _>("parts")?).unwrap_or(0),
+        verdict: r.try_get("verdict")?,
+        status: u32::try_from(r.try_get::<i64, _>("status")?).unwrap_or(0),
+        detail: r.try_get("detail")?,
+        message_id: r.try_get("message_id")?,
+    })
+}
+
 fn account_row(r: &crate::DbRow) -> Result<SmppAccountRow, StoreError> {
     const T: &str = "smpp_accounts";
     Ok(SmppAccountRow {
@@ -439,7 +470,6 @@ impl Store {
         filter: &RecordFilter<'_>,
         limit: u32,
     ) -> Result<Vec<GatewayRecord>, StoreError> {
-        const T: &str = "gateway_records";
         let from = filter.since.as_microsecond();
         let to = filter.until.as_microsecond();
         let first_batch = from.saturating_sub(SPAN_US);
@@ -467,24 +497,110 @@ impl Store {
             .bind(i64::from(limit))
             .fetch_all(db)
             .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
-        rows.iter()
-            .map(|r| {
-                Ok(GatewayRecord {
-                    at: ts(T, r.try_get("at_us")?)?,
-                    system_id: r.try_get("system_id")?,
-                    provider_id: parse(T, r.try_get("provider_id")?)?,
-                    source: r.try_get("source")?,
-                    campaign_id: r.try_get::<Option<String>, _>("campaign_id")?.map(|c| parse(T, &c)).transpose()?,
-                    dest_key: r.try_get("dest_key")?,
-                    fingerprint: r.try_get("fingerprint")?,
-                    parts: u32::try_from(r.try_get::<i64, _>("parts")?).unwrap_or(0),
-                    verdict: r.try_get("verdict")?,
-                    status: u32::try_from(r.try_get::<i64, _>("status")?).unwrap_or(0),
-                    detail: r.try_get("detail")?,
-                    message_id: r.try_get("message_id")?,
+        rows.iter().map(record_row).collect()
+    }
+
+    /// The decisions for `source` in `[since, until]` nearest `at`, read outward from it: at
+    /// most `each` at or before `at` and at most `each` after it, each list nearest first. A
+    /// trace lists these; its counts come from [`Store::gateway_record_counts`].
+    pub async fn gateway_records_around(
+        &self,
+        source: &str,
+        at: Timestamp,
+        since: Timestamp,
+        until: Timestamp,
+        each: u32,
+    ) -> Result<(Vec<GatewayRecord>, Vec<GatewayRecord>), StoreError> {
+        let (from, to, at) = (since.as_microsecond(), until.as_microsecond(), at.as_microsecond());
+        // Both halves walk the source's rows of the batches that may hold records in their
+        // half (one seek per batch) and keep the `each` nearest.
+        const BEFORE: &str = "SELECT r.* FROM gateway_record_batches b JOIN gateway_records r \
+               ON r.batch_us = b.batch_us AND r.batch_key = b.batch_key AND r.source = $1 \
+             WHERE b.batch_us BETWEEN $2 AND $4 AND b.last_us >= $3 AND r.at_us BETWEEN $3 AND $4 \
+             ORDER BY r.at_us DESC, b.batch_us DESC, b.batch_key DESC, r.ord DESC LIMIT $5";
+        const AFTER: &str = "SELECT r.* FROM gateway_record_batches b JOIN gateway_records r \
+               ON r.batch_us = b.batch_us AND r.batch_key = b.batch_key AND r.source = $1 \
+             WHERE b.batch_us BETWEEN $2 AND $4 AND b.last_us >= $3 AND r.at_us BETWEEN $3 AND $4 \
+             ORDER BY r.at_us, b.batch_us, b.batch_key, r.ord LIMIT $5";
+        let mut halves = Vec::with_capacity(2);
+        for (q, lo, hi) in [(BEFORE, from, at.min(to)), (AFTER, from.max(at.saturating_add(1)), to)] {
+            if lo > hi || each == 0 {
+                halves.push(Vec::new());
+                continue;
+            }
+            let rows = on!(self.pool(), db => sqlx::query(q)
+                .bind(source)
+                .bind(lo.saturating_sub(SPAN_US))
+                .bind(lo)
+                .bind(hi)
+                .bind(i64::from(each))
+                .fetch_all(db)
+                .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
+            halves.push(rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?);
+        }
+        let after = halves.pop().unwrap_or_default();
+        let before = halves.pop().unwrap_or_default();
+        Ok((before, after))
+    }
+
+    /// Every decision for `source` in `[since, until]`, counted per account and verdict (in
+    /// SQL: the counts are complete however many records the window holds).
+    pub async fn gateway_record_counts(
+        &self,
+        source: &str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<AccountVerdictCount>, StoreError> {
+        const T: &str = "gateway_records";
+        let (from, to) = (since.as_microsecond(), until.as_microsecond());
+        let rows: Vec<(String, String, String, i64)> = on!(self.pool(), db => sqlx::query_as(
+            "SELECT r.system_id, r.provider_id, r.verdict, count(*) AS messages \
+             FROM gateway_record_batches b JOIN gateway_records r \
+               ON r.batch_us = b.batch_us AND r.batch_key = b.batch_key AND r.source = $1 \
+             WHERE b.batch_us BETWEEN $2 AND $4 AND b.last_us >= $3 AND r.at_us BETWEEN $3 AND $4 \
+             GROUP BY r.system_id, r.provider_id, r.verdict ORDER BY r.system_id, r.provider_id, r.verdict",
+        )
+        .bind(source)
+        .bind(from.saturating_sub(SPAN_US))
+        .bind(from)
+        .bind(to)
+        .fetch_all(db)
+        .await)?;
+        rows.into_iter()
+            .map(|(system_id, provider, verdict, messages)| {
+                Ok(AccountVerdictCount {
+                    system_id,
+                    provider_id: parse(T, &provider)?,
+                    verdict,
+                    messages: u64::try_from(messages).unwrap_or(0),
                 })
             })
             .collect()
+    }
+
+    /// The decisions for `source` in `[since, until]` counted per content fingerprint (hex), so
+    /// that near-identical messages can be counted over the whole window.
+    pub async fn gateway_fingerprint_counts(
+        &self,
+        source: &str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let (from, to) = (since.as_microsecond(), until.as_microsecond());
+        let rows: Vec<(String, i64)> = on!(self.pool(), db => sqlx::query_as(
+            "SELECT r.fingerprint, count(*) AS messages \
+             FROM gateway_record_batches b JOIN gateway_records r \
+               ON r.batch_us = b.batch_us AND r.batch_key = b.batch_key AND r.source = $1 \
+             WHERE b.batch_us BETWEEN $2 AND $4 AND b.last_us >= $3 AND r.at_us BETWEEN $3 AND $4 \
+             GROUP BY r.fingerprint",
+        )
+        .bind(source)
+        .bind(from.saturating_sub(SPAN_US))
+        .bind(from)
+        .bind(to)
+        .fetch_all(db)
+        .await)?;
+        Ok(rows.into_iter().map(|(f, n)| (f, u64::try_from(n).unwrap_or(0))).collect())
     }
 
     /// Deletes the batches of records that all fall before `before` (a batch spans at most

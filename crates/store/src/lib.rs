@@ -133,12 +133,13 @@ impl Pool {
 }
 
 pub use gateway::{
-    GatewayMinute, GatewayRecord, OptOutChange, RECORD_BATCH_SPAN, RecordFilter, SmppAccountRow, UsageRow,
+    AccountVerdictCount, GatewayMinute, GatewayRecord, OptOutChange, RECORD_BATCH_SPAN, RecordFilter, SmppAccountRow,
+    UsageRow,
 };
 pub use log::{CheckpointRow, LogKeys, TileRow};
 pub use project::{Deferred, project};
 pub use query::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow, SharingRow};
-pub use reports::{EventRow, ReportRow, ReportsAbout};
+pub use reports::{EventRow, ReportRow, ReportsAbout, SuspensionEvent};
 pub use risk::{ActivityRow, SuspendedNumber, TrafficRow, WebhookRow};
 pub use tx::{Tx, encode_number_assigned};
 pub use voice::{CertificateRow, CpsKeyRow, NumberBlockRow, SignedCall, SigningKeyRow, SipPeerRow};

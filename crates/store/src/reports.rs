@@ -50,6 +50,17 @@ pub struct EventRow {
     pub kind: String,
 }
 
+/// A number's suspension or reinstatement, as a trace cites it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuspensionEvent {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its commit time.
+    pub at: Timestamp,
+    /// `number.suspended` (true) or `number.reinstated` (false).
+    pub suspended: bool,
+}
+
 fn report_row(r: &crate::DbRow) -> Result<ReportRow, StoreError> {
     const T: &str = "reports";
     let number: i64 = r.try_get("number")?;
@@ -152,6 +163,64 @@ impl Store {
             q.build_query_as().fetch_all(db).await
         })?;
         Ok(rows.into_iter().map(|(seq, subject)| (seq.max(0) as u64, subject)).collect())
+    }
+
+    /// The latest event about `subject` of one of `kinds` committed at or before `until`: its
+    /// sequence number and canonical encoding (what a trace rebuilds a brand or campaign from,
+    /// as it stood at an instant).
+    pub async fn latest_subject_event(
+        &self,
+        subject: &str,
+        kinds: &[&str],
+        until: Timestamp,
+    ) -> Result<Option<(u64, String)>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(None);
+        }
+        let row: Option<(i64, String)> = on!(self.pool(), db => {
+            // The kind filter repeats the partial index's condition, so that `events_subject`
+            // serves the query on both engines.
+            let mut q = sqlx::QueryBuilder::new("SELECT seq, canonical FROM events WHERE subject = ");
+            q.push_bind(subject);
+            q.push(" AND kind NOT IN ('number.assigned', 'number.released') AND ts_us <= ");
+            q.push_bind(until.as_microsecond());
+            q.push(" AND kind IN (");
+            let mut list = q.separated(", ");
+            for k in kinds {
+                list.push_bind(*k);
+            }
+            q.push(") ORDER BY seq DESC LIMIT 1");
+            q.build_query_as().fetch_optional(db).await
+        })?;
+        Ok(row.map(|(seq, canonical)| (seq.max(0) as u64, canonical)))
+    }
+
+    /// The `number.suspended` and `number.reinstated` events of `number` after event `after` and
+    /// before event `before` (to the end when `None`), oldest first: within one holding of the
+    /// number, when `after` and `before` are its `number.assigned` and `number.released`.
+    pub async fn number_suspension_events(
+        &self,
+        number: TelephoneNumber,
+        after: u64,
+        before: Option<u64>,
+    ) -> Result<Vec<SuspensionEvent>, StoreError> {
+        const T: &str = "events";
+        let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+        let rows: Vec<(i64, i64, String)> = on!(self.pool(), db => sqlx::query_as(
+            "SELECT seq, ts_us, kind FROM events WHERE subject = $1 \
+             AND kind NOT IN ('number.assigned', 'number.released') \
+             AND kind IN ('number.suspended', 'number.reinstated') AND seq > $2 AND seq < $3 ORDER BY seq",
+        )
+        .bind(number.to_string())
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(before)
+        .fetch_all(db)
+        .await)?;
+        rows.into_iter()
+            .map(|(seq, at, kind)| {
+                Ok(SuspensionEvent { seq: seq.max(0) as u64, at: ts(T, at)?, suspended: kind == "number.suspended" })
+            })
+            .collect()
     }
 
     /// The events with these sequence numbers, in order.
