@@ -49,14 +49,24 @@ impl Client {
             .bearer_auth(&self.key)
             .send()
             .await
-            .with_context(|| format!("cannot reach vouch at {}; is `vouch serve` running there?", self.base))?;
+            .map_err(reqwest::Error::without_url)
+            .with_context(|| self.unreachable())?;
         Self::answer(&url, resp).await
     }
 
+    /// Why a request did not reach the server, without a password the URL may hold.
+    fn unreachable(&self) -> String {
+        format!("cannot reach vouch at {}; is `vouch serve` running there?", crate::config::redact(&self.base))
+    }
+
     async fn answer(url: &str, resp: reqwest::Response) -> anyhow::Result<serde_json::Value> {
+        let url = crate::config::redact(url);
         let status = resp.status();
-        let value: serde_json::Value =
-            resp.json().await.with_context(|| format!("{url}: unreadable response ({status})"))?;
+        let value: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(reqwest::Error::without_url)
+            .with_context(|| format!("{url}: unreadable response ({status})"))?;
         if !status.is_success() {
             let detail = value.get("detail").and_then(|d| d.as_str()).unwrap_or("no detail");
             bail!("{url}: {status}: {detail}");
@@ -91,7 +101,8 @@ impl Client {
             .body(body)
             .send()
             .await
-            .with_context(|| format!("cannot reach vouch at {}; is `vouch serve` running there?", self.base))?;
+            .map_err(reqwest::Error::without_url)
+            .with_context(|| self.unreachable())?;
         Self::answer(&url, resp).await
     }
 }

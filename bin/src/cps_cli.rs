@@ -210,7 +210,12 @@ async fn problem(url: &str, resp: reqwest::Response) -> anyhow::Error {
     let status = resp.status();
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
     let detail = body.get("detail").and_then(|d| d.as_str()).unwrap_or("no detail");
-    anyhow::anyhow!("{url}: {status}: {detail}")
+    anyhow::anyhow!("{}: {status}: {detail}", crate::config::redact(url))
+}
+
+/// Why a request did not reach the CPS, without a password its URL may hold.
+fn unreachable(url: &str) -> String {
+    format!("cannot reach the CPS at {}", crate::config::redact(url))
 }
 
 fn http() -> anyhow::Result<reqwest::Client> {
@@ -268,13 +273,22 @@ async fn publish(a: PublishArgs) -> anyhow::Result<ExitCode> {
             Some(k) => public_key_arg(k)?,
             None => {
                 let url = format!("{}/cps/v1/keys/{}", a.signer.base(), a.spc);
-                let resp = http.get(&url).send().await.with_context(|| format!("cannot reach {url}"))?;
+                let resp = http
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(reqwest::Error::without_url)
+                    .with_context(|| unreachable(&url))?;
                 if !resp.status().is_success() {
                     return Err(problem(&url, resp).await);
                 }
-                let v: serde_json::Value = resp.json().await.with_context(|| format!("{url}: unreadable answer"))?;
+                let v: serde_json::Value = resp
+                    .json()
+                    .await
+                    .map_err(reqwest::Error::without_url)
+                    .with_context(|| format!("{}: unreadable answer", crate::config::redact(&url)))?;
                 public_key_arg(v.get("publicKey").and_then(|k| k.as_str()).unwrap_or_default())
-                    .with_context(|| format!("{url}: publicKey"))?
+                    .with_context(|| format!("{}: publicKey", crate::config::redact(&url)))?
             }
         };
         passports = passports
@@ -291,7 +305,8 @@ async fn publish(a: PublishArgs) -> anyhow::Result<ExitCode> {
         .json(&serde_json::json!({ "passports": passports }))
         .send()
         .await
-        .with_context(|| format!("cannot reach the CPS at {url}"))?;
+        .map_err(reqwest::Error::without_url)
+        .with_context(|| unreachable(&url))?;
     if !resp.status().is_success() {
         return Err(problem(&url, resp).await);
     }
@@ -315,7 +330,13 @@ async fn retrieve(a: RetrieveArgs) -> anyhow::Result<ExitCode> {
     };
     let token = a.signer.token(&key, &call, Action::Retrieve, None, random_uuid()?)?;
     let url = a.signer.url(&a.signer.signer_spc, &call);
-    let resp = http()?.get(&url).bearer_auth(token).send().await.with_context(|| format!("cannot reach {url}"))?;
+    let resp = http()?
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(reqwest::Error::without_url)
+        .with_context(|| unreachable(&url))?;
     if resp.status() == reqwest::StatusCode::NOT_FOUND {
         eprintln!("vouch: no PASSporT is held for this call (none published, or it expired)");
         return Ok(ExitCode::from(3));
@@ -323,7 +344,11 @@ async fn retrieve(a: RetrieveArgs) -> anyhow::Result<ExitCode> {
     if !resp.status().is_success() {
         return Err(problem(&url, resp).await);
     }
-    let v: serde_json::Value = resp.json().await.with_context(|| format!("{url}: unreadable answer"))?;
+    let v: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(reqwest::Error::without_url)
+        .with_context(|| format!("{}: unreadable answer", crate::config::redact(&url)))?;
     let items = v.get("passports").and_then(|p| p.as_array()).cloned().unwrap_or_default();
     let (mut printed, mut sealed) = (0, 0);
     for item in items.iter().filter_map(|i| i.as_str()) {

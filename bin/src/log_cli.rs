@@ -174,9 +174,22 @@ impl Fetcher {
 
     async fn get(&self, path: &str) -> anyhow::Result<(reqwest::StatusCode, Vec<u8>)> {
         let url = format!("{}{path}", self.base);
-        let resp = self.http.get(&url).send().await.with_context(|| format!("cannot reach {url}"))?;
+        // Messages never show a password the URL may hold (`http://user:***@…`).
+        let shown = crate::config::redact(&url);
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(reqwest::Error::without_url)
+            .with_context(|| format!("cannot reach {shown}"))?;
         let status = resp.status();
-        let body = resp.bytes().await.with_context(|| format!("reading {url}"))?.to_vec();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(reqwest::Error::without_url)
+            .with_context(|| format!("reading {shown}"))?
+            .to_vec();
         Ok((status, body))
     }
 

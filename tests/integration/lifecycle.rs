@@ -211,3 +211,26 @@ fn bad_configuration_exits_non_zero_naming_the_key() {
     }
     assert!(!data.exists(), "a bad configuration must not create the data directory");
 }
+
+/// A password in a server URL given to a client command never shows in its messages.
+#[test]
+fn client_commands_never_echo_a_urls_password() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A port nothing listens on: bind one, note it, let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap();
+    let url = format!("http://admin:hunter2@127.0.0.1:{port}");
+    let commands: [&[&str]; 3] = [
+        &["trace", "--tn", "+12025550100", "--server", &url, "--api-key", "vouch_AAAAAAAA_x"],
+        &["risk", "list", "--server", &url, "--api-key", "vouch_AAAAAAAA_x"],
+        &["log", "verify", "--url", &url],
+    ];
+    for args in commands {
+        let mut cmd = vouch(tmp.path());
+        cmd.args(args);
+        let out = run(cmd, Duration::from_secs(30));
+        assert!(!out.status.success(), "{args:?}: {out:?}");
+        let said = format!("{}{}", out.stdout, out.stderr);
+        assert!(!said.contains("hunter2"), "{args:?} shows the password: {said}");
+        assert!(said.contains("admin:***@127.0.0.1"), "{args:?} does not name the server: {said}");
+    }
+}

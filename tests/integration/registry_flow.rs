@@ -34,6 +34,11 @@ async fn walk_through_provider_brand_campaign_number_history() {
         assert_eq!(reason(&b, code).map(|r| r["severity"].clone()), Some(json!("PASS")), "{code} in {b:#}");
     }
     let brand = b["brandId"].as_str().expect("brandId").to_owned();
+    // A provider's own data is never kept by a browser cache or a proxy.
+    let mine = s.get(&format!("/v1/brands/{brand}"), Some(&csp.key)).await;
+    assert_eq!(mine.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    let denied = s.get("/v1/brands", Some("vouch_XXXXXXXX_wrong")).await;
+    assert_eq!(denied.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
 
     // Campaign.
     let c = s.post("/v1/campaigns", &csp.key, &campaign_json(&brand)).await;

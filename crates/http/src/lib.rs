@@ -271,6 +271,7 @@ pub fn router(state: AppState) -> Router {
             req.map(|body| axum::body::Body::new(tower_http::timeout::TimeoutBody::new(BODY_IDLE, body)))
         }))
         .layer(middleware::from_fn(record_metrics))
+        .layer(middleware::from_fn(private_answers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -373,6 +374,19 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
         format!("{method} is not allowed on {}", uri.path()),
     )
     .into_response()
+}
+
+/// Answers to requests that carry credentials are a provider's own data: `Cache-Control:
+/// no-store` unless the handler chose otherwise, so no browser cache or proxy keeps them (the
+/// console's pages showed EINs and addresses that stayed in the browser's disk cache after
+/// sign-out).
+async fn private_answers(req: Request, next: Next) -> Response {
+    let credentialed = req.headers().contains_key(axum::http::header::AUTHORIZATION);
+    let mut resp = next.run(req).await;
+    if credentialed && !resp.headers().contains_key(axum::http::header::CACHE_CONTROL) {
+        resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    }
+    resp
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {
