@@ -126,7 +126,8 @@ pub struct ServeArgs {
     /// [default: 70]
     #[arg(long, env = "VOUCH_SUSPEND_AT", value_parser = clap::value_parser!(u8).range(1..=100))]
     pub suspend_at: Option<u8>,
-    /// Suspend a number with this many spam reports against its current holding [default: 5]
+    /// Suspend a number reported against its current holding by this many different providers
+    /// [default: 5]
     #[arg(long, env = "VOUCH_SUSPEND_NUMBER_REPORTS", value_parser = clap::value_parser!(u64).range(1..))]
     pub suspend_number_reports: Option<u64>,
     /// Seconds between enforcement sweeps over campaigns with new activity [default: 30]

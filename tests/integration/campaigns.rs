@@ -163,6 +163,13 @@ async fn sharing_goes_to_one_dca_at_a_time() {
     let c = s.share(&csp, &id, &d2).await;
     assert_eq!(c["sharing"].as_array().map(Vec::len), Some(2), "{c:#}");
     let c = s.accept(&d2, &id).await;
+    // A trace shows the brand's confidential fields to the DCA carrying it, not to the one
+    // that declined it.
+    s.assign(&d2.key, "+13125550170", &id).await.ok(201);
+    let as_d2 = s.get("/v1/trace?tn=%2B13125550170", Some(&d2.key)).await.ok(200).to_string();
+    let as_d1 = s.get("/v1/trace?tn=%2B13125550170", Some(&d1.key)).await.ok(200).to_string();
+    assert!(as_d2.contains("46-4123456"), "{as_d2}");
+    assert!(!as_d1.contains("46-4123456"), "{as_d1}");
     let sharing = c["sharing"].as_array().expect("sharing");
     assert!(sharing.iter().any(|x| x["upstreamCnpId"] == d2.id.as_str() && x["sharingStatus"] == "ACCEPTED"), "{c:#}");
 
@@ -372,6 +379,11 @@ async fn a_change_that_widens_a_campaign_goes_back_to_its_dca() {
     assert_eq!(c["sharing"][0]["sharingStatus"], "PENDING", "{c:#}");
     s.assign(&st.csp.key, "+13125550161", &st.campaign).await.problem(409, "campaign-not-accepted");
     assert!(s.get("/v1/numbers/+13125550160", None).await.ok(200)["dcaId"].is_null());
+    // While it reviews the change, the DCA keeps its enforcement: it suspends a number.
+    let n = "/v1/numbers/+13125550160";
+    s.post(&format!("{n}/suspend"), &st.dca.key, &json!({"reason": "spam reports"})).await.ok(200);
+    s.delete(n, &st.csp.key).await.problem(409, "number-state");
+    s.post(&format!("{n}/reinstate"), &st.dca.key, &json!({"reason": "cleared"})).await.ok(200);
     // The DCA still sees it, reviews it and accepts it.
     s.get(&path, Some(&st.dca.key)).await.ok(200);
     let c = s.accept(&st.dca, &st.campaign).await;
@@ -381,4 +393,15 @@ async fn a_change_that_widens_a_campaign_goes_back_to_its_dca() {
     // Turning a permission off needs no review.
     let c = s.put(&path, &st.csp.key, &wording).await.ok(200).clone();
     assert_eq!(c["sharing"][0]["sharingStatus"], "ACCEPTED", "{c:#}");
+
+    // A campaign cannot escape its DCA's suspension through a review: the DCA suspends a
+    // number, the CSP widens the campaign, the DCA declines it; no other DCA may take it while
+    // it holds the suspended number.
+    s.post(&format!("{n}/suspend"), &st.dca.key, &json!({"reason": "spam reports"})).await.ok(200);
+    s.put(&path, &st.csp.key, &wider).await.ok(200);
+    let decline = format!("{path}/sharing/{}/decline", st.dca.id);
+    s.post(&decline, &st.dca.key, &json!({"reason": "no links for this brand"})).await.ok(200);
+    let other = s.dca("Relay Partners Inc").await;
+    let share = format!("{path}/sharing/{}", other.id);
+    s.put_empty(&share, &st.csp.key).await.problem(409, "number-state");
 }

@@ -129,7 +129,7 @@ async fn events_are_proved_and_brand_secrets_are_sealed() {
         ("/v1/log/proofs/consistency?from=0", 422),
         ("/v1/log/proofs/consistency?from=5&to=99999999", 422),
         ("/v1/log/proofs/inclusion?event=1&size=99999999", 422),
-        ("/v1/log/proofs/inclusion?event=99999999", 409),
+        ("/v1/log/proofs/inclusion?event=99999999", 422),
         ("/v1/log/proofs/inclusion?event=0", 422),
         ("/v1/log/proofs/inclusion?event=5&size=3", 422),
         ("/v1/log/proofs/inclusion?event=1&size=0", 422),
@@ -508,8 +508,11 @@ async fn impossible_proofs_are_refused_at_once_and_exit_codes_say_why() {
         ("/v1/log/proofs/inclusion?event=0".to_owned(), 422, "no-such-event"),
         (format!("/v1/log/proofs/inclusion?event={size}&size={}", size - 1), 422, "event-not-in-tree"),
         ("/v1/log/proofs/inclusion?event=1&size=0".to_owned(), 422, "event-not-in-tree"),
-        (format!("/v1/log/proofs/inclusion?event={}", size + 1), 409, "not-yet-integrated"),
-        (format!("/v1/log/proofs/inclusion?event={}&size={size}", size + 1), 409, "not-yet-integrated"),
+        // An event the registry has not committed is none: not one to wait for (409 is kept
+        // for events committed and not yet integrated, which a client retries).
+        (format!("/v1/log/proofs/inclusion?event={}", size + 1), 422, "no-such-event"),
+        (format!("/v1/log/proofs/inclusion?event={}&size={size}", size + 1), 422, "no-such-event"),
+        ("/v1/log/proofs/inclusion?event=18446744073709551615".to_owned(), 422, "no-such-event"),
     ] {
         s.get(&path, None).await.problem(status, slug);
     }

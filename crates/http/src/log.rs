@@ -133,7 +133,7 @@ fn inclusion_view(log: &TransparencyLog, p: InclusionProof) -> InclusionView {
 fn proof_problem(e: ProofError) -> ApiError {
     let detail = e.to_string();
     let (status, slug, title, field) = match e {
-        ProofError::NoSuchEvent => (StatusCode::UNPROCESSABLE_ENTITY, "no-such-event", "No such event", "event"),
+        ProofError::NoSuchEvent { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "no-such-event", "No such event", "event"),
         ProofError::NotInTree { .. } => {
             (StatusCode::UNPROCESSABLE_ENTITY, "event-not-in-tree", "The event is not in that tree", "size")
         }

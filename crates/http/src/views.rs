@@ -112,7 +112,7 @@ pub struct BrandView {
     pub vetting_reasons: Vec<VettingReason>,
     /// The verified caller name signed as `rcd.nam` on calls attested at A (VETTED_VERIFIED
     /// brands only, else null): `displayName` when it names the vetted company (words of
-    /// `companyName`, or its initials), else `companyName`.
+    /// `companyName` starting with its first), else `companyName`.
     pub caller_name: Option<String>,
     /// Incremented on every update.
     pub version: i64,

@@ -362,9 +362,10 @@ impl BrandRequest {
     /// The name signed as the brand's verified caller name (`rcd.nam`) once vetting has made
     /// it VETTED_VERIFIED. Vetting establishes the legal name (`companyName`, with its EIN and
     /// a strong identifier), not the free-text `displayName`, so the display name is used only
-    /// when it names that company: words of the legal name (`Acme Dental` for `Acme Dental
-    /// Group LLC`), the legal name written together (`CocaCola`), or its initials (`ADG`),
-    /// compared without case, punctuation and legal-form words. Otherwise the legal name is
+    /// when it names that company: words of the legal name starting with its first (`Acme` or
+    /// `Acme Dental` for `Acme Dental Group LLC`, not `Dental` alone), or the legal name written
+    /// together (`CocaCola`), compared without case, punctuation and legal-form words. Initials
+    /// are not enough (`Irvine Roofing Services` is not `IRS`). Otherwise the legal name is
     /// signed, so that a display name such as `IRS Collections` is never presented as verified.
     pub fn verified_caller_name(&self) -> &str {
         let Some(company) = self.company_name.as_deref().filter(|c| !c.trim().is_empty()) else {
@@ -375,11 +376,10 @@ impl BrandRequest {
         let company_words: Vec<&str> = company_n.split(' ').filter(|w| !w.is_empty()).collect();
         let display_words: Vec<&str> = display_n.split(' ').filter(|w| !w.is_empty()).collect();
         let joined = |words: &[&str]| words.concat();
-        let initials: String = company_words.iter().filter_map(|w| w.chars().next()).collect();
         let names_the_company = !display_words.is_empty()
-            && (display_words.iter().all(|w| company_words.contains(w))
-                || joined(&display_words) == joined(&company_words)
-                || (initials.chars().count() >= 2 && joined(&display_words) == initials));
+            && ((display_words.first() == company_words.first()
+                && display_words.iter().all(|w| company_words.contains(w)))
+                || joined(&display_words) == joined(&company_words));
         if names_the_company { &self.display_name } else { company }
     }
 
@@ -472,13 +472,26 @@ pub(crate) mod tests {
             b.verified_caller_name().to_owned()
         };
         let acme = Some("Acme Dental Group LLC");
-        for display in ["Acme Dental", "ACME DENTAL GROUP", "Acme Dental Group, LLC", "Dental", "ADG", "A.D.G."] {
+        for display in ["Acme Dental", "ACME DENTAL GROUP", "Acme Dental Group, LLC", "Acme", "Acme Group"] {
             assert_eq!(with(display, acme), display, "{display}");
         }
         assert_eq!(with("CocaCola", Some("The Coca-Cola Company")), "CocaCola");
-        assert_eq!(with("IBM", Some("International Business Machines Corporation")), "IBM");
+        assert_eq!(with("Coca-Cola", Some("The Coca-Cola Company")), "Coca-Cola");
+        // Initials and a later word alone are not the company: the legal name instead.
+        assert_eq!(with("IRS", Some("Irvine Roofing Services LLC")), "Irvine Roofing Services LLC");
+        assert_eq!(with("Services", Some("Irvine Roofing Services LLC")), "Irvine Roofing Services LLC");
         // Anything else: the legal name vetting established.
-        for display in ["IRS Collections", "Acme Bank", "Acme Dental Fraud Dept", "A", "", "LLC", "Bank of America"] {
+        for display in [
+            "IRS Collections",
+            "Acme Bank",
+            "Acme Dental Fraud Dept",
+            "A",
+            "",
+            "LLC",
+            "Bank of America",
+            "ADG",
+            "Dental",
+        ] {
             assert_eq!(with(display, acme), "Acme Dental Group LLC", "{display:?}");
         }
         assert_eq!(with("Jane's Bakery", None), "Jane's Bakery", "no legal name (sole proprietors)");

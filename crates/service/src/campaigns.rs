@@ -189,6 +189,14 @@ impl Registry {
                 ),
             ));
         }
+        // A campaign that once had a DCA (declined after a change to review) does not take the
+        // numbers that DCA suspended to another one, which could reinstate them.
+        if let Some(n) = self.suspended_number_of(id) {
+            return Err(ServiceError::conflict(
+                ConflictKind::NumberState,
+                format!("{n} of campaign {id} is suspended: the campaign cannot go to another DCA while it holds it"),
+            ));
+        }
         let mut tx = self.begin(&mut w).await?;
         tx.append(p.actor(), EventBody::CampaignShared { campaign_id: id, dca_id: dca }).await?;
         self.committed(&tx.commit().await?).await?;
@@ -245,7 +253,9 @@ impl Registry {
         let reason = checked_reason(reason)?;
         let mut w = self.write_lock().await?;
         let c = self.campaign(p, id).await?;
-        let allowed = p.is_admin() || (c.dca_id.is_some() && p.provider() == c.dca_id);
+        // Its DCA; while a change waits for review, the DCA reviewing it.
+        let dca = c.dca_id.or_else(|| c.sharing.iter().find(|s| s.status == SharingStatus::Pending).map(|s| s.dca_id));
+        let allowed = p.is_admin() || (dca.is_some() && p.provider() == dca);
         if !allowed {
             return Err(ServiceError::Forbidden(format!(
                 "only the DCA that accepted campaign {id} or the administrator can suspend or resume it"
@@ -350,7 +360,7 @@ impl Registry {
                     format!("campaign {id} is suspended: its DCA resumes it, or the administrator deactivates it"),
                 ));
             }
-            if let Some(n) = self.index.numbers_of_campaign(id).into_iter().find(|n| self.number_suspended(*n)) {
+            if let Some(n) = self.suspended_number_of(id) {
                 return Err(ServiceError::conflict(
                     ConflictKind::NumberState,
                     format!(

@@ -296,6 +296,13 @@ impl Registry {
         self.gateway_facts().is_suspended(number)
     }
 
+    /// A suspended number `campaign` holds, if any (a look at the few suspended numbers, not
+    /// at the campaign's many).
+    pub(crate) fn suspended_number_of(&self, campaign: CampaignId) -> Option<TelephoneNumber> {
+        let suspended: Vec<TelephoneNumber> = self.gateway_facts().suspended.iter().copied().collect();
+        suspended.into_iter().find(|n| self.index.lookup(*n).is_some_and(|a| a.campaign.id == campaign))
+    }
+
     /// A campaign's declaration, from memory.
     pub fn campaign_rules(&self, id: CampaignId) -> Option<Arc<CampaignRules>> {
         self.gateway_facts().rules.get(&id).cloned()

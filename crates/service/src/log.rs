@@ -86,9 +86,13 @@ pub struct InclusionProof {
 /// Why an inclusion proof was not given.
 #[derive(Debug, thiserror::Error)]
 pub enum ProofError {
-    /// Event 0 was asked for: events are numbered from 1 (leaf `i` is event `i + 1`).
-    #[error("events are numbered from 1 (leaf i is event i + 1): there is no event 0")]
-    NoSuchEvent,
+    /// No such event: events are numbered from 1 (leaf `i` is event `i + 1`) up to the last the
+    /// registry committed.
+    #[error("there is no event {seq}: events are numbered from 1 (leaf i is event i + 1) to the last committed")]
+    NoSuchEvent {
+        /// The event asked for.
+        seq: u64,
+    },
     /// The event is not in the tree of the size asked for, and never will be: a tree of a given
     /// size never changes.
     #[error(
@@ -117,7 +121,7 @@ pub enum ProofError {
 impl From<ProofError> for ServiceError {
     fn from(e: ProofError) -> Self {
         match e {
-            ProofError::NoSuchEvent => ServiceError::invalid("event", e.to_string()),
+            ProofError::NoSuchEvent { .. } => ServiceError::invalid("event", e.to_string()),
             ProofError::NotInTree { .. } => ServiceError::invalid("size", e.to_string()),
             ProofError::NotYetIntegrated { .. } => {
                 ServiceError::Conflict { kind: crate::ConflictKind::LogState, detail: e.to_string() }
@@ -632,7 +636,7 @@ impl TransparencyLog {
     /// the event are permanent refusals; the newest tree not holding it yet is not.
     pub async fn prove(&self, seq: u64, size: Option<u64>) -> Result<InclusionProof, ProofError> {
         if seq == 0 {
-            return Err(ProofError::NoSuchEvent);
+            return Err(ProofError::NoSuchEvent { seq });
         }
         let current = self.size();
         let tree = match size {
@@ -643,6 +647,10 @@ impl TransparencyLog {
             }
         };
         if seq > tree {
+            // An event the registry has not committed is none (yet): not one to wait for.
+            if seq > self.registry.store.last_seq().await.map_err(ServiceError::from)? {
+                return Err(ProofError::NoSuchEvent { seq });
+            }
             // Only the newest tree can still come to hold the event; a smaller one never will.
             return Err(if size.is_some() && (tree < current || tree == 0) {
                 ProofError::NotInTree { seq, size: tree }

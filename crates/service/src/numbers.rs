@@ -150,6 +150,17 @@ impl Registry {
         Ok((answer_from_slot(number, &slot), true))
     }
 
+    /// The DCA answerable for a campaign's numbers: the one that accepted it, or, while a change
+    /// waits for its review (the sharing is pending again and the campaign has no DCA), the one
+    /// reviewing it, which keeps suspending, reinstating and releasing them meanwhile.
+    pub(crate) async fn answerable_dca(&self, slot: &CampaignSlot) -> Result<Option<ProviderId>, ServiceError> {
+        if slot.dca.is_some() {
+            return Ok(slot.dca);
+        }
+        let Some(c) = self.store.campaign(slot.id).await? else { return Ok(None) };
+        Ok(c.sharing.iter().find(|s| s.status == vouch_registry::SharingStatus::Pending).map(|s| s.dca_id))
+    }
+
     /// Releases `number` from the campaign holding it.
     pub async fn release_number(
         &self,
@@ -160,9 +171,10 @@ impl Registry {
         let reason = crate::campaigns::checked_optional_reason(reason)?;
         let mut w = self.write_lock().await?;
         let current = self.index.lookup(number).ok_or_else(|| ServiceError::not_found("number", number))?;
+        let dca = self.answerable_dca(&current.campaign).await?;
         match p {
             Principal::Admin => {}
-            Principal::Provider { id, .. } if *id == current.campaign.csp || Some(*id) == current.campaign.dca => {}
+            Principal::Provider { id, .. } if *id == current.campaign.csp || Some(*id) == dca => {}
             Principal::Provider { .. } => {
                 return Err(ServiceError::Forbidden(format!(
                     "only the CSP or DCA of campaign {} can release {number}",
@@ -172,7 +184,7 @@ impl Registry {
         }
         // A suspension is the DCA's enforcement: the CSP cannot undo it by releasing the number
         // (and assigning it again, or to another campaign). The DCA or the administrator can.
-        let by_dca_or_admin = p.is_admin() || current.campaign.dca.is_some_and(|d| p.provider() == Some(d));
+        let by_dca_or_admin = p.is_admin() || dca.is_some_and(|d| p.provider() == Some(d));
         if !by_dca_or_admin {
             if current.campaign.status == CampaignStatus::Suspended {
                 return Err(ServiceError::conflict(
@@ -209,7 +221,8 @@ impl Registry {
         let reason = crate::campaigns::checked_reason(reason)?;
         let mut w = self.write_lock().await?;
         let current = self.index.lookup(number).ok_or_else(|| ServiceError::not_found("number", number))?;
-        let allowed = p.is_admin() || (current.campaign.dca.is_some() && p.provider() == current.campaign.dca);
+        let dca = self.answerable_dca(&current.campaign).await?;
+        let allowed = p.is_admin() || (dca.is_some() && p.provider() == dca);
         if !allowed {
             return Err(ServiceError::Forbidden(format!(
                 "only the DCA that accepted campaign {} or the administrator can suspend or reinstate {number}",

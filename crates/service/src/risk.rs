@@ -26,7 +26,7 @@ pub struct AbusePolicy {
     /// Suspend a campaign (and, for a brand, each of its active campaigns) whose score
     /// reaches this; `None`: never.
     pub suspend_at: Option<u8>,
-    /// Suspend a number with this many reports against its current holding in the window;
+    /// Suspend a number reported by this many different providers against its current holding;
     /// `None`: never.
     pub suspend_number_reports: Option<u64>,
     /// How often campaigns with new activity are scored.
@@ -139,7 +139,7 @@ impl Abuse {
     fn may_see(p: &Principal, c: &CampaignRow) -> bool {
         match p {
             Principal::Admin => true,
-            Principal::Provider { id, .. } => c.dca_id == Some(*id) || c.sharing.iter().any(|s| s.dca_id == *id),
+            Principal::Provider { id, .. } => c.dca_id == Some(*id) || crate::campaigns::shared_with(c, *id),
         }
     }
 
@@ -398,7 +398,7 @@ impl Abuse {
             }
             let n = store.count_reports_on_holding(r.number, campaign, since, now).await?;
             if n >= limit {
-                let reason = format!("enforcement policy: {n} spam reports on {} reached {limit}", r.number);
+                let reason = format!("enforcement policy: {n} providers reported {}, which reached {limit}", r.number);
                 if let Some(s) = self.registry.enforce_number_suspension(r.number, campaign, reason.clone()).await? {
                     tracing::warn!(number = %s.number, campaign = %campaign, reports = n, "enforcement: number suspended");
                     metrics::counter!("vouch_enforcement_actions_total", "action" => "number.suspended").increment(1);

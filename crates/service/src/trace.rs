@@ -680,7 +680,11 @@ impl Traceback {
         };
         let dest: Vec<String> =
             claims.dest.tn.iter().map(|t| t.as_str().to_owned()).chain(claims.dest.uri.iter().cloned()).collect();
-        let orig_is_number = orig.trim_start_matches('+') == number.to_string().trim_start_matches('+');
+        // The PASSporT may write a North American number nationally (`2025550123`).
+        let orig_is_number = match (&claims.orig, vouch_shaken::Tn::from_canonical(&number.digits().to_string())) {
+            (vouch_shaken::Origin::Tn(tn), Ok(traced)) => tn.same_number(&traced),
+            _ => orig.trim_start_matches('+') == number.to_string().trim_start_matches('+'),
+        };
         let mut out = CallEvidence {
             orig: Some(orig.clone()),
             dest: dest.clone(),
@@ -798,7 +802,7 @@ fn passport_of(identity: &str) -> Result<(vouch_shaken::Passport, Option<String>
 fn entitled(p: &Principal, brand: &BrandRow, campaign: &CampaignRow) -> bool {
     match p {
         Principal::Admin => true,
-        Principal::Provider { id, .. } => *id == brand.csp_id || campaign.sharing.iter().any(|s| s.dca_id == *id),
+        Principal::Provider { id, .. } => *id == brand.csp_id || crate::campaigns::shared_with(campaign, *id),
     }
 }
 

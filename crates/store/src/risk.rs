@@ -151,8 +151,9 @@ impl Store {
         rows.into_iter().map(|(c,)| parse("campaign_activity", &c)).collect()
     }
 
-    /// Reports against `campaign` about `number` for instants in `[since, until]`, one reporter's
-    /// reports of one minute counting once (see [`Store::count_reports`]).
+    /// The providers that reported `number` against `campaign` for instants in `[since, until]`:
+    /// each counts once, however many reports it filed (a reporter chooses the instants it
+    /// reports, so a count of its reports is a count of its say-so).
     pub async fn count_reports_on_holding(
         &self,
         number: TelephoneNumber,
@@ -161,8 +162,8 @@ impl Store {
         until: Timestamp,
     ) -> Result<u64, StoreError> {
         let (n,): (i64,) = on!(self.pool(), db => sqlx::query_as(
-            "SELECT count(*) FROM (SELECT DISTINCT reporter_id, at_us / 60000000 FROM reports \
-             WHERE number = $1 AND at_us BETWEEN $2 AND $3 AND campaign_id = $4) AS r",
+            "SELECT count(DISTINCT reporter_id) FROM reports \
+             WHERE number = $1 AND at_us BETWEEN $2 AND $3 AND campaign_id = $4",
         )
         .bind(number.digits() as i64)
         .bind(since.as_microsecond())
@@ -325,9 +326,49 @@ pub(crate) async fn add_traffic(tx: &mut crate::DbTx, rows: &[TrafficRow]) -> Re
 
 #[cfg(test)]
 mod tests {
-    use vouch_registry::Actor;
+    use vouch_registry::{Actor, ReportId};
 
     use super::*;
+    use crate::ReportRow;
+
+    /// A number's reports count by reporter (whatever instants a reporter gives), while a
+    /// campaign's count each reporter's minute once.
+    #[tokio::test]
+    async fn reports_count_by_reporter_for_a_number_and_by_reporter_minute_for_a_campaign() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("v.db")).await.unwrap();
+        let (c, n) = (CampaignId::from_random(7), TelephoneNumber::from_digits(12_025_550_100).unwrap());
+        let t0 = Timestamp::from_second(1_790_000_000).unwrap();
+        let report = |k: u64, reporter: u64, minutes: i64| ReportRow {
+            id: ReportId::from_random(k),
+            reporter_id: ProviderId::from_random(reporter),
+            channel: "sms".into(),
+            number: n,
+            at: t0.checked_add(jiff::SignedDuration::from_mins(minutes)).unwrap(),
+            category: "unwanted".into(),
+            campaign_id: Some(c),
+            brand_id: None,
+            fingerprint: None,
+            content: None,
+            identity: None,
+            origid: None,
+            created: t0,
+        };
+        // One reporter, five minutes, twice each; then a second reporter once.
+        let mut k = 0;
+        for minute in 0..5 {
+            for _ in 0..2 {
+                k += 1;
+                store.insert_report(&report(k, 1, minute)).await.unwrap();
+            }
+        }
+        let end = t0.checked_add(jiff::SignedDuration::from_hours(1)).unwrap();
+        assert_eq!(store.count_reports_on_holding(n, c, t0, end).await.unwrap(), 1);
+        assert_eq!(store.count_reports(crate::ReportsAbout::Campaign(c), t0, end).await.unwrap(), 5);
+        store.insert_report(&report(99, 2, 0)).await.unwrap();
+        assert_eq!(store.count_reports_on_holding(n, c, t0, end).await.unwrap(), 2);
+        assert_eq!(store.count_reports(crate::ReportsAbout::Campaign(c), t0, end).await.unwrap(), 6);
+    }
 
     /// Releases count toward the week's short holds by how long the number was held: two days
     /// is under a week and not under a day; eight days is neither.
