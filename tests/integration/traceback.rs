@@ -465,3 +465,34 @@ async fn a_trace_counts_the_whole_window_and_names_accounts_only_to_those_entitl
     assert!(g["nearest"].is_null(), "the nearest decision is another CSP's: {g}");
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_provider_files_at_most_600_reports_a_minute() {
+    let s = Server::start();
+    let carrier = s.provider("Busy Mobile Carrier", &["carrier"]).await;
+    let other = s.provider("Quiet Mobile Carrier", &["carrier"]).await;
+    let body = |k: u32| {
+        let at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(i64::from(k % 50));
+        json!({"channel": "sms", "number": format!("+1202555{:04}", 2000 + k % 100), "at": at.to_string(), "category": "spam"})
+    };
+    // A minute starting now has room for 600; reports filed across a minute boundary may see a
+    // fresh budget, so the loop stops at the first refusal and checks it came after 600.
+    let mut filed = 0;
+    let mut refused = None;
+    for k in 0..1300 {
+        let r = s.post("/v1/reports", &carrier.key, &body(k)).await;
+        match r.status.as_u16() {
+            201 => filed += 1,
+            _ => {
+                refused = Some(r);
+                break;
+            }
+        }
+    }
+    let r = refused.expect("1,300 reports in well under two minutes were all taken");
+    r.problem(429, "rate-limited");
+    assert_eq!(r.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    assert!(filed >= 600, "refused after {filed}");
+    // Another provider is not held back.
+    s.post("/v1/reports", &other.key, &body(0)).await.ok(201);
+}

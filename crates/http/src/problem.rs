@@ -101,6 +101,11 @@ impl From<ServiceError> for ApiError {
                 Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", d)
             }
             ServiceError::Forbidden(d) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", d),
+            ServiceError::RateLimited(d) => {
+                let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests", d);
+                p.retryable = true;
+                p
+            }
             ServiceError::NotFound { what, id } => Problem::new(
                 StatusCode::NOT_FOUND,
                 &format!("{}-not-found", what.replace(' ', "-")),

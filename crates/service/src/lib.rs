@@ -128,6 +128,9 @@ pub enum ServiceError {
     /// No valid credentials.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The caller sent more than its share; it may try again shortly.
+    #[error("{0}")]
+    RateLimited(String),
     /// Valid credentials, but not allowed to do this.
     #[error("{0}")]
     Forbidden(String),
@@ -208,6 +211,8 @@ pub struct Registry {
     voice_changed: tokio::sync::watch::Sender<u64>,
     /// This process's name among the nodes of a shared database.
     node: String,
+    /// Reports filed per provider in the current minute (see [`trace::REPORTS_PER_MINUTE`]).
+    report_budget: Mutex<HashMap<ProviderId, (i64, u32)>>,
 }
 
 /// Most API keys whose principal is remembered.
@@ -290,6 +295,7 @@ impl Registry {
             webhooks: webhooks::Webhooks::start(),
             voice_changed: tokio::sync::watch::Sender::new(0),
             node: node_name(),
+            report_budget: Mutex::new(HashMap::new()),
         })
     }
 

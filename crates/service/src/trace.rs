@@ -361,6 +361,32 @@ pub struct Traceback {
     log: Option<Arc<TransparencyLog>>,
 }
 
+/// Most reports one provider files in a minute (this node): a pipeline forwarding subscribers'
+/// 7726 complaints stays far under it, a loop filing the same report does not fill the table.
+pub const REPORTS_PER_MINUTE: u32 = 600;
+
+impl Registry {
+    /// Counts one report of `reporter` against its minute; refused past [`REPORTS_PER_MINUTE`].
+    async fn spend_report_budget(&self, reporter: ProviderId) -> Result<(), ServiceError> {
+        let minute = self.now().as_second().div_euclid(60);
+        let mut budget = self.report_budget.lock().await;
+        if budget.len() > 10_000 {
+            budget.retain(|_, (m, _)| *m == minute);
+        }
+        let spent = budget.entry(reporter).or_insert((minute, 0));
+        if spent.0 != minute {
+            *spent = (minute, 0);
+        }
+        if spent.1 >= REPORTS_PER_MINUTE {
+            return Err(ServiceError::RateLimited(format!(
+                "{reporter} filed {REPORTS_PER_MINUTE} reports this minute, the most one provider may; try again next minute"
+            )));
+        }
+        spent.1 += 1;
+        Ok(())
+    }
+}
+
 /// Who may trace: the administrator, carriers, DCAs and voice providers.
 fn require_tracer(p: &Principal) -> Result<(), ServiceError> {
     match p {
@@ -417,6 +443,7 @@ impl Traceback {
                 ));
             }
         };
+        self.registry.spend_report_budget(reporter).await?;
         if !CATEGORIES.contains(&req.category.as_str()) {
             return Err(ServiceError::invalid("category", format!("must be one of {}", CATEGORIES.join(", "))));
         }
