@@ -10,6 +10,9 @@ function session() {
   try { return JSON.parse(sessionStorage.getItem("vouch") || "null"); } catch { return null; }
 }
 
+const UNREACHABLE = "The vouch server could not be reached: check that it is running and that this computer can reach it, then try again.";
+const REFUSED = "Your API key was refused (revoked or expired): sign in again with a valid key.";
+
 class ApiError extends Error {
   constructor(status, problem) {
     super(problem && problem.detail ? problem.detail : `HTTP ${status}`);
@@ -18,6 +21,16 @@ class ApiError extends Error {
   }
 }
 
+// The session's key was refused mid-session: back to sign-in, saying why.
+function refused() {
+  sessionStorage.removeItem("vouch");
+  flash(REFUSED);
+  if (location.hash.split("?")[0] === "#/signin") render();
+  else location.hash = "#/signin";
+}
+
+// Calls the API with the session's key (or `key`, when signing in). A network failure is an
+// ApiError with status 0 and a plain message; a 401 on the session's key ends the session.
 async function api(method, path, body, contentType = "application/json", key) {
   const headers = {};
   const k = key || (session() || {}).key;
@@ -27,11 +40,20 @@ async function api(method, path, body, contentType = "application/json", key) {
     headers["Content-Type"] = contentType;
     payload = contentType === "application/json" ? JSON.stringify(body) : body;
   }
-  const resp = await fetch(path, { method, headers, body: payload });
-  const text = await resp.text();
+  let resp, text;
+  try {
+    resp = await fetch(path, { method, headers, body: payload });
+    text = await resp.text();
+  } catch {
+    throw new ApiError(0, { detail: UNREACHABLE });
+  }
   let json = null;
   try { json = text ? JSON.parse(text) : null; } catch { json = null; }
-  if (!resp.ok) throw new ApiError(resp.status, json);
+  if (!resp.ok) {
+    const err = new ApiError(resp.status, json);
+    if (resp.status === 401 && !key && session()) { err.sessionEnded = true; refused(); }
+    throw err;
+  }
   return json === null ? text : json;
 }
 
@@ -65,13 +87,13 @@ function field(name, label, opts = {}) {
   } else {
     control = h("input", { id, name, type: opts.type || "text", placeholder: opts.placeholder, step: opts.step });
   }
-  if (opts.value !== undefined) control.value = opts.value;
+  if (opts.value !== undefined && opts.value !== null) control.value = opts.value;
   if (opts.required) control.setAttribute("required", "");
   control.setAttribute("aria-describedby", `${hintId} ${errId}`);
   if (opts.type === "checkbox") {
     control.checked = !!opts.checked;
     return h("div", { class: "field check" + (opts.wide ? " wide" : "") }, control, h("label", { for: id }, label),
-      h("span", { id: hintId, class: "hint" }, opts.hint || ""), h("span", { id: errId, class: "error" }));
+      h("span", { id: hintId, class: "hint" }, opts.hint || ""), h("span", { id: errId, class: "error", "data-error-for": name }));
   }
   return h("div", { class: "field" + (opts.wide ? " wide" : "") }, h("label", { for: id }, label), control,
     h("span", { id: hintId, class: "hint" }, opts.hint || ""), h("span", { id: errId, class: "error", "data-error-for": name }));
@@ -93,20 +115,38 @@ function clearErrors(form) {
   for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
 }
 
+// Puts `text` next to the field `name` of `form` and marks the field invalid; answers the field.
+function fieldError(form, name, text) {
+  const slot = form && form.querySelector(`[data-error-for="${name}"]`);
+  const control = form && form.querySelector(`[name="${name}"]`);
+  if (slot) slot.textContent = text;
+  if (control) {
+    control.setAttribute("aria-invalid", "true");
+    const closed = control.closest("details");
+    if (closed) closed.open = true;
+  }
+  return control;
+}
+
 // Shows a problem's field errors next to the fields (and the detail in the status line).
 function showProblem(form, err) {
   clearErrors(form);
+  if (err.sessionEnded) return; // back to sign-in
   const errors = (err.problem && err.problem.errors) || [];
   let first = null;
   for (const e of errors) {
     const name = String(e.field || "").split(".").pop().replace(/\[\d+\]$/, "");
-    const slot = form && form.querySelector(`[data-error-for="${name}"]`);
-    const control = form && form.querySelector(`[name="${name}"]`);
-    if (slot) slot.textContent = e.detail;
-    if (control) { control.setAttribute("aria-invalid", "true"); first = first || control; }
+    const control = fieldError(form, name, e.detail);
+    first = first || control;
   }
   say(errors.length ? `${err.message} (${errors.length} field${errors.length > 1 ? "s" : ""} to fix)` : err.message, true);
   if (first) first.focus();
+}
+
+// An action's failure in the status line (not when the session just ended).
+function failed(e) {
+  if (e.sessionEnded) return;
+  say(e.message, true);
 }
 
 // A message for the view rendered next (actions that re-render the page).
@@ -126,7 +166,14 @@ function table(headers, rows, caption) {
 
 function pill(text, cls) { return h("span", { class: `pill ${cls || ""}` }, text); }
 
-const statusClass = (s) => /ACTIVE|VERIFIED|ACCEPTED|accepted|listed/.test(s) ? "ok" : /SUSPENDED|UNVERIFIED|DECLINED|EXPIRED|rejected|blocking/.test(s) ? "bad" : "warn";
+// The colour of a status, severity or verdict, by exact (case-insensitive) name; the bad list
+// is checked first, and anything unknown is a warning, never "ok".
+const BAD_STATES = new Set(["SUSPENDED", "UNVERIFIED", "DECLINED", "EXPIRED", "DEACTIVATED", "REJECTED", "BLOCKING"]);
+const GOOD_STATES = new Set(["ACTIVE", "VERIFIED", "VETTED_VERIFIED", "ACCEPTED", "PASS", "LISTED"]);
+const statusClass = (s) => {
+  const u = String(s || "").toUpperCase();
+  return BAD_STATES.has(u) ? "bad" : GOOD_STATES.has(u) ? "ok" : "warn";
+};
 
 // ---- routing ----------------------------------------------------------------------------
 
@@ -150,13 +197,17 @@ function roles() {
   return s.who.provider.roles;
 }
 
+// The pages of the caller's roles (as docs/CONSOLE.md lists them); no other page is drawn.
 function navLinks() {
   const r = roles();
+  const staff = r.includes("dca") || r.includes("admin");
+  const tracer = r.some((x) => ["admin", "dca", "carrier", "voice"].includes(x));
   const links = [];
   if (r.includes("csp")) links.push(["/brands", "Brands"], ["/campaigns", "Campaigns"], ["/numbers", "Numbers"]);
-  if (r.includes("dca") || r.includes("admin")) links.push(["/queue", "Campaign queue"], ["/gateway", "Gateway"]);
-  links.push(["/history", "Number history"], ["/trace", "Trace"]);
-  if (r.includes("dca") || r.includes("admin")) links.push(["/risk", "Abuse scores"]);
+  if (staff) links.push(["/queue", "Campaign queue"], ["/gateway", "Gateway"]);
+  links.push(["/history", "Number history"]);
+  if (tracer) links.push(["/trace", "Trace"]);
+  if (staff) links.push(["/risk", "Abuse scores"]);
   links.push(["/log", "Log"]);
   return links;
 }
@@ -186,7 +237,14 @@ async function render() {
   const s = session();
   let target = routes[path] ? path : null;
   if (!s) target = "/signin";
-  else if (!target || target === "/signin") target = navLinks()[0][0];
+  else {
+    const allowed = navLinks().map(([p]) => p);
+    if (target && target !== "/signin" && !allowed.includes(target)) {
+      flash(`That page (${target.slice(1)}) is not for your role.`);
+      target = null;
+    }
+    if (!target || target === "/signin") target = allowed[0];
+  }
   if (`#${target}` !== location.hash.split("?")[0]) { location.replace(`#${target}${query ? "?" + query : ""}`); return; }
   renderNav(target);
   say(pending || "");
@@ -197,7 +255,7 @@ async function render() {
     await routes[target](view, params);
   } catch (e) {
     if (seq !== renderSeq) return;
-    if (e instanceof ApiError && e.status === 401) { signOut(); return; }
+    if (e.sessionEnded) return; // refused(): sign-in follows
     say(e.message, true);
   }
   if (seq === renderSeq) main().focus({ preventScroll: true });
@@ -233,49 +291,145 @@ const ENTITY_TYPES = ["PRIVATE_PROFIT", "PUBLIC_PROFIT", "NON_PROFIT", "GOVERNME
 const VERTICALS = ["PROFESSIONAL", "REAL_ESTATE", "HEALTHCARE", "HUMAN_RESOURCES", "ENERGY", "ENTERTAINMENT", "RETAIL",
   "TRANSPORTATION", "AGRICULTURE", "INSURANCE", "POSTAL", "EDUCATION", "HOSPITALITY", "FINANCIAL", "POLITICAL",
   "GAMBLING", "LEGAL", "CONSTRUCTION", "NGO", "MANUFACTURING", "GOVERNMENT", "TECHNOLOGY", "COMMUNICATION"];
+const STOCK_EXCHANGES = ["NONE", "NASDAQ", "NYSE", "AMEX", "AMX", "ASX", "B3", "BME", "BSE", "FRA", "ICEX", "JPX", "JSE",
+  "KRX", "LON", "NSE", "OMX", "SEHK", "SGX", "SSE", "STO", "SWX", "SZSE", "TSX", "TWSE", "VSE", "OTHER"];
+const ALT_ID_TYPES = ["NONE", "DUNS", "GIIN", "LEI"];
+// The fields of a brand request (`PUT /v1/brands/{id}` refuses any other).
+const BRAND_FIELDS = ["entityType", "firstName", "lastName", "displayName", "companyName", "ein", "einIssuingCountry", "phone",
+  "mobilePhone", "street", "city", "state", "postalCode", "country", "email", "businessContactEmail", "stockSymbol",
+  "stockExchange", "ipAddress", "website", "brandRelationship", "vertical", "altBusinessId", "altBusinessIdType",
+  "referenceId", "tag"];
+
+const isPass = (r) => String(r.severity).toUpperCase() === "PASS";
+
+function points(n) {
+  const p = Number(n) || 0;
+  return `${p > 0 ? "+" : ""}${p} point${Math.abs(p) === 1 ? "" : "s"}`;
+}
+
+// One vetting finding: severity, code, field, message, its points and how to fix it.
+function findingItem(r) {
+  return h("li", { class: "finding" }, pill(String(r.severity).toUpperCase(), statusClass(r.severity)), " ",
+    h("strong", {}, r.code), r.field ? ` (${r.field})` : "", `: ${r.message} `, h("span", { class: "points" }, `(${points(r.points)})`),
+    r.fix ? h("div", { class: "hint" }, `How to fix: ${r.fix}`) : null);
+}
+
+// The findings that did not pass, then the passed checks folded away.
+function findings(reasons) {
+  const open = (reasons || []).filter((r) => !isPass(r)), passed = (reasons || []).filter(isPass);
+  return [
+    open.length ? h("ul", { class: "findings" }, open.map(findingItem)) : h("p", { class: "muted findings" }, "Nothing to fix: every check passed."),
+    passed.length ? h("details", { class: "passed" }, h("summary", {}, `${passed.length} check${passed.length > 1 ? "s" : ""} passed`),
+      h("ul", {}, passed.map(findingItem))) : null,
+  ];
+}
 
 function vettingResult(b) {
-  const reasons = b.vettingReasons || [];
   return h("section", { class: "card", "aria-label": `Vetting of ${b.displayName}` },
-    h("h2", {}, `${b.displayName}: `, pill(b.identityStatus, statusClass(b.identityStatus)), ` score ${b.vettingScore}`),
-    reasons.length ? h("ul", {}, reasons.map((r) => h("li", {},
-      pill(r.severity, r.severity === "blocking" ? "bad" : r.severity === "warning" ? "warn" : "ok"), " ",
-      h("strong", {}, r.code), r.field ? ` (${r.field})` : "", `: ${r.message}`,
-      r.fix ? h("div", { class: "hint" }, `How to fix: ${r.fix}`) : null))) : h("p", { class: "muted" }, "No findings."));
+    h("h2", { tabindex: "-1" }, `${b.displayName}: `, pill(b.identityStatus, statusClass(b.identityStatus)), ` score ${b.vettingScore}`),
+    h("h3", {}, "Findings"), findings(b.vettingReasons));
+}
+
+// The brand form's fields, filled from `b` (a brand as the API shows it) when given.
+function brandFields(b = {}) {
+  const v = (k, d) => (b[k] === undefined || b[k] === null ? d : b[k]);
+  return [
+    field("entityType", "Entity type", { options: ENTITY_TYPES.map((x) => [x, x]), value: v("entityType") }),
+    field("displayName", "Display name", { required: true, value: v("displayName"), hint: "The name subscribers know (shown as the verified caller name)." }),
+    field("companyName", "Legal company name", { value: v("companyName"), hint: "As registered with the IRS (not for sole proprietors)." }),
+    field("ein", "EIN", { placeholder: "12-3456789", value: v("ein"), hint: "Federal tax id: two digits, a dash, seven digits." }),
+    field("phone", "Phone", { placeholder: "+14155550100", value: v("phone") }),
+    field("email", "Email", { type: "email", value: v("email") }),
+    field("website", "Website", { placeholder: "https://example.com", value: v("website") }),
+    field("street", "Street", { value: v("street") }), field("city", "City", { value: v("city") }),
+    field("state", "State", { placeholder: "CA", value: v("state") }),
+    field("postalCode", "Postal code", { value: v("postalCode") }), field("country", "Country", { value: v("country", "US") }),
+    field("vertical", "Vertical", { options: VERTICALS.map((x) => [x, x]), value: v("vertical") }),
+    h("details", { class: "field wide more" }, h("summary", {}, "More fields: sole proprietors, public companies, business identifiers"),
+      h("div", { class: "grid" },
+        field("firstName", "Contact first name", { value: v("firstName"), hint: "Sole proprietors: the person." }),
+        field("lastName", "Contact last name", { value: v("lastName") }),
+        field("mobilePhone", "Mobile phone", { placeholder: "+14155550100", value: v("mobilePhone"), hint: "Required for sole proprietors." }),
+        field("businessContactEmail", "Business contact email", { type: "email", value: v("businessContactEmail"), hint: "Public companies." }),
+        field("stockSymbol", "Stock symbol", { value: v("stockSymbol"), hint: "Public companies." }),
+        field("stockExchange", "Stock exchange", { options: [["", "—"], ...STOCK_EXCHANGES.map((x) => [x, x])], value: v("stockExchange", "") }),
+        field("altBusinessIdType", "Business identifier type", { options: [["", "—"], ...ALT_ID_TYPES.map((x) => [x, x])], value: v("altBusinessIdType", "") }),
+        field("altBusinessId", "Business identifier (DUNS, GIIN or LEI)", { value: v("altBusinessId") }),
+        field("einIssuingCountry", "Country that issued the tax id", { placeholder: "US", value: v("einIssuingCountry") }))),
+  ];
+}
+
+function brandTable(list, edit, revet) {
+  return table(["Brand", "Id", "Identity", "Score", "Findings", "Fix"], list.map((b) => [b.displayName, h("code", {}, b.brandId),
+    pill(b.identityStatus, statusClass(b.identityStatus)), String(b.vettingScore),
+    (b.vettingReasons || []).filter((r) => !isPass(r)).map((r) => `${r.code} (${points(r.points)})${r.fix ? " — " + r.fix : ""}`).join("; ") || "—",
+    h("span", { class: "row" },
+      h("button", { type: "button", class: "secondary", "aria-label": `Edit and re-vet brand ${b.brandId}`, onclick: () => edit(b.brandId) }, "Edit and re-vet"),
+      h("button", { type: "button", class: "secondary", "aria-label": `Re-vet brand ${b.brandId}`, onclick: () => revet(b.brandId) }, "Re-vet"))]));
 }
 
 async function brands(view) {
   const list = await api("GET", "/v1/brands");
   const results = h("div", { id: "vetting" });
-  const form = h("form", { class: "grid", "aria-label": "Register a brand" },
-    field("entityType", "Entity type", { options: ENTITY_TYPES.map((x) => [x, x]) }),
-    field("displayName", "Display name", { required: true, hint: "The name subscribers know (shown as the verified caller name)." }),
-    field("companyName", "Legal company name", { required: true, hint: "As registered with the IRS." }),
-    field("ein", "EIN", { placeholder: "12-3456789", hint: "Federal tax id: two digits, a dash, seven digits." }),
-    field("phone", "Phone", { placeholder: "+14155550100" }),
-    field("email", "Email", { type: "email" }),
-    field("website", "Website", { placeholder: "https://example.com" }),
-    field("street", "Street"), field("city", "City"), field("state", "State", { placeholder: "CA" }),
-    field("postalCode", "Postal code"), field("country", "Country", { value: "US" }),
-    field("vertical", "Vertical", { options: VERTICALS.map((x) => [x, x]) }),
+  const editor = h("div", { id: "brand-edit" });
+  const listBox = h("div", { id: "brand-list" });
+  const showResult = (b, what) => {
+    say(`Brand ${b.displayName} ${what}: ${b.identityStatus}, score ${b.vettingScore}.`);
+    results.replaceChildren(vettingResult(b));
+    results.querySelector("h2").focus();
+  };
+  const refreshList = async () => {
+    try { listBox.replaceChildren(brandTable(await api("GET", "/v1/brands"), edit, revet)); } catch (e) { failed(e); }
+  };
+  // Edit: the form filled from GET /v1/brands/{id}, sent whole with PUT (which vets again).
+  async function edit(id) {
+    let b;
+    try { b = await api("GET", `/v1/brands/${encodeURIComponent(id)}`); } catch (e) { failed(e); return; }
+    const form = h("form", { class: "grid", "aria-label": `Edit brand ${id}` }, brandFields(b),
+      h("div", { class: "field wide row" }, h("button", { type: "submit" }, "Save and re-vet"),
+        h("button", { type: "button", class: "secondary", onclick: () => editor.replaceChildren() }, "Cancel")));
+    // What vetting found beside the fields it is about, with how to fix it.
+    for (const r of (b.vettingReasons || []).filter((x) => !isPass(x) && x.field)) {
+      fieldError(form, String(r.field).split(".").pop(), `${r.code}: ${r.fix || r.message}`);
+    }
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const body = {};
+      for (const k of BRAND_FIELDS) if (b[k] !== undefined && b[k] !== null) body[k] = b[k];
+      for (const el of form.querySelectorAll("[name]")) delete body[el.name];
+      Object.assign(body, formValues(form));
+      try {
+        const updated = await api("PUT", `/v1/brands/${encodeURIComponent(id)}`, body);
+        editor.replaceChildren();
+        showResult(updated, "updated and vetted again");
+        refreshList();
+      } catch (e) { showProblem(form, e); }
+    });
+    editor.replaceChildren(h("section", { class: "card" }, h("h2", { tabindex: "-1" }, `Edit ${b.displayName} (${id})`),
+      h("p", { class: "hint" }, "Saving replaces the brand's fields and vets it again at once."), form));
+    editor.querySelector("h2").focus();
+  }
+  async function revet(id) {
+    try {
+      showResult(await api("POST", `/v1/brands/${encodeURIComponent(id)}/revet`), "vetted again");
+      refreshList();
+    } catch (e) { failed(e); }
+  }
+  const form = h("form", { class: "grid", "aria-label": "Register a brand" }, brandFields(),
     h("div", { class: "field wide" }, h("button", { type: "submit" }, "Register brand")));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
       const b = await api("POST", "/v1/brands", formValues(form));
       clearErrors(form);
-      say(`Brand ${b.displayName} registered: ${b.identityStatus}, score ${b.vettingScore}.`);
-      results.replaceChildren(vettingResult(b));
-      results.querySelector("h2").setAttribute("tabindex", "-1");
-      results.querySelector("h2").focus();
+      showResult(b, "registered");
+      refreshList();
     } catch (e) { showProblem(form, e); }
   });
+  listBox.append(brandTable(list, edit, revet));
   view.append(h("h1", {}, "Brands"),
-    h("section", { class: "card" }, h("h2", {}, "Register a brand"), form), results,
-    h("h2", {}, "Your brands"),
-    table(["Brand", "Id", "Identity", "Score", "Findings"], list.map((b) => [b.displayName, h("code", {}, b.brandId),
-      pill(b.identityStatus, statusClass(b.identityStatus)), String(b.vettingScore),
-      (b.vettingReasons || []).filter((r) => r.severity !== "pass").map((r) => `${r.code}${r.fix ? " — " + r.fix : ""}`).join("; ") || "—"])));
+    h("section", { class: "card" }, h("h2", {}, "Register a brand"), form), results, editor,
+    h("h2", {}, "Your brands"), listBox);
 }
 
 // ---- CSP: campaigns ---------------------------------------------------------------------
@@ -298,7 +452,7 @@ const USECASES = {
 async function campaigns(view) {
   const [list, brandList, providers] = await Promise.all([api("GET", "/v1/campaigns"), api("GET", "/v1/brands"), api("GET", "/v1/providers")]);
   const dcas = providers.filter((p) => p.roles.includes("dca"));
-  const verified = brandList.filter((b) => /VERIFIED/.test(b.identityStatus) && b.identityStatus !== "UNVERIFIED");
+  const verified = brandList.filter((b) => ["VERIFIED", "VETTED_VERIFIED"].includes(b.identityStatus));
   const guidance = h("p", { class: "hint", id: "usecase-guidance", "aria-live": "polite" });
   const form = h("form", { class: "grid", "aria-label": "Create a campaign" },
     field("brandId", "Brand", { options: verified.map((b) => [b.brandId, `${b.displayName} (${b.identityStatus})`]),
@@ -336,7 +490,7 @@ async function campaigns(view) {
         await api("PUT", `/v1/campaigns/${c.campaignId}/sharing/${sel.value}`);
         flash(`Campaign ${c.campaignId} shared with ${sel.selectedOptions[0].textContent}.`);
         render();
-      } catch (e) { say(e.message, true); }
+      } catch (e) { failed(e); }
     } }, "Share");
     return (c.sharing || []).length ? (c.sharing.map((s) => `${s.upstreamCnpId}: ${s.sharingStatus}`).join(", ")) : h("span", { class: "row" }, sel, btn);
   };
@@ -353,16 +507,29 @@ async function numbers(view) {
   const list = await api("GET", "/v1/campaigns");
   const usable = list.filter((c) => c.status === "ACTIVE");
   const options = usable.map((c) => [c.campaignId, `${c.campaignId} (${c.usecase})`]);
+  // A release asks why, like the queue's other reasoned actions: the reason stays in the
+  // number's history (`DELETE /v1/numbers/{n}?reason=`).
+  const release = async () => {
+    clearErrors(one);
+    const n = one.number.value.trim(), reason = one.reason.value.trim();
+    if (!reason) {
+      const control = fieldError(one, "reason", "Say why the number is released: it is kept in the number's history.");
+      say("A release needs a reason.", true);
+      control.focus();
+      return;
+    }
+    try {
+      await api("DELETE", `/v1/numbers/${encodeURIComponent(n)}?reason=${encodeURIComponent(reason)}`);
+      one.reason.value = "";
+      say(`${n} released (${reason}).`);
+    } catch (e) { showProblem(one, e); }
+  };
   const one = h("form", { class: "grid", "aria-label": "Assign a number" },
     field("number", "Number (E.164)", { placeholder: "+12025550100", required: true }),
     field("campaignId", "Campaign", { options, hint: options.length ? "" : "No campaign accepted by a DCA yet." }),
+    field("reason", "Reason for a release", { hint: "Only for Release: why the number leaves its campaign (kept in its history)." }),
     h("div", { class: "field row" }, h("button", { type: "submit" }, "Assign"),
-      h("button", { type: "button", class: "danger", id: "release", onclick: async () => {
-        try {
-          await api("DELETE", `/v1/numbers/${encodeURIComponent(one.number.value.trim())}`);
-          say(`${one.number.value} released.`);
-        } catch (e) { showProblem(one, e); }
-      } }, "Release")));
+      h("button", { type: "button", class: "danger", id: "release", onclick: release }, "Release")));
   one.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
@@ -391,12 +558,13 @@ async function numbers(view) {
       progress.value = 100;
       let body = null;
       try { body = JSON.parse(xhr.responseText); } catch { body = null; }
+      if (xhr.status === 401) { refused(); return; }
       if (xhr.status >= 200 && xhr.status < 300 && body) {
         say(`Import done: ${body.accepted} accepted, ${body.unchanged} unchanged, ${body.rejected.length} rejected.`);
         report.replaceChildren(body.rejected.length ? table(["Line", "Number", "Why"], body.rejected.map((r) => [String(r.line), r.number, r.reason])) : "");
       } else say((body && body.detail) || `Upload failed: HTTP ${xhr.status}`, true);
     };
-    xhr.onerror = () => say("Upload failed: the server could not be reached.", true);
+    xhr.onerror = () => say(`Upload failed. ${UNREACHABLE}`, true);
     xhr.send(file);
   });
   view.append(h("h1", {}, "Numbers"),
@@ -406,34 +574,92 @@ async function numbers(view) {
 
 // ---- DCA: queue and gateway -------------------------------------------------------------
 
+const CAMPAIGN_FLAGS = [
+  ["subscriberOptin", "Subscribers opt in"], ["subscriberOptout", "Subscribers can opt out"],
+  ["subscriberHelp", "Subscribers can ask for help"], ["embeddedLink", "Messages contain links"],
+  ["embeddedPhone", "Messages contain phone numbers"], ["numberPool", "Number pool"], ["ageGated", "Age-gated content"],
+  ["directLending", "Direct lending or loans"], ["affiliateMarketing", "Affiliate marketing"],
+];
+
+// Everything a DCA judges a campaign by (GET /v1/campaigns/{id} and GET /v1/brands/{id}), as
+// text: registry data is never markup, and links are shown, not followed.
+async function campaignReview(id) {
+  const c = await api("GET", `/v1/campaigns/${encodeURIComponent(id)}`);
+  let brand = null, brandError = null;
+  try { brand = await api("GET", `/v1/brands/${encodeURIComponent(c.brandId)}`); } catch (e) {
+    if (e.sessionEnded) throw e;
+    brandError = e.message;
+  }
+  const fact = (term, value) => (value === undefined || value === null || value === "" ? null : [h("dt", {}, term), h("dd", {}, value)]);
+  const samples = [1, 2, 3, 4, 5].map((i) => c[`sample${i}`]).filter(Boolean);
+  return h("div", { class: "review" },
+    h("h3", {}, "Brand"),
+    brand ? h("div", {},
+      h("p", {}, h("strong", {}, brand.displayName), brand.companyName ? ` (${brand.companyName})` : "", " ",
+        pill(brand.identityStatus, statusClass(brand.identityStatus)), ` vetting score ${brand.vettingScore}`,
+        brand.website ? ` · ${brand.website}` : "", brand.vertical ? ` · ${brand.vertical}` : ""),
+      h("h4", {}, "Vetting findings"), findings(brand.vettingReasons))
+      : h("p", { class: "bad" }, `Brand ${c.brandId}: ${brandError}`),
+    h("h3", {}, "Campaign"),
+    h("dl", { class: "facts" },
+      fact("Use case", [c.usecase, ...(c.subUsecases || [])].join(", ")),
+      fact("Description", c.description),
+      fact("Message flow (opt-in)", c.messageFlow),
+      fact("Sample messages", samples.length ? h("ol", {}, samples.map((x) => h("li", {}, x))) : "none"),
+      fact("Opt-in", [c.optinKeywords ? `keywords ${c.optinKeywords}` : "", c.optinMessage || ""].filter(Boolean).join(": ")),
+      fact("Opt-out", [c.optoutKeywords ? `keywords ${c.optoutKeywords}` : "", c.optoutMessage || ""].filter(Boolean).join(": ")),
+      fact("Help", [c.helpKeywords ? `keywords ${c.helpKeywords}` : "", c.helpMessage || ""].filter(Boolean).join(": ")),
+      fact("Privacy policy", c.privacyPolicyLink), fact("Terms and conditions", c.termsAndConditionsLink),
+      fact("Flags", h("ul", { class: "flags" }, CAMPAIGN_FLAGS.map(([k, label]) => h("li", { "data-flag": k }, `${label}: ${c[k] ? "yes" : "no"}`)))),
+      fact("Status", [c.status, c.statusReason].filter(Boolean).join(": "))));
+}
+
 async function queue(view) {
   const s = session();
   const me = s.who.provider ? s.who.provider.providerId : null;
   const list = await api("GET", "/v1/campaigns");
   const reasonFor = (c) => h("input", { type: "text", "aria-label": `Reason for campaign ${c.campaignId}`, placeholder: "reason" });
   const act = (label, cls, fn) => h("button", { type: "button", class: cls, onclick: fn }, label);
-  const run = async (what, f) => { try { await f(); flash(what); render(); } catch (e) { say(e.message, true); } };
-  const rows = list.map((c) => {
+  const run = async (what, f) => { try { await f(); flash(what); render(); } catch (e) { failed(e); } };
+  const headers = ["Campaign", "Brand", "Use case", "Status", "Sharing", "Action"];
+  const body = h("tbody", {});
+  list.forEach((c, n) => {
     const mine = (c.sharing || []).find((x) => !me || x.upstreamCnpId === me) || {};
     const reason = reasonFor(c);
-    const body = () => (reason.value.trim() ? { reason: reason.value.trim() } : {});
+    const withReason = () => (reason.value.trim() ? { reason: reason.value.trim() } : {});
     const dca = mine.upstreamCnpId;
     const buttons = [];
     if (mine.sharingStatus === "PENDING") {
       buttons.push(act("Accept", "", () => run(`Campaign ${c.campaignId} accepted.`, () => api("POST", `/v1/campaigns/${c.campaignId}/sharing/${dca}/accept`))));
-      buttons.push(act("Decline", "danger", () => run(`Campaign ${c.campaignId} declined.`, () => api("POST", `/v1/campaigns/${c.campaignId}/sharing/${dca}/decline`, body()))));
+      buttons.push(act("Decline", "danger", () => run(`Campaign ${c.campaignId} declined.`, () => api("POST", `/v1/campaigns/${c.campaignId}/sharing/${dca}/decline`, withReason()))));
     }
     if (c.status === "ACTIVE" && mine.sharingStatus === "ACCEPTED")
-      buttons.push(act("Suspend", "danger", () => run(`Campaign ${c.campaignId} suspended.`, () => api("POST", `/v1/campaigns/${c.campaignId}/suspend`, body()))));
+      buttons.push(act("Suspend", "danger", () => run(`Campaign ${c.campaignId} suspended.`, () => api("POST", `/v1/campaigns/${c.campaignId}/suspend`, withReason()))));
     if (c.status === "SUSPENDED")
-      buttons.push(act("Reinstate", "", () => run(`Campaign ${c.campaignId} reinstated.`, () => api("POST", `/v1/campaigns/${c.campaignId}/resume`, body()))));
-    return [h("code", {}, c.campaignId), h("code", {}, c.brandId), c.usecase, pill(c.status, statusClass(c.status)),
-      mine.sharingStatus ? pill(mine.sharingStatus, statusClass(mine.sharingStatus)) : "—",
+      buttons.push(act("Reinstate", "", () => run(`Campaign ${c.campaignId} reinstated.`, () => api("POST", `/v1/campaigns/${c.campaignId}/resume`, withReason()))));
+    // The review row: drawn (and fetched) on first opening, then shown or hidden.
+    const detailId = `review-${n}`;
+    const detail = h("tr", { class: "detail", id: detailId, hidden: true }, h("td", { colspan: String(headers.length) }));
+    const review = h("button", { type: "button", class: "secondary", "aria-expanded": "false", "aria-controls": detailId,
+      "aria-label": `Review campaign ${c.campaignId}`, onclick: async () => {
+        const open = review.getAttribute("aria-expanded") === "true";
+        review.setAttribute("aria-expanded", String(!open));
+        detail.hidden = open;
+        if (open || detail.dataset.loaded) return;
+        detail.firstChild.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+        try {
+          detail.firstChild.replaceChildren(await campaignReview(c.campaignId));
+          detail.dataset.loaded = "1";
+        } catch (e) { detail.firstChild.replaceChildren(h("p", { class: "bad" }, e.message)); failed(e); }
+      } }, "Review");
+    const cells = [h("span", { class: "row" }, h("code", {}, c.campaignId), review), h("code", {}, c.brandId), c.usecase,
+      pill(c.status, statusClass(c.status)), mine.sharingStatus ? pill(mine.sharingStatus, statusClass(mine.sharingStatus)) : "—",
       buttons.length ? h("span", { class: "row" }, reason, ...buttons) : "—"];
+    body.append(h("tr", { class: "campaign", "data-campaign": c.campaignId }, cells.map((x) => h("td", {}, x))), detail);
   });
   view.append(h("h1", {}, "Campaign queue"),
-    h("p", { class: "muted" }, "Campaigns shared with you: accept or decline new ones, suspend or reinstate with a reason (recorded in the log)."),
-    table(["Campaign", "Brand", "Use case", "Status", "Sharing", "Action"], rows));
+    h("p", { class: "muted" }, "Campaigns shared with you: review each one (its brand's vetting, use case, samples and opt-in), accept or decline new ones, suspend or reinstate with a reason (recorded in the log)."),
+    h("table", {}, h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))), body));
 }
 
 async function gatewayFigures(view) {
@@ -528,23 +754,56 @@ async function history(view, params) {
         i.releasedEvent ? [" → ", h("a", { href: `/v1/log/proofs/inclusion?event=${i.releasedEvent}` }, `#${i.releasedEvent}`)] : "")])));
 }
 
+// The gateway's decisions for the number around the instant (sms): counts always; accounts and
+// records as far as the caller may see them (docs/TRACEBACK.md).
+function gatewaySection(g) {
+  const when = (t) => String(t || "").replace("T", " ").slice(0, 19);
+  const parts = [h("h2", {}, "Gateway decisions"),
+    h("p", { id: "gateway-counts" }, `${g.messages} message${g.messages === 1 ? "" : "s"} from ${when(g.since)} to ${when(g.until)} UTC: `,
+      `${g.accepted} accepted, ${g.rejected} rejected, ${g.flagged} flagged`,
+      g.similar !== undefined && g.similar !== null ? `; ${g.similar} similar to the reported content` : "", ".")];
+  if ((g.accounts || []).length) {
+    parts.push(table(["Account (system_id)", "CSP", "Messages"], g.accounts.map((a) => [h("code", {}, a.systemId), h("code", {}, a.providerId), String(a.messages)]), "Accounts that sent them"));
+  }
+  if (g.accountsHidden) parts.push(h("p", { class: "muted" }, `${g.accountsHidden} account(s) not shown: only the gateway's DCA, the administrator and each account's CSP see them.`));
+  if (g.nearest) parts.push(h("p", {}, `Nearest decision: ${when(g.nearest.at)}, account ${g.nearest.systemId}, ${g.nearest.verdict} (${g.nearest.status}).`));
+  if ((g.records || []).length) {
+    parts.push(table(["At", "Account", "CSP", "Campaign", "Verdict", "Status"], g.records.map((r) => [when(r.at), h("code", {}, r.systemId),
+      h("code", {}, r.providerId), r.campaignId ? h("code", {}, r.campaignId) : "—", pill(r.verdict, statusClass(r.verdict)), r.status]), "Decisions around the instant"));
+  }
+  if (g.recordsHidden) parts.push(h("p", { class: "muted" }, `${g.recordsHidden} decision(s) of accounts you may not see are not listed.`));
+  if (g.truncated) parts.push(h("p", { class: "muted" }, "The hour holds more decisions than listed (at most 1,000 either side of the instant)."));
+  return h("section", { class: "card", "aria-label": "Gateway decisions", id: "trace-gateway" }, parts);
+}
+
 async function trace(view, params) {
   const out = h("div", {});
-  // The field shows local time to the second; a trace "at" left untouched means the moment of the click,
+  // The field shows local time to the second. What it shows is what is traced: the URL's `at`
+  // (to its fraction of a second) while untouched, what the user typed once edited. Only a
+  // first trace (no `at` in the URL) with the field untouched means the moment of the click,
   // not the second the page was drawn (a number assigned 0.8 s earlier must be found).
   const localInput = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
-  const shownAt = localInput(params.get("at") ? new Date(params.get("at")) : new Date());
+  const urlAt = params.get("at") && !Number.isNaN(Date.parse(params.get("at"))) ? params.get("at") : null;
+  let edited = false;
   const form = h("form", { class: "grid", "aria-label": "Trace a number" },
     field("number", "Number (E.164)", { value: params.get("number") || "", placeholder: "+12025550100" }),
-    field("at", "At (your local time)", { type: "datetime-local", step: "1", value: shownAt }),
+    field("at", "At (your local time)", { type: "datetime-local", step: "1", value: localInput(urlAt ? new Date(urlAt) : new Date()),
+      hint: urlAt ? "The instant of this trace; change it to trace another." : "Now, unless you change it." }),
     field("channel", "Channel", { options: [["sms", "SMS"], ["voice", "Voice"]], value: params.get("channel") || "sms" }),
     h("div", { class: "field" }, h("button", { type: "submit" }, "Trace")));
+  for (const ev of ["input", "change"]) form.at.addEventListener(ev, () => { edited = true; });
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const v = formValues(form);
-    const typed = v.at && v.at.length === 16 ? `${v.at}:00` : v.at; // the browser drops ":00" seconds
-    const at = !typed || typed === shownAt ? new Date().toISOString() : typed;
-    location.hash = `#/trace?number=${encodeURIComponent(v.number || "")}&at=${encodeURIComponent(at)}&channel=${v.channel}`;
+    let at;
+    if (edited && v.at) {
+      const typed = v.at.length === 16 ? `${v.at}:00` : v.at; // the browser drops ":00" seconds
+      const d = new Date(typed); // a datetime-local value is local time
+      if (Number.isNaN(d.getTime())) { clearErrors(form); fieldError(form, "at", "Not a date and time.").focus(); return; }
+      at = d.toISOString();
+    } else if (!edited && urlAt) at = urlAt;
+    else at = new Date().toISOString();
+    location.hash = `#/trace?number=${encodeURIComponent(v.number || "")}&at=${encodeURIComponent(at)}&channel=${encodeURIComponent(v.channel || "sms")}`;
   });
   const byReport = h("form", { class: "row", "aria-label": "Trace a filed report" },
     field("report", "Report id", { value: params.get("report") || "" }), h("button", { type: "submit" }, "Trace report"));
@@ -555,19 +814,26 @@ async function trace(view, params) {
   view.append(h("h1", {}, "Trace"), h("section", { class: "card" }, form), h("section", { class: "card" }, byReport), out);
   const n = params.get("number"), report = params.get("report");
   if (!n && !report) return;
-  const at = new Date(params.get("at") || Date.now()).toISOString();
+  const at = new Date(urlAt || Date.now()).toISOString();
   const t = report
     ? await api("GET", `/v1/reports/${encodeURIComponent(report)}/trace?proofs=true`)
-    : await api("GET", `/v1/trace?tn=${encodeURIComponent(n)}&at=${encodeURIComponent(at)}&channel=${params.get("channel") || "sms"}&proofs=true`);
+    : await api("GET", `/v1/trace?tn=${encodeURIComponent(n)}&at=${encodeURIComponent(at)}&channel=${encodeURIComponent(params.get("channel") || "sms")}&proofs=true`);
   const holder = t.holder;
+  const brand = holder ? holder.brand || {} : {};
   out.append(h("section", { class: "card", "aria-label": "Holder" }, h("h2", {}, `${t.number} at ${t.at}`),
     holder ? h("dl", {},
-      h("dt", {}, "Campaign"), h("dd", {}, h("code", {}, holder.campaignId), ` (${holder.usecase}), then ${holder.statusThen}, now ${holder.statusNow}`),
-      h("dt", {}, "Brand"), h("dd", {}, holder.brand.displayName || holder.brand.brandId || JSON.stringify(holder.brand)),
+      h("dt", {}, "Campaign"), h("dd", {}, h("code", {}, holder.campaignId), ` (${holder.usecase}), then ${holder.statusThen}, now ${holder.statusNow}`,
+        holder.numberSuspendedThen || holder.numberSuspendedNow ? `; the number itself suspended then: ${holder.numberSuspendedThen ? "yes" : "no"}, now: ${holder.numberSuspendedNow ? "yes" : "no"}` : ""),
+      h("dt", {}, "Brand"), h("dd", {}, brand.displayName || brand.brandId || JSON.stringify(brand),
+        brand.identityStatus ? [" ", pill(brand.identityStatus, statusClass(brand.identityStatus))] : "",
+        brand.changedSince ? " (its fields have changed since)" : ""),
       h("dt", {}, "CSP"), h("dd", {}, holder.csp.legalName), h("dt", {}, "DCA"), h("dd", {}, holder.dca.legalName),
       h("dt", {}, "Held"), h("dd", {}, `${holder.assigned} – ${holder.released || "now"}`))
       : h("p", {}, "Nobody held the number then: it was not registered."),
+    t.currentHolder ? h("p", { id: "current-holder" }, h("strong", {}, "Held now by another campaign: "), h("code", {}, t.currentHolder),
+      holder ? " (not the holder at the instant traced)." : ".") : null,
     h("p", {}, `${t.reports} report(s) about the number around then; answered in ${t.elapsedUs} µs.`)),
+  t.gateway ? gatewaySection(t.gateway) : null,
   h("h2", {}, "Evidence chain"),
   table(["Event", "Kind", "At", "Shows", "Proof"], t.evidence.map((e) => [`#${e.seq}`, e.kind, e.at, e.shows,
     h("a", { href: e.proofUrl }, e.proof ? `inclusion proof (tree ${e.proof.treeSize})` : "inclusion proof")])));
@@ -582,8 +848,20 @@ async function risk(view) {
 }
 
 // ---- log ---------------------------------------------------------------------------------
+//
+// The browser audits the log as `vouch log verify` does: it pins the log's Ed25519 key on first
+// use, checks the checkpoint's signed note with WebCrypto, keeps the tree size and root it
+// accepted (localStorage), and on the next visit checks the RFC 9162 consistency proof from that
+// tree to the current one. The kept tree advances only after a check that passed.
 
+const AUDIT_STATE = "vouch-log-audit"; // { key, size, root, checkpoint, at }: what this browser trusts
+const LAST_AUDIT = "vouch-last-audit"; // { at, ok, verdict, size, root, from, fromRoot }: the last run's result
+
+class LogMisbehaves extends Error {}
+
+const utf8 = (s) => new TextEncoder().encode(s);
 const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+const hex = (u) => [...u].map((x) => x.toString(16).padStart(2, "0")).join("");
 async function sha256(...parts) {
   const len = parts.reduce((n, p) => n + p.length, 0);
   const buf = new Uint8Array(len);
@@ -592,57 +870,187 @@ async function sha256(...parts) {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", buf));
 }
 const eq = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+function b64Strict(s, what) {
+  try { return b64(s); } catch { throw new LogMisbehaves(`${what} is not base64`); }
+}
 
-// RFC 9162 section 2.1.4.2: verifies a consistency proof between sizes m <= n.
+// A note verifier key, `name+<key id hex>+base64(0x01 || Ed25519 public key)` (C2SP signed-note);
+// the key id is the first 4 bytes of SHA-256(name || 0x0A || 0x01 || key).
+async function parseVerifierKey(text) {
+  const s = String(text).trim();
+  const i = s.indexOf("+"), j = s.indexOf("+", i + 1);
+  if (i <= 0 || j < 0) throw new LogMisbehaves("the log key is not name+hash+key");
+  const name = s.slice(0, i), hash = s.slice(i + 1, j);
+  const raw = b64Strict(s.slice(j + 1), "the log key");
+  if (raw.length !== 33 || raw[0] !== 1) throw new LogMisbehaves("the log key is not an Ed25519 key (type 0x01, 32 bytes)");
+  const pub = raw.slice(1);
+  const id = (await sha256(utf8(name), Uint8Array.of(0x0a, 0x01), pub)).slice(0, 4);
+  if (hash !== hex(id)) throw new LogMisbehaves("the log key's hash does not match the key");
+  return { name, id, pub, text: s };
+}
+
+// Checks a checkpoint's signed note against the key: the first signature by that key (name and
+// id) must verify; answers the checkpoint (origin, size, root) it signs.
+async function verifyCheckpoint(note, key) {
+  const split = note.lastIndexOf("\n\n");
+  if (split < 0) throw new LogMisbehaves("the checkpoint is not a signed note (no blank line before the signatures)");
+  const text = note.slice(0, split + 1);
+  let sig = null;
+  for (const line of note.slice(split + 2).split("\n")) {
+    if (!line) continue;
+    if (!line.startsWith("\u2014 ")) throw new LogMisbehaves("a signature line of the checkpoint does not start with '— '");
+    const [name, value] = line.slice(2).split(" ");
+    const raw = b64Strict(value || "", "a signature of the checkpoint");
+    if (!sig && name === key.name && raw.length > 4 && eq(raw.slice(0, 4), key.id)) sig = raw.slice(4);
+  }
+  if (!sig) throw new LogMisbehaves(`BAD SIGNATURE: the checkpoint is not signed by the pinned key ${key.name}`);
+  const pk = await crypto.subtle.importKey("raw", key.pub, { name: "Ed25519" }, false, ["verify"]);
+  if (!(await crypto.subtle.verify({ name: "Ed25519" }, pk, sig, utf8(text)))) {
+    throw new LogMisbehaves(`BAD SIGNATURE: the checkpoint's signature by ${key.name} does not verify`);
+  }
+  const [origin, size, root] = text.split("\n");
+  if (origin !== key.name) throw new LogMisbehaves(`the checkpoint's origin ${origin} is not the key's name ${key.name}`);
+  if (!/^\d{1,15}$/.test(size || "")) throw new LogMisbehaves("the checkpoint's tree size is not a number");
+  const rootBytes = b64Strict(root || "", "the checkpoint's root");
+  if (rootBytes.length !== 32) throw new LogMisbehaves("the checkpoint's root is not 32 bytes");
+  return { origin, size: Number(size), root: rootBytes, rootText: root };
+}
+
+// RFC 9162 section 2.1.4.2: verifies a consistency proof between trees of sizes m <= n with the
+// given roots (BigInt arithmetic: sizes past 2^31 stay exact).
 async function verifyConsistency(m, n, proof, oldRoot, newRoot) {
+  if (!(m >= 1) || n < m) return false;
   if (m === n) return proof.length === 0 && eq(oldRoot, newRoot);
-  if (!proof.length || m > n || m < 1) return false;
-  let path = proof.slice();
-  if ((m & (m - 1)) === 0) path = [oldRoot, ...path];
-  let fn = m - 1, sn = n - 1;
-  while (fn & 1) { fn >>= 1; sn >>= 1; }
+  if (!proof.length) return false;
+  let fn = BigInt(m) - 1n, sn = BigInt(n) - 1n;
+  const path = (BigInt(m) & (BigInt(m) - 1n)) === 0n ? [oldRoot, ...proof] : proof.slice();
+  if (path.some((p) => p.length !== 32)) return false;
+  while (fn & 1n) { fn >>= 1n; sn >>= 1n; }
   let fr = path[0], sr = path[0];
   for (const c of path.slice(1)) {
-    if (sn === 0) return false;
-    if ((fn & 1) || fn === sn) {
+    if (sn === 0n) return false;
+    if ((fn & 1n) || fn === sn) {
       fr = await sha256(Uint8Array.of(1), c, fr);
       sr = await sha256(Uint8Array.of(1), c, sr);
-      if (!(fn & 1)) while (fn !== 0 && !(fn & 1)) { fn >>= 1; sn >>= 1; }
+      while (!(fn & 1n) && fn !== 0n) { fn >>= 1n; sn >>= 1n; }
     } else {
       sr = await sha256(Uint8Array.of(1), sr, c);
     }
-    fn >>= 1; sn >>= 1;
+    fn >>= 1n; sn >>= 1n;
   }
-  return sn === 0 && eq(fr, oldRoot) && eq(sr, newRoot);
+  return sn === 0n && eq(fr, oldRoot) && eq(sr, newRoot);
 }
 
-async function logHealth(view) {
-  const [note, list] = await Promise.all([api("GET", "/log/checkpoint"), api("GET", "/v1/log/checkpoints?limit=100")]);
-  const points = list.slice().sort((a, b) => a.size - b.size);
-  const audit = h("p", { id: "audit", "aria-live": "polite" }, "Auditing…");
+// Proves that the tree (size, root) this browser accepted is a prefix of `cp`.
+async function proveExtends(size, root, cp) {
+  const c = await api("GET", `/v1/log/proofs/consistency?from=${size}&to=${cp.size}`);
+  const proof = (c.proof || []).map((x) => b64Strict(x, "a consistency proof hash"));
+  if (!(await verifyConsistency(size, cp.size, proof, root, cp.root))) {
+    throw new LogMisbehaves(`SPLIT VIEW OR REWRITE: the signed tree of size ${cp.size} does not extend the tree of size ${size} ` +
+      `(root ${toB64(root)}) this browser accepted before: the consistency proof does not verify. Report this log.`);
+  }
+}
+const toB64 = (u) => btoa(String.fromCharCode(...u));
+
+function loadJson(name) {
+  try { return JSON.parse(localStorage.getItem(name) || "null"); } catch { return null; }
+}
+
+// One audit run: answers what to say; throws LogMisbehaves when the log misbehaves, and any
+// other error when the check could not be made.
+async function auditLog(note, oldest) {
+  if (!crypto.subtle) throw new Error("this page is not served over https, so the browser offers no WebCrypto: audit with `vouch log verify`");
+  const state = loadJson(AUDIT_STATE);
+  const firstUse = !(state && state.key && state.size && state.root);
+  const key = await parseVerifierKey(firstUse ? await api("GET", "/log/key") : state.key);
+  const cp = await verifyCheckpoint(note, key);
+  const lines = [`signature verified: the checkpoint (tree size ${cp.size}, root ${cp.rootText}) is signed by ${key.name}.`];
+  let from = null;
+  if (!firstUse) {
+    const oldRoot = b64Strict(state.root, "the root kept in this browser");
+    if (cp.size < state.size) {
+      throw new LogMisbehaves(`ROLLBACK: the log's signed tree has ${cp.size} entries, fewer than the ${state.size} this browser accepted before.`);
+    }
+    if (cp.size === state.size && !eq(cp.root, oldRoot)) {
+      throw new LogMisbehaves(`SPLIT VIEW: two different signed trees of size ${cp.size}: ${state.root} before, ${cp.rootText} now.`);
+    }
+    if (cp.size > state.size) await proveExtends(state.size, oldRoot, cp);
+    from = { size: state.size, root: state.root };
+    lines.push(cp.size > state.size
+      ? `consistent with the tree of size ${state.size} this browser accepted on ${state.at}: the RFC 9162 consistency proof verifies.`
+      : `consistent: the same tree as this browser accepted on ${state.at}.`);
+  } else {
+    lines.push(`key pinned on first use: ${key.text}`);
+    // The oldest checkpoint listed, checked too: the log's own history must be a prefix.
+    if (oldest && oldest.size < cp.size) {
+      const old = await verifyCheckpoint(oldest.note, key);
+      await proveExtends(old.size, old.root, cp);
+      from = { size: old.size, root: old.rootText };
+      lines.push(`consistent with the oldest checkpoint listed (size ${old.size}): the RFC 9162 consistency proof verifies.`);
+    }
+  }
+  const at = new Date().toISOString();
+  localStorage.setItem(AUDIT_STATE, JSON.stringify({ key: key.text, size: cp.size, root: cp.rootText, checkpoint: note, at }));
+  localStorage.setItem(LAST_AUDIT, JSON.stringify({ at, ok: true, verdict: "consistent", size: cp.size, root: cp.rootText,
+    from: from && from.size, fromRoot: from && from.root }));
+  return lines;
+}
+
+async function logHealth(view, params) {
+  const pageSize = Math.min(1000, Math.max(1, Number(params.get("limit")) || 100));
+  let note;
+  try { note = await api("GET", "/log/checkpoint"); } catch (e) {
+    if (e instanceof ApiError && e.status === 404) {
+      view.append(h("h1", {}, "Transparency log"), h("p", {}, "The log has not signed a checkpoint yet."));
+      return;
+    }
+    throw e;
+  }
+  let points = (await api("GET", `/v1/log/checkpoints?limit=${pageSize}`)).slice().sort((a, b) => a.size - b.size);
+  const previous = loadJson(LAST_AUDIT);
+  const audit = h("div", { id: "audit" }, h("p", {}, "Auditing…"));
+  const chartBox = h("div", {}, sizeChart(points));
+  const older = h("button", { type: "button", class: "secondary", id: "older-checkpoints", hidden: points.length < pageSize }, "Show older checkpoints");
+  older.addEventListener("click", async () => {
+    try {
+      const more = await api("GET", `/v1/log/checkpoints?before=${points[0].size}&limit=${pageSize}`);
+      points = [...more, ...points].sort((a, b) => a.size - b.size);
+      chartBox.replaceChildren(sizeChart(points));
+      older.hidden = more.length < pageSize;
+      say(`${points.length} checkpoints shown.`);
+    } catch (e) { failed(e); }
+  });
+  const forget = h("button", { type: "button", class: "secondary", onclick: () => {
+    localStorage.removeItem(AUDIT_STATE); localStorage.removeItem(LAST_AUDIT);
+    flash("This browser forgot the log's key and the tree it accepted: the next audit pins the key the server publishes now.");
+    render();
+  } }, "Forget the pinned key and accepted tree");
   view.append(h("h1", {}, "Transparency log"),
-    h("section", { class: "card" }, h("h2", {}, "Current checkpoint"), h("pre", { class: "mono" }, note)),
-    h("section", { class: "card" }, h("h2", {}, "Tree size over time"), sizeChart(points)),
     h("section", { class: "card" }, h("h2", {}, "Audit"), audit,
-      h("p", { class: "hint" }, "This browser checks that the oldest listed checkpoint's tree is a prefix of the newest one (an RFC 9162 consistency proof, verified here with SubtleCrypto)."),
-      lastAudit()));
-  const [first, last] = [points[0], points[points.length - 1]];
-  if (points.length < 2 || first.size === last.size) { audit.textContent = "One tree size so far: nothing to compare yet."; return; }
+      h("p", { class: "hint" }, "This browser checks the checkpoint's Ed25519 signature with the log key it pinned on first use " +
+        "(WebCrypto), keeps the tree size and root it accepted, and on each visit checks the RFC 9162 consistency proof from that " +
+        "tree to the current one, as `vouch log verify` does."),
+      h("p", { class: "muted", id: "last-audit" }, previous
+        ? `Last audit before this one: ${previous.at}, tree ${previous.size} (root ${previous.root}), ${previous.ok ? "consistent" : String(previous.verdict)}.`
+        : "No earlier audit in this browser."),
+      forget),
+    h("section", { class: "card" }, h("h2", {}, "Current checkpoint"), h("pre", { class: "mono" }, note)),
+    h("section", { class: "card" }, h("h2", {}, "Tree size over time"), chartBox, older));
   try {
-    const c = await api("GET", `/v1/log/proofs/consistency?from=${first.size}&to=${last.size}`);
-    const ok = eq(b64(c.oldRoot), b64(first.root)) && eq(b64(c.newRoot), b64(last.root)) &&
-      await verifyConsistency(first.size, last.size, c.proof.map(b64), b64(first.root), b64(last.root));
-    const result = { at: new Date().toISOString(), from: first.size, to: last.size, ok };
-    localStorage.setItem("vouch-last-audit", JSON.stringify(result));
-    audit.replaceChildren(pill(ok ? "consistent" : "INCONSISTENT", ok ? "ok" : "bad"),
-      ` tree ${first.size} → ${last.size}: ${ok ? "the newer tree extends the older one" : "the proof does not verify: report this log"}`);
-  } catch (e) { audit.textContent = `Audit failed: ${e.message}`; }
-}
-
-function lastAudit() {
-  let prev = null;
-  try { prev = JSON.parse(localStorage.getItem("vouch-last-audit") || "null"); } catch { prev = null; }
-  return h("p", { class: "muted" }, prev ? `Last audit before this one: ${prev.at}, sizes ${prev.from} → ${prev.to}, ${prev.ok ? "consistent" : "INCONSISTENT"}.` : "No earlier audit in this browser.");
+    const lines = await auditLog(note, points[0]);
+    audit.replaceChildren(h("p", {}, pill("consistent", "ok"), " ", lines[0]), ...lines.slice(1).map((l) => h("p", {}, l)));
+  } catch (e) {
+    if (e.sessionEnded) return;
+    const bad = e instanceof LogMisbehaves;
+    const verdict = bad ? e.message.split(":")[0] : "audit not possible";
+    if (bad) {
+      const kept = loadJson(LAST_AUDIT) || {};
+      localStorage.setItem(LAST_AUDIT, JSON.stringify({ ...kept, at: new Date().toISOString(), ok: false, verdict }));
+    }
+    audit.replaceChildren(h("p", { class: bad ? "alarm" : "bad", role: "alert" },
+      pill(bad ? "LOG CHECK FAILED" : "NOT CHECKED", "bad"), " ", bad ? e.message : `The audit could not be made: ${e.message}`));
+    if (bad) say(`LOG CHECK FAILED: ${e.message}`, true);
+  }
 }
 
 function sizeChart(points) {
@@ -661,7 +1069,7 @@ function sizeChart(points) {
   svg.setAttribute("aria-label", `Tree size from ${sizes[0]} to ${sizes[sizes.length - 1]} entries over ${points.length} checkpoints`);
   const label = document.createElementNS(svg.namespaceURI, "text");
   label.setAttribute("x", "20"); label.setAttribute("y", "215");
-  label.textContent = `${sizes[sizes.length - 1]} entries at ${points[points.length - 1].signed}`;
+  label.textContent = `${sizes[0]} entries at ${points[0].signed} … ${sizes[sizes.length - 1]} entries at ${points[points.length - 1].signed}`;
   svg.append(label);
   return svg;
 }
