@@ -112,6 +112,22 @@ async fn a_report_is_traced_to_the_campaign_that_held_the_number_then() {
     assert_eq!(r["fingerprint"].as_str().map(str::len), Some(16));
     let report_id = r["id"].as_str().expect("id").to_owned();
 
+    // The campaign's CSP and DCA see the reports against it (not who filed them); the
+    // innocent campaign has none, and another CSP sees nothing.
+    let path = format!("/v1/campaigns/{}/reports", s.campaign);
+    for key in [&s.csp.key, &s.dca.key] {
+        let listed = server.get(&path, Some(key)).await.ok(200).clone();
+        assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+        assert_eq!((&listed[0]["id"], &listed[0]["category"]), (&json!(report_id), &json!("spam")), "{listed}");
+        assert!(listed[0].get("reporterId").is_none(), "{listed}");
+    }
+    let as_admin = server.get(&path, Some(&server.admin)).await.ok(200).clone();
+    assert_eq!(as_admin[0]["reporterId"], carrier.id.as_str(), "{as_admin}");
+    let theirs = server.get(&format!("/v1/campaigns/{innocent}/reports"), Some(&innocent_csp.key)).await;
+    assert_eq!(theirs.ok(200).as_array().map(Vec::len), Some(0));
+    server.get(&path, Some(&innocent_csp.key)).await.problem(404, "campaign-not-found");
+    server.get(&format!("{path}?since=yesterday"), Some(&s.dca.key)).await.ok(400);
+
     // The trace names the campaign of the reported instant, not the current holder.
     let t = trace_with_proofs(&server, &format!("/v1/reports/{report_id}/trace"), &carrier.key).await;
     assert_eq!(t["holder"]["campaignId"], s.campaign.as_str(), "{t}");

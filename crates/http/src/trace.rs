@@ -24,6 +24,7 @@ pub(crate) fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(report))
         .routes(routes!(report_trace))
         .routes(routes!(trace))
+        .routes(routes!(campaign_reports))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
 }
 
@@ -114,6 +115,77 @@ impl From<ReportRow> for ReportView {
             enforced: Vec::new(),
         }
     }
+}
+
+/// A report against a campaign, as its CSP and DCA see it: who filed it and what content the
+/// reporter kept only for the reporter and the administrator.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignReportView {
+    /// The report's id.
+    pub id: ReportId,
+    /// Who filed it (the administrator and the reporter only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reporter_id: Option<ProviderId>,
+    /// `sms` or `voice`.
+    pub channel: String,
+    /// The reported number.
+    pub number: String,
+    /// When the message or call happened, as reported.
+    pub at: String,
+    /// The category.
+    pub category: String,
+    /// SimHash of the content, when content was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// The `origid` of a reported call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origid: Option<String>,
+    /// When it was filed.
+    pub created: String,
+}
+
+/// `GET /v1/campaigns/{campaignId}/reports` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct CampaignReportsQuery {
+    /// Reports about instants from this one on (RFC 3339; default 30 days back).
+    since: Option<String>,
+}
+
+/// The reports against a campaign, newest first (at most 1,000): its CSP, its DCA and the
+/// administrator, to check (and contest) what its risk score and suspensions rest on.
+#[utoipa::path(get, path = "/v1/campaigns/{campaignId}/reports", tag = "traceback", security(("bearer" = [])),
+    params(("campaignId" = String, Path, description = "Campaign id"), CampaignReportsQuery),
+    responses((status = 200, body = Vec<CampaignReportView>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+async fn campaign_reports(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    q: std::result::Result<Query<CampaignReportsQuery>, QueryRejection>,
+) -> Result<Json<Vec<CampaignReportView>>> {
+    let id: CampaignId = path_param("campaignId", &id)?;
+    let since = match query(q)?.since {
+        Some(raw) => instant("since", &raw)?,
+        None => s.registry.now() - jiff::SignedDuration::from_hours(24 * 30),
+    };
+    let rows = traceback(&s).campaign_reports(&p, id, since).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(r, full)| CampaignReportView {
+                id: r.id,
+                reporter_id: full.then_some(r.reporter_id),
+                channel: r.channel,
+                number: r.number.to_string(),
+                at: r.at.to_string(),
+                category: r.category,
+                fingerprint: r.fingerprint,
+                origid: r.origid,
+                created: r.created.to_string(),
+            })
+            .collect(),
+    ))
 }
 
 /// Files a spam report (carriers, DCAs and voice providers). The campaign that held the number

@@ -519,6 +519,38 @@ impl Traceback {
         }
     }
 
+    /// The reports against a campaign for instants from `since` on (newest first, at most
+    /// 1,000), for those who answer for it: its CSP, its DCA (or the DCA reviewing it) and the
+    /// administrator, so that a campaign or number suspended on reports can be checked and
+    /// contested. Who reported, what they kept of the content and the Identity header are
+    /// the reporter's and the administrator's only (the flag beside each report says whether
+    /// the caller may see them).
+    pub async fn campaign_reports(
+        &self,
+        p: &Principal,
+        id: CampaignId,
+        since: Timestamp,
+    ) -> Result<Vec<(ReportRow, bool)>, ServiceError> {
+        let c = self.registry.store().campaign(id).await?.ok_or_else(|| ServiceError::not_found("campaign", id))?;
+        let full = match p {
+            Principal::Admin => true,
+            Principal::Provider { id: me, .. }
+                if *me == c.csp_id || c.dca_id == Some(*me) || crate::campaigns::shared_with(&c, *me) =>
+            {
+                false
+            }
+            Principal::Provider { .. } => return Err(ServiceError::not_found("campaign", id)),
+        };
+        let rows = self.registry.store().reports_against(id, since, 1_000).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let own = matches!(p, Principal::Provider { id: me, .. } if *me == r.reporter_id);
+                (r, full || own)
+            })
+            .collect())
+    }
+
     /// The trace of a filed report.
     pub async fn trace_report(&self, p: &Principal, id: ReportId, proofs: bool) -> Result<Trace, ServiceError> {
         let r = self.report(p, id).await?;

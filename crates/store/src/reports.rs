@@ -109,6 +109,26 @@ impl Store {
         Ok(())
     }
 
+    /// The reports against `campaign` for instants from `since` on, newest first, at most
+    /// `limit`.
+    pub async fn reports_against(
+        &self,
+        campaign: CampaignId,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        let rows = on!(self.pool(), db => sqlx::query(
+            "SELECT * FROM reports WHERE campaign_id = $1 AND at_us >= $2 ORDER BY at_us DESC LIMIT $3",
+        )
+        .bind(campaign.to_string())
+        .bind(since.as_microsecond())
+        .bind(i64::from(limit))
+        .fetch_all(db)
+        .await
+        .map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
+        rows.iter().map(report_row).collect()
+    }
+
     /// One report.
     pub async fn report(&self, id: ReportId) -> Result<Option<ReportRow>, StoreError> {
         let row = on!(self.pool(), db => sqlx::query("SELECT * FROM reports WHERE id = $1").bind(id.to_string()).fetch_optional(db).await.map(|r| r.map(crate::DbRow::from)))?;
