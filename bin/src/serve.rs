@@ -167,31 +167,55 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = std::io::stdout().flush();
         serve_http(listener, app, shutdown_signal()).await;
         tracing::info!("shutting down");
-        if let Some((stop, task, gateway)) = smpp_task {
-            let _ = stop.send(());
-            let _ = task.await;
-            gateway.close().await;
+        // The SMPP drain has its own bound (docs/SMPP-GATEWAY.md, "Stopping").
+        let gateway = match smpp_task {
+            Some((stop, task, gateway)) => {
+                let _ = stop.send(());
+                let _ = task.await;
+                Some(gateway)
+            }
+            None => None,
+        };
+        // Every other step may wait on the database: together they get SHUTDOWN_STEPS, not a
+        // pool timeout each, so an unreachable database does not hold the stop for a minute.
+        let steps = async {
+            if let Some(gateway) = gateway {
+                gateway.close().await;
+            }
+            if let Some((stop, task)) = sip_task {
+                let _ = stop.send(());
+                let _ = task.await;
+            }
+            callauth.flush().await;
+            let _ = abuse_stop.send(());
+            let _ = abuse_task.await;
+            let _ = cps_stop.send(());
+            let _ = cps_task.await;
+            let _ = log_stop.send(());
+            let _ = log_task.await;
+            let _ = follow_stop.send(());
+            if let Some(t) = follow_task {
+                let _ = t.await;
+            }
+            store.close().await;
+        };
+        if tokio::time::timeout(SHUTDOWN_STEPS, steps).await.is_err() {
+            tracing::error!(
+                "the stop did not finish within {} s (is the database reachable?): records not yet written \
+                 (signed calls, gateway decisions) are lost, and another node takes the log's sequencer lease \
+                 when it expires",
+                SHUTDOWN_STEPS.as_secs()
+            );
         }
-        if let Some((stop, task)) = sip_task {
-            let _ = stop.send(());
-            let _ = task.await;
-        }
-        callauth.flush().await;
-        let _ = abuse_stop.send(());
-        let _ = abuse_task.await;
-        let _ = cps_stop.send(());
-        let _ = cps_task.await;
-        let _ = log_stop.send(());
-        let _ = log_task.await;
-        let _ = follow_stop.send(());
-        if let Some(t) = follow_task {
-            let _ = t.await;
-        }
-        store.close().await;
         crate::out!("vouch: stopped");
         Ok(ExitCode::SUCCESS)
     })
 }
+
+/// The longest the steps of a stop after the HTTP and SMPP drains may take together (writing
+/// the records still buffered, stopping the background tasks, giving the log's lease up,
+/// closing the store); past it vouch exits anyway.
+const SHUTDOWN_STEPS: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The log's sequencer: integrates new events every `interval_ms` (and once more at shutdown).
 fn start_sequencer(

@@ -212,6 +212,48 @@ fn bad_configuration_exits_non_zero_naming_the_key() {
     assert!(!data.exists(), "a bad configuration must not create the data directory");
 }
 
+/// A database that refuses connections stops the start at once, with the cause said once and
+/// the URL's password hidden.
+#[test]
+fn a_database_that_refuses_stops_the_start_with_its_cause_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap();
+    let mut cmd = vouch(tmp.path());
+    cmd.args(["serve", "--http", "127.0.0.1:0", "--data-dir"]).arg(tmp.path().join("data"));
+    cmd.arg("--database").arg(format!("postgres://vouch:hunter2@127.0.0.1:{port}/vouch"));
+    let start = std::time::Instant::now();
+    let out = run(cmd, Duration::from_secs(30));
+    assert!(!out.status.success(), "{out:?}");
+    assert!(start.elapsed() < Duration::from_secs(5), "the start took {:?} to fail", start.elapsed());
+    assert!(!out.stdout.contains(LISTENING), "{out:?}");
+    let said = out.stderr.to_lowercase();
+    assert_eq!(said.matches("refused").count(), 1, "the cause, once: {}", out.stderr);
+    assert!(!said.contains("pool timed out"), "{}", out.stderr);
+    assert!(!out.stderr.contains("hunter2") && out.stderr.contains("vouch:***@127.0.0.1"), "{}", out.stderr);
+}
+
+/// `VOUCH_DATABASE_CONNECTIONS` that is not a number of connections vouch can use stops the
+/// start, naming the variable and what it may be.
+#[test]
+fn a_bad_database_connection_count_stops_the_start_naming_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap();
+    for bad in ["abc", "1", "100000"] {
+        let mut cmd = vouch(tmp.path());
+        cmd.args(["serve", "--http", "127.0.0.1:0", "--data-dir"]).arg(tmp.path().join("data"));
+        cmd.arg("--database").arg(format!("postgres://vouch@127.0.0.1:{port}/vouch"));
+        cmd.env("VOUCH_DATABASE_CONNECTIONS", bad);
+        let out = run(cmd, Duration::from_secs(30));
+        assert!(!out.status.success(), "{bad}: {out:?}");
+        assert!(
+            out.stderr.contains(&format!("VOUCH_DATABASE_CONNECTIONS=\"{bad}\""))
+                && out.stderr.contains("from 2 to 1000"),
+            "{bad}: {}",
+            out.stderr
+        );
+    }
+}
+
 /// A password in a server URL given to a client command never shows in its messages.
 #[test]
 fn client_commands_never_echo_a_urls_password() {

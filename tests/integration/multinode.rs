@@ -454,3 +454,196 @@ async fn the_log_sequencer_fails_over_and_the_auditor_sees_one_tree() {
     let out = log_verify(tmp.path(), &a.base, &state, false);
     assert!(out.status.success(), "{out:?}");
 }
+
+/// A TCP relay on loopback to the test's PostgreSQL server, which the test can cut: the
+/// database then goes away as a node sees it (its open connections close, new ones are
+/// refused).
+struct Relay {
+    port: u16,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl Relay {
+    async fn to_test_server() -> Self {
+        let server = pg_server();
+        let target = server.rsplit('@').next().expect("host:port").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (cut, mut watch) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = watch.changed() => return,
+                    accepted = listener.accept() => {
+                        let Ok((mut inbound, _)) = accepted else { continue };
+                        let (target, mut watch) = (target.clone(), watch.clone());
+                        tokio::spawn(async move {
+                            let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                                _ = watch.changed() => {}
+                            }
+                        });
+                    }
+                }
+            }
+        });
+        Self { port, cut }
+    }
+
+    /// The URL of database `url` (on the test server) through this relay.
+    fn url_of(&self, url: &str) -> String {
+        let name = url.rsplit('/').next().expect("database name");
+        let user = pg_server().split("://").nth(1).and_then(|r| r.split('@').next()).expect("user").to_owned();
+        format!("postgres://{user}@127.0.0.1:{}/{name}", self.port)
+    }
+
+    fn cut(&self) {
+        let _ = self.cut.send(true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_database_is_gone_says_so_promptly_and_stops_promptly() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let relay = Relay::to_test_server().await;
+    let mut a = node(tmp.path(), "a", &relay.url_of(&fresh_database("outage")), None, &[]);
+    let s = a.accepted_campaign().await;
+    a.assign(&s.csp.key, "+12025554000", &s.campaign).await.ok(201);
+    assert_eq!(a.health().await["status"], "ok");
+    relay.cut();
+
+    // /healthz answers within its short wait, from memory, and names the database.
+    let start = Instant::now();
+    let health = a.health().await;
+    assert!(start.elapsed() < Duration::from_secs(4), "/healthz took {:?}", start.elapsed());
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(health["databaseUnavailable"].as_str().is_some_and(|w| !w.is_empty()), "{health}");
+    // A public lookup goes on from memory.
+    a.get("/v1/numbers/+12025554000", None).await.ok(200);
+
+    // A write: a typed 503 after the pool's wait (10 s), not four of them, with Retry-After.
+    let start = Instant::now();
+    let r = a.assign(&s.csp.key, "+12025554001", &s.campaign).await;
+    let took = start.elapsed();
+    r.problem(503, "database-unavailable");
+    assert_eq!(r.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"), "{}", r.text);
+    assert!(took < Duration::from_secs(15), "the write took {took:?}");
+
+    // SIGTERM: the stop's steps share one deadline (5 s) instead of waiting 10 s each.
+    let start = Instant::now();
+    let out = a.sigterm();
+    assert!(out.status.success(), "{out:?}");
+    assert!(start.elapsed() < Duration::from_secs(9), "the stop took {:?}", start.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_holder_of_the_registry_lock_makes_writes_busy_not_stuck() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let url = fresh_database("stalled");
+    let a = node(tmp.path(), "a", &url, None, &[]);
+    let s = a.accepted_campaign().await;
+
+    // Another node, frozen inside its write transaction: it holds the registry's row lock.
+    let mut stalled = Command::new("psql")
+        .arg(format!("{url}?application_name=stalled"))
+        .args(["-v", "ON_ERROR_STOP=1", "-qAt"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    {
+        use std::io::Write;
+        let stdin = stalled.stdin.as_mut().expect("stdin");
+        stdin.write_all(b"BEGIN;\nSELECT next_seq FROM registry_state FOR UPDATE;\n").expect("write");
+        stdin.flush().expect("flush");
+    }
+    let server = pg_server();
+    let db = url.rsplit('/').next().expect("database").to_owned();
+    within(Duration::from_secs(10), "the lock is held", || {
+        let (server, db) = (server.clone(), db.clone());
+        async move {
+            psql_on(
+                &server,
+                "postgres",
+                &format!(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND application_name = 'stalled' \
+                     AND state = 'idle in transaction'"
+                ),
+            )
+            .trim()
+                == "1"
+        }
+    })
+    .await;
+
+    // Reads go on; a write answers 503 registry-busy once it waited the lock timeout (5 s; it
+    // is not run again), instead of waiting for as long as the holder is frozen.
+    a.get(&format!("/v1/campaigns/{}", s.campaign), Some(&s.csp.key)).await.ok(200);
+    let start = Instant::now();
+    let r = a.assign(&s.csp.key, "+12025554100", &s.campaign).await;
+    let took = start.elapsed();
+    r.problem(503, "registry-busy");
+    assert_eq!(r.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"), "{}", r.text);
+    assert!(took >= Duration::from_secs(4) && took < Duration::from_secs(9), "the write took {took:?}");
+    assert_eq!(a.health().await["status"], "ok");
+
+    // Once the holder is gone, writes go through again.
+    let _ = stalled.kill();
+    let _ = stalled.wait();
+    a.assign(&s.csp.key, "+12025554100", &s.campaign).await.ok(201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_taken_while_a_node_was_cut_off_from_the_database_is_enforced_when_it_is_back() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let url = fresh_database("cut");
+    let server = pg_server();
+    // Node B logs in as its own role, which the test can shut out of the database.
+    let role = format!("cut_{}_{}", std::process::id(), rand::random::<u32>());
+    psql_on(&server, "postgres", &format!("CREATE ROLE {role} LOGIN SUPERUSER"));
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let host_and_db = rest.split_once('@').map_or(rest, |(_, h)| h);
+    let url_b = format!("{scheme}://{role}@{host_and_db}");
+    let smsc_a = Smsc::start(tmp.path().join("smsc-a.jsonl"));
+    let smsc_b = Smsc::start(tmp.path().join("smsc-b.jsonl"));
+    let a0 = node(tmp.path(), "a0", &url, None, &[]);
+    let s = a0.accepted_campaign().await;
+    a0.assign(&s.csp.key, N_SHARED_E164, &s.campaign).await.ok(201);
+    let password = a0.smpp_account(&s.csp, "acme1").await;
+    let args = |smsc: &Smsc| -> Vec<String> {
+        ["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--smsc"]
+            .iter()
+            .map(|a| a.to_string())
+            .chain([format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port)])
+            .collect()
+    };
+    let (args_a, args_b) = (args(&smsc_a), args(&smsc_b));
+    let a = node(tmp.path(), "a", &url, Some(&a0), &args_a.iter().map(String::as_str).collect::<Vec<_>>());
+    let b = node(tmp.path(), "b", &url_b, Some(&a0), &args_b.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut esme_a = Esme::start(announced_port(&a, "vouch: SMPP gateway on 127.0.0.1:"));
+    let mut esme_b = Esme::start(announced_port(&b, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(esme_a.bind("acme1", &password), 0);
+    assert_eq!(esme_b.bind("acme1", &password), 0);
+    assert_eq!(esme_b.submit(N_SHARED, SUBSCRIBER, "Acme: welcome", "none"), vec![0]);
+
+    // B is shut out of the database (its sessions killed, no new logins) for longer than the
+    // window it re-reads; meanwhile the subscriber's STOP reaches node A.
+    psql_on(&server, "postgres", &format!("ALTER ROLE {role} NOLOGIN"));
+    psql_on(
+        &server,
+        "postgres",
+        &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"),
+    );
+    smsc_a.control(&format!("mo {SUBSCRIBER} {N_SHARED} STOP"));
+    assert_eq!(esme_a.submit(N_SHARED, SUBSCRIBER, "Acme: hello?", "none"), vec![0x406]);
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    // A database it cannot reach does not unbind B's ESME: the account is as it was.
+    assert_eq!(esme_b.submit(N_SHARED, "13105550199", "Acme: hello", "none"), vec![0], "B still serves");
+
+    // Back: B reads what it missed and refuses the opted-out subscriber within a few seconds.
+    psql_on(&server, "postgres", &format!("ALTER ROLE {role} LOGIN"));
+    let lag = answered_within(&mut esme_b, Duration::from_secs(5), 0x406, 0, "B enforces the STOP it missed");
+    eprintln!("a STOP taken while B was cut off enforced by B {lag:?} after it was back");
+    drop((esme_a, esme_b, a, b, a0, smsc_a, smsc_b));
+}

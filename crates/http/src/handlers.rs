@@ -59,16 +59,26 @@ fn class_of(state: &AppState, id: CampaignId) -> Option<vouch_registry::Throughp
     state.registry.index().campaign(id).map(|s| s.throughput_class)
 }
 
+/// How long `/healthz` waits for the database before it reports it unavailable.
+const HEALTH_DATABASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Liveness: answers 200 as soon as the server accepts connections; `status` is `degraded`
-/// (still 200) when a part has stopped, e.g. the transparency log (`logHalted`).
+/// (still 200) when a part has stopped, e.g. the transparency log (`logHalted`) or the
+/// database (`databaseUnavailable`, after at most [`HEALTH_DATABASE_WAIT`]).
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
-    let last_event =
-        state.registry.store().last_seq().await.map_err(|e| ApiError::from(vouch_service::ServiceError::Store(e)))?;
     let store = state.registry.store();
+    let (last_event, database_unavailable) = match tokio::time::timeout(HEALTH_DATABASE_WAIT, store.last_seq()).await {
+        Ok(Ok(seq)) => (seq, None),
+        Ok(Err(e)) => (store.applied(), Some(e.to_string())),
+        Err(_) => {
+            (store.applied(), Some(format!("the database did not answer within {} s", HEALTH_DATABASE_WAIT.as_secs())))
+        }
+    };
     let log_halted = state.log.as_ref().and_then(|l| l.halted());
+    let degraded = log_halted.is_some() || database_unavailable.is_some();
     Ok(Json(Health {
-        status: if log_halted.is_some() { "degraded" } else { "ok" },
+        status: if degraded { "degraded" } else { "ok" },
         numbers: state.registry.index().len(),
         last_event,
         applied_event: store.applied(),
@@ -76,6 +86,7 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
         sequencer: state.log.as_ref().is_some_and(|l| l.is_sequencer()),
         smscs: state.gateway.as_ref().map(|g| g.smscs_bound()),
         log_halted,
+        database_unavailable,
     }))
 }
 

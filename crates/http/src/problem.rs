@@ -35,6 +35,11 @@ pub struct Problem {
     #[serde(skip)]
     #[schema(ignore)]
     pub(crate) retryable: bool,
+    /// Retryable by the client only: the server does not run the request again itself (it
+    /// already waited as long as running it again would).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub(crate) client_retries: bool,
 }
 
 impl Problem {
@@ -47,6 +52,7 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             retryable: false,
+            client_retries: false,
         }
     }
 
@@ -64,7 +70,9 @@ impl IntoResponse for Problem {
         let mut resp = (status, body).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if self.retryable {
-            resp.extensions_mut().insert(Retryable);
+            if !self.client_retries {
+                resp.extensions_mut().insert(Retryable);
+            }
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if status == StatusCode::UNAUTHORIZED {
@@ -131,6 +139,18 @@ impl From<ServiceError> for ApiError {
                 "The change is too large to record",
                 format!("{e}: every change is an entry of the transparency log; send less (fewer or shorter values)"),
             ),
+            ServiceError::Store(e) if e.is_unavailable() => {
+                let mut p = Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database-unavailable",
+                    "The database cannot be reached",
+                    format!("{e}; the request was not applied"),
+                );
+                // A write is run again by crate::retry_concurrent (the store answers at once
+                // for a second after a wait ran out); the client sees Retry-After.
+                p.retryable = true;
+                p
+            }
             ServiceError::Store(e) if e.is_retryable() => {
                 let mut p = Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -140,8 +160,10 @@ impl From<ServiceError> for ApiError {
                 );
                 // Running the same request again may not meet the same race (another node
                 // wrote first): crate::retry_concurrent runs it again, and the client sees
-                // Retry-After if it still fails.
+                // Retry-After if it still fails. A lock wait that ran out already took the
+                // lock timeout: running it again would only multiply that wait.
                 p.retryable = true;
+                p.client_retries = matches!(e, vouch_store::StoreError::LockTimeout(_));
                 p
             }
             other => {

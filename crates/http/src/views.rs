@@ -400,11 +400,13 @@ pub struct ReasonBody {
 #[serde(rename_all = "camelCase")]
 pub struct Health {
     /// `ok`, or `degraded` when a part of the server has stopped working while it still
-    /// answers (the transparency log has halted: `logHalted` says why).
+    /// answers (the transparency log has halted: `logHalted` says why; the database does not
+    /// answer: `databaseUnavailable` says why).
     pub status: &'static str,
     /// Numbers held in the index.
     pub numbers: usize,
-    /// Sequence number of the last registry event.
+    /// Sequence number of the last registry event (when the database does not answer: the
+    /// last one this node applied, `appliedEvent`).
     pub last_event: u64,
     /// The last event this node has applied to its memory (on a shared database it trails
     /// `lastEvent` by what other nodes wrote in the last quarter second or so).
@@ -421,4 +423,9 @@ pub struct Health {
     /// their events wait, outside the signed tree, until an operator has investigated).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_halted: Option<String>,
+    /// Why the database cannot be used now, if it cannot (no answer within 2 s, or an error):
+    /// writes and the reads that need it answer `503 database-unavailable` meanwhile; public
+    /// number lookups go on from memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_unavailable: Option<String>,
 }

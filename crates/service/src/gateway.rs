@@ -253,9 +253,16 @@ impl Registry {
 
     /// Checks a bind's credentials: the account exists, is not revoked, its provider is a CSP,
     /// and the password matches.
+    /// A store that cannot be read answers ESME_RSYSERR (try again), never ESME_RINVSYSID, which
+    /// ESMEs take for a permanent credentials failure.
     pub async fn authenticate_smpp(&self, system_id: &str, password: &str) -> Result<BoundAccount, CommandStatus> {
-        let Ok(Some((account, hash))) = self.store.smpp_account_secret(system_id).await else {
-            return Err(CommandStatus::ESME_RINVSYSID);
+        let (account, hash) = match self.store.smpp_account_secret(system_id).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err(CommandStatus::ESME_RINVSYSID),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read an SMPP account to check a bind");
+                return Err(CommandStatus::ESME_RSYSERR);
+            }
         };
         if account.revoked.is_some() {
             return Err(CommandStatus::ESME_RINVSYSID);
@@ -273,9 +280,18 @@ impl Registry {
         Ok(BoundAccount { system_id: account.system_id, provider: account.provider_id })
     }
 
-    /// Whether an SMPP account is still active (sessions check it now and then).
+    /// Whether an SMPP account is still active (sessions check it now and then). Only a
+    /// definite answer ends a session: while the store cannot be read, the account is taken to
+    /// be as it was (a database blip does not unbind every ESME).
     pub async fn smpp_account_active(&self, system_id: &str) -> bool {
-        matches!(self.store.smpp_account_secret(system_id).await, Ok(Some((a, _))) if a.revoked.is_none())
+        match self.store.smpp_account_secret(system_id).await {
+            Ok(Some((a, _))) => a.revoked.is_none(),
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read an SMPP account to check it is still active");
+                true
+            }
+        }
     }
 
     /// What the registry says of a source number now: its campaign (the index), the
@@ -538,22 +554,43 @@ impl SmppGateway {
         let keyword = vouch_gateway::optout::keyword(text, &rules.optout_keywords, &rules.help_keywords);
         let key = self.keyer.key(subscriber);
         let now = self.registry.now();
+        // This node honours a STOP at once, whatever the store does; then it is written for the
+        // other nodes and the next start.
         let reply = match keyword {
             Some(Keyword::OptOut) => {
-                self.registry.store().set_opt_out(campaign.id, &key.to_hex(), true, now).await?;
                 self.gateway.opt_out(campaign.id, key);
+                self.share_opt_out(campaign.id, key, true, now).await?;
                 metrics::counter!("vouch_gateway_opt_outs_total").increment(1);
                 rules.optout_message.clone()
             }
             Some(Keyword::OptIn) => {
-                self.registry.store().set_opt_out(campaign.id, &key.to_hex(), false, now).await?;
                 self.gateway.opt_in(campaign.id, key);
+                self.share_opt_out(campaign.id, key, false, now).await?;
                 None
             }
             Some(Keyword::Help) => rules.help_message.clone(),
             None => None,
         };
         Ok(MobileOriginated { campaign: Some(campaign), keyword, reply })
+    }
+
+    /// Writes an opt-out (or opt-in) for the other nodes, which read the rows of the last
+    /// [`crate::follow::REREAD`] by their time: a write that waited long (for a connection of a
+    /// busy pool) is written again with the time it landed, so that no node's reading misses it.
+    async fn share_opt_out(
+        &self,
+        campaign: CampaignId,
+        key: DestinationKey,
+        out: bool,
+        at: Timestamp,
+    ) -> Result<(), ServiceError> {
+        let store = self.registry.store();
+        store.set_opt_out(campaign, &key.to_hex(), out, at).await?;
+        let landed = self.registry.now();
+        if landed.duration_since(at) > crate::follow::REREAD / 2 {
+            store.set_opt_out(campaign, &key.to_hex(), out, landed).await?;
+        }
+        Ok(())
     }
 
     /// Decision records for traceback in `[since, until]`, newest first: the administrator and
@@ -737,10 +774,15 @@ async fn purge_records(store: vouch_store::Store, registry: Arc<Registry>, reten
 async fn follow_other_nodes(gateway: std::sync::Weak<SmppGateway>) {
     let mut unsent: HashMap<(UsageKey, i64), u64> = HashMap::new();
     let mut passes = crate::follow::Passes::new(gateway);
+    // When the last read succeeded: after reads fail (the database away for longer than
+    // REREAD), the next one goes back to there, so no STOP written meanwhile is missed.
+    let mut read_ok: Option<Timestamp> = None;
     while let Some((gw, pass)) = passes.next().await {
         let (store, now) = (gw.registry.store(), gw.registry.now());
-        match store.opt_out_changes(now - crate::follow::REREAD).await {
+        let from = read_ok.map_or(now, |t| t.min(now)) - crate::follow::REREAD;
+        match store.opt_out_changes(from).await {
             Ok(changes) => {
+                read_ok = Some(now);
                 for c in changes {
                     let Some(key) = parse_key(&c.dest_key) else { continue };
                     if c.opted_out {

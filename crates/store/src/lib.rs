@@ -145,15 +145,45 @@ pub use tx::{Tx, encode_number_assigned};
 pub use voice::{CertificateRow, CpsKeyRow, NumberBlockRow, SignedCall, SigningKeyRow, SipPeerRow};
 
 /// Everything that can go wrong in the store.
+///
+/// A variant that wraps a lower error shows it in its message and does not also return it as
+/// its `source()`: a chain printed cause by cause (`anyhow`'s `{:#}`) then says it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The database failed.
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// The database cannot be reached now: no connection within the pool's wait
+    /// ([`ACQUIRE_TIMEOUT`]: it is down, unreachable, or every connection is busy), or the
+    /// connection broke. Nothing was applied; trying again later may succeed.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// The schema could not be brought up to date.
     #[error("migration: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    Migration(sqlx::migrate::MigrateError),
+    /// The database's schema is newer than this program: another node, of a later version,
+    /// migrated it.
+    #[error(
+        "the database's schema (migration {database}) is newer than this vouch (knows up to migration {known}): \
+         upgrade this node (docs/DEPLOYMENT.md, \"Upgrades\")"
+    )]
+    SchemaTooNew {
+        /// The newest migration applied to the database.
+        database: i64,
+        /// The newest migration this program has.
+        known: i64,
+    },
+    /// A setting of the store has a value it cannot use.
+    #[error("{name}={value:?}: {expected}")]
+    Setting {
+        /// The environment variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What it may be.
+        expected: &'static str,
+    },
     /// A stored value did not parse back (the database was edited by hand or is corrupt).
     #[error("corrupt row in {table}: {detail}")]
     Corrupt {
@@ -174,6 +204,10 @@ pub enum StoreError {
     /// The database aborted the transaction so that concurrent writers stay serialisable.
     #[error("the database aborted a transaction that raced another ({0}); try again")]
     Serialization(String),
+    /// Another writer held a lock this transaction needed (the registry's row lock, on a
+    /// shared database) for longer than [`LOCK_TIMEOUT`]: a slow or stalled node.
+    #[error("another writer held the registry's lock for more than {secs} s ({0}); try again", secs = LOCK_TIMEOUT.as_secs())]
+    LockTimeout(String),
     /// A uniqueness rule of the registry would be broken.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -192,10 +226,16 @@ pub enum StoreError {
 
 impl StoreError {
     /// Whether trying the same operation again may succeed: another node wrote first
-    /// ([`StoreError::Behind`]), or the database aborted the transaction to keep concurrent
-    /// writers serialisable (SQLSTATE 40001, or a deadlock, 40P01).
+    /// ([`StoreError::Behind`]), the database aborted the transaction to keep concurrent
+    /// writers serialisable (SQLSTATE 40001, or a deadlock, 40P01), or another writer held the
+    /// registry's lock too long (55P03, [`StoreError::LockTimeout`]).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Behind { .. } | Self::Serialization(_))
+        matches!(self, Self::Behind { .. } | Self::Serialization(_) | Self::LockTimeout(_))
+    }
+
+    /// Whether the database could not be reached ([`StoreError::Unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
     }
 
     pub(crate) fn corrupt(table: &'static str, detail: impl ToString) -> Self {
@@ -203,13 +243,118 @@ impl StoreError {
     }
 }
 
-/// Maps a serialisation failure or deadlock to [`StoreError::Serialization`].
+/// Errors from the database, sorted: a serialisation failure or deadlock is
+/// [`StoreError::Serialization`], a lock wait past [`LOCK_TIMEOUT`] is
+/// [`StoreError::LockTimeout`], a database that cannot be reached (the pool's wait ran out,
+/// the connection broke, the server is shutting down) is [`StoreError::Unavailable`]; the rest
+/// stays [`StoreError::Database`]. The outcome of a failed COMMIT is not sorted this way
+/// ([`commit_error`]).
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                Some("40001" | "40P01") => Self::Serialization(db.message().to_owned()),
+                Some("55P03") => Self::LockTimeout(db.message().to_owned()),
+                // Class 08: connection exceptions; 57P01-57P03: the server is shutting down
+                // or starting; 25P03: this session sat idle in a transaction past the
+                // server's limit and was ended (the transaction rolled back).
+                Some(c) if c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "25P03") => {
+                    Self::Unavailable(e.to_string())
+                }
+                _ => Self::Database(e),
+            },
+            sqlx::Error::PoolTimedOut => Self::Unavailable(format!(
+                "no connection to the database within {} s (it is down or unreachable, or every connection \
+                 of this node is busy)",
+                ACQUIRE_TIMEOUT.as_secs()
+            )),
+            sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => {
+                Self::Unavailable(e.to_string())
+            }
+            _ => Self::Database(e),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Self::Migration(e)
+    }
+}
+
+/// Kept for the call sites that name it: every `sqlx::Error` is sorted by
+/// `From<sqlx::Error> for StoreError`.
 pub(crate) fn retryable(e: sqlx::Error) -> StoreError {
+    StoreError::from(e)
+}
+
+/// A failed COMMIT: a serialisation failure or deadlock means the transaction was rolled back
+/// ([`StoreError::Serialization`]); any other failure, a broken connection included, leaves
+/// its outcome unknown, so it is never reported as retryable or as "nothing applied"
+/// ([`StoreError::Database`]).
+pub(crate) fn commit_error(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01")) => {
             StoreError::Serialization(db.message().to_owned())
         }
         _ => StoreError::Database(e),
+    }
+}
+
+/// How long a statement waits for a lock on PostgreSQL (`lock_timeout`) before it fails with
+/// [`StoreError::LockTimeout`]: a node stalled inside its write transaction holds the
+/// registry's row lock, and every other writer would otherwise wait for it indefinitely.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a PostgreSQL session may sit idle inside a transaction before the server ends it
+/// (`idle_in_transaction_session_timeout`), rolling the transaction back and releasing its
+/// locks: a node frozen in the middle of a write lets the others write again after this.
+pub const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a caller waits for a connection from the pool before [`StoreError::Unavailable`].
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the first connection at start may take (a server that drops packets never
+/// refuses).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After the pool's wait ran out ([`ACQUIRE_TIMEOUT`]), the operations of [`Store::gated`]
+/// fail at once for this long instead of waiting as long again (the HTTP adapter runs a failed
+/// write again at once, and the service's writers queue behind one another).
+const UNAVAILABLE_HOLD: Duration = Duration::from_secs(2);
+
+/// The fewest and most connections `VOUCH_DATABASE_CONNECTIONS` may ask for: a write
+/// transaction holds one while the node reads what other nodes wrote on another.
+const PG_CONNECTIONS_RANGE: std::ops::RangeInclusive<u32> = 2..=1000;
+
+/// `VOUCH_DATABASE_CONNECTIONS`, checked: [`PG_CONNECTIONS`] when unset or empty.
+pub fn pg_connections(value: Option<&str>) -> Result<u32, StoreError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(PG_CONNECTIONS) };
+    v.parse::<u32>().ok().filter(|n| PG_CONNECTIONS_RANGE.contains(n)).ok_or_else(|| StoreError::Setting {
+        name: "VOUCH_DATABASE_CONNECTIONS",
+        value: v.to_owned(),
+        expected: "expected a whole number of connections per node from 2 to 1000",
+    })
+}
+
+/// Whether a failed migration lost a race with another node applying the same one (with no
+/// migration lock, both try): the table or row it creates exists already, the transaction
+/// was aborted, or it waited on the other's lock.
+fn migration_raced(e: &sqlx::migrate::MigrateError) -> bool {
+    use sqlx::migrate::MigrateError;
+    let db = match e {
+        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => e,
+        _ => return false,
+    };
+    match db {
+        sqlx::Error::Database(d) => matches!(
+            d.code().as_deref(),
+            // unique_violation (the migrations table's row, or a catalog row of a table created
+            // at the same time), duplicate_table, duplicate_object, serialization_failure,
+            // deadlock_detected, lock_not_available
+            Some("23505" | "42P07" | "42710" | "40001" | "40P01" | "55P03")
+        ),
+        _ => false,
     }
 }
 
@@ -232,10 +377,34 @@ pub struct Store {
     /// shared database, a write transaction that finds the registry further along fails with
     /// [`StoreError::Behind`] instead of deciding on stale state.
     applied: Arc<AtomicU64>,
+    /// When an operation of [`Store::gated`] last found no connection within
+    /// [`ACQUIRE_TIMEOUT`] (`None` once one has succeeded since).
+    unavailable_since: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// Connections to PostgreSQL per node, unless `VOUCH_DATABASE_CONNECTIONS` says otherwise.
 const PG_CONNECTIONS: u32 = 16;
+
+/// The connection options for `url`, with the session settings every connection carries:
+/// [`LOCK_TIMEOUT`] and [`IDLE_IN_TRANSACTION_TIMEOUT`] (sent at connection start, so they
+/// hold from the first statement).
+fn pg_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+    Ok(PgConnectOptions::from_str(url)?.application_name("vouch").options([
+        ("lock_timeout", format!("{}ms", LOCK_TIMEOUT.as_millis())),
+        ("idle_in_transaction_session_timeout", format!("{}ms", IDLE_IN_TRANSACTION_TIMEOUT.as_millis())),
+    ]))
+}
+
+/// Asks the server to probe this connection with TCP keepalives (after 30 s idle, every 10 s,
+/// 3 times), so it ends the session of a node whose machine has gone. sqlx sets none on its
+/// own side. An engine without these settings keeps its defaults.
+async fn keepalives(conn: &mut PgConnection) {
+    for sql in ["SET tcp_keepalives_idle = 30", "SET tcp_keepalives_interval = 10", "SET tcp_keepalives_count = 3"] {
+        if let Err(e) = sqlx::query(sql).execute(&mut *conn).await {
+            tracing::debug!(error = %e, sql, "the database does not take a keepalive setting");
+        }
+    }
+}
 
 impl Store {
     /// Opens (creating if needed) the embedded store at `path` and applies migrations.
@@ -264,27 +433,45 @@ impl Store {
     /// Connects to PostgreSQL at `url` (`postgres://user:password@host:port/database`) and
     /// brings its schema up to date. Several nodes may do so at once: the migrator takes no
     /// advisory lock (distributed engines lack them), so a node that loses the race to apply
-    /// a migration tries again and finds it applied.
+    /// a migration tries again and finds it applied. A schema newer than this program's
+    /// migrations fails with [`StoreError::SchemaTooNew`].
+    ///
+    /// Every connection waits at most [`LOCK_TIMEOUT`] for a lock and may sit idle in a
+    /// transaction for at most [`IDLE_IN_TRANSACTION_TIMEOUT`]; the server probes idle
+    /// connections with TCP keepalives where it supports them.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?.application_name("vouch");
-        let connections = std::env::var("VOUCH_DATABASE_CONNECTIONS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&n: &u32| n >= 2)
-            .unwrap_or(PG_CONNECTIONS);
-        let pool = PgPoolOptions::new()
-            .max_connections(connections)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await?;
+        let connections = pg_connections(std::env::var("VOUCH_DATABASE_CONNECTIONS").ok().as_deref())?;
+        let options = pg_options(url)?;
+        // One connection first, without the pool's retries: the error that stops the start is
+        // the database's own (refused, wrong password, no such database), said once.
+        let mut first = match tokio::time::timeout(CONNECT_TIMEOUT, sqlx::ConnectOptions::connect(&options)).await {
+            Ok(c) => c.map_err(StoreError::Database)?,
+            Err(_) => {
+                return Err(StoreError::Unavailable(format!(
+                    "no answer from the database within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        };
         let mut migrator = sqlx::migrate!("./migrations/postgres");
         migrator.set_locking(false);
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
         let mut attempt = 0;
         loop {
-            match migrator.run(&pool).await {
+            match migrator.run(&mut first).await {
                 Ok(()) => break,
-                Err(e) if attempt < 5 => {
+                Err(sqlx::migrate::MigrateError::VersionMissing(_)) => {
+                    let database: i64 =
+                        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+                            .fetch_one(&mut first)
+                            .await?;
+                    return Err(if database > known {
+                        StoreError::SchemaTooNew { database, known }
+                    } else {
+                        StoreError::Migration(sqlx::migrate::MigrateError::VersionMissing(database))
+                    });
+                }
+                Err(e) if attempt < 5 && migration_raced(&e) => {
                     attempt += 1;
                     tracing::info!(error = %e, attempt, "schema migration raced another node; trying again");
                     tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
@@ -294,7 +481,7 @@ impl Store {
         }
         let (collation,): (String,) =
             sqlx::query_as("SELECT datcollate::text FROM pg_database WHERE datname = current_database()")
-                .fetch_one(&pool)
+                .fetch_one(&mut first)
                 .await?;
         if collation != "C" && collation != "POSIX" {
             tracing::warn!(
@@ -303,6 +490,19 @@ impl Store {
                  from the embedded store; see docs/DEPLOYMENT.md"
             );
         }
+        let _ = sqlx::Connection::close(first).await;
+        let pool = PgPoolOptions::new()
+            .max_connections(connections)
+            .min_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    keepalives(conn).await;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
         Self::with_pools(Engine::Postgres(pool.clone()), Engine::Postgres(pool)).await
     }
 
@@ -312,6 +512,7 @@ impl Store {
             writer,
             checkpointing: Arc::new(AtomicBool::new(false)),
             applied: Arc::new(AtomicU64::new(0)),
+            unavailable_since: Arc::default(),
         };
         store.applied.store(store.last_seq().await?, Ordering::Release);
         Ok(store)
@@ -366,14 +567,49 @@ impl Store {
     /// database the transaction also holds the registry's row lock until it ends, which orders
     /// the writers of all nodes.
     pub async fn begin(&self, now: jiff::Timestamp) -> Result<Tx, StoreError> {
-        Tx::begin(&self.writer, now, self.applied.clone(), true).await
+        self.begin_write(now, true).await
     }
 
     /// Like [`Store::begin`], without failing when other nodes have written since this process
     /// last read the events: the caller reads them next, while the transaction's lock keeps
     /// any other writer out, and checks [`Tx::last_seq`] against [`Store::applied`].
     pub async fn begin_locked(&self, now: jiff::Timestamp) -> Result<Tx, StoreError> {
-        Tx::begin(&self.writer, now, self.applied.clone(), false).await
+        self.begin_write(now, false).await
+    }
+
+    /// Begins a write transaction through [`Store::gated`].
+    async fn begin_write(&self, now: jiff::Timestamp, check: bool) -> Result<Tx, StoreError> {
+        self.gated(Tx::begin(&self.writer, now, self.applied.clone(), check)).await
+    }
+
+    /// Runs `op`, unless an operation through here found no connection within
+    /// [`ACQUIRE_TIMEOUT`] less than [`UNAVAILABLE_HOLD`] ago: then it fails at once with
+    /// [`StoreError::Unavailable`]. The paths that hold the service's writer lock go through
+    /// here (beginning a write, reading other nodes' events), so that while the database is
+    /// unreachable one of them waits out the pool's timeout, not each in turn.
+    pub(crate) async fn gated<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let since = *self.unavailable_since.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = since.filter(|at| at.elapsed() < UNAVAILABLE_HOLD) {
+            return Err(StoreError::Unavailable(format!(
+                "no connection to the database within {} s, {} ms ago; not waiting again yet",
+                ACQUIRE_TIMEOUT.as_secs(),
+                at.elapsed().as_millis()
+            )));
+        }
+        let started = std::time::Instant::now();
+        let result = op.await;
+        let mut since = self.unavailable_since.lock().unwrap_or_else(|p| p.into_inner());
+        match &result {
+            Err(StoreError::Unavailable(_)) if started.elapsed() >= ACQUIRE_TIMEOUT => {
+                *since = Some(std::time::Instant::now());
+            }
+            Ok(_) => *since = None,
+            Err(_) => {}
+        }
+        result
     }
 
     /// Copies committed pages from the WAL into the database file, on a reader connection, so
@@ -446,5 +682,124 @@ impl Store {
     pub async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    #[test]
+    fn the_connection_count_is_checked_and_named() {
+        assert_eq!(pg_connections(None).unwrap(), PG_CONNECTIONS);
+        assert_eq!(pg_connections(Some("")).unwrap(), PG_CONNECTIONS);
+        assert_eq!(pg_connections(Some("2")).unwrap(), 2);
+        assert_eq!(pg_connections(Some("64")).unwrap(), 64);
+        for bad in ["abc", "1", "0", "-3", "1001", "16.5"] {
+            let e = pg_connections(Some(bad)).expect_err(bad).to_string();
+            assert!(e.contains("VOUCH_DATABASE_CONNECTIONS") && e.contains("from 2 to 1000"), "{bad}: {e}");
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_not_internal() {
+        assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(StoreError::from(sqlx::Error::PoolClosed).is_unavailable());
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(StoreError::from(sqlx::Error::Io(refused)).is_unavailable());
+        let other = StoreError::from(sqlx::Error::RowNotFound);
+        assert!(!other.is_unavailable() && !other.is_retryable());
+        // A broken COMMIT may have committed: never "unavailable, nothing applied".
+        let io = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(matches!(commit_error(sqlx::Error::Io(io)), StoreError::Database(_)));
+    }
+
+    #[test]
+    fn a_wrapped_error_is_said_once_in_a_printed_chain() {
+        let e = StoreError::from(sqlx::Error::Protocol("bad bytes".into()));
+        assert!(std::error::Error::source(&e).is_none());
+        assert_eq!(e.to_string(), "database: encountered unexpected or invalid data: bad bytes");
+    }
+
+    /// The PostgreSQL server of the tests that need one (`VOUCH_TEST_PG`, as
+    /// `scripts/pg-cluster start` prints it); they pass without one.
+    fn pg_server() -> Option<String> {
+        std::env::var("VOUCH_TEST_PG").ok().filter(|s| !s.is_empty()).map(|s| s.trim_end_matches('/').to_owned())
+    }
+
+    /// A new empty database on the test server; its URL.
+    async fn fresh_database(server: &str, tag: &str) -> String {
+        let name = format!("store_{tag}_{}_{}", std::process::id(), Instant::now().elapsed().as_nanos());
+        let mut admin =
+            sqlx::ConnectOptions::connect(&PgConnectOptions::from_str(&format!("{server}/postgres")).unwrap())
+                .await
+                .expect("postgres");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("create");
+        format!("{server}/{name}")
+    }
+
+    #[tokio::test]
+    async fn a_writer_behind_a_stalled_lock_holder_gets_a_retryable_error_within_the_lock_timeout() {
+        let Some(server) = pg_server() else { return };
+        let url = fresh_database(&server, "lock").await;
+        let store = Store::connect(&url).await.expect("connect");
+        // Another node, stalled inside its write transaction, holding the registry's row.
+        let mut stalled = sqlx::ConnectOptions::connect(&PgConnectOptions::from_str(&url).unwrap()).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut stalled).await.unwrap();
+        sqlx::query("SELECT next_seq FROM registry_state FOR UPDATE").execute(&mut stalled).await.unwrap();
+        let start = Instant::now();
+        let Err(e) = store.begin_locked(jiff::Timestamp::now()).await else { panic!("the lock is held") };
+        let took = start.elapsed();
+        assert!(matches!(e, StoreError::LockTimeout(_)) && e.is_retryable(), "{e}");
+        assert!(took >= LOCK_TIMEOUT - Duration::from_millis(500) && took < LOCK_TIMEOUT * 2, "{took:?}");
+        sqlx::query("ROLLBACK").execute(&mut stalled).await.unwrap();
+        store.begin_locked(jiff::Timestamp::now()).await.expect("free again");
+        // The server ends a session left idle in a transaction, and with it the lock.
+        let (timeout,): (String,) =
+            sqlx::query_as("SHOW idle_in_transaction_session_timeout").fetch_one(&mut stalled).await.unwrap();
+        assert_eq!(timeout, "0", "a psql-like session has no limit of its own");
+        let Engine::Postgres(conn) = &store.pool else { unreachable!() };
+        let (timeout,): (String,) =
+            sqlx::query_as("SHOW idle_in_transaction_session_timeout").fetch_one(conn).await.unwrap();
+        assert_eq!(timeout, "15s");
+    }
+
+    #[tokio::test]
+    async fn a_schema_newer_than_this_vouch_is_named_and_not_retried() {
+        let Some(server) = pg_server() else { return };
+        let url = fresh_database(&server, "newer").await;
+        Store::connect(&url).await.expect("first start").close().await;
+        let mut c = sqlx::ConnectOptions::connect(&PgConnectOptions::from_str(&url).unwrap()).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from a later vouch', true, '\\x00', 1)",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        let start = Instant::now();
+        let Err(e) = Store::connect(&url).await else { panic!("a newer schema must be refused") };
+        assert!(start.elapsed() < Duration::from_secs(2), "retried: {:?}", start.elapsed());
+        let known = sqlx::migrate!("./migrations/postgres").iter().map(|m| m.version).max().unwrap();
+        assert!(matches!(e, StoreError::SchemaTooNew { database: 9999, known: k } if k == known), "{e}");
+        let text = e.to_string();
+        assert!(text.contains("migration 9999") && text.contains("upgrade this node"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_fails_the_start_at_once_with_its_cause() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let start = Instant::now();
+        let Err(e) = Store::connect(&format!("postgres://vouch:secret@127.0.0.1:{port}/vouch")).await else {
+            panic!("nothing listens there")
+        };
+        assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+        let text = e.to_string();
+        assert!(text.to_lowercase().contains("refused"), "{text}");
+        assert!(!text.contains("pool timed out"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
     }
 }

@@ -482,11 +482,15 @@ impl Store {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let rows: Vec<(i64, String)> = on!(&self.pool, db => sqlx::query_as("SELECT seq, canonical FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+        // Gated: the service reads other nodes' events holding its writer lock.
+        let rows: Vec<(i64, String)> = self.gated(async {
+            Ok(on!(&self.pool, db => sqlx::query_as("SELECT seq, canonical FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
                 .bind(after)
                 .bind(i64::from(limit))
                 .fetch_all(db)
-                .await)?;
+                .await)?)
+        })
+        .await?;
         Ok(rows.into_iter().map(|(s, c)| (s as u64, c)).collect())
     }
 }

@@ -59,7 +59,7 @@ fn bulk_events_sql(rows: usize, actor: &str) -> String {
 pub(crate) fn map_unique(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
-        _ => StoreError::Database(e),
+        _ => StoreError::from(e),
     }
 }
 
@@ -97,8 +97,7 @@ impl Tx {
                 "UPDATE registry_state SET next_seq = next_seq WHERE id = 1 RETURNING next_seq, last_us"
             }
         };
-        let (next_seq, last_us): (i64, i64) =
-            on_conn!(&mut tx, db => sqlx::query_as(sql).fetch_one(&mut *db).await).map_err(crate::retryable)?;
+        let (next_seq, last_us): (i64, i64) = on_conn!(&mut tx, db => sqlx::query_as(sql).fetch_one(&mut *db).await)?;
         let latest = next_seq.max(1) as u64 - 1;
         if let (Engine::Postgres(_), true) = (&tx, check) {
             let seen = applied.load(Ordering::Acquire);
@@ -470,7 +469,7 @@ impl Tx {
                 tracing::warn!(error = %e, "cannot restore the writer's automatic checkpoint");
             }
         }
-        committed.map_err(crate::retryable)?;
+        committed.map_err(crate::commit_error)?;
         self.applied.fetch_max(self.next_seq - 1, Ordering::AcqRel);
         Ok(self.events)
     }
