@@ -158,23 +158,31 @@ setup_campaigns() {
     say "set up DCA $DCA_ID and ${#CAMPAIGN_IDS[@]} accepted campaign(s)"
 }
 
-# gen_csv FILE ROWS SEED: ROWS distinct pseudo-random NANP numbers +1NXXNXXXXXX, row i going to
-# campaign i mod N (round robin over CAMPAIGN_IDS), carried by DCA_ID; no header. Row i's number
-# is a keyed 4-round Feistel permutation of i over [0, 80000^2) = [0, 800*800*10000), so numbers
-# never repeat. Two awk processes write the two halves.
+# gen_csv FILE ROWS SEED: ROWS distinct pseudo-random 10DLC numbers +1NPANXXXXXX (an area code
+# that is not N11 or toll-free: 785 of them; any exchange from 200), row i going to campaign
+# i mod N (round robin over CAMPAIGN_IDS), carried by DCA_ID; no header. Row i's number is a
+# keyed 4-round Feistel permutation of i over [0, 80000^2), walked again while it falls past
+# 785*800*10000 (cycle walking keeps it a permutation of that smaller range), so numbers never
+# repeat. Two awk processes write the two halves.
 gen_csv() {
     local file=$1 rows=$2 seed=$3 half=$(($2 / 2))
     local prog='
 function F(r, k) { return ((r * 92821 + k) % 2147483647 * 48271 + r) % 80000 }
+function P(x,    L, R, j, t) {
+    L = int(x / H); R = x % H
+    for (j = 0; j < 4; j++) { t = R; R = (L + F(R, K[j])) % H; L = t }
+    return L * H + R
+}
 BEGIN {
     H = 80000; nc = split(camps, camp, " ")
+    split("800 833 844 855 866 877 888", tf, " "); for (j in tf) tollfree[tf[j]] = 1
+    na = 0; for (p = 200; p < 1000; p++) if (p % 100 != 11 && !(p in tollfree)) npa[na++] = p
+    limit = na * 800 * 10000
     srand(seed); for (j = 0; j < 4; j++) K[j] = int(rand() * 1000000007)
     for (i = from; i < to; i++) {
-        L = int(i / H); R = i % H
-        for (j = 0; j < 4; j++) { t = R; R = (L + F(R, K[j])) % H; L = t }
-        x = L * H + R
+        x = P(i); while (x >= limit) x = P(x)
         s = x % 10000; y = int(x / 10000); e = y % 800; a = int(y / 800)
-        printf "+1%d%d%04d,%s,%s\n", 200 + a, 200 + e, s, camp[i % nc + 1], dca
+        printf "+1%d%d%04d,%s,%s\n", npa[a], 200 + e, s, camp[i % nc + 1], dca
     }
 }'
     awk -v from=0 -v to="$half" -v seed="$seed" -v camps="${CAMPAIGN_IDS[*]}" -v dca="$DCA_ID" "$prog" >"$file.a" &
