@@ -161,8 +161,17 @@ struct GatewayPair {
     url: String,
 }
 
-async fn gateway_pair(dir: &Path, tag: &str, extra: &[&str]) -> GatewayPair {
+/// With `b_role`, node B logs in to the database as that role (which the caller created), so
+/// that a test can shut B alone out.
+async fn gateway_pair(dir: &Path, tag: &str, extra: &[&str], b_role: Option<&str>) -> GatewayPair {
     let url = fresh_database(tag);
+    let url_b = match b_role {
+        Some(role) => {
+            let (scheme, rest) = url.split_once("://").expect("a URL");
+            format!("{scheme}://{role}@{}", rest.split_once('@').map_or(rest, |(_, host)| host))
+        }
+        None => url.clone(),
+    };
     let smsc_a = Smsc::start(dir.join("smsc-a.jsonl"));
     let smsc_b = Smsc::start(dir.join("smsc-b.jsonl"));
     // Node A0 first without a gateway (the DCA a gateway names must exist).
@@ -180,7 +189,7 @@ async fn gateway_pair(dir: &Path, tag: &str, extra: &[&str]) -> GatewayPair {
     };
     let (args_a, args_b) = (args(&smsc_a), args(&smsc_b));
     let a = node(dir, "a", &url, Some(&a0), &args_a.iter().map(String::as_str).collect::<Vec<_>>());
-    let b = node(dir, "b", &url, Some(&a0), &args_b.iter().map(String::as_str).collect::<Vec<_>>());
+    let b = node(dir, "b", &url_b, Some(&a0), &args_b.iter().map(String::as_str).collect::<Vec<_>>());
     let mut esme_a = Esme::start(announced_port(&a, "vouch: SMPP gateway on 127.0.0.1:"));
     let mut esme_b = Esme::start(announced_port(&b, "vouch: SMPP gateway on 127.0.0.1:"));
     assert_eq!(esme_a.bind("acme1", &password), 0);
@@ -192,7 +201,7 @@ async fn gateway_pair(dir: &Path, tag: &str, extra: &[&str]) -> GatewayPair {
 async fn a_stop_received_by_one_nodes_gateway_is_enforced_by_the_other_within_a_second() {
     let tmp = tempfile::tempdir().expect("tmp");
     let GatewayPair { a0, a: _a, b, smsc_a, smsc_b, mut esme_a, mut esme_b, password, args_b, url } =
-        gateway_pair(tmp.path(), "stop", &[]).await;
+        gateway_pair(tmp.path(), "stop", &[], None).await;
     // Both deliver; A's upstream session is up (the subscriber's STOP comes through it).
     assert_eq!(esme_a.submit(N_SHARED, SUBSCRIBER, "Acme: welcome", "none"), vec![0]);
     assert_eq!(esme_b.submit(N_SHARED, SUBSCRIBER, "Acme: welcome", "none"), vec![0]);
@@ -245,7 +254,7 @@ async fn two_gateway_nodes_share_the_campaigns_minute_rate() {
     let config = tmp.path().join("vouch.toml");
     std::fs::write(&config, "[gateway]\nminute_scale = 0.01\n").expect("config");
     let config = config.to_string_lossy().into_owned();
-    let mut p = gateway_pair(tmp.path(), "rate", &["--config", &config]).await;
+    let mut p = gateway_pair(tmp.path(), "rate", &["--config", &config], None).await;
     let (esme_a, esme_b) = (&mut p.esme_a, &mut p.esme_b);
 
     // 30 through A; within a second B knows, and lets through about the 15 left of the minute
@@ -272,7 +281,7 @@ async fn two_gateway_nodes_share_the_brands_daily_cap() {
     std::fs::write(&config, "[gateway]\ndaily_caps = [40, 40, 40, 40, 40]\n").expect("config");
     let config = config.to_string_lossy().into_owned();
     // The pair's nodes and SMSCs run as long as it lives.
-    let mut p = gateway_pair(tmp.path(), "day", &["--config", &config]).await;
+    let mut p = gateway_pair(tmp.path(), "day", &["--config", &config], None).await;
     let (esme_a, esme_b) = (&mut p.esme_a, &mut p.esme_b);
     for n in 0..30 {
         assert_eq!(esme_a.submit(N_SHARED, SUBSCRIBER, "Acme: your order shipped", "none"), vec![0], "message {n}");
@@ -597,34 +606,12 @@ async fn a_stalled_holder_of_the_registry_lock_makes_writes_busy_not_stuck() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_taken_while_a_node_was_cut_off_from_the_database_is_enforced_when_it_is_back() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let url = fresh_database("cut");
     let server = pg_server();
     // Node B logs in as its own role, which the test can shut out of the database.
     let role = format!("cut_{}_{}", std::process::id(), rand::random::<u32>());
     psql_on(&server, "postgres", &format!("CREATE ROLE {role} LOGIN SUPERUSER"));
-    let (scheme, rest) = url.split_once("://").expect("a URL");
-    let host_and_db = rest.split_once('@').map_or(rest, |(_, h)| h);
-    let url_b = format!("{scheme}://{role}@{host_and_db}");
-    let smsc_a = Smsc::start(tmp.path().join("smsc-a.jsonl"));
-    let smsc_b = Smsc::start(tmp.path().join("smsc-b.jsonl"));
-    let a0 = node(tmp.path(), "a0", &url, None, &[]);
-    let s = a0.accepted_campaign().await;
-    a0.assign(&s.csp.key, N_SHARED_E164, &s.campaign).await.ok(201);
-    let password = a0.smpp_account(&s.csp, "acme1").await;
-    let args = |smsc: &Smsc| -> Vec<String> {
-        ["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--smsc"]
-            .iter()
-            .map(|a| a.to_string())
-            .chain([format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port)])
-            .collect()
-    };
-    let (args_a, args_b) = (args(&smsc_a), args(&smsc_b));
-    let a = node(tmp.path(), "a", &url, Some(&a0), &args_a.iter().map(String::as_str).collect::<Vec<_>>());
-    let b = node(tmp.path(), "b", &url_b, Some(&a0), &args_b.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut esme_a = Esme::start(announced_port(&a, "vouch: SMPP gateway on 127.0.0.1:"));
-    let mut esme_b = Esme::start(announced_port(&b, "vouch: SMPP gateway on 127.0.0.1:"));
-    assert_eq!(esme_a.bind("acme1", &password), 0);
-    assert_eq!(esme_b.bind("acme1", &password), 0);
+    let GatewayPair { a0, a, b, smsc_a, smsc_b, mut esme_a, mut esme_b, .. } =
+        gateway_pair(tmp.path(), "cut", &[], Some(&role)).await;
     assert_eq!(esme_b.submit(N_SHARED, SUBSCRIBER, "Acme: welcome", "none"), vec![0]);
 
     // B is shut out of the database (its sessions killed, no new logins) for longer than the

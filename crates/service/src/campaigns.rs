@@ -253,8 +253,7 @@ impl Registry {
         let reason = checked_reason(reason)?;
         let mut w = self.write_lock().await?;
         let c = self.campaign(p, id).await?;
-        // Its DCA; while a change waits for review, the DCA reviewing it.
-        let dca = c.dca_id.or_else(|| c.sharing.iter().find(|s| s.status == SharingStatus::Pending).map(|s| s.dca_id));
+        let dca = answerable_dca(&c);
         let allowed = p.is_admin() || (dca.is_some() && p.provider() == dca);
         if !allowed {
             return Err(ServiceError::Forbidden(format!(
@@ -413,6 +412,13 @@ fn widened_permissions(before: &CampaignRequest, after: &CampaignRequest) -> Vec
     .filter(|(_, was, is)| !was && *is)
     .map(|(name, _, _)| name)
     .collect()
+}
+
+/// The DCA answerable for a campaign: the one that accepted it, or, while a change waits for
+/// its review (the sharing is pending again and the campaign has no DCA), the one reviewing it,
+/// which keeps suspending, reinstating and releasing meanwhile.
+pub(crate) fn answerable_dca(c: &CampaignRow) -> Option<ProviderId> {
+    c.dca_id.or_else(|| c.sharing.iter().find(|s| s.status == SharingStatus::Pending).map(|s| s.dca_id))
 }
 
 /// Whether `c` is shared with DCA `dca`, pending its answer or accepted: a DCA that declined

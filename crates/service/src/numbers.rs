@@ -150,15 +150,13 @@ impl Registry {
         Ok((answer_from_slot(number, &slot), true))
     }
 
-    /// The DCA answerable for a campaign's numbers: the one that accepted it, or, while a change
-    /// waits for its review (the sharing is pending again and the campaign has no DCA), the one
-    /// reviewing it, which keeps suspending, reinstating and releasing them meanwhile.
-    pub(crate) async fn answerable_dca(&self, slot: &CampaignSlot) -> Result<Option<ProviderId>, ServiceError> {
+    /// [`crate::campaigns::answerable_dca`] for a campaign slot: the index's DCA, and only
+    /// without one the store's row (a review in progress).
+    async fn answerable_dca(&self, slot: &CampaignSlot) -> Result<Option<ProviderId>, ServiceError> {
         if slot.dca.is_some() {
             return Ok(slot.dca);
         }
-        let Some(c) = self.store.campaign(slot.id).await? else { return Ok(None) };
-        Ok(c.sharing.iter().find(|s| s.status == vouch_registry::SharingStatus::Pending).map(|s| s.dca_id))
+        Ok(self.store.campaign(slot.id).await?.as_ref().and_then(crate::campaigns::answerable_dca))
     }
 
     /// Releases `number` from the campaign holding it.
