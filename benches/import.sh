@@ -69,6 +69,20 @@ restart_secs=$(calc %.2f "$(now) - $t0")
 held=$(curl -sS --max-time 10 "$SERVER_URL/healthz" | grep -o '"numbers":[0-9]*' | cut -d: -f2)
 [ "$held" = "$ROWS" ] || die "after a restart the server holds $held numbers, expected $ROWS"
 restart_hwm=$(vm_hwm "$SERVER_PID")
+# Listing a campaign's numbers scans the whole in-memory index: one page, then a whole export.
+say "listing campaign ${CAMPAIGN_IDS[0]}'s numbers"
+page_secs=()
+for _ in 1 2 3 4 5; do
+    page_secs+=("$(curl -sS --max-time 30 -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $DCA_KEY" \
+        "$SERVER_URL/v1/campaigns/${CAMPAIGN_IDS[0]}/numbers?limit=10000")")
+done
+t0=$(now)
+"$VOUCH" export numbers "${CAMPAIGN_IDS[0]}" --server "$SERVER_URL" --api-key "$DCA_KEY" --out "$BENCH_TMP/export.csv" \
+    2>"$BENCH_TMP/export.err" || { cat "$BENCH_TMP/export.err" >&2; die "the export failed"; }
+export_secs=$(calc %.2f "$(now) - $t0")
+exported=$(($(wc -l <"$BENCH_TMP/export.csv") - 1))
+expected=$(((ROWS + CAMPAIGNS - 1) / CAMPAIGNS))
+[ "$exported" = "$expected" ] || die "the export holds $exported numbers, expected $expected"
 stop_server
 rm -rf "$DATA_DIR"
 
@@ -150,6 +164,7 @@ SQLite files, live:   vouch.db=$live_db vouch.db-wal=$live_wal (right after the 
 SQLite files, final:  $final_files (after a clean stop)
 on disk:              $(calc %.1f "$final_bytes / 1048576") MiB, $(calc %.1f "$final_bytes / $ROWS") bytes/row
 restart:              listening with all $ROWS numbers indexed in $restart_secs s, peak RSS $(calc %.1f "$restart_hwm / 1024") MiB
+campaign listing:     a page of 10,000 of ${CAMPAIGN_IDS[0]}'s $expected numbers in ${page_secs[*]} s (curl, 5 runs); \`vouch export numbers\` of all $exported in $export_secs s
 EOF
 if [ "$PEER" != 1 ]; then
     echo "peer:                 skipped (PEER=$PEER)"

@@ -34,6 +34,9 @@ enum Command {
     /// Import data into a running server.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Export data from a running server.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Sign a SHAKEN PASSporT and print the Identity header.
     Sign(shaken_cli::SignArgs),
     /// Verify an Identity header (ATIS-1000074): prints verstat and the SIP reason; exit 1 on failure.
@@ -108,6 +111,24 @@ enum ImportCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// Write the numbers a campaign holds now as CSV rows `number,campaignId,dca` (the layout
+    /// `vouch import numbers` reads), ascending, to standard output or --out.
+    Numbers {
+        /// The campaign.
+        campaign: String,
+        /// Write to this file (replaced once the whole list is read) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Numbers per request.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        page: u32,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
 /// Writes one line to standard output. A closed pipe (`vouch … | head -1`) ends the process
 /// quietly with status 141, as for SIGPIPE, instead of a panic.
 pub fn stdout_line(line: &str) {
@@ -141,6 +162,9 @@ fn main() -> ExitCode {
         Command::Import(ImportCommand::Sanctions { file, client }) => client::import_sanctions(&client, &file),
         Command::Import(ImportCommand::Rmd { file, allow_shrink, client }) => {
             client::import_rmd(&client, &file, allow_shrink)
+        }
+        Command::Export(ExportCommand::Numbers { campaign, out, page, client }) => {
+            client::export_numbers(&client, &campaign, out.as_deref(), page)
         }
         Command::Sign(a) => shaken_cli::sign(a),
         Command::Verify(a) => shaken_cli::verify(a),

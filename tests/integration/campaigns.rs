@@ -405,3 +405,86 @@ async fn a_change_that_widens_a_campaign_goes_back_to_its_dca() {
     let share = format!("{path}/sharing/{}", other.id);
     s.put_empty(&share, &st.csp.key).await.problem(409, "number-state");
 }
+
+/// The ids of a listing, following its `Link: <…>; rel="next"` headers from `first`.
+async fn listed_ids(s: &Server, key: &str, first: &str, id_field: &str) -> (Vec<String>, usize) {
+    let (mut ids, mut pages, mut path) = (Vec::new(), 0, Some(first.to_owned()));
+    while let Some(p) = path.take() {
+        let r = s.get(&p, Some(key)).await;
+        pages += 1;
+        assert!(pages < 50, "the pages never end at {p}");
+        ids.extend(r.ok(200).as_array().expect("a list").iter().map(|c| c[id_field].as_str().expect("id").to_owned()));
+        path = r.headers.get("link").map(|l| {
+            let l = l.to_str().expect("ascii link");
+            l.strip_prefix('<')
+                .and_then(|l| l.strip_suffix(">; rel=\"next\""))
+                .unwrap_or_else(|| panic!("not a next link: {l}"))
+                .to_owned()
+        });
+    }
+    (ids, pages)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_and_brand_lists_come_in_pages_and_filter_by_state_and_brand() {
+    let s = Server::start();
+    let st = s.accepted_campaign().await;
+    let other_brand = s.verified_brand_with(&st.csp, &other_brand_json()).await;
+    let mut all = vec![st.campaign.clone()];
+    for i in 0..6 {
+        let brand = if i % 2 == 0 { &st.brand } else { &other_brand };
+        let c = s.marketing_campaign(&st.csp, brand).await;
+        if i < 4 {
+            s.share_and_accept(&st.csp, &c, &st.dca).await;
+        }
+        all.push(c);
+    }
+    // all[5] is shared with a second DCA, which declines it; all[6] is never shared.
+    let dca2 = s.dca("Relay Partners Inc").await;
+    s.share(&st.csp, &all[5], &dca2).await;
+    s.post(&format!("/v1/campaigns/{}/sharing/{}/decline", all[5], dca2.id), &dca2.key, &json!({"reason": "no"}))
+        .await
+        .ok(200);
+    s.set_suspended(&st.dca.key, &all[2], true, "complaints").await.ok(200);
+
+    // Pages of 3 give the whole list, oldest first, each once, as without a limit.
+    let (paged, pages) = listed_ids(&s, &st.csp.key, "/v1/campaigns?limit=3", "campaignId").await;
+    assert_eq!(paged, all);
+    assert_eq!(pages, 3);
+    let (unpaged, pages) = listed_ids(&s, &st.csp.key, "/v1/campaigns", "campaignId").await;
+    assert_eq!((unpaged, pages), (all.clone(), 1));
+    // The DCA sees the five it carries; the declining DCA none; filters keep to the listing.
+    let (dca_list, _) = listed_ids(&s, &st.dca.key, "/v1/campaigns?limit=2", "campaignId").await;
+    assert_eq!(dca_list, all[..5]);
+    let (declined, _) = listed_ids(&s, &dca2.key, "/v1/campaigns", "campaignId").await;
+    assert!(declined.is_empty(), "{declined:?}");
+    let (suspended, _) = listed_ids(&s, &st.dca.key, "/v1/campaigns?status=SUSPENDED&limit=1", "campaignId").await;
+    assert_eq!(suspended, [all[2].clone()]);
+    let (of_brand, pages) =
+        listed_ids(&s, &st.csp.key, &format!("/v1/campaigns?brandId={other_brand}&limit=1"), "campaignId").await;
+    assert_eq!(of_brand, [all[2].clone(), all[4].clone(), all[6].clone()]);
+    assert_eq!(pages, 3, "each next link keeps the filter");
+    let (after, _) =
+        listed_ids(&s, &st.csp.key, &format!("/v1/campaigns?after={}&limit=2", all[4]), "campaignId").await;
+    assert_eq!(after, all[5..]);
+
+    // Brands page the same way; the DCA that declined sees no brand.
+    let (brands, pages) = listed_ids(&s, &st.csp.key, "/v1/brands?limit=1", "brandId").await;
+    assert_eq!((brands, pages), (vec![st.brand.clone(), other_brand.clone()], 2));
+    let (verified, _) = listed_ids(&s, &st.dca.key, "/v1/brands?identityStatus=VERIFIED", "brandId").await;
+    assert_eq!(verified.len(), 2);
+    let (none, _) = listed_ids(&s, &dca2.key, "/v1/brands", "brandId").await;
+    assert!(none.is_empty(), "{none:?}");
+
+    // What the server cannot use is a 400 naming it; a cursor from another listing is one.
+    let bad = |q: &str| format!("/v1/campaigns?{q}");
+    let r = s.get(&bad("status=PAUSED"), Some(&st.csp.key)).await;
+    r.problem(400, "invalid-query");
+    assert!(r.json["detail"].as_str().is_some_and(|d| d.contains("ACTIVE, SUSPENDED, EXPIRED")), "{}", r.text);
+    s.get(&bad("limit=0"), Some(&st.csp.key)).await.problem(400, "invalid-query");
+    s.get(&bad("brandId=%00"), Some(&st.csp.key)).await.problem(400, "invalid-query");
+    let r = s.get(&bad(&format!("after={}", all[6])), Some(&st.dca.key)).await;
+    r.problem(400, "invalid-query");
+    assert!(r.json["detail"].as_str().is_some_and(|d| d.contains("in this listing")), "{}", r.text);
+    s.get("/v1/brands?identityStatus=verified", Some(&st.csp.key)).await.problem(400, "invalid-query");
+}

@@ -1,5 +1,7 @@
 //! Number assignment, the public lookup (now and at an instant) and history.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::json;
 
@@ -210,4 +212,130 @@ async fn history_lists_intervals_in_order_across_reassignment() {
     assert_eq!(r["dcaId"], dca2.id.as_str());
     assert_eq!(r["heldUntil"], iv[1]["until"]);
     assert_eq!(s.get(&format!("/v1/numbers/{n}"), None).await.ok(200)["campaignId"], a.campaign.as_str());
+}
+
+/// Follows `GET /v1/campaigns/{campaign}/numbers` page by page through its `Link` headers.
+async fn all_pages(s: &Server, key: &str, first: &str) -> (Vec<String>, usize) {
+    let (mut numbers, mut pages, mut path) = (Vec::new(), 0, first.to_owned());
+    loop {
+        let r = s.get(&path, Some(key)).await;
+        let page = r.ok(200).clone();
+        pages += 1;
+        assert!(pages < 100, "the pages never end: {page:#}");
+        let got: Vec<String> = page["numbers"]
+            .as_array()
+            .expect("numbers")
+            .iter()
+            .map(|n| n["number"].as_str().expect("number").to_owned())
+            .collect();
+        numbers.extend(got.iter().cloned());
+        let link = r.headers.get("link").map(|l| l.to_str().expect("ascii link").to_owned());
+        match (&page["next"], link) {
+            (serde_json::Value::Null, None) => return (numbers, pages),
+            (serde_json::Value::String(next), Some(link)) => {
+                assert_eq!(Some(next.as_str()), got.last().map(String::as_str), "next is the page's last number");
+                let target = link
+                    .strip_prefix('<')
+                    .and_then(|l| l.split_once(">; rel=\"next\""))
+                    .map(|(t, _)| t.to_owned())
+                    .unwrap_or_else(|| panic!("not a next link: {link}"));
+                assert!(target.contains(&format!("after={}", next.replace('+', "%2B"))), "{target}");
+                path = target;
+            }
+            (next, link) => panic!("next {next} and Link {link:?} disagree"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaigns_numbers_are_listed_in_pages_and_exported_as_an_importable_csv() {
+    let s = Server::start();
+    let st = s.accepted_campaign().await;
+    let second = s.second_campaign(&st).await;
+    // Assigned out of order, with another campaign's numbers in between.
+    let mut mine: Vec<String> = (0..25).rev().map(|i| format!("+1617555{:04}", 100 + i * 7)).collect();
+    for (i, n) in mine.iter().enumerate() {
+        s.assign(&st.dca.key, n, &st.campaign).await.ok(201);
+        if i % 8 == 0 {
+            s.assign(&st.dca.key, &format!("+1617555{:04}", 101 + i * 7), &second).await.ok(201);
+        }
+    }
+    mine.sort();
+    let base = format!("/v1/campaigns/{}/numbers", st.campaign);
+
+    // Pages of 10: every number once, ascending, then no next page.
+    let (listed, pages) = all_pages(&s, &st.csp.key, &format!("{base}?limit=10")).await;
+    assert_eq!(listed, mine);
+    assert_eq!(pages, 3);
+    let first = s.get(&format!("{base}?limit=10"), Some(&st.csp.key)).await.ok(200).clone();
+    assert_eq!(first["total"], 25);
+    assert_eq!(first["campaignStatus"], "ACTIVE");
+    assert_eq!(first["dcaId"], st.dca.id.as_str());
+    // The default page holds them all; its DCA reads them too.
+    let (listed, pages) = all_pages(&s, &st.dca.key, &base).await;
+    assert_eq!((listed.len(), pages), (25, 1));
+
+    // A number suspended on its own says so; a released one is gone.
+    s.post(&format!("/v1/numbers/{}/suspend", mine[3]), &st.dca.key, &json!({ "reason": "spam reports" }))
+        .await
+        .ok(200);
+    s.delete(&format!("/v1/numbers/{}", mine[0]), &st.csp.key).await.ok(204);
+    let page = s.get(&base, Some(&st.csp.key)).await.ok(200).clone();
+    assert_eq!(page["total"], 24);
+    let rows = page["numbers"].as_array().expect("numbers");
+    assert_eq!(rows[0]["number"], mine[1].as_str());
+    let suspended: Vec<&str> =
+        rows.iter().filter(|r| r["suspended"] == true).map(|r| r["number"].as_str().expect("number")).collect();
+    assert_eq!(suspended, [mine[3].as_str()]);
+    let after = s.get(&format!("{base}?after=%2B{}&limit=2", &mine[20][1..]), Some(&st.csp.key)).await;
+    let after_numbers: Vec<&str> = after.ok(200)["numbers"]
+        .as_array()
+        .expect("numbers")
+        .iter()
+        .map(|r| r["number"].as_str().expect("n"))
+        .collect();
+    assert_eq!(after_numbers, [mine[21].as_str(), mine[22].as_str()]);
+
+    // Nobody else reads them; nonsense is a 400 in the protocol's own terms.
+    let stranger = s.csp("Stranger Texts LLC").await;
+    s.get(&base, Some(&stranger.key)).await.problem(404, "campaign-not-found");
+    s.get(&format!("{base}?limit=0"), Some(&st.csp.key)).await.problem(400, "invalid-query");
+    s.get(&format!("{base}?after=tomorrow"), Some(&st.csp.key)).await.problem(400, "invalid-query");
+    s.get(&format!("{base}?limit=-3"), Some(&st.csp.key)).await.problem(400, "invalid-query");
+    s.get("/v1/campaigns/nonsense/numbers", Some(&st.csp.key)).await.problem(400, "invalid-campaign-id");
+
+    // `vouch export numbers` writes what `vouch import numbers` reads: importing it again
+    // changes nothing.
+    let out = s.scratch_file("export.csv");
+    let r = run(
+        {
+            let mut c = vouch(&s.scratch);
+            c.args(["export", "numbers", &st.campaign, "--page", "7", "--server", &s.base, "--api-key", &st.csp.key])
+                .arg("--out")
+                .arg(&out);
+            c
+        },
+        Duration::from_secs(30),
+    );
+    assert!(r.status.success(), "export failed: {}", r.stderr);
+    assert!(r.stderr.contains("exported 24 numbers"), "{}", r.stderr);
+    let csv = std::fs::read_to_string(&out).expect("the export");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "number,campaignId,dca");
+    assert_eq!(lines.len(), 25, "{csv}");
+    assert_eq!(lines[1], format!("{},{},{}", mine[1], st.campaign, st.dca.id));
+    let mut import = vouch(&s.scratch);
+    import.args(["import", "numbers"]).arg(&out).args(["--server", &s.base, "--api-key", &st.dca.key]);
+    let r = run(import, Duration::from_secs(30));
+    assert!(r.status.success(), "re-import failed: {}", r.stderr);
+    let said = format!("{}{}", r.stdout, r.stderr);
+    assert!(said.contains(": 0 assigned, 24 already assigned, 0 rejected"), "{said}");
+    // An export that cannot be made leaves no file and says why.
+    let missing = s.scratch_file("missing.csv");
+    let mut c = vouch(&s.scratch);
+    c.args(["export", "numbers", "C0000000", "--server", &s.base, "--api-key", &st.csp.key]).arg("--out").arg(&missing);
+    let r = run(c, Duration::from_secs(30));
+    assert!(!r.status.success());
+    assert!(r.stderr.contains("404 Not Found: campaign C0000000 does not exist"), "{}", r.stderr);
+    assert!(!missing.exists());
 }

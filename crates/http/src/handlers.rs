@@ -32,6 +32,7 @@ pub(crate) fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(revet_brand))
         .routes(routes!(create_campaign, list_campaigns))
         .routes(routes!(get_campaign, update_campaign, expire_campaign))
+        .routes(routes!(list_campaign_numbers))
         .routes(routes!(share_campaign))
         .routes(routes!(accept_sharing))
         .routes(routes!(decline_sharing))
@@ -187,10 +188,127 @@ async fn create_brand(
     Ok((StatusCode::CREATED, Json(BrandView::from(b))).into_response())
 }
 
-/// The brands visible to the caller: its own (CSP), those of campaigns shared with it (DCA).
-#[utoipa::path(get, path = "/v1/brands", tag = "brands", security(("bearer" = [])), responses((status = 200, body = Vec<BrandView>)))]
-async fn list_brands(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<Vec<BrandView>>> {
-    Ok(Json(s.registry.brands(&p).await?.into_iter().map(Into::into).collect()))
+/// A listing's query: a page of at most `limit` rows after the row `after` (oldest first).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+struct BrandListQuery {
+    /// Only brands in this vetting state (UNVERIFIED, VERIFIED, VETTED_VERIFIED).
+    identity_status: Option<String>,
+    /// Only brands after this one (the last of the previous page).
+    after: Option<String>,
+    /// At most this many (1 to 1000; more is taken as 1000). Without it, every brand: a
+    /// `Link: <…>; rel="next"` header names the next page when there is one.
+    limit: Option<u32>,
+}
+
+/// The largest page of a listing.
+const MAX_PAGE: u32 = 1000;
+
+fn invalid_query(detail: String) -> ApiError {
+    ApiError(Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query string", detail))
+}
+
+/// A page size asked for: `None` for every row.
+fn page_limit(limit: Option<u32>) -> Result<Option<usize>> {
+    match limit {
+        Some(0) => Err(invalid_query(format!("limit: 0 rows is no page; ask for 1 to {MAX_PAGE}"))),
+        Some(l) => Ok(Some(l.min(MAX_PAGE) as usize)),
+        None => Ok(None),
+    }
+}
+
+/// A wire enum from a query string, or a problem listing the values it takes.
+fn query_enum<T: std::str::FromStr + std::fmt::Display + Copy>(
+    field: &str,
+    raw: Option<&str>,
+    all: &[T],
+) -> Result<Option<T>> {
+    raw.map(|r| {
+        r.parse().map_err(|_| {
+            let names: Vec<String> = all.iter().map(ToString::to_string).collect();
+            invalid_query(format!("{field}: {r:?} is not one of {}", names.join(", ")))
+        })
+    })
+    .transpose()
+}
+
+/// A query id, or a problem naming the field.
+fn query_id<T: std::str::FromStr>(field: &str, raw: Option<&str>) -> Result<Option<T>> {
+    raw.map(|r| r.parse().map_err(|_| invalid_query(format!("{field}: {r:?} is not an id")))).transpose()
+}
+
+/// A listing's cursor the caller cannot see (or that does not exist) is a query error.
+fn cursor_error(e: vouch_service::ServiceError) -> ApiError {
+    match e {
+        vouch_service::ServiceError::Invalid(v) if v.0.iter().any(|f| f.field == "after") => {
+            invalid_query(v.0.iter().map(|f| format!("{}: {}", f.field, f.detail)).collect::<Vec<_>>().join("; "))
+        }
+        e => e.into(),
+    }
+}
+
+/// Percent-encodes a query value (everything but RFC 3986's unreserved characters).
+fn encode_query_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A JSON list with, when `next` names a cursor, an RFC 8288 `Link` to the next page: `path`
+/// with `params` (those given), `after` and `limit`.
+fn paged<T: serde::Serialize>(
+    body: T,
+    path: &str,
+    params: &[(&str, Option<String>)],
+    next: Option<(String, usize)>,
+) -> Response {
+    let mut resp = Json(body).into_response();
+    if let Some((after, limit)) = next {
+        let mut q: Vec<String> =
+            params.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode_query_value(v)))).collect();
+        q.push(format!("after={}", encode_query_value(&after)));
+        q.push(format!("limit={limit}"));
+        let link = format!("<{path}?{}>; rel=\"next\"", q.join("&"));
+        if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
+            resp.headers_mut().insert(axum::http::header::LINK, v);
+        }
+    }
+    resp
+}
+
+/// The brands visible to the caller: its own (CSP), those of campaigns shared with it (DCA),
+/// every brand (administrator); oldest first, in pages with `limit`.
+#[utoipa::path(get, path = "/v1/brands", tag = "brands", security(("bearer" = [])), params(BrandListQuery),
+    responses((status = 200, body = Vec<BrandView>,
+        headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when `limit` cut the list"))),
+        (status = 400, description = "a filter, `after` or `limit` the server cannot use (invalid-query)", body = Problem)))]
+async fn list_brands(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    q: std::result::Result<Query<BrandListQuery>, QueryRejection>,
+) -> Result<Response> {
+    let q = query(q)?;
+    let status = query_enum("identityStatus", q.identity_status.as_deref(), vouch_registry::IdentityStatus::ALL)?;
+    let after: Option<BrandId> = query_id("after", q.after.as_deref())?;
+    let limit = page_limit(q.limit)?;
+    let mut rows =
+        s.registry.brand_page(&p, status, after, limit.map_or(usize::MAX, |l| l + 1)).await.map_err(cursor_error)?;
+    let next = match limit {
+        Some(l) if rows.len() > l => {
+            rows.truncate(l);
+            rows.last().map(|b| (b.id.to_string(), l))
+        }
+        _ => None,
+    };
+    let body: Vec<BrandView> = rows.into_iter().map(Into::into).collect();
+    Ok(paged(body, "/v1/brands", &[("identityStatus", q.identity_status)], next))
 }
 
 /// One brand with its vetting reasons.
@@ -238,18 +356,109 @@ async fn create_campaign(
     Ok((StatusCode::CREATED, Json(CampaignView::new(c, class))).into_response())
 }
 
-/// The campaigns visible to the caller: its own (CSP), those shared with it (DCA), or all.
-#[utoipa::path(get, path = "/v1/campaigns", tag = "campaigns", security(("bearer" = [])), responses((status = 200, body = Vec<CampaignView>)))]
-async fn list_campaigns(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<Vec<CampaignView>>> {
-    let rows = s.registry.campaigns(&p).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|c| {
-                let class = class_of(&s, c.id);
-                CampaignView::new(c, class)
-            })
-            .collect(),
-    ))
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+struct CampaignListQuery {
+    /// Only campaigns in this state (ACTIVE, SUSPENDED, EXPIRED).
+    status: Option<String>,
+    /// Only campaigns of this brand.
+    brand_id: Option<String>,
+    /// Only campaigns after this one (the last of the previous page).
+    after: Option<String>,
+    /// At most this many (1 to 1000; more is taken as 1000). Without it, every campaign: a
+    /// `Link: <…>; rel="next"` header names the next page when there is one.
+    limit: Option<u32>,
+}
+
+/// The campaigns visible to the caller: its own (CSP), those shared with it and not declined
+/// (DCA), or all (administrator); oldest first, in pages with `limit`.
+#[utoipa::path(get, path = "/v1/campaigns", tag = "campaigns", security(("bearer" = [])), params(CampaignListQuery),
+    responses((status = 200, body = Vec<CampaignView>,
+        headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when `limit` cut the list"))),
+        (status = 400, description = "a filter, `after` or `limit` the server cannot use (invalid-query)", body = Problem)))]
+async fn list_campaigns(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    q: std::result::Result<Query<CampaignListQuery>, QueryRejection>,
+) -> Result<Response> {
+    let q = query(q)?;
+    let cq = vouch_service::CampaignQuery {
+        status: query_enum("status", q.status.as_deref(), vouch_registry::CampaignStatus::ALL)?,
+        brand: query_id("brandId", q.brand_id.as_deref())?,
+        after: query_id("after", q.after.as_deref())?,
+    };
+    let limit = page_limit(q.limit)?;
+    let mut rows = s.registry.campaign_page(&p, cq, limit.map_or(usize::MAX, |l| l + 1)).await.map_err(cursor_error)?;
+    let next = match limit {
+        Some(l) if rows.len() > l => {
+            rows.truncate(l);
+            rows.last().map(|c| (c.id.to_string(), l))
+        }
+        _ => None,
+    };
+    let body: Vec<CampaignView> = rows
+        .into_iter()
+        .map(|c| {
+            let class = class_of(&s, c.id);
+            CampaignView::new(c, class)
+        })
+        .collect();
+    Ok(paged(body, "/v1/campaigns", &[("status", q.status), ("brandId", q.brand_id)], next))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct NumbersPageQuery {
+    /// Only numbers above this one (the last of the previous page), in E.164.
+    after: Option<String>,
+    /// At most this many (default 1000; 1 or more, and more than 10000 is taken as 10000).
+    limit: Option<u32>,
+}
+
+/// The numbers a campaign holds now, ascending, in pages (its CSP, its DCA, the
+/// administrator). Each page scans the in-memory number index; it holds up no lookup and no
+/// assignment.
+#[utoipa::path(get, path = "/v1/campaigns/{id}/numbers", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "campaign id"), NumbersPageQuery),
+    responses((status = 200, body = CampaignNumbersView,
+        headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"))),
+        (status = 400, description = "`after` or `limit` the server cannot use (invalid-query)", body = Problem),
+        (status = 404, body = Problem)))]
+async fn list_campaign_numbers(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    q: std::result::Result<Query<NumbersPageQuery>, QueryRejection>,
+) -> Result<Response> {
+    let id: CampaignId = path_param("campaignId", &id)?;
+    let q = query(q)?;
+    let after = match q.after.as_deref() {
+        Some(raw) => Some(
+            raw.parse::<TelephoneNumber>()
+                .map_err(|_| invalid_query(format!("after: {raw:?} is not an E.164 number such as +12025550123")))?,
+        ),
+        None => None,
+    };
+    let limit = match q.limit {
+        Some(0) => return Err(invalid_query("limit: 0 numbers is no page; ask for 1 to 10000".into())),
+        Some(l) => l.min(10_000) as usize,
+        None => 1000,
+    };
+    let page = s.registry.campaign_numbers(&p, id, after, limit + 1).await?;
+    let mut numbers = page.numbers;
+    let more = numbers.len() > limit;
+    numbers.truncate(limit);
+    let next = numbers.last().filter(|_| more).map(|(n, _)| n.to_string());
+    let view = CampaignNumbersView {
+        campaign_id: id,
+        campaign_status: page.campaign.status,
+        dca_id: page.campaign.dca_id,
+        total: page.total as u64,
+        numbers: numbers.into_iter().map(|(number, suspended)| CampaignNumberView { number, suspended }).collect(),
+        next: next.clone(),
+    };
+    Ok(paged(view, &format!("/v1/campaigns/{id}/numbers"), &[], next.map(|n| (n, limit))))
 }
 
 /// One campaign.

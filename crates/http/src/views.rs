@@ -222,6 +222,35 @@ impl CampaignView {
     }
 }
 
+/// A page of the numbers a campaign holds now.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignNumbersView {
+    /// The campaign.
+    pub campaign_id: CampaignId,
+    /// Its status now.
+    pub campaign_status: CampaignStatus,
+    /// The DCA carrying it, if one accepted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dca_id: Option<ProviderId>,
+    /// How many numbers it holds in all.
+    pub total: u64,
+    /// This page, ascending.
+    pub numbers: Vec<CampaignNumberView>,
+    /// The last number of this page when another page follows (pass it as `after`), else null.
+    pub next: Option<String>,
+}
+
+/// A number of a campaign.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignNumberView {
+    /// The number.
+    pub number: TelephoneNumber,
+    /// Whether it is suspended on its own (spam reports, its DCA), whatever its campaign's state.
+    pub suspended: bool,
+}
+
 /// The public answer for a number: which campaign holds it and who carries it.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

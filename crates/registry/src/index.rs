@@ -216,6 +216,20 @@ impl NumberIndex {
         numbers
     }
 
+    /// A page of the numbers `campaign` holds now: up to `limit` numbers above `after`,
+    /// ascending, and how many it holds in all. A scan of the whole number table that holds
+    /// up no lookup and no assignment; see [`NumberIndex::numbers_of_campaign`].
+    pub fn numbers_page(
+        &self,
+        campaign: CampaignId,
+        after: Option<TelephoneNumber>,
+        limit: usize,
+    ) -> (Vec<TelephoneNumber>, usize) {
+        let Some(i) = self.ordinal_of(campaign) else { return (Vec::new(), 0) };
+        let (page, total) = self.numbers.page_with_value(i, after.map_or(0, TelephoneNumber::digits), limit);
+        (page.into_iter().filter_map(TelephoneNumber::from_digits).collect(), total)
+    }
+
     /// The campaign holding `number` now, as an ordinal (the cheapest lookup, for benchmarks).
     pub fn campaign_ordinal(&self, number: TelephoneNumber) -> Option<u32> {
         self.numbers.get(number.digits())

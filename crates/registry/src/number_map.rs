@@ -212,6 +212,37 @@ impl NumberMap {
             .collect()
     }
 
+    /// Up to `limit` live keys above `after` whose value is `value`, ascending, and how many
+    /// live keys have that value in all. A scan of the table as published, without the
+    /// writer's lock (a listing must not hold up assignments): a write that lands during the
+    /// scan may or may not show, as if the listing had been read just before or after it.
+    pub(crate) fn page_with_value(&self, value: u32, after: u64, limit: usize) -> (Vec<u64>, usize) {
+        let table = self.published();
+        let mut total = 0;
+        let mut page = Vec::new();
+        for (k, v) in table.keys.iter().zip(table.values.iter()) {
+            if v.load(Ordering::Acquire) != value {
+                continue;
+            }
+            let k = k.load(Ordering::Acquire);
+            if k == EMPTY {
+                continue;
+            }
+            total += 1;
+            if k > after && limit > 0 {
+                page.push(k);
+                // Keep memory to about twice the page, whatever the campaign's size.
+                if page.len() >= limit.saturating_mul(2).max(16) {
+                    page.select_nth_unstable(limit - 1);
+                    page.truncate(limit);
+                }
+            }
+        }
+        page.sort_unstable();
+        page.truncate(limit);
+        (page, total)
+    }
+
     /// Live entries.
     pub(crate) fn len(&self) -> usize {
         self.lock().live
@@ -244,7 +275,21 @@ mod tests {
                 keys.sort_unstable();
                 let mut want: Vec<u64> = model.iter().filter(|e| *e.1 == v).map(|e| *e.0).collect();
                 want.sort_unstable();
-                proptest::prop_assert_eq!(keys, want);
+                proptest::prop_assert_eq!(&keys, &want);
+                // Paging through them in any page size gives them all, in order, once.
+                for limit in [1usize, 3, 7, 100] {
+                    let (mut paged, mut after) = (Vec::new(), 0);
+                    loop {
+                        let (page, total) = map.page_with_value(v, after, limit);
+                        proptest::prop_assert_eq!(total, want.len());
+                        proptest::prop_assert!(page.len() <= limit);
+                        let Some(&last) = page.last() else { break };
+                        paged.extend(page);
+                        after = last;
+                    }
+                    proptest::prop_assert_eq!(&paged, &want);
+                }
+                proptest::prop_assert_eq!(map.page_with_value(v, 0, 0), (Vec::new(), want.len()));
             }
         }
     }

@@ -4,7 +4,7 @@ use vouch_registry::{
     Actor, BrandDetails, BrandId, BrandRequest, CampaignId, CampaignStatus, EntityType, EventBody, IdentityStatus,
     Role, SanctionsList, ThroughputClass, VettingContext, VettingOutcome, check_brand_eligibility, vet,
 };
-use vouch_store::{BrandRow, Tx};
+use vouch_store::{BrandFilter, BrandRow, Tx};
 
 use crate::{ConflictKind, Principal, Registry, ServiceError, require_role, store_conflict};
 
@@ -88,32 +88,33 @@ impl Registry {
         if self.can_see_brand(p, &b).await? { Ok(b) } else { Err(ServiceError::not_found("brand", id)) }
     }
 
-    /// The brands the caller may see.
+    /// The brands the caller may see: its own (CSP), those of campaigns shared with it (DCA),
+    /// or all.
     pub async fn brands(&self, p: &Principal) -> Result<Vec<BrandRow>, ServiceError> {
-        match p {
-            Principal::Admin => Ok(self.store.brands(None).await?),
-            Principal::Provider { id, roles } => {
-                let mut out = self.store.brands(Some(*id)).await?;
-                if roles.contains(&Role::Dca) {
-                    let shared: std::collections::BTreeSet<BrandId> = self
-                        .store
-                        .campaigns(None, Some(*id))
-                        .await?
-                        .iter()
-                        .filter(|c| crate::campaigns::shared_with(c, *id))
-                        .map(|c| c.brand_id)
-                        .collect();
-                    for b in shared {
-                        if !out.iter().any(|o| o.id == b)
-                            && let Some(row) = self.store.brand(b).await?
-                        {
-                            out.push(row);
-                        }
-                    }
+        self.brand_page(p, None, None, usize::MAX).await
+    }
+
+    /// A page of the brands the caller may see, oldest first: at most `limit`, in vetting
+    /// state `status` if given, after brand `after` (a brand of the same listing).
+    pub async fn brand_page(
+        &self,
+        p: &Principal,
+        status: Option<IdentityStatus>,
+        after: Option<BrandId>,
+        limit: usize,
+    ) -> Result<Vec<BrandRow>, ServiceError> {
+        let after = match after {
+            Some(id) => match self.brand(p, id).await {
+                Ok(b) => Some((b.id, b.created)),
+                Err(ServiceError::NotFound { .. }) => {
+                    return Err(ServiceError::invalid("after", format!("no brand {id} in this listing")));
                 }
-                Ok(out)
-            }
-        }
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let filter = BrandFilter { identity_status: status, after };
+        Ok(self.store.brand_page(crate::campaigns::visibility(p), &filter, limit).await?)
     }
 
     /// The brand, if the caller is its CSP (403 if it can see it but does not own it).

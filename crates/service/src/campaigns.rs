@@ -1,10 +1,11 @@
 //! Campaigns: creation, updates, sharing to a DCA, suspension, expiry.
 
+use vouch_registry::TelephoneNumber;
 use vouch_registry::{
     Actor, CampaignId, CampaignRequest, CampaignStatus, EventBody, ProviderId, Role, SharingStatus,
     check_brand_eligibility,
 };
-use vouch_store::CampaignRow;
+use vouch_store::{CampaignFilter, CampaignRow, Visibility};
 
 use crate::{ConflictKind, Principal, Registry, ServiceError, require_role, slot_of, store_conflict};
 
@@ -69,20 +70,44 @@ impl Registry {
 
     /// The campaigns the caller may see: its own (CSP), those shared with it (DCA), or all.
     pub async fn campaigns(&self, p: &Principal) -> Result<Vec<CampaignRow>, ServiceError> {
-        match p {
-            Principal::Admin => Ok(self.store.campaigns(None, None).await?),
-            Principal::Provider { id, roles } => {
-                let mut out = self.store.campaigns(Some(*id), None).await?;
-                if roles.contains(&Role::Dca) {
-                    for c in self.store.campaigns(None, Some(*id)).await? {
-                        if c.csp_id != *id && shared_with(&c, *id) {
-                            out.push(c);
-                        }
-                    }
+        self.campaign_page(p, CampaignQuery::default(), usize::MAX).await
+    }
+
+    /// A page of the campaigns the caller may see, oldest first: at most `limit` matching
+    /// `q`, after `q.after` (a campaign of the same listing).
+    pub async fn campaign_page(
+        &self,
+        p: &Principal,
+        q: CampaignQuery,
+        limit: usize,
+    ) -> Result<Vec<CampaignRow>, ServiceError> {
+        let after = match q.after {
+            Some(id) => match self.campaign(p, id).await {
+                Ok(c) => Some((c.id, c.created)),
+                Err(ServiceError::NotFound { .. }) => {
+                    return Err(ServiceError::invalid("after", format!("no campaign {id} in this listing")));
                 }
-                Ok(out)
-            }
-        }
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let filter = CampaignFilter { status: q.status, brand: q.brand, after };
+        Ok(self.store.campaign_page(visibility(p), &filter, limit).await?)
+    }
+
+    /// A page of the numbers a campaign holds now (see [`NumberPage`]), to whoever may see the
+    /// campaign.
+    pub async fn campaign_numbers(
+        &self,
+        p: &Principal,
+        id: CampaignId,
+        after: Option<TelephoneNumber>,
+        limit: usize,
+    ) -> Result<NumberPage, ServiceError> {
+        let c = self.campaign(p, id).await?;
+        let (numbers, total) = self.index.numbers_page(id, after, limit);
+        let numbers = numbers.into_iter().map(|n| (n, self.number_suspended(n))).collect();
+        Ok(NumberPage { campaign: c, numbers, total })
     }
 
     fn must_be_live(c: &CampaignRow) -> Result<(), ServiceError> {
@@ -447,4 +472,35 @@ pub(crate) fn checked_reason(reason: String) -> Result<String, ServiceError> {
         ));
     }
     Ok(reason)
+}
+
+/// Which campaigns a listing asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CampaignQuery {
+    /// Only campaigns in this state.
+    pub status: Option<CampaignStatus>,
+    /// Only campaigns of this brand.
+    pub brand: Option<vouch_registry::BrandId>,
+    /// Only campaigns after this one, in the listing's order (oldest first).
+    pub after: Option<CampaignId>,
+}
+
+/// A page of the numbers a campaign holds now.
+#[derive(Debug, Clone)]
+pub struct NumberPage {
+    /// The campaign.
+    pub campaign: CampaignRow,
+    /// The numbers, ascending, each with whether it is suspended on its own.
+    pub numbers: Vec<(TelephoneNumber, bool)>,
+    /// How many numbers the campaign holds in all.
+    pub total: usize,
+}
+
+/// What a principal's listings show: everything to the administrator, a provider its own rows
+/// and, as a DCA, those shared with it and not declined.
+pub(crate) fn visibility(p: &Principal) -> Visibility {
+    match p {
+        Principal::Admin => Visibility::All,
+        Principal::Provider { id, roles } => Visibility::Provider { id: *id, dca: roles.contains(&Role::Dca) },
+    }
 }

@@ -35,6 +35,7 @@ use vouch_store::{BrandRow, CampaignRow, ProviderRow, Store, StoreError};
 
 pub use auth::{ApiKey, Principal};
 pub use brands::SanctionsImport;
+pub use campaigns::{CampaignQuery, NumberPage};
 pub use cps::{Cps, CpsConfig, CpsPrivacy, Published};
 pub use follow::FOLLOW_INTERVAL;
 pub(crate) use follow::WriteGuard;

@@ -138,7 +138,9 @@ pub use gateway::{
 };
 pub use log::{CheckpointRow, LogKeys, TileRow};
 pub use project::{Deferred, project};
-pub use query::{ApiKeyRow, AssignmentRow, BrandRow, CampaignRow, ProviderRow, SharingRow};
+pub use query::{
+    ApiKeyRow, AssignmentRow, BrandFilter, BrandRow, CampaignFilter, CampaignRow, ProviderRow, SharingRow, Visibility,
+};
 pub use reports::{EventRow, ReportRow, ReportsAbout, SuspensionEvent};
 pub use risk::{ActivityRow, SuspendedNumber, TrafficRow, WebhookRow};
 pub use tx::{Tx, encode_number_assigned};

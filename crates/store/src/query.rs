@@ -9,6 +9,64 @@ use vouch_registry::{
 use crate::on;
 use crate::{Store, StoreError};
 
+/// Whose listing a page is for: every row (the administrator), or what one provider may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Every row.
+    All,
+    /// A provider's own rows (as CSP) and, when `dca` holds, those shared with it and not
+    /// declined (as DCA).
+    Provider {
+        /// The provider.
+        id: ProviderId,
+        /// Whether it acts as a DCA.
+        dca: bool,
+    },
+}
+
+impl Visibility {
+    /// (CSP bind, DCA bind): both NULL for everything.
+    fn binds(self) -> (Option<String>, Option<String>) {
+        match self {
+            Self::All => (None, None),
+            Self::Provider { id, dca } => (Some(id.to_string()), dca.then(|| id.to_string())),
+        }
+    }
+}
+
+/// Which brands a listing asks for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BrandFilter {
+    /// Only brands in this vetting state.
+    pub identity_status: Option<IdentityStatus>,
+    /// Only brands after this one (its id and creation time) in the listing's order.
+    pub after: Option<(BrandId, Timestamp)>,
+}
+
+/// Which campaigns a listing asks for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CampaignFilter {
+    /// Only campaigns in this state.
+    pub status: Option<CampaignStatus>,
+    /// Only campaigns of this brand.
+    pub brand: Option<BrandId>,
+    /// Only campaigns after this one (its id and creation time) in the listing's order.
+    pub after: Option<(CampaignId, Timestamp)>,
+}
+
+/// A cursor's binds: its id and its creation instant in microseconds.
+fn cursor(after: Option<(String, Timestamp)>) -> (Option<String>, Option<i64>) {
+    match after {
+        Some((id, t)) => (Some(id), Some(t.as_microsecond())),
+        None => (None, None),
+    }
+}
+
+/// A LIMIT bind (SQLite and PostgreSQL both take a large one as none).
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
 /// A registered provider.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderRow {
@@ -230,6 +288,67 @@ impl Store {
             .fetch_all(db)
             .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
         rows.iter().map(brand_row).collect()
+    }
+
+    /// A page of the brands `seen` may see, oldest first: those matching the filter and
+    /// created after the cursor brand, at most `limit`.
+    pub async fn brand_page(
+        &self,
+        seen: Visibility,
+        filter: &BrandFilter,
+        limit: usize,
+    ) -> Result<Vec<BrandRow>, StoreError> {
+        let (csp, dca) = seen.binds();
+        let (after_id, after_us) = cursor(filter.after.as_ref().map(|(id, t)| (id.to_string(), *t)));
+        let rows = on!(&self.pool, db => sqlx::query(
+            "SELECT * FROM brands WHERE ($1 IS NULL OR csp_id = $1 OR id IN (SELECT brand_id FROM campaigns WHERE id IN \
+             (SELECT campaign_id FROM campaign_sharing WHERE dca_id = $2 AND status <> 'DECLINED'))) \
+             AND ($3 IS NULL OR identity_status = $3) \
+             AND ($4 IS NULL OR created_us > $5 OR (created_us = $5 AND id > $4)) \
+             ORDER BY created_us, id LIMIT $6",
+        )
+        .bind(csp)
+        .bind(dca)
+        .bind(filter.identity_status.map(|s| s.as_str()))
+        .bind(after_id)
+        .bind(after_us)
+        .bind(sql_limit(limit))
+        .fetch_all(db)
+        .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
+        rows.iter().map(brand_row).collect()
+    }
+
+    /// A page of the campaigns `seen` may see, oldest first: those matching the filter and
+    /// created after the cursor campaign, at most `limit`.
+    pub async fn campaign_page(
+        &self,
+        seen: Visibility,
+        filter: &CampaignFilter,
+        limit: usize,
+    ) -> Result<Vec<CampaignRow>, StoreError> {
+        let (csp, dca) = seen.binds();
+        let (after_id, after_us) = cursor(filter.after.as_ref().map(|(id, t)| (id.to_string(), *t)));
+        let rows = on!(&self.pool, db => sqlx::query(
+            "SELECT * FROM campaigns WHERE ($1 IS NULL OR csp_id = $1 OR id IN \
+             (SELECT campaign_id FROM campaign_sharing WHERE dca_id = $2 AND status <> 'DECLINED')) \
+             AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR brand_id = $4) \
+             AND ($5 IS NULL OR created_us > $6 OR (created_us = $6 AND id > $5)) \
+             ORDER BY created_us, id LIMIT $7",
+        )
+        .bind(csp)
+        .bind(dca)
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(filter.brand.map(|b| b.to_string()))
+        .bind(after_id)
+        .bind(after_us)
+        .bind(sql_limit(limit))
+        .fetch_all(db)
+        .await.map(|v| v.into_iter().map(crate::DbRow::from).collect::<Vec<_>>()))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(self.campaign_row(r).await?);
+        }
+        Ok(out)
     }
 
     /// The brand a CSP registered under `reference_id`.
