@@ -46,6 +46,10 @@ pub struct Crl {
     pub next_update: Option<i64>,
     /// Whether the issuing distribution point says indirect.
     pub indirect: bool,
+    /// Signed by a CRL signer of the trust list (the STI-PA's), not by an anchor: the SHAKEN
+    /// revocation list, which applies to every certificate of every path (see
+    /// [`TrustStore::add_crl_der`]).
+    pub trust_list_wide: bool,
     /// The issuing distribution point limits it to end-entity certificates.
     user_certs_only: bool,
     /// The issuing distribution point limits it to CA certificates.
@@ -163,29 +167,34 @@ impl TrustStore {
     /// is the CRL's issuer (a CRL signer, or an anchor whose keyUsage allows cRLSign), valid
     /// at `at`; the CRL must be in effect at `at`. Delta CRLs and unknown critical extensions
     /// are refused. A held CRL of the same issuer and scope with an earlier or equal thisUpdate is
-    /// replaced.
+    /// replaced. A CRL signed by a CRL signer (not by an anchor) is the STI-PA's: it applies to
+    /// every certificate of every path, whatever its distribution points name.
     pub fn add_crl_der(&mut self, der: &[u8], at: i64) -> Result<&Crl, ShakenError> {
         let (rest, crl) = CertificateRevocationList::from_der(der).map_err(|e| chain_err(format!("not a CRL: {e}")))?;
         if !rest.is_empty() {
             return Err(chain_err("trailing bytes after the CRL"));
         }
         let issuer_key = name_key(crl.issuer());
-        let candidates: Vec<&Certificate> = self
+        // (certificate, whether it is a CRL signer rather than an anchor)
+        let candidates: Vec<(&Certificate, bool)> = self
             .crl_signers
             .iter()
-            .chain(self.anchors.iter().filter(|a| a.key_usage.is_none_or(|(_, _, crl_sign)| crl_sign)))
-            .filter(|c| c.subject_key == issuer_key && c.valid_at(at))
+            .map(|c| (c, true))
+            .chain(
+                self.anchors.iter().filter(|a| a.key_usage.is_none_or(|(_, _, crl_sign)| crl_sign)).map(|c| (c, false)),
+            )
+            .filter(|(c, _)| c.subject_key == issuer_key && c.valid_at(at))
             .collect();
         if candidates.is_empty() {
             return Err(chain_err(format!("no trusted CRL signer valid now for CRL issuer {}", crl.issuer())));
         }
-        let verified = candidates.iter().any(|signer| {
+        let verified_by = candidates.iter().find(|(signer, _)| {
             x509_parser::certificate::X509Certificate::from_der(signer.der())
                 .is_ok_and(|(_, x)| crl.verify_signature(x.public_key()).is_ok())
         });
-        if !verified {
+        let Some(&(_, trust_list_wide)) = verified_by else {
             return Err(chain_err(format!("the CRL's signature does not verify with any key of {}", crl.issuer())));
-        }
+        };
         let this_update = crl.last_update().timestamp();
         let next_update = crl.next_update().map(|t| t.timestamp());
         if let Some(next) = next_update
@@ -240,6 +249,7 @@ impl TrustStore {
             this_update,
             next_update,
             indirect,
+            trust_list_wide,
             user_certs_only,
             ca_certs_only,
             some_reasons_only,
@@ -257,12 +267,16 @@ impl TrustStore {
         self.crls.last().ok_or_else(|| chain_err("unreachable"))
     }
 
-    /// The CRLs a store holds whose issuer may revoke `cert`: its issuer (a direct CRL) or a
-    /// `cRLIssuer` of its distribution points (an indirect CRL), names compared as RFC 5280
-    /// section 7.1 says.
+    /// The CRLs a store holds that speak for `cert`: its issuer's (a direct CRL), a
+    /// `cRLIssuer`'s of its distribution points (an indirect CRL), names compared as RFC 5280
+    /// section 7.1 says, and every CRL of a trust-list CRL signer (the STI-PA CRL). The STI-PA
+    /// CRL is the SHAKEN revocation list of STI-CA certificates: it must revoke an STI-CA
+    /// certificate whose distribution point does not name it as `cRLIssuer` too (ATIS-1000080
+    /// v003 required no `cRLIssuer`, and some CAs leave it out), or a revoked STI-CA would pass.
     fn crls_for<'a>(&'a self, cert: &'a Certificate) -> impl Iterator<Item = &'a Crl> + 'a {
         self.crls.iter().filter(move |crl| {
-            crl.issuer_key == cert.issuer_key
+            crl.trust_list_wide
+                || crl.issuer_key == cert.issuer_key
                 || cert.crl_distribution_points.iter().any(|dp| dp.crl_issuers.contains(&crl.issuer_key))
         })
     }

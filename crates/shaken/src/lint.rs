@@ -328,6 +328,9 @@ const SHAKEN_CP_V1_1: &str = "2.16.840.1.114569.1.1.1";
 const SHAKEN_CP_V1_2: &str = "2.16.840.1.114569.1.1.2";
 const SHAKEN_CP_V1_3: &str = "2.16.840.1.114569.1.1.3";
 const SHAKEN_CP_V1_4: &str = "2.16.840.1.114569.1.1.4";
+/// The policy OIDs a certificate issued after 10 Jan 2022 may assert: CP v1.3's, and CP v1.4's
+/// (CP v1.4 section 1.2 assigns it; ZLint's `e_shaken_certificate_policies_id` accepts both).
+const CURRENT_CP_OIDS: [&str; 2] = [SHAKEN_CP_V1_3, SHAKEN_CP_V1_4];
 
 #[allow(clippy::too_many_arguments)]
 const fn rule(
@@ -448,7 +451,7 @@ static RULES: &[RuleInfo] = &[
         COSMETIC,
         SRC_V003,
         ATIS_V003_LEAF,
-        "Certificate Policies must list exactly one policy OID; for certificates issued after 10 Jan 2022 that OID must be 2.16.840.1.114569.1.1.3.",
+        "Certificate Policies must list exactly one policy OID; for certificates issued after 10 Jan 2022 that OID must be 2.16.840.1.114569.1.1.3 (CP v1.3) or 2.16.840.1.114569.1.1.4 (CP v1.4).",
         single_policy,
     ),
     rule(
@@ -528,8 +531,8 @@ static RULES: &[RuleInfo] = &[
         SECURITY,
         SRC_V004,
         ATIS_V004_LEAF,
-        "The signature algorithm must be ecdsa-with-SHA256.",
-        |c| sig_alg_is(c, &[&OID_SIG_ECDSA_WITH_SHA256]),
+        "The signature algorithm must be ecdsa-with-SHA256 (or ecdsa-with-SHA384 when the certificate asserts the CP v1.4 policy, US SHAKEN CP v1.4 6.1.5).",
+        sig_alg_sha256_or_cp14,
     ),
     rule(
         "e_atis_subject",
@@ -585,10 +588,15 @@ static RULES: &[RuleInfo] = &[
         SECURITY,
         SRC_V003,
         ATIS_V003_LEAF,
-        "A TNAuthList extension must be present and decodable and hold exactly one SPC entry with a non-empty value.",
+        "A TNAuthList extension must be present and decodable and hold exactly one SPC entry with a non-empty value, and no telephone number or range (ATIS-1000080 v005 6.4.1; ZLint counts only the SPC entries).",
         |c| match tn_spc(c.cert) {
-            Ok(_) => Outcome::Pass,
             Err(e) => fail(e),
+            Ok(_) => {
+                let others = tn_non_spc_entries(c.cert);
+                pass_if(others == 0, || {
+                    format!("the TNAuthList holds {others} telephone number or range entries besides the SPC")
+                })
+            }
         },
     ),
     rule(
@@ -709,8 +717,8 @@ static RULES: &[RuleInfo] = &[
         SECURITY,
         SRC_V003,
         ATIS_V003,
-        "The signature algorithm must be ecdsa-with-SHA256.",
-        |c| sig_alg_is(c, &[&OID_SIG_ECDSA_WITH_SHA256]),
+        "The signature algorithm must be ecdsa-with-SHA256 (or ecdsa-with-SHA384 for a root, or for a CA asserting the CP v1.4 policy, US SHAKEN CP v1.4 6.1.5).",
+        sig_alg_sha256_or_cp14,
     ),
     rule(
         "e_atis_ca_subject",
@@ -752,8 +760,8 @@ static RULES: &[RuleInfo] = &[
         SECURITY,
         SRC_V003,
         ATIS_V003,
-        "The public key must be an EC key (id-ecPublicKey) on curve P-256.",
-        public_key_p256,
+        "The public key must be an EC key (id-ecPublicKey) on curve P-256 (or P-384 when the CA asserts the CP v1.4 policy, US SHAKEN CP v1.4 6.1.5).",
+        ca_public_key,
     ),
     rule(
         "e_atis_ca_version",
@@ -816,7 +824,7 @@ static RULES: &[RuleInfo] = &[
         COSMETIC,
         SRC_V004,
         ATIS_V004,
-        "Certificate Policies must list exactly one policy OID; for certificates issued after 10 Jan 2022 that OID must be 2.16.840.1.114569.1.1.3.",
+        "Certificate Policies must list exactly one policy OID; for certificates issued after 10 Jan 2022 that OID must be 2.16.840.1.114569.1.1.3 (CP v1.3) or 2.16.840.1.114569.1.1.4 (CP v1.4).",
         single_policy,
     ),
     rule(
@@ -910,8 +918,8 @@ static RULES: &[RuleInfo] = &[
         All,
         Error,
         COSMETIC,
-        SRC_V005,
-        ATIS_V005,
+        SRC_V004,
+        ATIS_V004_LEAF,
         "When a CRL Distribution Points extension is present (end-entity and intermediate), its one distribution point must name its cRLIssuer (the STI-PA CRL issuer).",
         |c| {
             if c.kind == CertKind::Root {
@@ -976,6 +984,39 @@ fn basic_constraints(c: &Ctx<'_, '_>) -> Outcome {
 fn sig_alg_is(c: &Ctx<'_, '_>, allowed: &[&x509_parser::der_parser::oid::Oid<'_>]) -> Outcome {
     let alg = &c.cert.signature_algorithm.algorithm;
     pass_if(allowed.contains(&alg), || format!("signature algorithm {alg} is not allowed"))
+}
+
+/// Whether the certificate asserts the CP v1.4 policy OID.
+fn asserts_cp14(cert: &X509Certificate<'_>) -> bool {
+    policy_oids(cert).iter().any(|o| o == SHAKEN_CP_V1_4)
+}
+
+/// ecdsa-with-SHA256; ecdsa-with-SHA384 too for a root or a certificate asserting the CP v1.4
+/// policy (CP v1.4 6.1.5 allows it; ZLint's current `e_atis_signature_algorithm` agrees).
+fn sig_alg_sha256_or_cp14(c: &Ctx<'_, '_>) -> Outcome {
+    if c.cert.signature_algorithm.algorithm == OID_SIG_ECDSA_WITH_SHA384
+        && (c.kind == CertKind::Root || asserts_cp14(c.cert))
+    {
+        return Outcome::Pass;
+    }
+    sig_alg_is(c, &[&OID_SIG_ECDSA_WITH_SHA256])
+}
+
+/// P-256; P-384 too for a CA asserting the CP v1.4 policy (CP v1.4 6.1.5; ZLint's current
+/// `e_atis_subject_public_key_ca` agrees).
+fn ca_public_key(c: &Ctx<'_, '_>) -> Outcome {
+    let spki = c.cert.public_key();
+    let p384 = spki.algorithm.algorithm == x509_parser::oid_registry::OID_KEY_TYPE_EC_PUBLIC_KEY
+        && spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok())
+            .is_some_and(|curve| curve == x509_parser::oid_registry::OID_NIST_EC_P384);
+    if p384 && asserts_cp14(c.cert) {
+        return Outcome::Pass;
+    }
+    public_key_p256(c)
 }
 
 fn public_key_p256(c: &Ctx<'_, '_>) -> Outcome {
@@ -1062,8 +1103,10 @@ fn single_policy(c: &Ctx<'_, '_>) -> Outcome {
     match oids.as_slice() {
         [oid] => {
             let after_cp13 = c.cert.validity().not_before.timestamp() > CP_V1_3_LEAF_AT;
-            pass_if(!after_cp13 || oid == SHAKEN_CP_V1_3, || {
-                format!("policy {oid} is not the SHAKEN CP v1.3 policy {SHAKEN_CP_V1_3}")
+            pass_if(!after_cp13 || CURRENT_CP_OIDS.contains(&oid.as_str()), || {
+                format!(
+                    "policy {oid} is not the SHAKEN CP v1.3 policy {SHAKEN_CP_V1_3} or the CP v1.4 policy {SHAKEN_CP_V1_4}"
+                )
             })
         }
         [] => fail("no Certificate Policies extension (or no policy in it)"),
@@ -1176,6 +1219,13 @@ fn ski_sha1(c: &Ctx<'_, '_>) -> Outcome {
 
 /// The one SPC of the TNAuthList, as ZLint reads it: the extension must be present and decode,
 /// and exactly one of its entries must be an SPC, with a non-empty value.
+/// How many TNAuthList entries are telephone numbers or ranges (0 when there is no list).
+fn tn_non_spc_entries(cert: &X509Certificate<'_>) -> usize {
+    find_ext(cert, TN_AUTH_LIST_OID)
+        .and_then(|ext| TnAuthList::from_der(ext.value).ok())
+        .map_or(0, |list| list.entries().len().saturating_sub(list.spcs().count()))
+}
+
 fn tn_spc(cert: &X509Certificate<'_>) -> Result<String, String> {
     let ext = find_ext(cert, TN_AUTH_LIST_OID).ok_or_else(|| "no TNAuthList extension".to_owned())?;
     let list = TnAuthList::from_der(ext.value).map_err(|e| e.to_string())?;
@@ -1203,6 +1253,100 @@ mod tests {
 
     fn status(r: &LintReport, rule: &str) -> LintStatus {
         r.get(rule).unwrap().status
+    }
+
+    /// certificatePolicies with one policy OID (DER content of the extension).
+    fn policy_ext(oid: &str) -> rcgen::CustomExtension {
+        use der::Encode;
+        let oid = der::asn1::ObjectIdentifier::new(oid).unwrap().to_der().unwrap();
+        let inner = [&[0x30, oid.len() as u8][..], &oid].concat();
+        let value = [&[0x30, inner.len() as u8][..], &inner].concat();
+        rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 32], value)
+    }
+
+    /// A CA certificate with a key for `alg` and the given policy, signed by a P-256 root, and
+    /// an end-entity certificate (TNAuthList `tn_auth_list`) it signs. DER of both.
+    fn issued(alg: &'static rcgen::SignatureAlgorithm, policy: &str, tn_auth_list: &TnAuthList) -> (Vec<u8>, Vec<u8>) {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+        let params = |cn: &str| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.distinguished_name.push(DnType::CountryName, "US");
+            p.distinguished_name.push(DnType::OrganizationName, "Test");
+            p.distinguished_name.push(DnType::CommonName, cn);
+            p.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x41, 2, 3, 4, 5, 6, 7, 8, 9]));
+            p.not_before = time::OffsetDateTime::from_unix_timestamp(at(2024, 1, 1)).unwrap();
+            p.not_after = time::OffsetDateTime::from_unix_timestamp(at(2025, 1, 1)).unwrap();
+            p
+        };
+        let root_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut root = params("Test SHAKEN ROOT");
+        root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        root.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let root = Issuer::new(root, &root_key);
+        let ca_key = KeyPair::generate_for(alg).unwrap();
+        let mut ca = params("Test SHAKEN CA");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        ca.custom_extensions = vec![policy_ext(policy)];
+        let ca_der = ca.signed_by(&ca_key, &root).unwrap().der().to_vec();
+        let ca = Issuer::new(ca, &ca_key);
+        let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut leaf = params("SHAKEN 1234");
+        leaf.is_ca = IsCa::ExplicitNoCa;
+        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        leaf.custom_extensions = vec![
+            rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 26], tn_auth_list.to_der().unwrap()),
+            policy_ext(policy),
+        ];
+        let leaf_der = leaf.signed_by(&leaf_key, &ca).unwrap().der().to_vec();
+        (ca_der, leaf_der)
+    }
+
+    #[test]
+    fn cp_1_4_policy_sha384_and_p384_cas_are_accepted() {
+        let spc = TnAuthList::spc("1234");
+        let (ca, leaf) = issued(&rcgen::PKCS_ECDSA_P256_SHA256, SHAKEN_CP_V1_4, &spc);
+        for (der, rule) in [(&leaf, "e_atis_certificate_policies"), (&ca, "e_atis_ca_certificate_policies")] {
+            let r = lint_der(der, LintMode::Strict).unwrap();
+            assert_eq!(status(&r, rule), LintStatus::Pass, "{:?}", r.get(rule));
+        }
+        // CP v1.4 6.1.5: a CA may hold a P-384 key and sign with ecdsa-with-SHA384.
+        let (ca, leaf) = issued(&rcgen::PKCS_ECDSA_P384_SHA384, SHAKEN_CP_V1_4, &spc);
+        let r = lint_der(&ca, LintMode::Strict).unwrap();
+        assert_eq!(
+            status(&r, "e_atis_ca_subject_public_key"),
+            LintStatus::Pass,
+            "{:?}",
+            r.get("e_atis_ca_subject_public_key")
+        );
+        let r = lint_der(&leaf, LintMode::Strict).unwrap();
+        assert_eq!(status(&r, "e_atis_signature_algorithm"), LintStatus::Pass);
+        assert_eq!(status(&r, "e_cp_1_4_key_size"), LintStatus::Pass);
+        // Not under CP v1.3, and never another policy after 10 Jan 2022.
+        let (ca, leaf) = issued(&rcgen::PKCS_ECDSA_P384_SHA384, SHAKEN_CP_V1_3, &spc);
+        let r = lint_der(&ca, LintMode::Lenient).unwrap();
+        assert_eq!(status(&r, "e_atis_ca_subject_public_key"), LintStatus::Error);
+        let r = lint_der(&leaf, LintMode::Lenient).unwrap();
+        assert_eq!(status(&r, "e_atis_signature_algorithm"), LintStatus::Error);
+        let (_, leaf) = issued(&rcgen::PKCS_ECDSA_P256_SHA256, SHAKEN_CP_V1_2, &spc);
+        let r = lint_der(&leaf, LintMode::Strict).unwrap();
+        assert_eq!(status(&r, "e_atis_certificate_policies"), LintStatus::Error);
+    }
+
+    #[test]
+    fn a_tn_auth_list_with_numbers_besides_the_spc_fails() {
+        let mixed = TnAuthList::new(vec![
+            crate::tnauth::TnEntry::Spc("1234".into()),
+            crate::tnauth::TnEntry::One("12025550100".into()),
+        ]);
+        let (_, leaf) = issued(&rcgen::PKCS_ECDSA_P256_SHA256, SHAKEN_CP_V1_3, &mixed);
+        let r = lint_der(&leaf, LintMode::Lenient).unwrap();
+        assert_eq!(status(&r, "e_atis_tn_auth_list"), LintStatus::Error, "{:?}", r.get("e_atis_tn_auth_list"));
+        // The name rules still read the one SPC.
+        assert_eq!(status(&r, "e_us_cp_ambiguous_identifier"), LintStatus::Pass);
+        let (_, leaf) = issued(&rcgen::PKCS_ECDSA_P256_SHA256, SHAKEN_CP_V1_3, &TnAuthList::spc("1234"));
+        let r = lint_der(&leaf, LintMode::Strict).unwrap();
+        assert_eq!(status(&r, "e_atis_tn_auth_list"), LintStatus::Pass);
     }
 
     #[test]

@@ -282,3 +282,53 @@ fn certificates_write_back_to_the_pem_they_came_from() {
         chain.iter().map(|c| c.der().to_vec()).collect::<Vec<_>>()
     );
 }
+
+/// DER TLV with a short definite length (test helper; contents under 128 bytes).
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    assert!(content.len() < 0x80);
+    [&[tag, content.len() as u8][..], content].concat()
+}
+
+/// An STI-CA intermediate under `ca`'s root whose CRL distribution point is a URI only, without
+/// `cRLIssuer` (the ATIS-1000080 v003 form), with `ca`'s intermediate swapped for it.
+fn ca_without_crl_issuer(ca: &DevCa) -> (DevCa, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CustomExtension, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let root_key = KeyPair::from_pem(&ca.root_key_pem).unwrap();
+    let root = Issuer::from_ca_cert_pem(&ca.root_pem, root_key).unwrap();
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(DnType::CountryName, "US");
+    p.distinguished_name.push(DnType::OrganizationName, "v003 STI-CA");
+    p.distinguished_name.push(DnType::CommonName, "v003 SHAKEN CA");
+    p.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x41, 2, 3, 4, 5, 6, 7, 8, 9]));
+    p.not_before = time::OffsetDateTime::from_unix_timestamp(NOW - 3600).unwrap();
+    p.not_after = time::OffsetDateTime::from_unix_timestamp(NOW + 365 * 86400).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    p.use_authority_key_identifier_extension = true;
+    let uri_only = tlv(0x30, &tlv(0x30, &tlv(0xA0, &tlv(0xA0, &tlv(0x86, CRL_URL.as_bytes())))));
+    p.custom_extensions = vec![CustomExtension::from_oid_content(&[2, 5, 29, 31], uri_only)];
+    let cert = p.signed_by(&key, &root).unwrap();
+    let serial_hex = vouch_shaken::hex(&[0x41, 2, 3, 4, 5, 6, 7, 8, 9]);
+    (DevCa { ca_pem: cert.pem(), ca_key_pem: key.serialize_pem(), ..ca.clone() }, serial_hex)
+}
+
+#[test]
+fn the_sti_pa_crl_revokes_an_sti_ca_whose_distribution_point_does_not_name_it() {
+    let ca = DevCa::init(NOW, CRL_URL).unwrap();
+    let (v003, ca_serial) = ca_without_crl_issuer(&ca);
+    let chain = pem(&v003.issue("1234", NOW, 365, CRL_URL).unwrap().chain_pem);
+    assert!(chain[1].crl_distribution_points.iter().all(|dp| dp.crl_issuers.is_empty()));
+    let mut t = trust(&ca);
+    t.validate(&chain, NOW, false).unwrap();
+    // The STI-PA CRL (signed by the CRL signer) lists the STI-CA: the path is refused.
+    t.add_crl_der(&ca.crl(std::slice::from_ref(&ca_serial), NOW, 7, 1).unwrap(), NOW).unwrap();
+    let e = t.validate(&chain, NOW, false).unwrap_err();
+    assert!(matches!(&e, ShakenError::Revoked { subject, .. } if subject.contains("v003 SHAKEN CA")), "{e}");
+    assert_eq!(e.sip_reason().code, 437);
+    assert!(t.check_not_revoked(&chain).is_err());
+    // A STI-PA CRL that does not list it covers the whole path (--require-crl).
+    let mut t = trust(&ca);
+    t.add_crl_der(&ca.crl(&[], NOW, 7, 2).unwrap(), NOW).unwrap();
+    t.validate(&chain, NOW, true).unwrap();
+}
