@@ -918,8 +918,8 @@ static RULES: &[RuleInfo] = &[
         All,
         Error,
         COSMETIC,
-        SRC_V004,
-        ATIS_V004_LEAF,
+        SRC_V005,
+        ATIS_V005,
         "When a CRL Distribution Points extension is present (end-entity and intermediate), its one distribution point must name its cRLIssuer (the STI-PA CRL issuer).",
         |c| {
             if c.kind == CertKind::Root {
