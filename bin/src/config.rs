@@ -64,6 +64,11 @@ pub struct ServeArgs {
     /// verstat=No-TN-Validation)
     #[arg(long, env = "VOUCH_REQUIRE_IDENTITY")]
     pub require_identity: bool,
+    /// Fail closed on revocation: a chain verifies (437 otherwise) and a certificate registers
+    /// only when a CRL of --trust-dir in effect covers each of its certificates below the
+    /// anchor (without it, a certificate no CRL speaks for is taken as not revoked)
+    #[arg(long, env = "VOUCH_REQUIRE_CRL")]
+    pub require_crl: bool,
     /// The transparency log's origin line and key name, fixed when the log is created
     /// [default: <public URL without scheme>/log]
     #[arg(long, env = "VOUCH_LOG_ORIGIN")]
@@ -232,6 +237,7 @@ struct FileConfig {
     replay_policy: Option<String>,
     freshness: Option<u32>,
     require_identity: Option<bool>,
+    require_crl: Option<bool>,
     log_origin: Option<String>,
     log_interval: Option<u32>,
     cps_privacy: Option<String>,
@@ -293,6 +299,7 @@ pub struct VoiceSettings {
     pub replay_block: bool,
     pub freshness: u32,
     pub require_identity: bool,
+    pub require_crl: bool,
 }
 
 /// A number the flag (range-checked by clap) or else the TOML file sets, or `default`: a file's
@@ -409,6 +416,7 @@ impl ServeArgs {
             )?,
             freshness: file_number(&file_name, "freshness", self.freshness, file.freshness, 1..=3600, 60)?,
             require_identity: self.require_identity || file.require_identity.unwrap_or(false),
+            require_crl: self.require_crl || file.require_crl.unwrap_or(false),
         };
         let log_origin = match self.log_origin.or(file.log_origin) {
             Some(o) => o,
@@ -646,6 +654,7 @@ mod tests {
             replay_policy: None,
             freshness: None,
             require_identity: false,
+            require_crl: false,
             log_origin: None,
             log_interval: None,
             smpp: None,

@@ -297,6 +297,22 @@ fn start_cps(config: &crate::config::ServeConfig, callauth: Arc<CallAuth>) -> an
     Ok(cps)
 }
 
+/// The trust list in `dir` as the server keeps it: a CRL past its nextUpdate still revokes
+/// (signing and verification go on; with `--require-crl` it covers nothing), with a warning
+/// each time the directory is read and the `vouch_trust_stale_crls` gauge.
+fn trust_list(dir: &std::path::Path, now: i64) -> anyhow::Result<vouch_shaken::TrustStore> {
+    let (trust, stale) = crate::shaken_cli::load_trust_keeping(dir, now, true)?;
+    for p in &stale {
+        tracing::warn!(
+            crl = %p.display(),
+            "a CRL of --trust-dir is past its nextUpdate: its revocations still apply, but fetch a new one \
+             (with --require-crl it covers nothing, so chains it speaks for are refused)"
+        );
+    }
+    metrics::gauge!("vouch_trust_stale_crls").set(stale.len() as f64);
+    Ok(trust)
+}
+
 /// Call authentication: trust list, key directory, policies.
 async fn start_callauth(
     config: &crate::config::ServeConfig,
@@ -306,7 +322,7 @@ async fn start_callauth(
     let v = &config.voice;
     let now = jiff::Timestamp::now().as_second();
     let trust = match &v.trust_dir {
-        Some(dir) => crate::shaken_cli::load_trust(dir, now).context("--trust-dir")?,
+        Some(dir) => trust_list(dir, now).context("--trust-dir")?,
         None => {
             tracing::warn!("no --trust-dir: no STI-PA trust anchor, so no PASSporT verifies (437)");
             vouch_shaken::TrustStore::new()
@@ -337,6 +353,7 @@ async fn start_callauth(
         replay: if v.replay_block { Enforcement::Block } else { Enforcement::Flag },
         on_failure: if v.continue_on_failure { FailurePolicy::Continue } else { FailurePolicy::Reject },
         require_identity: v.require_identity,
+        require_crl: v.require_crl,
         ..VoiceConfig::default()
     };
     let callauth = CallAuth::open(registry, voice).await.context("cannot start call authentication")?;
@@ -350,7 +367,7 @@ async fn start_callauth(
             loop {
                 every.tick().await;
                 let now = jiff::Timestamp::now().as_second();
-                match crate::shaken_cli::load_trust(&dir, now) {
+                match trust_list(&dir, now) {
                     Ok(t) => ca.set_trust(t),
                     Err(e) => {
                         tracing::warn!(error = %format!("{e:#}"), "cannot re-read --trust-dir; keeping the last trust list")

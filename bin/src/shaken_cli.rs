@@ -136,6 +136,10 @@ pub enum CaCommand {
         /// Days until nextUpdate.
         #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
         days: u32,
+        /// Issue it as of this instant (RFC 3339; default now): an instant far enough back
+        /// makes a CRL that is already past its nextUpdate, to see what a lapsed CRL does.
+        #[arg(long)]
+        at: Option<String>,
     },
 }
 
@@ -189,6 +193,14 @@ pub fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
 
 /// Reads a trust directory: anchors, CRL signers, then CRLs (checked at `now`).
 pub fn load_trust(dir: &Path, now: i64) -> anyhow::Result<TrustStore> {
+    Ok(load_trust_keeping(dir, now, false)?.0)
+}
+
+/// [`load_trust`], but with `keep_stale` a CRL past its nextUpdate is kept (its revocations
+/// still apply; it covers nothing for `--require-crl`) instead of refused: what a server
+/// does, since a lapsed CRL download must not stop signing and verification at a restart.
+/// Also returns the stale CRLs' files.
+pub fn load_trust_keeping(dir: &Path, now: i64, keep_stale: bool) -> anyhow::Result<(TrustStore, Vec<PathBuf>)> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the trust directory {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -199,6 +211,7 @@ pub fn load_trust(dir: &Path, now: i64) -> anyhow::Result<TrustStore> {
     let is_crl = |p: &Path| ext(p) == "crl" || p.to_string_lossy().to_ascii_lowercase().ends_with(".crl.pem");
     let mut trust = TrustStore::new();
     let mut signers = Vec::new();
+    let mut stale = Vec::new();
     for p in entries.iter().filter(|p| !is_crl(p) && matches!(ext(p).as_str(), "pem" | "crt" | "cer")) {
         let bytes = read(p)?;
         if !bytes.windows(11).any(|w| w == b"CERTIFICATE") {
@@ -221,12 +234,26 @@ pub fn load_trust(dir: &Path, now: i64) -> anyhow::Result<TrustStore> {
             Ok((_, pem)) if pem.label == "X509 CRL" => pem.contents,
             _ => bytes,
         };
-        trust.add_crl_der(&der, now).with_context(|| format!("{}", p.display()))?;
+        let expired_at = <x509_parser::revocation_list::CertificateRevocationList as x509_parser::prelude::FromDer<
+            _,
+        >>::from_der(&der)
+        .ok()
+        .and_then(|(_, crl)| crl.next_update().map(|t| t.timestamp()))
+        .filter(|next| *next < now);
+        match expired_at {
+            Some(next) if keep_stale => {
+                trust.add_crl_der(&der, next).with_context(|| format!("{}", p.display()))?;
+                stale.push(p.clone());
+            }
+            _ => {
+                trust.add_crl_der(&der, now).with_context(|| format!("{}", p.display()))?;
+            }
+        }
     }
     if trust.anchors().is_empty() {
         bail!("no CA certificate (trust anchor) in {}", dir.display());
     }
-    Ok(trust)
+    Ok((trust, stale))
 }
 
 /// `vouch verify`: exit 0 when the Identity header verifies, 1 otherwise.
@@ -237,7 +264,21 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     };
     let trust = load_trust(&a.trust, now)?;
     let chain = match &a.cert {
-        Some(cert) => Certificate::chain_from_pem(&read(cert)?).with_context(|| format!("{}", cert.display()))?,
+        Some(cert) => {
+            // The chain is given, but what a verifier on the network fetches must be an https
+            // URL (ATIS-1000074; they answer 436, ATIS-1000082 E8): said, not failed, so a lab
+            // without TLS can still check its signatures offline.
+            if let Ok(header) = IdentityHeader::parse(&a.identity)
+                && !url::Url::parse(&header.info).is_ok_and(|u| u.scheme() == "https")
+            {
+                eprintln!(
+                    "vouch: warning: x5u <{}> is not an https URL: verifiers that fetch it refuse the call (436, \
+                     ATIS-1000082 E8)",
+                    header.info
+                );
+            }
+            Certificate::chain_from_pem(&read(cert)?).with_context(|| format!("{}", cert.display()))?
+        }
         None => match fetch_chain(&a) {
             Ok(chain) => chain,
             Err(e) => {
@@ -457,7 +498,11 @@ pub fn ca(cmd: CaCommand) -> anyhow::Result<ExitCode> {
             out!("revoked {} (serial {serial}); run `vouch ca crl` to publish", c.subject);
             Ok(ExitCode::SUCCESS)
         }
-        CaCommand::Crl { dir, days } => {
+        CaCommand::Crl { dir, days, at } => {
+            let at = match &at {
+                Some(t) => parse_time(t)?,
+                None => unix_now(),
+            };
             let ca = load_ca(&dir)?;
             let revoked: Vec<String> = std::fs::read_to_string(dir.join("revoked.txt"))
                 .unwrap_or_default()
@@ -468,7 +513,7 @@ pub fn ca(cmd: CaCommand) -> anyhow::Result<ExitCode> {
             let number_file = dir.join("crl-number");
             let number: u64 =
                 std::fs::read_to_string(&number_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0) + 1;
-            let der = ca.crl(&revoked, unix_now(), days, number)?;
+            let der = ca.crl(&revoked, at, days, number)?;
             write_file(&dir.join("crl.der"), &der, false)?;
             write_file(&number_file, number.to_string().as_bytes(), false)?;
             out!("CRL {number} with {} revoked: {}", revoked.len(), dir.join("crl.der").display());

@@ -365,6 +365,48 @@ async fn stir_sip_a_signing_certificate_revoked_by_a_crl_of_the_trust_dir_signs_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_a_lapsed_crl_still_revokes_and_require_crl_fails_closed_without_a_current_one() {
+    let (mut v, p, cert, _) = signing_setup(&[]).await;
+    let (ca_dir, trust) = (v.ca.dir.clone(), v.trust.clone());
+    let crl_at = |at: i64| {
+        let t = jiff::Timestamp::from_second(at).unwrap().to_string();
+        ok(run(vouch(&ca_dir).args(["ca", "crl", "--dir", ".", "--days", "1", "--at", &t]), LIMIT));
+        std::fs::copy(ca_dir.join("crl.der"), trust.join("dev.crl")).unwrap();
+    };
+    // The certificate is revoked by a CRL whose nextUpdate passed 30 minutes ago (the cron
+    // job fetching the STI-PA CRL lapsed). The server still starts, and the revocation holds.
+    ok(run(vouch(&v.ca.dir).args(["ca", "revoke", "--dir", "."]).arg(&cert.chain), LIMIT));
+    crl_at(now() - 86_400 - 1_800);
+    v.restart();
+    let said = format!("{}{}", v.s.stdout.text(), v.s.stderr.text());
+    assert!(said.contains("past its nextUpdate"), "no warning about the lapsed CRL: {said}");
+    let r = crate::stir_http::stir_post(
+        &v.s,
+        "/stir/v1/signing",
+        &p.key,
+        &crate::stir_http::signing_request("A", ORIG, DEST),
+    )
+    .await;
+    let e = r.exception(403, "VOUCH4030", "");
+    assert!(e["variables"][0].as_str().unwrap().contains("revoked"), "{e}");
+
+    // With --require-crl a lapsed CRL covers nothing: a new certificate does not register.
+    v.flags.push("--require-crl".into());
+    v.restart();
+    let renewed = v.ca.issue("123A");
+    let r = crate::stir_http::register_certificate(&v.s, &p, &renewed).await;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.text);
+    assert!(r.text.contains("no CRL in effect covers"), "{}", r.text);
+    // A current CRL covers it: it registers, signs, and what it signs verifies.
+    crl_at(now());
+    v.restart();
+    crate::stir_http::register_certificate(&v.s, &p, &renewed).await.ok(201);
+    let id = identity(&v.s, &p, ORIG, DEST).await;
+    let out = crate::stir_http::verify(&v.s, &p.key, &crate::stir_http::verification_request(ORIG, DEST, &id)).await;
+    assert_eq!(out["verstat"], "TN-Validation-Passed", "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stir_sip_with_verify_failure_continue_a_failure_is_a_302_marked_failed() {
     let (v, p, cert, x5u) = signing_setup(&["--verify-failure", "continue", "--require-identity"]).await;
     let id = tamper_signature(&identity(&v.s, &p, ORIG, DEST).await);

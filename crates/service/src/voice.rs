@@ -77,6 +77,10 @@ pub struct VoiceConfig {
     /// Answer 428 to an INVITE without Identity from a peer that cannot sign for it (otherwise
     /// 302 with `verstat=No-TN-Validation`).
     pub require_identity: bool,
+    /// Fail closed on revocation: a chain verifies (and a certificate registers) only when a
+    /// CRL in effect covers each of its certificates below the anchor (`--require-crl`).
+    /// Without it, a certificate no CRL speaks for is taken as not revoked.
+    pub require_crl: bool,
     /// PASSporTs remembered for replay detection.
     pub replay_capacity: usize,
 }
@@ -93,6 +97,7 @@ impl Default for VoiceConfig {
             replay: Enforcement::Block,
             on_failure: FailurePolicy::Reject,
             require_identity: false,
+            require_crl: false,
             replay_capacity: 1 << 20,
         }
     }
@@ -617,7 +622,7 @@ impl CallAuth {
         let trust = self.trust();
         if !trust.anchors().is_empty() {
             trust
-                .validate(&chain, now, false)
+                .validate(&chain, now, self.config.require_crl)
                 .map_err(|e| invalid("chain", format!("does not chain to the STI-PA trust list: {e}")))?;
         }
         let key_row = match &key {
@@ -1208,7 +1213,7 @@ impl CallAuth {
         {
             return Ok(s.clone());
         }
-        let signer = Arc::new(TrustedSigner::validate(chain, &self.trust(), iat, false)?);
+        let signer = Arc::new(TrustedSigner::validate(chain, &self.trust(), iat, self.config.require_crl)?);
         let mut cache = self.signers.write().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= 10_000 {
             cache.clear();
