@@ -5,6 +5,7 @@
 //! CSP and DCA), the gateway refuses its next message, and the innocent campaign is untouched.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,15 @@ struct Hook {
 
 /// A loopback HTTP/1.1 receiver that records every POST and answers 204.
 async fn webhook_receiver() -> (u16, Arc<Mutex<Vec<Hook>>>) {
+    let (port, got, _) = webhook_receiver_answering(204).await;
+    (port, got)
+}
+
+/// A loopback HTTP/1.1 receiver that records every POST and answers the status the returned
+/// cell holds (at first `status`).
+async fn webhook_receiver_answering(status: u16) -> (u16, Arc<Mutex<Vec<Hook>>>, Arc<AtomicU16>) {
+    let answer = Arc::new(AtomicU16::new(status));
+    let answering = answer.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let got: Arc<Mutex<Vec<Hook>>> = Arc::default();
@@ -32,6 +42,7 @@ async fn webhook_receiver() -> (u16, Arc<Mutex<Vec<Hook>>>) {
     tokio::spawn(async move {
         while let Ok((conn, _)) = listener.accept().await {
             let sink = sink.clone();
+            let answering = answering.clone();
             tokio::spawn(async move {
                 let mut conn = BufReader::new(conn);
                 loop {
@@ -60,12 +71,14 @@ async fn webhook_receiver() -> (u16, Arc<Mutex<Vec<Hook>>>) {
                         return;
                     }
                     sink.lock().expect("lock").push(Hook { path, headers, body });
-                    let _ = conn.get_mut().write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await;
+                    let status = answering.load(Ordering::SeqCst);
+                    let head = format!("HTTP/1.1 {status} Whatever\r\ncontent-length: 0\r\n\r\n");
+                    let _ = conn.get_mut().write_all(head.as_bytes()).await;
                 }
             });
         }
     });
-    (port, got)
+    (port, got, answer)
 }
 
 /// HMAC-SHA256 (RFC 2104), written here from SHA-256 so the check does not share vouch's code.
@@ -385,4 +398,96 @@ async fn a_cycling_brand_is_traced_flagged_and_suspended_and_the_innocent_is_unt
     );
     assert!(out.status.success() && out.stdout.contains(&format!("held by campaign {}", s.campaign)), "{out:?}");
     drop(smsc);
+}
+
+/// `GET /v1/providers/{provider}/webhook/deliveries` until `pred` holds for them.
+async fn wait_deliveries(server: &Server, provider: &str, key: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = server.get(&format!("/v1/providers/{provider}/webhook/deliveries"), Some(key)).await;
+        let list = r.ok(200).as_array().expect("a list").clone();
+        if pred(&list) {
+            return list;
+        }
+        assert!(Instant::now() < deadline, "deliveries never got there: {list:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_deliveries_outlive_a_receiver_outage_and_a_crash_and_can_be_sent_again() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("data");
+    let scratch = tmp.path().to_path_buf();
+    let mut server = Server::launch(serve_command(&scratch, &data_dir), data_dir.clone(), scratch.clone());
+    let s = server.accepted_campaign().await;
+    let (port, hooks, answer) = webhook_receiver_answering(503).await;
+    let hook_path = format!("/v1/providers/{}/webhook", s.csp.id);
+    let url = json!({"url": format!("http://127.0.0.1:{port}/csp")});
+    let secret = server.put(&hook_path, &s.csp.key, &url).await.ok(201)["secret"].as_str().expect("secret").to_owned();
+
+    // The receiver is down (503): the suspension waits in the outbox, tried with back-off.
+    server.set_suspended(&s.dca.key, &s.campaign, true, "complaints").await.ok(200);
+    let list = wait_deliveries(&server, &s.csp.id, &s.csp.key, |l| {
+        l.first().is_some_and(|d| d["lastError"].as_str().is_some_and(|e| e.contains("503")))
+    })
+    .await;
+    assert_eq!(list.len(), 1, "{list:#?}");
+    let first = list[0].clone();
+    assert_eq!((first["status"].as_str(), first["kind"].as_str()), (Some("pending"), Some("campaign.suspended")));
+    assert_eq!(first["body"]["campaignId"], s.campaign.as_str());
+    let id = first["id"].as_str().expect("id").to_owned();
+
+    // vouch dies (SIGKILL) while it is pending, and starts again; the receiver is back.
+    server.sigkill();
+    answer.store(204, Ordering::SeqCst);
+    server.restart();
+    let got = wait_hooks(&hooks, |h| h.len() >= 2).await;
+    let last = got.last().expect("a delivery");
+    assert_eq!(last.headers.get("vouch-delivery"), Some(&id), "the same delivery, so the receiver can drop repeats");
+    assert_eq!(verified(last, &secret)["kind"], "campaign.suspended");
+    let list = wait_deliveries(&server, &s.csp.id, &s.csp.key, |l| l[0]["status"] == "delivered").await;
+    assert!(list[0]["attempts"].as_u64().is_some_and(|a| a >= 2), "{list:#?}");
+    assert!(list[0].get("nextAttempt").is_none(), "{list:#?}");
+
+    // A webhook removed while a delivery waits: that delivery fails, and says why.
+    answer.store(500, Ordering::SeqCst);
+    server.set_suspended(&s.dca.key, &s.campaign, false, "cleared").await.ok(200);
+    let list = wait_deliveries(&server, &s.csp.id, &s.csp.key, |l| {
+        l.len() == 2 && l[0]["lastError"].as_str().is_some_and(|e| e.contains("500"))
+    })
+    .await;
+    let resumed = list[0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(list[0]["kind"], "campaign.resumed");
+    server.delete(&hook_path, &s.csp.key).await.ok(204);
+    let list = wait_deliveries(&server, &s.csp.id, &s.csp.key, |l| l[0]["status"] == "failed").await;
+    assert!(list[0]["lastError"].as_str().is_some_and(|e| e.contains("no webhook")), "{list:#?}");
+    let failed = server
+        .get(&format!("/v1/providers/{}/webhook/deliveries?status=failed", s.csp.id), Some(&s.csp.key))
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(failed.as_array().map(Vec::len), Some(1), "{failed:#}");
+
+    // Set again (a new secret) and sent again by hand: delivered, signed with the new secret.
+    answer.store(204, Ordering::SeqCst);
+    let secret = server.put(&hook_path, &s.csp.key, &url).await.ok(201)["secret"].as_str().expect("secret").to_owned();
+    let before = hooks.lock().expect("lock").len();
+    let r = server.post(&format!("{hook_path}/deliveries/{resumed}/retry"), &s.csp.key, &json!({})).await;
+    assert_eq!(r.ok(202)["status"], "pending");
+    let got = wait_hooks(&hooks, |h| h.len() > before).await;
+    let last = got.last().expect("a delivery");
+    assert_eq!(last.headers.get("vouch-delivery"), Some(&resumed));
+    assert_eq!(verified(last, &secret)["kind"], "campaign.resumed");
+    wait_deliveries(&server, &s.csp.id, &s.csp.key, |l| l[0]["status"] == "delivered").await;
+
+    // Only the provider and the administrator read or resend them; nonsense is a 400 or 404.
+    let deliveries = format!("{hook_path}/deliveries");
+    server.get(&deliveries, Some(&s.dca.key)).await.ok(403);
+    server.get(&deliveries, Some(&server.admin)).await.ok(200);
+    server.get(&format!("{deliveries}?status=lost"), Some(&s.csp.key)).await.problem(400, "invalid-query");
+    server
+        .post(&format!("{deliveries}/NXXXXXXXXXXXXXXX/retry"), &s.csp.key, &json!({}))
+        .await
+        .problem(404, "delivery-not-found");
 }

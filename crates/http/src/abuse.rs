@@ -28,6 +28,8 @@ pub(crate) fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(suspend_number))
         .routes(routes!(reinstate_number))
         .routes(routes!(set_webhook, get_webhook, delete_webhook))
+        .routes(routes!(list_webhook_deliveries))
+        .routes(routes!(retry_webhook_delivery))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
 }
 
@@ -205,4 +207,112 @@ async fn delete_webhook(State(s): State<AppState>, Auth(p): Auth, Path(id): Path
     let id: ProviderId = path_param("providerId", &id)?;
     s.registry.delete_webhook(&p, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/providers/{id}/webhook/deliveries` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct DeliveriesQuery {
+    /// Only deliveries in this state: `pending`, `delivered` or `failed`.
+    status: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+/// A notification to a provider and where its delivery stands.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView {
+    /// The delivery's id (`Vouch-Delivery`, and the body's `id`).
+    pub id: String,
+    /// The event kind (`Vouch-Event`).
+    pub kind: String,
+    /// The registry event it tells of.
+    pub seq: u64,
+    /// `pending` (tried again at `nextAttempt`), `delivered` or `failed` (given up after a day
+    /// of retries, or the webhook was removed; `POST …/retry` sends it again).
+    pub status: &'static str,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When the event was turned into this delivery.
+    pub created: String,
+    /// The last attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_attempt: Option<String>,
+    /// Pending: the next attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt: Option<String>,
+    /// What the last failed attempt got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The JSON POSTed (the same bytes each attempt).
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
+}
+
+impl From<vouch_store::WebhookDelivery> for DeliveryView {
+    fn from(d: vouch_store::WebhookDelivery) -> Self {
+        let pending = d.status == vouch_store::DeliveryStatus::Pending;
+        Self {
+            body: serde_json::from_str(&d.body).unwrap_or(serde_json::Value::String(d.body.clone())),
+            id: d.id,
+            kind: d.kind,
+            seq: d.seq,
+            status: d.status.as_str(),
+            attempts: d.attempts,
+            created: d.created.to_string(),
+            last_attempt: d.last_attempt.map(|t| t.to_string()),
+            next_attempt: pending.then(|| d.next_attempt.to_string()),
+            last_error: d.last_error,
+        }
+    }
+}
+
+/// The provider's notifications, newest first, with where each delivery stands: what it
+/// missed while its receiver was down, and what was given up.
+#[utoipa::path(get, path = "/v1/providers/{id}/webhook/deliveries", tag = "providers", security(("bearer" = [])),
+    params(("id" = String, Path, description = "provider id"), DeliveriesQuery),
+    responses((status = 200, body = Vec<DeliveryView>), (status = 400, description = "a `status` or `limit` the server cannot use (invalid-query)", body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn list_webhook_deliveries(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    q: std::result::Result<Query<DeliveriesQuery>, QueryRejection>,
+) -> Result<Json<Vec<DeliveryView>>> {
+    let id: ProviderId = path_param("providerId", &id)?;
+    let q = crate::handlers::query(q)?;
+    let invalid = |detail: String| {
+        ApiError(Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query string", detail))
+    };
+    let status = match q.status.as_deref() {
+        None => None,
+        Some("pending") => Some(vouch_store::DeliveryStatus::Pending),
+        Some("delivered") => Some(vouch_store::DeliveryStatus::Delivered),
+        Some("failed") => Some(vouch_store::DeliveryStatus::Failed),
+        Some(other) => return Err(invalid(format!("status: {other:?} is not one of pending, delivered, failed"))),
+    };
+    let limit = match q.limit {
+        Some(0) => return Err(invalid("limit: 0 deliveries is no page; ask for 1 to 1000".into())),
+        Some(l) => l.min(1000),
+        None => 100,
+    };
+    let rows = s.registry.webhook_deliveries(&p, id, status, limit).await?;
+    Ok(Json(rows.into_iter().map(Into::into).collect()))
+}
+
+/// Send a delivery again now (a failed one, or a delivered one the receiver lost); its id
+/// stays the same, so a receiver that got it already drops the repeat.
+#[utoipa::path(post, path = "/v1/providers/{id}/webhook/deliveries/{deliveryId}/retry", tag = "providers", security(("bearer" = [])),
+    params(("id" = String, Path, description = "provider id"), ("deliveryId" = String, Path, description = "delivery id")),
+    responses((status = 202, body = DeliveryView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn retry_webhook_delivery(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, delivery)): Path<(String, String)>,
+) -> Result<Response> {
+    let id: ProviderId = path_param("providerId", &id)?;
+    let d = s.registry.retry_webhook_delivery(&p, id, &delivery).await?;
+    Ok((StatusCode::ACCEPTED, Json(DeliveryView::from(d))).into_response())
 }

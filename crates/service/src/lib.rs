@@ -283,6 +283,7 @@ impl Registry {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "registry index loaded"
         );
+        let webhooks = webhooks::Webhooks::start(store.clone(), clock.clone());
         Ok(Self {
             store,
             index: Arc::new(index),
@@ -293,7 +294,7 @@ impl Registry {
             principals: RwLock::new(HashMap::new()),
             principals_generation: std::sync::atomic::AtomicU64::new(0),
             gateway_facts: RwLock::new(gateway_facts),
-            webhooks: webhooks::Webhooks::start(),
+            webhooks,
             voice_changed: tokio::sync::watch::Sender::new(0),
             node: node_name(),
             report_budget: Mutex::new(HashMap::new()),
@@ -348,7 +349,10 @@ impl Registry {
             metrics::counter!("vouch_registry_events_total", "kind" => e.body.kind()).increment(1);
         }
         self.apply_facts(events).await?;
-        self.notify_parties(events).await
+        if events.iter().any(|e| vouch_store::NOTIFIED_KINDS.contains(&e.body.kind())) {
+            self.webhooks.kick();
+        }
+        Ok(())
     }
 
     /// Brings brand and provider facts, gateway rules, suspensions and the principal cache up

@@ -5,24 +5,36 @@
 //! The signature header is `Vouch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
 //! "<t>.<body>")>`; a receiver recomputes it over the raw body and refuses a stale `t`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
 use jiff::Timestamp;
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use vouch_registry::{CampaignId, Event, EventBody, ProviderId, Role};
-use vouch_store::{Store, WebhookRow};
+use vouch_store::{AttemptOutcome, DeliveryStatus, NewDelivery, Store, WebhookDelivery, WebhookRow};
 
 use crate::auth::random_chars;
-use crate::{Principal, Registry, ServiceError};
+use crate::{Clock, Principal, Registry, ServiceError};
 
-/// How many attempts a delivery gets (the waits between them double from 1 s).
-const ATTEMPTS: u32 = 6;
-/// Deliveries waiting for the sender; past this, new ones are dropped and counted.
-const QUEUE: usize = 10_000;
+/// How long a delivery is retried before it is given up (it can still be retried by hand).
+const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// The longest wait between two attempts (the waits double from 1 s up to this).
+const MAX_WAIT: Duration = Duration::from_secs(3600);
 /// One attempt's time limit.
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a claimed delivery is held by its sender before another may take it (a sender
+/// that crashed mid-attempt): well past an attempt's time limit.
+const CLAIM: Duration = Duration::from_secs(60);
+/// Deliveries one sender claims at a time, and attempts under way at once.
+const BATCH: u32 = 32;
+/// Events the notifier reads at a time.
+const EVENTS_PAGE: u32 = 500;
+/// How often the loops look without being woken (other nodes' commits, due retries).
+const POLL: Duration = Duration::from_secs(1);
+/// Delivered and failed deliveries are kept this long for `GET …/webhook/deliveries`.
+const KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A notification as POSTed.
 #[derive(Debug, Clone, Serialize)]
@@ -89,30 +101,18 @@ pub fn webhook_signature(secret: &str, t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", vouch_shaken::hex(ctx.sign().as_ref()))
 }
 
-struct Delivery {
-    url: String,
-    secret: String,
-    id: String,
-    kind: &'static str,
-    body: Vec<u8>,
-}
-
-/// The sender of notifications.
+/// The outbox's two loops: the notifier turns committed events into deliveries, the sender
+/// posts them. Each is woken after this node's commits and looks every second besides.
 #[derive(Debug, Clone)]
 pub(crate) struct Webhooks {
-    queue: mpsc::Sender<Delivery>,
-}
-
-impl std::fmt::Debug for Delivery {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delivery").field("url", &self.url).field("id", &self.id).finish_non_exhaustive()
-    }
+    notifier: Arc<Notify>,
+    sender: Arc<Notify>,
 }
 
 impl Webhooks {
-    /// Starts the sender.
-    pub(crate) fn start() -> Self {
-        let (queue, mut rx) = mpsc::channel::<Delivery>(QUEUE);
+    /// Starts both loops on `store`.
+    pub(crate) fn start(store: Store, clock: Arc<dyn Clock>) -> Self {
+        let (notifier, sender) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         let client = vouch_certfetch::client_tls_config(&[]).ok().and_then(|tls| {
             reqwest::Client::builder()
                 .use_preconfigured_tls(tls)
@@ -121,74 +121,177 @@ impl Webhooks {
                 .build()
                 .ok()
         });
-        tokio::spawn(async move {
-            let Some(client) = client else {
-                tracing::error!("webhooks: cannot build an HTTP client; notifications are not sent");
-                while rx.recv().await.is_some() {
-                    metrics::counter!("vouch_webhook_deliveries_total", "outcome" => "failed").increment(1);
-                }
-                return;
-            };
-            while let Some(d) = rx.recv().await {
-                tokio::spawn(deliver(client.clone(), d));
+        tokio::spawn(notify_loop(store.clone(), clock.clone(), notifier.clone(), sender.clone()));
+        match client {
+            Some(client) => {
+                tokio::spawn(send_loop(store, clock, client, sender.clone()));
             }
-        });
-        Self { queue }
+            None => tracing::error!("webhooks: cannot build an HTTP client; notifications wait in the outbox"),
+        }
+        Self { notifier, sender }
     }
 
-    /// Queues `n` for each provider that set a webhook.
-    pub(crate) async fn notify(&self, store: &Store, providers: &[ProviderId], n: &Notification) {
-        for (i, p) in providers.iter().enumerate() {
-            if providers[..i].contains(p) {
-                continue;
-            }
-            let hook = match store.webhook(*p).await {
-                Ok(Some(h)) => h,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(provider = %p, error = %e, "webhooks: cannot read the provider's webhook");
-                    continue;
+    /// Something was committed: look for new notifications now.
+    pub(crate) fn kick(&self) {
+        self.notifier.notify_one();
+    }
+
+    /// A delivery was made due: send now.
+    fn kick_sender(&self) {
+        self.sender.notify_one();
+    }
+}
+
+/// Waits for a wake-up or `POLL`.
+async fn nap(wake: &Notify) {
+    let _ = tokio::time::timeout(POLL, wake.notified()).await;
+}
+
+/// The notifier: events of the notified kinds after the cursor become deliveries, one per
+/// receiver with a webhook, written with the cursor's move (on several nodes, one wins each
+/// move and the others read the next events).
+async fn notify_loop(store: Store, clock: Arc<dyn Clock>, wake: Arc<Notify>, sender: Arc<Notify>) {
+    loop {
+        nap(&wake).await;
+        loop {
+            match notify_page(&store, clock.as_ref()).await {
+                Ok(Some(written)) => {
+                    if written > 0 {
+                        sender.notify_one();
+                    }
                 }
-            };
-            let id = format!("N{}", random_chars(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", 15));
-            let Ok(body) = serde_json::to_vec(&Notification { id: id.clone(), ..n.clone() }) else { continue };
-            let d = Delivery { url: hook.url, secret: hook.secret, id, kind: n.kind, body };
-            if self.queue.try_send(d).is_err() {
-                metrics::counter!("vouch_webhook_deliveries_total", "outcome" => "dropped").increment(1);
-                tracing::warn!(provider = %p, "webhooks: the queue is full; a notification was dropped");
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhooks: cannot turn events into notifications; trying again");
+                    break;
+                }
             }
         }
     }
 }
 
-async fn deliver(client: reqwest::Client, d: Delivery) {
-    let mut wait = Duration::from_secs(1);
-    for attempt in 1..=ATTEMPTS {
-        let t = Timestamp::now().as_second();
-        let sent = client
-            .post(&d.url)
-            .header("content-type", "application/json")
-            .header("vouch-signature", webhook_signature(&d.secret, t, &d.body))
-            .header("vouch-delivery", &d.id)
-            .header("vouch-event", d.kind)
-            .body(d.body.clone())
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => {
-                metrics::counter!("vouch_webhook_deliveries_total", "outcome" => "delivered").increment(1);
-                return;
-            }
-            Ok(r) => tracing::info!(url = %d.url, status = r.status().as_u16(), attempt, "webhook refused"),
-            Err(e) => tracing::info!(url = %d.url, error = %e, attempt, "webhook failed"),
+/// One page of the notifier's work: `None` when the cursor is at the last event, else how many
+/// deliveries it wrote (0 also when another node moved the cursor first).
+async fn notify_page(store: &Store, clock: &dyn Clock) -> Result<Option<usize>, ServiceError> {
+    let cursor = store.webhook_cursor().await?;
+    let (events, upto) = store.notified_events(cursor, EVENTS_PAGE).await?;
+    if upto <= cursor {
+        return Ok(None);
+    }
+    let mut deliveries = Vec::new();
+    for (_, canonical) in &events {
+        let e = Event::from_canonical(canonical.as_bytes())?;
+        let Some(n) = Notification::of(&e) else { continue };
+        let Some(c) = store.campaign(n.campaign_id).await? else { continue };
+        let mut to = vec![c.csp_id];
+        to.extend(c.dca_id);
+        // A DCA asked to review it (a new sharing, or a change to review again) too.
+        for s in c.sharing.iter().filter(|s| s.status == vouch_registry::SharingStatus::Pending) {
+            to.push(s.dca_id);
         }
-        if attempt < ATTEMPTS {
-            tokio::time::sleep(wait).await;
-            wait *= 2;
+        for (i, p) in to.iter().enumerate() {
+            if to[..i].contains(p) || store.webhook(*p).await?.is_none() {
+                continue;
+            }
+            let id = format!("N{}", random_chars(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", 15));
+            let body = serde_json::to_string(&Notification { id: id.clone(), ..n.clone() })
+                .map_err(|e| ServiceError::invalid("notification", e.to_string()))?;
+            deliveries.push(NewDelivery { id, provider_id: *p, seq: e.seq.0, kind: n.kind.to_owned(), body });
         }
     }
-    metrics::counter!("vouch_webhook_deliveries_total", "outcome" => "failed").increment(1);
-    tracing::warn!(url = %d.url, delivery = %d.id, "webhook: gave up after {ATTEMPTS} attempts");
+    if store.advance_webhook_cursor(cursor, upto, &deliveries, clock.now()).await? {
+        Ok(Some(deliveries.len()))
+    } else {
+        Ok(Some(0))
+    }
+}
+
+/// The sender: claims due deliveries and attempts each, at most [`BATCH`] at once; once an hour
+/// drops what is older than [`KEEP`] and done.
+async fn send_loop(store: Store, clock: Arc<dyn Clock>, client: reqwest::Client, wake: Arc<Notify>) {
+    let mut pruned = std::time::Instant::now();
+    loop {
+        nap(&wake).await;
+        if pruned.elapsed() > Duration::from_secs(3600) {
+            pruned = std::time::Instant::now();
+            let before = clock.now() - jiff::SignedDuration::try_from(KEEP).unwrap_or_default();
+            if let Err(e) = store.prune_webhook_deliveries(before).await {
+                tracing::warn!(error = %e, "webhooks: cannot prune old deliveries");
+            }
+        }
+        loop {
+            let now = clock.now();
+            let hold = now + jiff::SignedDuration::try_from(CLAIM).unwrap_or_default();
+            let due = match store.claim_webhook_deliveries(now, hold, BATCH).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhooks: cannot read due deliveries; trying again");
+                    break;
+                }
+            };
+            let full = due.len() == BATCH as usize;
+            let mut attempts = tokio::task::JoinSet::new();
+            for d in due {
+                let (store, clock, client) = (store.clone(), clock.clone(), client.clone());
+                attempts.spawn(async move {
+                    let outcome = attempt(&store, clock.as_ref(), &client, &d).await;
+                    if let Err(e) = store.finish_webhook_attempt(&d.id, &outcome).await {
+                        tracing::warn!(delivery = %d.id, error = %e, "webhooks: cannot record an attempt");
+                    }
+                });
+            }
+            while attempts.join_next().await.is_some() {}
+            if !full {
+                break;
+            }
+        }
+    }
+}
+
+/// One attempt at `d`: what it came to.
+async fn attempt(store: &Store, clock: &dyn Clock, client: &reqwest::Client, d: &WebhookDelivery) -> AttemptOutcome {
+    let hook = match store.webhook(d.provider_id).await {
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            metrics::counter!("vouch_webhook_deliveries_total", "outcome" => "failed").increment(1);
+            return AttemptOutcome::GaveUp("the provider has no webhook set".into());
+        }
+        Err(e) => return retry_or_give_up(clock, d, format!("cannot read the webhook: {e}")),
+    };
+    let t = clock.now().as_second();
+    let sent = client
+        .post(&hook.url)
+        .header("content-type", "application/json")
+        .header("vouch-signature", webhook_signature(&hook.secret, t, d.body.as_bytes()))
+        .header("vouch-delivery", &d.id)
+        .header("vouch-event", &d.kind)
+        .body(d.body.clone())
+        .send()
+        .await;
+    let error = match sent {
+        Ok(r) if r.status().is_success() => {
+            metrics::counter!("vouch_webhook_deliveries_total", "outcome" => "delivered").increment(1);
+            return AttemptOutcome::Delivered;
+        }
+        Ok(r) => format!("answered {}", r.status()),
+        Err(e) => format!("{}", e.without_url()),
+    };
+    tracing::info!(url = %hook.url, delivery = %d.id, attempt = d.attempts, error = %error, "webhook attempt failed");
+    retry_or_give_up(clock, d, error)
+}
+
+/// The next attempt after a failed one: waits of 1, 2, 4 … s up to [`MAX_WAIT`], until the
+/// delivery is [`GIVE_UP_AFTER`] old.
+fn retry_or_give_up(clock: &dyn Clock, d: &WebhookDelivery, error: String) -> AttemptOutcome {
+    let now = clock.now();
+    let wait = Duration::from_secs(1u64 << d.attempts.saturating_sub(1).min(20)).min(MAX_WAIT);
+    let age = now.duration_since(d.created).unsigned_abs();
+    if age >= GIVE_UP_AFTER {
+        metrics::counter!("vouch_webhook_deliveries_total", "outcome" => "failed").increment(1);
+        tracing::warn!(delivery = %d.id, "webhook: gave up after {} attempts over {} h", d.attempts, age.as_secs() / 3600);
+        return AttemptOutcome::GaveUp(error);
+    }
+    AttemptOutcome::RetryAt(now + jiff::SignedDuration::try_from(wait).unwrap_or_default(), error)
 }
 
 /// Whether `url` may receive notifications: `https`, or `http` to a loopback host.
@@ -267,22 +370,34 @@ impl Registry {
         }
     }
 
-    /// Tells the CSP and DCA of each suspension, reinstatement, change or sharing in `events`.
-    pub(crate) async fn notify_parties(&self, events: &[Event]) -> Result<(), ServiceError> {
-        for e in events {
-            let Some(n) = Notification::of(e) else { continue };
-            let Some(c) = self.store.campaign(n.campaign_id).await? else { continue };
-            let mut to = vec![c.csp_id];
-            to.extend(c.dca_id);
-            // A DCA asked to review it (a new sharing, or a change to review again) too.
-            for s in c.sharing.iter().filter(|s| s.status == vouch_registry::SharingStatus::Pending) {
-                if !to.contains(&s.dca_id) {
-                    to.push(s.dca_id);
-                }
-            }
-            self.webhooks.notify(&self.store, &to, &n).await;
-        }
-        Ok(())
+    /// `provider`'s deliveries, newest first (at most `limit`), only those in `status` if given.
+    pub async fn webhook_deliveries(
+        &self,
+        p: &Principal,
+        provider: ProviderId,
+        status: Option<DeliveryStatus>,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>, ServiceError> {
+        Self::webhook_owner(p, provider)?;
+        self.store.provider(provider).await?.ok_or_else(|| ServiceError::not_found("provider", provider))?;
+        Ok(self.store.webhook_deliveries(provider, status, limit).await?)
+    }
+
+    /// Sends one of `provider`'s deliveries again now (failed, delivered or still pending).
+    pub async fn retry_webhook_delivery(
+        &self,
+        p: &Principal,
+        provider: ProviderId,
+        id: &str,
+    ) -> Result<WebhookDelivery, ServiceError> {
+        Self::webhook_owner(p, provider)?;
+        let d = self
+            .store
+            .retry_webhook_delivery(provider, id, self.now())
+            .await?
+            .ok_or_else(|| ServiceError::not_found("delivery", id))?;
+        self.webhooks.kick_sender();
+        Ok(d)
     }
 }
 

@@ -19,6 +19,7 @@ mod reports;
 mod risk;
 mod tx;
 mod voice;
+mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -145,6 +146,7 @@ pub use reports::{EventRow, ReportRow, ReportsAbout, SuspensionEvent};
 pub use risk::{ActivityRow, SuspendedNumber, TrafficRow, WebhookRow};
 pub use tx::{Tx, encode_number_assigned};
 pub use voice::{CertificateRow, CpsKeyRow, NumberBlockRow, SignedCall, SigningKeyRow, SipPeerRow};
+pub use webhooks::{AttemptOutcome, DeliveryStatus, NOTIFIED_KINDS, NewDelivery, WebhookDelivery};
 
 /// Everything that can go wrong in the store.
 ///
