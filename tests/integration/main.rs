@@ -14,6 +14,8 @@ mod campaigns;
 mod console;
 mod cps;
 mod import;
+mod kamailio;
+mod kannel;
 mod lifecycle;
 mod multinode;
 mod numbers;

@@ -100,7 +100,11 @@ fn canonical_name(name: &str) -> String {
 }
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c))
+    !s.is_empty() && s.chars().all(is_token_char)
+}
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c)
 }
 
 /// Where the head ends (`\r\n\r\n`, or `\n\n` from lenient senders): (head length, body start).
@@ -359,9 +363,18 @@ fn parse_start(line: &str) -> Result<StartLine, SipError> {
         || uri.is_empty()
         || !uri.contains(':')
         || uri.chars().any(|c| c.is_control() || matches!(c, '<' | '>' | '"' | ','))
-        || after_user.contains('?')
     {
         return Err(bad());
+    }
+    // A headers component is refused saying so: it is what a proxy sends that recursed on a
+    // 302 by copying the Contact, headers and all, into the Request-URI (Kamailio's
+    // uac_redirect get_redirects() does; sections 16.6 step 2 and 19.1.1 say to drop it).
+    if let Some((_, headers)) = after_user.split_once('?') {
+        let name: String = headers.chars().take_while(|c| is_token_char(*c)).take(40).collect();
+        return Err(SipError::StartLine(format!(
+            "the Request-URI has a headers component (?{name}=…), which RFC 3261 section 19.1.1 does not allow: \
+             a 302's Contact headers become header fields of the new request (section 8.1.3.4)"
+        )));
     }
     Ok(StartLine::Request { method: method.to_owned(), uri: uri.to_owned() })
 }
@@ -762,6 +775,11 @@ mod tests {
         assert!(matches!(opt("INVITE sip:a@b?Route=x SIP/2.0"), Err(SipError::StartLine(_))));
         assert!(matches!(opt("INVITE sip:a@b;user=phone?Route=x SIP/2.0"), Err(SipError::StartLine(_))));
         assert!(matches!(opt("INVITE tel:+1202?Route=x SIP/2.0"), Err(SipError::StartLine(_))));
+        // What a proxy that copied a 302's Contact into the Request-URI sends: refused saying so.
+        let e = opt("INVITE sip:+12025550199@sbc;user=phone?Identity=a.b.c%3Binfo%3D%3Chttps://x/c.pem%3E SIP/2.0");
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("headers component (?Identity=…)") && e.contains("8.1.3.4"), "{e}");
+        assert!(e.chars().count() <= 200, "a Warning keeps 200 characters: {e}");
         assert!(opt("INVITE sip:a?b@host SIP/2.0").is_ok(), "a ? in the user part is legal");
     }
 
