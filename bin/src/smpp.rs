@@ -509,9 +509,22 @@ impl Drop for UnboundSlot {
     }
 }
 
+/// The message id vouch gives a message: the node's prefix (23 random bits), `a`, and a
+/// counter (36 bits, wrapping: far more messages than the id map keeps), in 16 hex digits.
+///
+/// SMPP 3.4 makes message_id a C-octet string, and ESMEs match receipts by it. But Kannel, when
+/// told that an SMSC's ids are numbers (`msg-id-type`, which many configurations set), converts
+/// both the id of submit_sm_resp and the one of a receipt with `strtoll`: as hex when the id
+/// has a letter, else as decimal, unless the setting says hex. The `a` makes every setting read
+/// the id as hex in both places, and below 2^63 it is read whole: with the top bit set, strtoll
+/// reads every id as 2^63 - 1 and Kannel matches receipts to the wrong messages.
+fn message_id(prefix: u32, n: u64) -> String {
+    format!("{:06x}a{:09x}", prefix & 0x7f_ffff, n & 0xf_ffff_ffff)
+}
+
 impl Shared {
     fn message_id(&self) -> String {
-        format!("{:06x}{:010x}", self.id_prefix & 0xff_ffff, self.next_id.fetch_add(1, Ordering::Relaxed))
+        message_id(self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Whether binds from `address` are refused for now: [`MAX_BIND_FAILURES_PER_MINUTE`]
@@ -755,6 +768,9 @@ struct Part {
     acked: Option<String>,
     /// Whether its session takes deliver_sm (receipts of vouch's own go elsewhere if not).
     receives: bool,
+    /// Held again after the campaign's rate throttled its message (see [`hold_again`]): the
+    /// same part sent again takes its place.
+    held_again: bool,
 }
 
 /// A receipt telling the ESME that an acknowledged part was not delivered after all (the
@@ -837,6 +853,12 @@ fn user_text<'a>(sm: &'a ShortMessage<'_>) -> Result<(Option<vouch_smpp::text::C
     }
 }
 
+/// A part of a concatenated message that the SMSC throttled is sent again after this pause,
+/// doubling, for at most [`PART_RETRY_FOR`] after the message was forwarded; then it is
+/// refused as the SMSC refused it.
+const PART_RETRY_FIRST: Duration = Duration::from_millis(250);
+/// See [`PART_RETRY_FIRST`].
+const PART_RETRY_FOR: Duration = Duration::from_secs(4);
 /// The detail recorded for a concatenated message whose parts did not all come.
 const PARTS_MISSING: &str = "concatenated parts missing";
 /// How long an unbind waits for the answers to the submits before it.
@@ -1224,8 +1246,14 @@ async fn handle_pdu(
                 return Ok(Next::Continue);
             };
             let receives = matches!(session.state(), SessionState::Bound(m) if m.receives());
-            let mut part =
-                Part { command_id: h.command_id, sequence: h.sequence, pdu: bytes.to_vec(), acked: None, receives };
+            let mut part = Part {
+                command_id: h.command_id,
+                sequence: h.sequence,
+                pdu: bytes.to_vec(),
+                acked: None,
+                receives,
+                held_again: false,
+            };
             // User data given twice (short_message and message_payload), a UDH that does not
             // parse, or parts numbered two ways that disagree (UDH and sar_ TLVs): what a check
             // reads would not be what the handset shows.
@@ -1251,6 +1279,15 @@ async fn handle_pdu(
             match concat {
                 Some(c) if c.total > 1 => {
                     let key = (sm.source.addr.to_owned(), sm.dest.addr.to_owned(), c.reference);
+                    // An ESME that sends every part again after ESME_RTHROTTLED (not only the
+                    // part that got it) replaces the parts held again: the earlier one is told
+                    // by a receipt that it was not sent.
+                    if let Some(old) = reassembler.take_part(&key, c.seqnum, |p| p.held_again)
+                        && let Some(old_id) = &old.acked
+                    {
+                        let receipt = rejection_receipt(&old, old_id, CommandStatus::ESME_RTHROTTLED, "REJECTD");
+                        push_receipt(shared, &acc, &old, receipt, out);
+                    }
                     let id = shared.message_id();
                     part.acked = Some(id.clone());
                     // Each part is decoded with its own data_coding (parts may differ); the text
@@ -1278,15 +1315,16 @@ async fn handle_pdu(
                             // The part that completed the message is answered with the verdict.
                             tags.iter_mut().filter(|t| t.sequence == h.sequence).for_each(|t| t.acked = None);
                             let text = String::from_utf8_lossy(&data);
-                            let answered = submit(shared, &acc, &sm.source, &sm.dest, &text, tags, out, events).await;
-                            (0..answered).for_each(|_| session.answered());
+                            let done = submit(shared, &acc, &sm.source, &sm.dest, &text, tags, out, events).await;
+                            (0..done.answered).for_each(|_| session.answered());
+                            hold_again(shared, &acc, reassembler, done.hold_again, out);
                         }
                     }
                 }
                 _ => {
                     let text = vouch_smpp::text::decode_text(sm.data_coding, text_bytes);
-                    let answered = submit(shared, &acc, &sm.source, &sm.dest, &text, vec![part], out, events).await;
-                    (0..answered).for_each(|_| session.answered());
+                    let done = submit(shared, &acc, &sm.source, &sm.dest, &text, vec![part], out, events).await;
+                    (0..done.answered).for_each(|_| session.answered());
                 }
             }
         }
@@ -1296,6 +1334,15 @@ async fn handle_pdu(
         }
     }
     Ok(Next::Continue)
+}
+
+/// What [`submit`] did with a message.
+struct Submitted {
+    /// How many of its submits it answered (the others are answered later, or were already).
+    answered: usize,
+    /// The parts acknowledged earlier of a concatenated message the campaign's rate throttled:
+    /// they wait again for the part answered ESME_RTHROTTLED (see [`hold_again`]).
+    hold_again: Vec<Part>,
 }
 
 /// Checks a whole message and answers or forwards its parts.
@@ -1309,7 +1356,7 @@ async fn submit(
     parts: Vec<Part>,
     out: &mut Vec<u8>,
     events: &mpsc::Sender<Event>,
-) -> usize {
+) -> Submitted {
     let n = parts.len() as u32;
     let mut checked = shared.gateway.check(acc, source, dest, text, n);
     let route = if checked.verdict.forwards() { shared.route(dest.addr) } else { None };
@@ -1323,14 +1370,25 @@ async fn submit(
     }
     let (true, Some(smsc)) = (checked.verdict.forwards(), route) else {
         let status = checked.verdict.reason().map_or(CommandStatus::ESME_RSYSERR, |r| r.status);
-        for p in &parts {
+        // Over the rate, a concatenated message is answered ESME_RTHROTTLED on the part that
+        // completed it, and an ESME sends that part again, alone: the others were answered
+        // ESME_ROK (Kannel does so). So the parts acknowledged earlier are not refused by a
+        // receipt: they wait for it again, and the message is checked again when it comes.
+        let throttled = status == CommandStatus::ESME_RTHROTTLED;
+        let mut hold = Vec::new();
+        let mut answered = 0;
+        for p in parts {
             match &p.acked {
-                None => vouch_smpp::encode_message_resp(out, p.command_id, status, p.sequence, ""),
-                Some(id) => push_receipt(shared, acc, p, rejection_receipt(p, id, status, "REJECTD"), out),
+                None => {
+                    vouch_smpp::encode_message_resp(out, p.command_id, status, p.sequence, "");
+                    answered += 1;
+                }
+                Some(_) if throttled => hold.push(p),
+                Some(id) => push_receipt(shared, acc, &p, rejection_receipt(&p, id, status, "REJECTD"), out),
             }
         }
         shared.gateway.record(acc, &checked, n, None).await;
-        return parts.iter().filter(|p| p.acked.is_none()).count();
+        return Submitted { answered, hold_again: hold };
     };
     // Forwarded under the flag policy: the carrier is told which check failed.
     let mut parts = parts;
@@ -1357,27 +1415,44 @@ async fn submit(
         let answering =
             Answering { shared: shared.clone(), account: acc.clone(), checked, part, smsc, events: events.clone() };
         send(UpstreamRequest::new(pdu, Reply::Answer(Answer(Some(Box::new(answering))))));
-        return 0;
+        return Submitted { answered: 0, hold_again: Vec::new() };
     }
     let mut waits = Vec::with_capacity(parts.len());
     for mut p in parts {
         let (tx, rx) = oneshot::channel();
-        // An acknowledged part keeps its bytes for a receipt should the SMSC refuse it.
+        // An acknowledged part keeps its bytes for a receipt should the SMSC refuse it; every
+        // part keeps a copy to be sent again should the SMSC throttle it.
         let pdu = if p.acked.is_some() { p.pdu.clone() } else { std::mem::take(&mut p.pdu) };
-        send(UpstreamRequest::new(pdu, Reply::Wait(tx)));
-        waits.push((p, rx));
+        send(UpstreamRequest::new(pdu.clone(), Reply::Wait(tx)));
+        waits.push((p, pdu, rx));
     }
     let shared = shared.clone();
     let acc = acc.clone();
     let events = events.clone();
+    let upstream = upstream.clone();
     tokio::spawn(async move {
         let mut answers = Vec::new();
         let mut first_id = None;
-        let count = waits.iter().filter(|(p, _)| p.acked.is_none()).count();
+        let count = waits.iter().filter(|(p, _, _)| p.acked.is_none()).count();
         let parts = waits.len() as u32;
         let mut failed = None;
-        for (part, rx) in waits {
-            let reply = rx.await.unwrap_or(Err(CommandStatus::ESME_RSYSERR));
+        let started = Instant::now();
+        for (part, pdu, rx) in waits {
+            let mut reply = rx.await.unwrap_or(Err(CommandStatus::ESME_RSYSERR));
+            // A part the SMSC throttled is sent again by vouch: the ESME was told the parts
+            // before the last were taken, and the last part sent again alone would not make the
+            // message (Kannel sends again only the part answered ESME_RTHROTTLED).
+            let mut pause = PART_RETRY_FIRST;
+            while matches!(reply, Err(CommandStatus::ESME_RTHROTTLED)) && started.elapsed() + pause <= PART_RETRY_FOR {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                metrics::counter!("vouch_smpp_part_retries_total").increment(1);
+                let (tx, rx) = oneshot::channel();
+                reply = match upstream.try_send(UpstreamRequest::new(pdu.clone(), Reply::Wait(tx))) {
+                    Ok(()) => rx.await.unwrap_or(Err(CommandStatus::ESME_RSYSERR)),
+                    Err(_) => Err(CommandStatus::ESME_RTHROTTLED),
+                };
+            }
             match answer_part(&shared, smsc, &acc, &part, reply, &mut answers) {
                 Ok(id) => {
                     first_id.get_or_insert(id);
@@ -1389,7 +1464,54 @@ async fn submit(
         }
         conclude(shared, acc, checked, parts, first_id, failed, Event(answers, count), events);
     });
-    0
+    Submitted { answered: 0, hold_again: Vec::new() }
+}
+
+/// Holds again the acknowledged parts of a concatenated message the campaign's rate throttled,
+/// so that the part answered ESME_RTHROTTLED, sent again, completes the message once more. If
+/// it does not come within the reassembly timeout, they expire like any incomplete message (a
+/// receipt with VOUCH_INCOMPLETE_CONCATENATION); if the ESME sends them again too, the new
+/// ones take their place (and the old ones get a receipt with ESME_RTHROTTLED); a part that
+/// cannot be held again gets that receipt now.
+fn hold_again(
+    shared: &Arc<Shared>,
+    acc: &BoundAccount,
+    reassembler: &mut Reassembler<(String, String, u16), Part>,
+    parts: Vec<Part>,
+    out: &mut Vec<u8>,
+) {
+    for mut p in parts {
+        p.held_again = true;
+        let offer = match vouch_smpp::decode(&p.pdu) {
+            Ok(pdu) => match pdu.body() {
+                Body::Message(sm) => match user_text(&sm) {
+                    Ok((Some(c), bytes)) => {
+                        let text = vouch_smpp::text::decode_text(sm.data_coding, bytes);
+                        let key = (sm.source.addr.to_owned(), sm.dest.addr.to_owned(), c.reference);
+                        Some((key, c, text))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            },
+            Err(_) => None,
+        };
+        let refused = match offer {
+            Some((key, c, text)) => match reassembler.offer(key, c.total, c.seqnum, text.as_bytes(), p, now_ms()) {
+                Offer::Held => Vec::new(),
+                Offer::Refused(p, _) => vec![p],
+                // Not with the throttled part missing; were it so, it would be refused too.
+                Offer::Complete { tags, .. } => tags,
+            },
+            None => vec![p],
+        };
+        for p in refused {
+            if let Some(id) = &p.acked {
+                let receipt = rejection_receipt(&p, id, CommandStatus::ESME_RTHROTTLED, "REJECTD");
+                push_receipt(shared, acc, &p, receipt, out);
+            }
+        }
+    }
 }
 
 /// Adds what the ESME is told about one part the SMSC answered (`reply`) to `answers`: the id
@@ -1840,6 +1962,20 @@ async fn from_upstream(shared: &Arc<Shared>, index: usize, bytes: &[u8]) -> Comm
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_ids_read_the_same_whatever_kannels_msg_id_type() {
+        for (prefix, n) in [(0, 1), (0x80_0000, 1), (u32::MAX, u64::MAX), (0x12_3456, 0x9_9999_9999), (7, 1 << 36)] {
+            let id = message_id(prefix, n);
+            assert_eq!(id.len(), 16, "{id}");
+            // Kannel reads an id with a letter as hex, in submit_sm_resp and in receipts alike.
+            assert!(id.bytes().any(|b| b.is_ascii_alphabetic()), "{id}");
+            let value = u64::from_str_radix(&id, 16).expect("hex");
+            assert!(value <= i64::MAX as u64, "{id} is read whole by strtoll");
+        }
+        assert_ne!(message_id(1, 2), message_id(1, 3));
+        assert_ne!(message_id(1, 2), message_id(2, 2));
+    }
 
     #[test]
     fn smsc_urls() {

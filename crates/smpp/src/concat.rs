@@ -126,6 +126,24 @@ impl<K: Hash + Eq + Clone, T> Reassembler<K, T> {
         Offer::Complete { data, tags }
     }
 
+    /// Takes back part `seqnum` of the message `key`, if it is held and `which` says so (its
+    /// tag), so that the same part sent again can take its place.
+    pub fn take_part(&mut self, key: &K, seqnum: u8, which: impl FnOnce(&T) -> bool) -> Option<T> {
+        let p = self.pending.get_mut(key)?;
+        let slot = p.parts.get_mut(usize::from(seqnum).checked_sub(1)?)?;
+        if !slot.as_ref().is_some_and(|(_, t)| which(t)) {
+            return None;
+        }
+        let (data, tag) = slot.take()?;
+        p.have -= 1;
+        p.bytes -= data.len();
+        self.bytes -= data.len();
+        if p.have == 0 {
+            self.pending.remove(key);
+        }
+        Some(tag)
+    }
+
     /// Removes the messages whose first part came more than the timeout before `now_ms`, and
     /// gives back the tags of their parts.
     pub fn expire(&mut self, now_ms: u64) -> Vec<T> {
@@ -186,5 +204,25 @@ mod tests {
         assert!(r.is_empty());
         assert_eq!(r.offer(2, 2, 1, b"a", 6, 200), Offer::Held);
         assert_eq!(r.drain(), vec![6]);
+    }
+
+    #[test]
+    fn a_held_part_can_be_taken_back_for_the_same_part_sent_again() {
+        let mut r: Reassembler<u16, u32> = Reassembler::new(Limits { max_messages: 4, max_bytes: 12, timeout_ms: 100 });
+        assert_eq!(r.offer(1, 3, 1, b"Hello ", 10, 0), Offer::Held);
+        assert_eq!(r.offer(1, 3, 2, b"world", 20, 0), Offer::Held);
+        assert_eq!(r.take_part(&1, 1, |t| *t == 99), None, "only the part the caller says");
+        assert_eq!(r.take_part(&1, 3, |_| true), None, "not held");
+        assert_eq!(r.take_part(&1, 0, |_| true), None);
+        assert_eq!(r.take_part(&2, 1, |_| true), None);
+        assert_eq!(r.take_part(&1, 1, |t| *t == 10), Some(10));
+        assert_eq!(r.offer(1, 3, 1, b"Hi, ", 11, 1), Offer::Held, "the bytes it held are free again");
+        assert_eq!(
+            r.offer(1, 3, 3, b"!", 30, 1),
+            Offer::Complete { data: b"Hi, world!".to_vec(), tags: vec![11, 20, 30] }
+        );
+        assert_eq!(r.offer(2, 2, 1, b"x", 1, 2), Offer::Held);
+        assert_eq!(r.take_part(&2, 1, |_| true), Some(1));
+        assert!(r.is_empty(), "a message with no part left is gone");
     }
 }
