@@ -235,11 +235,42 @@ pub struct CallAuth {
 #[derive(Default)]
 struct RecentAnswers(Mutex<RecentGenerations>);
 
+/// What [`RecentAnswers`] knows of a request.
+#[derive(Clone)]
+enum Recent {
+    /// Being answered since this instant (seconds): a retransmission that comes meanwhile is
+    /// dropped, as a stateless server may (RFC 3261 section 8.2.7); the peer sends it again
+    /// and gets the answer, which is made once (one signature, one origid per call).
+    Working(i64),
+    /// Answered with these bytes.
+    Answered(Arc<[u8]>),
+}
+
+/// What a request is to [`RecentAnswers`].
+enum Recency {
+    /// New: answer it (and [`RecentAnswers::put`] the answer).
+    New,
+    /// Being answered: drop this copy.
+    InProgress,
+    /// Answered: send these bytes again.
+    Answered(Arc<[u8]>),
+}
+
 #[derive(Default)]
 struct RecentGenerations {
-    current: HashMap<(String, SocketAddr), Arc<[u8]>>,
-    previous: HashMap<(String, SocketAddr), Arc<[u8]>>,
+    current: HashMap<(String, SocketAddr), Recent>,
+    previous: HashMap<(String, SocketAddr), Recent>,
     since: i64,
+}
+
+impl RecentGenerations {
+    fn insert(&mut self, key: (String, SocketAddr), r: Recent, now: i64) {
+        if self.current.len() >= RECENT_INVITES || now - self.since >= RECENT_INVITE_SECS {
+            self.previous = std::mem::take(&mut self.current);
+            self.since = now;
+        }
+        self.current.insert(key, r);
+    }
 }
 
 /// Answers in each generation of [`RecentAnswers`].
@@ -247,20 +278,25 @@ const RECENT_INVITES: usize = 16_384;
 /// Seconds between two generations of [`RecentAnswers`]: INVITE retransmissions (RFC 3261
 /// Timer A) come 0.5, 1.5, 3.5, 7.5 and 15.5 s after the first.
 const RECENT_INVITE_SECS: i64 = 16;
+/// A request still being answered after this many seconds is answered again (the first
+/// answer's task was lost, e.g. at a shutdown): longer than any fetch or check takes.
+const RECENT_WORKING_SECS: i64 = 10;
 
 impl RecentAnswers {
-    fn get(&self, key: &(String, SocketAddr)) -> Option<Arc<[u8]>> {
-        let g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        g.current.get(key).or_else(|| g.previous.get(key)).cloned()
+    /// What `key` is now, marking it as being answered when it is new.
+    fn begin(&self, key: &(String, SocketAddr), now: i64) -> Recency {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match g.current.get(key).or_else(|| g.previous.get(key)) {
+            Some(Recent::Answered(bytes)) => return Recency::Answered(bytes.clone()),
+            Some(Recent::Working(since)) if now - since < RECENT_WORKING_SECS => return Recency::InProgress,
+            _ => {}
+        }
+        g.insert(key.clone(), Recent::Working(now), now);
+        Recency::New
     }
 
     fn put(&self, key: (String, SocketAddr), answer: Arc<[u8]>, now: i64) {
-        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if g.current.len() >= RECENT_INVITES || now - g.since >= RECENT_INVITE_SECS {
-            g.previous = std::mem::take(&mut g.current);
-            g.since = now;
-        }
-        g.current.insert(key, answer);
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key, Recent::Answered(answer), now);
     }
 }
 
@@ -1436,9 +1472,17 @@ impl CallAuth {
                     Some(peer) => {
                         // A retransmission gets the first answer again (see RecentAnswers).
                         let key = (self.to_tag(&req), source);
-                        if let Some(bytes) = self.recent_invites.get(&key) {
-                            metrics::counter!("vouch_sip_retransmissions_total").increment(1);
-                            return Some(SipAnswer { bytes: bytes.to_vec(), to: req.reply_address(source) });
+                        match self.recent_invites.begin(&key, self.now_secs()) {
+                            Recency::Answered(bytes) => {
+                                metrics::counter!("vouch_sip_retransmissions_total", "answer" => "again").increment(1);
+                                return Some(SipAnswer { bytes: bytes.to_vec(), to: req.reply_address(source) });
+                            }
+                            Recency::InProgress => {
+                                metrics::counter!("vouch_sip_retransmissions_total", "answer" => "dropped")
+                                    .increment(1);
+                                return None;
+                            }
+                            Recency::New => {}
                         }
                         let resp = self.invite(peer, &req).await;
                         let answer = self.sip_answer_tagged(resp, &req, source, &key.0);
