@@ -407,6 +407,43 @@ async fn stir_a_lapsed_crl_still_revokes_and_require_crl_fails_closed_without_a_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_sip_a_verify_only_peer_gets_its_unsigned_calls_marked_never_signed() {
+    let (v, p, cert, x5u) = signing_setup(&[]).await;
+    // The provider's terminating SBC asks only for verification.
+    let body = serde_json::json!({ "address": "127.0.0.2", "verifyOnly": true });
+    let r = v.s.post(&format!("/v1/providers/{}/sip-peers", p.id), &p.key, &body).await;
+    assert_eq!(r.ok(201)["verifyOnly"], true);
+    let wait = Duration::from_secs(5);
+    let from = format!("<sip:+{ORIG}@127.0.0.1>");
+    // An unsigned call from the originating SBC is signed …
+    let a = datagram(v.sip, invite("from-orig", &from, &[]).as_bytes(), wait).expect("no answer");
+    assert!(a.starts_with("SIP/2.0 302 ") && sip_header(&a, "Identity").is_some(), "{a}");
+    // … but the same call reaching the terminating SBC unsigned (an upstream did not sign it)
+    // is marked, not signed for this provider.
+    let a = datagram_from("127.0.0.2", v.sip, invite("from-term", &from, &[]).as_bytes(), wait).expect("no answer");
+    assert!(a.starts_with("SIP/2.0 302 ") && sip_header(&a, "Identity").is_none(), "{a}");
+    assert!(sip_header(&a, "P-Asserted-Identity").unwrap_or_default().ends_with(";verstat=No-TN-Validation>"), "{a}");
+    // A signed call from it is verified as from any peer.
+    let id = cli_sign(&v.dir, &cert, &x5u, ORIG, DEST, &[]);
+    let signed = invite("signed-term", &from, &[format!("Identity: {id}")]);
+    let a = datagram_from("127.0.0.2", v.sip, signed.as_bytes(), wait).expect("no answer");
+    assert!(
+        sip_header(&a, "P-Asserted-Identity").unwrap_or_default().ends_with(";verstat=TN-Validation-Passed>"),
+        "{a}"
+    );
+    let peers = v.s.get(&format!("/v1/providers/{}/sip-peers", p.id), Some(&p.key)).await.ok(200).clone();
+    let flags: Vec<(String, bool)> = peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["address"].as_str().unwrap().to_owned(), x["verifyOnly"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(flags, [("127.0.0.1/32".to_owned(), false), ("127.0.0.2/32".to_owned(), true)]);
+    let metrics = v.s.get("/metrics", None).await.text;
+    assert!(metrics.lines().any(|l| l == "vouch_stir_signed_total{attest=\"A\"} 1"), "one call signed: {metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stir_sip_with_verify_failure_continue_a_failure_is_a_302_marked_failed() {
     let (v, p, cert, x5u) = signing_setup(&["--verify-failure", "continue", "--require-identity"]).await;
     let id = tamper_signature(&identity(&v.s, &p, ORIG, DEST).await);

@@ -190,6 +190,11 @@ pub struct SipPeerRequest {
     /// PASSporT published to the Call Placement Service for the call (docs/CPS.md).
     #[serde(default)]
     pub tdm: bool,
+    /// The peer only asks for verification (a terminating SBC): an INVITE from it without
+    /// Identity gets a 302 marked `verstat=No-TN-Validation` (428 with `--require-identity`)
+    /// and is never signed for the provider.
+    #[serde(default)]
+    pub verify_only: bool,
 }
 
 /// A SIP peer.
@@ -205,6 +210,8 @@ pub struct SipPeerView {
     pub brand_id: Option<BrandId>,
     /// A TDM gateway.
     pub tdm: bool,
+    /// Only asks for verification: its calls without Identity are never signed.
+    pub verify_only: bool,
     /// When it was added.
     pub added: String,
 }
@@ -216,6 +223,7 @@ impl From<SipPeerRow> for SipPeerView {
             provider_id: r.provider_id,
             brand_id: r.brand_id,
             tdm: r.tdm,
+            verify_only: r.verify_only,
             added: r.created.to_string(),
         }
     }
@@ -233,7 +241,7 @@ async fn add_sip_peer(
     JsonBody(req): JsonBody<SipPeerRequest>,
 ) -> Result<Response> {
     let id: ProviderId = path_param("providerId", &id)?;
-    let row = callauth(&s)?.add_sip_peer(&p, id, &req.address, req.brand_id, req.tdm).await?;
+    let row = callauth(&s)?.add_sip_peer(&p, id, &req.address, req.brand_id, req.tdm, req.verify_only).await?;
     Ok((StatusCode::CREATED, Json(SipPeerView::from(row))).into_response())
 }
 

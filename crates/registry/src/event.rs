@@ -298,6 +298,10 @@ pub enum EventBody {
         /// segment, so the verifier retrieves the PASSporT from the Call Placement Service.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         tdm: bool,
+        /// The peer only asks for verification (a terminating SBC): an INVITE from it without
+        /// Identity is marked `No-TN-Validation`, never signed for the provider.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        verify_only: bool,
     },
     /// A provider removed a SIP peering source address.
     #[serde(rename = "sippeer.removed")]

@@ -151,6 +151,16 @@ struct Peer {
     provider: ProviderId,
     brand: Option<BrandId>,
     tdm: bool,
+    verify_only: bool,
+}
+
+/// What vouch knows of the peer an INVITE came from.
+#[derive(Debug, Clone, Copy)]
+struct PeerOf {
+    provider: ProviderId,
+    brand: Option<BrandId>,
+    tdm: bool,
+    verify_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -768,6 +778,7 @@ impl CallAuth {
         address: &str,
         brand: Option<BrandId>,
         tdm: bool,
+        verify_only: bool,
     ) -> Result<SipPeerRow, ServiceError> {
         require_self_voice(p, provider)?;
         let net = peer_net(address)?;
@@ -796,7 +807,13 @@ impl CallAuth {
         let mut tx = self.registry.begin(&mut w).await?;
         tx.append(
             p.actor(),
-            EventBody::SipPeerAdded { provider_id: provider, address: address.clone(), brand_id: brand, tdm },
+            EventBody::SipPeerAdded {
+                provider_id: provider,
+                address: address.clone(),
+                brand_id: brand,
+                tdm,
+                verify_only,
+            },
         )
         .await
         .map_err(store_conflict(ConflictKind::DuplicateReference, "the address is already a SIP peer"))?;
@@ -807,6 +824,7 @@ impl CallAuth {
             provider_id: provider,
             brand_id: brand,
             tdm,
+            verify_only,
             created: events.first().map(|e| e.time).unwrap_or_else(|| self.registry.now()),
         };
         install_peer(&mut self.state_mut(), &row);
@@ -1428,12 +1446,17 @@ impl CallAuth {
         self.peer_of(addr).is_some()
     }
 
-    fn peer_of(&self, addr: IpAddr) -> Option<(ProviderId, Option<BrandId>, bool)> {
+    fn peer_of(&self, addr: IpAddr) -> Option<PeerOf> {
         let addr = match addr {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
             v4 => v4,
         };
-        self.state().peers.iter().find(|p| p.net.contains(&addr)).map(|p| (p.provider, p.brand, p.tdm))
+        self.state().peers.iter().find(|p| p.net.contains(&addr)).map(|p| PeerOf {
+            provider: p.provider,
+            brand: p.brand,
+            tdm: p.tdm,
+            verify_only: p.verify_only,
+        })
     }
 
     /// Answers one SIP message from `source` (stateless): `None` when nothing is to be sent
@@ -1551,7 +1574,8 @@ impl CallAuth {
 
     /// The answer to an INVITE from a registered peer: (provider, the brand of a customer
     /// trunk, whether a TDM gateway).
-    async fn invite(&self, (provider, brand, tdm): (ProviderId, Option<BrandId>, bool), req: &SipMessage) -> Response {
+    async fn invite(&self, peer: PeerOf, req: &SipMessage) -> Response {
+        let PeerOf { provider, brand, tdm, verify_only } = peer;
         let from =
             req.header("P-Asserted-Identity").or_else(|| req.header("From")).and_then(vouch_sip::telephone_number);
         let to = req.header("To").and_then(vouch_sip::telephone_number).or_else(|| match &req.start {
@@ -1563,6 +1587,11 @@ impl CallAuth {
         let identities: Vec<&str> = req.headers_named("Identity").collect();
         if identities.is_empty() && tdm {
             return self.verify_out_of_band(provider, req, from, to).await;
+        }
+        if identities.is_empty() && verify_only {
+            // A terminating SBC asking about a call that came unsigned: nothing to verify, and
+            // not this provider's call to sign.
+            return self.unsigned_answer(req);
         }
         if identities.is_empty() {
             return self.sign_invite(provider, brand, req, from, to).await;
@@ -1736,6 +1765,16 @@ impl CallAuth {
         let _ = self.cps.set(Arc::downgrade(cps));
     }
 
+    /// The answer to an INVITE without Identity that vouch does not sign: 428 with
+    /// `--require-identity`, else a 302 marked `verstat=No-TN-Validation`.
+    fn unsigned_answer(&self, req: &SipMessage) -> Response {
+        if self.config.require_identity {
+            Response::new(428, "Use Identity Header")
+        } else {
+            redirect::verified(req, Verstat::NoValidation, None, None)
+        }
+    }
+
     async fn sign_invite(
         &self,
         provider: ProviderId,
@@ -1750,11 +1789,7 @@ impl CallAuth {
             Ok(cred) => cred,
             Err(e) => {
                 tracing::debug!(error = %e, %provider, "cannot sign an INVITE");
-                return if self.config.require_identity {
-                    Response::new(428, "Use Identity Header")
-                } else {
-                    redirect::verified(req, Verstat::NoValidation, None, None)
-                };
+                return self.unsigned_answer(req);
             }
         };
         let (Some(orig), Some(dest)) = (from, to) else {
@@ -1834,7 +1869,7 @@ fn install_peer(st: &mut VoiceState, p: &SipPeerRow) {
         return;
     };
     st.peers.retain(|x| x.net != net);
-    st.peers.push(Peer { net, provider: p.provider_id, brand: p.brand_id, tdm: p.tdm });
+    st.peers.push(Peer { net, provider: p.provider_id, brand: p.brand_id, tdm: p.tdm, verify_only: p.verify_only });
     st.peers.sort_by_key(|x| std::cmp::Reverse(x.net.prefix_len()));
 }
 

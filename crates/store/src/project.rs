@@ -295,13 +295,14 @@ pub async fn project(conn: &mut DbConn<'_>, deferred: &mut Deferred, event: &Eve
             .await.map(|r| r.rows_affected()))
             .map_err(map_unique)?;
         }
-        EventBody::SipPeerAdded { provider_id, address, brand_id, tdm } => {
-            on_conn!(conn, db => sqlx::query("INSERT INTO sip_peers (address, provider_id, brand_id, created_us, tdm) VALUES ($1, $2, $3, $4, $5)")
+        EventBody::SipPeerAdded { provider_id, address, brand_id, tdm, verify_only } => {
+            on_conn!(conn, db => sqlx::query("INSERT INTO sip_peers (address, provider_id, brand_id, created_us, tdm, verify_only) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(address)
                 .bind(provider_id.to_string())
                 .bind(brand_id.map(|b| b.to_string()))
                 .bind(us)
                 .bind(i64::from(*tdm))
+                .bind(i64::from(*verify_only))
                 .execute(&mut *db)
                 .await.map(|r| r.rows_affected()))
                 .map_err(map_unique)?;

@@ -55,6 +55,8 @@ pub struct SipPeerRow {
     pub brand_id: Option<BrandId>,
     /// A TDM gateway (calls without Identity are looked up in the CPS).
     pub tdm: bool,
+    /// Only asks for verification (its calls without Identity are never signed).
+    pub verify_only: bool,
     /// When it was added.
     pub created: Timestamp,
 }
@@ -193,16 +195,17 @@ impl Store {
     /// Every SIP peer.
     pub async fn sip_peers(&self) -> Result<Vec<SipPeerRow>, StoreError> {
         const T: &str = "sip_peers";
-        let rows: Vec<(String, String, Option<String>, i64, i64)> = on!(self.pool(), db => sqlx::query_as("SELECT address, provider_id, brand_id, created_us, tdm FROM sip_peers ORDER BY address")
+        let rows: Vec<(String, String, Option<String>, i64, i64, i64)> = on!(self.pool(), db => sqlx::query_as("SELECT address, provider_id, brand_id, created_us, tdm, verify_only FROM sip_peers ORDER BY address")
                 .fetch_all(db)
                 .await)?;
         rows.into_iter()
-            .map(|(address, p, b, us, tdm)| {
+            .map(|(address, p, b, us, tdm, verify_only)| {
                 Ok(SipPeerRow {
                     address,
                     provider_id: parse(T, &p)?,
                     brand_id: opt_id(T, b)?,
                     tdm: tdm != 0,
+                    verify_only: verify_only != 0,
                     created: ts(T, us)?,
                 })
             })
