@@ -327,6 +327,13 @@ async fn console_csp_registers_dca_accepts_number_timeline_trace_and_log() {
     assert!(history["intervals"][0]["until"].is_string(), "{history}");
     assert_eq!(history["intervals"][0]["releaseReason"], "customer moved to a rival", "{history}");
     let held_from: jiff::Timestamp = history["intervals"][0]["from"].as_str().unwrap().parse().unwrap();
+    // The campaign's numbers now: the two it still holds, each linked to its history.
+    b.select("form[aria-label='Numbers a campaign holds'] [name=campaignId]", &campaign_id).await;
+    b.click("form[aria-label='Numbers a campaign holds'] button[type=submit]").await;
+    let caption = b.wait_for_text("#held-numbers caption", "2 of 2 numbers").await;
+    assert!(caption.contains(&campaign_id), "{caption}");
+    let held = b.text("#held-numbers tbody").await;
+    assert!(held.contains("+12025550123") && held.contains("+12025550124") && !held.contains("+12025550125"), "{held}");
     shoot(&b, &shots, "numbers").await;
     // The number goes to a third campaign of the brand (through the API): it has a current
     // holder other than the one at the instant traced below.

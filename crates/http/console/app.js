@@ -569,7 +569,65 @@ async function numbers(view) {
   });
   view.append(h("h1", {}, "Numbers"),
     h("section", { class: "card" }, h("h2", {}, "One number"), one),
-    h("section", { class: "card" }, h("h2", {}, "Bulk import"), csv, report));
+    h("section", { class: "card" }, h("h2", {}, "Bulk import"), csv, report),
+    heldNumbers(list));
+}
+
+// The numbers a campaign holds now (GET /v1/campaigns/{id}/numbers), a page at a time, each
+// linked to its history; the whole list as the CSV the bulk import reads.
+const HELD_PAGE = 500;
+function heldNumbers(list) {
+  const options = list.map((c) => [c.campaignId, `${c.campaignId} (${c.usecase}, ${c.status})`]);
+  const out = h("div", { "aria-live": "polite" });
+  const form = h("form", { class: "grid", "aria-label": "Numbers a campaign holds" },
+    field("campaignId", "Campaign", { options, hint: options.length ? "" : "No campaign yet." }),
+    h("div", { class: "field row" }, h("button", { type: "submit" }, "Show numbers"),
+      h("button", { type: "button", id: "download-numbers", onclick: () => download(form.campaignId.value) }, "Download CSV")));
+  const path = (id, after, limit) =>
+    `/v1/campaigns/${encodeURIComponent(id)}/numbers?limit=${limit}` + (after ? `&after=${encodeURIComponent(after)}` : "");
+  const rows = (page) => page.numbers.map((n) => [
+    h("a", { href: `#/history?number=${encodeURIComponent(n.number)}` }, n.number),
+    n.suspended ? pill("SUSPENDED", "bad") : pill("ACTIVE", "ok")]);
+  const show = async (id) => {
+    const body = h("tbody", {});
+    const more = h("button", { type: "button", id: "more-numbers", hidden: true }, "More");
+    const caption = h("caption", { class: "muted" });
+    const load = async (after) => {
+      try {
+        const page = await api("GET", path(id, after, HELD_PAGE));
+        for (const r of rows(page)) body.append(h("tr", {}, r.map((c) => h("td", {}, c))));
+        const shown = body.children.length;
+        caption.textContent = `${shown} of ${page.total} number${page.total === 1 ? "" : "s"} held by ${page.campaignId} (${page.campaignStatus})`;
+        more.hidden = !page.next;
+        more.onclick = page.next ? () => load(page.next) : null;
+      } catch (e) { failed(e); }
+    };
+    out.replaceChildren(h("table", { id: "held-numbers" }, caption,
+      h("thead", {}, h("tr", {}, ["Number", "Number's own state"].map((x) => h("th", { scope: "col" }, x)))), body), more);
+    await load(null);
+  };
+  // number,campaignId,dca rows, every page, as `vouch export numbers` writes them.
+  const download = async (id) => {
+    if (!id) { say("Choose a campaign first.", true); return; }
+    try {
+      const lines = ["number,campaignId,dca"];
+      let after = null;
+      do {
+        const page = await api("GET", path(id, after, 10000));
+        for (const n of page.numbers) lines.push(`${n.number},${page.campaignId},${page.dcaId || ""}`);
+        after = page.numbers.length ? page.next : null;
+      } while (after);
+      const url = URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
+      const a = h("a", { href: url, download: `${id}-numbers.csv` });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      say(`${lines.length - 1} numbers of ${id} written to ${id}-numbers.csv.`);
+    } catch (e) { failed(e); }
+  };
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); show(form.campaignId.value); });
+  return h("section", { class: "card" }, h("h2", {}, "Numbers held"), form, out);
 }
 
 // ---- DCA: queue and gateway -------------------------------------------------------------
