@@ -578,3 +578,114 @@ async fn console_gateway_page_shows_the_live_decisions_per_minute_and_reason() {
     );
     b.wait_for_text("main", "6 decisions").await;
 }
+
+/// A loopback receiver that answers every HTTP request 204 and counts them.
+async fn counting_receiver() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut conn = tokio::io::BufReader::new(conn);
+                loop {
+                    let (mut line, mut len) = (String::new(), 0usize);
+                    loop {
+                        line.clear();
+                        if conn.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line.trim_end().is_empty() {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    if conn.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let _ = conn.get_mut().write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await;
+                }
+            });
+        }
+    });
+    (port, count)
+}
+
+/// The CSP's Notifications page: its webhook set through the form (the secret shown once), a
+/// suspension that could not be delivered shown pending then failed, and sent again by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_notifications_show_each_delivery_and_send_a_failed_one_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data_dir = dir.join("data");
+    let server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
+    let s = server.accepted_campaign().await;
+    let b = Browser::start().await;
+    sign_in(&b, &server.base, &s.csp.key).await;
+    b.click("nav a[href='#/notifications']").await;
+    b.wait_for_text("main", "Set a webhook URL to be notified.").await;
+    // Nothing listens on the first URL.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://127.0.0.1:{}/hook", dead.local_addr().unwrap().port());
+    drop(dead);
+    b.type_into("form[aria-label='Webhook'] [name=url]", &dead_url).await;
+    b.click("form[aria-label='Webhook'] button[type=submit]").await;
+    let secret = b.wait_for_text("#webhook-secret", "whsec_").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+
+    // The DCA suspends the campaign: the delivery fails and waits; then the webhook is stopped,
+    // so the next attempt gives it up.
+    server.set_suspended(&s.dca.key, &s.campaign, true, "complaints").await.ok(200);
+    let deliveries = format!("/v1/providers/{}/webhook/deliveries", s.csp.id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while server.get(&deliveries, Some(&s.csp.key)).await.ok(200)[0]["lastError"].is_null() {
+        assert!(std::time::Instant::now() < deadline, "no attempt was made");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    b.click("nav a[href='#/log']").await;
+    b.click("nav a[href='#/notifications']").await;
+    let table = b.wait_for_text("main table", "campaign.suspended").await;
+    assert!(table.contains("pending") && table.contains(&s.campaign), "{table}");
+    b.click("#stop-webhook").await;
+    b.wait_for_text("#status", "Notifications stopped.").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while server.get(&deliveries, Some(&s.csp.key)).await.ok(200)[0]["status"] != "failed" {
+        assert!(std::time::Instant::now() < deadline, "the delivery never failed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // A working receiver, and the failed delivery sent again from its row.
+    let (port, received) = counting_receiver().await;
+    b.click("nav a[href='#/log']").await;
+    b.click("nav a[href='#/notifications']").await;
+    b.type_into("form[aria-label='Webhook'] [name=url]", &format!("http://127.0.0.1:{port}/hook")).await;
+    b.click("form[aria-label='Webhook'] button[type=submit]").await;
+    b.wait_for_text("#webhook-secret", "whsec_").await;
+    b.select("form[aria-label='Filter deliveries'] [name=status]", "failed").await;
+    b.click("form[aria-label='Filter deliveries'] button[type=submit]").await;
+    let table = b.wait_for_text("main table", "failed").await;
+    assert!(table.contains("no webhook"), "{table}");
+    shoot(&b, &shots(), "notifications").await;
+    b.click("button[data-delivery]").await;
+    b.wait_for_text("#status", "is sent again").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while received.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the delivery sent again never arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let list = server.get(&deliveries, Some(&s.csp.key)).await.ok(200).clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut list = list;
+    while list[0]["status"] != "delivered" {
+        assert!(std::time::Instant::now() < deadline, "{list:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        list = server.get(&deliveries, Some(&s.csp.key)).await.ok(200).clone();
+    }
+}

@@ -188,6 +188,7 @@ const routes = {
   "/trace": trace,
   "/risk": risk,
   "/log": logHealth,
+  "/notifications": notifications,
 };
 
 function roles() {
@@ -208,6 +209,7 @@ function navLinks() {
   links.push(["/history", "Number history"]);
   if (tracer) links.push(["/trace", "Trace"]);
   if (staff) links.push(["/risk", "Abuse scores"]);
+  if (r.includes("csp") || r.includes("dca")) links.push(["/notifications", "Notifications"]);
   links.push(["/log", "Log"]);
   return links;
 }
@@ -628,6 +630,63 @@ function heldNumbers(list) {
   };
   form.addEventListener("submit", (ev) => { ev.preventDefault(); show(form.campaignId.value); });
   return h("section", { class: "card" }, h("h2", {}, "Numbers held"), form, out);
+}
+
+// ---- CSP and DCA: notifications ---------------------------------------------------------
+
+const DELIVERY_CLASS = { delivered: "ok", failed: "bad", pending: "warn" };
+
+// Where the provider's webhook notifications go (PUT/GET/DELETE /v1/providers/{id}/webhook),
+// and what became of each (GET …/webhook/deliveries), with a failed one sent again on demand.
+async function notifications(view, params) {
+  const me = session().who.provider.providerId;
+  const base = `/v1/providers/${encodeURIComponent(me)}/webhook`;
+  let hook = null;
+  try { hook = await api("GET", base); } catch (e) { if (e.status !== 404) throw e; }
+  const secretBox = h("div", { "aria-live": "polite" });
+  const form = h("form", { class: "grid", "aria-label": "Webhook" },
+    field("url", "Webhook URL", { value: hook ? hook.url : "", wide: true, placeholder: "https://hooks.example.com/vouch",
+      hint: "https (plain http only to a loopback address). Saving issues a new signing secret." }),
+    h("div", { class: "field row" }, h("button", { type: "submit" }, "Save"),
+      hook ? h("button", { type: "button", class: "danger", id: "stop-webhook", onclick: async () => {
+        try { await api("DELETE", base); flash("Notifications stopped."); render(); } catch (e) { failed(e); }
+      } }, "Stop notifications") : null));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    try {
+      const saved = await api("PUT", base, { url: form.url.value.trim() });
+      say(`Notifications go to ${saved.url}.`);
+      secretBox.replaceChildren(h("p", {}, "Signing secret (shown once; check each delivery's Vouch-Signature with it): ",
+        h("code", { id: "webhook-secret" }, saved.secret)));
+    } catch (e) { showProblem(form, e); }
+  });
+  const status = params.get("status") || "";
+  const filter = h("form", { class: "row", "aria-label": "Filter deliveries" },
+    field("status", "Deliveries", { options: [["", "all"], ["pending", "pending"], ["failed", "failed"], ["delivered", "delivered"]], value: status }),
+    h("button", { type: "submit" }, "Show"));
+  filter.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    location.hash = `#/notifications?status=${encodeURIComponent(filter.status.value)}`;
+  });
+  const list = await api("GET", `${base}/deliveries?limit=200${status ? `&status=${encodeURIComponent(status)}` : ""}`);
+  const again = (d) => h("button", { type: "button", "data-delivery": d.id, onclick: async () => {
+    try {
+      await api("POST", `${base}/deliveries/${encodeURIComponent(d.id)}/retry`, {});
+      flash(`${d.id} is sent again.`);
+      render();
+    } catch (e) { failed(e); }
+  } }, "Send again");
+  const rows = list.map((d) => [String(d.created).replace("T", " ").slice(0, 19), d.kind,
+    h("code", {}, (d.body && d.body.campaignId) || "—"), (d.body && d.body.number) || "—",
+    pill(d.status, DELIVERY_CLASS[d.status]), String(d.attempts), d.lastError || "—",
+    d.status === "pending" ? `next ${String(d.nextAttempt || "").replace("T", " ").slice(0, 19)}` : again(d)]);
+  view.append(h("h1", {}, "Notifications"),
+    h("section", { class: "card" }, h("h2", {}, "Where they go"), form, secretBox),
+    h("section", { class: "card" }, h("h2", {}, "Deliveries"), filter,
+      list.length ? table(["Created", "Event", "Campaign", "Number", "Status", "Attempts", "Last error", ""], rows,
+        "Suspensions, reinstatements, changes and sharings of your campaigns; each is retried for a day until your receiver answers 2xx.")
+        : h("p", { class: "muted" }, hook ? "No notification yet." : "Set a webhook URL to be notified.")));
 }
 
 // ---- DCA: queue and gateway -------------------------------------------------------------
