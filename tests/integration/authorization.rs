@@ -212,3 +212,26 @@ async fn the_event_stream_is_for_the_administrator_only() {
     // Events carry no secrets.
     assert!(!serde_json::to_string(all).expect("json").contains(&csp.key));
 }
+
+/// A brand's risk: a DCA that carries none of its campaigns, like any provider that may not
+/// read the brand, gets the 404 of a brand that does not exist (no oracle for brand ids);
+/// the brand's own CSP, which reads it, gets 403; the DCA carrying it and the administrator
+/// read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brand_risk_does_not_reveal_brands_the_caller_cannot_see() {
+    let s = Server::start();
+    let a = s.accepted_campaign().await;
+    let other_dca = s.dca("Other Gateway LLC").await;
+    let other_csp = s.csp("Bravo Texting LLC").await;
+    let path = format!("/v1/risk/brands/{}", a.brand);
+    let missing = s.get("/v1/risk/brands/BZZZZZZZ", Some(&other_dca.key)).await;
+    missing.problem(404, "brand-not-found");
+    for key in [&other_dca.key, &other_csp.key] {
+        let r = s.get(&path, Some(key)).await;
+        let p = r.problem(404, "brand-not-found");
+        assert!(p["detail"].as_str().is_some_and(|d| d.contains("not visible")), "{p}");
+    }
+    s.get(&path, Some(&a.csp.key)).await.problem(403, "forbidden");
+    s.get(&path, Some(&a.dca.key)).await.ok(200);
+    s.get(&path, Some(&s.admin)).await.ok(200);
+}

@@ -177,3 +177,94 @@ async fn a_body_cut_short_of_its_length_is_unreadable_body() {
     }
     assert_eq!(s.health().await["status"], "ok");
 }
+
+/// Sends a request head announcing a `length`-byte body, none of it, and reads what the server
+/// answers within 10 s (the body never comes: an answer means the server did not wait for it).
+fn answer_to_a_head(addr: &str, method: &str, path: &str, key: Option<&str>, ct: &str, length: usize) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).expect("connect");
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
+    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: {ct}\r\nContent-Length: {length}\r\n\r\n"
+    );
+    c.write_all(head.as_bytes()).expect("send");
+    let mut answer = vec![0; 4096];
+    let n = c.read(&mut answer).unwrap_or(0);
+    String::from_utf8_lossy(&answer[..n]).into_owned()
+}
+
+/// A request without a valid key announcing a body larger than its route accepts, or a CSV
+/// import without a valid key, is answered (401, 404) without the server first holding the body: a client without
+/// a key could otherwise make it keep 32 MiB per connection (the copy kept to run a write again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_not_held_for_requests_their_route_turns_away() {
+    let s = Server::start();
+    let addr = s.base.strip_prefix("http://").expect("an http base").to_owned();
+    let big = 32 * 1024 * 1024 - 1;
+    let forged = "vouch_KAAAAAAA_00000000000000000000000000000000";
+    let cases = [
+        ("POST", "/v1/brands", None, "application/json", "401 "),
+        ("POST", "/v1/brands", Some(forged), "application/json", "401 "),
+        ("POST", "/v1/no-such-route", None, "application/json", "404 "),
+        ("POST", "/v1/numbers/import", None, "text/csv", "401 "),
+        ("POST", "/v1/numbers/import", Some(forged), "text/csv", "401 "),
+        ("POST", "/v1/sanctions", Some(forged), "text/csv", "401 "),
+        ("POST", "/v1/rmd", None, "text/csv", "401 "),
+    ];
+    for (method, path, key, ct, status) in cases {
+        let (to, with) = (addr.clone(), key.map(str::to_owned));
+        let answer = tokio::task::spawn_blocking(move || answer_to_a_head(&to, method, path, with.as_deref(), ct, big))
+            .await
+            .expect("the client thread");
+        let keyed = key.is_some();
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status}")), "{method} {path} (key: {keyed}): `{answer}`");
+    }
+    // A valid key's CSV import is still read whole.
+    let csv = b"number,campaignId,dca\n".to_vec();
+    let r = s.raw(Method::POST, "/v1/numbers/import", Some(&s.admin), Some("text/csv"), Some(csv)).await;
+    r.ok(200);
+    assert_eq!(s.health().await["status"], "ok");
+}
+
+/// The `method` label of the request metrics takes the methods of RFC 9110 and `OTHER`: a
+/// client inventing methods cannot add series without end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_methods_do_not_add_metric_series() {
+    let s = Server::start();
+    for i in 0..5 {
+        let method = Method::from_bytes(format!("PENTEST{i}").as_bytes()).expect("a method token");
+        let r = s.raw(method, "/v1/brands", None, None, None).await;
+        assert_eq!(r.status.as_u16(), 405, "{}", r.text);
+        // Every answer says nosniff, the API's as the console's.
+        let nosniff = r.headers.get("x-content-type-options").and_then(|v| v.to_str().ok());
+        assert_eq!(nosniff, Some("nosniff"), "{:?}", r.headers);
+    }
+    let metrics = s.get("/metrics", None).await.text;
+    assert!(!metrics.contains("PENTEST"), "{metrics}");
+    assert!(metrics.contains(r#"method="OTHER""#), "{metrics}");
+}
+
+/// A webhook may not point into the operator's network: special-purpose IP literals other
+/// than loopback (a cloud's metadata service, private networks) are refused when set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_to_special_purpose_addresses_are_refused() {
+    let s = Server::start();
+    let csp = s.csp("Acme Messaging Inc").await;
+    let path = format!("/v1/providers/{}/webhook", csp.id);
+    for url in [
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.1/hook",
+        "https://[::ffff:a9fe:a9fe]/hook",
+        "https://0.0.0.0:22/",
+        "https://[fd00::1]/hook",
+    ] {
+        let r = s.put(&path, &csp.key, &json!({ "url": url })).await;
+        let p = r.problem_naming(422, "validation-failed", "url");
+        assert!(p["detail"].as_str().is_some_and(|d| d.contains("special-purpose")), "{url}: {p}");
+    }
+    s.get(&path, Some(&csp.key)).await.problem(404, "webhook-not-found");
+    // Public hosts and a loopback receiver are still taken.
+    s.put(&path, &csp.key, &json!({ "url": "https://hooks.example.com/vouch" })).await.ok(201);
+    s.put(&path, &csp.key, &json!({ "url": "http://127.0.0.1:9/hook" })).await.ok(201);
+}

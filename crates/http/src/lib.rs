@@ -264,7 +264,7 @@ pub fn router(state: AppState) -> Router {
         .merge(console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(retry_concurrent))
+        .layer(middleware::from_fn_with_state(state.clone(), retry_concurrent))
         // A request body that stalls (a client that sent its head and then trickles or stops)
         // fails after BODY_IDLE without a byte: the connection does not stay held.
         .layer(axum::middleware::map_request(|req: axum::extract::Request| async move {
@@ -300,11 +300,36 @@ pub const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(15);
 /// Times a write may run when another node keeps writing first.
 const WRITE_ATTEMPTS: usize = 4;
 
+/// The routes whose bodies may be as large as [`CSV_BODY_LIMIT`] (every other route takes
+/// [`JSON_BODY_LIMIT`] at most).
+const CSV_ROUTES: [&str; 3] = ["/v1/numbers/import", "/v1/sanctions", "/v1/rmd"];
+
+/// The largest body the route at `path` accepts.
+fn body_limit(path: &str) -> usize {
+    if CSV_ROUTES.contains(&path) { CSV_BODY_LIMIT } else { JSON_BODY_LIMIT }
+}
+
+/// The `Authorization` header of a request, if it is text.
+fn authorization(req: &axum::extract::Request) -> Option<String> {
+    req.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// Whether an `Authorization` header value carries an API key that authenticates.
+async fn authenticated(state: &AppState, authorization: Option<String>) -> bool {
+    match authorization.as_deref().and_then(problem::bearer_token) {
+        Some(token) => state.registry.authenticate(token).await.is_ok(),
+        None => false,
+    }
+}
+
 /// Runs a write again when it failed because another node on the same database wrote first
 /// (a [`problem::Retryable`] response): the node has read that write by then, so the request
-/// is decided on the registry as it now is. Bodies with a length up to [`CSV_BODY_LIMIT`] are
-/// kept for that; reads, and bodies without a length, run once.
-async fn retry_concurrent(req: axum::extract::Request, next: middleware::Next) -> Response {
+/// is decided on the registry as it now is. A body with a length is kept for that when the
+/// route accepts it ([`body_limit`]), and one larger than [`JSON_BODY_LIMIT`] (a CSV import)
+/// only when the request's API key authenticates: whoever sends a request, with or without a
+/// key, never makes the server hold more than a JSON body's worth before the route turned it
+/// away (401, 413). Reads, and bodies without a length or that the route refuses, run once.
+async fn retry_concurrent(State(state): State<AppState>, req: axum::extract::Request, next: Next) -> Response {
     // The call authentication (ATIS-1000082) and CPS interfaces never write the registry, so
     // they have nothing to run again: they skip the copy of every request this takes.
     let path = req.uri().path();
@@ -317,7 +342,10 @@ async fn retry_concurrent(req: axum::extract::Request, next: middleware::Next) -
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     let safe = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
-    let Some(length) = length.filter(|&l| !safe && l <= CSV_BODY_LIMIT) else { return next.run(req).await };
+    let Some(length) = length.filter(|&l| !safe && l <= body_limit(path)) else { return next.run(req).await };
+    if length > JSON_BODY_LIMIT && !authenticated(&state, authorization(&req)).await {
+        return next.run(req).await;
+    }
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, length).await {
         Ok(b) => b,
@@ -380,20 +408,47 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
 /// no-store` unless the handler chose otherwise, so no browser cache or proxy keeps them (the
 /// console's pages showed EINs and addresses that stayed in the browser's disk cache after
 /// sign-out).
+///
+/// Every answer also says `X-Content-Type-Options: nosniff`: a browser takes a JSON answer
+/// (which may echo a path or a registry field) for what its `Content-Type` says, never for
+/// HTML or script.
 async fn private_answers(req: Request, next: Next) -> Response {
     let credentialed = req.headers().contains_key(axum::http::header::AUTHORIZATION);
     let mut resp = next.run(req).await;
-    if credentialed && !resp.headers().contains_key(axum::http::header::CACHE_CONTROL) {
-        resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    let headers = resp.headers_mut();
+    if credentialed && !headers.contains_key(axum::http::header::CACHE_CONTROL) {
+        headers.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    }
+    if !headers.contains_key(axum::http::header::X_CONTENT_TYPE_OPTIONS) {
+        headers.insert(axum::http::header::X_CONTENT_TYPE_OPTIONS, axum::http::HeaderValue::from_static("nosniff"));
     }
     resp
+}
+
+/// The `method` label of a request: one of the methods of RFC 9110, or `OTHER`. A client
+/// chooses the method token freely (`FOO1`, `FOO2`, …): as a label of its own, each would add
+/// series that the server keeps and `/metrics` shows for as long as it runs.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route =
         req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
     metrics::counter!("vouch_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)

@@ -181,10 +181,11 @@ impl Abuse {
             campaigns.push((seen, self.score_campaign(&c, now, &twins).await?));
         }
         if !visible {
-            return Err(if store.brand(id).await?.is_some() {
-                Self::forbidden()
-            } else {
-                ServiceError::not_found("brand", id)
+            // 403 only to a caller that may read the brand (its CSP): to anyone else a brand
+            // it may not see answers as one that does not exist (docs/API.md).
+            return Err(match self.registry.brand(p, id).await {
+                Ok(_) => Self::forbidden(),
+                Err(e) => e,
             });
         }
         let (signals, score) = self.weigh_brand(campaigns.iter().map(|(_, c)| c), twins);

@@ -5,6 +5,7 @@
 //! The signature header is `Vouch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
 //! "<t>.<body>")>`; a receiver recomputes it over the raw body and refuses a stale `t`.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -118,6 +119,7 @@ impl Webhooks {
                 .use_preconfigured_tls(tls)
                 .timeout(TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(Arc::new(OrdinaryAddresses))
                 .build()
                 .ok()
         });
@@ -258,6 +260,11 @@ async fn attempt(store: &Store, clock: &dyn Clock, client: &reqwest::Client, d: 
         }
         Err(e) => return retry_or_give_up(clock, d, format!("cannot read the webhook: {e}")),
     };
+    // A webhook set before special-purpose addresses were refused is refused now.
+    if let Err(e) = check_url(&hook.url) {
+        metrics::counter!("vouch_webhook_deliveries_total", "outcome" => "failed").increment(1);
+        return AttemptOutcome::GaveUp(e.to_string());
+    }
     let t = clock.now().as_second();
     let sent = client
         .post(&hook.url)
@@ -294,15 +301,85 @@ fn retry_or_give_up(clock: &dyn Clock, d: &WebhookDelivery, error: String) -> At
     AttemptOutcome::RetryAt(now + jiff::SignedDuration::try_from(wait).unwrap_or_default(), error)
 }
 
-/// Whether `url` may receive notifications: `https`, or `http` to a loopback host.
+/// Whether `addr` is a loopback address (IPv4-mapped ones included).
+fn is_loopback(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(a) => a.is_loopback(),
+        IpAddr::V6(a) => {
+            a.is_loopback() || vouch_certfetch::ranges::embedded_ipv4(a).is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// Why a webhook may not reach `addr`: it is special-purpose (private, link-local such as a
+/// cloud's metadata service, unspecified, …) and not loopback. `None` for a public address or
+/// a loopback one (a receiver beside the server, which the URL must name as such).
+fn refused_address(addr: IpAddr) -> Option<String> {
+    if is_loopback(addr) {
+        return None;
+    }
+    vouch_certfetch::ranges::classify(addr).map(|range| format!("{addr} is in the special-purpose range {range}"))
+}
+
+/// The resolver of webhook hosts: a name must resolve to ordinary public addresses only
+/// (`localhost` to loopback ones), and the client connects to exactly the addresses checked,
+/// so a name that resolves (or is made to resolve) to a private, link-local or loopback
+/// address cannot carry a delivery into the operator's network. IP-literal hosts are checked
+/// by [`check_url`].
+struct OrdinaryAddresses;
+
+impl reqwest::dns::Resolve for OrdinaryAddresses {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs = checked_addresses(&host, addrs).map_err(std::io::Error::other)?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The addresses `host` resolved to, if a webhook may connect to them: all loopback for
+/// `localhost`, none special-purpose for any other name; else why not.
+fn checked_addresses(host: &str, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, String> {
+    if addrs.is_empty() {
+        return Err(format!("{host} resolves to no address"));
+    }
+    let localhost = host.eq_ignore_ascii_case("localhost");
+    for a in &addrs {
+        let ip = a.ip();
+        let why = if localhost {
+            (!is_loopback(ip)).then(|| format!("localhost resolves to {ip}, which is not loopback"))
+        } else if is_loopback(ip) {
+            Some(format!("{host} resolves to the loopback address {ip}; name a loopback receiver as localhost"))
+        } else {
+            refused_address(ip).map(|why| format!("{host} resolves to {why}"))
+        };
+        if let Some(why) = why {
+            return Err(why);
+        }
+    }
+    Ok(addrs)
+}
+
+/// Whether `url` may receive notifications: `https`, or `http` to a loopback host; never an
+/// IP literal in a special-purpose range other than loopback (names are checked when
+/// resolved, [`OrdinaryAddresses`]).
 fn check_url(url: &str) -> Result<(), ServiceError> {
     let bad = |why: &str| ServiceError::invalid("url", format!("{url:?}: {why}"));
     let u = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
-    let loopback = match u.host() {
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+    let literal = match u.host() {
+        Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
+        Some(url::Host::Ipv6(a)) => Some(IpAddr::V6(a)),
+        Some(url::Host::Domain(_)) => None,
         None => return Err(bad("no host")),
+    };
+    if let Some(why) = literal.and_then(refused_address) {
+        return Err(bad(&format!("{why}; webhooks go to public addresses (or loopback)")));
+    }
+    let loopback = match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        _ => literal.is_some_and(is_loopback),
     };
     match u.scheme() {
         "https" => {}
@@ -423,5 +500,41 @@ mod tests {
         assert!(check_url("https://u:p@hooks.example.com/").is_err());
         assert!(check_url("ftp://127.0.0.1/").is_err());
         assert!(check_url("not a url").is_err());
+        assert!(check_url("https://localhost:8443/h").is_ok());
+        assert!(check_url("https://8.8.8.8/h").is_ok());
+        // Special-purpose IP literals other than loopback: the cloud's metadata service,
+        // private networks, unspecified, IPv4-mapped, link-local and unique-local IPv6.
+        for url in [
+            "https://169.254.169.254/latest/meta-data/",
+            "https://10.0.0.1/",
+            "https://192.168.1.1/",
+            "https://172.16.0.1/",
+            "https://100.64.0.1/",
+            "https://0.0.0.0:22/",
+            "https://[::ffff:a9fe:a9fe]/",
+            "https://[::ffff:10.0.0.1]/",
+            "https://[fe80::1]/",
+            "https://[fd00::1]/",
+            "https://[::]/",
+            "http://10.0.0.1/",
+        ] {
+            let e = check_url(url).expect_err(url);
+            assert!(e.to_string().contains("special-purpose"), "{url}: {e}");
+        }
+        assert!(check_url("http://[::ffff:127.0.0.1]:8080/h").is_ok());
+    }
+
+    #[test]
+    fn names_must_resolve_to_ordinary_addresses() {
+        let at = |ips: &[&str]| -> Vec<SocketAddr> {
+            ips.iter().map(|ip| SocketAddr::new(ip.parse().expect("an IP"), 0)).collect()
+        };
+        assert!(checked_addresses("hooks.example.com", at(&["93.184.215.14", "2606:2800:21f:cb07::1"])).is_ok());
+        assert!(checked_addresses("localhost", at(&["127.0.0.1", "::1"])).is_ok());
+        for ips in [&["10.1.2.3"][..], &["93.184.215.14", "169.254.169.254"], &["127.0.0.1"], &["fd00::1"]] {
+            assert!(checked_addresses("rebind.example.com", at(ips)).is_err(), "{ips:?}");
+        }
+        assert!(checked_addresses("localhost", at(&["10.0.0.1"])).is_err());
+        assert!(checked_addresses("hooks.example.com", Vec::new()).is_err());
     }
 }
