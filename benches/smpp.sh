@@ -9,6 +9,8 @@
 # Environment: MESSAGES (timed submits per run, default 1,000,000), WARMUP (default 100,000),
 # RATE (a last run paced at this many submit_sm/s for 10 s, for latency at the target's rate;
 # default 50,000; 0 skips it),
+# DLR (1: every submit asks for a delivery receipt, which the sink sends and vouch passes back to
+# the ESME through its id map; default 0),
 # CONNECTIONS (default 4), WINDOW (outstanding per connection, default 256), CAMPAIGNS (default
 # 100), SOURCES (distinct registered source numbers the ESME cycles through, default 100,000).
 # Class rates are scaled by 1,000 and daily caps raised so that the load is not throttled: the
@@ -24,11 +26,14 @@ WINDOW=${WINDOW:-256}
 CAMPAIGNS=${CAMPAIGNS:-100}
 SOURCES=${SOURCES:-100000}
 RATE=${RATE:-50000}
-for v in ROWS MESSAGES WARMUP CONNECTIONS WINDOW CAMPAIGNS SOURCES RATE; do
+DLR=${DLR:-0}
+for v in ROWS MESSAGES WARMUP CONNECTIONS WINDOW CAMPAIGNS SOURCES RATE DLR; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer"
 done
 [ "$ROWS" -ge "$SOURCES" ] || die "ROWS must be at least SOURCES"
 [ "$MESSAGES" -le 50000000 ] || die "at most 50,000,000 messages"
+DLR_ARGS=()
+[ "$DLR" = 0 ] || DLR_ARGS=(--dlr)
 
 bench_init
 build_release
@@ -50,7 +55,7 @@ PASSWORD=$(json_str password <<<"$acct")
 stop_server
 
 # The sink SMSC.
-"$LOAD" smsc --listen 127.0.0.1:0 --duration-secs 1800 >"$BENCH_TMP/sink.out" 2>"$BENCH_TMP/sink.err" &
+"$LOAD" smsc --listen 127.0.0.1:0 --duration-secs 1800 "${DLR_ARGS[@]}" >"$BENCH_TMP/sink.out" 2>"$BENCH_TMP/sink.err" &
 SINK_PID=$!
 BENCH_PIDS+=("$SINK_PID")
 for _ in $(seq 100); do grep -q LISTENING "$BENCH_TMP/sink.out" 2>/dev/null && break; sleep 0.1; done
@@ -72,11 +77,11 @@ SMPP_PORT=$(sed -n 's/^vouch: SMPP gateway on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$
 
 load() { # load PORT SYSTEM_ID PASSWORD: one JSON line of figures
     "$LOAD" esme --target "127.0.0.1:$1" --system-id "$2" --password "$3" --connections "$CONNECTIONS" \
-        --window "$WINDOW" --messages "$MESSAGES" --warmup "$WARMUP" --sources "$BENCH_TMP/sources.txt"
+        --window "$WINDOW" --messages "$MESSAGES" --warmup "$WARMUP" --sources "$BENCH_TMP/sources.txt" "${DLR_ARGS[@]}"
 }
 load_paced() { # load_paced PORT SYSTEM_ID PASSWORD: MESSAGES at RATE a second
     "$LOAD" esme --target "127.0.0.1:$1" --system-id "$2" --password "$3" --connections "$CONNECTIONS" \
-        --window "$WINDOW" --messages "$MESSAGES" --warmup 0 --rate "$RATE" --sources "$BENCH_TMP/sources.txt"
+        --window "$WINDOW" --messages "$MESSAGES" --warmup 0 --rate "$RATE" --sources "$BENCH_TMP/sources.txt" "${DLR_ARGS[@]}"
 }
 say "direct: ESME -> sink, $MESSAGES messages"
 direct=$(load "$SINK_PORT" any any)
@@ -106,8 +111,8 @@ d=$(field per_second "$direct")
 v=$(field per_second "$via")
 ok=$(grep -o '"0x00000000":[0-9]*' <<<"$via" | cut -d: -f2)
 ticks=$(getconf CLK_TCK)
-printf '\nSMPP gateway, %s registered numbers, %s campaigns, %s source numbers, %s connections x window %s\n' \
-    "$ROWS" "$CAMPAIGNS" "$SOURCES" "$CONNECTIONS" "$WINDOW"
+printf '\nSMPP gateway, %s registered numbers, %s campaigns, %s source numbers, %s connections x window %s%s\n' \
+    "$ROWS" "$CAMPAIGNS" "$SOURCES" "$CONNECTIONS" "$WINDOW" "$([ "$DLR" = 0 ] || echo ', a receipt for every message')"
 printf '  direct (ESME -> sink)          %10.0f submit_sm/s   p50 %s us  p99 %s us\n' "$d" "$(field p50_us "$direct")" "$(field p99_us "$direct")"
 printf '  through vouch (all checks on)  %10.0f submit_sm/s   p50 %s us  p99 %s us\n' "$v" "$(field p50_us "$via")" "$(field p99_us "$via")"
 printf '  vouch / direct                 %10.1f %%\n' "$(calc %.4f "100 * $v / $d")"

@@ -102,7 +102,9 @@ pub struct ServeArgs {
     /// smpps:// for TLS (with &ca=PEM_FILE&server_name=NAME); SYSTEM_ID and PASSWORD are
     /// percent-encoded (%40 for @, %3A for :, %25 for %, %20 for a space; + is itself).
     /// Repeatable, one URL per flag (the longest matching destination prefix routes, else the
-    /// one without prefixes) [env: VOUCH_SMSC, several URLs separated by spaces]
+    /// one without prefixes); SMSCs with the same &group=NAME share a route (round-robin over
+    /// the bound ones, failover), &binds=N opens N binds of one account [env: VOUCH_SMSC,
+    /// several URLs separated by spaces]
     #[arg(long, value_name = "URL")]
     pub smsc: Vec<String>,
     /// VOUCH_SMSC, read here rather than by clap: clap's delimiter would split `--smsc` too.
@@ -138,6 +140,10 @@ pub struct ServeArgs {
     /// Seconds between enforcement sweeps over campaigns with new activity [default: 30]
     #[arg(long, env = "VOUCH_ENFORCEMENT_INTERVAL", value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub enforcement_interval: Option<u32>,
+    /// Rebuild the registry's view tables from its events before serving (after a restore or
+    /// damage to the views; docs/OPERATIONS.md), once
+    #[arg(long)]
+    pub rebuild_views: bool,
 }
 
 /// The `[risk]` table of the TOML file: the window, the enforcement thresholds and the
@@ -269,6 +275,8 @@ pub struct ServeConfig {
     pub abuse: vouch_service::AbusePolicy,
     /// The Call Placement Service.
     pub cps: CpsSettings,
+    /// Rebuild the registry's views from the events before serving (`--rebuild-views`).
+    pub rebuild_views: bool,
 }
 
 /// Call Placement Service settings.
@@ -300,6 +308,65 @@ pub struct VoiceSettings {
     pub freshness: u32,
     pub require_identity: bool,
     pub require_crl: bool,
+}
+
+/// Refuses SMSC lists whose routing would be ambiguous. SMSCs with the same `group=` name
+/// form one route (messages go to any bound one of them), so they must give the same prefixes;
+/// otherwise each URL is a route of its own. Two routes may not share a prefix, nor both have
+/// none (the default route): routing would take the first, and the second would never be sent
+/// anything. The same SMSC account (address and system_id) twice is refused too: `binds=N`
+/// asks for several binds of one account.
+fn check_smsc_routes(urls: &[String], smscs: &[crate::smpp::SmscConfig]) -> anyhow::Result<()> {
+    let sorted = |s: &crate::smpp::SmscConfig| {
+        let mut p = s.prefixes.clone();
+        p.sort();
+        p.dedup();
+        p
+    };
+    // The same route: both in one group.
+    let together = |a: &crate::smpp::SmscConfig, b: &crate::smpp::SmscConfig| a.group.is_some() && a.group == b.group;
+    for (i, a) in smscs.iter().enumerate() {
+        if let Some(j) = smscs[..i].iter().position(|b| (b.addr, &b.system_id) == (a.addr, &a.system_id)) {
+            bail!(
+                "--smsc {:?} and {:?} are the same SMSC (address {}, system_id {:?}); give each SMSC once (binds=N \
+                 for several binds of one account)",
+                redact(&urls[j]),
+                redact(&urls[i]),
+                a.addr,
+                a.system_id
+            );
+        }
+        if let Some(j) = smscs[..i].iter().position(|b| together(a, b) && sorted(a) != sorted(b)) {
+            bail!(
+                "--smsc {:?} and {:?} are both in group {:?} but route different prefixes; give every SMSC of a \
+                 group the same prefixes (or none, for the default route)",
+                redact(&urls[j]),
+                redact(&urls[i]),
+                a.group.as_deref().unwrap_or_default()
+            );
+        }
+        if a.prefixes.is_empty()
+            && let Some(j) = smscs[..i].iter().position(|b| b.prefixes.is_empty() && !together(a, b))
+        {
+            bail!(
+                "--smsc {:?} and {:?} both have no prefixes: only the first would carry the destinations no prefix \
+                 routes; give one of them ?prefixes=, or give both the same group=NAME to share the route (failover)",
+                redact(&urls[j]),
+                redact(&urls[i]),
+            );
+        }
+        for p in &a.prefixes {
+            if let Some(j) = smscs[..i].iter().position(|b| b.prefixes.contains(p) && !together(a, b)) {
+                bail!(
+                    "--smsc {:?} and {:?} both route prefix {p}: only the first would carry it; give each prefix to \
+                     one SMSC, or give both the same group=NAME to share the route (failover)",
+                    redact(&urls[j]),
+                    redact(&urls[i]),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A number the flag (range-checked by clap) or else the TOML file sets, or `default`: a file's
@@ -480,40 +547,8 @@ impl ServeArgs {
                 }
                 let smscs =
                     urls.iter().map(|u| crate::smpp::SmscConfig::parse(u)).collect::<anyhow::Result<Vec<_>>>()?;
-                for (i, a) in smscs.iter().enumerate() {
-                    if let Some(j) = smscs[..i].iter().position(|b| (b.addr, &b.system_id) == (a.addr, &a.system_id)) {
-                        bail!(
-                            "--smsc {:?} and {:?} are the same SMSC (address {}, system_id {:?}); give each SMSC once",
-                            redact(&urls[j]),
-                            redact(&urls[i]),
-                            a.addr,
-                            a.system_id
-                        );
-                    }
-                    // Routing takes the first SMSC for a prefix, and the first without prefixes
-                    // for the rest: a second one would never be sent anything (there is no
-                    // failover), which an operator should hear now rather than find out later.
-                    if a.prefixes.is_empty()
-                        && let Some(j) = smscs[..i].iter().position(|b| b.prefixes.is_empty())
-                    {
-                        bail!(
-                            "--smsc {:?} and {:?} both have no prefixes: only the first would carry the destinations \
-                             no prefix routes (there is no failover); give one of them ?prefixes=",
-                            redact(&urls[j]),
-                            redact(&urls[i]),
-                        );
-                    }
-                    for p in &a.prefixes {
-                        if let Some(j) = smscs[..i].iter().position(|b| b.prefixes.contains(p)) {
-                            bail!(
-                                "--smsc {:?} and {:?} both route prefix {p}: only the first would carry it (there \
-                                 is no failover); give each prefix to one SMSC",
-                                redact(&urls[j]),
-                                redact(&urls[i]),
-                            );
-                        }
-                    }
-                }
+                check_smsc_routes(&urls, &smscs)?;
+                let smscs: Vec<crate::smpp::SmscConfig> = smscs.into_iter().flat_map(|s| s.expand()).collect();
                 let dca =
                     dca.context("the SMPP gateway needs --gateway-dca PROVIDER_ID (the DCA the gateway carries for)")?;
                 let dca = dca.parse().map_err(|e| anyhow::anyhow!("--gateway-dca {dca:?}: {e}"))?;
@@ -620,6 +655,7 @@ impl ServeArgs {
             log_interval,
             gateway,
             abuse,
+            rebuild_views: self.rebuild_views,
         })
     }
 }
@@ -672,6 +708,7 @@ mod tests {
             suspend_at: None,
             suspend_number_reports: None,
             enforcement_interval: None,
+            rebuild_views: false,
         }
     }
 
@@ -876,7 +913,29 @@ mod tests {
         let e = error(a.clone());
         assert!(e.contains("both route prefix 1202"), "{e}");
         a.smsc[2] = "smpp://up3:pw@127.0.0.1:2778?prefixes=1310,12025".into();
-        assert_eq!(a.resolve().unwrap().gateway.unwrap().smscs.len(), 3, "a longer prefix is another route");
+        assert_eq!(a.clone().resolve().unwrap().gateway.unwrap().smscs.len(), 3, "a longer prefix is another route");
+        // One route for several SMSCs: the same group, the same prefixes.
+        a.smsc = vec![
+            "smpp://up:pw@127.0.0.1:2776?group=att&prefixes=1202,1310".into(),
+            "smpp://up2:pw@127.0.0.1:2777?group=att&prefixes=1310,+1202&binds=2".into(),
+            "smpp://up3:pw@127.0.0.1:2778?group=dflt".into(),
+            "smpp://up4:pw@127.0.0.1:2779?group=dflt".into(),
+        ];
+        let g = a.clone().resolve().unwrap().gateway.unwrap();
+        assert_eq!(g.smscs.len(), 5, "binds=2 is two sessions");
+        a.smsc[1] = "smpp://up2:pw@127.0.0.1:2777?group=att&prefixes=1202".into();
+        let e = format!("{:#}", a.clone().resolve().unwrap_err());
+        assert!(e.contains("both in group \"att\" but route different prefixes"), "{e}");
+        a.smsc[1] = "smpp://up2:pw@127.0.0.1:2777?group=other&prefixes=1202,1310".into();
+        let e = format!("{:#}", a.clone().resolve().unwrap_err());
+        assert!(e.contains("both route prefix 1202") && e.contains("group=NAME"), "{e}");
+        a.smsc[1] = "smpp://up2:pw@127.0.0.1:2777?group=att&prefixes=1202,1310".into();
+        a.smsc[3] = "smpp://up4:pw@127.0.0.1:2779".into();
+        let e = format!("{:#}", a.clone().resolve().unwrap_err());
+        assert!(e.contains("both have no prefixes"), "a default route in a group and one outside it: {e}");
+        a.smsc[3] = "smpp://up:pw@127.0.0.1:2776?group=dflt".into();
+        let e = format!("{:#}", a.resolve().unwrap_err());
+        assert!(e.contains("the same SMSC") && e.contains("binds=N"), "{e}");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -48,6 +48,15 @@ const UPSTREAM_QUEUE: usize = 65_536;
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// Ids remembered for receipts: two generations of this many.
 const ID_GENERATION: usize = 1 << 21;
+/// How often the message ids awaiting receipts are written to the store (a crash loses at
+/// most the ids of the messages taken in this last stretch, and of a write under way).
+const RECEIPT_IDS_EVERY: Duration = Duration::from_millis(250);
+/// How long a message's receipt is awaited: its id is kept in the store that long (a
+/// carrier's validity period is at most 72 hours: after it, the final receipt has been sent).
+const RECEIPT_WINDOW: Duration = Duration::from_secs(72 * 3600);
+/// Ids awaiting their write to the store (the store away): past this, the newest are not
+/// kept (their receipts can still be matched from memory while this node runs).
+const RECEIPT_IDS_UNWRITTEN: usize = 1 << 21;
 
 /// One upstream SMSC (its `Debug` form hides the password).
 #[derive(Clone)]
@@ -68,6 +77,14 @@ pub struct SmscConfig {
     /// (the outcome is unknown) and the window slot is freed; waiting for a session (the SMSC
     /// away), before the ESME is told ESME_RTHROTTLED.
     pub response_timeout: Duration,
+    /// The route it shares with the other SMSCs of the same group (`group=NAME`), if any: a
+    /// message for the route goes to any bound SMSC of it.
+    pub group: Option<String>,
+    /// Sessions (binds) vouch keeps to it with these credentials (`binds=N`, default 1); the
+    /// configuration lists one entry per bind once expanded ([`SmscConfig::expand`]).
+    pub binds: usize,
+    /// Which of those binds this entry is (0 for the first).
+    pub bind: usize,
 }
 
 impl std::fmt::Debug for SmscConfig {
@@ -80,6 +97,9 @@ impl std::fmt::Debug for SmscConfig {
             .field("window", &self.window)
             .field("tls", &self.tls.is_some())
             .field("response_timeout", &self.response_timeout)
+            .field("group", &self.group)
+            .field("binds", &self.binds)
+            .field("bind", &self.bind)
             .finish()
     }
 }
@@ -163,7 +183,18 @@ fn tls_halves<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S) -> 
 }
 
 impl SmscConfig {
-    /// Parses `smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?prefixes=1202,1310&window=N&response_timeout=S]`,
+    /// The SMSC account: `SYSTEM_ID@HOST:PORT`. Its message ids are its own, whichever bind
+    /// took the message; receipt ids are kept under it.
+    pub fn account(&self) -> String {
+        format!("{}@{}", self.system_id, self.addr)
+    }
+
+    /// One entry per bind (`binds=N`), numbered.
+    pub fn expand(self) -> Vec<SmscConfig> {
+        (0..self.binds.max(1)).map(|bind| SmscConfig { bind, ..self.clone() }).collect()
+    }
+
+    /// Parses `smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?prefixes=1202,1310&window=N&response_timeout=S&group=NAME&binds=N]`,
     /// or `smpps://` with `ca=PEM_FILE` and `server_name=NAME` as well.
     pub fn parse(url: &str) -> anyhow::Result<Self> {
         let shown = crate::config::redact(url);
@@ -192,6 +223,8 @@ impl SmscConfig {
         let mut response_timeout = Duration::from_secs(30);
         let mut server_name = host.trim_start_matches('[').trim_end_matches(']').to_owned();
         let mut extra_roots = Vec::new();
+        let mut group = None;
+        let mut binds = 1;
         let tls = u.scheme() == "smpps";
         for (k, v) in u.query_pairs() {
             match k.as_ref() {
@@ -221,11 +254,24 @@ impl SmscConfig {
                     anyhow::ensure!((1..=300).contains(&secs), "--smsc response_timeout must be 1 to 300 seconds");
                     response_timeout = Duration::from_secs(secs);
                 }
+                "group" => {
+                    anyhow::ensure!(
+                        (1..=32).contains(&v.len())
+                            && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')),
+                        "--smsc {shown:?}: group={v:?} must be 1 to 32 letters, digits, '-', '_' or '.'"
+                    );
+                    group = Some(v.into_owned());
+                }
+                "binds" => {
+                    binds = v.parse().with_context(|| format!("--smsc binds={v:?}"))?;
+                    anyhow::ensure!((1..=16).contains(&binds), "--smsc {shown:?}: binds={v} must be 1 to 16");
+                }
                 "ca" if tls => extra_roots = pem_certificates(std::path::Path::new(v.as_ref()), "--smsc ca")?,
                 "server_name" if tls => server_name = v.into_owned(),
                 "ca" | "server_name" => anyhow::bail!("--smsc: {k} is for smpps:// (TLS) SMSCs"),
                 other => anyhow::bail!(
-                    "--smsc: unknown parameter {other:?} (prefixes, window, response_timeout, ca, server_name)"
+                    "--smsc: unknown parameter {other:?} (prefixes, group, binds, window, response_timeout, ca, \
+                     server_name)"
                 ),
             }
         }
@@ -237,7 +283,7 @@ impl SmscConfig {
                 Some(SmscTls::new(server_name, extra_roots)?)
             }
         };
-        Ok(Self { addr, system_id, password, prefixes, window, tls, response_timeout })
+        Ok(Self { addr, system_id, password, prefixes, window, tls, response_timeout, group, binds, bind: 0 })
     }
 }
 
@@ -270,7 +316,14 @@ pub struct SmppSettings {
 }
 
 /// What answers a submit forwarded upstream.
-type UpstreamReply = Result<String, CommandStatus>;
+type UpstreamReply = Result<Taken, CommandStatus>;
+
+/// A submit an SMSC took: its message id, and which SMSC session took it (a route's
+/// messages go to any of its SMSCs, and move to another when one is lost).
+struct Taken {
+    id: String,
+    smsc: usize,
+}
 
 struct UpstreamRequest {
     pdu: Vec<u8>,
@@ -333,15 +386,14 @@ struct Answering {
     account: BoundAccount,
     checked: vouch_service::Checked,
     part: Part,
-    smsc: usize,
     events: mpsc::Sender<Event>,
 }
 
 impl Answering {
     fn conclude(self: Box<Self>, reply: UpstreamReply) {
-        let Answering { shared, account, checked, part, smsc, events } = *self;
+        let Answering { shared, account, checked, part, events } = *self;
         let mut answers = Vec::with_capacity(64);
-        let (first_id, failed) = match answer_part(&shared, smsc, &account, &part, reply, &mut answers) {
+        let (first_id, failed) = match answer_part(&shared, &account, &part, reply, &mut answers) {
             Ok(id) => (Some(id), None),
             Err(status) => (None, Some(status)),
         };
@@ -368,7 +420,7 @@ struct Sent {
     system_id: String,
 }
 
-/// Upstream (SMSC index, message id) → what the ESME was told.
+/// Upstream (SMSC account index, message id) → what the ESME was told.
 type IdGeneration = HashMap<(usize, String), Sent>;
 
 /// Remembers upstream ids for receipts, bounded (two generations).
@@ -393,32 +445,16 @@ impl IdMap {
         g.0.get(key).or_else(|| g.1.get(key)).cloned()
     }
 
-    /// Writes the ids to `path` (at shutdown), older generation first: one line per message,
-    /// `SMSC address, SMSC's id, vouch's id, system_id`, tab-separated. Returns how many.
-    fn save(&self, path: &std::path::Path, smscs: &[SmscConfig]) -> std::io::Result<usize> {
-        use std::io::Write as _;
-        let g = self.generations.lock().unwrap_or_else(|e| e.into_inner());
-        let tmp = path.with_extension("tmp");
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        writeln!(w, "{RECEIPT_IDS_HEADER}")?;
-        let mut n = 0;
-        for ((index, theirs), sent) in g.1.iter().chain(g.0.iter()) {
-            let Some(smsc) = smscs.get(*index) else { continue };
-            let fields = [theirs.as_str(), sent.our_id.as_str(), sent.system_id.as_str()];
-            if fields.iter().any(|f| f.contains(['\t', '\n'])) {
-                continue;
-            }
-            writeln!(w, "{}\t{}\t{}\t{}", smsc.addr, fields[0], fields[1], fields[2])?;
-            n += 1;
-        }
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        Ok(n)
-    }
-
-    /// Reads what [`IdMap::save`] wrote, for the SMSCs still configured (by address), and
-    /// removes the file. Returns how many were taken.
-    fn load(&self, path: &std::path::Path, smscs: &[SmscConfig]) -> std::io::Result<usize> {
+    /// Reads the file earlier versions wrote at a clean stop (one line per message, `SMSC
+    /// address, SMSC's id, vouch's id, system_id`, tab-separated), for the SMSCs still
+    /// configured (by address), and removes it; `keep` is handed each id taken, for the store.
+    /// Returns how many were taken.
+    fn load(
+        &self,
+        path: &std::path::Path,
+        accounts: &[(std::net::SocketAddr, usize)],
+        mut keep: impl FnMut(usize, &str, &Sent),
+    ) -> std::io::Result<usize> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -436,8 +472,10 @@ impl IdMap {
             else {
                 continue;
             };
-            let Some(index) = smscs.iter().position(|s| s.addr.to_string() == addr) else { continue };
-            self.insert((index, theirs.to_owned()), Sent { our_id: ours.to_owned(), system_id: system_id.to_owned() });
+            let Some(&(_, account)) = accounts.iter().find(|(a, _)| a.to_string() == addr) else { continue };
+            let sent = Sent { our_id: ours.to_owned(), system_id: system_id.to_owned() };
+            keep(account, theirs, &sent);
+            self.insert((account, theirs.to_owned()), sent);
             n += 1;
         }
         std::fs::remove_file(path)?;
@@ -445,13 +483,89 @@ impl IdMap {
     }
 }
 
-/// The first line of the file [`IdMap::save`] writes.
+/// The first line of the file earlier versions wrote at a clean stop.
 const RECEIPT_IDS_HEADER: &str = "vouch smpp receipt ids v1";
+
+/// One SMSC session (a bind): how `/healthz` and the metrics name it, its SMSC account, its
+/// route.
+struct Upstream {
+    label: String,
+    account: usize,
+    route: usize,
+}
+
+/// Where a set of destinations goes: the SMSC sessions of one group (or of one `--smsc` URL),
+/// taking its messages in turn while bound.
+struct Route {
+    prefixes: Vec<String>,
+    /// Its SMSC sessions.
+    members: Vec<usize>,
+    /// Their SMSC accounts (a receipt from any of them may be for a message any of them took).
+    accounts: Vec<usize>,
+    /// The turn.
+    next: AtomicUsize,
+}
+
+/// The SMSC sessions, their accounts and their routes, from the configuration.
+struct Topology {
+    upstreams: Vec<Upstream>,
+    routes: Vec<Route>,
+    /// `SYSTEM_ID@HOST:PORT` of each SMSC account ([`SmscConfig::account`]).
+    accounts: Vec<String>,
+}
+
+impl Topology {
+    /// Groups the sessions: one route per `group=` name, else per SMSC account. A session is
+    /// named by its address, or `SYSTEM_ID@HOST:PORT` when several accounts share the address,
+    /// with `#N` after it when the account has several binds.
+    fn of(smscs: &[SmscConfig]) -> Self {
+        let mut accounts: Vec<String> = Vec::new();
+        let mut route_keys: Vec<String> = Vec::new();
+        let mut routes: Vec<Route> = Vec::new();
+        let mut upstreams = Vec::with_capacity(smscs.len());
+        for (i, s) in smscs.iter().enumerate() {
+            let key = s.account();
+            let account = accounts.iter().position(|a| *a == key).unwrap_or_else(|| {
+                accounts.push(key.clone());
+                accounts.len() - 1
+            });
+            let route_key = s.group.as_ref().map_or_else(|| key.clone(), |g| format!("group {g}"));
+            let route = route_keys.iter().position(|k| *k == route_key).unwrap_or_else(|| {
+                route_keys.push(route_key);
+                routes.push(Route {
+                    prefixes: s.prefixes.clone(),
+                    members: Vec::new(),
+                    accounts: Vec::new(),
+                    next: AtomicUsize::new(0),
+                });
+                routes.len() - 1
+            });
+            let r = &mut routes[route];
+            r.members.push(i);
+            if !r.accounts.contains(&account) {
+                r.accounts.push(account);
+            }
+            let shared_addr = smscs.iter().filter(|o| o.addr == s.addr).count() > 1;
+            let label = match (shared_addr, s.binds > 1) {
+                (false, false) => s.addr.to_string(),
+                (true, false) => key,
+                (_, true) => format!("{key}#{}", s.bind + 1),
+            };
+            upstreams.push(Upstream { label, account, route });
+        }
+        Self { upstreams, routes, accounts }
+    }
+}
 
 struct Shared {
     gateway: Arc<SmppGateway>,
     settings: SmppSettings,
     upstreams: Vec<mpsc::Sender<UpstreamRequest>>,
+    topology: Topology,
+    /// Whether each SMSC session is bound now.
+    bound: Vec<AtomicBool>,
+    /// Message ids awaiting receipts not yet written to the store.
+    unwritten: std::sync::Mutex<Vec<vouch_store::ReceiptIdRow>>,
     /// Receiving sessions by system_id, and by CSP (for subscribers' messages).
     by_account: std::sync::Mutex<HashMap<String, Vec<Receiver>>>,
     by_provider: std::sync::Mutex<HashMap<ProviderId, Vec<Receiver>>>,
@@ -549,19 +663,149 @@ impl Shared {
         e.1 == MAX_BIND_FAILURES_PER_MINUTE
     }
 
-    /// The SMSC for a destination: the longest matching prefix, else the first without prefixes
-    /// (the default route); `None` when every SMSC has prefixes and none matches.
+    /// The route for a destination: the longest matching prefix, else the one without
+    /// prefixes (the default route); `None` when every route has prefixes and none matches.
     fn route(&self, dest: &str) -> Option<usize> {
         let digits = dest.trim_start_matches('+');
+        let routes = &self.topology.routes;
         let mut best: Option<(usize, usize)> = None;
-        for (i, s) in self.settings.smscs.iter().enumerate() {
-            for p in &s.prefixes {
+        for (i, r) in routes.iter().enumerate() {
+            for p in &r.prefixes {
                 if digits.starts_with(p.as_str()) && best.is_none_or(|(_, l)| p.len() > l) {
                     best = Some((i, p.len()));
                 }
             }
         }
-        best.map(|(i, _)| i).or_else(|| self.settings.smscs.iter().position(|s| s.prefixes.is_empty()))
+        best.map(|(i, _)| i).or_else(|| routes.iter().position(|r| r.prefixes.is_empty()))
+    }
+
+    /// Hands a submit to the route's next bound SMSC session in turn (round-robin), another
+    /// bound one when that one's queue is full; when none of the route is bound, to the queue
+    /// of one that is not, where it waits for a session (moved to the first of the route that
+    /// binds). Answered ESME_RTHROTTLED when no queue has room.
+    fn send_upstream(&self, route: usize, mut req: UpstreamRequest) {
+        let r = &self.topology.routes[route];
+        let n = r.members.len();
+        let start = if n == 1 { 0 } else { r.next.fetch_add(1, Ordering::Relaxed) };
+        let mut any_bound = false;
+        for k in 0..n {
+            let m = r.members[(start + k) % n];
+            if !self.bound[m].load(Ordering::Relaxed) {
+                continue;
+            }
+            any_bound = true;
+            match self.upstreams[m].try_send(req) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(x) | mpsc::error::TrySendError::Closed(x)) => req = x,
+            }
+        }
+        if !any_bound {
+            match self.upstreams[r.members[start % n]].try_send(req) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(x) | mpsc::error::TrySendError::Closed(x)) => req = x,
+            }
+        }
+        req.reply.send(Err(CommandStatus::ESME_RTHROTTLED));
+    }
+
+    /// Gives a submit that SMSC session `from` holds (not bound) to a bound session of its
+    /// route; hands it back when there is none with room.
+    fn to_bound_peer(&self, from: usize, mut req: UpstreamRequest) -> Result<(), UpstreamRequest> {
+        let route = &self.topology.routes[self.topology.upstreams[from].route];
+        for &m in &route.members {
+            if m == from || !self.bound[m].load(Ordering::Relaxed) {
+                continue;
+            }
+            match self.upstreams[m].try_send(req) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Full(x) | mpsc::error::TrySendError::Closed(x)) => req = x,
+            }
+        }
+        Err(req)
+    }
+
+    /// Moves the submits a session that is not bound holds to bound sessions of its route,
+    /// oldest first, as far as they have room.
+    fn hand_over(&self, from: usize, waiting: &mut VecDeque<UpstreamRequest>) {
+        if self.topology.routes[self.topology.upstreams[from].route].members.len() == 1 {
+            return;
+        }
+        while let Some(r) = waiting.pop_front() {
+            if let Err(r) = self.to_bound_peer(from, r) {
+                waiting.push_front(r);
+                return;
+            }
+        }
+    }
+
+    /// Notes that SMSC session `index` is bound or not: routing, the gauge, `/healthz`.
+    fn set_bound(&self, index: usize, bound: bool) {
+        self.bound[index].store(bound, Ordering::Relaxed);
+        let label = &self.topology.upstreams[index].label;
+        metrics::gauge!("vouch_smpp_upstream_bound", "smsc" => label.clone()).set(if bound { 1.0 } else { 0.0 });
+        self.gateway.set_smsc_bound(label, bound);
+    }
+
+    /// Queues a message id awaiting its receipt for the store (written every
+    /// [`RECEIPT_IDS_EVERY`]).
+    fn keep_receipt_id(&self, account: usize, upstream_id: &str, sent: &Sent) {
+        let row = vouch_store::ReceiptIdRow {
+            smsc: self.topology.accounts[account].clone(),
+            upstream_id: upstream_id.to_owned(),
+            our_id: sent.our_id.clone(),
+            system_id: sent.system_id.clone(),
+            at: jiff::Timestamp::now(),
+        };
+        let mut w = self.unwritten.lock().unwrap_or_else(|e| e.into_inner());
+        if w.len() < RECEIPT_IDS_UNWRITTEN {
+            w.push(row);
+        } else {
+            metrics::counter!("vouch_smpp_receipt_ids_unwritten_total").increment(1);
+        }
+    }
+
+    /// Writes the message ids queued by [`Shared::keep_receipt_id`]; kept for the next try
+    /// when the store fails.
+    async fn write_receipt_ids(&self) {
+        let rows = std::mem::take(&mut *self.unwritten.lock().unwrap_or_else(|e| e.into_inner()));
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = self.gateway.registry().store().put_receipt_ids(&rows).await {
+            tracing::warn!(error = %e, ids = rows.len(), "cannot write the message ids awaiting receipts; retrying");
+            let mut w = self.unwritten.lock().unwrap_or_else(|e| e.into_inner());
+            let room = RECEIPT_IDS_UNWRITTEN.saturating_sub(w.len());
+            let mut rows = rows;
+            if rows.len() > room {
+                metrics::counter!("vouch_smpp_receipt_ids_unwritten_total").increment((rows.len() - room) as u64);
+                rows.truncate(room);
+            }
+            rows.append(&mut w);
+            *w = rows;
+        }
+    }
+
+    /// Where the receipt for SMSC session `index`'s message id `upstream_id` goes: from memory
+    /// (this node sent it lately), else from the store (sent before a restart, or by another
+    /// node of a shared database). The session's own account is asked first, then the other
+    /// accounts of its route. `Err` when the store cannot say now.
+    async fn receipt_for(&self, index: usize, upstream_id: &str) -> Result<Option<Sent>, vouch_store::StoreError> {
+        let own = self.topology.upstreams[index].account;
+        let route = &self.topology.routes[self.topology.upstreams[index].route];
+        let accounts = std::iter::once(own).chain(route.accounts.iter().copied().filter(|&a| a != own));
+        let key = |a: usize| (a, upstream_id.to_owned());
+        for a in accounts.clone() {
+            if let Some(sent) = self.ids.get(&key(a)) {
+                return Ok(Some(sent));
+            }
+        }
+        let store = self.gateway.registry().store();
+        for a in accounts {
+            if let Some(row) = store.receipt_id(&self.topology.accounts[a], upstream_id).await? {
+                return Ok(Some(Sent { our_id: row.our_id, system_id: row.system_id }));
+            }
+        }
+        Ok(None)
     }
 
     fn receivers_of(&self, system_id: &str, provider: Option<ProviderId>) -> Vec<Receiver> {
@@ -667,6 +911,9 @@ impl SmppServer {
             gateway,
             settings: settings.clone(),
             upstreams,
+            topology: Topology::of(&settings.smscs),
+            bound: settings.smscs.iter().map(|_| AtomicBool::new(false)).collect(),
+            unwritten: Default::default(),
             by_account: Default::default(),
             by_provider: Default::default(),
             ids: IdMap::default(),
@@ -678,17 +925,49 @@ impl SmppServer {
             unbound: Default::default(),
             bind_failures: Default::default(),
         });
-        // The ids of messages sent before the last stop, so that their receipts still find
-        // their ESMEs.
+        // The ids an earlier version kept in a file at its last stop: into memory and the store.
         if let Some(path) = &settings.receipt_ids {
-            match shared.ids.load(path, &settings.smscs) {
+            let accounts: Vec<(SocketAddr, usize)> =
+                settings.smscs.iter().zip(&shared.topology.upstreams).map(|(s, u)| (s.addr, u.account)).collect();
+            match shared
+                .ids
+                .load(path, &accounts, |account, theirs, sent| shared.keep_receipt_id(account, theirs, sent))
+            {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(ids = n, "message ids awaiting receipts taken up from the last run"),
+                Ok(n) => {
+                    tracing::info!(ids = n, "message ids awaiting receipts taken up from the file of the last run")
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, path = %path.display(), "cannot read the message ids awaiting receipts")
                 }
             }
         }
+        // The ids awaiting receipts go to the store every RECEIPT_IDS_EVERY; those whose receipt
+        // window is over are deleted every hour.
+        let (keeper_stop, mut keeper_stopped) = oneshot::channel::<()>();
+        let keeper = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(RECEIPT_IDS_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut purge = tokio::time::interval(Duration::from_secs(3600));
+                purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => shared.write_receipt_ids().await,
+                        _ = purge.tick() => {
+                            let before = jiff::Timestamp::now() - RECEIPT_WINDOW;
+                            match shared.gateway.registry().store().purge_receipt_ids(before).await {
+                                Ok(0) => {}
+                                Ok(n) => tracing::debug!(ids = n, "message ids past their receipt window deleted"),
+                                Err(e) => tracing::warn!(error = %e, "cannot delete the message ids past their receipt window"),
+                            }
+                        }
+                        _ = &mut keeper_stopped => return,
+                    }
+                }
+            })
+        };
         let upstream_tasks: Vec<_> =
             receivers.into_iter().enumerate().map(|(i, rx)| tokio::spawn(upstream(shared.clone(), i, rx))).collect();
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -745,14 +1024,12 @@ impl SmppServer {
                 tracing::warn!("an SMSC session did not unbind in 3 s; stopping anyway");
             }
         }
-        if let Some(path) = &settings.receipt_ids {
-            let (ids, smscs) = (shared.clone(), settings.smscs.clone());
-            let path = path.clone();
-            match tokio::task::spawn_blocking(move || ids.ids.save(&path, &smscs)).await {
-                Ok(Ok(n)) => tracing::info!(ids = n, "message ids awaiting receipts kept for the next start"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "cannot keep the message ids awaiting receipts"),
-                Err(e) => tracing::warn!(error = %e, "cannot keep the message ids awaiting receipts"),
-            }
+        // The last ids awaiting receipts go to the store (at most a write's worth of waiting:
+        // the stop's own bound covers the database being away).
+        let _ = keeper_stop.send(());
+        let _ = keeper.await;
+        if tokio::time::timeout(Duration::from_secs(3), shared.write_receipt_ids()).await.is_err() {
+            tracing::warn!("the message ids awaiting receipts could not be written within 3 s");
         }
     }
 }
@@ -771,6 +1048,9 @@ struct Part {
     /// Held again after the campaign's rate throttled its message (see [`hold_again`]): the
     /// same part sent again takes its place.
     held_again: bool,
+    /// It asks for a delivery receipt (or an intermediate notification): its id is kept in
+    /// the store until the receipt window is over.
+    receipt: bool,
 }
 
 /// A receipt telling the ESME that an acknowledged part was not delivered after all (the
@@ -1253,6 +1533,7 @@ async fn handle_pdu(
                 acked: None,
                 receives,
                 held_again: false,
+                receipt: sm.registered_delivery & 0x13 != 0,
             };
             // User data given twice (short_message and message_payload), a UDH that does not
             // parse, or parts numbered two ways that disagree (UDH and sar_ TLVs): what a check
@@ -1368,7 +1649,7 @@ async fn submit(
             detail: "no SMSC routes this destination (every SMSC has prefixes and none matches)".into(),
         });
     }
-    let (true, Some(smsc)) = (checked.verdict.forwards(), route) else {
+    let (true, Some(route)) = (checked.verdict.forwards(), route) else {
         let status = checked.verdict.reason().map_or(CommandStatus::ESME_RSYSERR, |r| r.status);
         // Over the rate, a concatenated message is answered ESME_RTHROTTLED on the part that
         // completed it, and an ESME sends that part again, alone: the others were answered
@@ -1397,15 +1678,7 @@ async fn submit(
             vouch_smpp::append_tlv(&mut p.pdu, vouch_smpp::TLV_VOUCH_FLAG, &r.status.0.to_be_bytes());
         }
     }
-    let upstream = &shared.upstreams[smsc];
-    let send = |req: UpstreamRequest| {
-        if let Err(e) = upstream.try_send(req) {
-            let req = match e {
-                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
-            };
-            req.reply.send(Err(CommandStatus::ESME_RTHROTTLED));
-        }
-    };
+    let send = |req: UpstreamRequest| shared.send_upstream(route, req);
     if let [p] = parts.as_slice()
         && p.acked.is_none()
     {
@@ -1413,7 +1686,7 @@ async fn submit(
         let mut part = parts.remove(0);
         let pdu = std::mem::take(&mut part.pdu);
         let answering =
-            Answering { shared: shared.clone(), account: acc.clone(), checked, part, smsc, events: events.clone() };
+            Answering { shared: shared.clone(), account: acc.clone(), checked, part, events: events.clone() };
         send(UpstreamRequest::new(pdu, Reply::Answer(Answer(Some(Box::new(answering))))));
         return Submitted { answered: 0, hold_again: Vec::new() };
     }
@@ -1429,7 +1702,6 @@ async fn submit(
     let shared = shared.clone();
     let acc = acc.clone();
     let events = events.clone();
-    let upstream = upstream.clone();
     tokio::spawn(async move {
         let mut answers = Vec::new();
         let mut first_id = None;
@@ -1448,12 +1720,10 @@ async fn submit(
                 pause *= 2;
                 metrics::counter!("vouch_smpp_part_retries_total").increment(1);
                 let (tx, rx) = oneshot::channel();
-                reply = match upstream.try_send(UpstreamRequest::new(pdu.clone(), Reply::Wait(tx))) {
-                    Ok(()) => rx.await.unwrap_or(Err(CommandStatus::ESME_RSYSERR)),
-                    Err(_) => Err(CommandStatus::ESME_RTHROTTLED),
-                };
+                shared.send_upstream(route, UpstreamRequest::new(pdu.clone(), Reply::Wait(tx)));
+                reply = rx.await.unwrap_or(Err(CommandStatus::ESME_RSYSERR));
             }
-            match answer_part(&shared, smsc, &acc, &part, reply, &mut answers) {
+            match answer_part(&shared, &acc, &part, reply, &mut answers) {
                 Ok(id) => {
                     first_id.get_or_insert(id);
                 }
@@ -1519,7 +1789,6 @@ fn hold_again(
 /// acknowledged earlier). Returns the id, or the SMSC's refusal.
 fn answer_part(
     shared: &Arc<Shared>,
-    smsc: usize,
     acc: &BoundAccount,
     part: &Part,
     reply: UpstreamReply,
@@ -1527,10 +1796,14 @@ fn answer_part(
 ) -> Result<String, CommandStatus> {
     let (command_id, sequence, acked) = (part.command_id, part.sequence, &part.acked);
     match reply {
-        Ok(upstream_id) => {
+        Ok(Taken { id: upstream_id, smsc }) => {
             let our_id = acked.clone().unwrap_or_else(|| shared.message_id());
             let sent = Sent { our_id: our_id.clone(), system_id: acc.system_id.clone() };
-            shared.ids.insert((smsc, upstream_id), sent);
+            let account = shared.topology.upstreams[smsc].account;
+            if part.receipt {
+                shared.keep_receipt_id(account, &upstream_id, &sent);
+            }
+            shared.ids.insert((account, upstream_id), sent);
             if acked.is_none() {
                 vouch_smpp::encode_message_resp(answers, command_id, CommandStatus::ESME_ROK, sequence, &our_id);
             }
@@ -1603,9 +1876,9 @@ async fn upstream(shared: Arc<Shared>, index: usize, mut requests: mpsc::Receive
     // Submits sent and not answered when a connection dropped: sent again first.
     let mut retry: VecDeque<UpstreamRequest> = VecDeque::new();
     let mut stopping = shared.stopping.subscribe();
+    let label = shared.topology.upstreams[index].label.clone();
     // Present from the start, so that an alert on 0 also sees an SMSC that never bound.
-    metrics::gauge!("vouch_smpp_upstream_bound", "smsc" => cfg.addr.to_string()).set(0.0);
-    shared.gateway.set_smsc_bound(&cfg.addr.to_string(), false);
+    shared.set_bound(index, false);
     loop {
         if *stopping.borrow_and_update() {
             return; // the gateway is shutting down, and this SMSC is away
@@ -1618,25 +1891,30 @@ async fn upstream(shared: Arc<Shared>, index: usize, mut requests: mpsc::Receive
                 if bound {
                     backoff = Duration::from_millis(100);
                 }
-                metrics::counter!("vouch_smpp_upstream_disconnects_total", "smsc" => cfg.addr.to_string()).increment(1);
-                tracing::warn!(smsc = %cfg.addr, error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "SMSC session lost");
+                metrics::counter!("vouch_smpp_upstream_disconnects_total", "smsc" => label.clone()).increment(1);
+                tracing::warn!(smsc = %label, error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "SMSC session lost");
             }
         }
-        // While the SMSC is away, submits wait for the next session (those already sent
-        // first); one that waited the response timeout since it came is answered, checked every
-        // second (and after each failed attempt, which may itself take up to 25 s).
+        // While the SMSC is away, its submits (those already sent first) go to another bound
+        // SMSC of its route, if there is one; else they wait for the next session of either.
+        // One that waited the response timeout since it came is answered, checked every
+        // 250 ms (and after each failed attempt, which may itself take up to 25 s).
+        shared.hand_over(index, &mut retry);
         give_back_late(&mut retry, cfg.response_timeout);
         let now = tokio::time::Instant::now();
         let until = now + backoff;
-        let mut tick = tokio::time::interval_at(now + Duration::from_secs(1), Duration::from_secs(1));
+        let mut tick = tokio::time::interval_at(now + Duration::from_millis(250), Duration::from_millis(250));
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => break,
                 r = requests.recv() => match r {
-                    Some(r) => retry.push_back(r),
+                    Some(r) => if let Err(r) = shared.to_bound_peer(index, r) { retry.push_back(r) },
                     None => return,
                 },
-                _ = tick.tick() => give_back_late(&mut retry, cfg.response_timeout),
+                _ = tick.tick() => {
+                    shared.hand_over(index, &mut retry);
+                    give_back_late(&mut retry, cfg.response_timeout);
+                }
                 Ok(()) = stopping.changed() => return,
             }
         }
@@ -1715,9 +1993,8 @@ async fn upstream_connection(
         anyhow::bail!("bind refused: {}", bound.status);
     }
     *bound_once = true;
-    tracing::info!(smsc = %cfg.addr, "bound to SMSC");
-    metrics::gauge!("vouch_smpp_upstream_bound", "smsc" => cfg.addr.to_string()).set(1.0);
-    shared.gateway.set_smsc_bound(&cfg.addr.to_string(), true);
+    tracing::info!(smsc = %shared.topology.upstreams[index].label, "bound to SMSC");
+    shared.set_bound(index, true);
     let mut pending: HashMap<u32, UpstreamRequest> = HashMap::new();
     let (resp_tx, mut resps) = mpsc::channel::<Vec<u8>>(4096);
     let mut keepalive = tokio::time::interval(Duration::from_secs(30));
@@ -1804,7 +2081,7 @@ async fn upstream_connection(
                             if let Some(r) = pending.remove(&h.sequence) {
                                 let reply = if h.status.is_ok() {
                                     match vouch_smpp::decode(bytes).ok().map(|p| match p.body() { Body::MessageResp(id) => id.to_owned(), _ => String::new() }) {
-                                        Some(id) if !id.is_empty() => Ok(id),
+                                        Some(id) if !id.is_empty() => Ok(Taken { id, smsc: index }),
                                         _ => Err(CommandStatus::ESME_RSYSERR),
                                     }
                                 } else if h.status == CommandStatus::ESME_RTHROTTLED || h.status.0 == 0x14 {
@@ -1876,9 +2153,9 @@ async fn upstream_connection(
             }
         }
     };
-    metrics::gauge!("vouch_smpp_upstream_bound", "smsc" => cfg.addr.to_string()).set(0.0);
-    shared.gateway.set_smsc_bound(&cfg.addr.to_string(), false);
-    // Unanswered submits go out again on the next connection, oldest first.
+    shared.set_bound(index, false);
+    // Unanswered submits go out again on the next connection (or to another SMSC of the
+    // route), oldest first.
     let mut left: Vec<(u32, UpstreamRequest)> = pending.into_iter().collect();
     left.sort_by_key(|(s, _)| *s);
     for (_, r) in left.into_iter().rev() {
@@ -1899,9 +2176,22 @@ async fn from_upstream(shared: &Arc<Shared>, index: usize, bytes: &[u8]) -> Comm
             .receipted_message_id
             .map(str::to_owned)
             .or_else(|| vouch_smpp::receipt::receipt_id(text).map(str::to_owned));
-        let Some(sent) = upstream_id.and_then(|id| shared.ids.get(&(index, id))) else {
-            metrics::counter!("vouch_smpp_receipts_total", "result" => "unknown_id").increment(1);
-            return CommandStatus::ESME_ROK; // not ours to keep: nobody could take it
+        let found = match &upstream_id {
+            Some(id) => shared.receipt_for(index, id).await,
+            None => Ok(None),
+        };
+        let sent = match found {
+            Ok(Some(sent)) => sent,
+            Ok(None) => {
+                metrics::counter!("vouch_smpp_receipts_total", "result" => "unknown_id").increment(1);
+                return CommandStatus::ESME_ROK; // not ours to keep: nobody could take it
+            }
+            Err(e) => {
+                // The store cannot say now: the SMSC sends it again later.
+                tracing::warn!(error = %e, "cannot look up a receipt's message id");
+                metrics::counter!("vouch_smpp_receipts_total", "result" => "retry").increment(1);
+                return CommandStatus::ESME_RX_T_APPN;
+            }
         };
         let rewritten = vouch_smpp::receipt::rewrite_id(text, &sent.our_id).unwrap_or_else(|| text.to_vec());
         let m = OutboundMessage {
@@ -2047,5 +2337,41 @@ mod tests {
         let e = format!("{:#}", SmscConfig::parse("smpp://up:pw@127.0.0.1:1?window=0").unwrap_err());
         assert!(e.contains("window=0 must be at least 1"), "{e}");
         assert_eq!(SmscConfig::parse("smpp://up:pw@127.0.0.1:1?window=1").unwrap().window, 1);
+    }
+
+    #[test]
+    fn smsc_url_groups_and_binds_are_checked() {
+        let c = SmscConfig::parse("smpp://up:pw@127.0.0.1:1?group=att-1&binds=2").unwrap();
+        assert_eq!((c.group.as_deref(), c.binds), (Some("att-1"), 2));
+        assert_eq!(c.expand().iter().map(|c| c.bind).collect::<Vec<_>>(), [0, 1]);
+        for (bad, says) in [
+            ("group=", "must be 1 to 32"),
+            ("group=a%20b", "must be 1 to 32"),
+            ("binds=0", "binds=0 must be 1 to 16"),
+            ("binds=17", "binds=17 must be 1 to 16"),
+        ] {
+            let e = format!("{:#}", SmscConfig::parse(&format!("smpp://up:pw@127.0.0.1:1?{bad}")).unwrap_err());
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn routes_group_smscs_and_name_each_session_apart() {
+        let smscs: Vec<SmscConfig> = [
+            "smpp://a:pw@127.0.0.1:1?group=att&prefixes=1202",
+            "smpp://b:pw@127.0.0.1:1?group=att&prefixes=1202&binds=2",
+            "smpp://c:pw@127.0.0.1:2",
+        ]
+        .iter()
+        .flat_map(|u| SmscConfig::parse(u).unwrap().expand())
+        .collect();
+        let t = Topology::of(&smscs);
+        let labels: Vec<&str> = t.upstreams.iter().map(|u| u.label.as_str()).collect();
+        assert_eq!(labels, ["a@127.0.0.1:1", "b@127.0.0.1:1#1", "b@127.0.0.1:1#2", "127.0.0.1:2"]);
+        assert_eq!(t.routes.len(), 2);
+        assert_eq!(t.routes[0].members, [0, 1, 2]);
+        assert_eq!(t.routes[0].accounts, [0, 1], "two binds of one account share its ids");
+        assert_eq!(t.accounts, ["a@127.0.0.1:1", "b@127.0.0.1:1", "c@127.0.0.1:2"]);
+        assert_eq!(t.routes[1].members, [3]);
     }
 }

@@ -634,3 +634,39 @@ async fn a_stop_taken_while_a_node_was_cut_off_from_the_database_is_enforced_whe
     eprintln!("a STOP taken while B was cut off enforced by B {lag:?} after it was back");
     drop((esme_a, esme_b, a, b, a0, smsc_a, smsc_b));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_reaching_another_node_than_the_one_that_sent_the_message_finds_the_esme_there() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let url = fresh_database("receipt");
+    let smsc = Smsc::start(dir.join("smsc.jsonl"));
+    let a0 = node(dir, "a0", &url, None, &[]);
+    let s = a0.accepted_campaign().await;
+    a0.assign(&s.csp.key, N_SHARED_E164, &s.campaign).await.ok(201);
+    let password = a0.smpp_account(&s.csp, "acme1").await;
+    // Two gateway nodes bound to one SMSC with its one account, as a carrier's bind is shared.
+    let upstream = format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port);
+    let args = ["--smpp", "127.0.0.1:0", "--gateway-dca", s.dca.id.as_str(), "--smsc", upstream.as_str()];
+    let mut a = node(dir, "a", &url, Some(&a0), &args);
+    let b = node(dir, "b", &url, Some(&a0), &args);
+    within(Duration::from_secs(10), "both nodes bound to the SMSC", || async {
+        smsc.control("stats").contains("\"sessions_bound\": 2")
+    })
+    .await;
+    smsc.control("dlrdelay 3000");
+    let mut esme_a = Esme::start(announced_port(&a, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(esme_a.bind("acme1", &password), 0);
+    let sent = esme_a.submit_full(N_SHARED, SUBSCRIBER, "Acme: welcome");
+    assert_eq!(sent["statuses"], json!([0]), "{sent}");
+    let id = sent["message_ids"][0].as_str().expect("a message id").to_owned();
+    let mut esme_b = Esme::start(announced_port(&b, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(esme_b.bind("acme1", &password), 0);
+    // Node A dies before the receipt comes: the SMSC sends it on B's bind, and B finds where
+    // it goes in the shared table.
+    std::thread::sleep(Duration::from_millis(500));
+    a.sigkill();
+    let pdus = esme_b.wait_deliver(1, 10);
+    assert_eq!(pdus.len(), 1, "the receipt reaches the ESME through node B");
+    assert_eq!(pdus[0]["receipted_message_id"], json!(id), "{pdus:?}");
+}

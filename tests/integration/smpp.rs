@@ -2,6 +2,8 @@
 //! independent SMSC simulator (`peers/smsc_sim.py`), both on loopback, through `vouch serve
 //! --smpp`.
 
+use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -144,11 +146,11 @@ impl Esme {
         r["statuses"].as_array().expect("statuses").iter().map(|s| s.as_i64().expect("int")).collect()
     }
 
-    fn submit_full(&mut self, src: &str, dst: &str, text: &str) -> Value {
+    pub(crate) fn submit_full(&mut self, src: &str, dst: &str, text: &str) -> Value {
         self.op(json!({"op": "submit", "src": src, "dst": dst, "text": text, "dlr": true, "split": "none"}))
     }
 
-    fn wait_deliver(&mut self, count: usize, timeout: u64) -> Vec<Value> {
+    pub(crate) fn wait_deliver(&mut self, count: usize, timeout: u64) -> Vec<Value> {
         let r = self.op(json!({"op": "wait_deliver", "count": count, "timeout": timeout}));
         r["pdus"].as_array().cloned().unwrap_or_default()
     }
@@ -952,7 +954,7 @@ async fn sigterm_answers_every_submit_in_flight_and_receipts_find_their_esme_aft
     assert!(stopped.elapsed() < Duration::from_secs(8), "the stop took {:?}", stopped.elapsed());
     let stats = smsc.control("stats");
     assert!(stats.contains("\"unbinds\": 1"), "vouch unbinds from the SMSC: {stats}");
-    assert!(std::fs::read_to_string(data_dir.join("smpp-receipt-ids")).is_ok_and(|t| t.lines().count() == 6));
+    assert!(!data_dir.join("smpp-receipt-ids").exists(), "the ids awaiting receipts are in the store, not a file");
     // Restarted: the receipts the SMSC sends now reach the ESME under the ids it was given.
     let server = gateway();
     let mut rx = RawEsme::connect(announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:"));
@@ -970,7 +972,6 @@ async fn sigterm_answers_every_submit_in_flight_and_receipts_find_their_esme_aft
     receipted.sort();
     ids.sort();
     assert_eq!(receipted, ids);
-    assert!(!data_dir.join("smpp-receipt-ids").exists(), "taken up and removed");
     drop(server);
 }
 
@@ -1024,5 +1025,204 @@ async fn gateway_refuses_unroutable_messages_and_holds_off_bind_guessers_and_idl
     for m in ["vouch_smpp_upstream_bound{smsc=", "vouch_smpp_connections_refused_total{why=\"unbound per address\"}"] {
         assert!(metrics.contains(m), "{m} in\n{metrics}");
     }
+    drop(server);
+}
+
+/// What a transceiver ESME heard: the answers to its submits (sequence → status and message
+/// id) and the ids of the receipts it was sent (each answered at once).
+#[derive(Default)]
+struct Heard {
+    answers: HashMap<u32, (u32, String)>,
+    receipts: Vec<String>,
+}
+
+impl RawEsme {
+    /// Reads for at most `wait`, until `done` says so, answering every deliver_sm.
+    fn hear(&mut self, heard: &mut Heard, wait: Duration, done: impl Fn(&Heard) -> bool) {
+        for p in std::mem::take(&mut self.seen) {
+            self.note(heard, p);
+        }
+        let deadline = Instant::now() + wait;
+        while !done(heard) {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { return };
+            let Some(p) = self.read(left.max(Duration::from_millis(1))) else { return };
+            self.note(heard, p);
+        }
+    }
+
+    fn note(&mut self, heard: &mut Heard, p: RawPdu) {
+        match p.0 {
+            0x8000_0004 => {
+                heard.answers.insert(p.2, (p.1, leading_cstr(&p.3)));
+            }
+            0x05 => {
+                let text = String::from_utf8_lossy(&p.3).into_owned();
+                let id = text.split("id:").nth(1).and_then(|t| t.split(' ').next()).unwrap_or_default();
+                heard.receipts.push(id.to_owned());
+                self.send_as(0x8000_0005, 0, p.2, &cstr(""));
+            }
+            0x15 => self.send_as(0x8000_0015, 0, p.2, &[]),
+            _ => {}
+        }
+    }
+
+    /// Sends a message asking for a receipt, numbered `n` in its text; returns its sequence
+    /// number and text.
+    fn send_visit(&mut self, n: usize) -> (u32, String) {
+        let text = format!("Acme Dental: visit {n} confirmed. Reply STOP to opt out.");
+        (self.send(4, 0, &submit_body(0, 0, true, text.as_bytes(), &[])), text)
+    }
+}
+
+/// Waits (at most 20 s) until `/healthz` says each SMSC session is bound or not as wanted.
+async fn wait_smscs(server: &Server, want: &[(&str, bool)]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let health = server.health().await;
+        if want.iter().all(|(label, bound)| health["smscs"][*label] == json!(bound)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "/healthz never said {want:?}: {health}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_of_two_smscs_carries_on_when_one_is_lost_and_takes_it_back() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let data_dir = dir.join("data");
+    let (s, password) = registered_account(dir, &data_dir, "pairesme").await;
+    // Two SMSCs of one carrier (ids of their own: a-N and b-N), one route.
+    let a = Smsc::start_with(dir.join("a.jsonl"), &[OsStr::new("--id-prefix"), OsStr::new("a-")]);
+    let b = Smsc::start_with(dir.join("b.jsonl"), &[OsStr::new("--id-prefix"), OsStr::new("b-")]);
+    let mut cmd = serve_command(dir, &data_dir);
+    cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id]);
+    for smsc in [&a, &b] {
+        cmd.arg("--smsc").arg(format!("smpp://vouchup:uppw@127.0.0.1:{}?group=carrier", smsc.port));
+    }
+    let server = Server::launch(cmd, data_dir.clone(), dir.to_path_buf());
+    let (la, lb) = (format!("127.0.0.1:{}", a.port), format!("127.0.0.1:{}", b.port));
+    wait_smscs(&server, &[(&la, true), (&lb, true)]).await;
+    let mut e = RawEsme::connect(announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(e.bind(0x09, "pairesme", &password), 0);
+    let mut heard = Heard::default();
+    let mut sent: Vec<(u32, String)> = Vec::new();
+    let mut n = 0;
+    let wait = Duration::from_secs(10);
+    // Both SMSCs bound: the messages go to each in turn.
+    for _ in 0..10 {
+        n += 1;
+        let (seq, text) = e.send_visit(n);
+        e.hear(&mut heard, wait, |h| h.answers.contains_key(&seq));
+        sent.push((seq, text));
+    }
+    let texts = |smsc: &Smsc| smsc.texts_from(N_MAIN);
+    assert_eq!((texts(&a).len(), texts(&b).len()), (5, 5), "round-robin over the bound SMSCs");
+    // A answers slowly, and goes away with submits outstanding: those go to B.
+    a.control("delay 1000");
+    let burst: Vec<(u32, String)> = (0..6)
+        .map(|_| {
+            n += 1;
+            e.send_visit(n)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    a.control("down 6");
+    e.hear(&mut heard, wait, |h| burst.iter().all(|(seq, _)| h.answers.contains_key(seq)));
+    sent.extend(burst);
+    a.control("delay 0");
+    wait_smscs(&server, &[(&la, false), (&lb, true)]).await;
+    // A away: everything goes to B.
+    let before_b = texts(&b).len();
+    for _ in 0..6 {
+        n += 1;
+        let (seq, text) = e.send_visit(n);
+        e.hear(&mut heard, wait, |h| h.answers.contains_key(&seq));
+        assert_eq!(heard.answers.get(&seq).map(|a| a.0), Some(0), "taken by B while A is away");
+        sent.push((seq, text));
+    }
+    assert_eq!(texts(&b).len(), before_b + 6);
+    // A back: it takes its turn again.
+    wait_smscs(&server, &[(&la, true), (&lb, true)]).await;
+    let before_a = texts(&a).len();
+    for _ in 0..10 {
+        n += 1;
+        let (seq, text) = e.send_visit(n);
+        e.hear(&mut heard, wait, |h| h.answers.contains_key(&seq));
+        sent.push((seq, text));
+    }
+    assert!(texts(&a).len() >= before_a + 4, "A carries traffic again: {} more", texts(&a).len() - before_a);
+    // Every message was acknowledged, and each acknowledged message reached A or B.
+    let (a_texts, b_texts) = (texts(&a), texts(&b));
+    let mut ids = Vec::new();
+    for (seq, text) in &sent {
+        let (status, id) = heard.answers.get(seq).cloned().unwrap_or_else(|| panic!("no answer to {text:?}"));
+        assert_eq!(status, 0, "{text:?} was refused {status:#x}");
+        assert!(a_texts.contains(text) || b_texts.contains(text), "{text:?} reached no SMSC");
+        ids.push(id);
+    }
+    // A receipt for each, from both SMSCs, under the ESME's ids. (A sends again the receipts
+    // it had sent and not seen answered when it went away, as SMSCs do: some come twice.)
+    let distinct = |h: &Heard| h.receipts.iter().collect::<std::collections::BTreeSet<_>>().len();
+    e.hear(&mut heard, Duration::from_secs(15), |h| distinct(h) >= ids.len());
+    let mut receipted = heard.receipts.clone();
+    receipted.sort();
+    receipted.dedup();
+    ids.sort();
+    assert_eq!(receipted, ids, "a receipt for every acknowledged message, under the ESME's ids");
+    for smsc in [&a, &b] {
+        let stats = smsc.control("stats");
+        assert!(!stats.contains("\"dlrs_sent\": 0,"), "receipts from both SMSCs: {stats}");
+    }
+    let metrics = server.get("/metrics", None).await.text;
+    for label in [&la, &lb] {
+        assert!(metrics.contains(&format!("vouch_smpp_upstream_bound{{smsc=\"{label}\"}} 1")), "{metrics}");
+    }
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_find_their_esme_after_a_crash() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let data_dir = dir.join("data");
+    let (s, password) = registered_account(dir, &data_dir, "crashesme").await;
+    let smsc = Smsc::start(dir.join("smsc.jsonl"));
+    let gateway = || {
+        let mut cmd = serve_command(dir, &data_dir);
+        cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--smsc"])
+            .arg(format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port));
+        Server::launch(cmd, data_dir.clone(), dir.to_path_buf())
+    };
+    let mut server = gateway();
+    let mut e = RawEsme::connect(announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(e.bind(0x09, "crashesme", &password), 0);
+    // The SMSC sends its receipts 7 s after each message: vouch is killed before.
+    smsc.control("dlrdelay 7000");
+    let mut heard = Heard::default();
+    let mut seqs = Vec::new();
+    for n in 0..5 {
+        let (seq, _) = e.send_visit(n);
+        e.hear(&mut heard, Duration::from_secs(8), |h| h.answers.contains_key(&seq));
+        seqs.push(seq);
+    }
+    let mut ids: Vec<String> = seqs.iter().filter_map(|s| heard.answers.get(s)).map(|a| a.1.clone()).collect();
+    assert_eq!(ids.len(), 5);
+    // Past the store's write interval (250 ms), the process dies without a stop.
+    std::thread::sleep(Duration::from_millis(1000));
+    let killed = server.sigkill();
+    assert!(!killed.status.success());
+    drop(e);
+    assert!(!data_dir.join("smpp-receipt-ids").exists(), "no clean stop, no file");
+    let server = gateway();
+    let mut rx = RawEsme::connect(announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(rx.bind(0x01, "crashesme", &password), 0);
+    let mut after = Heard::default();
+    rx.hear(&mut after, Duration::from_secs(15), |h| h.receipts.len() >= 5);
+    let mut receipted = after.receipts;
+    receipted.sort();
+    ids.sort();
+    assert_eq!(receipted, ids, "the receipts reach the ESME under its own ids after the crash");
     drop(server);
 }

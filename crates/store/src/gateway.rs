@@ -50,6 +50,21 @@ pub struct GatewayRecord {
     pub message_id: Option<String>,
 }
 
+/// A message an SMSC took whose delivery receipt may still come: where that receipt goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptIdRow {
+    /// The SMSC account that took it (`SYSTEM_ID@HOST:PORT`).
+    pub smsc: String,
+    /// The SMSC's message id.
+    pub upstream_id: String,
+    /// The message id the ESME was given.
+    pub our_id: String,
+    /// The ESME account that sent it.
+    pub system_id: String,
+    /// When the SMSC took it.
+    pub at: Timestamp,
+}
+
 /// An opt-out or opt-in as stored, for the nodes that did not write it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptOutChange {
@@ -380,6 +395,66 @@ impl Store {
         .bind(day)
         .execute(db)
         .await.map(|r| r.rows_affected()))?)
+    }
+
+    /// Writes message ids awaiting receipts, in one transaction (an id an SMSC gives again
+    /// replaces the earlier row).
+    pub async fn put_receipt_ids(&self, rows: &[ReceiptIdRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer_pool().begin().await?;
+        for chunk in rows.chunks(500) {
+            on_conn!(&mut tx, db => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO smpp_receipt_ids (smsc, upstream_id, our_id, system_id, at_us) ",
+                );
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.smsc.as_str())
+                        .push_bind(r.upstream_id.as_str())
+                        .push_bind(r.our_id.as_str())
+                        .push_bind(r.system_id.as_str())
+                        .push_bind(r.at.as_microsecond());
+                });
+                q.push(
+                    " ON CONFLICT (smsc, upstream_id) DO UPDATE SET our_id = excluded.our_id, \
+                     system_id = excluded.system_id, at_us = excluded.at_us",
+                );
+                q.build().execute(&mut *db).await.map(|r| r.rows_affected())
+            })?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The row for the SMSC account `smsc`'s message id `upstream_id`, if kept.
+    pub async fn receipt_id(&self, smsc: &str, upstream_id: &str) -> Result<Option<ReceiptIdRow>, StoreError> {
+        let row: Option<(String, String, i64)> = on!(self.pool(), db => sqlx::query_as(
+            "SELECT our_id, system_id, at_us FROM smpp_receipt_ids WHERE smsc = $1 AND upstream_id = $2",
+        )
+        .bind(smsc)
+        .bind(upstream_id)
+        .fetch_optional(db)
+        .await)?;
+        row.map(|(our_id, system_id, at)| {
+            Ok(ReceiptIdRow {
+                smsc: smsc.to_owned(),
+                upstream_id: upstream_id.to_owned(),
+                our_id,
+                system_id,
+                at: ts("smpp_receipt_ids", at)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Deletes the message ids of messages taken before `before` (their receipt window is
+    /// over); returns how many.
+    pub async fn purge_receipt_ids(&self, before: Timestamp) -> Result<u64, StoreError> {
+        Ok(on!(self.writer_pool(), db => sqlx::query("DELETE FROM smpp_receipt_ids WHERE at_us < $1")
+            .bind(before.as_microsecond())
+            .execute(db)
+            .await.map(|r| r.rows_affected()))?)
     }
 
     /// Deletes the opt-ins written before `before` (every node has read them by then); returns

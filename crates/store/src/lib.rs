@@ -134,8 +134,8 @@ impl Pool {
 }
 
 pub use gateway::{
-    AccountVerdictCount, GatewayMinute, GatewayRecord, OptOutChange, RECORD_BATCH_SPAN, RecordFilter, SmppAccountRow,
-    UsageRow,
+    AccountVerdictCount, GatewayMinute, GatewayRecord, OptOutChange, RECORD_BATCH_SPAN, ReceiptIdRow, RecordFilter,
+    SmppAccountRow, UsageRow,
 };
 pub use log::{CheckpointRow, LogKeys, TileRow};
 pub use project::{Deferred, project};
@@ -425,7 +425,26 @@ impl Store {
             // After a checkpoint has emptied a large WAL (a bulk import), give the space back.
             .pragma("journal_size_limit", "67108864");
         let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(options.clone()).await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let migrator = sqlx::migrate!("./migrations/sqlite");
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        match migrator.run(&pool).await {
+            Ok(()) => {}
+            // A store migrated by a later vouch (an upgrade rolled back without restoring the
+            // backup taken before it): said as on PostgreSQL, naming both versions.
+            Err(sqlx::migrate::MigrateError::VersionMissing(_)) => {
+                let database: i64 =
+                    sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+                        .fetch_one(&pool)
+                        .await?;
+                pool.close().await;
+                return Err(if database > known {
+                    StoreError::SchemaTooNew { database, known }
+                } else {
+                    StoreError::Migration(sqlx::migrate::MigrateError::VersionMissing(database))
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)

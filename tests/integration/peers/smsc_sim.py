@@ -6,6 +6,7 @@ client library so that it can act as the far side of the gateway under test.
 
     smsc_sim.py --system-id ID --password PW --log FILE [--dlr-delay-ms 50]
                 [--tls-cert PEM --tls-key PEM]   (the SMPP port speaks TLS)
+                [--id-prefix smsc-]              (message ids are PREFIX1, PREFIX2, ...)
 
 Listens on 127.0.0.1 (OS-chosen ports) for SMPP and for a line-based control
 protocol, prints ``LISTENING <smpp_port> <control_port>`` once, and runs until
@@ -460,7 +461,7 @@ class Sim:
             s.send(resp_id, ESME_RTHROTTLED, seq)
             return
 
-        message_id = "smsc-%d" % next(self.msg_counter)
+        message_id = "%s%d" % (self.args.id_prefix, next(self.msg_counter))
         tlvs = {}
         for tag, value in m["tlvs"]:
             tlvs["0x%04x" % tag] = value.hex()
@@ -669,6 +670,7 @@ async def main():
     ap.add_argument("--password", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--dlr-delay-ms", type=int, default=50)
+    ap.add_argument("--id-prefix", default="smsc-", help="message ids are this and a counter")
     ap.add_argument("--tls-cert", help="PEM certificate: the SMPP port speaks TLS")
     ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = ap.parse_args()
