@@ -30,10 +30,30 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 Store::open(&db).await.with_context(|| format!("cannot open the store {}", db.display()))?
             }
         };
+        if config.rebuild_views {
+            let started = std::time::Instant::now();
+            let events = store.rebuild_views().await.context("cannot rebuild the registry's views from its events")?;
+            crate::out!(
+                "vouch: rebuilt the registry's views from {events} events in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
         let registry =
             Arc::new(Registry::open(store.clone(), Arc::new(SystemClock)).await.context("cannot load the registry")?);
-        if let Some(key) = registry.bootstrap_admin().await.context("cannot create the administrator key")? {
-            let path = config.data_dir.join("admin.key");
+        let admin_key_file = config.data_dir.join("admin.key");
+        let created = registry.bootstrap_admin().await.context("cannot create the administrator key")?;
+        if created.is_none() && !store.is_shared() && !admin_key_file.exists() {
+            // An embedded store restored without the file beside it: the key cannot be shown
+            // again. (On a shared database only the node that created the key has the file.)
+            tracing::warn!(
+                path = %admin_key_file.display(),
+                "the store has an administrator key but this data directory has no admin.key: copy it from \
+                 the node that created it or from the backup (docs/OPERATIONS.md, \"Backups and restores\"); \
+                 vouch cannot show or issue it again"
+            );
+        }
+        if let Some(key) = created {
+            let path = admin_key_file;
             write_secret(&path, &key.secret).with_context(|| format!("cannot write {}", path.display()))?;
             crate::out!(
                 "vouch: created the administrator API key {} (shown once; also in {}):",

@@ -276,3 +276,152 @@ fn client_commands_never_echo_a_urls_password() {
         assert!(said.contains("admin:***@127.0.0.1"), "{args:?} does not name the server: {said}");
     }
 }
+
+/// Status and body of each `(path, key)` read.
+async fn answers(s: &Server, reads: &[(String, Option<String>)]) -> Vec<(String, u16, String)> {
+    let mut out = Vec::new();
+    for (path, key) in reads {
+        let r = s.get(path, key.as_deref()).await;
+        out.push((path.clone(), r.status.as_u16(), r.text.clone()));
+    }
+    out
+}
+
+/// View tables that lost rows or were edited by hand are served as they are; a start with
+/// `--rebuild-views` replays the events into them, and the registry answers exactly as before
+/// the damage (lookups, history, brands, campaigns and their sharing, the index).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_views_restores_damaged_view_tables_from_the_events() {
+    let mut s = Server::start();
+    let st = s.accepted_campaign().await;
+    for n in ["+12025550100", "+12025550101", "+12025550102"] {
+        s.assign(&st.dca.key, n, &st.campaign).await.ok(201);
+    }
+    s.call(reqwest::Method::DELETE, "/v1/numbers/+12025550102?reason=ported", Some(&st.dca.key), None).await.ok(204);
+    let other = s.second_campaign(&st).await;
+    let paused = s.second_campaign(&st).await;
+    s.assign(&st.dca.key, "+12025550150", &paused).await.ok(201);
+    s.set_suspended(&st.dca.key, &paused, true, "audit").await.ok(200);
+    let reads = [
+        (format!("/v1/brands/{}", st.brand), Some(st.csp.key.clone())),
+        (format!("/v1/campaigns/{}", st.campaign), Some(st.dca.key.clone())),
+        (format!("/v1/campaigns/{paused}"), Some(st.dca.key.clone())),
+        ("/v1/numbers/+12025550100".to_owned(), None),
+        ("/v1/numbers/+12025550150".to_owned(), None),
+        ("/v1/numbers/+12025550102/history".to_owned(), None),
+        ("/v1/numbers/+12025550100/history".to_owned(), None),
+    ];
+    let before = answers(&s, &reads).await;
+    let health_before = s.health().await;
+    assert_eq!(health_before["numbers"], 3);
+    assert!(s.sigterm().status.success());
+
+    let damage = "DELETE FROM number_assignments; DELETE FROM campaign_sharing; UPDATE brands SET score = 0;";
+    store_sql(&s.data_dir, damage, damage);
+    s.restart();
+    assert_eq!(s.health().await["numbers"], 0, "the damaged view is what a plain start serves");
+    assert_eq!(s.history("+12025550100").await["intervals"], json!([]));
+    assert!(s.sigterm().status.success());
+
+    let mut cmd = serve_command(&s.scratch, &s.data_dir);
+    cmd.arg("--rebuild-views");
+    let mut rebuilt = Server::launch(cmd, s.data_dir.clone(), s.scratch.clone());
+    let said = rebuilt.stdout.text();
+    let events = health_before["lastEvent"].as_u64().expect("lastEvent");
+    assert!(said.contains(&format!("vouch: rebuilt the registry's views from {events} events in ")), "{said}");
+    assert_eq!(answers(&rebuilt, &reads).await, before);
+    let health = rebuilt.health().await;
+    assert_eq!(
+        (health["numbers"].clone(), health["lastEvent"].clone()),
+        (json!(3), health_before["lastEvent"].clone())
+    );
+    // The rebuilt index decides as before: the number held, the suspended campaign refused.
+    rebuilt.assign(&st.dca.key, "+12025550101", &other).await.problem(409, "number-held");
+    rebuilt.assign(&st.dca.key, "+12025550151", &paused).await.problem(409, "campaign-suspended");
+    assert!(rebuilt.sigterm().status.success());
+}
+
+/// A store migrated by a later vouch (an upgrade rolled back without restoring the backup taken
+/// before it) stops the start naming both migrations, on the embedded store as on PostgreSQL,
+/// and leaves the store as it was.
+#[test]
+fn a_store_migrated_by_a_newer_vouch_stops_the_start_naming_both_versions() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let s = Spawned::start(serve_command(tmp.path(), &data));
+    let deadline = std::time::Instant::now() + START_TIMEOUT;
+    while !s.stdout.text().contains(LISTENING) {
+        assert!(std::time::Instant::now() < deadline, "{}", s.stderr.text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    send_signal(s.child.id(), "TERM");
+    let out = s.finish(STOP_TIMEOUT);
+    assert!(out.status.success(), "{out:?}");
+    store_sql(
+        &data,
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from a later vouch', 1, x'00', 1);",
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from a later vouch', true, '\\x00', 1);",
+    );
+    let out = run(serve_command(tmp.path(), &data), Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(!out.stdout.contains(LISTENING), "{out:?}");
+    assert!(
+        out.stderr.contains("the database's schema (migration 9999) is newer than this vouch (knows up to migration ")
+            && out.stderr.contains("upgrade this node"),
+        "{}",
+        out.stderr
+    );
+    store_sql(
+        &data,
+        "DELETE FROM _sqlx_migrations WHERE version = 9999;",
+        "DELETE FROM _sqlx_migrations WHERE version = 9999;",
+    );
+    let again = Spawned::start(serve_command(tmp.path(), &data));
+    let deadline = std::time::Instant::now() + START_TIMEOUT;
+    while !again.stdout.text().contains(LISTENING) {
+        assert!(std::time::Instant::now() < deadline, "{}", again.stderr.text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    send_signal(again.child.id(), "TERM");
+    let out = again.finish(STOP_TIMEOUT);
+    assert!(out.status.success(), "{out:?}");
+    drop_database(&data);
+}
+
+/// An embedded store restored without the `admin.key` beside it starts, and says that the key
+/// is missing and where it must come from (it cannot be shown or issued again).
+#[test]
+fn a_restore_without_admin_key_is_said_at_start() {
+    if test_database_server().is_some() {
+        return; // on a shared database only the node that created the key has the file
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let start = |what: &str| {
+        let s = Spawned::start(serve_command(tmp.path(), &data));
+        let deadline = std::time::Instant::now() + START_TIMEOUT;
+        while !s.stdout.text().contains(LISTENING) {
+            assert!(std::time::Instant::now() < deadline, "{what}: {}", s.stderr.text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        send_signal(s.child.id(), "TERM");
+        let out = s.finish(STOP_TIMEOUT);
+        assert!(out.status.success(), "{what}: {out:?}");
+        out
+    };
+    let first = start("first start");
+    assert!(!first.stderr.contains("no admin.key"), "{}", first.stderr);
+    std::fs::remove_file(data.join("admin.key")).expect("remove admin.key");
+    let restored = start("restored");
+    assert!(
+        restored.stderr.contains("the store has an administrator key but this data directory has no admin.key"),
+        "{}",
+        restored.stderr
+    );
+    assert!(!data.join("admin.key").exists(), "no second administrator key is made");
+}

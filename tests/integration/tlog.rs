@@ -594,3 +594,60 @@ async fn a_signed_tree_that_trails_the_registry_fails_the_auditor_past_max_lag()
     let out = run(log_cmd(&s, &["verify"]), Duration::from_secs(60));
     assert!(out.status.success(), "within the default --max-lag: {out:?}");
 }
+
+/// A store restored from a backup older than a checkpoint an auditor has checked: vouch cannot
+/// tell from its own store, the auditor can. It reports ROLLBACK, and once the restored store
+/// takes writes, SPLIT VIEW OR REWRITE (two signed trees); an auditor whose checkpoint the
+/// backup covers finds the restored log consistent. docs/OPERATIONS.md, "Backups and
+/// restores", says to run that check before a restored store takes writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_older_than_the_auditors_checkpoint_is_a_rollback_then_a_split_view() {
+    if test_database_server().is_some() {
+        return; // the backup here is the embedded store's files, copied while it is stopped
+    }
+    let mut s = Server::start();
+    let verify = |s: &Server, state: &std::path::Path| {
+        run(log_cmd(s, &["verify", "--state", state.to_str().expect("path")]), Duration::from_secs(60))
+    };
+    s.csp("Before the backup").await;
+    wait_integrated(&s).await;
+    let early = s.scratch_file("early.json");
+    assert!(verify(&s, &early).status.success());
+    assert!(s.sigterm().status.success());
+    let backup = s.scratch_file("backup.db");
+    std::fs::copy(s.data_dir.join("vouch.db"), &backup).expect("backup");
+
+    s.restart();
+    for i in 0..3 {
+        s.csp(&format!("After the backup {i}")).await;
+    }
+    wait_integrated(&s).await;
+    let late = s.scratch_file("late.json");
+    assert!(verify(&s, &late).status.success());
+    let late_state = std::fs::read(&late).expect("state");
+    assert!(s.sigterm().status.success());
+
+    // The restore: the backup's file, without the WAL of the newer store.
+    for f in ["vouch.db-wal", "vouch.db-shm"] {
+        let _ = std::fs::remove_file(s.data_dir.join(f));
+    }
+    std::fs::copy(&backup, s.data_dir.join("vouch.db")).expect("restore");
+    s.restart();
+    wait_integrated(&s).await;
+    let out = verify(&s, &early);
+    assert!(out.status.success() && out.stdout.contains("same tree as the checkpoint seen before"), "{out:?}");
+    let out = verify(&s, &late);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("LOG CHECK FAILED: ROLLBACK"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&late).expect("state"), late_state, "a failed check keeps the state");
+
+    // vouch takes writes on the restored store and signs a tree past the auditor's size that
+    // does not extend it.
+    for i in 0..5 {
+        s.csp(&format!("After the restore {i}")).await;
+    }
+    wait_integrated(&s).await;
+    let out = verify(&s, &late);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("LOG CHECK FAILED: SPLIT VIEW OR REWRITE"), "{}", out.stderr);
+}
