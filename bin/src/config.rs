@@ -77,6 +77,11 @@ pub struct ServeArgs {
     /// checkpoint signed at least this often while there are new events) [default: 500]
     #[arg(long, env = "VOUCH_LOG_INTERVAL", value_parser = clap::value_parser!(u32).range(10..=60_000))]
     pub log_interval: Option<u32>,
+    /// An auditor's state file (`vouch log verify --state`, or a backup's log-state.json): the
+    /// start is refused when this store's log is older than that tree or does not extend it
+    /// (a restore from an old backup, whose writes would publish a split view)
+    #[arg(long, env = "VOUCH_LOG_AUDIT_STATE")]
+    pub log_audit_state: Option<PathBuf>,
     /// Call Placement Service: accept PASSporTs in the clear (optional) or only sealed to the
     /// terminating provider (required, privacy mode) [default: optional]
     #[arg(long, env = "VOUCH_CPS_PRIVACY", value_parser = ["optional", "required"])]
@@ -246,6 +251,7 @@ struct FileConfig {
     require_crl: Option<bool>,
     log_origin: Option<String>,
     log_interval: Option<u32>,
+    log_audit_state: Option<PathBuf>,
     cps_privacy: Option<String>,
     cps_key_file: Option<PathBuf>,
     cps_ttl: Option<u32>,
@@ -269,6 +275,8 @@ pub struct ServeConfig {
     pub log_origin: String,
     /// Milliseconds between log batches.
     pub log_interval: u32,
+    /// An auditor's state the log must extend (`--log-audit-state`).
+    pub log_audit_state: Option<PathBuf>,
     /// The SMPP gateway, when `--smpp` is given.
     pub gateway: Option<GatewaySettings>,
     /// Risk scoring and enforcement.
@@ -653,6 +661,7 @@ impl ServeArgs {
             voice,
             log_origin,
             log_interval,
+            log_audit_state: self.log_audit_state.or(file.log_audit_state),
             gateway,
             abuse,
             rebuild_views: self.rebuild_views,
@@ -693,6 +702,7 @@ mod tests {
             require_crl: false,
             log_origin: None,
             log_interval: None,
+            log_audit_state: None,
             smpp: None,
             smpps: None,
             smpp_tls_cert: None,

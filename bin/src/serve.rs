@@ -89,6 +89,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .context("cannot open the transparency log")?;
         crate::out!("vouch: transparency log {}; checkpoints verify with the key", log.origin());
         crate::out!("{}", log.verifier().to_key_string());
+        if let Some(state) = &config.log_audit_state {
+            let size = extends_audit_state(&log, state).await?;
+            crate::out!("vouch: the log ({size} entries) extends the tree of {}", state.display());
+        }
         let (log_stop, log_task) = start_sequencer(log.clone(), config.log_interval);
         // Several nodes on one database: apply what the others write.
         let (follow_stop, follow_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -315,6 +319,61 @@ fn start_cps(config: &crate::config::ServeConfig, callauth: Arc<CallAuth>) -> an
         c.ttl
     );
     Ok(cps)
+}
+
+/// Checks, before the sequencer starts, that the log extends the tree an auditor accepted
+/// (`state`, as `vouch log verify --state` writes it): the events the store holds are
+/// integrated first, then the tree must be at least as large and hold that tree as its
+/// prefix. Otherwise the store is older than what was published, or another log, and the
+/// start is refused: writing would publish a tree that does not extend the published one (a
+/// split view). Returns the log's size.
+async fn extends_audit_state(log: &vouch_service::TransparencyLog, state: &std::path::Path) -> anyhow::Result<u64> {
+    use base64::Engine as _;
+    #[derive(serde::Deserialize)]
+    struct State {
+        key: String,
+        size: u64,
+        root: String,
+    }
+    let bytes = std::fs::read(state).with_context(|| format!("cannot read the audit state {}", state.display()))?;
+    let st: State = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not an audit state (vouch log verify --state)", state.display()))?;
+    let root = base64::engine::general_purpose::STANDARD
+        .decode(st.root.trim())
+        .with_context(|| format!("{}: root is not base64", state.display()))?;
+    let key = log.verifier().to_key_string();
+    if st.key.trim() != key {
+        anyhow::bail!(
+            "{} is the state of another log (key {}); this log's key is {key}",
+            state.display(),
+            st.key.trim()
+        );
+    }
+    // Events past the last checkpoint (a backup taken between two) belong to the tree first.
+    while log.integrate().await.map_err(|e| anyhow::anyhow!("cannot integrate the log: {e}"))?.added > 0 {}
+    let size = log.size();
+    if size < st.size {
+        anyhow::bail!(
+            "the log holds {size} entries but auditors accepted a tree of {} ({}): this store is older than what \
+             was published (a restore from an old backup?). Taking writes would fork the log. Restore a backup \
+             taken after that tree, or start a new log (docs/OPERATIONS.md, \"Backups and restores\")",
+            st.size,
+            state.display()
+        );
+    }
+    let (_, _, old_root, _) = log
+        .prove_consistency(st.size, Some(size))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the tree of {} entries: {e}", st.size))?;
+    if old_root.as_ref() != root.as_slice() {
+        anyhow::bail!(
+            "the log's tree of {} entries is not the one auditors accepted ({}): this store's history differs from \
+             what was published (a split view). Do not take writes on it (docs/OPERATIONS.md, \"Backups and restores\")",
+            st.size,
+            state.display()
+        );
+    }
+    Ok(size)
 }
 
 /// The trust list in `dir` as the server keeps it: a CRL past its nextUpdate still revokes

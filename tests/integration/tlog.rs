@@ -632,6 +632,19 @@ async fn a_restore_older_than_the_auditors_checkpoint_is_a_rollback_then_a_split
         let _ = std::fs::remove_file(s.data_dir.join(f));
     }
     std::fs::copy(&backup, s.data_dir.join("vouch.db")).expect("restore");
+    // Given the auditor's newest state, vouch refuses to start on the older store; given a
+    // state the store's tree extends, it starts.
+    let with_state = |state: &std::path::Path| {
+        let mut cmd = serve_command(&s.scratch, &s.data_dir);
+        cmd.arg("--log-audit-state").arg(state);
+        cmd
+    };
+    let out = run(with_state(&late), Duration::from_secs(30));
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("older than what was published"), "{}", out.stderr);
+    let mut checked = Server::launch(with_state(&early), s.data_dir.clone(), s.scratch.clone());
+    assert!(checked.stdout.text().contains("extends the tree of"), "{}", checked.stdout.text());
+    assert!(checked.sigterm().status.success());
     s.restart();
     wait_integrated(&s).await;
     let out = verify(&s, &early);
@@ -650,4 +663,11 @@ async fn a_restore_older_than_the_auditors_checkpoint_is_a_rollback_then_a_split
     let out = verify(&s, &late);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(out.stderr.contains("LOG CHECK FAILED: SPLIT VIEW OR REWRITE"), "{}", out.stderr);
+    // Now larger than the auditor's tree but not extending it: refused too.
+    assert!(s.sigterm().status.success());
+    let mut cmd = serve_command(&s.scratch, &s.data_dir);
+    cmd.arg("--log-audit-state").arg(&late);
+    let out = run(cmd, Duration::from_secs(30));
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("is not the one auditors accepted"), "{}", out.stderr);
 }
