@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// A network x5u fetches may reach although special-purpose (loopback, private); repeatable
     #[arg(long = "x5u-allow-net", env = "VOUCH_X5U_ALLOW_NET", value_delimiter = ',')]
     pub x5u_allow_net: Vec<ipnet::IpNet>,
+    /// A special-purpose network (private, link-local…) webhooks may reach: the operator's own
+    /// receivers; repeatable (loopback is always allowed)
+    #[arg(long = "webhook-allow-net", env = "VOUCH_WEBHOOK_ALLOW_NET", value_delimiter = ',')]
+    pub webhook_allow_net: Vec<ipnet::IpNet>,
     /// PEM file of extra CA certificates trusted for x5u fetches' TLS, besides the Mozilla
     /// roots (a lab's or a private certificate repository's CA)
     #[arg(long = "x5u-tls-root", env = "VOUCH_X5U_TLS_ROOT")]
@@ -242,6 +246,7 @@ struct FileConfig {
     trust_dir: Option<PathBuf>,
     key_dir: Option<PathBuf>,
     x5u_allow_net: Option<Vec<String>>,
+    webhook_allow_net: Option<Vec<String>>,
     x5u_tls_root: Option<PathBuf>,
     rmd_policy: Option<String>,
     verify_failure: Option<String>,
@@ -285,6 +290,8 @@ pub struct ServeConfig {
     pub cps: CpsSettings,
     /// Rebuild the registry's views from the events before serving (`--rebuild-views`).
     pub rebuild_views: bool,
+    /// Special-purpose networks webhooks may reach (`--webhook-allow-net`).
+    pub webhook_allow_net: Vec<ipnet::IpNet>,
 }
 
 /// Call Placement Service settings.
@@ -437,6 +444,14 @@ impl ServeArgs {
             for n in file.x5u_allow_net.unwrap_or_default() {
                 allow.push(
                     n.parse().with_context(|| format!("{file_name}: x5u_allow_net {n:?} is not a CIDR network"))?,
+                );
+            }
+        }
+        let mut webhook_allow_net = self.webhook_allow_net;
+        if webhook_allow_net.is_empty() {
+            for n in file.webhook_allow_net.unwrap_or_default() {
+                webhook_allow_net.push(
+                    n.parse().with_context(|| format!("{file_name}: webhook_allow_net {n:?} is not a CIDR network"))?,
                 );
             }
         }
@@ -665,6 +680,7 @@ impl ServeArgs {
             gateway,
             abuse,
             rebuild_views: self.rebuild_views,
+            webhook_allow_net,
         })
     }
 }
@@ -693,6 +709,7 @@ mod tests {
             trust_dir: None,
             key_dir: None,
             x5u_allow_net: Vec::new(),
+            webhook_allow_net: Vec::new(),
             x5u_tls_root: None,
             rmd_policy: None,
             verify_failure: None,

@@ -40,6 +40,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let registry =
             Arc::new(Registry::open(store.clone(), Arc::new(SystemClock)).await.context("cannot load the registry")?);
+        registry.set_webhook_allow_net(config.webhook_allow_net.clone());
         let admin_key_file = config.data_dir.join("admin.key");
         let created = registry.bootstrap_admin().await.context("cannot create the administrator key")?;
         if created.is_none() && !store.is_shared() && !admin_key_file.exists() {

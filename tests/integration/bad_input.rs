@@ -267,4 +267,18 @@ async fn webhooks_to_special_purpose_addresses_are_refused() {
     // Public hosts and a loopback receiver are still taken.
     s.put(&path, &csp.key, &json!({ "url": "https://hooks.example.com/vouch" })).await.ok(201);
     s.put(&path, &csp.key, &json!({ "url": "http://127.0.0.1:9/hook" })).await.ok(201);
+
+    // An operator lets webhooks reach its own network: that network only.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("data");
+    let mut cmd = serve_command(tmp.path(), &data_dir);
+    cmd.args(["--webhook-allow-net", "10.20.0.0/16"]);
+    let inside = Server::launch(cmd, data_dir, tmp.path().to_path_buf());
+    let csp = inside.csp("Acme Messaging Inc").await;
+    let path = format!("/v1/providers/{}/webhook", csp.id);
+    inside.put(&path, &csp.key, &json!({ "url": "http://10.20.1.5:8080/hook" })).await.ok(201);
+    let r = inside.put(&path, &csp.key, &json!({ "url": "https://10.21.1.5/hook" })).await;
+    r.problem_naming(422, "validation-failed", "url");
+    let r = inside.put(&path, &csp.key, &json!({ "url": "https://169.254.169.254/" })).await;
+    r.problem_naming(422, "validation-failed", "url");
 }

@@ -108,29 +108,44 @@ pub fn webhook_signature(secret: &str, t: i64, body: &[u8]) -> String {
 pub(crate) struct Webhooks {
     notifier: Arc<Notify>,
     sender: Arc<Notify>,
+    allow: AllowedNets,
+}
+
+/// Special-purpose networks an operator lets webhooks reach (`--webhook-allow-net`: receivers
+/// inside its own network), shared by the URL checks, the resolver and the sender.
+type AllowedNets = Arc<std::sync::RwLock<Vec<ipnet::IpNet>>>;
+
+fn allowed(allow: &AllowedNets) -> Vec<ipnet::IpNet> {
+    allow.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 impl Webhooks {
     /// Starts both loops on `store`.
     pub(crate) fn start(store: Store, clock: Arc<dyn Clock>) -> Self {
         let (notifier, sender) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let allow: AllowedNets = Arc::default();
         let client = vouch_certfetch::client_tls_config(&[]).ok().and_then(|tls| {
             reqwest::Client::builder()
                 .use_preconfigured_tls(tls)
                 .timeout(TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none())
-                .dns_resolver(Arc::new(OrdinaryAddresses))
+                .dns_resolver(Arc::new(OrdinaryAddresses(allow.clone())))
                 .build()
                 .ok()
         });
         tokio::spawn(notify_loop(store.clone(), clock.clone(), notifier.clone(), sender.clone()));
         match client {
             Some(client) => {
-                tokio::spawn(send_loop(store, clock, client, sender.clone()));
+                tokio::spawn(send_loop(store, clock, client, sender.clone(), allow.clone()));
             }
             None => tracing::error!("webhooks: cannot build an HTTP client; notifications wait in the outbox"),
         }
-        Self { notifier, sender }
+        Self { notifier, sender, allow }
+    }
+
+    /// Sets the special-purpose networks webhooks may reach besides loopback.
+    pub(crate) fn set_allowed(&self, nets: Vec<ipnet::IpNet>) {
+        *self.allow.write().unwrap_or_else(|e| e.into_inner()) = nets;
     }
 
     /// Something was committed: look for new notifications now.
@@ -210,7 +225,13 @@ async fn notify_page(store: &Store, clock: &dyn Clock) -> Result<Option<usize>, 
 
 /// The sender: claims due deliveries and attempts each, at most [`BATCH`] at once; once an hour
 /// drops what is older than [`KEEP`] and done.
-async fn send_loop(store: Store, clock: Arc<dyn Clock>, client: reqwest::Client, wake: Arc<Notify>) {
+async fn send_loop(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    client: reqwest::Client,
+    wake: Arc<Notify>,
+    allow: AllowedNets,
+) {
     let mut pruned = std::time::Instant::now();
     loop {
         nap(&wake).await;
@@ -234,9 +255,9 @@ async fn send_loop(store: Store, clock: Arc<dyn Clock>, client: reqwest::Client,
             let full = due.len() == BATCH as usize;
             let mut attempts = tokio::task::JoinSet::new();
             for d in due {
-                let (store, clock, client) = (store.clone(), clock.clone(), client.clone());
+                let (store, clock, client, allow) = (store.clone(), clock.clone(), client.clone(), allowed(&allow));
                 attempts.spawn(async move {
-                    let outcome = attempt(&store, clock.as_ref(), &client, &d).await;
+                    let outcome = attempt(&store, clock.as_ref(), &client, &d, &allow).await;
                     if let Err(e) = store.finish_webhook_attempt(&d.id, &outcome).await {
                         tracing::warn!(delivery = %d.id, error = %e, "webhooks: cannot record an attempt");
                     }
@@ -251,7 +272,13 @@ async fn send_loop(store: Store, clock: Arc<dyn Clock>, client: reqwest::Client,
 }
 
 /// One attempt at `d`: what it came to.
-async fn attempt(store: &Store, clock: &dyn Clock, client: &reqwest::Client, d: &WebhookDelivery) -> AttemptOutcome {
+async fn attempt(
+    store: &Store,
+    clock: &dyn Clock,
+    client: &reqwest::Client,
+    d: &WebhookDelivery,
+    allow: &[ipnet::IpNet],
+) -> AttemptOutcome {
     let hook = match store.webhook(d.provider_id).await {
         Ok(Some(h)) => h,
         Ok(None) => {
@@ -261,7 +288,7 @@ async fn attempt(store: &Store, clock: &dyn Clock, client: &reqwest::Client, d: 
         Err(e) => return retry_or_give_up(clock, d, format!("cannot read the webhook: {e}")),
     };
     // A webhook set before special-purpose addresses were refused is refused now.
-    if let Err(e) = check_url(&hook.url) {
+    if let Err(e) = check_url(&hook.url, allow) {
         metrics::counter!("vouch_webhook_deliveries_total", "outcome" => "failed").increment(1);
         return AttemptOutcome::GaveUp(e.to_string());
     }
@@ -314,8 +341,8 @@ fn is_loopback(addr: IpAddr) -> bool {
 /// Why a webhook may not reach `addr`: it is special-purpose (private, link-local such as a
 /// cloud's metadata service, unspecified, …) and not loopback. `None` for a public address or
 /// a loopback one (a receiver beside the server, which the URL must name as such).
-fn refused_address(addr: IpAddr) -> Option<String> {
-    if is_loopback(addr) {
+fn refused_address(addr: IpAddr, allow: &[ipnet::IpNet]) -> Option<String> {
+    if is_loopback(addr) || allow.iter().any(|n| n.contains(&addr)) {
         return None;
     }
     vouch_certfetch::ranges::classify(addr).map(|range| format!("{addr} is in the special-purpose range {range}"))
@@ -326,14 +353,15 @@ fn refused_address(addr: IpAddr) -> Option<String> {
 /// so a name that resolves (or is made to resolve) to a private, link-local or loopback
 /// address cannot carry a delivery into the operator's network. IP-literal hosts are checked
 /// by [`check_url`].
-struct OrdinaryAddresses;
+struct OrdinaryAddresses(AllowedNets);
 
 impl reqwest::dns::Resolve for OrdinaryAddresses {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_owned();
+        let allow = allowed(&self.0);
         Box::pin(async move {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let addrs = checked_addresses(&host, addrs).map_err(std::io::Error::other)?;
+            let addrs = checked_addresses(&host, addrs, &allow).map_err(std::io::Error::other)?;
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
@@ -341,7 +369,7 @@ impl reqwest::dns::Resolve for OrdinaryAddresses {
 
 /// The addresses `host` resolved to, if a webhook may connect to them: all loopback for
 /// `localhost`, none special-purpose for any other name; else why not.
-fn checked_addresses(host: &str, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, String> {
+fn checked_addresses(host: &str, addrs: Vec<SocketAddr>, allow: &[ipnet::IpNet]) -> Result<Vec<SocketAddr>, String> {
     if addrs.is_empty() {
         return Err(format!("{host} resolves to no address"));
     }
@@ -353,7 +381,7 @@ fn checked_addresses(host: &str, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAdd
         } else if is_loopback(ip) {
             Some(format!("{host} resolves to the loopback address {ip}; name a loopback receiver as localhost"))
         } else {
-            refused_address(ip).map(|why| format!("{host} resolves to {why}"))
+            refused_address(ip, allow).map(|why| format!("{host} resolves to {why}"))
         };
         if let Some(why) = why {
             return Err(why);
@@ -362,10 +390,10 @@ fn checked_addresses(host: &str, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAdd
     Ok(addrs)
 }
 
-/// Whether `url` may receive notifications: `https`, or `http` to a loopback host; never an
-/// IP literal in a special-purpose range other than loopback (names are checked when
-/// resolved, [`OrdinaryAddresses`]).
-fn check_url(url: &str) -> Result<(), ServiceError> {
+/// Whether `url` may receive notifications: `https`, or `http` to a loopback host or an IP
+/// literal in `allow`; never an IP literal in a special-purpose range other than loopback and
+/// `allow` (names are checked when resolved, [`OrdinaryAddresses`]).
+fn check_url(url: &str, allow: &[ipnet::IpNet]) -> Result<(), ServiceError> {
     let bad = |why: &str| ServiceError::invalid("url", format!("{url:?}: {why}"));
     let u = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
     let literal = match u.host() {
@@ -374,17 +402,19 @@ fn check_url(url: &str) -> Result<(), ServiceError> {
         Some(url::Host::Domain(_)) => None,
         None => return Err(bad("no host")),
     };
-    if let Some(why) = literal.and_then(refused_address) {
-        return Err(bad(&format!("{why}; webhooks go to public addresses (or loopback)")));
+    if let Some(why) = literal.and_then(|a| refused_address(a, allow)) {
+        return Err(bad(&format!(
+            "{why}; webhooks go to public addresses, loopback, or networks the operator allows (--webhook-allow-net)"
+        )));
     }
     let loopback = match u.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        _ => literal.is_some_and(is_loopback),
+        _ => literal.is_some_and(|a| is_loopback(a) || allow.iter().any(|n| n.contains(&a))),
     };
     match u.scheme() {
         "https" => {}
         "http" if loopback => {}
-        _ => return Err(bad("use https (plain http only to a loopback address)")),
+        _ => return Err(bad("use https (plain http only to a loopback address or an allowed network)")),
     }
     if !u.username().is_empty() || u.password().is_some() {
         return Err(bad("credentials do not belong in the URL; verify the signature instead"));
@@ -396,6 +426,12 @@ fn check_url(url: &str) -> Result<(), ServiceError> {
 }
 
 impl Registry {
+    /// Lets webhooks reach these special-purpose networks besides loopback (the operator's own
+    /// receivers, `--webhook-allow-net`); checked when a webhook is set and at each attempt.
+    pub fn set_webhook_allow_net(&self, nets: Vec<ipnet::IpNet>) {
+        self.webhooks.set_allowed(nets);
+    }
+
     fn webhook_owner(p: &Principal, provider: ProviderId) -> Result<(), ServiceError> {
         if p.is_admin() || p.provider() == Some(provider) {
             Ok(())
@@ -420,7 +456,7 @@ impl Registry {
             return Err(ServiceError::invalid("providerId", "notifications go to CSPs and DCAs"));
         }
         let url = url.trim().to_owned();
-        check_url(&url)?;
+        check_url(&url, &allowed(&self.webhooks.allow))?;
         let webhook = WebhookRow {
             provider_id: provider,
             url,
@@ -493,15 +529,15 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert!(check_url("https://hooks.example.com/vouch").is_ok());
-        assert!(check_url("http://127.0.0.1:8080/h").is_ok());
-        assert!(check_url("http://[::1]:8080/h").is_ok());
-        assert!(check_url("http://hooks.example.com/h").is_err());
-        assert!(check_url("https://u:p@hooks.example.com/").is_err());
-        assert!(check_url("ftp://127.0.0.1/").is_err());
-        assert!(check_url("not a url").is_err());
-        assert!(check_url("https://localhost:8443/h").is_ok());
-        assert!(check_url("https://8.8.8.8/h").is_ok());
+        assert!(check_url_plain("https://hooks.example.com/vouch").is_ok());
+        assert!(check_url_plain("http://127.0.0.1:8080/h").is_ok());
+        assert!(check_url_plain("http://[::1]:8080/h").is_ok());
+        assert!(check_url_plain("http://hooks.example.com/h").is_err());
+        assert!(check_url_plain("https://u:p@hooks.example.com/").is_err());
+        assert!(check_url_plain("ftp://127.0.0.1/").is_err());
+        assert!(check_url_plain("not a url").is_err());
+        assert!(check_url_plain("https://localhost:8443/h").is_ok());
+        assert!(check_url_plain("https://8.8.8.8/h").is_ok());
         // Special-purpose IP literals other than loopback: the cloud's metadata service,
         // private networks, unspecified, IPv4-mapped, link-local and unique-local IPv6.
         for url in [
@@ -518,10 +554,26 @@ mod tests {
             "https://[::]/",
             "http://10.0.0.1/",
         ] {
-            let e = check_url(url).expect_err(url);
+            let e = check_url_plain(url).expect_err(url);
             assert!(e.to_string().contains("special-purpose"), "{url}: {e}");
         }
-        assert!(check_url("http://[::ffff:127.0.0.1]:8080/h").is_ok());
+        assert!(check_url_plain("http://[::ffff:127.0.0.1]:8080/h").is_ok());
+    }
+
+    fn check_url_plain(url: &str) -> Result<(), ServiceError> {
+        check_url(url, &[])
+    }
+
+    #[test]
+    fn an_operator_allows_its_own_networks() {
+        let allow: Vec<ipnet::IpNet> = vec!["10.20.0.0/16".parse().expect("net")];
+        assert!(check_url("http://10.20.1.5:8080/h", &allow).is_ok());
+        assert!(check_url("https://10.20.1.5/h", &allow).is_ok());
+        assert!(check_url("https://10.21.1.5/h", &allow).is_err());
+        assert!(check_url("https://169.254.169.254/", &allow).is_err());
+        let at = SocketAddr::new("10.20.3.4".parse().expect("ip"), 0);
+        assert!(checked_addresses("hooks.internal", vec![at], &allow).is_ok());
+        assert!(checked_addresses("hooks.internal", vec![at], &[]).is_err());
     }
 
     #[test]
@@ -529,12 +581,12 @@ mod tests {
         let at = |ips: &[&str]| -> Vec<SocketAddr> {
             ips.iter().map(|ip| SocketAddr::new(ip.parse().expect("an IP"), 0)).collect()
         };
-        assert!(checked_addresses("hooks.example.com", at(&["93.184.215.14", "2606:2800:21f:cb07::1"])).is_ok());
-        assert!(checked_addresses("localhost", at(&["127.0.0.1", "::1"])).is_ok());
+        assert!(checked_addresses("hooks.example.com", at(&["93.184.215.14", "2606:2800:21f:cb07::1"]), &[]).is_ok());
+        assert!(checked_addresses("localhost", at(&["127.0.0.1", "::1"]), &[]).is_ok());
         for ips in [&["10.1.2.3"][..], &["93.184.215.14", "169.254.169.254"], &["127.0.0.1"], &["fd00::1"]] {
-            assert!(checked_addresses("rebind.example.com", at(ips)).is_err(), "{ips:?}");
+            assert!(checked_addresses("rebind.example.com", at(ips), &[]).is_err(), "{ips:?}");
         }
-        assert!(checked_addresses("localhost", at(&["10.0.0.1"])).is_err());
-        assert!(checked_addresses("hooks.example.com", Vec::new()).is_err());
+        assert!(checked_addresses("localhost", at(&["10.0.0.1"]), &[]).is_err());
+        assert!(checked_addresses("hooks.example.com", Vec::new(), &[]).is_err());
     }
 }
