@@ -207,7 +207,10 @@ async fn notify_page(store: &Store, clock: &dyn Clock) -> Result<Option<usize>, 
             to.push(s.dca_id);
         }
         for (i, p) in to.iter().enumerate() {
-            if to[..i].contains(p) || store.webhook(*p).await?.is_none() {
+            // Only a webhook set before the event hears of it: the notifier may reach an event
+            // after the receiver set its webhook (another node's commit, a busy moment), and
+            // what happened before the webhook was set is not sent to it.
+            if to[..i].contains(p) || store.webhook(*p).await?.is_none_or(|h| h.created > e.time) {
                 continue;
             }
             let id = format!("N{}", random_chars(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", 15));
