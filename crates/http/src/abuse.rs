@@ -283,18 +283,21 @@ async fn list_webhook_deliveries(
 ) -> Result<Json<Vec<DeliveryView>>> {
     let id: ProviderId = path_param("providerId", &id)?;
     let q = crate::handlers::query(q)?;
-    let invalid = |detail: String| {
-        ApiError(Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query string", detail))
-    };
     let status = match q.status.as_deref() {
         None => None,
         Some("pending") => Some(vouch_store::DeliveryStatus::Pending),
         Some("delivered") => Some(vouch_store::DeliveryStatus::Delivered),
         Some("failed") => Some(vouch_store::DeliveryStatus::Failed),
-        Some(other) => return Err(invalid(format!("status: {other:?} is not one of pending, delivered, failed"))),
+        Some(other) => {
+            return Err(crate::handlers::invalid_query(format!(
+                "status: {other:?} is not one of pending, delivered, failed"
+            )));
+        }
     };
     let limit = match q.limit {
-        Some(0) => return Err(invalid("limit: 0 deliveries is no page; ask for 1 to 1000".into())),
+        Some(0) => {
+            return Err(crate::handlers::invalid_query("limit: 0 deliveries is no page; ask for 1 to 1000".into()));
+        }
         Some(l) => l.min(1000),
         None => 100,
     };

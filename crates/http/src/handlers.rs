@@ -205,7 +205,8 @@ struct BrandListQuery {
 /// The largest page of a listing.
 const MAX_PAGE: u32 = 1000;
 
-fn invalid_query(detail: String) -> ApiError {
+/// A 400 `invalid-query` problem saying what is wrong with the query string.
+pub(crate) fn invalid_query(detail: String) -> ApiError {
     ApiError(Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query string", detail))
 }
 
@@ -764,15 +765,12 @@ async fn list_events(
         );
     }
     let q = query(q)?;
-    let invalid = |detail: String| {
-        ApiError(Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query string", detail))
-    };
     let after = q.after.unwrap_or(0);
     if i64::try_from(after).is_err() {
-        return Err(invalid(format!("after: {after} is above the largest sequence number, {}", i64::MAX)));
+        return Err(invalid_query(format!("after: {after} is above the largest sequence number, {}", i64::MAX)));
     }
     let limit = match q.limit {
-        Some(0) => return Err(invalid("limit: 0 events is no page; ask for 1 to 1000".into())),
+        Some(0) => return Err(invalid_query("limit: 0 events is no page; ask for 1 to 1000".into())),
         Some(l) => l.min(1000),
         None => 100,
     };
