@@ -437,6 +437,16 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn numbers_page_path_encodes_the_campaign_and_cursor() {
+        assert_eq!(numbers_page_path("C1", 10, None), "/v1/campaigns/C1/numbers?limit=10");
+        // A slash or `?` in an id stays inside its segment; `+` in the cursor is not a space.
+        assert_eq!(
+            numbers_page_path("A/B?x", 5, Some("+12025550100")),
+            "/v1/campaigns/A%2FB%3Fx/numbers?limit=5&after=%2B12025550100"
+        );
+    }
+
     /// The requests a file is sent in: (file line of each data line, body).
     fn cut(file: &str, chunk: usize) -> Vec<(Vec<u64>, String)> {
         let (tx, rx) = std::sync::mpsc::sync_channel(16);
@@ -506,7 +516,6 @@ pub(crate) fn export_numbers(
 ) -> anyhow::Result<ExitCode> {
     use std::io::Write;
     let client = Client::new(args)?;
-    let campaign_q = encode_path_segment(campaign);
     let rt = runtime()?;
     let (mut sink, temp): (Box<dyn Write>, Option<tempfile::NamedTempFile>) = match out {
         Some(path) => {
@@ -527,10 +536,7 @@ pub(crate) fn export_numbers(
     writeln!(sink, "number,campaignId,dca").map_err(write_failed)?;
     let (mut after, mut written) = (None::<String>, 0u64);
     let total = loop {
-        let mut path = format!("/v1/campaigns/{campaign_q}/numbers?limit={page}");
-        if let Some(a) = &after {
-            path.push_str(&format!("&after={}", encode_path_segment(a)));
-        }
+        let path = numbers_page_path(campaign, page, after.as_deref());
         let v = rt.block_on(client.get(&path))?;
         let page: NumbersPage = serde_json::from_value(v).context("unexpected answer from the server")?;
         let dca = page.dca_id.unwrap_or_default();
@@ -555,17 +561,18 @@ pub(crate) fn export_numbers(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn encode_path_segment(v: &str) -> String {
-    v.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+/// The path and query of one page of `/v1/campaigns/{campaign}/numbers`, encoded by `url`.
+fn numbers_page_path(campaign: &str, limit: u32, after: Option<&str>) -> String {
+    let mut url = url::Url::parse("http://vouch.invalid/").expect("a constant base URL parses");
+    url.path_segments_mut().expect("an http URL has path segments").extend(["v1", "campaigns", campaign, "numbers"]);
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("limit", &limit.to_string());
+        if let Some(a) = after {
+            q.append_pair("after", a);
+        }
+    }
+    url[url::Position::BeforePath..].to_owned()
 }
 
 #[derive(Debug, Deserialize)]

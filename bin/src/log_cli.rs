@@ -99,12 +99,15 @@ pub struct ProveArgs {
     wait: u64,
 }
 
-/// What the auditor remembers.
+/// What the auditor remembers (`vouch log verify --state`; `vouch serve --log-audit-state`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct AuditState {
-    key: String,
-    size: u64,
-    root: String,
+pub(crate) struct AuditState {
+    /// The log's verifier key, as `/log/key` serves it.
+    pub(crate) key: String,
+    /// The size of the tree the auditor accepted.
+    pub(crate) size: u64,
+    /// That tree's root hash, base64.
+    pub(crate) root: String,
     checkpoint: String,
 }
 
@@ -205,6 +208,11 @@ impl Fetcher {
         let body = self.get_ok(path).await?;
         serde_json::from_slice(&body).with_context(|| format!("GET {path}: not JSON"))
     }
+}
+
+/// The state at `path`, which must exist.
+pub(crate) fn read_state(path: &Path) -> anyhow::Result<AuditState> {
+    load_state(Some(path))?.with_context(|| format!("no audit state at {}", path.display()))
 }
 
 fn load_state(path: Option<&Path>) -> anyhow::Result<Option<AuditState>> {

@@ -329,25 +329,15 @@ fn start_cps(config: &crate::config::ServeConfig, callauth: Arc<CallAuth>) -> an
 /// start is refused: writing would publish a tree that does not extend the published one (a
 /// split view). Returns the log's size.
 async fn extends_audit_state(log: &vouch_service::TransparencyLog, state: &std::path::Path) -> anyhow::Result<u64> {
-    use base64::Engine as _;
-    #[derive(serde::Deserialize)]
-    struct State {
-        key: String,
-        size: u64,
-        root: String,
-    }
-    let bytes = std::fs::read(state).with_context(|| format!("cannot read the audit state {}", state.display()))?;
-    let st: State = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not an audit state (vouch log verify --state)", state.display()))?;
-    let root = base64::engine::general_purpose::STANDARD
-        .decode(st.root.trim())
-        .with_context(|| format!("{}: root is not base64", state.display()))?;
-    let key = log.verifier().to_key_string();
-    if st.key.trim() != key {
+    let st = crate::log_cli::read_state(state)?;
+    let root = vouch_tlog::Hash::from_base64(&st.root).with_context(|| format!("{}: the root", state.display()))?;
+    let key = log.verifier();
+    if vouch_tlog::NoteVerifier::parse(&st.key).ok().as_ref() != Some(&key) {
         anyhow::bail!(
-            "{} is the state of another log (key {}); this log's key is {key}",
+            "{} is the state of another log (key {}); this log's key is {}",
             state.display(),
-            st.key.trim()
+            st.key.trim(),
+            key.to_key_string()
         );
     }
     // Events past the last checkpoint (a backup taken between two) belong to the tree first.
@@ -366,7 +356,7 @@ async fn extends_audit_state(log: &vouch_service::TransparencyLog, state: &std::
         .prove_consistency(st.size, Some(size))
         .await
         .map_err(|e| anyhow::anyhow!("cannot read the tree of {} entries: {e}", st.size))?;
-    if old_root.as_ref() != root.as_slice() {
+    if old_root.as_ref() != root.as_ref() {
         anyhow::bail!(
             "the log's tree of {} entries is not the one auditors accepted ({}): this store's history differs from \
              what was published (a split view). Do not take writes on it (docs/OPERATIONS.md, \"Backups and restores\")",
