@@ -315,11 +315,8 @@ fn authorization(req: &axum::extract::Request) -> Option<String> {
 }
 
 /// Whether an `Authorization` header value carries an API key that authenticates.
-async fn authenticated(state: &AppState, authorization: Option<String>) -> bool {
-    match authorization.as_deref().and_then(problem::bearer_token) {
-        Some(token) => state.registry.authenticate(token).await.is_ok(),
-        None => false,
-    }
+async fn authenticated(state: &AppState, authorization: Option<String>) -> Option<vouch_service::Principal> {
+    state.registry.authenticate(authorization.as_deref().and_then(problem::bearer_token)?).await.ok()
 }
 
 /// Runs a write again when it failed because another node on the same database wrote first
@@ -329,7 +326,7 @@ async fn authenticated(state: &AppState, authorization: Option<String>) -> bool 
 /// only when the request's API key authenticates: whoever sends a request, with or without a
 /// key, never makes the server hold more than a JSON body's worth before the route turned it
 /// away (401, 413). Reads, and bodies without a length or that the route refuses, run once.
-async fn retry_concurrent(State(state): State<AppState>, req: axum::extract::Request, next: Next) -> Response {
+async fn retry_concurrent(State(state): State<AppState>, mut req: axum::extract::Request, next: Next) -> Response {
     // The call authentication (ATIS-1000082) and CPS interfaces never write the registry, so
     // they have nothing to run again: they skip the copy of every request this takes.
     let path = req.uri().path();
@@ -343,8 +340,14 @@ async fn retry_concurrent(State(state): State<AppState>, req: axum::extract::Req
         .and_then(|v| v.parse::<usize>().ok());
     let safe = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
     let Some(length) = length.filter(|&l| !safe && l <= body_limit(path)) else { return next.run(req).await };
-    if length > JSON_BODY_LIMIT && !authenticated(&state, authorization(&req)).await {
-        return next.run(req).await;
+    if length > JSON_BODY_LIMIT {
+        // The route's own Auth extractor takes this principal instead of authenticating again.
+        match authenticated(&state, authorization(&req)).await {
+            Some(p) => {
+                req.extensions_mut().insert(problem::Authenticated(p));
+            }
+            None => return next.run(req).await,
+        }
     }
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, length).await {

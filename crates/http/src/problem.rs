@@ -289,10 +289,19 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 #[derive(Debug, Clone)]
 pub struct Auth(pub Principal);
 
+/// A request extension: the principal a middleware already authenticated this request's key
+/// as (a client cannot set extensions, only the server's layers can).
+#[derive(Debug, Clone)]
+pub(crate) struct Authenticated(pub(crate) Principal);
+
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Already authenticated by crate::retry_concurrent (a large body): not again.
+        if let Some(Authenticated(p)) = parts.extensions.get::<Authenticated>() {
+            return Ok(Auth(p.clone()));
+        }
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::from(ServiceError::Unauthenticated(
                 "send your API key as Authorization: Bearer <key>".into(),

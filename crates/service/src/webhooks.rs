@@ -196,6 +196,8 @@ async fn notify_page(store: &Store, clock: &dyn Clock) -> Result<Option<usize>, 
         return Ok(None);
     }
     let mut deliveries = Vec::new();
+    // When each receiver's webhook was set (None: it has none), read once per page.
+    let mut created = std::collections::HashMap::new();
     for (_, canonical) in &events {
         let e = Event::from_canonical(canonical.as_bytes())?;
         let Some(n) = Notification::of(&e) else { continue };
@@ -210,7 +212,14 @@ async fn notify_page(store: &Store, clock: &dyn Clock) -> Result<Option<usize>, 
             // Only a webhook set before the event hears of it: the notifier may reach an event
             // after the receiver set its webhook (another node's commit, a busy moment), and
             // what happened before the webhook was set is not sent to it.
-            if to[..i].contains(p) || store.webhook(*p).await?.is_none_or(|h| h.created > e.time) {
+            if to[..i].contains(p) {
+                continue;
+            }
+            let set = match created.get(p) {
+                Some(set) => *set,
+                None => *created.entry(*p).or_insert(store.webhook(*p).await?.map(|h| h.created)),
+            };
+            if set.is_none_or(|set| set > e.time) {
                 continue;
             }
             let id = format!("N{}", random_chars(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", 15));
