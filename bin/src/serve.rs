@@ -188,9 +188,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             None => None,
         };
+        // The handlers are in place before the line a supervisor waits for: a SIGTERM right
+        // after it stops vouch as gently as any other.
+        let shutdown = shutdown_signal()?;
         crate::out!("vouch: listening on http://{addr}");
         let _ = std::io::stdout().flush();
-        serve_http(listener, app, shutdown_signal()).await;
+        serve_http(listener, app, shutdown).await;
         tracing::info!("shutting down");
         // The SMPP drain has its own bound (docs/SMPP-GATEWAY.md, "Stopping").
         let gateway = match smpp_task {
@@ -498,19 +501,16 @@ async fn serve_http(
     }
 }
 
-async fn shutdown_signal() {
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            std::future::pending::<()>().await;
-            return;
+/// SIGTERM or SIGINT, registered now (until then, either kills the process at once).
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
         }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-    }
+    })
 }
 
 fn init_logging(json: bool) {
