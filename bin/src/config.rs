@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// Address of the REST API listener [default: 127.0.0.1:8080]
     #[arg(long, env = "VOUCH_HTTP")]
     pub http: Option<SocketAddr>,
+    /// Most HTTP connections open at once; past it, new ones wait in the listen backlog until
+    /// one closes (keep the process's open-file limit above it) [default: 4096]
+    #[arg(long, env = "VOUCH_HTTP_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub http_max_connections: Option<u32>,
     /// Log format: text or json [default: text]
     #[arg(long, env = "VOUCH_LOG_FORMAT", value_parser = ["text", "json"])]
     pub log_format: Option<String>,
@@ -240,6 +244,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database: Option<String>,
     http: Option<String>,
+    http_max_connections: Option<u32>,
     log_format: Option<String>,
     sip: Option<String>,
     public_url: Option<String>,
@@ -274,6 +279,8 @@ pub struct ServeConfig {
     /// A PostgreSQL URL, or `None` for the embedded store in `data_dir`.
     pub database: Option<String>,
     pub http: SocketAddr,
+    /// Most HTTP connections open at once (`--http-max-connections`).
+    pub http_max_connections: usize,
     pub json_logs: bool,
     pub voice: VoiceSettings,
     /// The transparency log's origin.
@@ -672,6 +679,14 @@ impl ServeArgs {
             data_dir,
             database,
             http,
+            http_max_connections: file_number(
+                &file_name,
+                "http_max_connections",
+                self.http_max_connections,
+                file.http_max_connections,
+                1..=1_000_000,
+                4096,
+            )? as usize,
             json_logs: log_format == "json",
             voice,
             log_origin,
@@ -700,6 +715,7 @@ mod tests {
             data_dir: None,
             database: None,
             http: None,
+            http_max_connections: None,
             log_format: None,
             config: None,
             sip: None,

@@ -193,7 +193,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let shutdown = shutdown_signal()?;
         crate::out!("vouch: listening on http://{addr}");
         let _ = std::io::stdout().flush();
-        serve_http(listener, app, shutdown).await;
+        serve_http(listener, app, config.http_max_connections, shutdown).await;
         tracing::info!("shutting down");
         // The SMPP drain has its own bound (docs/SMPP-GATEWAY.md, "Stopping").
         let gateway = match smpp_task {
@@ -455,24 +455,45 @@ async fn start_callauth(
 /// The HTTP/1.1 server: every connection with `TCP_NODELAY` (without it, answers to pipelined
 /// requests wait out Nagle's algorithm against the client's delayed ACK, about 40 ms each on
 /// Linux) and with hyper's pipeline flushing (the answers to requests that arrived together
-/// leave in one write instead of one each), 30 s to send a request's head. At `shutdown`: no
-/// new connections, idle ones closed, and requests in progress finished (5 s at most).
+/// leave in one write instead of one each), 30 s to send a request's head (the first, and each
+/// next one on a kept-alive connection: an idle connection closes after 30 s), and the peer's
+/// address as the request's `ConnectInfo` (logs of refused API keys name it). At most
+/// `max_connections` at once: past that, new connections wait in the listen backlog until one
+/// closes (file descriptors stay for the store, SMPP and SIP). At `shutdown`: no new
+/// connections, idle ones closed, and requests in progress finished (5 s at most).
 async fn serve_http(
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    max_connections: usize,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
-    // A client gets 30 s to send a request's head (a slow-headers client cannot hold a
-    // connection and its task forever).
     http.pipeline_flush(true)
         .keep_alive(true)
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_secs(30));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let mut full_since: Option<std::time::Instant> = None;
     tokio::pin!(shutdown);
     loop {
-        let (tcp, _) = tokio::select! {
+        if slots.available_permits() == 0 && full_since.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(60))
+        {
+            full_since = Some(std::time::Instant::now());
+            metrics::counter!("vouch_http_connection_limit_reached_total").increment(1);
+            tracing::warn!(
+                max_connections,
+                "HTTP connections at --http-max-connections: new ones wait until one closes"
+            );
+        }
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(s) => s,
+                Err(_) => break, // never closed
+            },
+            () = &mut shutdown => break,
+        };
+        let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(c) => c,
                 Err(e) => {
@@ -485,13 +506,21 @@ async fn serve_http(
             () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        metrics::gauge!("vouch_http_connections").set((max_connections - slots.available_permits()) as f64);
+        let service = tower::ServiceExt::map_request(app.clone(), move |mut req: axum::extract::Request<_>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            req
+        });
+        let service = hyper_util::service::TowerToHyperService::new(service);
         let conn = http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
         let conn = graceful.watch(conn);
+        let slots = slots.clone();
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "HTTP connection ended with an error");
             }
+            drop(slot);
+            metrics::gauge!("vouch_http_connections").set((max_connections - slots.available_permits()) as f64);
         });
     }
     drop(listener);
@@ -516,7 +545,11 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or journal gets plain `key=value` text that grep
+    // and fail2ban read (NO_COLOR turns them off on a terminal too).
+    use std::io::IsTerminal as _;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if json {
         builder.json().init();
     } else {

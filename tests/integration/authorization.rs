@@ -1,5 +1,7 @@
 //! Who may see and do what.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::json;
 
@@ -41,6 +43,43 @@ async fn missing_wrong_or_malformed_keys_are_401() {
         .problem(401, "unauthenticated");
     // The good key works.
     s.get("/v1/brands", Some(&csp.key)).await.ok(200);
+
+    // Each refused key is logged with the peer's address and the key's id, never its secret;
+    // a request without a key is not a refused key.
+    let log = s.stderr.text();
+    let refused: Vec<&str> = log.lines().filter(|l| l.contains("API key refused")).collect();
+    assert_eq!(refused.len(), 6, "{log}");
+    assert!(refused.iter().all(|l| l.contains("peer=127.0.0.1")), "{log}");
+    let forged_id = csp.key.split('_').nth(1).expect("a vouch key has an id");
+    assert!(
+        refused.iter().any(|l| l.contains(&format!("key=\"{forged_id}\"")) || l.contains(&format!("key={forged_id}"))),
+        "{log}"
+    );
+    assert!(refused.iter().any(|l| l.contains("not a vouch key")), "{log}");
+    assert!(!log.contains(&forged[forged.len() - 20..]), "a presented secret was logged: {log}");
+}
+
+/// At most --http-max-connections connections are served at once; the next waits until one
+/// closes, and is then served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_connections_past_the_limit_wait_for_a_free_slot() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("data");
+    let mut cmd = serve_command(tmp.path(), &data_dir);
+    cmd.args(["--http-max-connections", "2"]);
+    let mut s = Server::launch(cmd, data_dir, tmp.path().to_path_buf());
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let a = std::net::TcpStream::connect(&addr).expect("connect");
+    let b = std::net::TcpStream::connect(&addr).expect("connect");
+    let fresh = || reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(2)).build().expect("client");
+    let waiting = fresh().get(format!("{}/healthz", s.base)).send().await;
+    assert!(waiting.is_err_and(|e| e.is_timeout()), "a third connection was served past the limit of 2");
+    drop(a);
+    let served = fresh().get(format!("{}/healthz", s.base)).send().await.expect("served once a slot is free");
+    assert_eq!(served.status().as_u16(), 200);
+    drop(b);
+    assert!(s.sigterm().status.success());
+    assert!(s.stderr.text().contains("at --http-max-connections"), "{}", s.stderr.text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -271,6 +271,7 @@ pub fn router(state: AppState) -> Router {
             req.map(|body| axum::body::Body::new(tower_http::timeout::TimeoutBody::new(BODY_IDLE, body)))
         }))
         .layer(middleware::from_fn(record_metrics))
+        .layer(middleware::from_fn(log_refused_keys))
         .layer(middleware::from_fn(private_answers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             Problem::new(
@@ -460,9 +461,107 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     resp
 }
 
+/// Logs each request whose API key was refused (a 401 to a request that presented one): the
+/// peer's address (the server puts it in the request as `ConnectInfo`), the key's id when it
+/// has the shape of a vouch key (never the secret), the method and path, for an operator's
+/// intrusion detection (fail2ban and the like), and counts them in
+/// `vouch_http_refused_keys_total`. At most [`REFUSED_KEY_LINES`] lines a second: past that,
+/// one line says how many were left out, so a flood of bad keys cannot fill the disk.
+async fn log_refused_keys(req: Request, next: Next) -> Response {
+    // Cheap copies (reference-counted bytes): this runs on every signing and verification.
+    let Some(presented) = req.headers().get(axum::http::header::AUTHORIZATION).cloned() else {
+        return next.run(req).await;
+    };
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    let method = method_label(req.method());
+    let uri = req.uri().clone();
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::UNAUTHORIZED {
+        metrics::counter!("vouch_http_refused_keys_total").increment(1);
+        if let Some(left_out) = REFUSED_KEY_LOG.admit(Instant::now()) {
+            if left_out > 0 {
+                tracing::warn!(
+                    left_out,
+                    "refused API keys not logged in the last second (over {REFUSED_KEY_LINES} a second)"
+                );
+            }
+            let token = presented.to_str().ok().and_then(problem::bearer_token).unwrap_or("");
+            let key = key_id(token).unwrap_or("(not a vouch key)");
+            // A CPS path names a call's numbers: never logged (docs/CPS.md).
+            let path = if uri.path().starts_with("/passports/") { "/passports/…" } else { uri.path() };
+            let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string());
+            tracing::warn!(%peer, key, method, path, "API key refused");
+        }
+    }
+    resp
+}
+
+/// The id of a presented vouch key (`vouch_<id>_<secret>`), or `None` for another token.
+fn key_id(token: &str) -> Option<&str> {
+    let rest = token.strip_prefix("vouch_")?;
+    let (id, secret) = rest.split_once('_')?;
+    (!secret.is_empty() && (2..=16).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(id)
+}
+
+/// Most "API key refused" lines a second.
+const REFUSED_KEY_LINES: u32 = 20;
+
+/// The budget of [`log_refused_keys`]' lines.
+static REFUSED_KEY_LOG: LineBudget = LineBudget::new(REFUSED_KEY_LINES);
+
+/// Lines a second, and how many were left out.
+struct LineBudget {
+    per_second: u32,
+    /// (start of the current second, lines in it, lines left out in it and not yet reported)
+    state: std::sync::Mutex<Option<(Instant, u32, u64)>>,
+}
+
+impl LineBudget {
+    const fn new(per_second: u32) -> Self {
+        Self { per_second, state: std::sync::Mutex::new(None) }
+    }
+
+    /// `Some(n)` when a line may be written now, `n` being the lines left out before it that
+    /// were not reported yet; `None` when this one is left out.
+    fn admit(&self, now: Instant) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (start, lines, left_out) = state.get_or_insert((now, 0, 0));
+        if now.duration_since(*start) >= std::time::Duration::from_secs(1) {
+            *start = now;
+            *lines = 0;
+        }
+        if *lines >= self.per_second {
+            *left_out += 1;
+            return None;
+        }
+        *lines += 1;
+        Some(std::mem::take(left_out))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
+
+    #[test]
+    fn refused_key_lines_are_bounded_and_what_was_left_out_is_reported() {
+        let budget = super::LineBudget::new(2);
+        let t0 = std::time::Instant::now();
+        assert_eq!(budget.admit(t0), Some(0));
+        assert_eq!(budget.admit(t0), Some(0));
+        assert_eq!(budget.admit(t0), None);
+        assert_eq!(budget.admit(t0 + std::time::Duration::from_millis(999)), None);
+        assert_eq!(budget.admit(t0 + std::time::Duration::from_secs(1)), Some(2));
+        assert_eq!(budget.admit(t0 + std::time::Duration::from_secs(1)), Some(0));
+    }
+
+    #[test]
+    fn only_a_vouch_keys_id_is_logged() {
+        assert_eq!(super::key_id("vouch_KAB12CD3_s3cr3t"), Some("KAB12CD3"));
+        assert_eq!(super::key_id("vouch_KAB12CD3_"), None);
+        assert_eq!(super::key_id("vouch_K\n evil_x"), None);
+        assert_eq!(super::key_id("Bearer-ish"), None);
+    }
 
     /// Every operation of the document, as `(METHOD path, operation)`.
     fn operations(doc: &Value) -> Vec<(String, &Value)> {
