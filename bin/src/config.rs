@@ -47,8 +47,8 @@ pub struct ServeArgs {
     /// A network x5u fetches may reach although special-purpose (loopback, private); repeatable
     #[arg(long = "x5u-allow-net", env = "VOUCH_X5U_ALLOW_NET", value_delimiter = ',')]
     pub x5u_allow_net: Vec<ipnet::IpNet>,
-    /// A special-purpose network (private, link-local…) webhooks may reach: the operator's own
-    /// receivers; repeatable (loopback is always allowed)
+    /// A special-purpose network (loopback, private, link-local…) webhooks may reach: the
+    /// operator's own receivers (127.0.0.0/8 for ones on this host); repeatable
     #[arg(long = "webhook-allow-net", env = "VOUCH_WEBHOOK_ALLOW_NET", value_delimiter = ',')]
     pub webhook_allow_net: Vec<ipnet::IpNet>,
     /// PEM file of extra CA certificates trusted for x5u fetches' TLS, besides the Mozilla

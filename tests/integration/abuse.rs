@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use crate::harness::{Server, run, serve_command, vouch};
+use crate::harness::{LOOPBACK_WEBHOOKS, Server, run, serve_command, vouch};
 use crate::smpp::{Esme, Smsc, announced_port};
 
 /// One request a webhook receiver got.
@@ -129,7 +129,9 @@ async fn a_cycling_brand_is_traced_flagged_and_suspended_and_the_innocent_is_unt
     let tmp = tempfile::tempdir().expect("tempdir");
     let data_dir = tmp.path().join("data");
     let scratch = tmp.path().to_path_buf();
-    let mut server = Server::launch(serve_command(&scratch, &data_dir), data_dir.clone(), scratch.clone());
+    let mut cmd = serve_command(&scratch, &data_dir);
+    cmd.args(LOOPBACK_WEBHOOKS);
+    let mut server = Server::launch(cmd, data_dir.clone(), scratch.clone());
 
     // The cycler, an innocent CSP with its own brand, a sloppy campaign, one DCA, a carrier.
     let s = server.accepted_campaign().await;
@@ -171,6 +173,7 @@ async fn a_cycling_brand_is_traced_flagged_and_suspended_and_the_innocent_is_unt
     server.sigterm();
     let smsc = Smsc::start(scratch.join("smsc.jsonl"));
     let mut cmd = serve_command(&scratch, &data_dir);
+    cmd.args(LOOPBACK_WEBHOOKS);
     cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--enforcement-interval", "3600"])
         .arg("--smsc")
         .arg(format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port));
@@ -419,7 +422,12 @@ async fn webhook_deliveries_outlive_a_receiver_outage_and_a_crash_and_can_be_sen
     let tmp = tempfile::tempdir().expect("tempdir");
     let data_dir = tmp.path().join("data");
     let scratch = tmp.path().to_path_buf();
-    let mut server = Server::launch(serve_command(&scratch, &data_dir), data_dir.clone(), scratch.clone());
+    let serve = || {
+        let mut cmd = serve_command(&scratch, &data_dir);
+        cmd.args(LOOPBACK_WEBHOOKS);
+        cmd
+    };
+    let mut server = Server::launch(serve(), data_dir.clone(), scratch.clone());
     let s = server.accepted_campaign().await;
     let (port, hooks, answer) = webhook_receiver_answering(503).await;
     let hook_path = format!("/v1/providers/{}/webhook", s.csp.id);
@@ -441,7 +449,7 @@ async fn webhook_deliveries_outlive_a_receiver_outage_and_a_crash_and_can_be_sen
     // vouch dies (SIGKILL) while it is pending, and starts again; the receiver is back.
     server.sigkill();
     answer.store(204, Ordering::SeqCst);
-    server.restart();
+    server.restart_command(serve());
     let got = wait_hooks(&hooks, |h| h.len() >= 2).await;
     let last = got.last().expect("a delivery");
     assert_eq!(last.headers.get("vouch-delivery"), Some(&id), "the same delivery, so the receiver can drop repeats");

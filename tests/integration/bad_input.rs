@@ -245,8 +245,9 @@ async fn invented_methods_do_not_add_metric_series() {
     assert!(metrics.contains(r#"method="OTHER""#), "{metrics}");
 }
 
-/// A webhook may not point into the operator's network: special-purpose IP literals other
-/// than loopback (a cloud's metadata service, private networks) are refused when set.
+/// A webhook may not point into the operator's network: special-purpose IP literals (the vouch
+/// host's own loopback, a cloud's metadata service, private networks) and `localhost` are
+/// refused when set, unless the operator allows the network.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_to_special_purpose_addresses_are_refused() {
     let s = Server::start();
@@ -258,21 +259,23 @@ async fn webhooks_to_special_purpose_addresses_are_refused() {
         "https://[::ffff:a9fe:a9fe]/hook",
         "https://0.0.0.0:22/",
         "https://[fd00::1]/hook",
+        "http://127.0.0.1:5432/",
+        "http://[::1]:22/",
+        "https://localhost:6379/",
     ] {
         let r = s.put(&path, &csp.key, &json!({ "url": url })).await;
         let p = r.problem_naming(422, "validation-failed", "url");
         assert!(p["detail"].as_str().is_some_and(|d| d.contains("special-purpose")), "{url}: {p}");
     }
     s.get(&path, Some(&csp.key)).await.problem(404, "webhook-not-found");
-    // Public hosts and a loopback receiver are still taken.
+    // Public hosts are taken.
     s.put(&path, &csp.key, &json!({ "url": "https://hooks.example.com/vouch" })).await.ok(201);
-    s.put(&path, &csp.key, &json!({ "url": "http://127.0.0.1:9/hook" })).await.ok(201);
 
     // An operator lets webhooks reach its own network: that network only.
     let tmp = tempfile::tempdir().expect("tempdir");
     let data_dir = tmp.path().join("data");
     let mut cmd = serve_command(tmp.path(), &data_dir);
-    cmd.args(["--webhook-allow-net", "10.20.0.0/16"]);
+    cmd.args(["--webhook-allow-net", "10.20.0.0/16", "--webhook-allow-net", "127.0.0.0/8"]);
     let inside = Server::launch(cmd, data_dir, tmp.path().to_path_buf());
     let csp = inside.csp("Acme Messaging Inc").await;
     let path = format!("/v1/providers/{}/webhook", csp.id);
@@ -280,5 +283,10 @@ async fn webhooks_to_special_purpose_addresses_are_refused() {
     let r = inside.put(&path, &csp.key, &json!({ "url": "https://10.21.1.5/hook" })).await;
     r.problem_naming(422, "validation-failed", "url");
     let r = inside.put(&path, &csp.key, &json!({ "url": "https://169.254.169.254/" })).await;
+    r.problem_naming(422, "validation-failed", "url");
+    // Loopback allowed: by literal and as localhost; ::1 is not in 127.0.0.0/8.
+    inside.put(&path, &csp.key, &json!({ "url": "http://127.0.0.1:9/hook" })).await.ok(201);
+    inside.put(&path, &csp.key, &json!({ "url": "http://localhost:9/hook" })).await.ok(201);
+    let r = inside.put(&path, &csp.key, &json!({ "url": "http://[::1]:9/hook" })).await;
     r.problem_naming(422, "validation-failed", "url");
 }

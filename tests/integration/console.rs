@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 
 use crate::browser::Browser;
-use crate::harness::{Server, serve_command};
+use crate::harness::{LOOPBACK_WEBHOOKS, Server, serve_command};
 use crate::smpp::{Esme, Smsc, announced_port};
 use crate::stir_http::provider;
 
@@ -625,7 +625,9 @@ async fn console_notifications_show_each_delivery_and_send_a_failed_one_again() 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let data_dir = dir.join("data");
-    let server = Server::launch(serve_command(dir, &data_dir), data_dir.clone(), dir.to_path_buf());
+    let mut cmd = serve_command(dir, &data_dir);
+    cmd.args(LOOPBACK_WEBHOOKS);
+    let server = Server::launch(cmd, data_dir.clone(), dir.to_path_buf());
     let s = server.accepted_campaign().await;
     let b = Browser::start().await;
     sign_in(&b, &server.base, &s.csp.key).await;

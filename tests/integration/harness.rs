@@ -202,6 +202,10 @@ pub fn loopback_tls_certificate(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join("tls.pem"), dir.join("tls.key"))
 }
 
+/// `vouch serve` flags that let webhooks reach receivers on loopback, where the tests run them
+/// (refused by default: a receiver on the vouch host could probe its ports).
+pub const LOOPBACK_WEBHOOKS: [&str; 2] = ["--webhook-allow-net", "127.0.0.0/8"];
+
 pub fn serve_command(cwd: &Path, data_dir: &Path) -> Command {
     let mut c = vouch(cwd);
     c.arg("serve").arg("--data-dir").arg(data_dir).arg("--http").arg("127.0.0.1:0");
@@ -398,7 +402,8 @@ impl Server {
         self.restart_command(cmd);
     }
 
-    fn restart_command(&mut self, cmd: Command) {
+    /// Like [`Self::restart`], with `cmd` (a `vouch serve` on the same data directory).
+    pub fn restart_command(&mut self, cmd: Command) {
         assert!(self.proc.is_none(), "stop the server before restarting it");
         let (proc, base) = Self::spawn_and_wait(cmd);
         self.stdout = proc.stdout.clone();

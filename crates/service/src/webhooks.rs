@@ -129,6 +129,9 @@ impl Webhooks {
                 .use_preconfigured_tls(tls)
                 .timeout(TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none())
+                // Straight to the receiver: through HTTP(S)_PROXY the proxy would resolve the
+                // name and reach addresses the resolver below refuses.
+                .no_proxy()
                 .dns_resolver(Arc::new(OrdinaryAddresses(allow.clone())))
                 .build()
                 .ok()
@@ -143,7 +146,7 @@ impl Webhooks {
         Self { notifier, sender, allow }
     }
 
-    /// Sets the special-purpose networks webhooks may reach besides loopback.
+    /// Sets the special-purpose networks (loopback included) webhooks may reach.
     pub(crate) fn set_allowed(&self, nets: Vec<ipnet::IpNet>) {
         *self.allow.write().unwrap_or_else(|e| e.into_inner()) = nets;
     }
@@ -340,31 +343,24 @@ fn retry_or_give_up(clock: &dyn Clock, d: &WebhookDelivery, error: String) -> At
     AttemptOutcome::RetryAt(now + jiff::SignedDuration::try_from(wait).unwrap_or_default(), error)
 }
 
-/// Whether `addr` is a loopback address (IPv4-mapped ones included).
-fn is_loopback(addr: IpAddr) -> bool {
-    match addr {
-        IpAddr::V4(a) => a.is_loopback(),
-        IpAddr::V6(a) => {
-            a.is_loopback() || vouch_certfetch::ranges::embedded_ipv4(a).is_some_and(|v4| v4.is_loopback())
-        }
-    }
-}
-
-/// Why a webhook may not reach `addr`: it is special-purpose (private, link-local such as a
-/// cloud's metadata service, unspecified, …) and not loopback. `None` for a public address or
-/// a loopback one (a receiver beside the server, which the URL must name as such).
+/// Why a webhook may not reach `addr`: it is special-purpose (loopback, private, link-local
+/// such as a cloud's metadata service, unspecified, …) and in no network the operator allows.
+/// `None` for a public address or an allowed one. Loopback is refused too unless allowed: a
+/// receiver on the vouch host itself would let any provider probe that host's ports (through
+/// a delivery's `lastError`) and post to services that trust local callers.
 fn refused_address(addr: IpAddr, allow: &[ipnet::IpNet]) -> Option<String> {
-    if is_loopback(addr) || allow.iter().any(|n| n.contains(&addr)) {
+    // An IPv4-mapped IPv6 address is its IPv4 address (`::ffff:127.0.0.1` is in 127.0.0.0/8).
+    if allow.iter().any(|n| n.contains(&addr) || n.contains(&addr.to_canonical())) {
         return None;
     }
     vouch_certfetch::ranges::classify(addr).map(|range| format!("{addr} is in the special-purpose range {range}"))
 }
 
-/// The resolver of webhook hosts: a name must resolve to ordinary public addresses only
-/// (`localhost` to loopback ones), and the client connects to exactly the addresses checked,
-/// so a name that resolves (or is made to resolve) to a private, link-local or loopback
-/// address cannot carry a delivery into the operator's network. IP-literal hosts are checked
-/// by [`check_url`].
+/// The resolver of webhook hosts: a name must resolve to public addresses or ones in the
+/// networks the operator allows, and the client connects to exactly the addresses checked, so
+/// a name that resolves (or is made to resolve) to a private, link-local or loopback address
+/// cannot carry a delivery into the operator's network. IP-literal hosts are checked by
+/// [`check_url`].
 struct OrdinaryAddresses(AllowedNets);
 
 impl reqwest::dns::Resolve for OrdinaryAddresses {
@@ -379,54 +375,61 @@ impl reqwest::dns::Resolve for OrdinaryAddresses {
     }
 }
 
-/// The addresses `host` resolved to, if a webhook may connect to them: all loopback for
-/// `localhost`, none special-purpose for any other name; else why not.
+/// The addresses `host` resolved to, if a webhook may connect to all of them; else why not.
+/// `localhost` keeps those of its loopback addresses the operator allows (`127.0.0.0/8`
+/// allowed and `::1` not: the IPv4 one).
 fn checked_addresses(host: &str, addrs: Vec<SocketAddr>, allow: &[ipnet::IpNet]) -> Result<Vec<SocketAddr>, String> {
+    let addrs = if host.eq_ignore_ascii_case("localhost") {
+        if let Some(a) = addrs.iter().find(|a| !a.ip().to_canonical().is_loopback()) {
+            return Err(format!("localhost resolves to {}, which is not loopback", a.ip()));
+        }
+        addrs.into_iter().filter(|a| refused_address(a.ip(), allow).is_none()).collect()
+    } else {
+        addrs
+    };
     if addrs.is_empty() {
-        return Err(format!("{host} resolves to no address"));
+        return Err(format!("{host} resolves to no address a webhook may reach; {ALLOW_HINT}"));
     }
-    let localhost = host.eq_ignore_ascii_case("localhost");
     for a in &addrs {
-        let ip = a.ip();
-        let why = if localhost {
-            (!is_loopback(ip)).then(|| format!("localhost resolves to {ip}, which is not loopback"))
-        } else if is_loopback(ip) {
-            Some(format!("{host} resolves to the loopback address {ip}; name a loopback receiver as localhost"))
-        } else {
-            refused_address(ip, allow).map(|why| format!("{host} resolves to {why}"))
-        };
-        if let Some(why) = why {
-            return Err(why);
+        if let Some(why) = refused_address(a.ip(), allow) {
+            return Err(format!("{host} resolves to {why}"));
         }
     }
     Ok(addrs)
 }
 
-/// Whether `url` may receive notifications: `https`, or `http` to a loopback host or an IP
-/// literal in `allow`; never an IP literal in a special-purpose range other than loopback and
-/// `allow` (names are checked when resolved, [`OrdinaryAddresses`]).
+/// What an operator is told to allow for a special-purpose address.
+const ALLOW_HINT: &str =
+    "webhooks go to public addresses, or to networks the operator allows (vouch serve --webhook-allow-net CIDR)";
+
+/// Whether `url` may receive notifications: `https`, or `http` to an IP literal (or
+/// `localhost`) in `allow`; never an IP literal in a special-purpose range outside `allow`, nor
+/// `localhost` unless loopback is allowed (other names are checked when resolved,
+/// [`OrdinaryAddresses`]).
 fn check_url(url: &str, allow: &[ipnet::IpNet]) -> Result<(), ServiceError> {
     let bad = |why: &str| ServiceError::invalid("url", format!("{url:?}: {why}"));
     let u = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
     let literal = match u.host() {
         Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
         Some(url::Host::Ipv6(a)) => Some(IpAddr::V6(a)),
+        Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => {
+            // Checked now (it resolves to loopback) rather than at each delivery.
+            let loopback = [IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)];
+            match loopback.into_iter().find(|a| refused_address(*a, allow).is_none()) {
+                Some(a) => Some(a),
+                None => return Err(bad(&format!("localhost is loopback, a special-purpose range; {ALLOW_HINT}"))),
+            }
+        }
         Some(url::Host::Domain(_)) => None,
         None => return Err(bad("no host")),
     };
     if let Some(why) = literal.and_then(|a| refused_address(a, allow)) {
-        return Err(bad(&format!(
-            "{why}; webhooks go to public addresses, loopback, or networks the operator allows (--webhook-allow-net)"
-        )));
+        return Err(bad(&format!("{why}; {ALLOW_HINT}")));
     }
-    let loopback = match u.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        _ => literal.is_some_and(|a| is_loopback(a) || allow.iter().any(|n| n.contains(&a))),
-    };
     match u.scheme() {
         "https" => {}
-        "http" if loopback => {}
-        _ => return Err(bad("use https (plain http only to a loopback address or an allowed network)")),
+        "http" if literal.is_some() => {}
+        _ => return Err(bad("use https (plain http only to an IP address or localhost in an allowed network)")),
     }
     if !u.username().is_empty() || u.password().is_some() {
         return Err(bad("credentials do not belong in the URL; verify the signature instead"));
@@ -438,7 +441,7 @@ fn check_url(url: &str, allow: &[ipnet::IpNet]) -> Result<(), ServiceError> {
 }
 
 impl Registry {
-    /// Lets webhooks reach these special-purpose networks besides loopback (the operator's own
+    /// Lets webhooks reach these special-purpose networks, loopback included (the operator's own
     /// receivers, `--webhook-allow-net`); checked when a webhook is set and at each attempt.
     pub fn set_webhook_allow_net(&self, nets: Vec<ipnet::IpNet>) {
         self.webhooks.set_allowed(nets);
@@ -542,17 +545,19 @@ mod tests {
     #[test]
     fn urls() {
         assert!(check_url_plain("https://hooks.example.com/vouch").is_ok());
-        assert!(check_url_plain("http://127.0.0.1:8080/h").is_ok());
-        assert!(check_url_plain("http://[::1]:8080/h").is_ok());
         assert!(check_url_plain("http://hooks.example.com/h").is_err());
         assert!(check_url_plain("https://u:p@hooks.example.com/").is_err());
-        assert!(check_url_plain("ftp://127.0.0.1/").is_err());
         assert!(check_url_plain("not a url").is_err());
-        assert!(check_url_plain("https://localhost:8443/h").is_ok());
         assert!(check_url_plain("https://8.8.8.8/h").is_ok());
-        // Special-purpose IP literals other than loopback: the cloud's metadata service,
-        // private networks, unspecified, IPv4-mapped, link-local and unique-local IPv6.
+        assert!(check_url_plain("http://8.8.8.8/h").is_ok());
+        // Special-purpose IP literals: loopback (the vouch host's own ports), the cloud's
+        // metadata service, private networks, unspecified, IPv4-mapped, link-local and
+        // unique-local IPv6.
         for url in [
+            "http://127.0.0.1:8080/h",
+            "http://[::1]:8080/h",
+            "http://[::ffff:127.0.0.1]:8080/h",
+            "https://127.1.2.3/h",
             "https://169.254.169.254/latest/meta-data/",
             "https://10.0.0.1/",
             "https://192.168.1.1/",
@@ -565,11 +570,31 @@ mod tests {
             "https://[fd00::1]/",
             "https://[::]/",
             "http://10.0.0.1/",
+            "https://localhost:8443/h",
+            "http://LOCALHOST/h",
         ] {
             let e = check_url_plain(url).expect_err(url);
             assert!(e.to_string().contains("special-purpose"), "{url}: {e}");
         }
-        assert!(check_url_plain("http://[::ffff:127.0.0.1]:8080/h").is_ok());
+    }
+
+    #[test]
+    fn loopback_only_when_the_operator_allows_it() {
+        let v4: Vec<ipnet::IpNet> = vec!["127.0.0.0/8".parse().expect("net")];
+        assert!(check_url("http://127.0.0.1:8080/h", &v4).is_ok());
+        assert!(check_url("http://[::ffff:127.0.0.1]:8080/h", &v4).is_ok());
+        assert!(check_url("http://localhost:8080/h", &v4).is_ok());
+        assert!(check_url("http://[::1]:8080/h", &v4).is_err());
+        assert!(check_url("ftp://127.0.0.1/", &v4).is_err());
+        let at = |ips: &[&str]| -> Vec<SocketAddr> {
+            ips.iter().map(|ip| SocketAddr::new(ip.parse().expect("an IP"), 0)).collect()
+        };
+        // localhost keeps its allowed loopback addresses; another name may not mix them.
+        assert_eq!(checked_addresses("localhost", at(&["::1", "127.0.0.1"]), &v4), Ok(at(&["127.0.0.1"])));
+        assert!(checked_addresses("localhost", at(&["::1", "127.0.0.1"]), &[]).is_err());
+        assert!(checked_addresses("localhost", at(&["127.0.0.1", "10.0.0.1"]), &v4).is_err());
+        assert!(checked_addresses("hooks.lab", at(&["127.0.0.1"]), &v4).is_ok());
+        assert!(checked_addresses("hooks.lab", at(&["127.0.0.1", "::1"]), &v4).is_err());
     }
 
     fn check_url_plain(url: &str) -> Result<(), ServiceError> {
@@ -594,7 +619,7 @@ mod tests {
             ips.iter().map(|ip| SocketAddr::new(ip.parse().expect("an IP"), 0)).collect()
         };
         assert!(checked_addresses("hooks.example.com", at(&["93.184.215.14", "2606:2800:21f:cb07::1"]), &[]).is_ok());
-        assert!(checked_addresses("localhost", at(&["127.0.0.1", "::1"]), &[]).is_ok());
+        assert!(checked_addresses("localhost", at(&["127.0.0.1", "::1"]), &[]).is_err());
         for ips in [&["10.1.2.3"][..], &["93.184.215.14", "169.254.169.254"], &["127.0.0.1"], &["fd00::1"]] {
             assert!(checked_addresses("rebind.example.com", at(ips), &[]).is_err(), "{ips:?}");
         }
