@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// operator's own receivers (127.0.0.0/8 for ones on this host); repeatable
     #[arg(long = "webhook-allow-net", env = "VOUCH_WEBHOOK_ALLOW_NET", value_delimiter = ',')]
     pub webhook_allow_net: Vec<ipnet::IpNet>,
+    /// A network whose clients may read /metrics without a key (Prometheus scrapers);
+    /// repeatable; replaces the default, loopback. Others need the administrator's key
+    #[arg(long = "metrics-allow", env = "VOUCH_METRICS_ALLOW", value_delimiter = ',')]
+    pub metrics_allow: Vec<ipnet::IpNet>,
     /// PEM file of extra CA certificates trusted for x5u fetches' TLS, besides the Mozilla
     /// roots (a lab's or a private certificate repository's CA)
     #[arg(long = "x5u-tls-root", env = "VOUCH_X5U_TLS_ROOT")]
@@ -252,6 +256,7 @@ struct FileConfig {
     key_dir: Option<PathBuf>,
     x5u_allow_net: Option<Vec<String>>,
     webhook_allow_net: Option<Vec<String>>,
+    metrics_allow: Option<Vec<String>>,
     x5u_tls_root: Option<PathBuf>,
     rmd_policy: Option<String>,
     verify_failure: Option<String>,
@@ -299,6 +304,9 @@ pub struct ServeConfig {
     pub rebuild_views: bool,
     /// Special-purpose networks webhooks may reach (`--webhook-allow-net`).
     pub webhook_allow_net: Vec<ipnet::IpNet>,
+    /// Networks whose clients read `/metrics` without a key (`--metrics-allow`; `None`: the
+    /// default, loopback).
+    pub metrics_allow: Option<Vec<ipnet::IpNet>>,
 }
 
 /// Call Placement Service settings.
@@ -462,6 +470,20 @@ impl ServeArgs {
                 );
             }
         }
+        let metrics_allow = if self.metrics_allow.is_empty() {
+            match file.metrics_allow {
+                Some(nets) => Some(
+                    nets.iter()
+                        .map(|n| {
+                            n.parse().with_context(|| format!("{file_name}: metrics_allow {n:?} is not a CIDR network"))
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?,
+                ),
+                None => None,
+            }
+        } else {
+            Some(self.metrics_allow)
+        };
         let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./vouch-data"));
         let database = self.database.or(file.database).filter(|d| !d.is_empty());
         if let Some(d) = &database
@@ -696,6 +718,7 @@ impl ServeArgs {
             abuse,
             rebuild_views: self.rebuild_views,
             webhook_allow_net,
+            metrics_allow,
         })
     }
 }
@@ -726,6 +749,7 @@ mod tests {
             key_dir: None,
             x5u_allow_net: Vec::new(),
             webhook_allow_net: Vec::new(),
+            metrics_allow: Vec::new(),
             x5u_tls_root: None,
             rmd_policy: None,
             verify_failure: None,

@@ -124,6 +124,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_cps(cps)
             .with_log(log.clone())
             .with_abuse(abuse);
+        if let Some(nets) = &config.metrics_allow {
+            state = state.with_metrics_allow(nets.clone());
+        }
         let smpp = match &config.gateway {
             Some(g) => {
                 let classifier: Option<Arc<dyn vouch_gateway::ContentClassifier>> = match &g.content_rules {

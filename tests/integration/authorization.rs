@@ -274,3 +274,25 @@ async fn brand_risk_does_not_reveal_brands_the_caller_cannot_see() {
     s.get(&path, Some(&a.dca.key)).await.ok(200);
     s.get(&path, Some(&s.admin)).await.ok(200);
 }
+
+/// `/metrics` answers loopback clients by default; with `--metrics-allow` only the networks it
+/// names, and anyone else only with the administrator's key (a provider's key is not enough).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_to_the_allowed_networks_or_the_administrator() {
+    let s = Server::start();
+    let r = s.get("/metrics", None).await;
+    assert_eq!(r.status.as_u16(), 200, "loopback reads /metrics by default");
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("data");
+    let mut cmd = serve_command(tmp.path(), &data_dir);
+    cmd.args(["--metrics-allow", "10.0.0.0/8"]);
+    let s = Server::launch(cmd, data_dir, tmp.path().to_path_buf());
+    let csp = s.csp("Acme Messaging Inc").await;
+    let p = s.get("/metrics", None).await.problem(403, "metrics-forbidden").clone();
+    assert!(p["detail"].as_str().is_some_and(|d| d.contains("127.0.0.1")), "{p}");
+    s.get("/metrics", Some(&csp.key)).await.problem(403, "metrics-forbidden");
+    let r = s.get("/metrics", Some(&s.admin)).await;
+    assert_eq!(r.status.as_u16(), 200);
+    assert!(r.text.contains("vouch_http_requests_total"), "{}", r.text);
+}

@@ -56,6 +56,8 @@ pub struct Services {
     /// The Call Placement Service, when running.
     pub cps: Option<Arc<vouch_service::Cps>>,
     metrics: Option<PrometheusHandle>,
+    /// The networks `/metrics` answers without a key ([`AppState::with_metrics_allow`]).
+    metrics_allow: Vec<ipnet::IpNet>,
 }
 
 impl std::ops::Deref for AppState {
@@ -74,7 +76,17 @@ impl AppState {
             .ok()
             .and_then(|b| b.install_recorder().ok());
         let abuse = vouch_service::Abuse::new(registry.clone(), vouch_service::AbusePolicy::default());
-        Self(Arc::new(Services { registry, callauth: None, log: None, gateway: None, abuse, cps: None, metrics }))
+        let metrics_allow = ["127.0.0.0/8", "::1/128"].iter().filter_map(|n| n.parse().ok()).collect();
+        Self(Arc::new(Services {
+            registry,
+            callauth: None,
+            log: None,
+            gateway: None,
+            abuse,
+            cps: None,
+            metrics,
+            metrics_allow,
+        }))
     }
 
     fn services(&mut self) -> &mut Services {
@@ -102,6 +114,13 @@ impl AppState {
     /// With call authentication (the `/stir/v1` interface and its REST resources).
     pub fn with_callauth(mut self, callauth: Arc<CallAuth>) -> Self {
         self.services().callauth = Some(callauth);
+        self
+    }
+
+    /// `/metrics` answers, without a key, clients from `nets` (by default loopback only);
+    /// others need the administrator's key.
+    pub fn with_metrics_allow(mut self, nets: Vec<ipnet::IpNet>) -> Self {
+        self.services().metrics_allow = nets;
         self
     }
 
@@ -375,7 +394,30 @@ async fn retry_concurrent(State(state): State<AppState>, mut req: axum::extract:
     }
 }
 
-async fn metrics_text(State(state): State<AppState>) -> Response {
+/// `/metrics` (Prometheus text) to a client in the allowed networks, or with the
+/// administrator's key: traffic volumes, upstream SMSC names and the routes' answers are the
+/// operator's, not every API client's.
+async fn metrics_text(State(state): State<AppState>, req: Request) -> Response {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let allowed = peer
+        .is_some_and(|ip| state.metrics_allow.iter().any(|n| n.contains(&ip) || n.contains(&ip.to_canonical())))
+        || match authorization(&req).as_deref().and_then(problem::bearer_token) {
+            Some(token) => state.registry.authenticate(token).await.is_ok_and(|p| p.is_admin()),
+            None => false,
+        };
+    if !allowed {
+        let from = peer.map_or_else(|| "this client".to_owned(), |ip| ip.to_string());
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "metrics-forbidden",
+            "Metrics not served to this client",
+            format!(
+                "/metrics answers clients in the networks of vouch serve --metrics-allow (loopback by default), or \
+                 the administrator's key; {from} is in none of them"
+            ),
+        )
+        .into_response();
+    }
     match &state.metrics {
         Some(h) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
         None => Problem::new(
