@@ -24,6 +24,13 @@ pub struct ServeArgs {
     /// one closes (keep the process's open-file limit above it) [default: 4096]
     #[arg(long, env = "VOUCH_HTTP_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub http_max_connections: Option<u32>,
+    /// PEM certificate chain the --http listener presents: it then speaks HTTPS only (with
+    /// --http-tls-key; re-read within a minute when the files change)
+    #[arg(long, env = "VOUCH_HTTP_TLS_CERT")]
+    pub http_tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, SEC1 or PKCS#1) of that certificate
+    #[arg(long, env = "VOUCH_HTTP_TLS_KEY")]
+    pub http_tls_key: Option<PathBuf>,
     /// Log format: text or json [default: text]
     #[arg(long, env = "VOUCH_LOG_FORMAT", value_parser = ["text", "json"])]
     pub log_format: Option<String>,
@@ -35,7 +42,7 @@ pub struct ServeArgs {
     #[arg(long, env = "VOUCH_SIP")]
     pub sip: Option<SocketAddr>,
     /// Base URL verifiers reach this server at, for the x5u of certificates vouch serves
-    /// [default: http://<--http address>]
+    /// [default: http://<--http address>, https:// with --http-tls-cert]
     #[arg(long, env = "VOUCH_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Directory of STI-PA trust anchors, CRL signers and CRLs (PEM; *.crl) for verification
@@ -249,6 +256,8 @@ struct FileConfig {
     database: Option<String>,
     http: Option<String>,
     http_max_connections: Option<u32>,
+    http_tls_cert: Option<PathBuf>,
+    http_tls_key: Option<PathBuf>,
     log_format: Option<String>,
     sip: Option<String>,
     public_url: Option<String>,
@@ -286,6 +295,8 @@ pub struct ServeConfig {
     pub http: SocketAddr,
     /// Most HTTP connections open at once (`--http-max-connections`).
     pub http_max_connections: usize,
+    /// The certificate and key files of HTTPS on the `--http` listener.
+    pub http_tls: Option<(PathBuf, PathBuf)>,
     pub json_logs: bool,
     pub voice: VoiceSettings,
     /// The transparency log's origin.
@@ -494,7 +505,15 @@ impl ServeArgs {
                 redact(d)
             );
         }
-        let public_url = self.public_url.or(file.public_url).unwrap_or_else(|| format!("http://{http}"));
+        let http_tls = match (self.http_tls_cert.or(file.http_tls_cert), self.http_tls_key.or(file.http_tls_key)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                bail!("--http-tls-cert and --http-tls-key go together (PEM files of the HTTPS certificate and its key)")
+            }
+        };
+        let scheme = if http_tls.is_some() { "https" } else { "http" };
+        let public_url = self.public_url.or(file.public_url).unwrap_or_else(|| format!("{scheme}://{http}"));
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             bail!("public_url {:?} must be an http:// or https:// URL", redact(&public_url));
         }
@@ -701,6 +720,7 @@ impl ServeArgs {
             data_dir,
             database,
             http,
+            http_tls,
             http_max_connections: file_number(
                 &file_name,
                 "http_max_connections",
@@ -739,6 +759,8 @@ mod tests {
             database: None,
             http: None,
             http_max_connections: None,
+            http_tls_cert: None,
+            http_tls_key: None,
             log_format: None,
             config: None,
             sip: None,
@@ -875,6 +897,20 @@ mod tests {
         a.smpps = None;
         let e = a.resolve().unwrap_err().to_string();
         assert!(e.contains("which is not set"), "{e}");
+    }
+
+    #[test]
+    fn https_needs_both_files_and_makes_the_default_public_url_https() {
+        let mut a = args();
+        a.http_tls_cert = Some("cert.pem".into());
+        let e = a.clone().resolve().unwrap_err().to_string();
+        assert!(e.contains("--http-tls-cert and --http-tls-key go together"), "{e}");
+        a.http_tls_key = Some("key.pem".into());
+        let c = a.resolve().unwrap();
+        assert_eq!(c.voice.public_url, "https://127.0.0.1:8080");
+        assert_eq!(c.http_tls, Some(("cert.pem".into(), "key.pem".into())));
+        assert_eq!(c.http_max_connections, 4096);
+        assert!(c.metrics_allow.is_none());
     }
 
     fn gateway_args() -> ServeArgs {

@@ -12,6 +12,7 @@ mod serve;
 mod shaken_cli;
 mod sip;
 mod smpp;
+mod tls;
 mod trace_cli;
 
 use std::path::PathBuf;

@@ -67,11 +67,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {} (--http / VOUCH_HTTP)", config.http))?;
         let addr = listener.local_addr()?;
+        let tls = match &config.http_tls {
+            Some((cert, key)) => Some(
+                crate::tls::ServerCertificate::load(cert, key, ("--http-tls-cert", "--http-tls-key"))?
+                    .acceptor(&[b"http/1.1"]),
+            ),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         // A port the OS chose (--http 127.0.0.1:0): the default public URL (certificates' x5u,
         // the CPS's audience) names the port really bound.
-        let defaulted = format!("http://{}", config.http);
+        let defaulted = format!("{scheme}://{}", config.http);
         if config.http.port() == 0 && config.voice.public_url == defaulted {
-            config.voice.public_url = format!("http://{addr}");
+            config.voice.public_url = format!("{scheme}://{addr}");
             if config.cps.audience == defaulted {
                 config.cps.audience = config.voice.public_url.clone();
             }
@@ -80,7 +88,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 config.log_origin = format!("{addr}/log");
             }
         }
-        let callauth = start_callauth(&config, registry.clone(), addr).await?;
+        let callauth = start_callauth(&config, registry.clone()).await?;
         let sip = match config.voice.sip {
             Some(a) => Some(crate::sip::SipServer::bind(a).await?),
             None => None,
@@ -194,9 +202,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // The handlers are in place before the line a supervisor waits for: a SIGTERM right
         // after it stops vouch as gently as any other.
         let shutdown = shutdown_signal()?;
-        crate::out!("vouch: listening on http://{addr}");
+        // SIGHUP re-reads the TLS certificates (and never stops vouch, as its default would).
+        let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP received: reading the TLS certificates again");
+                crate::tls::RELOAD.notify_waiters();
+            }
+        });
+        crate::out!("vouch: listening on {scheme}://{addr}");
         let _ = std::io::stdout().flush();
-        serve_http(listener, app, config.http_max_connections, shutdown).await;
+        serve_http(listener, tls, app, config.http_max_connections, shutdown).await;
         tracing::info!("shutting down");
         // The SMPP drain has its own bound (docs/SMPP-GATEWAY.md, "Stopping").
         let gateway = match smpp_task {
@@ -390,11 +406,7 @@ fn trust_list(dir: &std::path::Path, now: i64) -> anyhow::Result<vouch_shaken::T
 }
 
 /// Call authentication: trust list, key directory, policies.
-async fn start_callauth(
-    config: &crate::config::ServeConfig,
-    registry: Arc<Registry>,
-    http: std::net::SocketAddr,
-) -> anyhow::Result<Arc<CallAuth>> {
+async fn start_callauth(config: &crate::config::ServeConfig, registry: Arc<Registry>) -> anyhow::Result<Arc<CallAuth>> {
     let v = &config.voice;
     let now = jiff::Timestamp::now().as_second();
     let trust = match &v.trust_dir {
@@ -404,7 +416,7 @@ async fn start_callauth(
             vouch_shaken::TrustStore::new()
         }
     };
-    let public_url = if v.public_url.is_empty() { format!("http://{http}") } else { v.public_url.clone() };
+    let public_url = v.public_url.clone();
     // Call authentication in use (a trust list or a SIP listener): the x5u of the chains vouch
     // serves are under the public URL, and verifiers refuse an x5u that is not https.
     if !public_url.starts_with("https://") && (v.trust_dir.is_some() || v.sip.is_some()) {
@@ -466,6 +478,7 @@ async fn start_callauth(
 /// connections, idle ones closed, and requests in progress finished (5 s at most).
 async fn serve_http(
     listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     app: axum::Router,
     max_connections: usize,
     shutdown: impl std::future::Future<Output = ()>,
@@ -515,11 +528,27 @@ async fn serve_http(
             req
         });
         let service = hyper_util::service::TowerToHyperService::new(service);
-        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
-        let conn = graceful.watch(conn);
-        let slots = slots.clone();
+        let (http, watcher, slots, tls) = (http.clone(), graceful.watcher(), slots.clone(), tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let served = match tls {
+                None => watcher.watch(http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service)).await,
+                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        watcher.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)).await
+                    }
+                    Ok(Err(e)) => {
+                        metrics::counter!("vouch_http_tls_handshake_failures_total").increment(1);
+                        tracing::debug!(%peer, error = %e, "HTTPS handshake failed");
+                        Ok(())
+                    }
+                    Err(_) => {
+                        metrics::counter!("vouch_http_tls_handshake_failures_total").increment(1);
+                        tracing::debug!(%peer, "no HTTPS handshake within {TLS_HANDSHAKE:?}");
+                        Ok(())
+                    }
+                },
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, "HTTP connection ended with an error");
             }
             drop(slot);
@@ -532,6 +561,9 @@ async fn serve_http(
         tracing::warn!("HTTP requests still in progress after 5 s; stopping anyway");
     }
 }
+
+/// Longest wait for a client's TLS handshake on the HTTPS listener.
+const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// SIGTERM or SIGINT, registered now (until then, either kills the process at once).
 fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {

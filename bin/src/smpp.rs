@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -132,25 +131,10 @@ impl SmscTls {
     }
 }
 
-/// Reads the certificates of a PEM file.
-fn pem_certificates(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| anyhow::anyhow!("{what} {}: {e}", path.display()))?;
-    anyhow::ensure!(!certs.is_empty(), "{what} {}: no CERTIFICATE in it", path.display());
-    Ok(certs)
-}
-
-/// The TLS acceptor of the `--smpps` listener, from a PEM chain and key.
+/// The TLS acceptor of the `--smpps` listener, from a PEM chain and key (re-read when they
+/// change: crate::tls).
 pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
-    let chain = pem_certificates(cert, "--smpp-tls-cert")?;
-    let key =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| anyhow::anyhow!("--smpp-tls-key {}: {e}", key.display()))?;
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .context("--smpp-tls-cert and --smpp-tls-key do not make a usable certificate")?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    Ok(crate::tls::ServerCertificate::load(cert, key, ("--smpp-tls-cert", "--smpp-tls-key"))?.acceptor(&[]))
 }
 
 /// The two halves of an ESME's connection: plain, or after the TLS handshake on the TLS
@@ -266,7 +250,9 @@ impl SmscConfig {
                     binds = v.parse().with_context(|| format!("--smsc binds={v:?}"))?;
                     anyhow::ensure!((1..=16).contains(&binds), "--smsc {shown:?}: binds={v} must be 1 to 16");
                 }
-                "ca" if tls => extra_roots = pem_certificates(std::path::Path::new(v.as_ref()), "--smsc ca")?,
+                "ca" if tls => {
+                    extra_roots = crate::tls::pem_certificates(std::path::Path::new(v.as_ref()), "--smsc ca")?
+                }
                 "server_name" if tls => server_name = v.into_owned(),
                 "ca" | "server_name" => anyhow::bail!("--smsc: {k} is for smpps:// (TLS) SMSCs"),
                 other => anyhow::bail!(

@@ -23,6 +23,8 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The line prefix `vouch serve` prints once it listens.
 pub const LISTENING: &str = "vouch: listening on http://";
+/// The same, with `--http-tls-cert`.
+pub const LISTENING_HTTPS: &str = "vouch: listening on https://";
 /// The problem type prefix.
 pub const PROBLEM: &str = "urn:vouch:problem:";
 
@@ -186,7 +188,6 @@ pub struct Server {
     _tmp: Option<TempDir>,
 }
 
-/// A `vouch serve` command on `data_dir` and an ephemeral loopback port.
 /// A self-signed TLS server certificate for 127.0.0.1 made by OpenSSL (P-256, one day, not a
 /// CA): writes `tls.pem` and `tls.key` in `dir` and returns their paths.
 pub fn loopback_tls_certificate(dir: &Path) -> (PathBuf, PathBuf) {
@@ -206,6 +207,7 @@ pub fn loopback_tls_certificate(dir: &Path) -> (PathBuf, PathBuf) {
 /// (refused by default: a receiver on the vouch host could probe its ports).
 pub const LOOPBACK_WEBHOOKS: [&str; 2] = ["--webhook-allow-net", "127.0.0.0/8"];
 
+/// A `vouch serve` command on `data_dir` and an ephemeral loopback port.
 pub fn serve_command(cwd: &Path, data_dir: &Path) -> Command {
     let mut c = vouch(cwd);
     c.arg("serve").arg("--data-dir").arg(data_dir).arg("--http").arg("127.0.0.1:0");
@@ -351,10 +353,11 @@ impl Server {
             let left = deadline.saturating_duration_since(Instant::now());
             match proc.lines.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(addr) = line.strip_prefix(LISTENING) {
+                    let https = line.strip_prefix(LISTENING_HTTPS).map(|a| ("https", a));
+                    if let Some((scheme, addr)) = line.strip_prefix(LISTENING).map(|a| ("http", a)).or(https) {
                         let addr = addr.trim().to_owned();
                         assert!(addr.starts_with("127.0.0.1:"), "the server listens on {addr}, not on loopback");
-                        return (proc, format!("http://{addr}"));
+                        return (proc, format!("{scheme}://{addr}"));
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -373,6 +376,11 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.proc.as_ref().expect("the server is not running").child.id()
     }
 
     /// Sends SIGTERM and waits for the process to exit.

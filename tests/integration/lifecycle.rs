@@ -480,3 +480,66 @@ async fn scripts_backup_restores_a_running_node_with_its_keys_and_log_state() {
     let out = run(verify, Duration::from_secs(60));
     assert!(out.status.success() && out.stdout.contains("OK"), "{out:?}");
 }
+
+/// `--http-tls-cert`/`--http-tls-key`: the REST listener speaks HTTPS only, its default public
+/// URL is https, and a renewed certificate is taken at SIGHUP without a restart (SIGHUP does
+/// not stop vouch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_listener_serves_https_and_takes_a_renewed_certificate_at_sighup() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (first, renewed) = (tmp.path().join("first"), tmp.path().join("renewed"));
+    for d in [&first, &renewed] {
+        std::fs::create_dir(d).expect("mkdir");
+        loopback_tls_certificate(d);
+    }
+    let (cert, key) = (tmp.path().join("tls.pem"), tmp.path().join("tls.key"));
+    std::fs::copy(first.join("tls.pem"), &cert).expect("copy");
+    std::fs::copy(first.join("tls.key"), &key).expect("copy");
+    let data_dir = tmp.path().join("data");
+    let mut cmd = serve_command(tmp.path(), &data_dir);
+    cmd.arg("--http-tls-cert").arg(&cert).arg("--http-tls-key").arg(&key);
+    let mut s = Server::launch(cmd, data_dir, tmp.path().to_path_buf());
+    assert!(s.base.starts_with("https://127.0.0.1:"), "{}", s.base);
+
+    // A client trusting exactly one certificate, on a new connection each time.
+    let trusting = |dir: &std::path::Path| {
+        let pem = std::fs::read(dir.join("tls.pem")).expect("pem");
+        reqwest::Client::builder()
+            .no_proxy()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("certificate"))
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client")
+    };
+    let healthz = format!("{}/healthz", s.base);
+    let r = trusting(&first).get(&healthz).send().await.expect("https answers");
+    assert_eq!(r.status().as_u16(), 200);
+    // Plain HTTP on the HTTPS port gets no answer, and the server goes on.
+    let plain = trusting(&first).get(healthz.replacen("https://", "http://", 1)).send().await;
+    assert!(plain.is_err(), "plain HTTP was answered on the HTTPS listener: {plain:?}");
+
+    // The renewal replaces the files; SIGHUP makes new connections get it.
+    std::fs::copy(renewed.join("tls.pem"), &cert).expect("copy");
+    std::fs::copy(renewed.join("tls.key"), &key).expect("copy");
+    let pid = s.pid();
+    send_signal(pid, "HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while trusting(&renewed).get(&healthz).send().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "the renewed certificate was not taken: {}", s.stderr.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(trusting(&first).get(&healthz).send().await.is_err(), "the old certificate is still presented");
+    // A renewal that does not load (a key of another certificate) keeps the one in use.
+    std::fs::copy(first.join("tls.key"), &key).expect("copy");
+    send_signal(pid, "HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !s.stderr.text().contains("do not load") {
+        assert!(std::time::Instant::now() < deadline, "no warning: {}", s.stderr.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = trusting(&renewed).get(&healthz).send().await.expect("still the renewed certificate");
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(s.sigterm().status.success());
+}
