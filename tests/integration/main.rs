@@ -19,6 +19,7 @@ mod kannel;
 mod lifecycle;
 mod multinode;
 mod numbers;
+mod pg_dr;
 mod registry_flow;
 mod shaken;
 mod smpp;
