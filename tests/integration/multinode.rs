@@ -670,3 +670,81 @@ async fn a_receipt_reaching_another_node_than_the_one_that_sent_the_message_find
     assert_eq!(pdus.len(), 1, "the receipt reaches the ESME through node B");
     assert_eq!(pdus[0]["receipted_message_id"], json!(id), "{pdus:?}");
 }
+
+/// A PostgreSQL cluster of one test's own, with TLS on (scripts/pg-cluster `tls`), stopped and
+/// deleted at the end.
+struct TlsCluster {
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+impl TlsCluster {
+    fn start(dir: &Path) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-cluster");
+        let out = Command::new(&script).arg("start").arg(dir).args(["fast", "tls"]).output().expect("pg-cluster");
+        assert!(out.status.success(), "pg-cluster: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let url = stdout.lines().last().expect("the server URL").trim().to_owned();
+        Self { dir: dir.to_owned(), url }
+    }
+}
+
+impl Drop for TlsCluster {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-cluster");
+        let _ = Command::new(script).arg("stop").arg(&self.dir).output();
+    }
+}
+
+/// TLS to the database as docs/DEPLOYMENT.md says: `verify-full` with the operator's CA
+/// connects over TLS (every connection of the node); a server whose certificate another CA
+/// signed, or whose name is not the URL's host, stops the start naming why; `verify-ca` checks
+/// the chain only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_connection_is_tls_checked_against_the_operators_ca() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // The cluster's owner (postgres, when the tests run as root) must enter the directory.
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let cluster = TlsCluster::start(&tmp.path().join("pg"));
+    psql_on(&cluster.url, "postgres", "CREATE DATABASE tls LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
+    let ca = cluster.dir.join("tls/ca.pem");
+    let url = |host: &str, mode: &str, root: &Path| {
+        let base = cluster.url.replacen("127.0.0.1", host, 1);
+        format!("{base}/tls?sslmode={mode}&sslrootcert={}", root.display())
+    };
+
+    let mut s = node(tmp.path(), "a", &url("127.0.0.1", "verify-full", &ca), None, &[]);
+    s.csp("Acme Messaging Inc").await;
+    let sessions = psql_on(
+        &cluster.url,
+        "postgres",
+        "SELECT count(*) || ' ' || bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.datname = 'tls'",
+    );
+    let (count, all_tls) = sessions.trim().split_once(' ').expect("count and ssl");
+    assert!(count.parse::<u32>().expect("count") > 0 && all_tls == "true", "sessions of the node: {sessions}");
+    assert!(s.sigterm().status.success());
+
+    let refused = |url: String| {
+        let mut cmd = vouch(tmp.path());
+        cmd.arg("serve").arg("--data-dir").arg(tmp.path().join("a")).args(["--http", "127.0.0.1:0", "--database"]);
+        cmd.arg(url);
+        let out = run(cmd, Duration::from_secs(60));
+        assert!(!out.status.success(), "started: {out:?}");
+        out.stderr
+    };
+    // Another CA (a self-signed certificate of its own).
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).expect("mkdir");
+    let (other_ca, _) = crate::harness::loopback_tls_certificate(&other);
+    let e = refused(url("127.0.0.1", "verify-full", &other_ca));
+    assert!(e.contains("UnknownIssuer"), "{e}");
+    // The right CA, but the URL names a host the certificate is not for.
+    let e = refused(url("localhost", "verify-full", &ca));
+    assert!(e.contains("not valid for name"), "{e}");
+    // verify-ca checks the chain only: that host is taken.
+    let mut s = node(tmp.path(), "a", &url("localhost", "verify-ca", &ca), None, &[]);
+    s.get("/healthz", None).await.ok(200);
+    assert!(s.sigterm().status.success());
+}
