@@ -50,6 +50,11 @@ const ID_GENERATION: usize = 1 << 21;
 /// How often the message ids awaiting receipts are written to the store (a crash loses at
 /// most the ids of the messages taken in this last stretch, and of a write under way).
 const RECEIPT_IDS_EVERY: Duration = Duration::from_millis(250);
+
+/// An SMSC session that answers no submit for this long while one waits that long is stalled
+/// (or its `response_timeout`, when shorter): its route's other sessions take its turn until it
+/// answers again or its waiting submits time out.
+const STALL: Duration = Duration::from_secs(2);
 /// How long a message's receipt is awaited: its id is kept in the store that long (a
 /// carrier's validity period is at most 72 hours: after it, the final receipt has been sent).
 const RECEIPT_WINDOW: Duration = Duration::from_secs(72 * 3600);
@@ -550,6 +555,9 @@ struct Shared {
     topology: Topology,
     /// Whether each SMSC session is bound now.
     bound: Vec<AtomicBool>,
+    /// Whether each SMSC session is stalled: bound, but no submit answered for [`STALL`]
+    /// while one waits that long. Its route's other sessions take its turn meanwhile.
+    stalled: Vec<AtomicBool>,
     /// Message ids awaiting receipts not yet written to the store.
     unwritten: std::sync::Mutex<Vec<vouch_store::ReceiptIdRow>>,
     /// Receiving sessions by system_id, and by CSP (for subscribers' messages).
@@ -665,24 +673,34 @@ impl Shared {
         best.map(|(i, _)| i).or_else(|| routes.iter().position(|r| r.prefixes.is_empty()))
     }
 
-    /// Hands a submit to the route's next bound SMSC session in turn (round-robin), another
-    /// bound one when that one's queue is full; when none of the route is bound, to the queue
-    /// of one that is not, where it waits for a session (moved to the first of the route that
-    /// binds). Answered ESME_RTHROTTLED when no queue has room.
+    /// Whether SMSC session `m` takes submits now: bound, and (`prefer`) not stalled.
+    fn usable(&self, m: usize, prefer: bool) -> bool {
+        self.bound[m].load(Ordering::Relaxed) && !(prefer && self.stalled[m].load(Ordering::Relaxed))
+    }
+
+    /// Hands a submit to the route's next bound SMSC session in turn (round-robin), skipping
+    /// stalled ones while another is not, another bound one when that one's queue is full; when
+    /// none of the route is bound, to the queue of one that is not, where it waits for a
+    /// session (moved to the first of the route that binds). Answered ESME_RTHROTTLED when no
+    /// queue has room.
     fn send_upstream(&self, route: usize, mut req: UpstreamRequest) {
         let r = &self.topology.routes[route];
         let n = r.members.len();
         let start = if n == 1 { 0 } else { r.next.fetch_add(1, Ordering::Relaxed) };
         let mut any_bound = false;
-        for k in 0..n {
-            let m = r.members[(start + k) % n];
-            if !self.bound[m].load(Ordering::Relaxed) {
-                continue;
-            }
-            any_bound = true;
-            match self.upstreams[m].try_send(req) {
-                Ok(()) => return,
-                Err(mpsc::error::TrySendError::Full(x) | mpsc::error::TrySendError::Closed(x)) => req = x,
+        // A route of one session has no other to prefer.
+        let passes: &[bool] = if n == 1 { &[false] } else { &[true, false] };
+        for &prefer in passes {
+            for k in 0..n {
+                let m = r.members[(start + k) % n];
+                if !self.usable(m, prefer) {
+                    continue;
+                }
+                any_bound = true;
+                match self.upstreams[m].try_send(req) {
+                    Ok(()) => return,
+                    Err(mpsc::error::TrySendError::Full(x) | mpsc::error::TrySendError::Closed(x)) => req = x,
+                }
             }
         }
         if !any_bound {
@@ -694,12 +712,12 @@ impl Shared {
         req.reply.send(Err(CommandStatus::ESME_RTHROTTLED));
     }
 
-    /// Gives a submit that SMSC session `from` holds (not bound) to a bound session of its
-    /// route; hands it back when there is none with room.
+    /// Gives a submit that SMSC session `from` holds (not bound, or stalled) to a bound session
+    /// of its route that is not stalled; hands it back when there is none with room.
     fn to_bound_peer(&self, from: usize, mut req: UpstreamRequest) -> Result<(), UpstreamRequest> {
         let route = &self.topology.routes[self.topology.upstreams[from].route];
         for &m in &route.members {
-            if m == from || !self.bound[m].load(Ordering::Relaxed) {
+            if m == from || !self.usable(m, true) {
                 continue;
             }
             match self.upstreams[m].try_send(req) {
@@ -708,6 +726,33 @@ impl Shared {
             }
         }
         Err(req)
+    }
+
+    /// Whether SMSC session `index` has a peer in its route that takes submits and is not
+    /// stalled.
+    fn has_usable_peer(&self, index: usize) -> bool {
+        self.topology.routes[self.topology.upstreams[index].route]
+            .members
+            .iter()
+            .any(|&m| m != index && self.usable(m, true))
+    }
+
+    /// Notes that SMSC session `index` is stalled or answers again: routing, the gauge, a log.
+    fn set_stalled(&self, index: usize, stalled: bool) {
+        if self.stalled[index].swap(stalled, Ordering::Relaxed) == stalled {
+            return;
+        }
+        let label = &self.topology.upstreams[index].label;
+        metrics::gauge!("vouch_smpp_upstream_stalled", "smsc" => label.clone()).set(if stalled { 1.0 } else { 0.0 });
+        if stalled {
+            metrics::counter!("vouch_smpp_upstream_stalls_total", "smsc" => label.clone()).increment(1);
+            tracing::warn!(
+                smsc = %label,
+                "the SMSC has answered no submit for {STALL:?} while submits wait: its route's other sessions take its turn"
+            );
+        } else {
+            tracing::info!(smsc = %label, "the SMSC answers submits again");
+        }
     }
 
     /// Moves the submits a session that is not bound holds to bound sessions of its route,
@@ -899,6 +944,7 @@ impl SmppServer {
             upstreams,
             topology: Topology::of(&settings.smscs),
             bound: settings.smscs.iter().map(|_| AtomicBool::new(false)).collect(),
+            stalled: settings.smscs.iter().map(|_| AtomicBool::new(false)).collect(),
             unwritten: Default::default(),
             by_account: Default::default(),
             by_provider: Default::default(),
@@ -1988,7 +2034,19 @@ async fn upstream_connection(
     let mut awaiting_link: Option<Instant> = None;
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
     let mut stopping = shared.stopping.subscribe();
+    // The last submit answer, and whether the session is stalled (STALL).
+    let (mut last_answer, mut stalled) = (Instant::now(), false);
+    let stall_after = STALL.min(cfg.response_timeout);
     let result = loop {
+        // Stalled, with a peer that is not: new submits are left to the peers, and those
+        // queued here go to them.
+        let yielding = stalled && shared.has_usable_peer(index);
+        if yielding {
+            while let Ok(r) = requests.try_recv() {
+                retry.push_back(r);
+            }
+            shared.hand_over(index, retry);
+        }
         // Shutting down, and every submit answered: unbind (section 4.2) and wait a little for
         // the answer.
         if *stopping.borrow_and_update() && pending.is_empty() && retry.is_empty() {
@@ -2018,7 +2076,7 @@ async fn upstream_connection(
             break Ok(());
         }
         // Retries first, then new requests, while the window has room.
-        while pending.len() < cfg.window {
+        while pending.len() < cfg.window && !yielding {
             let Some(mut r) = retry.pop_front() else { break };
             seq = seq.wrapping_add(1).max(2);
             vouch_smpp::set_sequence(&mut r.pdu, seq);
@@ -2033,7 +2091,7 @@ async fn upstream_connection(
             out.clear();
         }
         tokio::select! {
-            r = requests.recv(), if pending.len() < cfg.window => {
+            r = requests.recv(), if pending.len() < cfg.window && !yielding => {
                 let Some(mut r) = r else { break Ok(()) };
                 let now = Instant::now();
                 loop {
@@ -2064,6 +2122,11 @@ async fn upstream_connection(
                     at += h.length;
                     match h.command_id {
                         id if id == CommandId::SUBMIT_SM.response() || id == CommandId::DATA_SM.response() => {
+                            last_answer = Instant::now();
+                            if stalled {
+                                stalled = false;
+                                shared.set_stalled(index, false);
+                            }
                             if let Some(r) = pending.remove(&h.sequence) {
                                 let reply = if h.status.is_ok() {
                                     match vouch_smpp::decode(bytes).ok().map(|p| match p.body() { Body::MessageResp(id) => id.to_owned(), _ => String::new() }) {
@@ -2127,6 +2190,12 @@ async fn upstream_connection(
                         r.reply.send(Err(CommandStatus::ESME_RSYSERR));
                     }
                 }
+                let waiting_long = pending.values().any(|r| r.sent.is_some_and(|t| t.elapsed() > stall_after));
+                let now_stalled = waiting_long && last_answer.elapsed() > stall_after;
+                if now_stalled != stalled {
+                    stalled = now_stalled;
+                    shared.set_stalled(index, stalled);
+                }
             }
             Ok(()) = stopping.changed() => {}
             _ = keepalive.tick() => {
@@ -2140,6 +2209,7 @@ async fn upstream_connection(
         }
     };
     shared.set_bound(index, false);
+    shared.set_stalled(index, false);
     // Unanswered submits go out again on the next connection (or to another SMSC of the
     // route), oldest first.
     let mut left: Vec<(u32, UpstreamRequest)> = pending.into_iter().collect();

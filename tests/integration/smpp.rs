@@ -1182,6 +1182,78 @@ async fn a_route_of_two_smscs_carries_on_when_one_is_lost_and_takes_it_back() {
     drop(server);
 }
 
+/// Whether `/metrics` says SMSC session `label` is stalled.
+async fn stalled(server: &Server, label: &str) -> bool {
+    let metrics = server.get("/metrics", None).await.text;
+    metrics.contains(&format!("vouch_smpp_upstream_stalled{{smsc=\"{label}\"}} 1"))
+}
+
+/// An SMSC of a route that stays bound (it answers enquire_link) but answers no submit, a hung
+/// SMSC, loses its turn within about 2 s: the route's other SMSC takes every message meanwhile,
+/// the submits it swallowed are answered ESME_RSYSERR at its response_timeout, and once those
+/// are gone it takes its turn again (and answers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_smsc_of_a_route_loses_its_turn_until_it_answers_again() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let data_dir = dir.join("data");
+    let (s, password) = registered_account(dir, &data_dir, "hungesme").await;
+    let a = Smsc::start_with(dir.join("a.jsonl"), &[OsStr::new("--id-prefix"), OsStr::new("a-")]);
+    let b = Smsc::start_with(dir.join("b.jsonl"), &[OsStr::new("--id-prefix"), OsStr::new("b-")]);
+    let mut cmd = serve_command(dir, &data_dir);
+    cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id]);
+    cmd.arg("--smsc").arg(format!("smpp://vouchup:uppw@127.0.0.1:{}?group=carrier&response_timeout=4", a.port));
+    cmd.arg("--smsc").arg(format!("smpp://vouchup:uppw@127.0.0.1:{}?group=carrier", b.port));
+    let server = Server::launch(cmd, data_dir.clone(), dir.to_path_buf());
+    let (la, lb) = (format!("127.0.0.1:{}", a.port), format!("127.0.0.1:{}", b.port));
+    wait_smscs(&server, &[(&la, true), (&lb, true)]).await;
+    let mut e = RawEsme::connect(announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(e.bind(0x09, "hungesme", &password), 0);
+    let mut heard = Heard::default();
+    let texts = |smsc: &Smsc| smsc.texts_from(N_MAIN);
+
+    // A hangs. Two messages: one of them goes to A and waits.
+    a.control("silent 1000");
+    let swallowed: Vec<u32> = (1..=2).map(|n| e.send_visit(n).0).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !stalled(&server, &la).await {
+        assert!(Instant::now() < deadline, "A was never marked stalled: {}", server.stderr.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!stalled(&server, &lb).await);
+    // Stalled: every message goes to B, answered at once.
+    let before_b = texts(&b).len();
+    for n in 3..=12 {
+        let (seq, _) = e.send_visit(n);
+        e.hear(&mut heard, Duration::from_secs(2), |h| h.answers.contains_key(&seq));
+        assert_eq!(heard.answers.get(&seq).map(|a| a.0), Some(0), "message {n} was not taken by B at once");
+    }
+    assert_eq!(texts(&b).len(), before_b + 10, "B took every message while A was stalled");
+    // What A swallowed is answered ESME_RSYSERR (outcome unknown) at its response_timeout;
+    // the one B took, at once.
+    e.hear(&mut heard, Duration::from_secs(8), |h| swallowed.iter().all(|s| h.answers.contains_key(s)));
+    let statuses: Vec<u32> = swallowed.iter().map(|s| heard.answers.get(s).map_or(u32::MAX, |a| a.0)).collect();
+    assert!(statuses.contains(&0x08) && statuses.contains(&0), "answers to the first two: {statuses:x?}");
+
+    // A answers again: with its swallowed submits gone it is no longer stalled, and takes its
+    // turn.
+    a.control("silent 0");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stalled(&server, &la).await {
+        assert!(Instant::now() < deadline, "A stayed stalled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before_a = texts(&a).len();
+    for n in 13..=22 {
+        let (seq, _) = e.send_visit(n);
+        e.hear(&mut heard, Duration::from_secs(5), |h| h.answers.contains_key(&seq));
+        assert_eq!(heard.answers.get(&seq).map(|a| a.0), Some(0), "message {n}");
+    }
+    assert!(texts(&a).len() >= before_a + 4, "A carries traffic again: {} more", texts(&a).len() - before_a);
+    let stalls = server.get("/metrics", None).await.text;
+    assert!(stalls.contains(&format!("vouch_smpp_upstream_stalls_total{{smsc=\"{la}\"}} 1")), "{stalls}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_find_their_esme_after_a_crash() {
     let tmp = tempfile::tempdir().expect("tempdir");
