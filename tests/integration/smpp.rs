@@ -1254,6 +1254,50 @@ async fn a_hung_smsc_of_a_route_loses_its_turn_until_it_answers_again() {
     assert!(stalls.contains(&format!("vouch_smpp_upstream_stalls_total{{smsc=\"{la}\"}} 1")), "{stalls}");
 }
 
+/// An upgrade from a version that kept the ids awaiting receipts in `<data-dir>/smpp-receipt-ids`
+/// (written at a clean stop): the first start takes the ids of SMSCs still configured into the
+/// store and removes the file, and a receipt the SMSC sends for such a message reaches its
+/// ESME under its own id, also after a later restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipt_ids_an_earlier_version_left_in_a_file_are_taken_into_the_store() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let data_dir = dir.join("data");
+    let (s, password) = registered_account(dir, &data_dir, "oldesme").await;
+    let smsc = Smsc::start(dir.join("smsc.jsonl"));
+    let file = data_dir.join("smpp-receipt-ids");
+    std::fs::write(
+        &file,
+        format!(
+            "vouch smpp receipt ids v1\n127.0.0.1:{}\tleg-7\tV0000000000000007\toldesme\n\
+             127.0.0.1:1\tleg-8\tV0000000000000008\toldesme\nnot a line\n",
+            smsc.port
+        ),
+    )
+    .expect("the old file");
+    let gateway = || {
+        let mut cmd = serve_command(dir, &data_dir);
+        cmd.args(["--smpp", "127.0.0.1:0", "--gateway-dca", &s.dca.id, "--smsc"])
+            .arg(format!("smpp://vouchup:uppw@127.0.0.1:{}", smsc.port));
+        Server::launch(cmd, data_dir.clone(), dir.to_path_buf())
+    };
+    let mut server = gateway();
+    assert!(!file.exists(), "the file is removed once read");
+    // Into the store within its write interval: it outlives this run.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(server.sigterm().status.success());
+    let server = gateway();
+    let label = format!("127.0.0.1:{}", smsc.port);
+    wait_smscs(&server, &[(&label, true)]).await;
+    let mut rx = RawEsme::connect(announced_port(&server, "vouch: SMPP gateway on 127.0.0.1:"));
+    assert_eq!(rx.bind(0x01, "oldesme", &password), 0);
+    assert!(smsc.control(&format!("dlr vouchup leg-7 +{N_MAIN} +13105550123")).starts_with("OK"));
+    let mut heard = Heard::default();
+    rx.hear(&mut heard, Duration::from_secs(10), |h| !h.receipts.is_empty());
+    assert_eq!(heard.receipts, vec!["V0000000000000007".to_owned()], "the receipt under the ESME's own id");
+    drop(server);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_find_their_esme_after_a_crash() {
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -27,6 +27,10 @@ Control commands (one per line, one reply line each, "OK ..." or "ERR ..."):
     disconnect      close every SMPP session now
     mo SRC DST TEXT send a mobile-originated deliver_sm to the most recently bound
                     receiver/transceiver; OK when its deliver_sm_resp came back
+    dlr SYSTEM_ID ID SRC DST
+                    queue a delivery receipt (DELIVRD) for message id ID, as if the
+                    message SRC -> DST had been submitted by SYSTEM_ID (a message of an
+                    earlier run of this SMSC)
     stats           OK {json counters}
     quit            exit
 """
@@ -624,6 +628,16 @@ class Sim:
             return "OK %d" % n
         if op == "mo":
             return await self.control_mo(cmd)
+        if op == "dlr":
+            if len(words) != 5:
+                return "ERR usage: dlr SYSTEM_ID ID SRC DST"
+            _, system_id, message_id, src, dst = words
+            self.queue_dlr({
+                "message_id": message_id, "system_id": system_id, "origin": None,
+                "src_ton": 1, "src_npi": 1, "src": dst, "dst_ton": 1, "dst_npi": 1, "dst": src,
+                "text": b"", "submit_date": time.strftime("%y%m%d%H%M"),
+            })
+            return "OK"
         if op == "stats":
             self.stats["sessions_open"] = len(self.sessions)
             self.stats["sessions_bound"] = sum(1 for s in self.sessions if s.bound)
