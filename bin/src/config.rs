@@ -143,6 +143,10 @@ pub struct ServeArgs {
     /// Outstanding submits an ESME may have [default: 256]
     #[arg(long, env = "VOUCH_SMPP_WINDOW", value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub smpp_window: Option<u32>,
+    /// Hours a message's delivery receipt is awaited (its id kept to route the receipt): the
+    /// longest validity period of the carriers behind the SMSCs [default: 72]
+    #[arg(long, env = "VOUCH_SMPP_RECEIPT_WINDOW_HOURS", value_parser = clap::value_parser!(u32).range(1..=2160))]
+    pub smpp_receipt_window_hours: Option<u32>,
     /// Days gateway decision records are kept [default: 90]
     #[arg(long, env = "VOUCH_GATEWAY_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub gateway_retention_days: Option<u32>,
@@ -197,6 +201,7 @@ struct FileGateway {
     policy: Option<String>,
     window: Option<u32>,
     retention_days: Option<u32>,
+    receipt_window_hours: Option<u32>,
     content_rules: Option<PathBuf>,
     /// Multiplies every class's messages per minute.
     minute_scale: Option<f64>,
@@ -216,6 +221,8 @@ pub struct GatewaySettings {
     pub policy: vouch_gateway::Policy,
     pub window: usize,
     pub retention_days: u32,
+    /// Hours a delivery receipt is awaited.
+    pub receipt_window_hours: u32,
     pub content_rules: Option<PathBuf>,
     pub throughput: vouch_gateway::ThroughputConfig,
 }
@@ -652,6 +659,14 @@ impl ServeArgs {
                     1..=3650,
                     90,
                 )?;
+                let receipt_window_hours = file_number(
+                    &file_name,
+                    "[gateway] receipt_window_hours",
+                    self.smpp_receipt_window_hours,
+                    g.receipt_window_hours,
+                    1..=2160,
+                    72,
+                )?;
                 Some(GatewaySettings {
                     listen,
                     tls,
@@ -660,6 +675,7 @@ impl ServeArgs {
                     policy,
                     window: window as usize,
                     retention_days,
+                    receipt_window_hours,
                     content_rules: self.content_rules.or(g.content_rules),
                     throughput,
                 })
@@ -791,6 +807,7 @@ mod tests {
             gateway_dca: None,
             gateway_policy: None,
             smpp_window: None,
+            smpp_receipt_window_hours: None,
             gateway_retention_days: None,
             content_rules: None,
             enforcement: None,

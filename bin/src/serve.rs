@@ -191,6 +191,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     window: g.window,
                     smscs: g.smscs.clone(),
                     receipt_ids: Some(config.data_dir.join("smpp-receipt-ids")),
+                    receipt_window: std::time::Duration::from_secs(u64::from(g.receipt_window_hours) * 3600),
                 };
                 let task = tokio::spawn(server.run(gateway.clone(), settings, async move {
                     let _ = stopped.await;

@@ -55,9 +55,6 @@ const RECEIPT_IDS_EVERY: Duration = Duration::from_millis(250);
 /// (or its `response_timeout`, when shorter): its route's other sessions take its turn until it
 /// answers again or its waiting submits time out.
 const STALL: Duration = Duration::from_secs(2);
-/// How long a message's receipt is awaited: its id is kept in the store that long (a
-/// carrier's validity period is at most 72 hours: after it, the final receipt has been sent).
-const RECEIPT_WINDOW: Duration = Duration::from_secs(72 * 3600);
 /// Ids awaiting their write to the store (the store away): past this, the newest are not
 /// kept (their receipts can still be matched from memory while this node runs).
 const RECEIPT_IDS_UNWRITTEN: usize = 1 << 21;
@@ -304,6 +301,9 @@ pub struct SmppSettings {
     pub smscs: Vec<SmscConfig>,
     /// Where the message ids awaiting receipts are kept from a stop to the next start.
     pub receipt_ids: Option<std::path::PathBuf>,
+    /// How long a message's receipt is awaited: its id is kept in the store that long
+    /// (`[gateway] receipt_window_hours`; the carrier's longest validity period).
+    pub receipt_window: Duration,
 }
 
 /// What answers a submit forwarded upstream.
@@ -988,7 +988,7 @@ impl SmppServer {
                     tokio::select! {
                         _ = tick.tick() => shared.write_receipt_ids().await,
                         _ = purge.tick() => {
-                            let before = jiff::Timestamp::now() - RECEIPT_WINDOW;
+                            let before = jiff::Timestamp::now() - shared.settings.receipt_window;
                             match shared.gateway.registry().store().purge_receipt_ids(before).await {
                                 Ok(0) => {}
                                 Ok(n) => tracing::debug!(ids = n, "message ids past their receipt window deleted"),
