@@ -1088,6 +1088,7 @@ mod tests {
             ("window = 65537", "[gateway] window = 65537 must be 1 to 65536"),
             ("retention_days = 0", "[gateway] retention_days = 0 must be 1 to 3650"),
             ("retention_days = 3651", "[gateway] retention_days = 3651 must be 1 to 3650"),
+            ("receipt_window_hours = 0", "[gateway] receipt_window_hours = 0 must be 1 to 2160"),
             ("minute_scale = 2000000", "minute_scale = 2000000 must be above 0 and at most 1000000"),
             ("minute_scale = 0.0", "minute_scale = 0 must be above 0 and at most 1000000"),
             ("daily_caps = [0, 0, 0, 0, 0]", "the top cap is 0, which would refuse every message"),
@@ -1099,13 +1100,14 @@ mod tests {
         let g = with_file(
             gateway_args(),
             &dir,
-            "[gateway]\nwindow = 1\nretention_days = 3650\ndaily_caps = [5, 4, 3, 2, 1]\n",
+            "[gateway]\nwindow = 1\nretention_days = 3650\ndaily_caps = [5, 4, 3, 2, 1]\nreceipt_window_hours = 168\n",
         )
         .resolve()
         .unwrap()
         .gateway
         .unwrap();
         assert_eq!((g.window, g.retention_days, g.throughput.daily_caps), (1, 3650, [5, 4, 3, 2, 1]));
+        assert_eq!(g.receipt_window_hours, 168);
         let mut a = with_file(gateway_args(), &dir, "[gateway]\nwindow = 0\nretention_days = 0\n");
         a.smpp_window = Some(8);
         a.gateway_retention_days = Some(7);
