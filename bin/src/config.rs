@@ -41,6 +41,16 @@ pub struct ServeArgs {
     /// Address of the SIP redirect server, UDP and TCP on the same port (off by default)
     #[arg(long, env = "VOUCH_SIP")]
     pub sip: Option<SocketAddr>,
+    /// Address of the SIP-over-TLS listener (RFC 3261 section 26; needs --sip, --sip-tls-cert
+    /// and --sip-tls-key; off by default)
+    #[arg(long, env = "VOUCH_SIPS")]
+    pub sips: Option<SocketAddr>,
+    /// PEM certificate chain the SIP-over-TLS listener presents (re-read when it changes)
+    #[arg(long, env = "VOUCH_SIP_TLS_CERT")]
+    pub sip_tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, SEC1 or PKCS#1) of that certificate
+    #[arg(long, env = "VOUCH_SIP_TLS_KEY")]
+    pub sip_tls_key: Option<PathBuf>,
     /// Base URL verifiers reach this server at, for the x5u of certificates vouch serves
     /// [default: http://<--http address>, https:// with --http-tls-cert]
     #[arg(long, env = "VOUCH_PUBLIC_URL")]
@@ -267,6 +277,9 @@ struct FileConfig {
     http_tls_key: Option<PathBuf>,
     log_format: Option<String>,
     sip: Option<String>,
+    sips: Option<String>,
+    sip_tls_cert: Option<PathBuf>,
+    sip_tls_key: Option<PathBuf>,
     public_url: Option<String>,
     trust_dir: Option<PathBuf>,
     key_dir: Option<PathBuf>,
@@ -344,6 +357,8 @@ pub struct CpsSettings {
 #[derive(Debug, Clone)]
 pub struct VoiceSettings {
     pub sip: Option<SocketAddr>,
+    /// The SIP-over-TLS listener, its certificate chain and key files.
+    pub sips: Option<(SocketAddr, PathBuf, PathBuf)>,
     pub public_url: String,
     pub trust_dir: Option<PathBuf>,
     pub key_dir: PathBuf,
@@ -472,6 +487,22 @@ impl ServeArgs {
                 })?),
                 (None, None) => None,
             };
+        let sips = match self.sips {
+            Some(a) => Some(a),
+            None => match file.sips {
+                Some(s) => Some(s.parse().with_context(|| {
+                    format!("{file_name}: sips = {s:?} is not a socket address such as 127.0.0.1:5061")
+                })?),
+                None => None,
+            },
+        };
+        let sips = match (sips, self.sip_tls_cert.or(file.sip_tls_cert), self.sip_tls_key.or(file.sip_tls_key)) {
+            (Some(_), _, _) if sip.is_none() => bail!("--sips needs --sip (the UDP and TCP listener)"),
+            (Some(a), Some(cert), Some(key)) => Some((a, cert, key)),
+            (Some(_), _, _) => bail!("--sips needs --sip-tls-cert and --sip-tls-key (PEM files)"),
+            (None, None, None) => None,
+            (None, _, _) => bail!("--sip-tls-cert and --sip-tls-key are for the --sips listener, which is not set"),
+        };
         let mut allow = self.x5u_allow_net;
         if allow.is_empty() {
             for n in file.x5u_allow_net.unwrap_or_default() {
@@ -526,6 +557,7 @@ impl ServeArgs {
         }
         let voice = VoiceSettings {
             sip,
+            sips,
             public_url: public_url.trim_end_matches('/').to_owned(),
             trust_dir: self.trust_dir.or(file.trust_dir),
             key_dir: self.key_dir.or(file.key_dir).unwrap_or_else(|| data_dir.join("keys")),
@@ -780,6 +812,9 @@ mod tests {
             log_format: None,
             config: None,
             sip: None,
+            sips: None,
+            sip_tls_cert: None,
+            sip_tls_key: None,
             public_url: None,
             cps_privacy: None,
             cps_key_file: None,
@@ -912,6 +947,24 @@ mod tests {
         assert_eq!(g.listen, None, "TLS alone");
         assert_eq!(g.tls.map(|t| t.0.port()), Some(3550));
         a.smpps = None;
+        let e = a.resolve().unwrap_err().to_string();
+        assert!(e.contains("which is not set"), "{e}");
+    }
+
+    #[test]
+    fn sips_needs_sip_and_both_files() {
+        let mut a = args();
+        a.sips = Some("127.0.0.1:5061".parse().unwrap());
+        let e = a.clone().resolve().unwrap_err().to_string();
+        assert!(e.contains("--sips needs --sip"), "{e}");
+        a.sip = Some("127.0.0.1:5060".parse().unwrap());
+        let e = a.clone().resolve().unwrap_err().to_string();
+        assert!(e.contains("--sips needs --sip-tls-cert and --sip-tls-key"), "{e}");
+        a.sip_tls_cert = Some("cert.pem".into());
+        a.sip_tls_key = Some("key.pem".into());
+        let v = a.clone().resolve().unwrap().voice;
+        assert_eq!(v.sips.map(|t| t.0.port()), Some(5061));
+        a.sips = None;
         let e = a.resolve().unwrap_err().to_string();
         assert!(e.contains("which is not set"), "{e}");
     }

@@ -90,7 +90,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let callauth = start_callauth(&config, registry.clone()).await?;
         let sip = match config.voice.sip {
-            Some(a) => Some(crate::sip::SipServer::bind(a).await?),
+            Some(a) => {
+                let tls = match &config.voice.sips {
+                    Some((addr, cert, key)) => Some((
+                        *addr,
+                        crate::tls::ServerCertificate::load(cert, key, ("--sip-tls-cert", "--sip-tls-key"))?
+                            .acceptor(&[]),
+                    )),
+                    None => None,
+                };
+                Some(crate::sip::SipServer::bind(a, tls).await?)
+            }
             None => None,
         };
         let log = vouch_service::TransparencyLog::open(registry.clone(), &config.log_origin)
@@ -169,6 +179,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Some(server) => {
                 let sip_addr = server.local_addr()?;
                 crate::out!("vouch: SIP redirect server on sip:{sip_addr} (UDP and TCP)");
+                if let Some(a) = server.tls_addr()? {
+                    crate::out!("vouch: SIP redirect server over TLS on sips:{a}");
+                }
                 let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
                 let task = tokio::spawn(server.run(callauth.clone(), async move {
                     let _ = stopped.await;

@@ -1,13 +1,14 @@
-//! The SIP redirect server's sockets: UDP and TCP on one port. Each message goes to
-//! [`CallAuth::handle_sip`]; everything here is transport (RFC 3261 section 18).
+//! The SIP redirect server's sockets: UDP and TCP on one port, and TLS (RFC 3261 section 26.2,
+//! RFC 5630) on another. Each message goes to [`CallAuth::handle_sip`]; everything here is
+//! transport (RFC 3261 section 18).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 use vouch_service::CallAuth;
 use vouch_sip::{MAX_MESSAGE, frame_len};
@@ -29,33 +30,60 @@ const LINGER: Duration = Duration::from_secs(2);
 /// How long a shutdown waits for messages in progress.
 const DRAIN: Duration = Duration::from_secs(5);
 
+/// Longest wait for a peer's TLS handshake.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+
 /// The bound sockets.
 pub struct SipServer {
     udp: Arc<UdpSocket>,
     tcp: TcpListener,
+    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
 }
 
 impl SipServer {
-    /// Binds UDP and TCP on `addr` (port 0: the UDP socket's port for both).
-    pub async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
+    /// Binds UDP and TCP on `addr` (port 0: the UDP socket's port for both), and TLS on `tls`'s
+    /// address when given.
+    pub async fn bind(addr: SocketAddr, tls: Option<(SocketAddr, tokio_rustls::TlsAcceptor)>) -> anyhow::Result<Self> {
         let udp = UdpSocket::bind(addr).await.with_context(|| format!("cannot listen on UDP {addr} (--sip)"))?;
         let bound = udp.local_addr()?;
         let tcp = TcpListener::bind(bound).await.with_context(|| format!("cannot listen on TCP {bound} (--sip)"))?;
-        Ok(Self { udp: Arc::new(udp), tcp })
+        let tls = match tls {
+            Some((a, acceptor)) => Some((
+                TcpListener::bind(a).await.with_context(|| format!("cannot listen on TCP {a} (--sips)"))?,
+                acceptor,
+            )),
+            None => None,
+        };
+        Ok(Self { udp: Arc::new(udp), tcp, tls })
     }
 
-    /// The address both listen on.
+    /// The address UDP and TCP listen on.
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.udp.local_addr()?)
+    }
+
+    /// The address TLS listens on, if it does.
+    pub fn tls_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        self.tls.as_ref().map(|(l, _)| l.local_addr()).transpose().map_err(Into::into)
     }
 
     /// Serves until `shutdown` completes, then stops reading and waits (at most 5 s) for the
     /// messages in progress, so that every call answered is also recorded.
     pub async fn run(self, auth: Arc<CallAuth>, shutdown: impl std::future::Future<Output = ()>) {
         let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let tls = async {
+            match self.tls {
+                Some((listener, acceptor)) => {
+                    serve_stream(listener, Some(acceptor), auth.clone(), limit.clone(), connections.clone()).await
+                }
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = serve_udp(self.udp, auth.clone(), limit.clone()) => {}
-            _ = serve_tcp(self.tcp, auth, limit.clone()) => {}
+            _ = serve_stream(self.tcp, None, auth.clone(), limit.clone(), connections.clone()) => {}
+            _ = tls => {}
             _ = shutdown => {}
         }
         let all = u32::try_from(MAX_IN_FLIGHT).unwrap_or(u32::MAX);
@@ -94,8 +122,15 @@ async fn serve_udp(socket: Arc<UdpSocket>, auth: Arc<CallAuth>, limit: Arc<Semap
     }
 }
 
-async fn serve_tcp(listener: TcpListener, auth: Arc<CallAuth>, in_flight: Arc<Semaphore>) {
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+/// Accepts TCP connections (inside TLS with `tls`) from registered peers, at most
+/// [`MAX_CONNECTIONS`] of both together.
+async fn serve_stream(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    auth: Arc<CallAuth>,
+    in_flight: Arc<Semaphore>,
+    limit: Arc<Semaphore>,
+) {
     loop {
         let (stream, from) = match listener.accept().await {
             Ok(x) => x,
@@ -114,10 +149,25 @@ async fn serve_tcp(listener: TcpListener, auth: Arc<CallAuth>, in_flight: Arc<Se
             metrics::counter!("vouch_sip_dropped_total", "why" => "connections").increment(1);
             continue;
         };
-        let (auth, in_flight) = (auth.clone(), in_flight.clone());
+        let _ = stream.set_nodelay(true);
+        let (auth, in_flight, tls) = (auth.clone(), in_flight.clone(), tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, from, auth, in_flight).await {
-                tracing::debug!(error = %e, %from, "SIP TCP connection ended");
+            let ended = match tls {
+                None => connection(stream, from, auth, in_flight).await,
+                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => connection(stream, from, auth, in_flight).await,
+                    Ok(Err(e)) => {
+                        metrics::counter!("vouch_sip_tls_handshake_failures_total").increment(1);
+                        Err(anyhow::anyhow!("TLS handshake: {e}"))
+                    }
+                    Err(_) => {
+                        metrics::counter!("vouch_sip_tls_handshake_failures_total").increment(1);
+                        Err(anyhow::anyhow!("no TLS handshake within {TLS_HANDSHAKE:?}"))
+                    }
+                },
+            };
+            if let Err(e) = ended {
+                tracing::debug!(error = %e, %from, "SIP stream connection ended");
             }
             drop(permit);
         });
@@ -139,13 +189,13 @@ type Written = (Vec<u8>, tokio::sync::OwnedSemaphorePermit);
 /// [`PER_CONNECTION`]); the answers are written by one writer, which closes the connection
 /// after the last. A peer that stops reading is cut off after [`MESSAGE_DEADLINE`] of a
 /// write not going through, which ends its messages too.
-async fn connection(
-    stream: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
     from: SocketAddr,
     auth: Arc<CallAuth>,
     in_flight: Arc<Semaphore>,
 ) -> anyhow::Result<()> {
-    let (reader, mut writer) = stream.into_split();
+    let (reader, mut writer) = tokio::io::split(stream);
     let (answers, mut to_write) = tokio::sync::mpsc::channel::<Written>(PER_CONNECTION);
     let write = async move {
         let mut result = Ok(());
@@ -179,7 +229,7 @@ async fn connection(
 
 /// The reading half of [`connection`]: frames messages and hands each to its own task.
 async fn read_messages(
-    mut stream: tokio::net::tcp::OwnedReadHalf,
+    mut stream: impl AsyncRead + Unpin,
     from: SocketAddr,
     auth: Arc<CallAuth>,
     in_flight: Arc<Semaphore>,

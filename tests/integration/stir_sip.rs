@@ -14,6 +14,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -1059,4 +1060,78 @@ async fn stir_sip_rmd_policy_flag_passes_the_call_on_with_a_warning_naming_both_
     let warning = sip_header(&a, "Warning").unwrap_or_else(|| panic!("no Warning: {a}"));
     assert!(warning.starts_with("399 vouch \"RMD flag: "), "{warning}");
     assert!(warning.contains("the upstream") && warning.contains("the signer"), "both absences: {warning}");
+}
+
+/// One SIP message over a TLS connection to `addr`, trusting only `ca` (PEM): the answer.
+async fn over_tls(addr: SocketAddr, ca: &Path, message: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca).unwrap();
+    for c in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp)).await.unwrap().unwrap();
+    tls.write_all(message.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// SIP over TLS (`--sips`, RFC 3261 section 26): an unsigned INVITE from the peer gets its 302
+/// with an Identity, which verifies when the INVITE comes back signed on another TLS
+/// connection; a client that does not trust the certificate gets nothing, and the UDP and TCP
+/// listener still serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_sip_over_tls_signs_and_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = crate::harness::loopback_tls_certificate(tmp.path());
+    let sips = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
+    let sips_s = sips.to_string();
+    let flags = ["--sips", &sips_s, "--sip-tls-cert", cert.to_str().unwrap(), "--sip-tls-key", key.to_str().unwrap()];
+    let (v, _, _, _) = signing_setup(&flags).await;
+    assert!(v.s.stdout.text().contains(&format!("vouch: SIP redirect server over TLS on sips:{sips}")));
+    let from = format!("<sip:+{ORIG}@127.0.0.1;user=phone>");
+    let tls_invite = |id: &str, extra: &[String]| invite(id, &from, extra).replace("SIP/2.0/UDP", "SIP/2.0/TLS");
+
+    let answer = over_tls(sips, &cert, &tls_invite("tls-unsigned", &[])).await;
+    assert!(answer.starts_with("SIP/2.0 302 "), "{answer}");
+    assert!(sip_header(&answer, "Via").is_some_and(|via| via.starts_with("SIP/2.0/TLS")), "{answer}");
+    let identity = sip_header(&answer, "Identity").expect("an Identity in the 302").to_owned();
+    let (_, claims) = decode(split_identity(&identity).0);
+    assert_eq!((claims["attest"].as_str(), claims["orig"]["tn"].as_str()), (Some("A"), Some(ORIG)), "{claims}");
+
+    let signed = tls_invite("tls-signed", &[format!("Identity: {identity}")]);
+    let answer = over_tls(sips, &cert, &signed).await;
+    assert!(answer.starts_with("SIP/2.0 302 ") && answer.contains("verstat=TN-Validation-Passed"), "{answer}");
+
+    // A client trusting another certificate: the handshake fails, nothing is answered.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let (other_ca, _) = crate::harness::loopback_tls_certificate(&other);
+    let handshake = {
+        let ca = other_ca.clone();
+        tokio::spawn(async move { over_tls(sips, &ca, "OPTIONS sip:x SIP/2.0\r\n\r\n").await })
+    };
+    assert!(handshake.await.is_err(), "a client that does not trust the certificate connected");
+    let metrics = v.s.get("/metrics", None).await.text;
+    assert!(metrics.contains("vouch_sip_tls_handshake_failures_total 1"), "{metrics}");
+    // UDP still serves.
+    let options = head("OPTIONS", "after-tls") + "Content-Length: 0\r\n\r\n";
+    let got = datagram(v.sip, options.as_bytes(), Duration::from_secs(5)).unwrap_or_default();
+    assert!(got.starts_with("SIP/2.0 200 "), "{got}");
 }
