@@ -109,7 +109,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         crate::out!("vouch: transparency log {}; checkpoints verify with the key", log.origin());
         crate::out!("{}", log.verifier().to_key_string());
         if let Some(state) = &config.log_audit_state {
-            let size = extends_audit_state(&log, state).await?;
+            let size = match extends_audit_state(&log, state).await {
+                Ok(size) => size,
+                Err(e) => {
+                    // The check integrated as sequencer: let another node take over at once.
+                    let _ = log.release().await;
+                    return Err(e);
+                }
+            };
             crate::out!("vouch: the log ({size} entries) extends the tree of {}", state.display());
         }
         let (log_stop, log_task) = start_sequencer(log.clone(), config.log_interval);

@@ -570,12 +570,13 @@ async fn a_pg_dump_taken_while_two_nodes_write_restores_the_snapshot_and_the_aud
     );
     assert!(!refused.stdout.contains("listening"), "{}", refused.stdout);
     assert_eq!(dbs.sql(&restored_db, "SELECT max(seq) FROM events"), d.to_string(), "no event written");
-    // NOTE (docs/OPERATIONS.md says "nothing is written"): the refused start does write to the
-    // log. extends_audit_state (bin/src/serve.rs) integrates the events past the dump's
+    // The refused start writes no event, but does write to the log (docs/OPERATIONS.md says
+    // so): extends_audit_state (bin/src/serve.rs) integrates the events past the dump's
     // checkpoint before it compares sizes, so it signs and stores a checkpoint of the restored
-    // store's `d` events (and keeps the sequencer lease until it expires, 5 s). That tree is
-    // the live tree's prefix (checked below), so no fork is published; only no event is
-    // written. Asserted here: nothing past the restored events.
+    // store's `d` events, then gives the sequencer lease up as it exits. That tree is the live
+    // tree's prefix (checked below), so no fork is published. Asserted here: nothing past the
+    // restored events, and no lease left held.
+    assert_eq!(dbs.sql(&restored_db, "SELECT expires_us FROM log_lease WHERE id = 1"), "0", "the lease is given up");
     let size_now: u64 = dbs.sql(&restored_db, newest_checkpoint).parse().expect("size");
     assert!(dumped_size <= size_now && size_now <= d, "checkpoints: dumped {dumped_size}, now {size_now}, events {d}");
     eprintln!("the refused start signed checkpoints from {dumped_size} to {size_now} ({d} events restored)");
