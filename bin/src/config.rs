@@ -24,6 +24,11 @@ pub struct ServeArgs {
     /// one closes (keep the process's open-file limit above it) [default: 4096]
     #[arg(long, env = "VOUCH_HTTP_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub http_max_connections: Option<u32>,
+    /// Most HTTP connections open at once from one address; past it, its new connections are
+    /// closed at once (behind a load balancer, raise it above the balancer's connection pool)
+    /// [default: 256]
+    #[arg(long, env = "VOUCH_HTTP_MAX_CONNECTIONS_PER_ADDRESS", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub http_max_connections_per_address: Option<u32>,
     /// PEM certificate chain the --http listener presents: it then speaks HTTPS only (with
     /// --http-tls-key; re-read within a minute when the files change)
     #[arg(long, env = "VOUCH_HTTP_TLS_CERT")]
@@ -273,6 +278,7 @@ struct FileConfig {
     database: Option<String>,
     http: Option<String>,
     http_max_connections: Option<u32>,
+    http_max_connections_per_address: Option<u32>,
     http_tls_cert: Option<PathBuf>,
     http_tls_key: Option<PathBuf>,
     log_format: Option<String>,
@@ -315,6 +321,8 @@ pub struct ServeConfig {
     pub http: SocketAddr,
     /// Most HTTP connections open at once (`--http-max-connections`).
     pub http_max_connections: usize,
+    /// Most HTTP connections open at once from one address.
+    pub http_max_connections_per_address: usize,
     /// The certificate and key files of HTTPS on the `--http` listener.
     pub http_tls: Option<(PathBuf, PathBuf)>,
     pub json_logs: bool,
@@ -777,6 +785,14 @@ impl ServeArgs {
                 1..=1_000_000,
                 4096,
             )? as usize,
+            http_max_connections_per_address: file_number(
+                &file_name,
+                "http_max_connections_per_address",
+                self.http_max_connections_per_address,
+                file.http_max_connections_per_address,
+                1..=1_000_000,
+                256,
+            )? as usize,
             json_logs: log_format == "json",
             voice,
             log_origin,
@@ -807,6 +823,7 @@ mod tests {
             database: None,
             http: None,
             http_max_connections: None,
+            http_max_connections_per_address: None,
             http_tls_cert: None,
             http_tls_key: None,
             log_format: None,

@@ -18,6 +18,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        // SIGHUP re-reads the TLS certificates, from the first moment (its default would stop
+        // vouch, also while it starts).
+        let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP received: reading the TLS certificates again");
+                crate::tls::reload_requests().send_modify(|n| *n += 1);
+            }
+        });
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
         restrict_dir(&config.data_dir);
@@ -223,17 +232,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // The handlers are in place before the line a supervisor waits for: a SIGTERM right
         // after it stops vouch as gently as any other.
         let shutdown = shutdown_signal()?;
-        // SIGHUP re-reads the TLS certificates (and never stops vouch, as its default would).
-        let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
-        tokio::spawn(async move {
-            while hangup.recv().await.is_some() {
-                tracing::info!("SIGHUP received: reading the TLS certificates again");
-                crate::tls::RELOAD.notify_waiters();
-            }
-        });
         crate::out!("vouch: listening on {scheme}://{addr}");
         let _ = std::io::stdout().flush();
-        serve_http(listener, tls, app, config.http_max_connections, shutdown).await;
+        let limits = ConnectionLimits {
+            total: config.http_max_connections,
+            per_address: config.http_max_connections_per_address,
+        };
+        serve_http(listener, tls, app, limits, shutdown).await;
         tracing::info!("shutting down");
         // The SMPP drain has its own bound (docs/SMPP-GATEWAY.md, "Stopping").
         let gateway = match smpp_task {
@@ -501,7 +506,7 @@ async fn serve_http(
     listener: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     app: axum::Router,
-    max_connections: usize,
+    limits: ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -510,7 +515,9 @@ async fn serve_http(
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_secs(30));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let max_connections = limits.total;
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let open = Arc::new(OpenConnections::default());
     let mut full_since: Option<std::time::Instant> = None;
     tokio::pin!(shutdown);
     loop {
@@ -542,38 +549,35 @@ async fn serve_http(
             },
             () = &mut shutdown => break,
         };
+        // One address may hold only its share: closed at once past it (the others go on).
+        let Some(counted) = open.take(peer.ip(), limits.per_address) else {
+            metrics::counter!("vouch_http_connections_refused_total", "why" => "per address").increment(1);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
-        metrics::gauge!("vouch_http_connections").set((max_connections - slots.available_permits()) as f64);
         let service = tower::ServiceExt::map_request(app.clone(), move |mut req: axum::extract::Request<_>| {
             req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             req
         });
         let service = hyper_util::service::TowerToHyperService::new(service);
-        let (http, watcher, slots, tls) = (http.clone(), graceful.watcher(), slots.clone(), tls.clone());
+        let (http, watcher, tls) = (http.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
             let served = match tls {
                 None => watcher.watch(http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service)).await,
-                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        watcher.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)).await
+                Some(acceptor) => {
+                    match crate::tls::accept(&acceptor, tcp, peer, "vouch_http_tls_handshake_failures_total").await {
+                        Some(stream) => {
+                            watcher.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)).await
+                        }
+                        None => Ok(()),
                     }
-                    Ok(Err(e)) => {
-                        metrics::counter!("vouch_http_tls_handshake_failures_total").increment(1);
-                        tracing::debug!(%peer, error = %e, "HTTPS handshake failed");
-                        Ok(())
-                    }
-                    Err(_) => {
-                        metrics::counter!("vouch_http_tls_handshake_failures_total").increment(1);
-                        tracing::debug!(%peer, "no HTTPS handshake within {TLS_HANDSHAKE:?}");
-                        Ok(())
-                    }
-                },
+                }
             };
             if let Err(e) = served {
                 tracing::debug!(error = %e, "HTTP connection ended with an error");
             }
+            drop(counted);
             drop(slot);
-            metrics::gauge!("vouch_http_connections").set((max_connections - slots.available_permits()) as f64);
         });
     }
     drop(listener);
@@ -583,8 +587,57 @@ async fn serve_http(
     }
 }
 
-/// Longest wait for a client's TLS handshake on the HTTPS listener.
-const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How many HTTP connections are served at once: in all, and from one address.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionLimits {
+    /// `--http-max-connections`.
+    pub(crate) total: usize,
+    /// `--http-max-connections-per-address`.
+    pub(crate) per_address: usize,
+}
+
+/// The HTTP connections open now, in all (the `vouch_http_connections` gauge) and by address.
+#[derive(Debug, Default)]
+struct OpenConnections {
+    by_address: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+    total: std::sync::atomic::AtomicUsize,
+}
+
+impl OpenConnections {
+    /// Counts a connection from `ip`, unless `ip` already has `limit` open.
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr, limit: usize) -> Option<CountedConnection> {
+        let ip = ip.to_canonical();
+        let mut m = self.by_address.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = m.entry(ip).or_insert(0);
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        let total = self.total.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        metrics::gauge!("vouch_http_connections").set(total as f64);
+        Some(CountedConnection { open: self.clone(), ip })
+    }
+}
+
+/// One open connection in [`OpenConnections`], uncounted when dropped.
+struct CountedConnection {
+    open: Arc<OpenConnections>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for CountedConnection {
+    fn drop(&mut self) {
+        let mut m = self.open.by_address.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+        let total = self.open.total.fetch_sub(1, std::sync::atomic::Ordering::Relaxed) - 1;
+        metrics::gauge!("vouch_http_connections").set(total as f64);
+    }
+}
 
 /// SIGTERM or SIGINT, registered now (until then, either kills the process at once).
 fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {

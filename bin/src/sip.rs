@@ -30,9 +30,6 @@ const LINGER: Duration = Duration::from_secs(2);
 /// How long a shutdown waits for messages in progress.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Longest wait for a peer's TLS handshake.
-const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
-
 /// The bound sockets.
 pub struct SipServer {
     udp: Arc<UdpSocket>,
@@ -154,17 +151,12 @@ async fn serve_stream(
         tokio::spawn(async move {
             let ended = match tls {
                 None => connection(stream, from, auth, in_flight).await,
-                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => connection(stream, from, auth, in_flight).await,
-                    Ok(Err(e)) => {
-                        metrics::counter!("vouch_sip_tls_handshake_failures_total").increment(1);
-                        Err(anyhow::anyhow!("TLS handshake: {e}"))
+                Some(acceptor) => {
+                    match crate::tls::accept(&acceptor, stream, from, "vouch_sip_tls_handshake_failures_total").await {
+                        Some(stream) => connection(stream, from, auth, in_flight).await,
+                        None => Ok(()),
                     }
-                    Err(_) => {
-                        metrics::counter!("vouch_sip_tls_handshake_failures_total").increment(1);
-                        Err(anyhow::anyhow!("no TLS handshake within {TLS_HANDSHAKE:?}"))
-                    }
-                },
+                }
             };
             if let Err(e) = ended {
                 tracing::debug!(error = %e, %from, "SIP stream connection ended");

@@ -43,8 +43,6 @@ const IDLE: Duration = Duration::from_secs(300);
 const DELIVER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages waiting for an upstream window slot, per SMSC.
 const UPSTREAM_QUEUE: usize = 65_536;
-/// How long a TLS handshake may take, either way.
-const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// Ids remembered for receipts: two generations of this many.
 const ID_GENERATION: usize = 1 << 21;
 /// How often the message ids awaiting receipts are written to the store (a crash loses at
@@ -140,19 +138,12 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Re
 }
 
 /// The two halves of an ESME's connection: plain, or after the TLS handshake on the TLS
-/// listener (a failed handshake, or none within [`TLS_HANDSHAKE`], is counted and the
+/// listener (a failed handshake, or none within [`crate::tls::HANDSHAKE`], is counted and the
 /// connection closed).
 async fn open_halves(stream: TcpStream, peer: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) -> Option<Halves> {
     let _ = stream.set_nodelay(true);
     let Some(acceptor) = tls else { return Some(plain_halves(stream)) };
-    let why = match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
-        Ok(Ok(s)) => return Some(tls_halves(s)),
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "no handshake in time".to_owned(),
-    };
-    metrics::counter!("vouch_smpp_tls_handshake_failures_total").increment(1);
-    tracing::debug!(%peer, error = why, "SMPP TLS handshake failed");
-    None
+    crate::tls::accept(&acceptor, stream, peer, "vouch_smpp_tls_handshake_failures_total").await.map(tls_halves)
 }
 
 /// The two halves of a connection, plain or TLS.
@@ -1988,7 +1979,7 @@ async fn upstream_connection(
     let (mut rd, mut wr) = match &cfg.tls {
         None => plain_halves(stream),
         Some(tls) => {
-            let s = tokio::time::timeout(TLS_HANDSHAKE, tls.connector.connect(tls.server_name.clone(), stream))
+            let s = tokio::time::timeout(crate::tls::HANDSHAKE, tls.connector.connect(tls.server_name.clone(), stream))
                 .await
                 .context("TLS handshake timed out")?
                 .context("TLS handshake failed")?;

@@ -82,6 +82,49 @@ async fn http_connections_past_the_limit_wait_for_a_free_slot() {
     assert!(s.stderr.text().contains("at --http-max-connections"), "{}", s.stderr.text());
 }
 
+/// One address holds at most --http-max-connections-per-address connections: its next is
+/// closed at once, while another address is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_http_connection() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("data");
+    let mut cmd = serve_command(tmp.path(), &data_dir);
+    cmd.args(["--http-max-connections-per-address", "2"]);
+    let s = Server::launch(cmd, data_dir, tmp.path().to_path_buf());
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    // Two connections that send half a request and stall.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = std::net::TcpStream::connect(&addr).expect("connect");
+        std::io::Write::write_all(&mut c, b"POST /v1/brands HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n{")
+            .expect("write");
+        held.push(c);
+    }
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .no_proxy()
+            .local_address(std::net::IpAddr::from(ip))
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("client")
+    };
+    let started = std::time::Instant::now();
+    let refused = from([127, 0, 0, 1]).get(format!("{}/healthz", s.base)).send().await;
+    assert!(refused.is_err(), "a third connection from 127.0.0.1 was served: {refused:?}");
+    assert!(started.elapsed() < Duration::from_secs(4), "refused at once, not left waiting");
+    let other = from([127, 0, 0, 2]).get(format!("{}/healthz", s.base)).send().await.expect("another address");
+    assert_eq!(other.status().as_u16(), 200);
+    let metrics = other_metrics(&s).await;
+    assert!(metrics.contains(r#"vouch_http_connections_refused_total{why="per address"} 1"#), "{metrics}");
+    drop(held);
+}
+
+/// `/metrics` read from 127.0.0.2 (loopback, another address than the held ones).
+async fn other_metrics(s: &Server) -> String {
+    let c = reqwest::Client::builder().no_proxy().local_address(std::net::IpAddr::from([127, 0, 0, 2])).build();
+    c.expect("client").get(format!("{}/metrics", s.base)).send().await.expect("metrics").text().await.expect("text")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_csp_cannot_see_or_change_another_csps_resources() {
     let s = Server::start();
@@ -292,7 +335,10 @@ async fn metrics_are_served_to_the_allowed_networks_or_the_administrator() {
     let p = s.get("/metrics", None).await.problem(403, "metrics-forbidden").clone();
     assert!(p["detail"].as_str().is_some_and(|d| d.contains("127.0.0.1")), "{p}");
     s.get("/metrics", Some(&csp.key)).await.problem(403, "metrics-forbidden");
+    // A key that does not authenticate is refused as such (401), and logged.
+    s.get("/metrics", Some("vouch_KAAAAAAA_guessguessguess")).await.problem(401, "unauthenticated");
     let r = s.get("/metrics", Some(&s.admin)).await;
     assert_eq!(r.status.as_u16(), 200);
     assert!(r.text.contains("vouch_http_requests_total"), "{}", r.text);
+    assert!(r.text.contains("vouch_http_refused_keys_total 1"), "{}", r.text);
 }

@@ -268,8 +268,11 @@ async fn webhooks_to_special_purpose_addresses_are_refused() {
         assert!(p["detail"].as_str().is_some_and(|d| d.contains("special-purpose")), "{url}: {p}");
     }
     s.get(&path, Some(&csp.key)).await.problem(404, "webhook-not-found");
-    // Public hosts are taken.
+    // Public hosts are taken, over https only.
     s.put(&path, &csp.key, &json!({ "url": "https://hooks.example.com/vouch" })).await.ok(201);
+    let r = s.put(&path, &csp.key, &json!({ "url": "http://93.184.215.14:8080/hook" })).await;
+    let p = r.problem_naming(422, "validation-failed", "url");
+    assert!(p["detail"].as_str().is_some_and(|d| d.contains("use https")), "{p}");
 
     // An operator lets webhooks reach its own network: that network only.
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -93,11 +93,7 @@ impl FetchPolicy {
     /// Whether `addr` is inside an allow-listed network. IPv4-mapped IPv6 addresses
     /// (`::ffff:a.b.c.d`) also match IPv4 networks, and vice versa.
     pub fn is_allowed(&self, addr: IpAddr) -> bool {
-        let alternate = match addr {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
-            IpAddr::V4(v4) => Some(IpAddr::V6(v4.to_ipv6_mapped())),
-        };
-        self.allow.iter().any(|net| net.contains(&addr) || alternate.is_some_and(|a| net.contains(&a)))
+        crate::ranges::in_networks(&self.allow, addr)
     }
 
     /// The SSRF rule for one address of `host` (an IP literal or a resolved address) and the

@@ -124,6 +124,17 @@ pub fn embedded_ipv4(addr: Ipv6Addr) -> Option<Ipv4Addr> {
     if bits >> 32 == MAPPED_PREFIX >> 32 || bits >> 32 == NAT64_WKP >> 32 { Some(low) } else { None }
 }
 
+/// Whether `addr` is inside one of `nets`. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) also
+/// match IPv4 networks, and IPv4 addresses their mapped form in IPv6 networks: one rule for
+/// every allow list (x5u fetches, webhooks, `/metrics`).
+pub fn in_networks(nets: &[ipnet::IpNet], addr: IpAddr) -> bool {
+    let alternate = match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+        IpAddr::V4(v4) => Some(IpAddr::V6(v4.to_ipv6_mapped())),
+    };
+    nets.iter().any(|net| net.contains(&addr) || alternate.is_some_and(|a| net.contains(&a)))
+}
+
 /// The special-purpose range `addr` is in, or `None` when it is an ordinary public unicast address.
 ///
 /// IPv4-mapped and NAT64 well-known-prefix IPv6 addresses are judged by their embedded IPv4

@@ -399,24 +399,34 @@ async fn retry_concurrent(State(state): State<AppState>, mut req: axum::extract:
 /// operator's, not every API client's.
 async fn metrics_text(State(state): State<AppState>, req: Request) -> Response {
     let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-    let allowed = peer
-        .is_some_and(|ip| state.metrics_allow.iter().any(|n| n.contains(&ip) || n.contains(&ip.to_canonical())))
-        || match authorization(&req).as_deref().and_then(problem::bearer_token) {
-            Some(token) => state.registry.authenticate(token).await.is_ok_and(|p| p.is_admin()),
-            None => false,
+    if !peer.is_some_and(|ip| vouch_certfetch::ranges::in_networks(&state.metrics_allow, ip)) {
+        let presented = authorization(&req);
+        let forbidden = |detail: String| {
+            Problem::new(StatusCode::FORBIDDEN, "metrics-forbidden", "Metrics not served to this client", detail)
+                .into_response()
         };
-    if !allowed {
-        let from = peer.map_or_else(|| "this client".to_owned(), |ip| ip.to_string());
-        return Problem::new(
-            StatusCode::FORBIDDEN,
-            "metrics-forbidden",
-            "Metrics not served to this client",
-            format!(
-                "/metrics answers clients in the networks of vouch serve --metrics-allow (loopback by default), or \
-                 the administrator's key; {from} is in none of them"
-            ),
-        )
-        .into_response();
+        match (presented.is_some(), authenticated(&state, presented).await) {
+            (_, Some(p)) if p.is_admin() => {}
+            (_, Some(_)) => {
+                return forbidden(
+                    "outside the networks of --metrics-allow only the administrator's key reads /metrics".into(),
+                );
+            }
+            // A key that does not authenticate is a refused key like any other (401, logged).
+            (true, None) => {
+                return problem::ApiError::from(vouch_service::ServiceError::Unauthenticated(
+                    "the API key is not valid; check the Authorization: Bearer header".into(),
+                ))
+                .into_response();
+            }
+            (false, None) => {
+                let from = peer.map_or_else(|| "this client".to_owned(), |ip| ip.to_canonical().to_string());
+                return forbidden(format!(
+                    "/metrics answers clients in the networks of vouch serve --metrics-allow (loopback by default), \
+                     or the administrator's key; {from} is in none of them"
+                ));
+            }
+        }
     }
     match &state.metrics {
         Some(h) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
@@ -504,8 +514,9 @@ async fn record_metrics(req: Request, next: Next) -> Response {
 }
 
 /// Logs each request whose API key was refused (a 401 to a request that presented one): the
-/// peer's address (the server puts it in the request as `ConnectInfo`), the key's id when it
-/// has the shape of a vouch key (never the secret), the method and path, for an operator's
+/// key's id as presented when it has the shape of a vouch key (never the secret; not proof of
+/// whose key it is), the method and path, and last the peer's address (the server puts it in
+/// the request as `ConnectInfo`), for an operator's
 /// intrusion detection (fail2ban and the like), and counts them in
 /// `vouch_http_refused_keys_total`. At most [`REFUSED_KEY_LINES`] lines a second: past that,
 /// one line says how many were left out, so a flood of bad keys cannot fill the disk.
@@ -524,15 +535,18 @@ async fn log_refused_keys(req: Request, next: Next) -> Response {
             if left_out > 0 {
                 tracing::warn!(
                     left_out,
-                    "refused API keys not logged in the last second (over {REFUSED_KEY_LINES} a second)"
+                    "refused API keys not logged since the last line (over {REFUSED_KEY_LINES} a second)"
                 );
             }
             let token = presented.to_str().ok().and_then(problem::bearer_token).unwrap_or("");
             let key = key_id(token).unwrap_or("(not a vouch key)");
             // A CPS path names a call's numbers: never logged (docs/CPS.md).
             let path = if uri.path().starts_with("/passports/") { "/passports/…" } else { uri.path() };
-            let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string());
-            tracing::warn!(%peer, key, method, path, "API key refused");
+            // The client's address last, and as IPv4 when it is (a dual-stack listener sees
+            // `::ffff:a.b.c.d`): a filter anchored at the end of the line reads it, whatever
+            // the path (the client's words) holds.
+            let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_canonical().to_string());
+            tracing::warn!(key, method, path, %peer, "API key refused");
         }
     }
     resp
@@ -563,8 +577,8 @@ impl LineBudget {
         Self { per_second, state: std::sync::Mutex::new(None) }
     }
 
-    /// `Some(n)` when a line may be written now, `n` being the lines left out before it that
-    /// were not reported yet; `None` when this one is left out.
+    /// `Some(n)` when a line may be written now, `n` being the lines left out since the last
+    /// line written; `None` when this one is left out.
     fn admit(&self, now: Instant) -> Option<u64> {
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (start, lines, left_out) = state.get_or_insert((now, 0, 0));

@@ -350,7 +350,7 @@ fn retry_or_give_up(clock: &dyn Clock, d: &WebhookDelivery, error: String) -> At
 /// a delivery's `lastError`) and post to services that trust local callers.
 fn refused_address(addr: IpAddr, allow: &[ipnet::IpNet]) -> Option<String> {
     // An IPv4-mapped IPv6 address is its IPv4 address (`::ffff:127.0.0.1` is in 127.0.0.0/8).
-    if allow.iter().any(|n| n.contains(&addr) || n.contains(&addr.to_canonical())) {
+    if vouch_certfetch::ranges::in_networks(allow, addr) {
         return None;
     }
     vouch_certfetch::ranges::classify(addr).map(|range| format!("{addr} is in the special-purpose range {range}"))
@@ -428,7 +428,8 @@ fn check_url(url: &str, allow: &[ipnet::IpNet]) -> Result<(), ServiceError> {
     }
     match u.scheme() {
         "https" => {}
-        "http" if literal.is_some() => {}
+        // Plain http only inside the operator's own networks, never across the internet.
+        "http" if literal.is_some_and(|a| vouch_certfetch::ranges::in_networks(allow, a)) => {}
         _ => return Err(bad("use https (plain http only to an IP address or localhost in an allowed network)")),
     }
     if !u.username().is_empty() || u.password().is_some() {
@@ -549,7 +550,7 @@ mod tests {
         assert!(check_url_plain("https://u:p@hooks.example.com/").is_err());
         assert!(check_url_plain("not a url").is_err());
         assert!(check_url_plain("https://8.8.8.8/h").is_ok());
-        assert!(check_url_plain("http://8.8.8.8/h").is_ok());
+        assert!(check_url_plain("http://8.8.8.8/h").is_err(), "plain http across the internet");
         // Special-purpose IP literals: loopback (the vouch host's own ports), the cloud's
         // metadata service, private networks, unspecified, IPv4-mapped, link-local and
         // unique-local IPv6.
