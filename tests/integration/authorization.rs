@@ -46,7 +46,15 @@ async fn missing_wrong_or_malformed_keys_are_401() {
 
     // Each refused key is logged with the peer's address and the key's id, never its secret;
     // a request without a key is not a refused key.
-    let log = s.stderr.text();
+    // (The lines are written before each answer; the harness reads them on its own thread.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let log = loop {
+        let log = s.stderr.text();
+        if log.matches("API key refused").count() >= 6 || std::time::Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let refused: Vec<&str> = log.lines().filter(|l| l.contains("API key refused")).collect();
     assert_eq!(refused.len(), 6, "{log}");
     assert!(refused.iter().all(|l| l.contains("peer=127.0.0.1")), "{log}");
