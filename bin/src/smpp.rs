@@ -1500,9 +1500,15 @@ async fn handle_pdu(
                 shared.gateway.registry().authenticate_smpp(b.system_id, b.password).await
             };
             if let Err(status) = result {
-                tracing::info!(%peer, system_id = b.system_id, status = status.name(), throttled, "ESME bind refused");
+                // One line per refused bind, the client's address last (as the HTTP listener's
+                // refused keys: a fail2ban filter anchored at the end of the line reads it);
+                // none while the address is held off (its hold was said once).
+                if !throttled {
+                    let peer_ip = peer.ip().to_canonical();
+                    tracing::warn!(system_id = b.system_id, status = status.name(), peer = %peer_ip, "ESME bind refused");
+                }
                 if shared.bind_failed(peer.ip()) {
-                    tracing::warn!(address = %peer.ip(), "{MAX_BIND_FAILURES_PER_MINUTE} failed SMPP binds from one address within a minute: its binds are refused for the rest of the minute");
+                    tracing::warn!(address = %peer.ip().to_canonical(), "{MAX_BIND_FAILURES_PER_MINUTE} failed SMPP binds from one address within a minute: its binds are refused for the rest of the minute");
                     metrics::counter!("vouch_smpp_bind_holds_total").increment(1);
                 }
             }

@@ -1012,7 +1012,20 @@ async fn gateway_refuses_unroutable_messages_and_holds_off_bind_guessers_and_idl
     let mut g = RawEsme::connect_from("127.0.0.2", port);
     assert_eq!(g.bind(0x09, "opsesme", &password), 0x0D, "held off for the rest of the minute");
     assert_eq!(RawEsme::connect(port).bind(0x09, "opsesme", &password), 0);
-    assert!(server.stderr.text().contains("failed SMPP binds from one address"), "{}", server.stderr.text());
+    // (The harness reads the server's lines on its own thread.)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let log = loop {
+        let log = server.stderr.text();
+        if log.contains("failed SMPP binds from one address") || Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(log.contains("failed SMPP binds from one address"), "{log}");
+    // Each refused bind is one line ending with the client's address; none while it is held.
+    let refused: Vec<&str> = log.lines().filter(|l| l.contains("ESME bind refused")).collect();
+    assert_eq!(refused.len(), 20, "{log}");
+    assert!(refused.iter().all(|l| l.ends_with("peer=127.0.0.2")), "{log}");
 
     // Idle connections from one address: 32 at most wait for their bind; more are closed at
     // once, and other addresses still bind.
