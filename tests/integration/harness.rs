@@ -203,6 +203,67 @@ pub fn loopback_tls_certificate(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join("tls.pem"), dir.join("tls.key"))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Waiting, the event stream and the transparency log, as several modules check them.
+
+/// Polls `check` every 20 ms until it holds; returns how long that took, or fails at `limit`.
+pub async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every event of the registry, in order (the administrator's paged stream).
+pub async fn all_events(s: &Server) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    loop {
+        let after = out.last().map_or(0, |e| e["seq"].as_u64().expect("seq"));
+        let page = s.get(&format!("/v1/events?after={after}&limit=1000"), Some(&s.admin)).await;
+        let events = page.ok(200).as_array().expect("events").clone();
+        if events.is_empty() {
+            return out;
+        }
+        out.extend(events);
+    }
+}
+
+/// The size line of the checkpoint `s` serves (0 before the first).
+pub async fn checkpoint_size(s: &Server) -> u64 {
+    let cp = s.get("/log/checkpoint", None).await;
+    if cp.status != 200 {
+        return 0;
+    }
+    cp.text.lines().nth(1).and_then(|l| l.parse().ok()).unwrap_or(0)
+}
+
+/// Waits (at most 30 s) until the checkpoint `s` serves covers every event it applied;
+/// returns its size.
+pub async fn wait_integrated(s: &Server) -> u64 {
+    let want = s.health().await["lastEvent"].as_u64().expect("lastEvent");
+    within(Duration::from_secs(30), "the log integrates every event", || async { checkpoint_size(s).await >= want })
+        .await;
+    checkpoint_size(s).await
+}
+
+/// `vouch log verify --url BASE --state STATE` (with `--full`: every entry).
+pub fn log_verify(dir: &Path, base: &str, state: &Path, full: bool) -> Finished {
+    let mut c = vouch(dir);
+    c.arg("log").arg("verify").arg("--url").arg(base).arg("--state").arg(state);
+    if full {
+        c.arg("--full");
+    }
+    run(c, Duration::from_secs(60))
+}
+
 /// `vouch serve` flags that let webhooks reach receivers on loopback, where the tests run them
 /// (refused by default: a receiver on the vouch host could probe its ports).
 pub const LOOPBACK_WEBHOOKS: [&str; 2] = ["--webhook-allow-net", "127.0.0.0/8"];

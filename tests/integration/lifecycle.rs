@@ -341,6 +341,22 @@ async fn rebuild_views_restores_damaged_view_tables_from_the_events() {
     assert!(rebuilt.sigterm().status.success());
 }
 
+/// Starts `vouch serve` on `data`, waits for its listening line, lets it run 200 ms and stops
+/// it with SIGTERM; it must exit 0. Its output.
+fn start_and_stop(dir: &std::path::Path, data: &std::path::Path, what: &str) -> Finished {
+    let s = Spawned::start(serve_command(dir, data));
+    let deadline = std::time::Instant::now() + START_TIMEOUT;
+    while !s.stdout.text().contains(LISTENING) {
+        assert!(std::time::Instant::now() < deadline, "{what}: {}", s.stderr.text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    send_signal(s.child.id(), "TERM");
+    let out = s.finish(STOP_TIMEOUT);
+    assert!(out.status.success(), "{what}: {out:?}");
+    out
+}
+
 /// A store migrated by a later vouch (an upgrade rolled back without restoring the backup taken
 /// before it) stops the start naming both migrations, on the embedded store as on PostgreSQL,
 /// and leaves the store as it was.
@@ -348,16 +364,7 @@ async fn rebuild_views_restores_damaged_view_tables_from_the_events() {
 fn a_store_migrated_by_a_newer_vouch_stops_the_start_naming_both_versions() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    let s = Spawned::start(serve_command(tmp.path(), &data));
-    let deadline = std::time::Instant::now() + START_TIMEOUT;
-    while !s.stdout.text().contains(LISTENING) {
-        assert!(std::time::Instant::now() < deadline, "{}", s.stderr.text());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    send_signal(s.child.id(), "TERM");
-    let out = s.finish(STOP_TIMEOUT);
-    assert!(out.status.success(), "{out:?}");
+    start_and_stop(tmp.path(), &data, "first start");
     store_sql(
         &data,
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
@@ -379,16 +386,7 @@ fn a_store_migrated_by_a_newer_vouch_stops_the_start_naming_both_versions() {
         "DELETE FROM _sqlx_migrations WHERE version = 9999;",
         "DELETE FROM _sqlx_migrations WHERE version = 9999;",
     );
-    let again = Spawned::start(serve_command(tmp.path(), &data));
-    let deadline = std::time::Instant::now() + START_TIMEOUT;
-    while !again.stdout.text().contains(LISTENING) {
-        assert!(std::time::Instant::now() < deadline, "{}", again.stderr.text());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    send_signal(again.child.id(), "TERM");
-    let out = again.finish(STOP_TIMEOUT);
-    assert!(out.status.success(), "{out:?}");
+    start_and_stop(tmp.path(), &data, "after the newer migration was removed");
     drop_database(&data);
 }
 
@@ -401,19 +399,7 @@ fn a_restore_without_admin_key_is_said_at_start() {
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    let start = |what: &str| {
-        let s = Spawned::start(serve_command(tmp.path(), &data));
-        let deadline = std::time::Instant::now() + START_TIMEOUT;
-        while !s.stdout.text().contains(LISTENING) {
-            assert!(std::time::Instant::now() < deadline, "{what}: {}", s.stderr.text());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        send_signal(s.child.id(), "TERM");
-        let out = s.finish(STOP_TIMEOUT);
-        assert!(out.status.success(), "{what}: {out:?}");
-        out
-    };
+    let start = |what: &str| start_and_stop(tmp.path(), &data, what);
     let first = start("first start");
     assert!(!first.stderr.contains("no admin.key"), "{}", first.stderr);
     std::fs::remove_file(data.join("admin.key")).expect("remove admin.key");

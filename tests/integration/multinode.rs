@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Server, psql_on, run, vouch};
+use crate::harness::{Server, checkpoint_size, log_verify, psql_on, run, vouch, within};
 use crate::smpp::{Esme, Smsc, announced_port};
 
 /// The PostgreSQL server of these tests.
@@ -44,22 +44,6 @@ fn node(dir: &Path, name: &str, url: &str, admin_from: Option<&Server>, extra: &
     cmd.arg("serve").arg("--data-dir").arg(&data_dir).arg("--http").arg("127.0.0.1:0");
     cmd.arg("--database").arg(url).args(extra);
     Server::launch(cmd, data_dir, dir.to_path_buf())
-}
-
-/// Polls `check` every 20 ms until it holds; returns how long that took, or fails at `limit`.
-async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Every event of the registry as `(seq, kind)`, in order, as `s` serves them.
@@ -395,24 +379,6 @@ async fn concurrent_writers_on_two_nodes_keep_one_gap_free_order() {
     let winner_a = a.get(&format!("/v1/numbers/{contested}"), None).await.ok(200).clone();
     let winner_b = b.get(&format!("/v1/numbers/{contested}"), None).await.ok(200).clone();
     assert_eq!(winner_a["campaignId"], winner_b["campaignId"]);
-}
-
-/// The size line of the checkpoint `s` serves.
-async fn checkpoint_size(s: &Server) -> u64 {
-    let cp = s.get("/log/checkpoint", None).await;
-    if cp.status != 200 {
-        return 0;
-    }
-    cp.text.lines().nth(1).and_then(|l| l.parse().ok()).unwrap_or(0)
-}
-
-fn log_verify(dir: &Path, base: &str, state: &Path, full: bool) -> crate::harness::Finished {
-    let mut c: Command = vouch(dir);
-    c.arg("log").arg("verify").arg("--url").arg(base).arg("--state").arg(state);
-    if full {
-        c.arg("--full");
-    }
-    run(c, Duration::from_secs(60))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

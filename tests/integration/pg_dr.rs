@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Finished, Provider, Server, Setup, campaign_json, other_brand_json, psql_on, run, test_database_server, vouch,
+    Provider, Server, Setup, all_events, campaign_json, checkpoint_size, log_verify, other_brand_json, psql_on, run,
+    test_database_server, vouch, wait_integrated, within,
 };
 use crate::smpp::{Esme, Smsc, announced_port};
 
@@ -103,62 +104,9 @@ fn node(dir: &Path, name: &str, url: &str, admin_key: Option<&str>, extra: &[&st
     Server::launch(serve(dir, name, url, admin_key, extra), dir.join(name), dir.to_path_buf())
 }
 
-/// Polls `check` every 50 ms until it holds; fails at `limit`.
-async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The size line of the checkpoint `s` serves (0 before the first).
-async fn checkpoint_size(s: &Server) -> u64 {
-    let cp = s.get("/log/checkpoint", None).await;
-    if cp.status != 200 {
-        return 0;
-    }
-    cp.text.lines().nth(1).and_then(|l| l.parse().ok()).unwrap_or(0)
-}
-
+/// The last event `s` applied.
 async fn last_event(s: &Server) -> u64 {
     s.health().await["lastEvent"].as_u64().expect("lastEvent")
-}
-
-/// Waits until the checkpoint `s` serves covers every event; returns its size.
-async fn wait_integrated(s: &Server) -> u64 {
-    let want = last_event(s).await;
-    within(Duration::from_secs(30), "the log integrates every event", || async { checkpoint_size(s).await >= want })
-        .await;
-    checkpoint_size(s).await
-}
-
-/// `vouch log verify --url BASE --state STATE`.
-fn log_verify(dir: &Path, base: &str, state: &Path) -> Finished {
-    let mut c = vouch(dir);
-    c.arg("log").arg("verify").arg("--url").arg(base).arg("--state").arg(state);
-    run(c, Duration::from_secs(60))
-}
-
-/// Every event of the registry, in order, as `s` serves them.
-async fn all_events(s: &Server) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    loop {
-        let after = out.last().map_or(0, |e| e["seq"].as_u64().expect("seq"));
-        let page = s.get(&format!("/v1/events?after={after}&limit=1000"), Some(&s.admin)).await;
-        let events = page.ok(200).as_array().expect("events").clone();
-        if events.is_empty() {
-            return out;
-        }
-        out.extend(events);
-    }
 }
 
 /// Every number of `campaign` (with its status and total), following the pages.
@@ -292,22 +240,8 @@ async fn outbox(s: &Server, provider: &str) -> Vec<Value> {
 }
 
 /// The view tables `Store::rebuild_views` rebuilds, each as an md5 of its rows in order.
-const VIEWS: &[&str] = &[
-    "providers",
-    "brands",
-    "campaigns",
-    "campaign_sharing",
-    "number_assignments",
-    "certificates",
-    "sip_peers",
-    "cps_keys",
-    "number_blocks",
-    "number_suspensions",
-    "campaign_activity",
-];
-
 fn view_digests(dbs: &Databases, db: &str) -> Vec<(String, String)> {
-    VIEWS
+    vouch_store::VIEW_TABLES
         .iter()
         .map(|t| {
             let d = dbs.sql(
@@ -447,7 +381,7 @@ async fn a_pg_dump_taken_while_two_nodes_write_restores_the_snapshot_and_the_aud
     );
     wait_integrated(&a).await;
     let early = dir.join("early.json");
-    let out = log_verify(dir, &a.base, &early);
+    let out = log_verify(dir, &a.base, &early, false);
     assert!(out.status.success(), "{out:?}");
     let numbers: Vec<&str> = p.numbers.iter().map(String::as_str).collect();
     settled(&[&a, &b]).await;
@@ -518,7 +452,7 @@ async fn a_pg_dump_taken_while_two_nodes_write_restores_the_snapshot_and_the_aud
     );
     let size_late = wait_integrated(&a).await;
     let late = dir.join("late.json");
-    let out = log_verify(dir, &a.base, &late);
+    let out = log_verify(dir, &a.base, &late, false);
     assert!(out.status.success(), "{out:?}");
     let late_state = std::fs::read(&late).expect("late state");
     let live_events = all_events(&a).await;
@@ -605,11 +539,11 @@ async fn a_pg_dump_taken_while_two_nodes_write_restores_the_snapshot_and_the_aud
     eprintln!("the restored node signed a checkpoint of its {d} events {took:?} after listening");
     let restored_state = dir.join("restored.json");
     std::fs::copy(&early, &restored_state).expect("copy");
-    let out = log_verify(dir, &r.base, &restored_state);
+    let out = log_verify(dir, &r.base, &restored_state, false);
     assert!(out.status.success() && out.stdout.contains("consistent with the checkpoint seen before"), "{out:?}");
-    let out = log_verify(dir, &a.base, &restored_state);
+    let out = log_verify(dir, &a.base, &restored_state, false);
     assert!(out.status.success(), "the restored tree is a prefix of the live one: {out:?}");
-    let out = log_verify(dir, &r.base, &late);
+    let out = log_verify(dir, &r.base, &late, false);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(out.stderr.contains("LOG CHECK FAILED: ROLLBACK"), "{}", out.stderr);
     assert_eq!(std::fs::read(&late).expect("state"), late_state, "a failed check keeps the state");
@@ -709,15 +643,15 @@ async fn a_pg_dump_taken_while_two_nodes_write_restores_the_snapshot_and_the_aud
     assert_eq!(live_next["seq"], after[d as usize]["seq"]);
     assert_ne!(live_next, &after[d as usize], "two different events under one sequence number");
     // An auditor that saw the live log: SPLIT VIEW OR REWRITE on the restored one.
-    let out = log_verify(dir, &r.base, &late);
+    let out = log_verify(dir, &r.base, &late, false);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(out.stderr.contains("LOG CHECK FAILED: SPLIT VIEW OR REWRITE"), "{}", out.stderr);
     // One that follows only the restored log: nothing wrong there…
     let only_r = dir.join("only-r.json");
-    let out = log_verify(dir, &r.base, &only_r);
+    let out = log_verify(dir, &r.base, &only_r, false);
     assert!(out.status.success(), "{out:?}");
     // …until it looks at the live log.
-    let out = log_verify(dir, &a.base, &only_r);
+    let out = log_verify(dir, &a.base, &only_r, false);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(out.stderr.contains("LOG CHECK FAILED: SPLIT VIEW OR REWRITE"), "{}", out.stderr);
     assert_eq!(a.get(&format!("/v1/numbers/{lost}"), None).await.ok(200)["campaignId"], p.hot.as_str());

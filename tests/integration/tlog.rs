@@ -20,42 +20,6 @@ fn log_cmd(s: &Server, args: &[&str]) -> Command {
     c
 }
 
-/// Every event, in order (the administrator's paged stream).
-async fn all_events(s: &Server) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    loop {
-        let after = out.last().map_or(0, |e| e["seq"].as_u64().expect("seq"));
-        let page = s.get(&format!("/v1/events?after={after}&limit=1000"), Some(&s.admin)).await;
-        let events = page.ok(200).as_array().expect("events").clone();
-        if events.is_empty() {
-            return out;
-        }
-        out.extend(events);
-    }
-}
-
-/// The newest event's sequence number.
-async fn last_seq(s: &Server) -> u64 {
-    all_events(s).await.last().map_or(0, |e| e["seq"].as_u64().expect("seq"))
-}
-
-/// Waits until the signed checkpoint covers every event; returns its size.
-async fn wait_integrated(s: &Server) -> u64 {
-    let want = last_seq(s).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let cp = s.get("/log/checkpoint", None).await;
-        if cp.status == 200 {
-            let size: u64 = cp.text.lines().nth(1).and_then(|l| l.parse().ok()).expect("size line");
-            if size >= want {
-                return size;
-            }
-        }
-        assert!(Instant::now() < deadline, "the log did not reach {want} entries: {}", cp.text);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn events_of_kind(s: &Server, kind: &str) -> Vec<Value> {
     all_events(s).await.into_iter().filter(|e| e["kind"] == kind).collect()
 }

@@ -587,15 +587,18 @@ mod tests {
         assert!(check_url("http://localhost:8080/h", &v4).is_ok());
         assert!(check_url("http://[::1]:8080/h", &v4).is_err());
         assert!(check_url("ftp://127.0.0.1/", &v4).is_err());
-        let at = |ips: &[&str]| -> Vec<SocketAddr> {
-            ips.iter().map(|ip| SocketAddr::new(ip.parse().expect("an IP"), 0)).collect()
-        };
+        let at = socket_addrs;
         // localhost keeps its allowed loopback addresses; another name may not mix them.
         assert_eq!(checked_addresses("localhost", at(&["::1", "127.0.0.1"]), &v4), Ok(at(&["127.0.0.1"])));
         assert!(checked_addresses("localhost", at(&["::1", "127.0.0.1"]), &[]).is_err());
         assert!(checked_addresses("localhost", at(&["127.0.0.1", "10.0.0.1"]), &v4).is_err());
         assert!(checked_addresses("hooks.lab", at(&["127.0.0.1"]), &v4).is_ok());
         assert!(checked_addresses("hooks.lab", at(&["127.0.0.1", "::1"]), &v4).is_err());
+    }
+
+    /// `ips` as resolved addresses (port 0).
+    fn socket_addrs(ips: &[&str]) -> Vec<SocketAddr> {
+        ips.iter().map(|ip| SocketAddr::new(ip.parse().expect("an IP"), 0)).collect()
     }
 
     fn check_url_plain(url: &str) -> Result<(), ServiceError> {
@@ -616,9 +619,7 @@ mod tests {
 
     #[test]
     fn names_must_resolve_to_ordinary_addresses() {
-        let at = |ips: &[&str]| -> Vec<SocketAddr> {
-            ips.iter().map(|ip| SocketAddr::new(ip.parse().expect("an IP"), 0)).collect()
-        };
+        let at = socket_addrs;
         assert!(checked_addresses("hooks.example.com", at(&["93.184.215.14", "2606:2800:21f:cb07::1"]), &[]).is_ok());
         assert!(checked_addresses("localhost", at(&["127.0.0.1", "::1"]), &[]).is_err());
         for ips in [&["10.1.2.3"][..], &["93.184.215.14", "169.254.169.254"], &["127.0.0.1"], &["fd00::1"]] {

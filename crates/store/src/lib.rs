@@ -660,19 +660,7 @@ impl Store {
     /// Deletes every view table and replays all events into them, in one transaction.
     pub async fn rebuild_views(&self) -> Result<u64, StoreError> {
         let mut tx = self.writer.begin().await?;
-        for t in [
-            "providers",
-            "brands",
-            "campaigns",
-            "campaign_sharing",
-            "number_assignments",
-            "certificates",
-            "sip_peers",
-            "cps_keys",
-            "number_blocks",
-            "number_suspensions",
-            "campaign_activity",
-        ] {
+        for t in VIEW_TABLES {
             let sql = format!("DELETE FROM {t}");
             on_conn!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *c).await.map(|r| r.rows_affected()))?;
         }
@@ -707,6 +695,22 @@ impl Store {
         self.pool.close().await;
     }
 }
+
+/// The registry's view tables: projections of the events, which
+/// [`Store::rebuild_views`] deletes and replays.
+pub const VIEW_TABLES: &[&str] = &[
+    "providers",
+    "brands",
+    "campaigns",
+    "campaign_sharing",
+    "number_assignments",
+    "certificates",
+    "sip_peers",
+    "cps_keys",
+    "number_blocks",
+    "number_suspensions",
+    "campaign_activity",
+];
 
 #[cfg(test)]
 mod tests {
