@@ -440,6 +440,40 @@ fn check_smsc_routes(urls: &[String], smscs: &[crate::smpp::SmscConfig]) -> anyh
     Ok(())
 }
 
+/// A socket address the flag or else the TOML file's `key` gives (`example` shows the form).
+fn file_address(
+    file_name: &str,
+    key: &str,
+    example: &str,
+    flag: Option<SocketAddr>,
+    file: Option<String>,
+) -> anyhow::Result<Option<SocketAddr>> {
+    match (flag, file) {
+        (Some(a), _) => Ok(Some(a)),
+        (None, Some(s)) => Ok(Some(
+            s.parse()
+                .with_context(|| format!("{file_name}: {key} = {s:?} is not a socket address such as {example}"))?,
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A TLS listener (`names`: its flag, its certificate's and its key's) with its certificate
+/// and key files: all three, or none.
+fn tls_listener(
+    (listener, cert_flag, key_flag): (&str, &str, &str),
+    addr: Option<SocketAddr>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> anyhow::Result<Option<(SocketAddr, PathBuf, PathBuf)>> {
+    match (addr, cert, key) {
+        (Some(a), Some(cert), Some(key)) => Ok(Some((a, cert, key))),
+        (Some(_), _, _) => bail!("{listener} needs {cert_flag} and {key_flag} (PEM files)"),
+        (None, None, None) => Ok(None),
+        (None, _, _) => bail!("{cert_flag} and {key_flag} are for the {listener} listener, which is not set"),
+    }
+}
+
 /// A number the flag (range-checked by clap) or else the TOML file sets, or `default`: a file's
 /// value outside `range` is refused with the file and key named, never clamped.
 fn file_number<T: Copy + PartialOrd + std::fmt::Display>(
@@ -476,41 +510,23 @@ impl ServeArgs {
             None => FileConfig::default(),
         };
         let file_name = self.config.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default();
-        let http = match (self.http, file.http) {
-            (Some(a), _) => a,
-            (None, Some(s)) => s
-                .parse()
-                .with_context(|| format!("{file_name}: http = {s:?} is not a socket address such as 127.0.0.1:8080"))?,
-            (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
-        };
+        let http = file_address(&file_name, "http", "127.0.0.1:8080", self.http, file.http)?
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
         let log_format = self.log_format.or(file.log_format).unwrap_or_else(|| "text".into());
         if !matches!(log_format.as_str(), "text" | "json") {
             bail!("{file_name}: log_format = {log_format:?} must be \"text\" or \"json\"");
         }
-        let sip =
-            match (self.sip, file.sip) {
-                (Some(a), _) => Some(a),
-                (None, Some(s)) => Some(s.parse().with_context(|| {
-                    format!("{file_name}: sip = {s:?} is not a socket address such as 127.0.0.1:5060")
-                })?),
-                (None, None) => None,
-            };
-        let sips = match self.sips {
-            Some(a) => Some(a),
-            None => match file.sips {
-                Some(s) => Some(s.parse().with_context(|| {
-                    format!("{file_name}: sips = {s:?} is not a socket address such as 127.0.0.1:5061")
-                })?),
-                None => None,
-            },
-        };
-        let sips = match (sips, self.sip_tls_cert.or(file.sip_tls_cert), self.sip_tls_key.or(file.sip_tls_key)) {
-            (Some(_), _, _) if sip.is_none() => bail!("--sips needs --sip (the UDP and TCP listener)"),
-            (Some(a), Some(cert), Some(key)) => Some((a, cert, key)),
-            (Some(_), _, _) => bail!("--sips needs --sip-tls-cert and --sip-tls-key (PEM files)"),
-            (None, None, None) => None,
-            (None, _, _) => bail!("--sip-tls-cert and --sip-tls-key are for the --sips listener, which is not set"),
-        };
+        let sip = file_address(&file_name, "sip", "127.0.0.1:5060", self.sip, file.sip)?;
+        let sips = file_address(&file_name, "sips", "127.0.0.1:5061", self.sips, file.sips)?;
+        if sips.is_some() && sip.is_none() {
+            bail!("--sips needs --sip (the UDP and TCP listener)");
+        }
+        let sips = tls_listener(
+            ("--sips", "--sip-tls-cert", "--sip-tls-key"),
+            sips,
+            self.sip_tls_cert.or(file.sip_tls_cert),
+            self.sip_tls_key.or(file.sip_tls_key),
+        )?;
         let mut allow = self.x5u_allow_net;
         if allow.is_empty() {
             for n in file.x5u_allow_net.unwrap_or_default() {
@@ -627,12 +643,12 @@ impl ServeArgs {
         };
         let smpp = address("--smpp", "smpp", self.smpp, g.smpp)?;
         let smpps = address("--smpps", "smpps", self.smpps, g.smpps)?;
-        let tls = match (smpps, self.smpp_tls_cert.or(g.tls_cert), self.smpp_tls_key.or(g.tls_key)) {
-            (Some(a), Some(cert), Some(key)) => Some((a, cert, key)),
-            (Some(_), _, _) => bail!("--smpps needs --smpp-tls-cert and --smpp-tls-key (PEM files)"),
-            (None, None, None) => None,
-            (None, _, _) => bail!("--smpp-tls-cert and --smpp-tls-key are for the --smpps listener, which is not set"),
-        };
+        let tls = tls_listener(
+            ("--smpps", "--smpp-tls-cert", "--smpp-tls-key"),
+            smpps,
+            self.smpp_tls_cert.or(g.tls_cert),
+            self.smpp_tls_key.or(g.tls_key),
+        )?;
         let urls = if !self.smsc.is_empty() {
             self.smsc
         } else {
