@@ -519,6 +519,16 @@ fn submit_body(esm_class: u8, data_coding: u8, dlr: bool, short: &[u8], tlvs: &[
     b
 }
 
+/// One PDU: header and body.
+fn raw_pdu(command_id: u32, status: u32, seq: u32, body: &[u8]) -> Vec<u8> {
+    let mut p = ((16 + body.len()) as u32).to_be_bytes().to_vec();
+    for w in [command_id, status, seq] {
+        p.extend(w.to_be_bytes());
+    }
+    p.extend(body);
+    p
+}
+
 impl RawEsme {
     fn connect(port: u16) -> Self {
         let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -548,12 +558,21 @@ impl RawEsme {
     }
 
     fn send_as(&mut self, command_id: u32, status: u32, seq: u32, body: &[u8]) {
-        let mut p = ((16 + body.len()) as u32).to_be_bytes().to_vec();
-        for w in [command_id, status, seq] {
-            p.extend(w.to_be_bytes());
+        self.s.write_all(&raw_pdu(command_id, status, seq, body)).expect("write");
+    }
+
+    /// Sends several requests in one write, so that they reach vouch together (separate writes
+    /// may be read apart); their sequence numbers.
+    fn send_together(&mut self, requests: &[(u32, &[u8])]) -> Vec<u32> {
+        let mut bytes = Vec::new();
+        let mut seqs = Vec::new();
+        for (command_id, body) in requests {
+            self.seq += 1;
+            seqs.push(self.seq);
+            bytes.extend(raw_pdu(*command_id, 0, self.seq, body));
         }
-        p.extend(body);
-        self.s.write_all(&p).expect("write");
+        self.s.write_all(&bytes).expect("write");
+        seqs
     }
 
     /// The next PDU, or `None` at EOF or after `wait`.
@@ -772,10 +791,12 @@ async fn gateway_answers_every_pdu_when_smscs_nack_stall_or_vanish_and_esmes_mis
     }
 
     // unbind right behind a submit: the submit is answered first, then unbind_resp; a submit
-    // after the unbind is refused (0x04).
-    let seq = e.send(4, 0, &clean);
-    let unbind = e.send(0x06, 0, &[]);
-    let after = e.send(4, 0, &clean);
+    // after the unbind, in the same read, is refused (0x04). (One sent after vouch has
+    // answered the unbind finds the connection closed, as section 4.2 has it: the three go in
+    // one write so that vouch reads them together.)
+    let [seq, unbind, after] = e.send_together(&[(4, &clean), (0x06, &[]), (4, &clean)])[..] else {
+        unreachable!("three requests, three sequence numbers")
+    };
     let mut got = Vec::new();
     while let Some(p) = e.read(short) {
         got.push((p.0, p.1, p.2));
