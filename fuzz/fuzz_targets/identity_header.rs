@@ -10,6 +10,8 @@ fuzz_target!(|data: &[u8]| {
         let again = IdentityHeader::parse(&h.to_string()).expect("a formatted header parses");
         assert_eq!(again, h);
         let _ = h.require_shaken();
+        let _ = h.require_div();
     }
     let _ = IdentityHeader::parse_all([s]);
+    let _ = vouch_shaken::decode_div_identity(s, &vouch_shaken::VerifyOptions::at(1_700_000_000));
 });

@@ -9,6 +9,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(p) = Passport::decode(s) {
         assert!(s.trim().starts_with(p.signing_input()));
         let _ = p.require_shaken();
+        let _ = p.require_div();
         let _ = p.check_freshness(1_700_000_000, 60);
         let _ = p.check_freshness(i64::MIN, i64::MAX);
     }

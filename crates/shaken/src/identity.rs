@@ -98,6 +98,12 @@ impl IdentityHeader {
         }
     }
 
+    /// A diversion Identity header (RFC 8946) for `passport`:
+    /// `<passport>;info=<x5u>;alg=ES256;ppt=div`.
+    pub fn div(passport: impl Into<String>, x5u: impl Into<String>) -> Self {
+        Self { ppt: Some(crate::passport::PPT_DIV.into()), ..Self::shaken(passport, x5u) }
+    }
+
     /// Parses one header value (after `Identity:`).
     pub fn parse(value: &str) -> Result<Self, ShakenError> {
         if value.len() > MAX_HEADER {
@@ -184,14 +190,21 @@ impl IdentityHeader {
     /// For a SHAKEN verification: `ppt` must be `shaken` (quoted or not; E5), `alg`, when
     /// present, `ES256`.
     pub fn require_shaken(&self) -> Result<(), ShakenError> {
-        match self.ppt.as_deref() {
-            Some(crate::passport::PPT_SHAKEN) => {}
-            other => {
-                return Err(ShakenError::IdentityHeader(format!(
-                    "the ppt parameter is {:?}, not \"shaken\" (ATIS-1000082 E5)",
-                    other.unwrap_or_default()
-                )));
-            }
+        self.require_ppt(crate::passport::PPT_SHAKEN)
+    }
+
+    /// For a diversion (RFC 8946): `ppt` must be `div` (quoted or not), `alg`, when present,
+    /// `ES256`.
+    pub fn require_div(&self) -> Result<(), ShakenError> {
+        self.require_ppt(crate::passport::PPT_DIV)
+    }
+
+    fn require_ppt(&self, want: &str) -> Result<(), ShakenError> {
+        if self.ppt.as_deref() != Some(want) {
+            return Err(ShakenError::IdentityHeader(format!(
+                "the ppt parameter is {:?}, not {want:?} (ATIS-1000082 E5)",
+                self.ppt.as_deref().unwrap_or_default()
+            )));
         }
         match self.alg.as_deref() {
             None | Some("ES256") => Ok(()),

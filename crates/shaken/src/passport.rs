@@ -575,6 +575,28 @@ impl Passport {
         Ok(())
     }
 
+    /// Requires a diversion PASSporT in the SHAKEN profile (RFC 8946 section 3, ATIS-1000085):
+    /// `ppt` `div`, an `orig.tn`, at least one `dest.tn` (the new target) and a `div.tn` (the
+    /// target it was diverted from). Other claims (`attest`, `origid`) are not read.
+    pub fn require_div(&self) -> Result<(), ShakenError> {
+        match self.header.ppt.as_deref() {
+            Some(PPT_DIV) => {}
+            None => return Err(ShakenError::MissingHeaderParameter("ppt")),
+            Some(other) => return Err(ShakenError::WrongPpt { expected: PPT_DIV, found: other.to_owned() }),
+        }
+        if !matches!(self.claims.orig, Origin::Tn(_)) {
+            return Err(claim("orig.tn", "is missing (SHAKEN identifies the caller by number)"));
+        }
+        if self.claims.dest.tn.is_empty() {
+            return Err(claim("dest.tn", "is missing"));
+        }
+        match &self.claims.div {
+            Some(Origin::Tn(_)) => Ok(()),
+            Some(Origin::Uri(_)) => Err(claim("div.tn", "is missing (SHAKEN diverts from a number, not a URI)")),
+            None => Err(claim("div", "is missing")),
+        }
+    }
+
     /// Requires `now - window <= iat <= now + window` (RFC 8224 recommends 60 s).
     pub fn check_freshness(&self, now: i64, window: i64) -> Result<(), ShakenError> {
         let iat = self.claims.iat;

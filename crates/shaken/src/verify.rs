@@ -175,15 +175,43 @@ impl TrustedSigner {
 /// the credential: header syntax and `ppt` (E4, E5), decoding (E9, E11-E14, E19), `info` =
 /// `x5u` (E10), SHAKEN claims, freshness (E15).
 pub fn decode_identity(identity: &str, opts: &VerifyOptions) -> Result<(IdentityHeader, Passport), ShakenError> {
+    decode_typed(identity, opts, IdentityHeader::require_shaken, Passport::require_shaken)
+}
+
+/// [`decode_identity`] for a diversion Identity header (RFC 8946, `ppt=div`): the same checks,
+/// with the div claims ([`Passport::require_div`]) in place of the SHAKEN ones. Every
+/// PASSporT of a diverted call must be fresh, the div ones included.
+pub fn decode_div_identity(identity: &str, opts: &VerifyOptions) -> Result<(IdentityHeader, Passport), ShakenError> {
+    decode_typed(identity, opts, IdentityHeader::require_div, Passport::require_div)
+}
+
+fn decode_typed(
+    identity: &str,
+    opts: &VerifyOptions,
+    header_type: fn(&IdentityHeader) -> Result<(), ShakenError>,
+    passport_type: fn(&Passport) -> Result<(), ShakenError>,
+) -> Result<(IdentityHeader, Passport), ShakenError> {
     let header = IdentityHeader::parse(identity)?;
-    header.require_shaken()?;
+    header_type(&header)?;
     let passport = Passport::decode(&header.passport)?;
     if passport.header().x5u != header.info {
         return Err(ShakenError::InfoMismatch { info: header.info, x5u: passport.header().x5u.clone() });
     }
-    passport.require_shaken()?;
+    passport_type(&passport)?;
     passport.check_freshness(opts.now, opts.freshness)?;
     Ok((header, passport))
+}
+
+/// The signature over the received bytes (E18), then the calling number (E16), for any
+/// PASSporT of the call (SHAKEN or div).
+fn signed_by_for_caller(passport: &Passport, signer: &TrustedSigner, opts: &VerifyOptions) -> Result<(), ShakenError> {
+    passport.verify_signature(&signer.key)?;
+    match (&opts.orig, &passport.claims().orig) {
+        (Some(want), Origin::Tn(got)) if !want.same_number(got) => {
+            Err(ShakenError::NumberMismatch { claim: "orig.tn", passport: got.to_string(), call: want.to_string() })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The steps after the credential: signature over the received bytes (E18), then the calling
@@ -193,17 +221,8 @@ pub fn verify_with_signer(
     signer: &TrustedSigner,
     opts: &VerifyOptions,
 ) -> Result<Verified, ShakenError> {
-    passport.verify_signature(&signer.key)?;
+    signed_by_for_caller(&passport, signer, opts)?;
     let claims = passport.claims();
-    if let (Some(want), Origin::Tn(got)) = (&opts.orig, &claims.orig)
-        && !want.same_number(got)
-    {
-        return Err(ShakenError::NumberMismatch {
-            claim: "orig.tn",
-            passport: got.to_string(),
-            call: want.to_string(),
-        });
-    }
     if !opts.dest.is_empty() && !opts.dest.iter().any(|want| claims.dest.tn.iter().any(|d| want.same_number(d))) {
         let list = |tns: &[Tn]| tns.iter().map(Tn::as_str).collect::<Vec<_>>().join(",");
         return Err(ShakenError::NumberMismatch {
@@ -221,6 +240,114 @@ pub fn verify_with_signer(
         profile_warnings: signer.profile_warnings.clone(),
         passport,
     })
+}
+
+/// A verified diversion (RFC 8946): the call was retargeted from `from` to `to` by the holder
+/// of the certificate with SPC `spc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diversion {
+    /// The target the call was diverted from (`div.tn`).
+    pub from: Tn,
+    /// The new target (`dest.tn`; the first when several).
+    pub to: Vec<Tn>,
+    /// The diverting signer's SPC.
+    pub spc: String,
+    /// The div PASSporT.
+    pub passport: Passport,
+}
+
+/// The steps after the credential for a div PASSporT: its signature over the received bytes,
+/// and its `orig` is the call's (`opts.orig`; a diversion does not change the caller).
+pub fn verify_div_with_signer(
+    passport: Passport,
+    signer: &TrustedSigner,
+    opts: &VerifyOptions,
+) -> Result<Diversion, ShakenError> {
+    signed_by_for_caller(&passport, signer, opts)?;
+    let claims = passport.claims();
+    let Some(Origin::Tn(from)) = claims.div.clone() else {
+        return Err(ShakenError::Claim { claim: "div.tn", problem: "is missing".into() });
+    };
+    Ok(Diversion { from, to: claims.dest.tn.clone(), spc: signer.spc.clone(), passport })
+}
+
+/// Most diversions a call is followed through (the French MAN profile allows five `div`
+/// headers after the SHAKEN one).
+pub const MAX_DIVERSIONS: usize = 5;
+
+/// The verified diversions of a call, linked back from the targets the call now has (RFC 8946
+/// section 4: each `div` names a `dest` of the PASSporT before it, the last `dest` is the
+/// request's target).
+#[derive(Debug, Clone, Default)]
+pub struct DiversionChain {
+    /// The targets the call has now (To, Request-URI).
+    targets: Vec<Tn>,
+    /// The diversions that lead to them, each reached from a target, at most
+    /// [`MAX_DIVERSIONS`] steps back.
+    hops: Vec<Diversion>,
+}
+
+impl DiversionChain {
+    /// Links `diversions` back from `targets`: a diversion counts when its `dest` is a target,
+    /// or the `div` of a diversion that counts, at most [`MAX_DIVERSIONS`] steps back. The
+    /// others (another call's, or leading nowhere) are dropped.
+    pub fn link(targets: &[Tn], diversions: Vec<Diversion>) -> Self {
+        let mut reached: Vec<Tn> = targets.to_vec();
+        let mut left = diversions;
+        let mut hops = Vec::new();
+        for _ in 0..MAX_DIVERSIONS {
+            let (linked, rest): (Vec<_>, Vec<_>) = left
+                .into_iter()
+                .partition(|d: &Diversion| d.to.iter().any(|t| reached.iter().any(|r| r.same_number(t))));
+            left = rest;
+            if linked.is_empty() {
+                break;
+            }
+            for d in linked {
+                if !reached.iter().any(|r| r.same_number(&d.from)) {
+                    reached.push(d.from.clone());
+                }
+                hops.push(d);
+            }
+        }
+        Self { targets: targets.to_vec(), hops }
+    }
+
+    /// The numbers an earlier PASSporT's `dest` may hold for this call: the targets and every
+    /// number the call was diverted from on the way to them.
+    pub fn acceptable_destinations(&self) -> Vec<Tn> {
+        let mut out = self.targets.clone();
+        out.extend(self.hops.iter().map(|d| d.from.clone()));
+        out
+    }
+
+    /// The diversions from `start` (a number of the SHAKEN PASSporT's `dest`) to one of the
+    /// call's targets, in the order they happened; empty when `start` is a target or does not
+    /// lead to one.
+    pub fn path_from(&self, start: &Tn) -> Vec<&Diversion> {
+        let mut path: Vec<&Diversion> = Vec::new();
+        let mut at = start.clone();
+        while !self.targets.iter().any(|t| t.same_number(&at)) && path.len() < MAX_DIVERSIONS {
+            let Some(next) =
+                self.hops.iter().find(|d| d.from.same_number(&at) && !path.iter().any(|p| std::ptr::eq(*p, *d)))
+            else {
+                break;
+            };
+            path.push(next);
+            let Some(to) = next
+                .to
+                .iter()
+                .find(|t| {
+                    self.targets.iter().any(|x| x.same_number(t)) || self.hops.iter().any(|d| d.from.same_number(t))
+                })
+                .cloned()
+            else {
+                break;
+            };
+            at = to;
+        }
+        if self.targets.iter().any(|t| t.same_number(&at)) { path } else { Vec::new() }
+    }
 }
 
 /// Parses the Identity header value and verifies it against `chain` (the certificates at its

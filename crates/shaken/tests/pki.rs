@@ -332,3 +332,96 @@ fn the_sti_pa_crl_revokes_an_sti_ca_whose_distribution_point_does_not_name_it() 
     t.add_crl_der(&ca.crl(&[], NOW, 7, 2).unwrap(), NOW).unwrap();
     t.validate(&chain, NOW, true).unwrap();
 }
+
+/// A call diverted twice (RFC 8946): each div PASSporT verifies with its own signer, the chain
+/// links back from the call's target to the SHAKEN PASSporT's `dest`, and one from another
+/// call, a stale one or one with another caller does not link.
+#[test]
+fn div_passports_verify_and_link_a_diverted_call_back_to_its_first_destination() {
+    use vouch_shaken::passport::PPT_DIV;
+    use vouch_shaken::{
+        DiversionChain, TrustedSigner, VerifyOptions, decode_div_identity, decode_identity, verify_div_with_signer,
+        verify_with_signer,
+    };
+    let tn = |s: &str| Tn::canonicalize(s).unwrap();
+    let ca = DevCa::init(NOW, CRL_URL).unwrap();
+    let t = trust(&ca);
+    let origin = ca.issue("111A", NOW, 365, CRL_URL).unwrap();
+    let forwarder = ca.issue("222B", NOW, 365, CRL_URL).unwrap();
+    let signer = |issued: &vouch_shaken::devca::IssuedCertificate| {
+        (
+            SigningKey::from_pem(issued.key_pem.as_bytes()).unwrap(),
+            TrustedSigner::validate(&pem(&issued.chain_pem), &t, NOW, false).unwrap(),
+        )
+    };
+    let (origin_key, origin_signer) = signer(&origin);
+    let (fwd_key, fwd_signer) = signer(&forwarder);
+    let (orig, d0, d1, d2) = (tn("12155551212"), tn("12125551213"), tn("13035550100"), tn("14155550199"));
+    let shaken = Claims {
+        attest: Some(Attestation::A),
+        dest: Destination { tn: vec![d0.clone()], uri: vec![] },
+        iat: NOW,
+        orig: Origin::Tn(orig.clone()),
+        origid: Some("123e4567-e89b-12d3-a456-426655440000".into()),
+        rcd: None,
+        crn: None,
+        div: None,
+    };
+    let x5u = "https://cert.example.org/111A.pem";
+    let token = origin_key.sign(&PassportHeader { ppt: Some(PPT_SHAKEN.into()), x5u: x5u.into() }, &shaken).unwrap();
+    let shaken_header = IdentityHeader::shaken(token, x5u).to_string();
+    let div = |from: &Tn, to: &Tn, caller: &Tn, iat: i64| {
+        let claims = Claims {
+            attest: None,
+            dest: Destination { tn: vec![to.clone()], uri: vec![] },
+            iat,
+            orig: Origin::Tn(caller.clone()),
+            origid: None,
+            rcd: None,
+            crn: None,
+            div: Some(Origin::Tn(from.clone())),
+        };
+        let x5u = "https://cert.example.org/222B.pem";
+        let token = fwd_key.sign(&PassportHeader { ppt: Some(PPT_DIV.into()), x5u: x5u.into() }, &claims).unwrap();
+        IdentityHeader::div(token, x5u).to_string()
+    };
+    let mut opts = VerifyOptions::at(NOW + 10);
+    opts.orig = Some(orig.clone());
+    let verify_div = |header: &str| {
+        let (_, p) = decode_div_identity(header, &opts)?;
+        verify_div_with_signer(p, &fwd_signer, &opts)
+    };
+    // The headers as written: ppt=div, decoded as a div PASSporT and nothing else.
+    let first = div(&d0, &d1, &orig, NOW + 5);
+    assert!(first.ends_with(";alg=ES256;ppt=div"), "{first}");
+    assert_eq!(decode_identity(&first, &opts).unwrap_err().sip_reason().code, 438, "a div is not a SHAKEN PASSporT");
+    assert_eq!(decode_div_identity(&shaken_header, &opts).unwrap_err().sip_reason().code, 438);
+    let hop1 = verify_div(&first).unwrap();
+    let hop2 = verify_div(&div(&d1, &d2, &orig, NOW + 8)).unwrap();
+    assert_eq!((hop1.from.clone(), hop1.to.clone(), hop1.spc.as_str()), (d0.clone(), vec![d1.clone()], "222B"));
+    // Stale, another caller, forged: refused with their RFC 8224 codes.
+    assert_eq!(verify_div(&div(&d0, &d1, &orig, NOW - 61)).unwrap_err().sip_reason().code, 403);
+    assert_eq!(verify_div(&div(&d0, &d1, &tn("12155550000"), NOW)).unwrap_err().sip_reason().code, 438);
+    let (_, p) = decode_div_identity(&first, &opts).unwrap();
+    assert_eq!(verify_div_with_signer(p, &origin_signer, &opts).unwrap_err().sip_reason().code, 438);
+
+    // Linked from the target d2, in either order: d2 <- d1 <- d0, so the SHAKEN dest d0 passes.
+    let unrelated = verify_div(&div(&tn("16465550000"), &tn("17185550000"), &orig, NOW)).unwrap();
+    for hops in [vec![hop1.clone(), hop2.clone(), unrelated.clone()], vec![unrelated, hop2.clone(), hop1.clone()]] {
+        let chain = DiversionChain::link(std::slice::from_ref(&d2), hops);
+        let ok = VerifyOptions { dest: chain.acceptable_destinations(), ..opts.clone() };
+        let (_, p) = decode_identity(&shaken_header, &ok).unwrap();
+        let v = verify_with_signer(p, &origin_signer, &ok).unwrap();
+        assert_eq!(v.spc, "111A");
+        let path: Vec<(Tn, Vec<Tn>)> = chain.path_from(&d0).iter().map(|d| (d.from.clone(), d.to.clone())).collect();
+        assert_eq!(path, vec![(d0.clone(), vec![d1.clone()]), (d1.clone(), vec![d2.clone()])]);
+        assert!(chain.path_from(&d2).is_empty(), "a target needs no diversion");
+        assert!(!chain.acceptable_destinations().iter().any(|d| d.as_str() == "16465550000"), "not this call's");
+    }
+    // The second hop missing: d2 does not lead back to d0, and the SHAKEN PASSporT is the
+    // wrong number's (438).
+    let broken = DiversionChain::link(std::slice::from_ref(&d2), vec![hop1]);
+    let bad = VerifyOptions { dest: broken.acceptable_destinations(), ..opts.clone() };
+    let (_, p) = decode_identity(&shaken_header, &bad).unwrap();
+    assert_eq!(verify_with_signer(p, &origin_signer, &bad).unwrap_err().sip_reason().code, 438);
+}
