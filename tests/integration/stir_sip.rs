@@ -1135,3 +1135,119 @@ async fn stir_sip_over_tls_signs_and_verifies() {
     let got = datagram(v.sip, options.as_bytes(), Duration::from_secs(5)).unwrap_or_default();
     assert!(got.starts_with("SIP/2.0 200 "), "{got}");
 }
+
+/// An INVITE from `from` to `to` whose Request-URI is `target` (a forward retargets the
+/// Request-URI; a B2BUA may rewrite To too).
+fn invite_to(id: &str, target: &str, to: &str, extra: &[String]) -> String {
+    invite(id, &format!("<sip:+{ORIG}@127.0.0.1;user=phone>"), extra)
+        .replacen(&format!("INVITE sip:+{DEST}@"), &format!("INVITE sip:+{target}@"), 1)
+        .replacen(&format!("To: <sip:+{DEST}@"), &format!("To: <sip:+{to}@"), 1)
+}
+
+/// A call forwarded (RFC 8946, ATIS-1000085): the provider holding the number it was sent to
+/// gets a div PASSporT from vouch when it retargets the call; the terminating verifier follows
+/// the diversion from the SHAKEN PASSporT's `dest` to the call's target, each leg its own call
+/// (no replay), and a forward without a div, or with one that does not verify, is still the
+/// wrong number's (438). Only the holder of a number diverts its calls; a traceback of the
+/// origid finds the forward.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on_verification() {
+    let (v, origin, _, _) = signing_setup(&[]).await;
+    let s = &v.s;
+    // The forwarding provider holds 1303555 01xx; the terminating one only verifies.
+    let (fwd, _, fwd_reg) = signer(s, &v.ca, "Forward Telecom", "0055500002", "456B").await;
+    add_peer(s, &fwd, "127.0.0.3").await;
+    add_block(s, &fwd, "+13035550100", "+13035550199").await;
+    let (term, _, _) = signer(s, &v.ca, "Terminating Co", "0055500003", "789C").await;
+    let body = serde_json::json!({ "address": "127.0.0.4", "verifyOnly": true });
+    s.post(&format!("/v1/providers/{}/sip-peers", term.id), &term.key, &body).await.ok(201);
+    let (d0, d1) = ("13035550123", "14155550199");
+    let wait = Duration::from_secs(5);
+    let send = |source: &str, msg: String| {
+        datagram_from(source, v.sip, msg.as_bytes(), wait).unwrap_or_else(|| panic!("no answer to\n{msg}"))
+    };
+    let verstat = |a: &str| {
+        assert!(a.starts_with("SIP/2.0 302 "), "{a}");
+        let pai = sip_header(a, "P-Asserted-Identity").unwrap_or_else(|| panic!("no PAI: {a}"));
+        pai.rsplit("verstat=").next().unwrap().trim_end_matches('>').to_owned()
+    };
+
+    // The caller's provider signs the call to d0.
+    let a = send("127.0.0.1", invite_to("leg1-sign", d0, d0, &[]));
+    let shaken = sip_header(&a, "Identity").unwrap_or_else(|| panic!("not signed: {a}")).to_owned();
+    let origid = decode(split_identity(&shaken).0).1["origid"].as_str().unwrap().to_owned();
+    // It reaches the forwarding provider, which verifies it: its own number, not a forward.
+    let a = send("127.0.0.3", invite_to("leg1", d0, d0, &[format!("Identity: {shaken}")]));
+    assert_eq!(verstat(&a), "TN-Validation-Passed");
+    assert!(sip_header(&a, "Identity").is_none(), "{a}");
+
+    // It forwards the call to d1: the Request-URI changes, To stays. vouch signs a div with
+    // the forwarder's certificate: orig kept, div d0, dest d1, no attestation.
+    let a = send("127.0.0.3", invite_to("leg2-sign", d1, d0, &[format!("Identity: {shaken}")]));
+    assert!(a.starts_with("SIP/2.0 302 "), "{a}");
+    let div = sip_header(&a, "Identity").unwrap_or_else(|| panic!("no div: {a}")).to_owned();
+    assert!(div.ends_with(";alg=ES256;ppt=div"), "{div}");
+    let contact = sip_header(&a, "Contact").unwrap();
+    assert!(contact.starts_with(&format!("<sip:+{d1}@")) && contact.contains("?Identity="), "{contact}");
+    let (token, info) = split_identity(&div);
+    assert_eq!(info, fwd_reg["x5u"].as_str().unwrap());
+    let (header, claims) = decode(token);
+    assert_eq!(header["ppt"], "div");
+    assert_eq!(claims["div"], serde_json::json!({ "tn": d0 }));
+    assert_eq!(claims["dest"], serde_json::json!({ "tn": [d1] }));
+    assert_eq!(claims["orig"], serde_json::json!({ "tn": ORIG }));
+    assert!(claims.get("attest").is_none() && claims.get("origid").is_none(), "{claims}");
+
+    // The terminating provider verifies the forwarded call; its B2BUA rewrote To as well.
+    let both = [format!("Identity: {shaken}"), format!("Identity: {div}")];
+    let a = send("127.0.0.4", invite_to("leg2", d1, d1, &both));
+    assert_eq!(verstat(&a), "TN-Validation-Passed", "the SHAKEN PASSporT of leg 1 is no replay on leg 2");
+    // In the other order too, and over HTTP with the diversion details.
+    let a = send("127.0.0.4", invite_to("leg2", d1, d1, &[both[1].clone(), both[0].clone()]));
+    assert_eq!(verstat(&a), "TN-Validation-Passed");
+    let mut req = crate::stir_http::verification_request(ORIG, d1, &shaken);
+    req["verificationRequest"]["diversions"] = serde_json::json!([div]);
+    req["verificationRequest"]["callId"] = "leg2@127.0.0.1".into();
+    let r = crate::stir_http::verify(s, &term.key, &req).await;
+    assert_eq!(r["verstat"], "TN-Validation-Passed", "{r}");
+    let hops = &r["vouch"]["diversions"];
+    assert_eq!(hops[0]["div"], d0, "{r}");
+    assert_eq!(hops[0]["dest"], serde_json::json!([d1]), "{r}");
+    assert_eq!((hops[0]["spc"].as_str(), hops[0]["signer"].as_str()), (Some("456B"), Some(fwd.id.as_str())), "{r}");
+    // The forwarded leg presented again as another call: the div PASSporT is a replay.
+    let a = send("127.0.0.4", invite_to("leg3", d1, d1, &both));
+    assert!(a.starts_with("SIP/2.0 438 ") && sip_header(&a, "Reason").unwrap().contains("already presented"), "{a}");
+
+    // Without the div, or with one that does not verify, the SHAKEN PASSporT is d0's, not d1's.
+    let a = send("127.0.0.4", invite_to("no-div", d1, d1, &[format!("Identity: {shaken}")]));
+    assert!(a.starts_with("SIP/2.0 438 "), "{a}");
+    let forged = [format!("Identity: {shaken}"), format!("Identity: {}", tamper_signature(&div))];
+    let a = send("127.0.0.4", invite_to("forged-div", d1, d1, &forged));
+    assert!(a.starts_with("SIP/2.0 438 "), "{a}");
+    assert!(sip_header(&a, "Reason").unwrap().contains("a div PASSporT did not verify"), "{a}");
+    let mut req = crate::stir_http::verification_request(ORIG, d1, &shaken);
+    req["verificationRequest"]["diversions"] = serde_json::json!([div, div, div, div, div, div]);
+    let r = crate::stir_http::stir_post(s, "/stir/v1/verification", &term.key, &req).await;
+    assert_eq!(r.status, 400, "at most five diversions: {r:?}");
+
+    // Only the holder of a number diverts its calls: the forwarder retargeting a call to the
+    // caller's provider's own number gets it verified, not a div.
+    let other = identity(s, &origin, ORIG, DEST).await;
+    let a = send("127.0.0.3", invite_to("not-theirs", d1, DEST, &[format!("Identity: {other}")]));
+    assert_eq!(verstat(&a), "TN-Validation-Passed");
+    assert!(sip_header(&a, "Identity").is_none(), "{a}");
+
+    // A traceback of the origid finds the forward as the newest record: who, and where to
+    // (records are written in batches: polled).
+    let path = format!("/v1/signed-calls/{origid}");
+    crate::harness::within(Duration::from_secs(5), "both records of the origid", || async {
+        s.get(&path, Some(&s.admin)).await.json["calls"] == 2
+    })
+    .await;
+    let r = s.get(&path, Some(&s.admin)).await.ok(200).clone();
+    assert_eq!((r["attest"].as_str(), r["providerId"].as_str()), (Some("div"), Some(fwd.id.as_str())), "{r}");
+    assert_eq!((r["dest"].clone(), r["calls"].as_u64()), (serde_json::json!([d1]), Some(2)), "{r}");
+    let metrics = s.get("/metrics", None).await.text;
+    assert!(metrics.lines().any(|l| l == "vouch_stir_diversions_signed_total 1"), "{metrics}");
+    assert!(metrics.lines().any(|l| l.starts_with("vouch_stir_diverted_total ")), "{metrics}");
+}

@@ -420,6 +420,9 @@ pub struct VerificationRequest {
     /// vouch's addition, `upstream`: the provider that handed the call over (its FRN or vouch
     /// provider id), checked against the Robocall Mitigation Database.
     pub upstream: Option<String>,
+    /// vouch's addition, `diversions`: the call's diversion Identity header values (RFC 8946,
+    /// `ppt=div`), in the order received, when it was forwarded on the way (at most 5).
+    pub diversions: Vec<String>,
 }
 
 impl VerificationRequest {
@@ -435,7 +438,23 @@ impl VerificationRequest {
         };
         let call_id = opt_str(&o, "callId", 256)?.map(str::to_owned);
         let upstream = opt_str(&o, "upstream", 64)?.map(str::to_owned);
-        Ok(Self { from, to, time, identity, call_id, upstream })
+        let diversions = match o.get("diversions") {
+            None => Vec::new(),
+            Some(Value::Array(items)) if items.len() <= 5 => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
+                    _ => Err(ServiceException::invalid("diversions", "must hold div Identity header values, strings")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(ServiceException::invalid(
+                    "diversions",
+                    "must be an array of at most 5 div Identity header values",
+                ));
+            }
+        };
+        Ok(Self { from, to, time, identity, call_id, upstream, diversions })
     }
 }
 

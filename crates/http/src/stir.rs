@@ -197,6 +197,8 @@ async fn verify(
         to: req.to.clone(),
         call_id: req.call_id.as_deref(),
         upstream,
+        diversions: req.diversions.iter().map(String::as_str).collect(),
+        retarget: None,
     };
     Ok(ca.verify(&call).await.response)
 }

@@ -463,7 +463,9 @@ pub struct SignedCallView {
     pub orig: String,
     /// Called numbers.
     pub dest: Vec<String>,
-    /// Attestation signed.
+    /// Attestation signed (`A`, `B`, `C`), or `div` for a forward vouch signed a diversion
+    /// PASSporT for (RFC 8946): `providerId` is then the forwarding provider and `dest` the new
+    /// target.
     pub attest: String,
     /// The PASSporT's iat.
     pub iat: i64,

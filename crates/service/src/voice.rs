@@ -23,10 +23,10 @@ use vouch_callauth::{
 };
 use vouch_certfetch::{CertFetcher, FetchPolicy, FetchedChain};
 use vouch_registry::{BrandId, EventBody, Frn, ProviderId, Role, TelephoneNumber};
-use vouch_shaken::passport::{Claims, Destination, Origin, PPT_SHAKEN, PassportHeader, RichCallData};
+use vouch_shaken::passport::{Claims, Destination, Origin, PPT_DIV, PPT_SHAKEN, PassportHeader, RichCallData};
 use vouch_shaken::{
-    Attestation, Certificate, IdentityHeader, LintMode, SigningKey, Tn, TrustStore, TrustedSigner, VerifyOptions,
-    Verstat,
+    Attestation, Certificate, Diversion, DiversionChain, IdentityHeader, LintMode, MAX_DIVERSIONS, Passport,
+    SigningKey, Tn, TrustStore, TrustedSigner, VerifyOptions, Verstat,
 };
 use vouch_sip::{Response, SipError, SipMessage, StartLine};
 use vouch_store::{CertificateRow, NumberBlockRow, SignedCall, SigningKeyRow, SipPeerRow};
@@ -1302,7 +1302,7 @@ impl CallAuth {
             out.response.failure = Some(f);
             return;
         }
-        let opts = VerifyOptions {
+        let mut opts = VerifyOptions {
             now,
             freshness: self.config.freshness,
             require_crl: false,
@@ -1317,6 +1317,22 @@ impl CallAuth {
                 return;
             }
         };
+        // A diverted call (RFC 8946, ATIS-1000085): the SHAKEN PASSporT names the first target;
+        // the verified div PASSporTs lead from it to the call's target now.
+        let mut diversions = DiversionChain::default();
+        let mut div_problem = None;
+        if !call.diversions.is_empty() && !opts.dest.is_empty() {
+            let (verified, problem) = self.verified_diversions(&call.diversions, &opts).await;
+            div_problem = problem;
+            let mut targets = call.to.clone();
+            if let Some(r) = &call.retarget
+                && verified.iter().any(|d| d.to.iter().any(|t| t.same_number(r)))
+            {
+                targets.push(r.clone());
+            }
+            diversions = DiversionChain::link(&targets, verified);
+            opts.dest = diversions.acceptable_destinations();
+        }
         let signer = match self.chain(&header.info).await {
             Ok(chain) => self.trusted_signer(&header.info, &chain, passport.claims().iat, now),
             Err(f) => {
@@ -1327,11 +1343,46 @@ impl CallAuth {
         match signer.and_then(|s| vouch_shaken::verify_with_signer(passport, &s, &opts)) {
             Err(e) => {
                 out.response.verstat = e.verstat();
-                out.response.failure = Some(Failure::from_shaken(&e));
+                let mut failure = Failure::from_shaken(&e);
+                if let (vouch_shaken::ShakenError::NumberMismatch { claim: "dest.tn", .. }, Some(why)) =
+                    (&e, &div_problem)
+                {
+                    failure.desc = format!("{}; a div PASSporT did not verify: {why}", failure.desc);
+                }
+                out.response.failure = Some(failure);
             }
             Ok(v) => {
                 out.response.verstat = Verstat::Passed;
                 let claims = v.passport.claims();
+                // The diversions from the SHAKEN PASSporT's target to the call's, in order.
+                let direct = claims.dest.tn.iter().any(|d| call.to.iter().any(|t| t.same_number(d)));
+                let path = match direct {
+                    true => Vec::new(),
+                    false => claims
+                        .dest
+                        .tn
+                        .iter()
+                        .map(|d| diversions.path_from(d))
+                        .find(|p| !p.is_empty())
+                        .unwrap_or_default(),
+                };
+                if !path.is_empty() {
+                    metrics::counter!("vouch_stir_diverted_total").increment(1);
+                    let hops: Vec<Value> = path
+                        .iter()
+                        .map(|d| {
+                            let mut hop = Map::new();
+                            hop.insert("div".into(), d.from.as_str().into());
+                            hop.insert("dest".into(), d.to.iter().map(|t| Value::from(t.as_str())).collect());
+                            hop.insert("spc".into(), d.spc.clone().into());
+                            if let Some((id, _)) = self.registry.provider_by_spc(&d.spc) {
+                                hop.insert("signer".into(), id.to_string().into());
+                            }
+                            Value::Object(hop)
+                        })
+                        .collect();
+                    details.insert("diversions".into(), hops.into());
+                }
                 details.insert("attest".into(), v.attest.as_str().into());
                 if let Some(o) = &claims.origid {
                     details.insert("origid".into(), o.clone().into());
@@ -1358,11 +1409,13 @@ impl CallAuth {
                     out.caller_name = Some(rcd.nam.clone());
                 }
                 // Keyed by what was signed: an ECDSA signature has two valid forms (s and n - s).
-                let signed = v.passport.signing_input();
+                // A diverted call carries its SHAKEN PASSporT on every leg, each leg its own
+                // call: the last diversion's PASSporT is what this leg alone carries.
+                let keyed = path.last().map_or(&v.passport, |d| &d.passport);
                 match self.replay.check(
-                    signed.as_bytes(),
+                    keyed.signing_input().as_bytes(),
                     call.call_id,
-                    claims.iat.saturating_add(self.config.freshness),
+                    keyed.claims().iat.saturating_add(self.config.freshness),
                     now,
                 ) {
                     Seen::Replay => {
@@ -1398,6 +1451,42 @@ impl CallAuth {
                 }
             }
         }
+    }
+
+    /// The div PASSporTs of `headers` (at most [`MAX_DIVERSIONS`]) that verify, each with its
+    /// own signer's chain (fetched at once), fresh, and for the call's caller; and the first
+    /// failure of those that do not.
+    async fn verified_diversions(&self, headers: &[&str], opts: &VerifyOptions) -> (Vec<Diversion>, Option<String>) {
+        let decoded: Vec<_> =
+            headers.iter().take(MAX_DIVERSIONS).map(|h| vouch_shaken::decode_div_identity(h, opts)).collect();
+        let mut urls: Vec<&str> =
+            decoded.iter().filter_map(|d| d.as_ref().ok()).map(|(h, _)| h.info.as_str()).collect();
+        urls.sort_unstable();
+        urls.dedup();
+        if urls.len() > 1 {
+            futures_util::future::join_all(urls.iter().map(|u| self.chain(u))).await;
+        }
+        let mut verified = Vec::new();
+        let mut problem = None;
+        for d in decoded {
+            let result = match d {
+                Err(e) => Err(e.to_string()),
+                Ok((header, passport)) => match self.chain(&header.info).await {
+                    Err(f) => Err(f.desc),
+                    Ok(chain) => self
+                        .trusted_signer(&header.info, &chain, passport.claims().iat, opts.now)
+                        .and_then(|s| vouch_shaken::verify_div_with_signer(passport, &s, opts))
+                        .map_err(|e| e.to_string()),
+                },
+            };
+            match result {
+                Ok(d) => verified.push(d),
+                Err(e) => {
+                    problem.get_or_insert(e);
+                }
+            }
+        }
+        (verified, problem)
     }
 
     /// Applies the RMD rule to a provider: the failure to refuse with (policy block), or
@@ -1584,6 +1673,13 @@ impl CallAuth {
         });
         let from = from.and_then(|d| Tn::from_canonical(&d).ok());
         let to = to.and_then(|d| Tn::from_canonical(&d).ok());
+        // Where the request goes now: a forwarding provider retargets by the Request-URI.
+        let target = match &req.start {
+            StartLine::Request { uri, .. } => {
+                vouch_sip::telephone_number(uri).and_then(|d| Tn::from_canonical(&d).ok())
+            }
+            StartLine::Response { .. } => None,
+        };
         let identities: Vec<&str> = req.headers_named("Identity").collect();
         if identities.is_empty() && tdm {
             return self.verify_out_of_band(provider, req, from, to).await;
@@ -1596,6 +1692,14 @@ impl CallAuth {
         if identities.is_empty() {
             return self.sign_invite(provider, brand, req, from, to).await;
         }
+        if !verify_only
+            && let Some(answer) = self.sign_diversion(provider, req, &identities, target.as_ref().or(to.as_ref())).await
+        {
+            return answer;
+        }
+        // The diversion headers (RFC 8946), in order, for a call forwarded on the way here.
+        // (One header alone is the SHAKEN one, or nothing to follow.)
+        let diversions = if identities.len() > 1 { of_type(&identities, PPT_DIV, MAX_DIVERSIONS) } else { Vec::new() };
         // The SHAKEN ones among several (div, rcd…), at most MAX_SHAKEN_IDENTITIES, in order:
         // the first that verifies decides (RFC 9410 section 5: one with an error does not fail
         // the call when another verifies); when none does, the first one's failure is
@@ -1604,12 +1708,7 @@ impl CallAuth {
         let candidates: Vec<&str> = match identities.as_slice() {
             [one] => vec![*one],
             several => {
-                let shaken: Vec<&str> = several
-                    .iter()
-                    .filter(|v| IdentityHeader::parse(v).is_ok_and(|h| h.ppt.as_deref() == Some(PPT_SHAKEN)))
-                    .take(MAX_SHAKEN_IDENTITIES)
-                    .copied()
-                    .collect();
+                let shaken = of_type(several, PPT_SHAKEN, MAX_SHAKEN_IDENTITIES);
                 if shaken.is_empty() { vec![several[0]] } else { shaken }
             }
         };
@@ -1619,9 +1718,13 @@ impl CallAuth {
         // Several headers: their certificate chains are fetched at once, so that an INVITE
         // whose first headers point at slow or dead repositories waits for one fetch budget,
         // not one per header. The verification below then reads them from the cache, in order.
-        if candidates.len() > 1 {
-            let mut urls: Vec<String> =
-                candidates.iter().filter_map(|v| IdentityHeader::parse(v).ok()).map(|h| h.info).collect();
+        if candidates.len() + diversions.len() > 1 {
+            let mut urls: Vec<String> = candidates
+                .iter()
+                .chain(&diversions)
+                .filter_map(|v| IdentityHeader::parse(v).ok())
+                .map(|h| h.info)
+                .collect();
             urls.sort_unstable();
             urls.dedup();
             futures_util::future::join_all(urls.iter().map(|u| self.chain(u))).await;
@@ -1634,6 +1737,8 @@ impl CallAuth {
                 to: to.iter().cloned().collect(),
                 call_id: req.header("Call-ID"),
                 upstream: Upstream::Provider(provider),
+                diversions: diversions.clone(),
+                retarget: target.clone().filter(|t| !to.as_ref().is_some_and(|to| to.same_number(t))),
             };
             let outcome = self.verify(&call).await;
             // Passed, or refused by the RMD rule (which no other header changes).
@@ -1710,6 +1815,8 @@ impl CallAuth {
                 to: vec![dest.clone()],
                 call_id: req.header("Call-ID"),
                 upstream: Upstream::None,
+                diversions: Vec::new(),
+                retarget: None,
             };
             let outcome = self.verify(&call).await;
             // A PASSporT that verified but whose signer the RMD rule refuses is the signer's.
@@ -1775,6 +1882,112 @@ impl CallAuth {
         }
     }
 
+    /// Signs a diversion (RFC 8946, ATIS-1000085) when a provider forwards a signed call: the
+    /// INVITE carries the call's SHAKEN PASSporT (and the div ones of earlier forwards), its
+    /// Request-URI is a number the call was not yet sent to, and the number it was last sent
+    /// to is one the registry says this provider holds (one of its number blocks, or a
+    /// campaign of its customers). Only the holder of a number diverts its calls. The answer
+    /// is a 302 carrying the new `ppt=div` Identity header, which the SBC adds to those the
+    /// call has. `None`: not a forward of this provider's, to be verified.
+    async fn sign_diversion(
+        &self,
+        provider: ProviderId,
+        req: &SipMessage,
+        identities: &[&str],
+        target: Option<&Tn>,
+    ) -> Option<Response> {
+        let target = target?;
+        // The PASSporTs the request carries, decoded; verifying them is the next verifier's
+        // work (a div on a PASSporT that does not verify does not make it verify).
+        let mut shaken: Option<Passport> = None;
+        let mut divs: Vec<Passport> = Vec::new();
+        for v in identities.iter().take(MAX_SHAKEN_IDENTITIES + MAX_DIVERSIONS) {
+            let Ok(h) = IdentityHeader::parse(v) else { continue };
+            let Ok(p) = Passport::decode(&h.passport) else { continue };
+            match h.ppt.as_deref() {
+                Some(PPT_SHAKEN) if shaken.is_none() && p.require_shaken().is_ok() => shaken = Some(p),
+                Some(PPT_DIV) if p.require_div().is_ok() => divs.push(p),
+                _ => {}
+            }
+        }
+        let shaken = shaken?;
+        let Origin::Tn(orig) = shaken.claims().orig.clone() else { return None };
+        // Where the call was last sent: the SHAKEN PASSporT's dest, followed through the
+        // diversions made already.
+        let mut last: Vec<Tn> = shaken.claims().dest.tn.clone();
+        let within = |set: &[Tn], tn: &Tn| set.iter().any(|x| x.same_number(tn));
+        for _ in 0..MAX_DIVERSIONS {
+            let next = divs.iter().find(|d| {
+                matches!(&d.claims().div, Some(Origin::Tn(from)) if within(&last, from))
+                    && !d.claims().dest.tn.iter().any(|t| within(&last, t))
+            });
+            match next {
+                Some(d) => last = d.claims().dest.tn.clone(),
+                None => break,
+            }
+        }
+        if within(&last, target) {
+            return None;
+        }
+        let from = last.into_iter().find(|d| self.holds(d, provider))?;
+        let now = self.now_secs();
+        let cred = match self.signing_credential(provider, now) {
+            Ok(cred) => cred,
+            Err(e) => {
+                tracing::debug!(error = %e, %provider, "cannot sign a diversion");
+                return None;
+            }
+        };
+        let claims = Claims {
+            attest: None,
+            dest: Destination { tn: vec![target.clone()], uri: Vec::new() },
+            iat: now,
+            orig: Origin::Tn(orig.clone()),
+            origid: None,
+            rcd: None,
+            crn: None,
+            div: Some(Origin::Tn(from.clone())),
+        };
+        let header = PassportHeader { ppt: Some(PPT_DIV.into()), x5u: cred.x5u.clone() };
+        let token = match cred.key.sign(&header, &claims) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, %provider, "cannot sign a diversion");
+                return Some(Response::new(500, "Server Internal Error"));
+            }
+        };
+        let identity = IdentityHeader::div(token, cred.x5u.clone()).to_string();
+        // Recorded under the call's origid: a traceback from the original call finds the
+        // forward, who made it and where it went.
+        let origid = shaken.claims().origid.clone().unwrap_or_default();
+        self.recorder
+            .record(SignedCall {
+                origid,
+                provider_id: provider,
+                brand_id: None,
+                campaign_id: None,
+                orig: orig.as_str().to_owned(),
+                dest: target.as_str().to_owned(),
+                attest: "div".into(),
+                iat: now,
+                created: self.registry.now(),
+            })
+            .await;
+        metrics::counter!("vouch_stir_diversions_signed_total").increment(1);
+        tracing::debug!(%provider, from = %from, to = %target, "signed a diversion");
+        Some(redirect::signed(req, &identity))
+    }
+
+    /// Whether the registry says `provider` holds `tn`: in one of its number blocks, or
+    /// assigned to a campaign of one of its customers.
+    fn holds(&self, tn: &Tn, provider: ProviderId) -> bool {
+        match self.holder(tn, provider) {
+            Some(NumberHolder::Block { provider: p, .. }) => p == provider,
+            Some(NumberHolder::Campaign { brand, .. }) => brand.csp == provider,
+            None => false,
+        }
+    }
+
     async fn sign_invite(
         &self,
         provider: ProviderId,
@@ -1831,6 +2044,13 @@ pub struct CallToVerify<'a> {
     pub to: Vec<Tn>,
     /// The call's id (SIP Call-ID), for replay detection.
     pub call_id: Option<&'a str>,
+    /// The call's diversion Identity headers (RFC 8946, `ppt=div`), which lead from the SHAKEN
+    /// PASSporT's `dest` to `to` when the call was forwarded; only the first
+    /// [`MAX_DIVERSIONS`] are read.
+    pub diversions: Vec<&'a str>,
+    /// Where the call is being sent when that is not `to` (SIP retargets by the
+    /// Request-URI and leaves To alone): the last diversion may lead there.
+    pub retarget: Option<Tn>,
     /// Who handed the call over.
     pub upstream: Upstream,
 }
@@ -1861,6 +2081,16 @@ pub struct VerifyOutcome {
     pub caller_name: Option<String>,
     /// The call must be refused whatever the failure policy (the RMD rule).
     pub refuse: bool,
+}
+
+/// The first `max` of the Identity header values whose `ppt` parameter is `ppt`, in order.
+fn of_type<'a>(identities: &[&'a str], ppt: &str, max: usize) -> Vec<&'a str> {
+    identities
+        .iter()
+        .filter(|v| IdentityHeader::parse(v).is_ok_and(|h| h.ppt.as_deref() == Some(ppt)))
+        .take(max)
+        .copied()
+        .collect()
 }
 
 fn install_peer(st: &mut VoiceState, p: &SipPeerRow) {
