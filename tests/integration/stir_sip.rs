@@ -1225,6 +1225,35 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     let a = send("127.0.0.4", invite_to("forged-div", d1, d1, &forged));
     assert!(a.starts_with("SIP/2.0 438 "), "{a}");
     assert!(sip_header(&a, "Reason").unwrap().contains("a div PASSporT did not verify"), "{a}");
+    // A provider that does not hold d0 diverting its call (a PASSporT replayed within its
+    // freshness to a number of the replayer's choosing): its div verifies as a signature, but
+    // the registry says d0 is another provider's. A number vouch knows no holder of may be
+    // diverted by any signer, reported by SPC.
+    let (rogue, rogue_cert, rogue_reg) = signer(s, &v.ca, "Rogue Routes", "0055500004", "999D").await;
+    let rogue_x5u = rogue_reg["x5u"].as_str().unwrap();
+    let rogue_div = |from: &str, to: &str| {
+        let header = serde_json::json!({ "alg": "ES256", "ppt": "div", "typ": "passport", "x5u": rogue_x5u });
+        let claims = serde_json::json!({
+            "dest": { "tn": [to] }, "div": { "tn": from }, "iat": now(), "orig": { "tn": ORIG }
+        });
+        format!("{};info=<{rogue_x5u}>;alg=ES256;ppt=div", crate::stir_http::craft(&rogue_cert.key, &header, &claims))
+    };
+    let stolen = [format!("Identity: {shaken}"), format!("Identity: {}", rogue_div(d0, d1))];
+    let a = send("127.0.0.4", invite_to("rogue-div", d1, d1, &stolen));
+    assert!(a.starts_with("SIP/2.0 438 "), "{a}");
+    assert!(sip_header(&a, "Reason").unwrap().contains("for another provider than the div's signer (SPC 999D)"), "{a}");
+    let unknown = "16465550123";
+    let elsewhere = identity(s, &origin, ORIG, unknown).await;
+    let mut req = crate::stir_http::verification_request(ORIG, d1, &elsewhere);
+    req["verificationRequest"]["diversions"] = serde_json::json!([rogue_div(unknown, d1)]);
+    let r = crate::stir_http::verify(s, &term.key, &req).await;
+    assert_eq!(r["verstat"], "TN-Validation-Passed", "{r}");
+    assert_eq!(
+        (r["vouch"]["diversions"][0]["spc"].as_str(), r["vouch"]["diversions"][0]["signer"].as_str()),
+        (Some("999D"), Some(rogue.id.as_str())),
+        "{r}"
+    );
+
     let mut req = crate::stir_http::verification_request(ORIG, d1, &shaken);
     req["verificationRequest"]["diversions"] = serde_json::json!([div, div, div, div, div, div]);
     let r = crate::stir_http::stir_post(s, "/stir/v1/verification", &term.key, &req).await;

@@ -1046,15 +1046,10 @@ impl CallAuth {
             let brand = self.registry.brand_facts(slot.brand)?;
             Some(NumberHolder::Campaign { campaign: slot.id, status: slot.status, brand })
         });
-        let block = {
-            let st = self.state();
-            st.blocks.range(..=n.digits()).next_back().filter(|(_, b)| b.last >= n.digits()).map(|(_, b)| {
-                NumberHolder::Block {
-                    provider: b.provider,
-                    brand: b.brand.and_then(|id| self.registry.brand_facts(id)),
-                }
-            })
-        };
+        let block = self.block_of(n).map(|b| NumberHolder::Block {
+            provider: b.provider,
+            brand: b.brand.and_then(|id| self.registry.brand_facts(id)),
+        });
         let concerns = |h: &Option<NumberHolder>| match h {
             Some(NumberHolder::Block { provider: p, .. }) => *p == provider,
             Some(NumberHolder::Campaign { brand, .. }) => brand.csp == provider,
@@ -1479,6 +1474,17 @@ impl CallAuth {
                         .map_err(|e| e.to_string()),
                 },
             };
+            // SHAKEN certificates name a provider, not numbers: that the signer may divert the
+            // number is the registry's word. A number it knows to be another provider's is
+            // not this signer's to divert (a provider replaying someone's PASSporT to a number
+            // of its choosing within the freshness window would otherwise pass).
+            let result = result.and_then(|d| match self.may_divert(&d) {
+                false => Err(format!(
+                    "the registry holds {} for another provider than the div's signer (SPC {})",
+                    d.from, d.spc
+                )),
+                true => Ok(d),
+            });
             match result {
                 Ok(d) => verified.push(d),
                 Err(e) => {
@@ -1487,6 +1493,28 @@ impl CallAuth {
             }
         }
         (verified, problem)
+    }
+
+    /// Whether the signer of a verified diversion may divert its `div` number: the registry
+    /// says the signer (by SPC) holds it, or knows no holder of it.
+    fn may_divert(&self, d: &Diversion) -> bool {
+        match self.registry.provider_by_spc(&d.spc) {
+            Some((signer, _)) if self.holds(&d.from, signer) => true,
+            _ => !self.held_by_anyone(&d.from),
+        }
+    }
+
+    /// Whether the registry knows a holder of `tn`: a campaign it is assigned to, or a number
+    /// block.
+    fn held_by_anyone(&self, tn: &Tn) -> bool {
+        let Some(n) = registry_number(tn) else { return false };
+        self.registry.index().lookup(n).is_some() || self.block_of(n).is_some()
+    }
+
+    /// The number block holding `n`, if any.
+    fn block_of(&self, n: TelephoneNumber) -> Option<Block> {
+        let st = self.state();
+        st.blocks.range(..=n.digits()).next_back().filter(|(_, b)| b.last >= n.digits()).map(|(_, b)| b.clone())
     }
 
     /// Applies the RMD rule to a provider: the failure to refuse with (policy block), or
