@@ -676,9 +676,22 @@ async fn stir_http_every_service_exception_names_its_parameter_and_carries_a_req
         ),
         (
             "/stir/v1/signing",
-            json!({"signingRequest": {"attest": "A", "orig": {"tn": "12025550100"}, "dest": {"tn": ["12025550199"]}, "iat": now(), "ppt": "div"}}),
+            json!({"signingRequest": {"attest": "A", "orig": {"tn": "12025550100"}, "dest": {"tn": ["12025550199"]}, "iat": now(), "ppt": "rcd"}}),
             "SVC4005",
             "ppt",
+        ),
+        // A forward (ppt div) names the number it diverts from, and one new target.
+        (
+            "/stir/v1/signing",
+            json!({"signingRequest": {"orig": {"tn": "12025550100"}, "dest": {"tn": ["12025550199"]}, "iat": now(), "ppt": "div"}}),
+            "SVC4001",
+            "div",
+        ),
+        (
+            "/stir/v1/signing",
+            json!({"signingRequest": {"orig": {"tn": "12025550100"}, "dest": {"tn": ["12025550198", "12025550199"]}, "div": {"tn": "12025550100"}, "iat": now(), "ppt": "div"}}),
+            "SVC4005",
+            "dest.tn",
         ),
         (
             "/stir/v1/verification",

@@ -1266,17 +1266,43 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     assert_eq!(verstat(&a), "TN-Validation-Passed");
     assert!(sip_header(&a, "Identity").is_none(), "{a}");
 
+    // Over HTTP, an SBC that signs through /stir/v1/signing asks for a forward with `ppt`
+    // `div` inside signingRequest; the same holder rule answers SVC4005 naming div.tn.
+    let div_request = |from: &str, to: &str| {
+        serde_json::json!({ "signingRequest": {
+            "ppt": "div", "orig": { "tn": ORIG }, "dest": { "tn": [to] }, "div": { "tn": from }, "iat": now(),
+            "origid": origid
+        }})
+    };
+    let r = crate::stir_http::stir_post(s, "/stir/v1/signing", &fwd.key, &div_request(d0, "12125550100")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let http_div = r.json["signingResponse"]["identity"].as_str().unwrap().to_owned();
+    assert!(http_div.ends_with(";ppt=div") && r.json["signingResponse"]["vouch"]["origid"] == origid.as_str(), "{r:?}");
+    assert_eq!(decode(split_identity(&http_div).0).1["div"], serde_json::json!({ "tn": d0 }));
+    let a = send(
+        "127.0.0.4",
+        invite_to(
+            "http-div",
+            "12125550100",
+            "12125550100",
+            &[format!("Identity: {shaken}"), format!("Identity: {http_div}")],
+        ),
+    );
+    assert_eq!(verstat(&a), "TN-Validation-Passed");
+    let r = crate::stir_http::stir_post(s, "/stir/v1/signing", &rogue.key, &div_request(d0, d1)).await;
+    r.exception(400, "SVC4005", "div.tn");
+
     // A traceback of the origid finds the forward as the newest record: who, and where to
     // (records are written in batches: polled).
     let path = format!("/v1/signed-calls/{origid}");
     crate::harness::within(Duration::from_secs(5), "both records of the origid", || async {
-        s.get(&path, Some(&s.admin)).await.json["calls"] == 2
+        s.get(&path, Some(&s.admin)).await.json["calls"] == 3
     })
     .await;
     let r = s.get(&path, Some(&s.admin)).await.ok(200).clone();
     assert_eq!((r["attest"].as_str(), r["providerId"].as_str()), (Some("div"), Some(fwd.id.as_str())), "{r}");
-    assert_eq!((r["dest"].clone(), r["calls"].as_u64()), (serde_json::json!([d1]), Some(2)), "{r}");
+    assert_eq!((r["dest"].clone(), r["calls"].as_u64()), (serde_json::json!(["12125550100"]), Some(3)), "{r}");
     let metrics = s.get("/metrics", None).await.text;
-    assert!(metrics.lines().any(|l| l == "vouch_stir_diversions_signed_total 1"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "vouch_stir_diversions_signed_total 2"), "{metrics}");
     assert!(metrics.lines().any(|l| l.starts_with("vouch_stir_diverted_total ")), "{metrics}");
 }

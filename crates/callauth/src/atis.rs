@@ -322,6 +322,15 @@ fn opt_str<'a>(o: &'a Map<String, Value>, name: &str, max: usize) -> Result<Opti
     }
 }
 
+/// `origid`, when present: a UUID, in lower case (UUIDs compare case-insensitively, RFC 9562
+/// section 4: signed and recorded in the form lookups use).
+fn opt_origid(o: &Map<String, Value>) -> Result<Option<String>, ServiceException> {
+    match opt_str(o, "origid", 36)? {
+        Some(id) if !is_uuid(id) => Err(ServiceException::invalid("origid", "must be a UUID")),
+        id => Ok(id.map(str::to_ascii_lowercase)),
+    }
+}
+
 /// `POST /stir/v1/signing`: `{"signingRequest":{"attest","orig":{"tn"},"dest":{"tn":[…]},"iat","origid"}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningRequest {
@@ -343,31 +352,96 @@ pub struct SigningRequest {
 impl SigningRequest {
     /// Parses a request body.
     pub fn parse(body: &[u8]) -> Result<Self, ServiceException> {
-        let o = body_object(body, "signingRequest")?;
-        let attest = match required(&o, "attest")? {
+        Self::from_object(&body_object(body, "signingRequest")?)
+    }
+
+    fn from_object(o: &Map<String, Value>) -> Result<Self, ServiceException> {
+        let attest = match required(o, "attest")? {
             Value::String(s) => {
                 s.parse().map_err(|_| ServiceException::invalid("attest", "must be \"A\", \"B\" or \"C\""))?
             }
             _ => return Err(ServiceException::invalid("attest", "must be \"A\", \"B\" or \"C\"")),
         };
-        let orig = orig_tn(&o, "orig")?;
-        let dest = dest_tns(&o, "dest")?;
-        let iat = int(&o, "iat")?;
-        let origid = opt_str(&o, "origid", 36)?;
-        if let Some(id) = origid
-            && !is_uuid(id)
-        {
-            return Err(ServiceException::invalid("origid", "must be a UUID"));
-        }
-        if let Some(ppt) = opt_str(&o, "ppt", 16)?
+        let orig = orig_tn(o, "orig")?;
+        let dest = dest_tns(o, "dest")?;
+        let iat = int(o, "iat")?;
+        let origid = opt_origid(o)?;
+        if let Some(ppt) = opt_str(o, "ppt", 16)?
             && ppt != vouch_shaken::passport::PPT_SHAKEN
         {
-            return Err(ServiceException::invalid("ppt", "only \"shaken\" is signed"));
+            return Err(ServiceException::invalid("ppt", "\"shaken\" or \"div\" (a forward) is signed"));
         }
-        let customer = opt_str(&o, "customer", 64)?.map(str::to_owned);
-        // UUIDs compare case-insensitively (RFC 9562 section 4): signed and recorded in lower
-        // case, the form lookups use.
-        Ok(Self { attest, orig, dest, iat, origid: origid.map(str::to_ascii_lowercase), customer })
+        let customer = opt_str(o, "customer", 64)?.map(str::to_owned);
+        Ok(Self { attest, orig, dest, iat, origid, customer })
+    }
+}
+
+/// A signing request of either kind: `ppt` `div` inside `signingRequest` asks for a diversion
+/// PASSporT ([`DivSigningRequest`]); otherwise it is a SHAKEN one ([`SigningRequest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signing {
+    /// A call's SHAKEN PASSporT.
+    Shaken(SigningRequest),
+    /// A forward's div PASSporT.
+    Div(DivSigningRequest),
+}
+
+impl Signing {
+    /// Parses a request body of either kind.
+    pub fn parse(body: &[u8]) -> Result<Self, ServiceException> {
+        let o = body_object(body, "signingRequest")?;
+        match opt_str(&o, "ppt", 16)? {
+            Some(vouch_shaken::passport::PPT_DIV) => DivSigningRequest::from_object(&o).map(Self::Div),
+            _ => SigningRequest::from_object(&o).map(Self::Shaken),
+        }
+    }
+}
+
+/// `POST /stir/v1/signing` for a forward (RFC 8946):
+/// `{"signingRequest":{"ppt":"div","orig":{"tn"},"dest":{"tn":[new target]},"div":{"tn":number diverted from},"iat","origid"}}`.
+/// The claims are those of the div PASSporT; `origid` (optional) is the call's, under which the
+/// forward is recorded; `attest` is not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DivSigningRequest {
+    /// The calling number, as in the call's SHAKEN PASSporT.
+    pub orig: Tn,
+    /// The new target.
+    pub dest: Tn,
+    /// The number the call was sent to and is diverted from.
+    pub div: Tn,
+    /// Issued-at, Unix seconds.
+    pub iat: i64,
+    /// The call's origid (from its SHAKEN PASSporT), for the record.
+    pub origid: Option<String>,
+}
+
+impl DivSigningRequest {
+    fn from_object(o: &Map<String, Value>) -> Result<Self, ServiceException> {
+        let orig = orig_tn(o, "orig")?;
+        let dest = match dest_tns(o, "dest")?.as_slice() {
+            [one] => one.clone(),
+            _ => return Err(ServiceException::invalid("dest.tn", "a forward has one new target")),
+        };
+        let div = orig_tn(o, "div")?;
+        let iat = int(o, "iat")?;
+        let origid = opt_origid(o)?;
+        Ok(Self { orig, dest, div, iat, origid })
+    }
+}
+
+/// The answer to a [`DivSigningRequest`]: `{"signingResponse":{"identity":"…;ppt=div","vouch":{"origid"}}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DivSigningResponse {
+    /// The div Identity header value.
+    pub identity: String,
+    /// The origid the forward is recorded under.
+    pub origid: String,
+}
+
+impl DivSigningResponse {
+    /// `{"signingResponse":{"identity":…, "vouch":{"origid":…}}}`.
+    pub fn to_json(&self) -> Value {
+        json!({ "signingResponse": { "identity": self.identity, "vouch": { "origid": self.origid } } })
     }
 }
 

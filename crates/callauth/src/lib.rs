@@ -17,7 +17,10 @@ pub mod redirect;
 pub mod replay;
 pub mod rmd;
 
-pub use atis::{Failure, ServiceException, SigningRequest, SigningResponse, VerificationRequest, VerificationResponse};
+pub use atis::{
+    DivSigningRequest, DivSigningResponse, Failure, ServiceException, Signing, SigningRequest, SigningResponse,
+    VerificationRequest, VerificationResponse,
+};
 pub use attest::{BrandFacts, Decision, NumberHolder, decide};
 pub use replay::{Presentation, ReplayCache, Seen, decode_presentations, encode_presentations};
 pub use rmd::{Implementation, RmdChanges, RmdError, RmdFiling, RmdSnapshot};

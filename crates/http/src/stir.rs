@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use vouch_callauth::atis::{self, ServiceException, stale_request};
-use vouch_callauth::{SigningRequest, VerificationRequest, VerificationResponse};
+use vouch_callauth::{Signing, VerificationRequest, VerificationResponse};
 use vouch_registry::{BrandId, Role};
 use vouch_service::{CallToVerify, Principal, ServiceError, Upstream};
 use vouch_shaken::Verstat;
@@ -142,7 +142,13 @@ async fn sign(
     let body = read_body(body).await?;
     let ca = s.callauth.as_ref().ok_or_else(|| ServiceException::Internal("call authentication is off".into()))?;
     let provider = p.provider().ok_or_else(|| ServiceException::Forbidden("only a provider signs".into()))?;
-    let req = SigningRequest::parse(&body)?;
+    let req = match Signing::parse(&body)? {
+        Signing::Shaken(req) => req,
+        Signing::Div(d) => {
+            let r = ca.sign_div(provider, d.orig, d.dest, d.div, d.iat, d.origid).await.map_err(from_service)?;
+            return Ok(r.to_json());
+        }
+    };
     let customer = match &req.customer {
         Some(c) => Some(
             c.parse::<BrandId>()

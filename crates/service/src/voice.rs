@@ -18,8 +18,8 @@ use ipnet::IpNet;
 use serde_json::{Map, Value};
 use vouch_callauth::atis::{Failure, uuid_v7};
 use vouch_callauth::{
-    BrandFacts, NumberHolder, ReplayCache, RmdChanges, RmdFiling, RmdSnapshot, Seen, SigningResponse,
-    VerificationResponse, decide, redirect,
+    BrandFacts, DivSigningResponse, NumberHolder, ReplayCache, RmdChanges, RmdFiling, RmdSnapshot, Seen,
+    SigningResponse, VerificationResponse, decide, redirect,
 };
 use vouch_certfetch::{CertFetcher, FetchPolicy, FetchedChain};
 use vouch_registry::{BrandId, EventBody, Frn, ProviderId, Role, TelephoneNumber};
@@ -1089,12 +1089,7 @@ impl CallAuth {
         customer: Option<BrandId>,
     ) -> Result<SigningResponse, ServiceError> {
         let now = self.now_secs();
-        if iat.saturating_sub(now).saturating_abs() > self.config.freshness {
-            return Err(invalid(
-                "iat",
-                format!("{iat} is more than {} s from the signer's clock ({now})", self.config.freshness),
-            ));
-        }
+        self.check_iat(iat, now)?;
         let customer = match customer {
             Some(b) => Some(
                 self.customer(provider, b)
@@ -1110,10 +1105,7 @@ impl CallAuth {
         }
         let decision = decision.capped_by(requested);
         // Generated origids sort by time (UUIDv7): the store's origid index grows at its end.
-        let origid = origid.unwrap_or_else(|| {
-            let unix_ms = u64::try_from(self.registry.now().as_millisecond()).unwrap_or(0);
-            uuid_v7(unix_ms, rand::random())
-        });
+        let origid = origid.unwrap_or_else(|| self.new_origid());
         let claims = Claims {
             attest: Some(decision.attest),
             dest: Destination { tn: dest.clone(), uri: Vec::new() },
@@ -1958,18 +1950,46 @@ impl CallAuth {
             return None;
         }
         let from = last.into_iter().find(|d| self.holds(d, provider))?;
-        let now = self.now_secs();
-        let cred = match self.signing_credential(provider, now) {
-            Ok(cred) => cred,
+        let origid = shaken.claims().origid.clone();
+        match self.sign_div(provider, orig, target.clone(), from, self.now_secs(), origid).await {
+            Ok(s) => Some(redirect::signed(req, &s.identity)),
             Err(e) => {
+                // No usable certificate: as if the provider could not sign; the call is
+                // verified as it stands.
                 tracing::debug!(error = %e, %provider, "cannot sign a diversion");
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    /// Signs a forward's div PASSporT (RFC 8946) for `provider`: the call from `orig`, sent to
+    /// `from`, now goes to `to`. Refused unless the registry says the provider holds `from`
+    /// (only the holder of a number diverts its calls). Recorded under the call's `origid`
+    /// (a new one when not given) with attest `div`.
+    pub async fn sign_div(
+        &self,
+        provider: ProviderId,
+        orig: Tn,
+        to: Tn,
+        from: Tn,
+        iat: i64,
+        origid: Option<String>,
+    ) -> Result<DivSigningResponse, ServiceError> {
+        let now = self.now_secs();
+        self.check_iat(iat, now)?;
+        if !self.holds(&from, provider) {
+            return Err(invalid(
+                "div.tn",
+                format!(
+                    "the registry does not say provider {provider} holds {from}: only a number's holder diverts its calls"
+                ),
+            ));
+        }
+        let cred = self.signing_credential(provider, now)?;
         let claims = Claims {
             attest: None,
-            dest: Destination { tn: vec![target.clone()], uri: Vec::new() },
-            iat: now,
+            dest: Destination { tn: vec![to.clone()], uri: Vec::new() },
+            iat,
             orig: Origin::Tn(orig.clone()),
             origid: None,
             rcd: None,
@@ -1977,33 +1997,45 @@ impl CallAuth {
             div: Some(Origin::Tn(from.clone())),
         };
         let header = PassportHeader { ppt: Some(PPT_DIV.into()), x5u: cred.x5u.clone() };
-        let token = match cred.key.sign(&header, &claims) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(error = %e, %provider, "cannot sign a diversion");
-                return Some(Response::new(500, "Server Internal Error"));
-            }
-        };
+        let token =
+            cred.key.sign(&header, &claims).map_err(|e| ServiceError::invalid("signingRequest", e.to_string()))?;
         let identity = IdentityHeader::div(token, cred.x5u.clone()).to_string();
         // Recorded under the call's origid: a traceback from the original call finds the
         // forward, who made it and where it went.
-        let origid = shaken.claims().origid.clone().unwrap_or_default();
+        let origid = origid.unwrap_or_else(|| self.new_origid());
         self.recorder
             .record(SignedCall {
-                origid,
+                origid: origid.clone(),
                 provider_id: provider,
                 brand_id: None,
                 campaign_id: None,
                 orig: orig.as_str().to_owned(),
-                dest: target.as_str().to_owned(),
+                dest: to.as_str().to_owned(),
                 attest: "div".into(),
-                iat: now,
+                iat,
                 created: self.registry.now(),
             })
             .await;
         metrics::counter!("vouch_stir_diversions_signed_total").increment(1);
-        tracing::debug!(%provider, from = %from, to = %target, "signed a diversion");
-        Some(redirect::signed(req, &identity))
+        tracing::debug!(%provider, %from, %to, "signed a diversion");
+        Ok(DivSigningResponse { identity, origid })
+    }
+
+    /// A signing request's `iat` must be within the freshness window of the signer's clock.
+    fn check_iat(&self, iat: i64, now: i64) -> Result<(), ServiceError> {
+        if iat.saturating_sub(now).saturating_abs() > self.config.freshness {
+            return Err(invalid(
+                "iat",
+                format!("{iat} is more than {} s from the signer's clock ({now})", self.config.freshness),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A new origid: a UUIDv7, which sorts by time, so the store's origid index grows at its end.
+    fn new_origid(&self) -> String {
+        let unix_ms = u64::try_from(self.registry.now().as_millisecond()).unwrap_or(0);
+        uuid_v7(unix_ms, rand::random())
     }
 
     /// Whether the registry says `provider` holds `tn`: in one of its number blocks, or
