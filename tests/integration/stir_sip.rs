@@ -1181,9 +1181,29 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     assert_eq!(verstat(&a), "TN-Validation-Passed");
     assert!(sip_header(&a, "Identity").is_none(), "{a}");
 
+    // Not a forward: the same call to the forwarder's own number with the Request-URI in
+    // another form (national, a trunk prefix) and no Diversion is verified, not diverted.
+    for (id, uri) in [("local-form", "3035550123"), ("prefixed", "03035550123")] {
+        let fresh = identity(s, &origin, ORIG, d0).await;
+        let m = invite_to(id, d0, d0, &[format!("Identity: {fresh}")]).replacen(
+            &format!("sip:+{d0}@"),
+            &format!("sip:{uri}@"),
+            1,
+        );
+        let a = send("127.0.0.3", m);
+        assert_eq!(verstat(&a), "TN-Validation-Passed", "{id}: {a}");
+        assert!(sip_header(&a, "Identity").is_none(), "{id}: {a}");
+    }
+    // A forward says so (Diversion, RFC 5806; or History-Info, RFC 7044) and its SHAKEN
+    // PASSporT must verify: a tampered one gets no div.
+    let diversion = format!("Diversion: <sip:+{d0}@127.0.0.3;user=phone>;reason=no-answer;counter=1");
+    let tampered = tamper_signature(&shaken);
+    let a = send("127.0.0.3", invite_to("forged-fwd", d1, d0, &[format!("Identity: {tampered}"), diversion.clone()]));
+    assert!(sip_header(&a, "Identity").is_none(), "{a}");
+
     // It forwards the call to d1: the Request-URI changes, To stays. vouch signs a div with
     // the forwarder's certificate: orig kept, div d0, dest d1, no attestation.
-    let a = send("127.0.0.3", invite_to("leg2-sign", d1, d0, &[format!("Identity: {shaken}")]));
+    let a = send("127.0.0.3", invite_to("leg2-sign", d1, d0, &[format!("Identity: {shaken}"), diversion.clone()]));
     assert!(a.starts_with("SIP/2.0 302 "), "{a}");
     let div = sip_header(&a, "Identity").unwrap_or_else(|| panic!("no div: {a}")).to_owned();
     assert!(div.ends_with(";alg=ES256;ppt=div"), "{div}");
@@ -1217,6 +1237,17 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     // The forwarded leg presented again as another call: the div PASSporT is a replay.
     let a = send("127.0.0.4", invite_to("leg3", d1, d1, &both));
     assert!(a.starts_with("SIP/2.0 438 ") && sip_header(&a, "Reason").unwrap().contains("already presented"), "{a}");
+    // The holder forwards the call again (find-me, to d1b; History-Info this time), and this
+    // leg reaches the terminator with To left as d0: the Request-URI is where the call goes,
+    // the div leads there, and the leg is its own call.
+    let d1b = "14155550198";
+    let history = format!("History-Info: <sip:+{d0}@127.0.0.3>;index=1, <sip:+{d1b}@127.0.0.3;cause=480>;index=1.1");
+    let a = send("127.0.0.3", invite_to("leg4-sign", d1b, d0, &[format!("Identity: {shaken}"), history]));
+    let div_b = sip_header(&a, "Identity").unwrap_or_else(|| panic!("no div: {a}")).to_owned();
+    assert_eq!(decode(split_identity(&div_b).0).1["dest"], serde_json::json!({ "tn": [d1b] }));
+    let a =
+        send("127.0.0.4", invite_to("leg4", d1b, d0, &[format!("Identity: {shaken}"), format!("Identity: {div_b}")]));
+    assert_eq!(verstat(&a), "TN-Validation-Passed", "a forward that left To alone");
 
     // Without the div, or with one that does not verify, the SHAKEN PASSporT is d0's, not d1's.
     let a = send("127.0.0.4", invite_to("no-div", d1, d1, &[format!("Identity: {shaken}")]));
@@ -1238,10 +1269,13 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
         });
         format!("{};info=<{rogue_x5u}>;alg=ES256;ppt=div", crate::stir_http::craft(&rogue_cert.key, &header, &claims))
     };
-    let stolen = [format!("Identity: {shaken}"), format!("Identity: {}", rogue_div(d0, d1))];
-    let a = send("127.0.0.4", invite_to("rogue-div", d1, d1, &stolen));
-    assert!(a.starts_with("SIP/2.0 438 "), "{a}");
-    assert!(sip_header(&a, "Reason").unwrap().contains("for another provider than the div's signer (SPC 999D)"), "{a}");
+    // In either form of d0 (national numbers are the +1 ones to the registry too).
+    for from in [d0, "3035550123"] {
+        let stolen = [format!("Identity: {shaken}"), format!("Identity: {}", rogue_div(from, d1))];
+        let a = send("127.0.0.4", invite_to(&format!("rogue-div-{from}"), d1, d1, &stolen));
+        assert!(a.starts_with("SIP/2.0 438 "), "{a}");
+        assert!(sip_header(&a, "Reason").unwrap().contains("another provider than the div's signer (SPC 999D)"), "{a}");
+    }
     let unknown = "16465550123";
     let elsewhere = identity(s, &origin, ORIG, unknown).await;
     let mut req = crate::stir_http::verification_request(ORIG, d1, &elsewhere);
@@ -1253,6 +1287,14 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
         (Some("999D"), Some(rogue.id.as_str())),
         "{r}"
     );
+    assert_eq!(r["vouch"]["diversions"][0]["holder"], false, "{r}");
+    // But such a div does not make the PASSporT new: presented again, for another call, alone
+    // or through another div of the same signer, it is a replay.
+    let a = send("127.0.0.4", invite_to("elsewhere-direct", unknown, unknown, &[format!("Identity: {elsewhere}")]));
+    assert!(a.starts_with("SIP/2.0 438 ") && sip_header(&a, "Reason").unwrap().contains("already presented"), "{a}");
+    let again = [format!("Identity: {elsewhere}"), format!("Identity: {}", rogue_div(unknown, d1b))];
+    let a = send("127.0.0.4", invite_to("elsewhere-again", d1b, d1b, &again));
+    assert!(a.starts_with("SIP/2.0 438 ") && sip_header(&a, "Reason").unwrap().contains("already presented"), "{a}");
 
     let mut req = crate::stir_http::verification_request(ORIG, d1, &shaken);
     req["verificationRequest"]["diversions"] = serde_json::json!([div, div, div, div, div, div]);
@@ -1262,7 +1304,8 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     // Only the holder of a number diverts its calls: the forwarder retargeting a call to the
     // caller's provider's own number gets it verified, not a div.
     let other = identity(s, &origin, ORIG, DEST).await;
-    let a = send("127.0.0.3", invite_to("not-theirs", d1, DEST, &[format!("Identity: {other}")]));
+    let not_theirs = format!("Diversion: <sip:+{DEST}@127.0.0.3>");
+    let a = send("127.0.0.3", invite_to("not-theirs", d1, DEST, &[format!("Identity: {other}"), not_theirs]));
     assert_eq!(verstat(&a), "TN-Validation-Passed");
     assert!(sip_header(&a, "Identity").is_none(), "{a}");
 
@@ -1296,13 +1339,13 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     // (records are written in batches: polled).
     let path = format!("/v1/signed-calls/{origid}");
     crate::harness::within(Duration::from_secs(5), "both records of the origid", || async {
-        s.get(&path, Some(&s.admin)).await.json["calls"] == 3
+        s.get(&path, Some(&s.admin)).await.json["calls"] == 4
     })
     .await;
     let r = s.get(&path, Some(&s.admin)).await.ok(200).clone();
     assert_eq!((r["attest"].as_str(), r["providerId"].as_str()), (Some("div"), Some(fwd.id.as_str())), "{r}");
-    assert_eq!((r["dest"].clone(), r["calls"].as_u64()), (serde_json::json!(["12125550100"]), Some(3)), "{r}");
+    assert_eq!((r["dest"].clone(), r["calls"].as_u64()), (serde_json::json!(["12125550100"]), Some(4)), "{r}");
     let metrics = s.get("/metrics", None).await.text;
-    assert!(metrics.lines().any(|l| l == "vouch_stir_diversions_signed_total 2"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "vouch_stir_diversions_signed_total 3"), "{metrics}");
     assert!(metrics.lines().any(|l| l.starts_with("vouch_stir_diverted_total ")), "{metrics}");
 }

@@ -350,7 +350,9 @@ impl BatchWrite<SignedCall> for SignedCallWriter {
 
 /// The caller's number on a signing or verifying request as a registry number, when it is one.
 fn registry_number(tn: &Tn) -> Option<TelephoneNumber> {
-    // E.164 digits never start with 0; `*` and `#` do not parse.
+    // A ten-digit North American number written nationally is the +1 one, as
+    // `Tn::same_number` has it. E.164 digits never start with 0; `*` and `#` do not parse.
+    let tn = tn.clone().nanp_global();
     let digits = tn.as_str();
     if digits.starts_with('0') {
         return None;
@@ -1305,10 +1307,15 @@ impl CallAuth {
             }
         };
         // A diverted call (RFC 8946, ATIS-1000085): the SHAKEN PASSporT names the first target;
-        // the verified div PASSporTs lead from it to the call's target now.
+        // verified div PASSporTs lead from it to where the call goes now (the Request-URI a
+        // forward retargeted, else To). They are looked at only when the SHAKEN PASSporT's
+        // dest is not that target.
+        let now_to: Vec<Tn> = call.retarget.clone().map_or_else(|| call.to.clone(), |r| vec![r]);
+        let reaches = |tns: &[Tn]| tns.iter().any(|t| passport.claims().dest.tn.iter().any(|d| d.same_number(t)));
+        let direct = reaches(&now_to);
         let mut diversions = DiversionChain::default();
         let mut div_problem = None;
-        if !call.diversions.is_empty() && !opts.dest.is_empty() {
+        if !call.diversions.is_empty() && !opts.dest.is_empty() && !direct {
             let (verified, problem) = self.verified_diversions(&call.diversions, &opts).await;
             div_problem = problem;
             let mut targets = call.to.clone();
@@ -1342,14 +1349,14 @@ impl CallAuth {
                 out.response.verstat = Verstat::Passed;
                 let claims = v.passport.claims();
                 // The diversions from the SHAKEN PASSporT's target to the call's, in order.
-                let direct = claims.dest.tn.iter().any(|d| call.to.iter().any(|t| t.same_number(d)));
+                // The forward's path from the SHAKEN PASSporT's target to the call's.
                 let path = match direct {
                     true => Vec::new(),
-                    false => claims
-                        .dest
-                        .tn
+                    false => now_to
                         .iter()
-                        .map(|d| diversions.path_from(d))
+                        .chain(&call.to)
+                        .flat_map(|end| claims.dest.tn.iter().map(move |d| (d, end)))
+                        .map(|(d, end)| diversions.path(d, end))
                         .find(|p| !p.is_empty())
                         .unwrap_or_default(),
                 };
@@ -1365,6 +1372,8 @@ impl CallAuth {
                             if let Some((id, _)) = self.registry.provider_by_spc(&d.spc) {
                                 hop.insert("signer".into(), id.to_string().into());
                             }
+                            let holder = self.diversion_authority(d) == DivAuthority::Holder;
+                            hop.insert("holder".into(), holder.into());
                             Value::Object(hop)
                         })
                         .collect();
@@ -1396,15 +1405,27 @@ impl CallAuth {
                     out.caller_name = Some(rcd.nam.clone());
                 }
                 // Keyed by what was signed: an ECDSA signature has two valid forms (s and n - s).
-                // A diverted call carries its SHAKEN PASSporT on every leg, each leg its own
-                // call: the last diversion's PASSporT is what this leg alone carries.
-                let keyed = path.last().map_or(&v.passport, |d| &d.passport);
-                match self.replay.check(
-                    keyed.signing_input().as_bytes(),
-                    call.call_id,
-                    keyed.claims().iat.saturating_add(self.config.freshness),
-                    now,
-                ) {
+                // The SHAKEN PASSporT presented for another call is a replay, unless this leg is
+                // a forward of it by the registered holders of the numbers it was diverted from:
+                // each leg of a forwarded call is its own call, and its last div PASSporT (which
+                // only that leg carries) is then what must not be seen again. A div by a signer
+                // the registry cannot vouch for does not make a PASSporT new: anyone with a
+                // certificate could mint one per call.
+                let expiry = |p: &Passport| p.claims().iat.saturating_add(self.config.freshness);
+                let shaken_seen =
+                    self.replay.check(v.passport.signing_input().as_bytes(), call.call_id, expiry(&v.passport), now);
+                let leg_seen = path.last().map(|d| {
+                    self.replay.check(d.passport.signing_input().as_bytes(), call.call_id, expiry(&d.passport), now)
+                });
+                let by_holders =
+                    !path.is_empty() && path.iter().all(|d| self.diversion_authority(d) == DivAuthority::Holder);
+                let seen = match (shaken_seen, leg_seen) {
+                    (Seen::Replay, Some(leg)) if by_holders => leg,
+                    (Seen::Replay, _) | (_, Some(Seen::Replay)) => Seen::Replay,
+                    (Seen::Full, _) | (_, Some(Seen::Full)) => Seen::Full,
+                    (first, _) => first,
+                };
+                match seen {
                     Seen::Replay => {
                         metrics::counter!("vouch_stir_replays_total").increment(1);
                         details.insert("replay".into(), true.into());
@@ -1470,12 +1491,12 @@ impl CallAuth {
             // number is the registry's word. A number it knows to be another provider's is
             // not this signer's to divert (a provider replaying someone's PASSporT to a number
             // of its choosing within the freshness window would otherwise pass).
-            let result = result.and_then(|d| match self.may_divert(&d) {
-                false => Err(format!(
-                    "the registry holds {} for another provider than the div's signer (SPC {})",
+            let result = result.and_then(|d| match self.diversion_authority(&d) {
+                DivAuthority::Other => Err(format!(
+                    "the registry holds {} for another provider than the div's signer (SPC {}), or it is suspended",
                     d.from, d.spc
                 )),
-                true => Ok(d),
+                DivAuthority::Holder | DivAuthority::Unknown => Ok(d),
             });
             match result {
                 Ok(d) => verified.push(d),
@@ -1487,20 +1508,27 @@ impl CallAuth {
         (verified, problem)
     }
 
-    /// Whether the signer of a verified diversion may divert its `div` number: the registry
-    /// says the signer (by SPC) holds it, or knows no holder of it.
-    fn may_divert(&self, d: &Diversion) -> bool {
+    /// What the registry says of a verified diversion's signer and its `div` number.
+    fn diversion_authority(&self, d: &Diversion) -> DivAuthority {
         match self.registry.provider_by_spc(&d.spc) {
-            Some((signer, _)) if self.holds(&d.from, signer) => true,
-            _ => !self.held_by_anyone(&d.from),
+            Some((signer, _)) => self.voice_holding(&d.from, signer),
+            None => match registry_number(&d.from).and_then(|n| self.block_of(n)) {
+                Some(_) => DivAuthority::Other,
+                None => DivAuthority::Unknown,
+            },
         }
     }
 
-    /// Whether the registry knows a holder of `tn`: a campaign it is assigned to, or a number
-    /// block.
-    fn held_by_anyone(&self, tn: &Tn) -> bool {
-        let Some(n) = registry_number(tn) else { return false };
-        self.registry.index().lookup(n).is_some() || self.block_of(n).is_some()
+    /// Whether `provider` holds `tn` for voice: a number block of its own (the numbers an
+    /// administrator registered for it; a 10DLC campaign says who texts from a number, not
+    /// who carries its calls), not suspended.
+    fn voice_holding(&self, tn: &Tn, provider: ProviderId) -> DivAuthority {
+        let Some(n) = registry_number(tn) else { return DivAuthority::Unknown };
+        match self.block_of(n) {
+            None => DivAuthority::Unknown,
+            Some(b) if b.provider == provider && !self.registry.number_suspended(n) => DivAuthority::Holder,
+            Some(_) => DivAuthority::Other,
+        }
     }
 
     /// The number block holding `n`, if any.
@@ -1712,8 +1740,8 @@ impl CallAuth {
         if identities.is_empty() {
             return self.sign_invite(provider, brand, req, from, to).await;
         }
-        if !verify_only
-            && let Some(answer) = self.sign_diversion(provider, req, &identities, target.as_ref().or(to.as_ref())).await
+        if let Some(answer) =
+            self.sign_diversion(peer, req, &identities, target.as_ref().or(to.as_ref()), from.as_ref()).await
         {
             return answer;
         }
@@ -1903,60 +1931,84 @@ impl CallAuth {
     }
 
     /// Signs a diversion (RFC 8946, ATIS-1000085) when a provider forwards a signed call: the
-    /// INVITE carries the call's SHAKEN PASSporT (and the div ones of earlier forwards), its
-    /// Request-URI is a number the call was not yet sent to, and the number it was last sent
-    /// to is one the registry says this provider holds (one of its number blocks, or a
-    /// campaign of its customers). Only the holder of a number diverts its calls. The answer
-    /// is a 302 carrying the new `ppt=div` Identity header, which the SBC adds to those the
-    /// call has. `None`: not a forward of this provider's, to be verified.
+    /// INVITE comes from one of the provider's own SBCs (not a customer trunk, not a TDM
+    /// gateway), says it was retargeted (a Diversion, RFC 5806, or History-Info, RFC 7044,
+    /// entry naming the number it was sent to), carries the call's SHAKEN PASSporT, which
+    /// verifies for the caller (and the div ones of earlier forwards, followed when they
+    /// verify), its Request-URI is an E.164 number the call was not yet sent to, and the
+    /// number it was last sent to is one of the provider's number blocks. Only the holder of
+    /// a number diverts its calls. The answer is a 302 carrying the new `ppt=div` Identity
+    /// header, which the SBC adds to those the call has. `None`: not a forward of this
+    /// provider's, to be verified.
     async fn sign_diversion(
         &self,
-        provider: ProviderId,
+        peer: PeerOf,
         req: &SipMessage,
         identities: &[&str],
         target: Option<&Tn>,
+        caller: Option<&Tn>,
     ) -> Option<Response> {
-        let target = target?;
-        // The PASSporTs the request carries, decoded; verifying them is the next verifier's
-        // work (a div on a PASSporT that does not verify does not make it verify).
-        let mut shaken: Option<Passport> = None;
-        let mut divs: Vec<Passport> = Vec::new();
-        for v in identities.iter().take(MAX_SHAKEN_IDENTITIES + MAX_DIVERSIONS) {
-            let Ok(h) = IdentityHeader::parse(v) else { continue };
-            let Ok(p) = Passport::decode(&h.passport) else { continue };
-            match h.ppt.as_deref() {
-                Some(PPT_SHAKEN) if shaken.is_none() && p.require_shaken().is_ok() => shaken = Some(p),
-                Some(PPT_DIV) if p.require_div().is_ok() => divs.push(p),
-                _ => {}
-            }
+        if peer.verify_only || peer.tdm || peer.brand.is_some() {
+            return None;
         }
-        let shaken = shaken?;
+        // Evidence of a retarget first: ordinary calls stop here, before any decoding.
+        let retargeted_from: Vec<Tn> = ["Diversion", "History-Info"]
+            .iter()
+            .flat_map(|name| req.headers_named(name))
+            .flat_map(|v| v.split(','))
+            .filter_map(vouch_sip::telephone_number)
+            .filter_map(|d| Tn::from_canonical(&d).ok())
+            .take(32)
+            .collect();
+        if retargeted_from.is_empty() {
+            return None;
+        }
+        let target = target.filter(|t| (*t).clone().nanp_global().as_str().len() >= 11)?;
+        let now = self.now_secs();
+        let opts = VerifyOptions {
+            now,
+            freshness: self.config.freshness,
+            require_crl: false,
+            orig: caller.cloned(),
+            dest: Vec::new(),
+        };
+        // The call's SHAKEN PASSporT must verify (vouch does not vouch for the forward of a
+        // call that is not what it says), and earlier forwards count when they verify.
+        let shaken_header = of_type(identities, PPT_SHAKEN, 1).into_iter().next()?;
+        let (header, shaken) = vouch_shaken::decode_identity(shaken_header, &opts).ok()?;
+        let chain = self.chain(&header.info).await.ok()?;
+        let signer = self.trusted_signer(&header.info, &chain, shaken.claims().iat, now).ok()?;
+        let shaken = vouch_shaken::verify_with_signer(shaken, &signer, &opts).ok()?.passport;
         let Origin::Tn(orig) = shaken.claims().orig.clone() else { return None };
+        let (divs, _) = self.verified_diversions(&of_type(identities, PPT_DIV, MAX_DIVERSIONS), &opts).await;
         // Where the call was last sent: the SHAKEN PASSporT's dest, followed through the
         // diversions made already.
         let mut last: Vec<Tn> = shaken.claims().dest.tn.clone();
         let within = |set: &[Tn], tn: &Tn| set.iter().any(|x| x.same_number(tn));
         for _ in 0..MAX_DIVERSIONS {
-            let next = divs.iter().find(|d| {
-                matches!(&d.claims().div, Some(Origin::Tn(from)) if within(&last, from))
-                    && !d.claims().dest.tn.iter().any(|t| within(&last, t))
-            });
+            let next = divs.iter().find(|d| within(&last, &d.from) && !d.to.iter().any(|t| within(&last, t)));
             match next {
-                Some(d) => last = d.claims().dest.tn.clone(),
+                Some(d) => last = d.to.clone(),
                 None => break,
             }
         }
         if within(&last, target) {
             return None;
         }
-        let from = last.into_iter().find(|d| self.holds(d, provider))?;
-        let origid = shaken.claims().origid.clone();
-        match self.sign_div(provider, orig, target.clone(), from, self.now_secs(), origid).await {
+        let from = last
+            .into_iter()
+            .find(|d| within(&retargeted_from, d) && self.voice_holding(d, peer.provider) == DivAuthority::Holder)?;
+        // The record goes under the call's origid when it is one vouch could have made.
+        let origid = shaken.claims().origid.clone().filter(|o| vouch_callauth::atis::is_uuid(o));
+        match self
+            .sign_div(peer.provider, orig, target.clone(), from, now, origid.map(|o| o.to_ascii_lowercase()))
+            .await
+        {
             Ok(s) => Some(redirect::signed(req, &s.identity)),
             Err(e) => {
                 // No usable certificate: as if the provider could not sign; the call is
                 // verified as it stands.
-                tracing::debug!(error = %e, %provider, "cannot sign a diversion");
+                tracing::debug!(error = %e, provider = %peer.provider, "cannot sign a diversion");
                 None
             }
         }
@@ -1977,7 +2029,7 @@ impl CallAuth {
     ) -> Result<DivSigningResponse, ServiceError> {
         let now = self.now_secs();
         self.check_iat(iat, now)?;
-        if !self.holds(&from, provider) {
+        if self.voice_holding(&from, provider) != DivAuthority::Holder {
             return Err(invalid(
                 "div.tn",
                 format!(
@@ -2038,16 +2090,6 @@ impl CallAuth {
         uuid_v7(unix_ms, rand::random())
     }
 
-    /// Whether the registry says `provider` holds `tn`: in one of its number blocks, or
-    /// assigned to a campaign of one of its customers.
-    fn holds(&self, tn: &Tn, provider: ProviderId) -> bool {
-        match self.holder(tn, provider) {
-            Some(NumberHolder::Block { provider: p, .. }) => p == provider,
-            Some(NumberHolder::Campaign { brand, .. }) => brand.csp == provider,
-            None => false,
-        }
-    }
-
     async fn sign_invite(
         &self,
         provider: ProviderId,
@@ -2079,6 +2121,17 @@ impl CallAuth {
             }
         }
     }
+}
+
+/// What the registry says of who may divert a number ([`CallAuth::diversion_authority`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DivAuthority {
+    /// The signer holds the number (a number block of its own, not suspended).
+    Holder,
+    /// The registry knows no holder of the number.
+    Unknown,
+    /// Another provider holds it, or it is suspended.
+    Other,
 }
 
 /// Who handed a call over to the verifying provider.

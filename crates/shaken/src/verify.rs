@@ -248,7 +248,7 @@ pub fn verify_with_signer(
 pub struct Diversion {
     /// The target the call was diverted from (`div.tn`).
     pub from: Tn,
-    /// The new target (`dest.tn`; the first when several).
+    /// The new targets (`dest.tn`).
     pub to: Vec<Tn>,
     /// The diverting signer's SPC.
     pub spc: String,
@@ -321,32 +321,39 @@ impl DiversionChain {
         out
     }
 
-    /// The diversions from `start` (a number of the SHAKEN PASSporT's `dest`) to one of the
-    /// call's targets, in the order they happened; empty when `start` is a target or does not
-    /// lead to one.
-    pub fn path_from(&self, start: &Tn) -> Vec<&Diversion> {
-        let mut path: Vec<&Diversion> = Vec::new();
-        let mut at = start.clone();
-        while !self.targets.iter().any(|t| t.same_number(&at)) && path.len() < MAX_DIVERSIONS {
-            let Some(next) =
-                self.hops.iter().find(|d| d.from.same_number(&at) && !path.iter().any(|p| std::ptr::eq(*p, *d)))
-            else {
-                break;
-            };
-            path.push(next);
-            let Some(to) = next
-                .to
-                .iter()
-                .find(|t| {
-                    self.targets.iter().any(|x| x.same_number(t)) || self.hops.iter().any(|d| d.from.same_number(t))
-                })
-                .cloned()
-            else {
-                break;
-            };
-            at = to;
+    /// The diversions that lead from `start` (a number of the SHAKEN PASSporT's `dest`) to
+    /// `end` (a target of the call), in the order they happened: the shortest such path
+    /// (breadth first, at most [`MAX_DIVERSIONS`] hops). Empty when `start` is `end` or does
+    /// not lead there.
+    pub fn path(&self, start: &Tn, end: &Tn) -> Vec<&Diversion> {
+        // Each number reached, with the hop that reached it and the entry it came from.
+        let mut reached: Vec<(Tn, Option<(usize, usize)>)> = vec![(start.clone(), None)];
+        let mut frontier = 0;
+        for _ in 0..MAX_DIVERSIONS {
+            let level_end = reached.len();
+            for at in frontier..level_end {
+                if reached[at].0.same_number(end) {
+                    break;
+                }
+                let here = reached[at].0.clone();
+                for (i, d) in self.hops.iter().enumerate().filter(|(_, d)| d.from.same_number(&here)) {
+                    for t in &d.to {
+                        if !reached.iter().any(|(r, _)| r.same_number(t)) {
+                            reached.push((t.clone(), Some((i, at))));
+                        }
+                    }
+                }
+            }
+            frontier = level_end;
         }
-        if self.targets.iter().any(|t| t.same_number(&at)) { path } else { Vec::new() }
+        let Some(mut at) = reached.iter().position(|(r, _)| r.same_number(end)) else { return Vec::new() };
+        let mut path = Vec::new();
+        while let Some((hop, prev)) = reached[at].1 {
+            path.push(&self.hops[hop]);
+            at = prev;
+        }
+        path.reverse();
+        path
     }
 }
 

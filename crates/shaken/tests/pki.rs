@@ -340,8 +340,8 @@ fn the_sti_pa_crl_revokes_an_sti_ca_whose_distribution_point_does_not_name_it() 
 fn div_passports_verify_and_link_a_diverted_call_back_to_its_first_destination() {
     use vouch_shaken::passport::PPT_DIV;
     use vouch_shaken::{
-        DiversionChain, TrustedSigner, VerifyOptions, decode_div_identity, decode_identity, verify_div_with_signer,
-        verify_with_signer,
+        Diversion, DiversionChain, TrustedSigner, VerifyOptions, decode_div_identity, decode_identity,
+        verify_div_with_signer, verify_with_signer,
     };
     let tn = |s: &str| Tn::canonicalize(s).unwrap();
     let ca = DevCa::init(NOW, CRL_URL).unwrap();
@@ -413,11 +413,25 @@ fn div_passports_verify_and_link_a_diverted_call_back_to_its_first_destination()
         let (_, p) = decode_identity(&shaken_header, &ok).unwrap();
         let v = verify_with_signer(p, &origin_signer, &ok).unwrap();
         assert_eq!(v.spc, "111A");
-        let path: Vec<(Tn, Vec<Tn>)> = chain.path_from(&d0).iter().map(|d| (d.from.clone(), d.to.clone())).collect();
+        let path: Vec<(Tn, Vec<Tn>)> = chain.path(&d0, &d2).iter().map(|d| (d.from.clone(), d.to.clone())).collect();
         assert_eq!(path, vec![(d0.clone(), vec![d1.clone()]), (d1.clone(), vec![d2.clone()])]);
-        assert!(chain.path_from(&d2).is_empty(), "a target needs no diversion");
+        assert!(chain.path(&d2, &d2).is_empty(), "a target needs no diversion");
+        assert_eq!(chain.path(&d1, &d2).len(), 1);
         assert!(!chain.acceptable_destinations().iter().any(|d| d.as_str() == "16465550000"), "not this call's");
     }
+    // A loop and a dead end on the way (d0 -> [d9, d1], d9 -> d0, d1 -> d2): the path still
+    // goes d0 -> d1 -> d2, breadth first.
+    let d9 = tn("12125559999");
+    let fork = Diversion { to: vec![d9.clone(), d1.clone()], ..hop1.clone() };
+    let back = Diversion { from: d9.clone(), to: vec![d0.clone()], ..hop1.clone() };
+    let chain = DiversionChain::link(std::slice::from_ref(&d2), vec![back, fork, hop2.clone()]);
+    let path: Vec<Tn> = chain.path(&d0, &d2).iter().map(|d| d.from.clone()).collect();
+    assert_eq!(path, vec![d0.clone(), d1.clone()]);
+    // National and global forms of a number are one number along the way.
+    let national = Diversion { from: tn("2125551213"), ..hop1.clone() };
+    let chain = DiversionChain::link(std::slice::from_ref(&d2), vec![national, hop2.clone()]);
+    assert_eq!(chain.path(&d0, &d2).len(), 2);
+
     // The second hop missing: d2 does not lead back to d0, and the SHAKEN PASSporT is the
     // wrong number's (438).
     let broken = DiversionChain::link(std::slice::from_ref(&d2), vec![hop1]);
