@@ -1345,6 +1345,20 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     let r = s.get(&path, Some(&s.admin)).await.ok(200).clone();
     assert_eq!((r["attest"].as_str(), r["providerId"].as_str()), (Some("div"), Some(fwd.id.as_str())), "{r}");
     assert_eq!((r["dest"].clone(), r["calls"].as_u64()), (serde_json::json!(["12125550100"]), Some(4)), "{r}");
+    // A report of the call traces its SHAKEN PASSporT to the call vouch signed, not to a
+    // forward recorded under the same origid.
+    let carrier = s.provider("Reporting Carrier", &["carrier"]).await;
+    let report = serde_json::json!({"channel": "voice", "number": format!("+{ORIG}"),
+        "at": jiff::Timestamp::now().to_string(), "category": "robocall", "identity": shaken});
+    let r = s.post("/v1/reports", &carrier.key, &report).await.ok(201).clone();
+    let t = crate::traceback::trace_with_proofs(
+        s,
+        &format!("/v1/reports/{}/trace", r["id"].as_str().unwrap()),
+        &carrier.key,
+    )
+    .await;
+    assert_eq!(t["call"]["signedByVouch"]["provider"]["id"], origin.id.as_str(), "{t}");
+    assert_eq!(t["call"]["signedByVouch"]["attest"], "A", "{t}");
     let metrics = s.get("/metrics", None).await.text;
     assert!(metrics.lines().any(|l| l == "vouch_stir_diversions_signed_total 3"), "{metrics}");
     assert!(metrics.lines().any(|l| l.starts_with("vouch_stir_diverted_total ")), "{metrics}");

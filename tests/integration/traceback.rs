@@ -67,7 +67,7 @@ fn check_proof(e: &Value) {
 }
 
 /// A trace, retried until every cited event is in the log (the sequencer runs twice a second).
-async fn trace_with_proofs(server: &Server, path: &str, key: &str) -> Value {
+pub(crate) async fn trace_with_proofs(server: &Server, path: &str, key: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let t = server.get(path, Some(key)).await.ok(200).clone();

@@ -790,7 +790,10 @@ impl Traceback {
             }
         }
         if let Some(origid) = &claims.origid {
-            let calls: Vec<SignedCall> = callauth.flushed_signed_calls(origid).await?;
+            // The calls signed under it; forwards recorded under the call's origid (attest
+            // `div`) are not the call.
+            let calls: Vec<SignedCall> =
+                callauth.flushed_signed_calls(origid).await?.into_iter().filter(|c| c.attest != "div").collect();
             let presented = Presented {
                 orig: &orig,
                 dest: &dest.join(","),
