@@ -1345,6 +1345,25 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     let r = s.get(&path, Some(&s.admin)).await.ok(200).clone();
     assert_eq!((r["attest"].as_str(), r["providerId"].as_str()), (Some("div"), Some(fwd.id.as_str())), "{r}");
     assert_eq!((r["dest"].clone(), r["calls"].as_u64()), (serde_json::json!(["12125550100"]), Some(4)), "{r}");
+    // Even a holder may not fan one PASSporT out without end: a SHAKEN PASSporT is taken on
+    // at most 8 forwarded legs (three so far: d1, d1b, 12125550100).
+    let mut passed = 0;
+    for i in 0..6 {
+        let target = format!("1718555010{i}");
+        let r = crate::stir_http::stir_post(s, "/stir/v1/signing", &fwd.key, &div_request(d0, &target)).await;
+        let leg = r.json["signingResponse"]["identity"].as_str().unwrap().to_owned();
+        let mut req = crate::stir_http::verification_request(ORIG, &target, &shaken);
+        req["verificationRequest"]["diversions"] = serde_json::json!([leg]);
+        req["verificationRequest"]["callId"] = format!("fan-{i}").into();
+        let r = crate::stir_http::verify(s, &term.key, &req).await;
+        if r["verstat"] == "TN-Validation-Passed" {
+            passed += 1;
+        } else {
+            assert_eq!((i, r["vouch"]["case"].as_str()), (5, Some("REPLAY")), "{r}");
+        }
+    }
+    assert_eq!(passed, 5);
+
     // A report of the call traces its SHAKEN PASSporT to the call vouch signed, not to a
     // forward recorded under the same origid.
     let carrier = s.provider("Reporting Carrier", &["carrier"]).await;
@@ -1360,6 +1379,6 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     assert_eq!(t["call"]["signedByVouch"]["provider"]["id"], origin.id.as_str(), "{t}");
     assert_eq!(t["call"]["signedByVouch"]["attest"], "A", "{t}");
     let metrics = s.get("/metrics", None).await.text;
-    assert!(metrics.lines().any(|l| l == "vouch_stir_diversions_signed_total 3"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "vouch_stir_diversions_signed_total 9"), "{metrics}");
     assert!(metrics.lines().any(|l| l.starts_with("vouch_stir_diverted_total ")), "{metrics}");
 }

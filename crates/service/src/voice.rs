@@ -1420,10 +1420,14 @@ impl CallAuth {
                 let by_holders =
                     !path.is_empty() && path.iter().all(|d| self.diversion_authority(d) == DivAuthority::Holder);
                 let seen = match (shaken_seen, leg_seen) {
-                    (Seen::Replay, Some(leg)) if by_holders => leg,
-                    (Seen::Replay, _) | (_, Some(Seen::Replay)) => Seen::Replay,
-                    (Seen::Full, _) | (_, Some(Seen::Full)) => Seen::Full,
-                    (first, _) => first,
+                    // A holder may forward a call it received (find-me, hunt groups), on at
+                    // most MAX_FORWARDED_LEGS legs: past them, one PASSporT is being fanned out.
+                    (Seen::Replay, Some(Seen::Replay)) => Seen::Replay,
+                    (Seen::Replay, Some(leg)) if by_holders => {
+                        worst(leg, self.forwarded_leg(&v.passport, call.call_id, expiry(&v.passport), now))
+                    }
+                    (shaken, Some(leg)) => worst(shaken, leg),
+                    (shaken, None) => shaken,
                 };
                 match seen {
                     Seen::Replay => {
@@ -1506,6 +1510,24 @@ impl CallAuth {
             }
         }
         (verified, problem)
+    }
+
+    /// Takes one of the [`MAX_FORWARDED_LEGS`] forwarded legs a SHAKEN PASSporT may have for
+    /// `call`: `First` or `SameCall` when there was room (or this call had one already),
+    /// `Replay` when all are other calls'. Kept in the replay cache (shared between nodes).
+    fn forwarded_leg(&self, shaken: &Passport, call_id: Option<&str>, expires: i64, now: i64) -> Seen {
+        let mut key = shaken.signing_input().as_bytes().to_vec();
+        key.extend_from_slice(b"#forwarded-leg-");
+        let base = key.len();
+        for leg in 0..MAX_FORWARDED_LEGS {
+            key.truncate(base);
+            key.extend_from_slice(leg.to_string().as_bytes());
+            match self.replay.check(&key, call_id, expires, now) {
+                Seen::Replay => continue,
+                other => return other,
+            }
+        }
+        Seen::Replay
     }
 
     /// What the registry says of a verified diversion's signer and its `div` number.
@@ -2120,6 +2142,20 @@ impl CallAuth {
                     .with("Reason", format!("SIP;cause=500;text={}", redirect::quoted(&e.to_string())))
             }
         }
+    }
+}
+
+/// How many forwarded legs one SHAKEN PASSporT may have besides its first call, when every
+/// forward is by the registered holder of the number it diverted.
+const MAX_FORWARDED_LEGS: usize = 8;
+
+/// Of two replay-cache answers, the one that decides: a replay, else a full cache, else the
+/// first.
+fn worst(a: Seen, b: Seen) -> Seen {
+    match (a, b) {
+        (Seen::Replay, _) | (_, Seen::Replay) => Seen::Replay,
+        (Seen::Full, _) | (_, Seen::Full) => Seen::Full,
+        (first, _) => first,
     }
 }
 
