@@ -680,16 +680,23 @@ async fn stir_http_every_service_exception_names_its_parameter_and_carries_a_req
             "SVC4005",
             "ppt",
         ),
-        // A forward (ppt div) names the number it diverts from, and one new target.
+        // A forward (ppt div) carries the call's SHAKEN Identity header, names the number it
+        // diverts from, and one new target.
         (
             "/stir/v1/signing",
-            json!({"signingRequest": {"orig": {"tn": "12025550100"}, "dest": {"tn": ["12025550199"]}, "iat": now(), "ppt": "div"}}),
+            json!({"signingRequest": {"orig": {"tn": "12025550100"}, "dest": {"tn": ["12025550199"]}, "div": {"tn": "12025550100"}, "ppt": "div"}}),
+            "SVC4001",
+            "identity",
+        ),
+        (
+            "/stir/v1/signing",
+            json!({"signingRequest": {"identity": "a.b.c", "dest": {"tn": ["12025550199"]}, "ppt": "div"}}),
             "SVC4001",
             "div",
         ),
         (
             "/stir/v1/signing",
-            json!({"signingRequest": {"orig": {"tn": "12025550100"}, "dest": {"tn": ["12025550198", "12025550199"]}, "div": {"tn": "12025550100"}, "iat": now(), "ppt": "div"}}),
+            json!({"signingRequest": {"identity": "a.b.c", "dest": {"tn": ["12025550198", "12025550199"]}, "div": {"tn": "12025550100"}, "ppt": "div"}}),
             "SVC4005",
             "dest.tn",
         ),

@@ -1155,7 +1155,7 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     let (v, origin, _, _) = signing_setup(&[]).await;
     let s = &v.s;
     // The forwarding provider holds 1303555 01xx; the terminating one only verifies.
-    let (fwd, _, fwd_reg) = signer(s, &v.ca, "Forward Telecom", "0055500002", "456B").await;
+    let (fwd, fwd_cert, fwd_reg) = signer(s, &v.ca, "Forward Telecom", "0055500002", "456B").await;
     add_peer(s, &fwd, "127.0.0.3").await;
     add_block(s, &fwd, "+13035550100", "+13035550199").await;
     let (term, _, _) = signer(s, &v.ca, "Terminating Co", "0055500003", "789C").await;
@@ -1292,6 +1292,14 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     // or through another div of the same signer, it is a replay.
     let a = send("127.0.0.4", invite_to("elsewhere-direct", unknown, unknown, &[format!("Identity: {elsewhere}")]));
     assert!(a.starts_with("SIP/2.0 438 ") && sip_header(&a, "Reason").unwrap().contains("already presented"), "{a}");
+    // Nor under one Call-ID: a new div is a new leg whatever its Call-ID.
+    let fresh = identity(s, &origin, ORIG, unknown).await;
+    let (t1, t2) = ("19195550199", "19195550198");
+    let first = [format!("Identity: {fresh}"), format!("Identity: {}", rogue_div(unknown, t1))];
+    assert_eq!(verstat(&send("127.0.0.4", invite_to("rogue-same", t1, t1, &first))), "TN-Validation-Passed");
+    let second = [format!("Identity: {fresh}"), format!("Identity: {}", rogue_div(unknown, t2))];
+    let a = send("127.0.0.4", invite_to("rogue-same", t2, t2, &second));
+    assert!(a.starts_with("SIP/2.0 438 ") && sip_header(&a, "Reason").unwrap().contains("already presented"), "{a}");
     let again = [format!("Identity: {elsewhere}"), format!("Identity: {}", rogue_div(unknown, d1b))];
     let a = send("127.0.0.4", invite_to("elsewhere-again", d1b, d1b, &again));
     assert!(a.starts_with("SIP/2.0 438 ") && sip_header(&a, "Reason").unwrap().contains("already presented"), "{a}");
@@ -1310,13 +1318,19 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     assert!(sip_header(&a, "Identity").is_none(), "{a}");
 
     // Over HTTP, an SBC that signs through /stir/v1/signing asks for a forward with `ppt`
-    // `div` inside signingRequest; the same holder rule answers SVC4005 naming div.tn.
+    // `div` inside signingRequest and the call's SHAKEN Identity header, which must verify;
+    // the same holder rule answers SVC4005 naming div.tn.
     let div_request = |from: &str, to: &str| {
         serde_json::json!({ "signingRequest": {
-            "ppt": "div", "orig": { "tn": ORIG }, "dest": { "tn": [to] }, "div": { "tn": from }, "iat": now(),
-            "origid": origid
+            "ppt": "div", "identity": shaken, "orig": { "tn": ORIG }, "dest": { "tn": [to] }, "div": { "tn": from }
         }})
     };
+    let mut forged_request = div_request(d0, "12125550100");
+    forged_request["signingRequest"]["identity"] = tampered.clone().into();
+    let r = crate::stir_http::stir_post(s, "/stir/v1/signing", &fwd.key, &forged_request).await;
+    r.exception(400, "SVC4005", "identity");
+    let r = crate::stir_http::stir_post(s, "/stir/v1/signing", &fwd.key, &div_request(d0, "0123")).await;
+    r.exception(400, "SVC4005", "dest.tn");
     let r = crate::stir_http::stir_post(s, "/stir/v1/signing", &fwd.key, &div_request(d0, "12125550100")).await;
     assert_eq!(r.status, 200, "{r:?}");
     let http_div = r.json["signingResponse"]["identity"].as_str().unwrap().to_owned();
@@ -1345,24 +1359,47 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     let r = s.get(&path, Some(&s.admin)).await.ok(200).clone();
     assert_eq!((r["attest"].as_str(), r["providerId"].as_str()), (Some("div"), Some(fwd.id.as_str())), "{r}");
     assert_eq!((r["dest"].clone(), r["calls"].as_u64()), (serde_json::json!(["12125550100"]), Some(4)), "{r}");
-    // Even a holder may not fan one PASSporT out without end: a SHAKEN PASSporT is taken on
-    // at most 8 forwarded legs (three so far: d1, d1b, 12125550100).
-    let mut passed = 0;
-    for i in 0..6 {
-        let target = format!("1718555010{i}");
-        let r = crate::stir_http::stir_post(s, "/stir/v1/signing", &fwd.key, &div_request(d0, &target)).await;
-        let leg = r.json["signingResponse"]["identity"].as_str().unwrap().to_owned();
-        let mut req = crate::stir_http::verification_request(ORIG, &target, &shaken);
-        req["verificationRequest"]["diversions"] = serde_json::json!([leg]);
-        req["verificationRequest"]["callId"] = format!("fan-{i}").into();
-        let r = crate::stir_http::verify(s, &term.key, &req).await;
-        if r["verstat"] == "TN-Validation-Passed" {
-            passed += 1;
-        } else {
-            assert_eq!((i, r["vouch"]["case"].as_str()), (5, Some("REPLAY")), "{r}");
+    // Even a holder may not fan one PASSporT out without end. vouch signs at most 5 forwards
+    // of one PASSporT (three so far: d1, d1b, 12125550100); asking again for a target it
+    // granted is answered again (an SBC's retry).
+    for (i, target) in ["17185550100", "17185550101", "17185550102", "17185550100"].iter().enumerate() {
+        let r = crate::stir_http::stir_post(s, "/stir/v1/signing", &fwd.key, &div_request(d0, target)).await;
+        match i {
+            2 => {
+                let e = r.exception(400, "SVC4005", "identity");
+                assert!(e["variables"][1].as_str().unwrap_or_default().contains("forwarded to 5"), "{e}");
+            }
+            _ => assert_eq!(r.status, 200, "{target}: {r:?}"),
         }
     }
-    assert_eq!(passed, 5);
+    // And a verifier takes one PASSporT on at most 8 forwarded legs, divs the holder signed
+    // itself included; a leg is its div, whatever its Call-ID (one here for all).
+    let fwd_x5u = fwd_reg["x5u"].as_str().unwrap();
+    let own_div = |to: &str| {
+        let header = serde_json::json!({ "alg": "ES256", "ppt": "div", "typ": "passport", "x5u": fwd_x5u });
+        let claims =
+            serde_json::json!({ "dest": { "tn": [to] }, "div": { "tn": d0 }, "iat": now(), "orig": { "tn": ORIG } });
+        format!("{};info=<{fwd_x5u}>;alg=ES256;ppt=div", crate::stir_http::craft(&fwd_cert.key, &header, &claims))
+    };
+    let mut passed = 0;
+    for i in 0..6 {
+        let target = format!("1919555010{i}");
+        let a = send(
+            "127.0.0.4",
+            invite_to(
+                "fan",
+                &target,
+                &target,
+                &[format!("Identity: {shaken}"), format!("Identity: {}", own_div(&target))],
+            ),
+        );
+        if a.starts_with("SIP/2.0 302 ") {
+            passed += 1;
+        } else {
+            assert!(i == 5 && sip_header(&a, "Reason").unwrap().contains("already presented"), "{i}: {a}");
+        }
+    }
+    assert_eq!(passed, 5, "8 legs: d1, d1b, 12125550100 and five more");
 
     // A report of the call traces its SHAKEN PASSporT to the call vouch signed, not to a
     // forward recorded under the same origid.
@@ -1379,6 +1416,6 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     assert_eq!(t["call"]["signedByVouch"]["provider"]["id"], origin.id.as_str(), "{t}");
     assert_eq!(t["call"]["signedByVouch"]["attest"], "A", "{t}");
     let metrics = s.get("/metrics", None).await.text;
-    assert!(metrics.lines().any(|l| l == "vouch_stir_diversions_signed_total 9"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "vouch_stir_diversions_signed_total 6"), "{metrics}");
     assert!(metrics.lines().any(|l| l.starts_with("vouch_stir_diverted_total ")), "{metrics}");
 }

@@ -218,6 +218,12 @@ fn qvalue(q: &str) -> Option<u16> {
     }
 }
 
+/// Lower-case hex of the SHA-256 of `bytes` (a key for what must be told apart, such as the
+/// legs of a forwarded call).
+pub fn hex_digest(bytes: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Whether `s` is a UUID in its 8-4-4-4-12 hexadecimal form.
 pub fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();
@@ -398,34 +404,62 @@ impl Signing {
 }
 
 /// `POST /stir/v1/signing` for a forward (RFC 8946):
-/// `{"signingRequest":{"ppt":"div","orig":{"tn"},"dest":{"tn":[new target]},"div":{"tn":number diverted from},"iat","origid"}}`.
-/// The claims are those of the div PASSporT; `origid` (optional) is the call's, under which the
-/// forward is recorded; `attest` is not read.
+/// `{"signingRequest":{"ppt":"div","identity":"<the call's SHAKEN Identity header>","diversions":[…],"dest":{"tn":[new target]},"div":{"tn":number diverted from},"orig":{"tn"},"iat"}}`.
+/// The call's SHAKEN Identity header is required (vouch verifies it and takes `orig` and
+/// `origid` from it), with the div headers of earlier forwards when there were any;
+/// `orig`, when given, must be the PASSporT's; `attest` and `iat` are not read (a div is
+/// signed now).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DivSigningRequest {
-    /// The calling number, as in the call's SHAKEN PASSporT.
-    pub orig: Tn,
+    /// The call's SHAKEN Identity header value.
+    pub identity: String,
+    /// The div Identity header values of earlier forwards (at most 5).
+    pub diversions: Vec<String>,
+    /// The calling number, when given.
+    pub orig: Option<Tn>,
     /// The new target.
     pub dest: Tn,
     /// The number the call was sent to and is diverted from.
     pub div: Tn,
-    /// Issued-at, Unix seconds.
-    pub iat: i64,
-    /// The call's origid (from its SHAKEN PASSporT), for the record.
-    pub origid: Option<String>,
 }
 
 impl DivSigningRequest {
     fn from_object(o: &Map<String, Value>) -> Result<Self, ServiceException> {
-        let orig = orig_tn(o, "orig")?;
+        let identity = match required(o, "identity")? {
+            Value::String(s) if !s.trim().is_empty() && s.len() <= MAX_BODY => s.clone(),
+            _ => {
+                return Err(ServiceException::invalid(
+                    "identity",
+                    "must be the call's SHAKEN Identity header, a string",
+                ));
+            }
+        };
+        let diversions = identity_list(o, "diversions")?;
+        let orig = match o.get("orig") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(orig_tn(o, "orig")?),
+        };
         let dest = match dest_tns(o, "dest")?.as_slice() {
             [one] => one.clone(),
             _ => return Err(ServiceException::invalid("dest.tn", "a forward has one new target")),
         };
         let div = orig_tn(o, "div")?;
-        let iat = int(o, "iat")?;
-        let origid = opt_origid(o)?;
-        Ok(Self { orig, dest, div, iat, origid })
+        Ok(Self { identity, diversions, orig, dest, div })
+    }
+}
+
+/// An optional array of at most 5 Identity header values (`diversions`).
+fn identity_list(o: &Map<String, Value>, name: &str) -> Result<Vec<String>, ServiceException> {
+    match o.get(name) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) if items.len() <= 5 => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
+                _ => Err(ServiceException::invalid(name, "must hold div Identity header values, strings")),
+            })
+            .collect(),
+        Some(_) => Err(ServiceException::invalid(name, "must be an array of at most 5 div Identity header values")),
     }
 }
 
@@ -512,22 +546,7 @@ impl VerificationRequest {
         };
         let call_id = opt_str(&o, "callId", 256)?.map(str::to_owned);
         let upstream = opt_str(&o, "upstream", 64)?.map(str::to_owned);
-        let diversions = match o.get("diversions") {
-            None => Vec::new(),
-            Some(Value::Array(items)) if items.len() <= 5 => items
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
-                    _ => Err(ServiceException::invalid("diversions", "must hold div Identity header values, strings")),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => {
-                return Err(ServiceException::invalid(
-                    "diversions",
-                    "must be an array of at most 5 div Identity header values",
-                ));
-            }
-        };
+        let diversions = identity_list(&o, "diversions")?;
         Ok(Self { from, to, time, identity, call_id, upstream, diversions })
     }
 }

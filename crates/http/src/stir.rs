@@ -145,8 +145,15 @@ async fn sign(
     let req = match Signing::parse(&body)? {
         Signing::Shaken(req) => req,
         Signing::Div(d) => {
-            let r = ca.sign_div(provider, d.orig, d.dest, d.div, d.iat, d.origid).await.map_err(from_service)?;
-            return Ok(r.to_json());
+            let diversions: Vec<&str> = d.diversions.iter().map(String::as_str).collect();
+            let forward = vouch_service::Forward {
+                identity: &d.identity,
+                diversions: &diversions,
+                caller: d.orig.as_ref(),
+                target: &d.dest,
+                from: std::slice::from_ref(&d.div),
+            };
+            return Ok(ca.sign_forward(provider, &forward).await.map_err(from_service)?.to_json());
         }
     };
     let customer = match &req.customer {

@@ -53,8 +53,8 @@ pub use trace::{
     TraceQuery, Traceback, content_fingerprint, trace_instant_error,
 };
 pub use voice::{
-    CallAuth, CallToVerify, Enforcement, FailurePolicy, KeySource, RegisteredCertificate, RmdImport, SignerFacts,
-    SipAnswer, Upstream, VerifyOutcome, VoiceConfig,
+    CallAuth, CallToVerify, Enforcement, FailurePolicy, Forward, KeySource, RegisteredCertificate, RmdImport,
+    SignerFacts, SipAnswer, Upstream, VerifyOutcome, VoiceConfig,
 };
 pub use webhooks::{Notification, webhook_signature};
 

@@ -350,14 +350,19 @@ impl BatchWrite<SignedCall> for SignedCallWriter {
 
 /// The caller's number on a signing or verifying request as a registry number, when it is one.
 fn registry_number(tn: &Tn) -> Option<TelephoneNumber> {
-    // A ten-digit North American number written nationally is the +1 one, as
-    // `Tn::same_number` has it. E.164 digits never start with 0; `*` and `#` do not parse.
-    let tn = tn.clone().nanp_global();
+    // E.164 digits never start with 0; `*` and `#` do not parse.
     let digits = tn.as_str();
     if digits.starts_with('0') {
         return None;
     }
     digits.parse().ok().and_then(TelephoneNumber::from_digits)
+}
+
+/// A number from a PASSporT's claims as a registry number: a ten-digit North American number
+/// written nationally is the +1 one there, as `Tn::same_number` has it (requests are made
+/// canonical as they are parsed; claims are as the signer wrote them).
+fn claim_number(tn: &Tn) -> Option<TelephoneNumber> {
+    registry_number(&tn.clone().nanp_global())
 }
 
 /// A SIP peer's network: an address (a /32 or /128) or a CIDR network, host bits cleared.
@@ -1414,20 +1419,31 @@ impl CallAuth {
                 let expiry = |p: &Passport| p.claims().iat.saturating_add(self.config.freshness);
                 let shaken_seen =
                     self.replay.check(v.passport.signing_input().as_bytes(), call.call_id, expiry(&v.passport), now);
-                let leg_seen = path.last().map(|d| {
-                    self.replay.check(d.passport.signing_input().as_bytes(), call.call_id, expiry(&d.passport), now)
-                });
                 let by_holders =
                     !path.is_empty() && path.iter().all(|d| self.diversion_authority(d) == DivAuthority::Holder);
-                let seen = match (shaken_seen, leg_seen) {
-                    // A holder may forward a call it received (find-me, hunt groups), on at
-                    // most MAX_FORWARDED_LEGS legs: past them, one PASSporT is being fanned out.
-                    (Seen::Replay, Some(Seen::Replay)) => Seen::Replay,
-                    (Seen::Replay, Some(leg)) if by_holders => {
-                        worst(leg, self.forwarded_leg(&v.passport, call.call_id, expiry(&v.passport), now))
+                // A leg is its last div PASSporT, not its Call-ID (which the caller chooses):
+                // a new div under the same Call-ID is a new leg as much as under another.
+                let seen = match path.last() {
+                    None => shaken_seen,
+                    Some(last) => {
+                        let input = last.passport.signing_input().as_bytes();
+                        let leg = self.replay.check(input, call.call_id, expiry(&last.passport), now);
+                        match (shaken_seen, leg) {
+                            (_, Seen::Replay) => Seen::Replay,
+                            // The PASSporT's first presentation, or this leg again.
+                            (Seen::First, leg) => leg,
+                            (Seen::SameCall, Seen::SameCall) => Seen::SameCall,
+                            // A new leg of a PASSporT presented before: a holder may forward a
+                            // call it received (find-me, hunt groups) on at most
+                            // MAX_FORWARDED_LEGS legs; anyone else's div makes nothing new.
+                            (Seen::Replay | Seen::SameCall, leg) if by_holders => {
+                                let digest = vouch_callauth::atis::hex_digest(input);
+                                worst(leg, self.forwarded_leg(&v.passport, &digest, expiry(&v.passport), now))
+                            }
+                            (Seen::Replay | Seen::SameCall, _) => Seen::Replay,
+                            (Seen::Full, leg) => worst(Seen::Full, leg),
+                        }
                     }
-                    (shaken, Some(leg)) => worst(shaken, leg),
-                    (shaken, None) => shaken,
                 };
                 match seen {
                     Seen::Replay => {
@@ -1513,16 +1529,17 @@ impl CallAuth {
     }
 
     /// Takes one of the [`MAX_FORWARDED_LEGS`] forwarded legs a SHAKEN PASSporT may have for
-    /// `call`: `First` or `SameCall` when there was room (or this call had one already),
-    /// `Replay` when all are other calls'. Kept in the replay cache (shared between nodes).
-    fn forwarded_leg(&self, shaken: &Passport, call_id: Option<&str>, expires: i64, now: i64) -> Seen {
+    /// the leg `leg` (a digest of its last div PASSporT): `First` or `SameCall` when there was
+    /// room (or this leg had one already), `Replay` when all are other legs'. Kept in the
+    /// replay cache (shared between nodes).
+    fn forwarded_leg(&self, shaken: &Passport, leg: &str, expires: i64, now: i64) -> Seen {
         let mut key = shaken.signing_input().as_bytes().to_vec();
         key.extend_from_slice(b"#forwarded-leg-");
         let base = key.len();
-        for leg in 0..MAX_FORWARDED_LEGS {
+        for slot in 0..MAX_FORWARDED_LEGS {
             key.truncate(base);
-            key.extend_from_slice(leg.to_string().as_bytes());
-            match self.replay.check(&key, call_id, expires, now) {
+            key.extend_from_slice(slot.to_string().as_bytes());
+            match self.replay.check(&key, Some(leg), expires, now) {
                 Seen::Replay => continue,
                 other => return other,
             }
@@ -1534,7 +1551,7 @@ impl CallAuth {
     fn diversion_authority(&self, d: &Diversion) -> DivAuthority {
         match self.registry.provider_by_spc(&d.spc) {
             Some((signer, _)) => self.voice_holding(&d.from, signer),
-            None => match registry_number(&d.from).and_then(|n| self.block_of(n)) {
+            None => match claim_number(&d.from).and_then(|n| self.block_of(n)) {
                 Some(_) => DivAuthority::Other,
                 None => DivAuthority::Unknown,
             },
@@ -1545,7 +1562,7 @@ impl CallAuth {
     /// administrator registered for it; a 10DLC campaign says who texts from a number, not
     /// who carries its calls), not suspended.
     fn voice_holding(&self, tn: &Tn, provider: ProviderId) -> DivAuthority {
-        let Some(n) = registry_number(tn) else { return DivAuthority::Unknown };
+        let Some(n) = claim_number(tn) else { return DivAuthority::Unknown };
         match self.block_of(n) {
             None => DivAuthority::Unknown,
             Some(b) if b.provider == provider && !self.registry.number_suspended(n) => DivAuthority::Holder,
@@ -1985,24 +2002,57 @@ impl CallAuth {
         if retargeted_from.is_empty() {
             return None;
         }
-        let target = target.filter(|t| (*t).clone().nanp_global().as_str().len() >= 11)?;
+        let target = target?;
+        let shaken = of_type(identities, PPT_SHAKEN, 1).into_iter().next()?;
+        let divs = of_type(identities, PPT_DIV, MAX_DIVERSIONS);
+        let forward = Forward { identity: shaken, diversions: &divs, caller, target, from: &retargeted_from };
+        match self.sign_forward(peer.provider, &forward).await {
+            Ok(s) => Some(redirect::signed(req, &s.identity)),
+            Err(e) => {
+                // Not a forward vouch signs (not verified, not held, already sent there, no
+                // budget left, no certificate): the call is verified as it stands.
+                tracing::debug!(error = %e, provider = %peer.provider, "no diversion signed");
+                None
+            }
+        }
+    }
+
+    /// Signs a forward's div PASSporT (RFC 8946) for `provider`, over the call's SHAKEN
+    /// PASSporT, which must verify (chain, signature, freshness, and `orig` the caller when
+    /// known); earlier div PASSporTs count when they verify. The number diverted from must be
+    /// where the call was last sent (the SHAKEN `dest`, followed through those divs), one of
+    /// `forward.from`, and in one of the provider's number blocks (only the holder of a
+    /// number diverts its calls); the target must be an E.164 number the call was not sent to.
+    /// One PASSporT is forwarded at most [`MAX_FORWARDS_SIGNED`] times (to as many targets;
+    /// asking again for the same target is answered again), counted in the replay cache that
+    /// nodes share: a holder that received one PASSporT cannot fan it out to any number of
+    /// victims. Recorded under the call's `origid` (when a UUID) with attest `div`.
+    pub async fn sign_forward(
+        &self,
+        provider: ProviderId,
+        forward: &Forward<'_>,
+    ) -> Result<DivSigningResponse, ServiceError> {
+        let target = forward.target;
+        if !is_e164(target) {
+            return Err(invalid("dest.tn", format!("{target} is not an E.164 number to forward to")));
+        }
         let now = self.now_secs();
         let opts = VerifyOptions {
             now,
             freshness: self.config.freshness,
             require_crl: false,
-            orig: caller.cloned(),
+            orig: forward.caller.cloned(),
             dest: Vec::new(),
         };
-        // The call's SHAKEN PASSporT must verify (vouch does not vouch for the forward of a
-        // call that is not what it says), and earlier forwards count when they verify.
-        let shaken_header = of_type(identities, PPT_SHAKEN, 1).into_iter().next()?;
-        let (header, shaken) = vouch_shaken::decode_identity(shaken_header, &opts).ok()?;
-        let chain = self.chain(&header.info).await.ok()?;
-        let signer = self.trusted_signer(&header.info, &chain, shaken.claims().iat, now).ok()?;
-        let shaken = vouch_shaken::verify_with_signer(shaken, &signer, &opts).ok()?.passport;
-        let Origin::Tn(orig) = shaken.claims().orig.clone() else { return None };
-        let (divs, _) = self.verified_diversions(&of_type(identities, PPT_DIV, MAX_DIVERSIONS), &opts).await;
+        let refused = |e: &dyn std::fmt::Display| invalid("identity", format!("the call's SHAKEN PASSporT: {e}"));
+        let (header, shaken) = vouch_shaken::decode_identity(forward.identity, &opts).map_err(|e| refused(&e))?;
+        let chain = self.chain(&header.info).await.map_err(|f| refused(&f.desc))?;
+        let signer = self.trusted_signer(&header.info, &chain, shaken.claims().iat, now).map_err(|e| refused(&e))?;
+        let shaken = vouch_shaken::verify_with_signer(shaken, &signer, &opts).map_err(|e| refused(&e))?.passport;
+        let Origin::Tn(orig) = shaken.claims().orig.clone() else {
+            return Err(refused(&"orig is not a telephone number"));
+        };
+        let (divs, _) = self.verified_diversions(forward.diversions, &opts).await;
         // Where the call was last sent: the SHAKEN PASSporT's dest, followed through the
         // diversions made already.
         let mut last: Vec<Tn> = shaken.claims().dest.tn.clone();
@@ -2015,55 +2065,42 @@ impl CallAuth {
             }
         }
         if within(&last, target) {
-            return None;
+            return Err(invalid("dest.tn", format!("the call was sent to {target} already")));
         }
         let from = last
             .into_iter()
-            .find(|d| within(&retargeted_from, d) && self.voice_holding(d, peer.provider) == DivAuthority::Holder)?;
-        // The record goes under the call's origid when it is one vouch could have made.
-        let origid = shaken.claims().origid.clone().filter(|o| vouch_callauth::atis::is_uuid(o));
-        match self
-            .sign_div(peer.provider, orig, target.clone(), from, now, origid.map(|o| o.to_ascii_lowercase()))
-            .await
-        {
-            Ok(s) => Some(redirect::signed(req, &s.identity)),
-            Err(e) => {
-                // No usable certificate: as if the provider could not sign; the call is
-                // verified as it stands.
-                tracing::debug!(error = %e, provider = %peer.provider, "cannot sign a diversion");
-                None
-            }
-        }
-    }
-
-    /// Signs a forward's div PASSporT (RFC 8946) for `provider`: the call from `orig`, sent to
-    /// `from`, now goes to `to`. Refused unless the registry says the provider holds `from`
-    /// (only the holder of a number diverts its calls). Recorded under the call's `origid`
-    /// (a new one when not given) with attest `div`.
-    pub async fn sign_div(
-        &self,
-        provider: ProviderId,
-        orig: Tn,
-        to: Tn,
-        from: Tn,
-        iat: i64,
-        origid: Option<String>,
-    ) -> Result<DivSigningResponse, ServiceError> {
-        let now = self.now_secs();
-        self.check_iat(iat, now)?;
-        if self.voice_holding(&from, provider) != DivAuthority::Holder {
+            .find(|d| within(forward.from, d) && self.voice_holding(d, provider) == DivAuthority::Holder)
+            .ok_or_else(|| {
+                invalid(
+                    "div.tn",
+                    format!(
+                        "the call was not last sent to that number, or it is not in one of provider {provider}'s blocks: only a number's holder diverts its calls"
+                    ),
+                )
+            })?;
+        let cred = self.signing_credential(provider, now)?;
+        // The budget: one slot per target, MAX_FORWARDS_SIGNED of them per PASSporT.
+        let expires = shaken.claims().iat.saturating_add(self.config.freshness);
+        let asker = format!("{provider}>{target}");
+        let mut key = shaken.signing_input().as_bytes().to_vec();
+        key.extend_from_slice(b"#forward-signed-");
+        let base = key.len();
+        let slot = (0..MAX_FORWARDS_SIGNED).find(|i| {
+            key.truncate(base);
+            key.extend_from_slice(i.to_string().as_bytes());
+            !matches!(self.replay.check(&key, Some(&asker), expires, now), Seen::Replay)
+        });
+        if slot.is_none() {
+            metrics::counter!("vouch_stir_forwards_refused_total").increment(1);
             return Err(invalid(
-                "div.tn",
-                format!(
-                    "the registry does not say provider {provider} holds {from}: only a number's holder diverts its calls"
-                ),
+                "identity",
+                format!("this PASSporT was forwarded to {MAX_FORWARDS_SIGNED} other numbers already"),
             ));
         }
-        let cred = self.signing_credential(provider, now)?;
         let claims = Claims {
             attest: None,
-            dest: Destination { tn: vec![to.clone()], uri: Vec::new() },
-            iat,
+            dest: Destination { tn: vec![target.clone()], uri: Vec::new() },
+            iat: now,
             orig: Origin::Tn(orig.clone()),
             origid: None,
             rcd: None,
@@ -2076,7 +2113,13 @@ impl CallAuth {
         let identity = IdentityHeader::div(token, cred.x5u.clone()).to_string();
         // Recorded under the call's origid: a traceback from the original call finds the
         // forward, who made it and where it went.
-        let origid = origid.unwrap_or_else(|| self.new_origid());
+        let origid = shaken
+            .claims()
+            .origid
+            .as_deref()
+            .filter(|o| vouch_callauth::atis::is_uuid(o))
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_else(|| self.new_origid());
         self.recorder
             .record(SignedCall {
                 origid: origid.clone(),
@@ -2084,14 +2127,14 @@ impl CallAuth {
                 brand_id: None,
                 campaign_id: None,
                 orig: orig.as_str().to_owned(),
-                dest: to.as_str().to_owned(),
+                dest: target.as_str().to_owned(),
                 attest: "div".into(),
-                iat,
+                iat: now,
                 created: self.registry.now(),
             })
             .await;
         metrics::counter!("vouch_stir_diversions_signed_total").increment(1);
-        tracing::debug!(%provider, %from, %to, "signed a diversion");
+        tracing::debug!(%provider, %from, %target, "signed a diversion");
         Ok(DivSigningResponse { identity, origid })
     }
 
@@ -2143,6 +2186,38 @@ impl CallAuth {
             }
         }
     }
+}
+
+/// How many forwards vouch signs over one SHAKEN PASSporT (to as many targets).
+const MAX_FORWARDS_SIGNED: usize = 5;
+
+/// A forward to sign ([`CallAuth::sign_forward`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Forward<'a> {
+    /// The call's SHAKEN Identity header value.
+    pub identity: &'a str,
+    /// The div Identity header values of earlier forwards.
+    pub diversions: &'a [&'a str],
+    /// The call's calling number (P-Asserted-Identity or From), when known: the PASSporT's
+    /// `orig` must be it.
+    pub caller: Option<&'a Tn>,
+    /// The new target.
+    pub target: &'a Tn,
+    /// The numbers the forwarder says the call was diverted from (Diversion, History-Info, or
+    /// the request's `div.tn`).
+    pub from: &'a [Tn],
+}
+
+/// Whether `tn` is a number a call can be forwarded to: E.164, 8 to 15 digits not starting
+/// with 0; a +1 number is 11 digits with area code and exchange starting 2 to 9 (a national
+/// ten-digit one is taken as +1).
+fn is_e164(tn: &Tn) -> bool {
+    let tn = tn.clone().nanp_global();
+    let d = tn.as_str().as_bytes();
+    if !(8..=15).contains(&d.len()) || d[0] == b'0' || !d.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    d[0] != b'1' || (d.len() == 11 && (b'2'..=b'9').contains(&d[1]) && (b'2'..=b'9').contains(&d[4]))
 }
 
 /// How many forwarded legs one SHAKEN PASSporT may have besides its first call, when every
