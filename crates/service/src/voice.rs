@@ -2036,6 +2036,19 @@ impl CallAuth {
         if !is_e164(target) {
             return Err(invalid("dest.tn", format!("{target} is not an E.164 number to forward to")));
         }
+        let not_held = || {
+            invalid(
+                "div.tn",
+                format!(
+                    "the call was not last sent to that number, or it is not in one of provider {provider}'s blocks: only a number's holder diverts its calls"
+                ),
+            )
+        };
+        // The registry first (cheap): a call diverted upstream, from a number this provider
+        // does not hold, is not its forward; no signature is checked for it here.
+        if !forward.from.iter().any(|f| self.voice_holding(f, provider) == DivAuthority::Holder) {
+            return Err(not_held());
+        }
         let now = self.now_secs();
         let opts = VerifyOptions {
             now,
@@ -2070,14 +2083,7 @@ impl CallAuth {
         let from = last
             .into_iter()
             .find(|d| within(forward.from, d) && self.voice_holding(d, provider) == DivAuthority::Holder)
-            .ok_or_else(|| {
-                invalid(
-                    "div.tn",
-                    format!(
-                        "the call was not last sent to that number, or it is not in one of provider {provider}'s blocks: only a number's holder diverts its calls"
-                    ),
-                )
-            })?;
+            .ok_or_else(not_held)?;
         let cred = self.signing_credential(provider, now)?;
         // The budget: one slot per target, MAX_FORWARDS_SIGNED of them per PASSporT.
         let expires = shaken.claims().iat.saturating_add(self.config.freshness);
