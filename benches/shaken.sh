@@ -31,6 +31,8 @@ get() { echo "$vouch_out" | awk -v k="$1" '$1 == k { print $2 }'; }
 sign=$(get sign_identity_per_s)
 verify=$(get verify_identity_cached_chain_per_s)
 uncached=$(get verify_identity_uncached_chain_per_s)
+forwarded=$(get verify_forwarded_call_cached_chains_per_s)
+forwarded_ratio=$(calc %.2f "$forwarded * 2 / $ossl_verify")
 sign_ratio=$(calc %.2f "$sign / $ossl_sign")
 verify_ratio=$(calc %.2f "$verify / $ossl_verify")
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t ? "met" : "NOT met") }'; }
@@ -41,4 +43,5 @@ cat <<OUT
 sign (Identity)       $sign      $ossl_sign        $sign_ratio    0.80 ($(verdict "$sign_ratio" 0.80))
 verify, cached chain  $verify      $ossl_verify        $verify_ratio    0.85 ($(verdict "$verify_ratio" 0.85))
 verify, chain each time $uncached  (3 ECDSA verifications; the lenient lint is kept per certificate)
+verify, forwarded call $forwarded     (SHAKEN + div, 2 ECDSA verifications: $forwarded_ratio of openssl's rate for two)
 OUT

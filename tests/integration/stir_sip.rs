@@ -1248,6 +1248,22 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     let a =
         send("127.0.0.4", invite_to("leg4", d1b, d0, &[format!("Identity: {shaken}"), format!("Identity: {div_b}")]));
     assert_eq!(verstat(&a), "TN-Validation-Passed", "a forward that left To alone");
+    // Over HTTP such a leg names its Request-URI's number as `target` (To stays in `to`).
+    let mut req = crate::stir_http::verification_request(ORIG, d0, &shaken);
+    req["verificationRequest"]["diversions"] = serde_json::json!([div_b]);
+    req["verificationRequest"]["target"] = serde_json::json!({ "tn": d1b });
+    req["verificationRequest"]["callId"] = "leg4@127.0.0.1".into();
+    let r = crate::stir_http::verify(s, &term.key, &req).await;
+    assert_eq!(
+        (r["verstat"].as_str(), r["vouch"]["diversions"][0]["dest"][0].as_str()),
+        (Some("TN-Validation-Passed"), Some(d1b)),
+        "{r}"
+    );
+    // A forward whose caller is not the PASSporT's is not signed (and fails as a call).
+    let m = invite_to("wrong-caller", d1b, d0, &[format!("Identity: {shaken}"), diversion.clone()])
+        .replace(&format!("From: <sip:+{ORIG}@"), "From: <sip:+12025550111@");
+    let a = send("127.0.0.3", m);
+    assert!(a.starts_with("SIP/2.0 438 ") && sip_header(&a, "Identity").is_none(), "{a}");
 
     // Without the div, or with one that does not verify, the SHAKEN PASSporT is d0's, not d1's.
     let a = send("127.0.0.4", invite_to("no-div", d1, d1, &[format!("Identity: {shaken}")]));
@@ -1359,6 +1375,11 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     let r = s.get(&path, Some(&s.admin)).await.ok(200).clone();
     assert_eq!((r["attest"].as_str(), r["providerId"].as_str()), (Some("div"), Some(fwd.id.as_str())), "{r}");
     assert_eq!((r["dest"].clone(), r["calls"].as_u64()), (serde_json::json!(["12125550100"]), Some(4)), "{r}");
+    // The forwarder sees its own forwards of the call; the caller's provider its own call.
+    let r = s.get(&path, Some(&fwd.key)).await.ok(200).clone();
+    assert_eq!((r["attest"].as_str(), r["calls"].as_u64()), (Some("div"), Some(3)), "{r}");
+    let r = s.get(&path, Some(&origin.key)).await.ok(200).clone();
+    assert_eq!((r["attest"].as_str(), r["calls"].as_u64()), (Some("A"), Some(1)), "{r}");
     // Even a holder may not fan one PASSporT out without end. vouch signs at most 5 forwards
     // of one PASSporT (three so far: d1, d1b, 12125550100); asking again for a target it
     // granted is answered again (an SBC's retry).

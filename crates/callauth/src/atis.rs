@@ -531,6 +531,9 @@ pub struct VerificationRequest {
     /// vouch's addition, `diversions`: the call's diversion Identity header values (RFC 8946,
     /// `ppt=div`), in the order received, when it was forwarded on the way (at most 5).
     pub diversions: Vec<String>,
+    /// vouch's addition, `target`: `{"tn": …}`, the number the call is being sent to (the SIP
+    /// Request-URI's) when a forward changed it and left `to` (the To header) as it was.
+    pub target: Option<Tn>,
 }
 
 impl VerificationRequest {
@@ -547,7 +550,11 @@ impl VerificationRequest {
         let call_id = opt_str(&o, "callId", 256)?.map(str::to_owned);
         let upstream = opt_str(&o, "upstream", 64)?.map(str::to_owned);
         let diversions = identity_list(&o, "diversions")?;
-        Ok(Self { from, to, time, identity, call_id, upstream, diversions })
+        let target = match o.get("target") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(orig_tn(&o, "target")?),
+        };
+        Ok(Self { from, to, time, identity, call_id, upstream, diversions, target })
     }
 }
 

@@ -211,7 +211,7 @@ async fn verify(
         call_id: req.call_id.as_deref(),
         upstream,
         diversions: req.diversions.iter().map(String::as_str).collect(),
-        retarget: None,
+        retarget: req.target.clone().filter(|t| !req.to.iter().any(|to| to.same_number(t))),
     };
     Ok(ca.verify(&call).await.response)
 }

@@ -8,9 +8,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use vouch_shaken::devca::DevCa;
-use vouch_shaken::passport::{Claims, Destination, Origin, PPT_SHAKEN, PassportHeader};
+use vouch_shaken::passport::{Claims, Destination, Origin, PPT_DIV, PPT_SHAKEN, PassportHeader};
 use vouch_shaken::{
-    Attestation, Certificate, IdentityHeader, Passport, SigningKey, Tn, TrustStore, VerifyOptions, verify_identity,
+    Attestation, Certificate, DiversionChain, IdentityHeader, Passport, SigningKey, Tn, TrustStore, TrustedSigner,
+    VerifyOptions, decode_div_identity, decode_identity, verify_div_with_signer, verify_identity, verify_with_signer,
 };
 
 fn rate(name: &str, seconds: f64, mut f: impl FnMut()) {
@@ -71,5 +72,35 @@ fn main() {
     let opts = VerifyOptions::at(now);
     rate("verify_identity_uncached_chain_per_s", seconds, || {
         black_box(verify_identity(black_box(&identity), &chain, &trust, &opts).unwrap());
+    });
+    // A forwarded call (RFC 8946): the SHAKEN header to 12125551213 and a div header from it
+    // to 14155550199, both chains cached; the div verified, linked back from the target, and
+    // the SHAKEN PASSporT verified against the numbers it may name: two ES256 verifications.
+    let div_claims = Claims {
+        attest: None,
+        dest: Destination { tn: vec![Tn::from_canonical("14155550199").unwrap()], uri: vec![] },
+        iat: now,
+        orig: claims.orig.clone(),
+        origid: None,
+        rcd: None,
+        crn: None,
+        div: Some(Origin::Tn(Tn::from_canonical("12125551213").unwrap())),
+    };
+    let div_header = PassportHeader { ppt: Some(PPT_DIV.into()), x5u: x5u.clone() };
+    let div = IdentityHeader::div(key.sign(&div_header, &div_claims).unwrap(), x5u.clone()).to_string();
+    let signer = TrustedSigner::validate(&chain, &trust, now, false).unwrap();
+    let target = [Tn::from_canonical("14155550199").unwrap()];
+    let call = VerifyOptions {
+        orig: Some(Tn::from_canonical("12155551212").unwrap()),
+        dest: target.to_vec(),
+        ..VerifyOptions::at(now)
+    };
+    rate("verify_forwarded_call_cached_chains_per_s", seconds, || {
+        let (_, d) = decode_div_identity(black_box(&div), &call).unwrap();
+        let hop = verify_div_with_signer(d, &signer, &call).unwrap();
+        let links = DiversionChain::link(&target, vec![hop]);
+        let opts = VerifyOptions { dest: links.acceptable_destinations(), ..call.clone() };
+        let (_, p) = decode_identity(black_box(&identity), &opts).unwrap();
+        black_box(verify_with_signer(p, &signer, &opts).unwrap());
     });
 }
