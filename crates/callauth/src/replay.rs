@@ -144,6 +144,24 @@ impl ReplayCache {
         both
     }
 
+    /// What [`ReplayCache::check`] would answer now, without recording anything: `First` when
+    /// the PASSporT is not remembered (or has expired), `SameCall` when it was presented for
+    /// `call`, `Replay` when for another call (or `call` is `None`).
+    pub fn peek(&self, signature: &[u8], call: Option<&str>, now: i64) -> Seen {
+        let key = prefix(signature);
+        let call = match call {
+            Some(c) => prefix(c.as_bytes()) | 1,
+            None => 0,
+        };
+        let shard = &self.shards[(key as usize) % SHARDS];
+        let map = shard.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(&key) {
+            Some(e) if e.expires >= now && call != 0 && e.call == call => Seen::SameCall,
+            Some(e) if e.expires >= now => Seen::Replay,
+            _ => Seen::First,
+        }
+    }
+
     /// Records that the PASSporT whose signature is `signature` was presented for `call` (the
     /// call's id; `None` when the caller has none, making every presentation a new call) at
     /// `now`, to be remembered until `expires` (its `iat` plus the freshness window).
@@ -204,6 +222,18 @@ mod tests {
         assert_eq!(c.check(b"sig2", None, 160, 103), Seen::Replay);
         // Past its lifetime the PASSporT is stale anyway; the cache forgets it.
         assert_eq!(c.check(b"sig1", Some("call-c"), 300, 161), Seen::First);
+    }
+
+    #[test]
+    fn peek_answers_as_check_would_and_records_nothing() {
+        let c = ReplayCache::new(1000);
+        assert_eq!(c.peek(b"sig1", Some("call-a"), 100), Seen::First);
+        assert_eq!(c.peek(b"sig1", Some("call-a"), 100), Seen::First, "nothing was recorded");
+        assert_eq!(c.check(b"sig1", Some("call-a"), 160, 100), Seen::First);
+        assert_eq!(c.peek(b"sig1", Some("call-a"), 120), Seen::SameCall);
+        assert_eq!(c.peek(b"sig1", Some("call-b"), 120), Seen::Replay);
+        assert_eq!(c.peek(b"sig1", None, 120), Seen::Replay);
+        assert_eq!(c.peek(b"sig1", Some("call-b"), 161), Seen::First, "expired");
     }
 
     #[test]

@@ -1422,26 +1422,33 @@ impl CallAuth {
                 let by_holders =
                     !path.is_empty() && path.iter().all(|d| self.diversion_authority(d) == DivAuthority::Holder);
                 // A leg is its last div PASSporT, not its Call-ID (which the caller chooses):
-                // a new div under the same Call-ID is a new leg as much as under another.
+                // a new div under the same Call-ID is a new leg as much as under another. The
+                // leg is remembered only once accepted, so a refused one sent again is refused
+                // again.
                 let seen = match path.last() {
                     None => shaken_seen,
                     Some(last) => {
                         let input = last.passport.signing_input().as_bytes();
-                        let leg = self.replay.check(input, call.call_id, expiry(&last.passport), now);
-                        match (shaken_seen, leg) {
+                        let judged = match (shaken_seen, self.replay.peek(input, call.call_id, now)) {
                             (_, Seen::Replay) => Seen::Replay,
-                            // The PASSporT's first presentation, or this leg again.
-                            (Seen::First, leg) => leg,
-                            (Seen::SameCall, Seen::SameCall) => Seen::SameCall,
+                            // This leg, accepted before for this call (a retransmission).
+                            (_, Seen::SameCall) => Seen::SameCall,
+                            // The PASSporT's first presentation.
+                            (Seen::First, _) => Seen::First,
                             // A new leg of a PASSporT presented before: a holder may forward a
                             // call it received (find-me, hunt groups) on at most
                             // MAX_FORWARDED_LEGS legs; anyone else's div makes nothing new.
-                            (Seen::Replay | Seen::SameCall, leg) if by_holders => {
+                            (Seen::Replay | Seen::SameCall, _) if by_holders => {
                                 let digest = vouch_callauth::atis::hex_digest(input);
-                                worst(leg, self.forwarded_leg(&v.passport, &digest, expiry(&v.passport), now))
+                                self.forwarded_leg(&v.passport, &digest, expiry(&v.passport), now)
                             }
                             (Seen::Replay | Seen::SameCall, _) => Seen::Replay,
-                            (Seen::Full, leg) => worst(Seen::Full, leg),
+                            (Seen::Full, _) => Seen::Full,
+                        };
+                        match judged {
+                            Seen::Replay => Seen::Replay,
+                            // Recorded now; one presented meanwhile for another call wins.
+                            ok => worst(ok, self.replay.check(input, call.call_id, expiry(&last.passport), now)),
                         }
                     }
                 };
@@ -2098,10 +2105,9 @@ impl CallAuth {
         });
         if slot.is_none() {
             metrics::counter!("vouch_stir_forwards_refused_total").increment(1);
-            return Err(invalid(
-                "identity",
-                format!("this PASSporT was forwarded to {MAX_FORWARDS_SIGNED} other numbers already"),
-            ));
+            return Err(ServiceError::Forbidden(format!(
+                "this PASSporT was forwarded to {MAX_FORWARDS_SIGNED} other numbers already"
+            )));
         }
         let claims = Claims {
             attest: None,
@@ -2215,10 +2221,9 @@ pub struct Forward<'a> {
 }
 
 /// Whether `tn` is a number a call can be forwarded to: E.164, 8 to 15 digits not starting
-/// with 0; a +1 number is 11 digits with area code and exchange starting 2 to 9 (a national
-/// ten-digit one is taken as +1).
+/// with 0; a +1 number is 11 digits with area code and exchange starting 2 to 9. (Requests
+/// are canonical by now: a national ten-digit number was given its 1 as it was parsed.)
 fn is_e164(tn: &Tn) -> bool {
-    let tn = tn.clone().nanp_global();
     let d = tn.as_str().as_bytes();
     if !(8..=15).contains(&d.len()) || d[0] == b'0' || !d.iter().all(u8::is_ascii_digit) {
         return false;
