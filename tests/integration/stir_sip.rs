@@ -1181,6 +1181,12 @@ async fn stir_sip_a_forwarded_call_is_signed_with_a_div_passport_and_followed_on
     assert_eq!(verstat(&a), "TN-Validation-Passed");
     assert!(sip_header(&a, "Identity").is_none(), "{a}");
 
+    // The registry reads a request's numbers as written: +2025550100 (ten digits after +) is
+    // not the caller's provider's 1 202 555 0100, and is not signed at A. (Only PASSporT
+    // claims, written as their signer chose, read a national ten-digit number as +1.)
+    let r = crate::stir_http::sign(s, &origin.key, &crate::stir_http::signing_request("A", "+2025550100", d0)).await;
+    assert_ne!(r["vouch"]["attest"], "A", "{r}");
+
     // Not a forward: the same call to the forwarder's own number with the Request-URI in
     // another form (national, a trunk prefix) and no Diversion is verified, not diverted.
     for (id, uri) in [("local-form", "3035550123"), ("prefixed", "03035550123")] {
