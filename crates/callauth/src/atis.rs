@@ -425,26 +425,32 @@ pub struct DivSigningRequest {
 
 impl DivSigningRequest {
     fn from_object(o: &Map<String, Value>) -> Result<Self, ServiceException> {
-        let identity = match required(o, "identity")? {
-            Value::String(s) if !s.trim().is_empty() && s.len() <= MAX_BODY => s.clone(),
-            _ => {
-                return Err(ServiceException::invalid(
-                    "identity",
-                    "must be the call's SHAKEN Identity header, a string",
-                ));
-            }
-        };
+        let identity = identity_value(o, "must be the call's SHAKEN Identity header, a string")?;
         let diversions = identity_list(o, "diversions")?;
-        let orig = match o.get("orig") {
-            None | Some(Value::Null) => None,
-            Some(_) => Some(orig_tn(o, "orig")?),
-        };
+        let orig = opt_tn(o, "orig")?;
         let dest = match dest_tns(o, "dest")?.as_slice() {
             [one] => one.clone(),
             _ => return Err(ServiceException::invalid("dest.tn", "a forward has one new target")),
         };
         let div = orig_tn(o, "div")?;
         Ok(Self { identity, diversions, orig, dest, div })
+    }
+}
+
+/// The required `identity` member: an Identity header value, not blank, at most a body long;
+/// `what` says what it must be otherwise.
+fn identity_value(o: &Map<String, Value>, what: &str) -> Result<String, ServiceException> {
+    match required(o, "identity")? {
+        Value::String(s) if !s.trim().is_empty() && s.len() <= MAX_BODY => Ok(s.clone()),
+        _ => Err(ServiceException::invalid("identity", what)),
+    }
+}
+
+/// An optional `{"tn": "…"}` member ([`orig_tn`] when present).
+fn opt_tn(o: &Map<String, Value>, field: &str) -> Result<Option<Tn>, ServiceException> {
+    match o.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => orig_tn(o, field).map(Some),
     }
 }
 
@@ -543,17 +549,11 @@ impl VerificationRequest {
         let from = orig_tn(&o, "from")?;
         let to = dest_tns(&o, "to")?;
         let time = int(&o, "time")?;
-        let identity = match required(&o, "identity")? {
-            Value::String(s) if !s.trim().is_empty() && s.len() <= MAX_BODY => s.clone(),
-            _ => return Err(ServiceException::invalid("identity", "must be the Identity header value, a string")),
-        };
+        let identity = identity_value(&o, "must be the Identity header value, a string")?;
         let call_id = opt_str(&o, "callId", 256)?.map(str::to_owned);
         let upstream = opt_str(&o, "upstream", 64)?.map(str::to_owned);
         let diversions = identity_list(&o, "diversions")?;
-        let target = match o.get("target") {
-            None | Some(Value::Null) => None,
-            Some(_) => Some(orig_tn(&o, "target")?),
-        };
+        let target = opt_tn(&o, "target")?;
         Ok(Self { from, to, time, identity, call_id, upstream, diversions, target })
     }
 }

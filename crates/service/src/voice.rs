@@ -1245,6 +1245,25 @@ impl CallAuth {
         Ok(certs)
     }
 
+    /// Fetches the chains at `urls` at once (each distinct one once) when there are several, so
+    /// that a request naming slow or dead repositories waits for one fetch budget, not one per
+    /// URL; what follows reads them from the cache.
+    async fn prefetch_chains<'a>(&self, urls: impl IntoIterator<Item = &'a str>) {
+        let mut urls: Vec<&str> = urls.into_iter().collect();
+        urls.sort_unstable();
+        urls.dedup();
+        if urls.len() > 1 {
+            futures_util::future::join_all(urls.iter().map(|u| self.chain(u))).await;
+        }
+    }
+
+    /// The chain at `info`, fetched (or held) and validated for a PASSporT issued at `iat`
+    /// ([`CallAuth::chain`], [`CallAuth::trusted_signer`]); why not, as text.
+    async fn validated_signer(&self, info: &str, iat: i64, now: i64) -> Result<Arc<TrustedSigner>, String> {
+        let chain = self.chain(info).await.map_err(|f| f.desc)?;
+        self.trusted_signer(info, &chain, iat, now).map_err(|e| e.to_string())
+    }
+
     /// The chain at `x5u` validated for a PASSporT issued at `iat`: from the cache when the same
     /// chain validated recently for that time, else validated now (failures are not kept).
     pub(crate) fn trusted_signer(
@@ -1316,8 +1335,7 @@ impl CallAuth {
         // forward retargeted, else To). They are looked at only when the SHAKEN PASSporT's
         // dest is not that target.
         let now_to: Vec<Tn> = call.retarget.clone().map_or_else(|| call.to.clone(), |r| vec![r]);
-        let reaches = |tns: &[Tn]| tns.iter().any(|t| passport.claims().dest.tn.iter().any(|d| d.same_number(t)));
-        let direct = reaches(&now_to);
+        let direct = now_to.iter().any(|t| t.among(&passport.claims().dest.tn));
         let mut diversions = DiversionChain::default();
         let mut div_problem = None;
         if !call.diversions.is_empty() && !opts.dest.is_empty() && !direct {
@@ -1325,7 +1343,7 @@ impl CallAuth {
             div_problem = problem;
             let mut targets = call.to.clone();
             if let Some(r) = &call.retarget
-                && verified.iter().any(|d| d.to.iter().any(|t| t.same_number(r)))
+                && verified.iter().any(|d| r.among(&d.to))
             {
                 targets.push(r.clone());
             }
@@ -1353,8 +1371,7 @@ impl CallAuth {
             Ok(v) => {
                 out.response.verstat = Verstat::Passed;
                 let claims = v.passport.claims();
-                // The diversions from the SHAKEN PASSporT's target to the call's, in order.
-                // The forward's path from the SHAKEN PASSporT's target to the call's.
+                // The forward's path from the SHAKEN PASSporT's target to the call's, in order.
                 let path = match direct {
                     true => Vec::new(),
                     false => now_to
@@ -1440,7 +1457,8 @@ impl CallAuth {
                             // MAX_FORWARDED_LEGS legs; anyone else's div makes nothing new.
                             (Seen::Replay | Seen::SameCall, _) if by_holders => {
                                 let digest = vouch_callauth::atis::hex_digest(input);
-                                self.forwarded_leg(&v.passport, &digest, expiry(&v.passport), now)
+                                let expires = expiry(&v.passport);
+                                self.take_slot(&v.passport, "forwarded-leg", MAX_FORWARDED_LEGS, &digest, expires, now)
                             }
                             (Seen::Replay | Seen::SameCall, _) => Seen::Replay,
                             (Seen::Full, _) => Seen::Full,
@@ -1494,25 +1512,16 @@ impl CallAuth {
     async fn verified_diversions(&self, headers: &[&str], opts: &VerifyOptions) -> (Vec<Diversion>, Option<String>) {
         let decoded: Vec<_> =
             headers.iter().take(MAX_DIVERSIONS).map(|h| vouch_shaken::decode_div_identity(h, opts)).collect();
-        let mut urls: Vec<&str> =
-            decoded.iter().filter_map(|d| d.as_ref().ok()).map(|(h, _)| h.info.as_str()).collect();
-        urls.sort_unstable();
-        urls.dedup();
-        if urls.len() > 1 {
-            futures_util::future::join_all(urls.iter().map(|u| self.chain(u))).await;
-        }
+        self.prefetch_chains(decoded.iter().filter_map(|d| d.as_ref().ok()).map(|(h, _)| h.info.as_str())).await;
         let mut verified = Vec::new();
         let mut problem = None;
         for d in decoded {
             let result = match d {
                 Err(e) => Err(e.to_string()),
-                Ok((header, passport)) => match self.chain(&header.info).await {
-                    Err(f) => Err(f.desc),
-                    Ok(chain) => self
-                        .trusted_signer(&header.info, &chain, passport.claims().iat, opts.now)
-                        .and_then(|s| vouch_shaken::verify_div_with_signer(passport, &s, opts))
-                        .map_err(|e| e.to_string()),
-                },
+                Ok((header, passport)) => self
+                    .validated_signer(&header.info, passport.claims().iat, opts.now)
+                    .await
+                    .and_then(|s| vouch_shaken::verify_div_with_signer(passport, &s, opts).map_err(|e| e.to_string())),
             };
             // SHAKEN certificates name a provider, not numbers: that the signer may divert the
             // number is the registry's word. A number it knows to be another provider's is
@@ -1535,18 +1544,21 @@ impl CallAuth {
         (verified, problem)
     }
 
-    /// Takes one of the [`MAX_FORWARDED_LEGS`] forwarded legs a SHAKEN PASSporT may have for
-    /// the leg `leg` (a digest of its last div PASSporT): `First` or `SameCall` when there was
-    /// room (or this leg had one already), `Replay` when all are other legs'. Kept in the
-    /// replay cache (shared between nodes).
-    fn forwarded_leg(&self, shaken: &Passport, leg: &str, expires: i64, now: i64) -> Seen {
+    /// Takes one of the `slots` numbered places named `label` that a SHAKEN PASSporT has in
+    /// the replay cache (shared between nodes like any presentation) for `holder`: `First` or
+    /// `SameCall` when one was free (or `holder` had one already), `Replay` when all are
+    /// others'. Bounds what one PASSporT may be used for: forwarded legs taken on, forwards
+    /// signed.
+    fn take_slot(&self, shaken: &Passport, label: &str, slots: usize, holder: &str, expires: i64, now: i64) -> Seen {
         let mut key = shaken.signing_input().as_bytes().to_vec();
-        key.extend_from_slice(b"#forwarded-leg-");
+        key.push(b'#');
+        key.extend_from_slice(label.as_bytes());
+        key.push(b'-');
         let base = key.len();
-        for slot in 0..MAX_FORWARDED_LEGS {
+        for slot in 0..slots {
             key.truncate(base);
             key.extend_from_slice(slot.to_string().as_bytes());
-            match self.replay.check(&key, Some(leg), expires, now) {
+            match self.replay.check(&key, Some(holder), expires, now) {
                 Seen::Replay => continue,
                 other => return other,
             }
@@ -1813,15 +1825,9 @@ impl CallAuth {
         // whose first headers point at slow or dead repositories waits for one fetch budget,
         // not one per header. The verification below then reads them from the cache, in order.
         if candidates.len() + diversions.len() > 1 {
-            let mut urls: Vec<String> = candidates
-                .iter()
-                .chain(&diversions)
-                .filter_map(|v| IdentityHeader::parse(v).ok())
-                .map(|h| h.info)
-                .collect();
-            urls.sort_unstable();
-            urls.dedup();
-            futures_util::future::join_all(urls.iter().map(|u| self.chain(u))).await;
+            let headers: Vec<IdentityHeader> =
+                candidates.iter().chain(&diversions).filter_map(|v| IdentityHeader::parse(v).ok()).collect();
+            self.prefetch_chains(headers.iter().map(|h| h.info.as_str())).await;
         }
         let mut first: Option<VerifyOutcome> = None;
         for identity in candidates {
@@ -1892,12 +1898,7 @@ impl CallAuth {
             _ => Vec::new(),
         };
         let passports = Self::out_of_band_passports(&held);
-        if passports.len() > 1 {
-            let mut urls: Vec<&str> = passports.iter().map(|p| p.header().x5u.as_str()).collect();
-            urls.sort_unstable();
-            urls.dedup();
-            futures_util::future::join_all(urls.iter().map(|u| self.chain(u))).await;
-        }
+        self.prefetch_chains(passports.iter().map(|p| p.header().x5u.as_str())).await;
         let tried = passports.len();
         // Each verified, newest first: (signer's SPC, attestation, outcome).
         let mut verified: Vec<(String, Attestation, VerifyOutcome)> = Vec::new();
@@ -2066,44 +2067,26 @@ impl CallAuth {
         };
         let refused = |e: &dyn std::fmt::Display| invalid("identity", format!("the call's SHAKEN PASSporT: {e}"));
         let (header, shaken) = vouch_shaken::decode_identity(forward.identity, &opts).map_err(|e| refused(&e))?;
-        let chain = self.chain(&header.info).await.map_err(|f| refused(&f.desc))?;
-        let signer = self.trusted_signer(&header.info, &chain, shaken.claims().iat, now).map_err(|e| refused(&e))?;
+        let signer = self.validated_signer(&header.info, shaken.claims().iat, now).await.map_err(|e| refused(&e))?;
         let shaken = vouch_shaken::verify_with_signer(shaken, &signer, &opts).map_err(|e| refused(&e))?.passport;
         let Origin::Tn(orig) = shaken.claims().orig.clone() else {
             return Err(refused(&"orig is not a telephone number"));
         };
         let (divs, _) = self.verified_diversions(forward.diversions, &opts).await;
-        // Where the call was last sent: the SHAKEN PASSporT's dest, followed through the
-        // diversions made already.
-        let mut last: Vec<Tn> = shaken.claims().dest.tn.clone();
-        let within = |set: &[Tn], tn: &Tn| set.iter().any(|x| x.same_number(tn));
-        for _ in 0..MAX_DIVERSIONS {
-            let next = divs.iter().find(|d| within(&last, &d.from) && !d.to.iter().any(|t| within(&last, t)));
-            match next {
-                Some(d) => last = d.to.clone(),
-                None => break,
-            }
-        }
-        if within(&last, target) {
+        let last = vouch_shaken::last_sent(&shaken.claims().dest.tn, &divs);
+        if target.among(&last) {
             return Err(invalid("dest.tn", format!("the call was sent to {target} already")));
         }
         let from = last
             .into_iter()
-            .find(|d| within(forward.from, d) && self.voice_holding(d, provider) == DivAuthority::Holder)
+            .find(|d| d.among(forward.from) && self.voice_holding(d, provider) == DivAuthority::Holder)
             .ok_or_else(not_held)?;
         let cred = self.signing_credential(provider, now)?;
         // The budget: one slot per target, MAX_FORWARDS_SIGNED of them per PASSporT.
         let expires = shaken.claims().iat.saturating_add(self.config.freshness);
         let asker = format!("{provider}>{target}");
-        let mut key = shaken.signing_input().as_bytes().to_vec();
-        key.extend_from_slice(b"#forward-signed-");
-        let base = key.len();
-        let slot = (0..MAX_FORWARDS_SIGNED).find(|i| {
-            key.truncate(base);
-            key.extend_from_slice(i.to_string().as_bytes());
-            !matches!(self.replay.check(&key, Some(&asker), expires, now), Seen::Replay)
-        });
-        if slot.is_none() {
+        let slot = self.take_slot(&shaken, "forward-signed", MAX_FORWARDS_SIGNED, &asker, expires, now);
+        if matches!(slot, Seen::Replay) {
             metrics::counter!("vouch_stir_forwards_refused_total").increment(1);
             return Err(ServiceError::Forbidden(format!(
                 "this PASSporT was forwarded to {MAX_FORWARDS_SIGNED} other numbers already"

@@ -30,7 +30,7 @@ pub use passport::{
 pub use tnauth::{TN_AUTH_LIST_OID, TnAuthList, TnEntry};
 pub use verify::{
     Diversion, DiversionChain, MAX_DIVERSIONS, TrustedSigner, Verified, VerifyOptions, Verstat, decode_div_identity,
-    decode_identity, lint_path, verify_div_with_signer, verify_identity, verify_with_signer,
+    decode_identity, last_sent, lint_path, verify_div_with_signer, verify_identity, verify_with_signer,
 };
 
 /// Everything that can go wrong in this crate. Each failure of a received Identity header or

@@ -123,6 +123,13 @@ impl Tn {
     }
 }
 
+impl Tn {
+    /// Whether `self` is the same number ([`Tn::same_number`]) as one of `set`.
+    pub fn among(&self, set: &[Tn]) -> bool {
+        set.iter().any(|x| x.same_number(self))
+    }
+}
+
 /// A ten-digit North American number written nationally: area code and exchange each start
 /// with 2 to 9.
 fn is_nanp_national(digits: &str) -> bool {

@@ -223,7 +223,7 @@ pub fn verify_with_signer(
 ) -> Result<Verified, ShakenError> {
     signed_by_for_caller(&passport, signer, opts)?;
     let claims = passport.claims();
-    if !opts.dest.is_empty() && !opts.dest.iter().any(|want| claims.dest.tn.iter().any(|d| want.same_number(d))) {
+    if !opts.dest.is_empty() && !opts.dest.iter().any(|want| want.among(&claims.dest.tn)) {
         let list = |tns: &[Tn]| tns.iter().map(Tn::as_str).collect::<Vec<_>>().join(",");
         return Err(ShakenError::NumberMismatch {
             claim: "dest.tn",
@@ -296,15 +296,14 @@ impl DiversionChain {
         let mut left = diversions;
         let mut hops = Vec::new();
         for _ in 0..MAX_DIVERSIONS {
-            let (linked, rest): (Vec<_>, Vec<_>) = left
-                .into_iter()
-                .partition(|d: &Diversion| d.to.iter().any(|t| reached.iter().any(|r| r.same_number(t))));
+            let (linked, rest): (Vec<_>, Vec<_>) =
+                left.into_iter().partition(|d: &Diversion| d.to.iter().any(|t| t.among(&reached)));
             left = rest;
             if linked.is_empty() {
                 break;
             }
             for d in linked {
-                if !reached.iter().any(|r| r.same_number(&d.from)) {
+                if !d.from.among(&reached) {
                     reached.push(d.from.clone());
                 }
                 hops.push(d);
@@ -355,6 +354,20 @@ impl DiversionChain {
         path.reverse();
         path
     }
+}
+
+/// Where a call was last sent: the SHAKEN PASSporT's `dest`, followed forward through the
+/// diversions made already (each one whose `div` is among the numbers reached so far and
+/// whose `dest` is new), at most [`MAX_DIVERSIONS`] of them.
+pub fn last_sent(dest: &[Tn], diversions: &[Diversion]) -> Vec<Tn> {
+    let mut last = dest.to_vec();
+    for _ in 0..MAX_DIVERSIONS {
+        match diversions.iter().find(|d| d.from.among(&last) && !d.to.iter().any(|t| t.among(&last))) {
+            Some(d) => last = d.to.clone(),
+            None => break,
+        }
+    }
+    last
 }
 
 /// Parses the Identity header value and verifies it against `chain` (the certificates at its
